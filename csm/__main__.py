@@ -1,0 +1,3 @@
+from csm.cli import main
+
+main()

@@ -1,0 +1,76 @@
+"""The `csm` command line: parse, call the core, print.
+
+Every ``CsmError`` from the core is caught once, in :class:`CsmGroup`, printed
+as ``Error: ...`` on stderr, and turned into exit code 1. Usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from csm.cli.common import err_console, parse_date, state
+from csm.errors import CsmError
+
+
+class CsmGroup(TyperGroup):
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except CsmError as exc:
+            err_console.print(
+                f"[bold red]Error:[/] {exc.message}", markup=True, highlight=False, soft_wrap=True
+            )
+            if exc.hint:
+                err_console.print(exc.hint, highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
+app = typer.Typer(
+    cls=CsmGroup,
+    name="csm",
+    help="Customer-success playbooks: see who needs a touch today, with the emails drafted.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Workspace folder (default: nearest csm.toml).",
+            envvar="CSM_WORKSPACE",
+            show_envvar=True,
+        ),
+    ] = None,
+    today: Annotated[
+        str | None,
+        typer.Option("--today", help="Evaluate as of this date (YYYY-MM-DD).", metavar="DATE"),
+    ] = None,
+) -> None:
+    st = state(ctx)
+    st.workspace_dir = workspace
+    st.today = parse_date(today, "--today")
+
+
+def _register() -> None:
+    from csm.cli import workspace_cmds
+
+    workspace_cmds.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,83 @@
+"""What every command shares: the workspace, "today", consoles, JSON output.
+
+Core modules are imported inside functions so `csm --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from csm.workspace import Workspace
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+@dataclass
+class AppState:
+    workspace_dir: Path | None = None
+    today: dt.date | None = None
+
+
+def state(ctx: typer.Context) -> AppState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
+
+
+def workspace(ctx: typer.Context) -> Workspace:
+    from csm import workspace as ws
+
+    return ws.load(explicit=state(ctx).workspace_dir)
+
+
+def today(ctx: typer.Context, ws: Workspace) -> dt.date:
+    return ws.today(state(ctx).today)
+
+
+def open_db(ws: Workspace) -> sqlite3.Connection:
+    from csm import store
+
+    return store.connect(ws.database_path)
+
+
+def parse_date(value: str | None, flag: str) -> dt.date | None:
+    """Parse an ISO date flag, or stop with a usage error that names the flag."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date like 2026-11-25", param_hint=flag
+        ) from None
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def progress(description: str, total: int | None = None):  # type: ignore[no-untyped-def]
+    """A progress bar on stderr (hidden when stderr is not a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )

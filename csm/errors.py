@@ -1,0 +1,109 @@
+"""Errors a CSM can act on.
+
+Every error csm raises on purpose is a ``CsmError``; the CLI prints its message
+as ``Error: ...`` on stderr and exits 1. Anything else is a bug.
+
+    CsmError
+    ├── WorkspaceError      no workspace, no database, bad csm.toml
+    ├── InputError          a bad file the user gave us
+    │   ├── ImportError_    a bad CSV / JSON / NDJSON row (file, row, column)
+    │   ├── PlaybookError   a bad playbook YAML (file:line:col, all problems)
+    │   ├── ConditionError  a bad `when:` expression (position inside it)
+    │   └── TemplateError   a bad template (file:line)
+    ├── NotFound            an id that does not exist
+    └── StateError          an action the item's state does not allow
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class CsmError(Exception):
+    """Root of every error csm raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n{self.hint}"
+
+
+class WorkspaceError(CsmError):
+    """The workspace, its settings or its database cannot be used."""
+
+
+class InputError(CsmError):
+    """A file or value the user gave us is wrong."""
+
+
+class DataImportError(InputError):
+    """A row of an import file is wrong; nothing was written."""
+
+
+class ConditionError(InputError):
+    """A condition expression is wrong.
+
+    ``offset`` is the 0-based character offset inside the expression, so the
+    playbook loader can turn it into a file:line:col.
+    """
+
+    def __init__(self, message: str, offset: int = 0, source: str = "") -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.source = source
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a file, with where it is."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+    source_line: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.path}:{self.line}:{self.column}: {self.message}"
+        if self.source_line:
+            caret = " " * (self.column - 1) + "^"
+            text += f"\n    {self.source_line}\n    {caret}"
+        return text
+
+
+class ProblemsError(InputError):
+    """One or more problems found while checking files; all are listed."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class PlaybookError(ProblemsError):
+    """A playbook file has problems."""
+
+
+class TemplateError(ProblemsError):
+    """A template file has problems."""
+
+
+class NotFound(CsmError):
+    """An id or name that does not exist."""
+
+
+class StateError(CsmError):
+    """The item is in a state that does not allow this action."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return " (did you mean 'x'?)" for the closest choice, or ""."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,188 @@
+"""The fields conditions and templates can use: account columns and derived fields.
+
+Derived fields are SQL expressions over the ``accounts`` row aliased ``a`` and
+the named parameter ``:today`` (an ISO date), so evaluation stays in SQLite.
+A field's ``sql`` may name other fields as ``{name}``; they are expanded
+in place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+FieldType = Literal["text", "number", "date", "bool"]
+
+USAGE_PREFIX = "usage."
+_METRIC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType
+    sql: str
+    description: str
+    derived: bool = False
+
+
+def _column(name: str, type_: FieldType, description: str) -> Field:
+    return Field(name, type_, f"a.{name}", description)
+
+
+ACCOUNT_COLUMNS: tuple[Field, ...] = (
+    _column("id", "text", "the CRM's account id"),
+    _column("name", "text", "account name"),
+    _column("owner", "text", "the owning CSM's email"),
+    _column("plan", "text", "plan or tier"),
+    _column("arr", "number", "annual recurring revenue"),
+    _column("seats_licensed", "number", "seats bought"),
+    _column("seats_used", "number", "seats in use"),
+    _column("start_date", "date", "contract start"),
+    _column("renewal_date", "date", "next renewal"),
+    _column("status", "text", "active, churned, renewed, ..."),
+    _column("nps", "number", "latest NPS answer, 0-10"),
+    _column("open_tickets", "number", "open support tickets"),
+    _column("last_login_at", "date", "last product login"),
+    _column("health_score", "number", "a health score imported from elsewhere"),
+)
+
+_LAST_TOUCH = (
+    "(SELECT max(t.at) FROM timeline t WHERE t.account_id = a.id"
+    " AND t.touch = 1 AND t.at < date(:today, '+1 day'))"
+)
+
+DERIVED: tuple[Field, ...] = (
+    Field(
+        "days_to_renewal",
+        "number",
+        "CAST(julianday(a.renewal_date) - julianday(:today) AS INTEGER)",
+        "days until renewal_date (negative once past)",
+        True,
+    ),
+    Field(
+        "days_since_login",
+        "number",
+        "CAST(julianday(:today) - julianday(date(a.last_login_at)) AS INTEGER)",
+        "days since last_login_at",
+        True,
+    ),
+    Field(
+        "days_since_start",
+        "number",
+        "CAST(julianday(:today) - julianday(a.start_date) AS INTEGER)",
+        "days since start_date",
+        True,
+    ),
+    Field(
+        "seat_utilization",
+        "number",
+        "CASE WHEN a.seats_licensed > 0 THEN CAST(a.seats_used AS REAL) / a.seats_licensed END",
+        "seats_used / seats_licensed, a fraction (write 90% or 0.9)",
+        True,
+    ),
+    Field(
+        "last_touch_at",
+        "date",
+        f"date({_LAST_TOUCH})",
+        "date of the last touch on the timeline (email sent, task done, note)",
+        True,
+    ),
+    Field(
+        "days_since_touch",
+        "number",
+        "CAST(julianday(:today) - julianday(coalesce(date("
+        + _LAST_TOUCH
+        + "), a.start_date)) AS INTEGER)",
+        "days since the last touch, or since start_date if never touched",
+        True,
+    ),
+    Field(
+        "lifecycle_stage",
+        "text",
+        "CASE WHEN a.status IS NOT 'active' THEN a.status"
+        " WHEN {days_since_start} < 90 THEN 'onboarding'"
+        " WHEN {days_to_renewal} <= 120 THEN 'renewal'"
+        " ELSE 'adoption' END",
+        "onboarding (first 90 days), adoption, renewal (120 days out), or the status",
+        True,
+    ),
+    Field(
+        "usage_30d",
+        "number",
+        "(SELECT avg(u.value) FROM usage u WHERE u.account_id = a.id"
+        " AND u.metric = :primary_metric"
+        " AND u.date > date(:today, '-30 days') AND u.date <= :today)",
+        "daily average of the primary usage metric over the last 30 days",
+        True,
+    ),
+    Field(
+        "usage_change_30d",
+        "number",
+        "(SELECT (avg(CASE WHEN u.date > date(:today, '-30 days') THEN u.value END)"
+        " - avg(CASE WHEN u.date <= date(:today, '-30 days') THEN u.value END))"
+        " / nullif(avg(CASE WHEN u.date <= date(:today, '-30 days') THEN u.value END), 0)"
+        " FROM usage u WHERE u.account_id = a.id AND u.metric = :primary_metric"
+        " AND u.date > date(:today, '-60 days') AND u.date <= :today)",
+        "change of usage_30d against the 30 days before, a fraction (-20% = -0.2)",
+        True,
+    ),
+)
+
+
+def usage_field(metric: str) -> Field:
+    """``usage.<metric>``: the metric's latest value on or before today."""
+    if not _METRIC_RE.match(metric):
+        raise ValueError(f"not a metric name: {metric!r}")
+    return Field(
+        USAGE_PREFIX + metric,
+        "number",
+        "(SELECT u.value FROM usage u WHERE u.account_id = a.id"
+        f" AND u.metric = '{metric}' AND u.date <= :today"
+        " ORDER BY u.date DESC LIMIT 1)",
+        f"latest value of the usage metric '{metric}'",
+        True,
+    )
+
+
+class FieldSet(Mapping[str, Field]):
+    """The fields known for one evaluation: columns, extras and derived ones."""
+
+    def __init__(self, fields: Iterable[Field]) -> None:
+        self._fields = {f.name: f for f in fields}
+
+    def __getitem__(self, name: str) -> Field:
+        if name.startswith(USAGE_PREFIX) and name not in self._fields:
+            return usage_field(name[len(USAGE_PREFIX) :])
+        return self._fields[name]
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str) and name.startswith(USAGE_PREFIX):
+            return bool(_METRIC_RE.match(name[len(USAGE_PREFIX) :]))
+        return name in self._fields
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def sql(self, name: str) -> str:
+        """The field's SQL with every ``{other}`` field expanded."""
+        field = self[name]
+        return re.sub(r"\{(\w+)\}", lambda m: f"({self.sql(m.group(1))})", field.sql)
+
+    def with_fields(self, extra: Iterable[Field]) -> FieldSet:
+        return FieldSet([*self._fields.values(), *extra])
+
+
+def standard_fields(extra_columns: Mapping[str, FieldType] | None = None) -> FieldSet:
+    """Columns, any extra imported columns, and the derived fields."""
+    extras = [
+        _column(name, type_, "imported column")
+        for name, type_ in (extra_columns or {}).items()
+        if name not in {f.name for f in ACCOUNT_COLUMNS}
+    ]
+    return FieldSet([*ACCOUNT_COLUMNS, *extras, *DERIVED])

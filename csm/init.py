@@ -1,0 +1,52 @@
+"""Creating a workspace: csm.toml, the built-in playbooks and templates, csm.db."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from csm import store
+from csm.builtins import builtin_dir
+from csm.errors import WorkspaceError
+from csm.workspace import SETTINGS_FILE
+
+DEFAULT_SETTINGS = """\
+# csm workspace settings. Secrets never go here: name environment variables.
+
+database = "csm.db"
+timezone = "UTC"
+# Who "me" is for `csm today` (CSM_OWNER overrides).
+me = "{me}"
+# Pin "today" for reproducible runs (the --today flag overrides):
+# today = "2026-11-25"
+primary_metric = "active_users"   # the usage metric behind usage_30d / usage_change_30d
+renewal_window_days = 90          # `csm today` lists renewals this close
+silent_after_days = 60            # no touch for this long = a silent account
+
+[owners."{me}"]
+name = "{name}"
+title = "Customer Success Manager"
+signature = "{name}\\nCustomer Success"
+
+[send]
+transport = "eml"                 # eml | smtp | http
+eml_dir = "outbox-eml"
+"""
+
+
+def create(root: Path, *, me: str = "me@example.com", name: str = "Your Name") -> Path:
+    """Create a workspace in ``root``; refuse if one is already there."""
+    root.mkdir(parents=True, exist_ok=True)
+    clashes = [
+        p for p in (SETTINGS_FILE, "csm.db", "playbooks", "templates") if (root / p).exists()
+    ]
+    if clashes:
+        raise WorkspaceError(
+            f"{root} already holds {', '.join(clashes)}; csm init never overwrites",
+            hint="Choose an empty folder, or remove those first.",
+        )
+    shutil.copytree(builtin_dir("playbooks"), root / "playbooks")
+    shutil.copytree(builtin_dir("templates"), root / "templates")
+    (root / SETTINGS_FILE).write_text(DEFAULT_SETTINGS.format(me=me, name=name), encoding="utf-8")
+    store.connect(root / "csm.db", create=True).close()
+    return root

@@ -1,0 +1,125 @@
+"""Strict YAML for playbooks, the health model and template front matter.
+
+Safe loading only, plus what plain ``yaml.safe_load`` gets wrong for
+hand-written config: duplicate keys are errors, ``yes``/``no``/``on``/``off``
+and ``1:30`` stay strings (YAML 1.2 core schema, not 1.1), and every value
+keeps the line and column it came from so errors can point at it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from csm.errors import Problem
+
+Path_ = tuple[str | int, ...]
+
+_INT = re.compile(r"^[-+]?[0-9]+$|^0o[0-7]+$|^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_SPECIAL_FLOATS = {".inf": float("inf"), "-.inf": float("-inf"), "+.inf": float("inf")}
+
+
+@dataclass(frozen=True)
+class Where:
+    line: int  # 1-based
+    column: int  # 1-based
+
+
+@dataclass
+class Document:
+    """A loaded YAML document: plain data plus where each part came from."""
+
+    path: str
+    text: str
+    data: Any
+    values: dict[Path_, Where] = field(default_factory=dict)
+    keys: dict[Path_, Where] = field(default_factory=dict)
+
+    def where(self, path: Path_, *, key: bool = False) -> Where:
+        """The position of the value (or its key) at ``path``, or the nearest parent."""
+        table = self.keys if key else self.values
+        while path:
+            if path in table:
+                return table[path]
+            if key and path in self.values:
+                return self.values[path]
+            path = path[:-1]
+        return self.values.get((), Where(1, 1))
+
+    def problem(self, path: Path_, message: str, *, key: bool = False, offset: int = 0) -> Problem:
+        where = self.where(path, key=key)
+        lines = self.text.splitlines()
+        source = lines[where.line - 1] if 0 < where.line <= len(lines) else ""
+        return Problem(self.path, where.line, where.column + offset, message, source)
+
+
+class YamlSyntaxError(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def load(text: str, path: str, *, line_offset: int = 0) -> Document:
+    """Parse one YAML document; raise :class:`YamlSyntaxError` with its location."""
+    doc = Document(path, text, None)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = (mark.line + 1 if mark else 1) + line_offset
+        col = mark.column + 1 if mark else 1
+        lines = text.splitlines()
+        source = lines[line - 1 - line_offset] if mark and mark.line < len(lines) else ""
+        raise YamlSyntaxError(
+            Problem(path, line, col, f"YAML syntax: {exc.problem or exc}", source)
+        ) from None
+    if node is None:
+        return doc
+    doc.data = _convert(node, (), doc, line_offset)
+    return doc
+
+
+def _where(node: yaml.Node, line_offset: int) -> Where:
+    return Where(node.start_mark.line + 1 + line_offset, node.start_mark.column + 1)
+
+
+def _convert(node: yaml.Node, path: Path_, doc: Document, line_offset: int) -> Any:
+    doc.values[path] = _where(node, line_offset)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise YamlSyntaxError(doc.problem(path, "keys must be plain names"))
+            key = key_node.value
+            key_path = (*path, key)
+            doc.keys[key_path] = _where(key_node, line_offset)
+            if key in result:
+                raise YamlSyntaxError(doc.problem(key_path, f"duplicate key '{key}'", key=True))
+            result[key] = _convert(value_node, key_path, doc, line_offset)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*path, i), doc, line_offset) for i, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    value = node.value
+    if node.style is not None or node.tag == "tag:yaml.org,2002:str":
+        return value  # quoted or block scalars are always text
+    if value in ("", "~", "null", "Null", "NULL"):
+        return None
+    if value in ("true", "True", "TRUE"):
+        return True
+    if value in ("false", "False", "FALSE"):
+        return False
+    if _INT.match(value):
+        return int(value, 0) if value.startswith(("0o", "0x")) else int(value)
+    if _FLOAT.match(value):
+        return float(value)
+    if value.lower() in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[value.lower()]
+    return value
