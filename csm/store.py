@@ -87,6 +87,9 @@ CREATE TABLE outbox (
     status TEXT NOT NULL DEFAULT 'draft',
     reason TEXT,
     message_id TEXT,
+    claimed_by TEXT,
+    claimed_at TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     sent_at TEXT

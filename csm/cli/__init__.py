@@ -64,9 +64,16 @@ def _root(
 
 
 def _register() -> None:
-    from csm.cli import workspace_cmds
+    from csm.cli import (
+        morning_cmds,
+        outbox_cmds,
+        playbook_cmds,
+        task_cmds,
+        workspace_cmds,
+    )
 
-    workspace_cmds.register(app)
+    for module in (workspace_cmds, playbook_cmds, morning_cmds, outbox_cmds, task_cmds):
+        module.register(app)
 
 
 _register()

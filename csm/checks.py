@@ -1,0 +1,29 @@
+"""`csm check`: every setting, playbook and template, every problem at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from csm.errors import Problem
+from csm.playbooks import load_all
+from csm.render import Templates, sample_context
+from csm.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    playbooks: int
+    templates: int
+    problems: tuple[Problem, ...]
+
+
+def check(rt: Runtime) -> CheckReport:
+    templates = Templates(rt.ws.templates_dir)
+    problems: list[Problem] = []
+    playbooks, found = load_all(rt.ws.playbooks_dir, rt.fields, templates.exists)
+    problems.extend(found)
+    sample = sample_context(rt.fields)
+    names = templates.names()
+    for name in names:
+        problems.extend(templates.check(name, sample))
+    return CheckReport(len(playbooks), len(names), tuple(problems))

@@ -1,0 +1,188 @@
+"""`csm today` and `csm account`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from csm.cli.common import console, print_json
+from csm.cli.pictures import sparkline
+from csm.cli.playbook_cmds import runtime
+
+if TYPE_CHECKING:
+    from csm.morning import Morning
+
+SHOWN = 10  # rows per section in the terminal; --json has them all
+
+
+def register(app: typer.Typer) -> None:
+    app.command("today")(today)
+    app.command("account")(account)
+
+
+def _why(values: dict[str, Any]) -> str:
+    def fmt(v: Any) -> str:
+        return f"{v:.2f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{k}={fmt(v)}" for k, v in values.items())
+
+
+def _section(title: str, rows: list[Any], render) -> None:  # type: ignore[no-untyped-def]
+    if not rows:
+        return
+    console.print(f"\n[bold]{title}[/] ({len(rows)})")
+    table = Table(box=None, show_header=False, pad_edge=False, expand=False)
+    for _ in range(3):
+        table.add_column(overflow="fold")
+    for row in rows[:SHOWN]:
+        table.add_row(*render(row))
+    console.print(table)
+    if len(rows) > SHOWN:
+        console.print(f"  [dim]… and {len(rows) - SHOWN} more (--json lists all)[/]")
+
+
+def _print_morning(m: Morning) -> None:
+    who = m.owner or "everyone"
+    console.print(f"[bold]Good morning.[/] {m.today}, the book of {who}.", highlight=False)
+    _section(
+        "Drafts to review",
+        m.drafts,
+        lambda d: (
+            f"#{d['id']}",
+            f"{d['account_name']}: {d['subject']}",
+            f"[dim]{d['playbook']} › {d['step']}: {_why(d['why'])}[/]",
+        ),
+    )
+    colour = {"overdue": "red", "due": "yellow", "upcoming": "dim"}
+    _section(
+        "Tasks",
+        m.tasks,
+        lambda t: (
+            f"#{t['id']}",
+            f"[{colour[t['state']]}]{t['state']} {t['due_date']}[/] {t['account_name']}: {t['title']}",
+            f"[dim]{t['playbook'] or 'manual'} › {t['step'] or ''}: {_why(t['why'])}[/]",
+        ),
+    )
+    _section(
+        "Renewals coming up",
+        m.renewals,
+        lambda r: (
+            f"{r['days_to_renewal']}d",
+            f"{r['name']} ({r['account']}) renews {r['renewal_date']}",
+            f"[dim]arr={r['arr']}"
+            + (f", health={r['health']}" if "health" in r else "")
+            + f", last touch {r['days_since_touch']}d ago[/]",
+        ),
+    )
+    _section(
+        "Health falling",
+        m.health_drops,
+        lambda r: (
+            r["account"],
+            r["name"],
+            f"[dim]{_why({k: v for k, v in r.items() if k not in ('account', 'name', 'owner')})}[/]",
+        ),
+    )
+    _section(
+        "Silent accounts",
+        m.silent,
+        lambda r: (
+            f"{r['days_since_touch']}d",
+            f"{r['name']} ({r['account']})",
+            f"[dim]no touch since {r['last_touch_at'] or 'the start'}, arr={r['arr']}[/]",
+        ),
+    )
+    if not (m.drafts or m.tasks or m.renewals or m.health_drops or m.silent):
+        console.print("\nNothing needs you today.")
+    elif m.drafts:
+        console.print("\nNext: `csm review` to work the drafts, or `csm show ID`.")
+
+
+def today(
+    ctx: typer.Context,
+    owner: Annotated[str | None, typer.Option(help="Show this CSM's book (default: me).")] = None,
+    everyone: Annotated[bool, typer.Option("--all", help="Every CSM's accounts.")] = False,
+    no_run: Annotated[
+        bool, typer.Option("--no-run", help="Skip evaluating playbooks first.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The morning list: drafts to review, tasks, renewals, health drops, silent accounts."""
+    from csm.engine import evaluate
+    from csm.morning import morning
+    from csm.queue import queue
+
+    rt = runtime(ctx)
+    who = None if everyone else (owner or rt.ws.me())
+    if not no_run:
+        results = evaluate(rt.conn, rt.playbooks(), rt.fields, rt.params, rt.today)
+        queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
+    report = morning(rt, who)
+    if as_json:
+        print_json(report.as_json())
+    else:
+        _print_morning(report)
+
+
+def account(
+    ctx: typer.Context,
+    account_id: Annotated[str, typer.Argument(metavar="ID", help="Account id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One account: key fields, trend, renewal countdown, contacts, open items, timeline."""
+    from csm.account_view import account_view
+
+    view = account_view(runtime(ctx), account_id)
+    if as_json:
+        print_json(view.as_json())
+        return
+    a = view.account
+    console.print(
+        f"[bold]{a['name']}[/] ({a['id']})  {a['plan'] or ''}  owner {a['owner'] or '—'}",
+        highlight=False,
+    )
+    util = a.get("seat_utilization")
+    console.print(
+        f"ARR {a['arr'] or '—'} · seats {a['seats_used']}/{a['seats_licensed']}"
+        + (f" ({util:.0%})" if util is not None else "")
+        + f" · NPS {a['nps'] if a['nps'] is not None else '—'} · tickets {a['open_tickets'] or 0}"
+        + f" · stage {a['lifecycle_stage']}",
+        highlight=False,
+    )
+    if a.get("days_to_renewal") is not None:
+        console.print(
+            f"Renews {a['renewal_date']}: [bold]{a['days_to_renewal']} days[/] to go",
+            highlight=False,
+        )
+    if "health" in a and a["health"] is not None:
+        console.print(f"Health {a['health']:.0f}", highlight=False)
+    if view.trend:
+        values = [v for _, v in view.trend]
+        console.print(f"{view.trend_label:<14}{sparkline(values)}  {values[0]:g} → {values[-1]:g}")
+    console.print(
+        f"Last touch {a['last_touch_at'] or 'never'} ({a['days_since_touch']} days)",
+        highlight=False,
+    )
+    if view.contacts:
+        console.print("\n[bold]Contacts[/]")
+        for c in view.contacts:
+            flags = " [dim](primary)[/]" if c["is_primary"] else ""
+            flags += " [red](unsubscribed)[/]" if c["unsubscribed"] else ""
+            console.print(f"  {c['name']} <{c['email']}> {c['role'] or ''}{flags}", highlight=False)
+    for t in view.tasks:
+        console.print(
+            f"[magenta]task[/] #{t['id']} due {t['due_date']}: {t['title']}", highlight=False
+        )
+    for d in view.drafts:
+        console.print(f"[cyan]{d['status']}[/] #{d['id']}: {d['subject']}", highlight=False)
+    for z in view.snoozes:
+        console.print(
+            f"[yellow]snoozed[/] {z['playbook'] or 'all playbooks'} until {z['until']}: {z['reason']}",
+            highlight=False,
+        )
+    if view.timeline:
+        console.print("\n[bold]Timeline[/]")
+        for e in view.timeline:
+            console.print(f"  {e['at'][:10]}  {e['kind']:<10} {e['summary']}", highlight=False)

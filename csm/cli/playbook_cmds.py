@@ -1,0 +1,192 @@
+"""`csm check`, `csm run`, `csm preview`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from csm.cli.common import console, err_console, print_json, state, workspace
+
+if TYPE_CHECKING:
+    from csm.engine import StepResult
+    from csm.runtime import Runtime
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check)
+    app.command("run")(run)
+    app.command("preview")(preview)
+
+
+def runtime(ctx: typer.Context) -> Runtime:
+    from csm.runtime import open_runtime
+
+    return open_runtime(workspace(ctx), state(ctx).today)
+
+
+def check(ctx: typer.Context) -> None:
+    """Validate settings, playbooks and templates; exit 1 on any problem."""
+    from csm.checks import check as run_check
+
+    report = run_check(runtime(ctx))
+    for problem in report.problems:
+        err_console.print(str(problem), highlight=False, soft_wrap=True)
+    summary = f"{report.playbooks} playbooks, {report.templates} templates"
+    if report.problems:
+        err_console.print(f"[red]{len(report.problems)} problem(s)[/] in {summary}.")
+        raise typer.Exit(1)
+    console.print(f"[green]OK[/]: settings, {summary}.")
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return "—" if value is None else str(value)
+
+
+def _results_json(results: list[StepResult]) -> list[dict[str, Any]]:
+    return [
+        {
+            "playbook": r.playbook.id,
+            "step": r.step.id,
+            "when": r.step.when.source,
+            "email": r.step.email.template if r.step.email else None,
+            "task": r.step.task.title if r.step.task else None,
+            "matches": [
+                {
+                    "account": m.account_id,
+                    "name": m.account_name,
+                    "owner": m.owner,
+                    "values": m.values,
+                    "dedupe_key": m.dedupe_key(r.playbook, r.step),
+                }
+                for m in r.matches
+            ],
+        }
+        for r in results
+    ]
+
+
+def _print_results(results: list[StepResult], limit: int) -> None:
+    for result in results:
+        count = len(result.matches)
+        plural = "account" if count == 1 else "accounts"
+        console.print(
+            f"\n[bold]{result.playbook.id} › {result.step.id}[/]  {count} {plural}"
+            f"  [dim]when {result.step.when.source}[/]",
+            highlight=False,
+        )
+        if not count:
+            continue
+        table = Table(box=None, pad_edge=False, show_header=True, header_style="dim")
+        table.add_column("account")
+        table.add_column("name", overflow="ellipsis", max_width=28)
+        fields = list(result.matches[0].values)
+        for name in fields:
+            table.add_column(name, justify="right")
+        for match in result.matches[:limit]:
+            table.add_row(
+                match.account_id, match.account_name, *(_format(match.values[f]) for f in fields)
+            )
+        console.print(table)
+        if count > limit:
+            console.print(
+                f"[dim]… and {count - limit} more (--limit to see more, --json for all)[/]"
+            )
+
+
+def run(
+    ctx: typer.Context,
+    playbooks: Annotated[
+        list[str] | None, typer.Argument(help="Playbooks to run (default: all).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what matches; write nothing.")
+    ] = False,
+    owner: Annotated[
+        str | None, typer.Option(help="Only accounts owned by this CSM email.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Accounts shown per step.", min=1)] = 20,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing unless something fails (for cron).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Evaluate playbooks and queue drafts and tasks (--dry-run: show only)."""
+    from csm.engine import evaluate
+
+    rt = runtime(ctx)
+    selected = rt.playbooks(playbooks or ())
+    results = evaluate(rt.conn, selected, rt.fields, rt.params, rt.today, owner=owner)
+    if dry_run:
+        if as_json:
+            print_json(
+                {"today": rt.today.isoformat(), "dry_run": True, "steps": _results_json(results)}
+            )
+        elif not quiet:
+            _print_results(results, limit)
+            console.print(f"\n[dim]Dry run as of {rt.today}: nothing was written.[/]")
+        return
+    from csm.queue import queue
+
+    report = queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
+    if as_json:
+        print_json(
+            {
+                "today": rt.today.isoformat(),
+                "added": [vars(q) for q in report.added],
+                "not_drafted": [
+                    {"dedupe_key": k, "account": a, "reason": r} for k, a, r in report.not_drafted
+                ],
+            }
+        )
+        return
+    for key, account, reason in report.not_drafted:
+        err_console.print(f"[yellow]Not drafted[/] {key}: {reason}", highlight=False)
+    if quiet:
+        return
+    drafts = [q for q in report.added if q.kind == "draft"]
+    tasks = [q for q in report.added if q.kind == "task"]
+    for item in report.added:
+        label = "[cyan]draft[/]" if item.kind == "draft" else "[magenta]task [/]"
+        console.print(
+            f"{label} #{item.id:<5} {item.playbook} › {item.step}  {item.account_name}: {item.summary}",
+            highlight=False,
+        )
+    console.print(f"Added {len(drafts)} draft(s) and {len(tasks)} task(s) as of {rt.today}.")
+    if drafts:
+        console.print("Next: `csm today` to see your morning, `csm review` to work the drafts.")
+
+
+def preview(
+    ctx: typer.Context,
+    playbook: Annotated[str, typer.Argument(help="Playbook id.")],
+    account: Annotated[str, typer.Option("--account", "-a", help="Account id.")],
+    step: Annotated[
+        str | None, typer.Option(help="Step id (default: the first email step that matches).")
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Also write the HTML part to this file.")
+    ] = None,
+) -> None:
+    """Render exactly the email a step would draft for one account, without queueing it."""
+    from csm.preview import render_preview
+
+    rt = runtime(ctx)
+    result = render_preview(rt, playbook, account, step)
+    if not result.matches_today:
+        err_console.print(
+            f"[yellow]Note:[/] {account} does not match {playbook} › {result.step} as of {rt.today}; "
+            "this is what it would get if it did.",
+            highlight=False,
+        )
+    for name, value in result.headers:
+        console.print(f"[bold]{name}:[/] {value}", highlight=False)
+    console.print()
+    console.print(result.body, markup=False, highlight=False)
+    if html is not None:
+        html.write_text(result.html, encoding="utf-8")
+        err_console.print(f"Wrote the HTML part to {html}")

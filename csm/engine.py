@@ -1,0 +1,156 @@
+"""Evaluating playbooks: which accounts match which step today, and why.
+
+Each step is one SQL query: the playbook's audience and the step's `when`
+compiled to SQL, minus snoozed accounts. Only the fields a condition names are
+computed, so a derived field costs nothing unless a playbook uses it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from csm.fields import FieldSet, standard_fields
+from csm.playbooks import PERIODS, Playbook, Step
+from csm.store import extra_account_columns
+from csm.workspace import Workspace
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Match:
+    account_id: str
+    account_name: str
+    owner: str | None
+    values: dict[str, Any]  # the fields the step's condition names, as they are today
+    once_value: str
+
+    def dedupe_key(self, playbook: Playbook, step: Step) -> str:
+        return f"{playbook.id}:{step.id}:{self.account_id}:{self.once_value}"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    playbook: Playbook
+    step: Step
+    matches: tuple[Match, ...]
+
+
+def fields_for(conn: sqlite3.Connection) -> FieldSet:
+    """Every field conditions may use in this database."""
+    return standard_fields(extra_account_columns(conn))
+
+
+def sql_params(ws: Workspace, today: dt.date) -> dict[str, Any]:
+    return {"today": today.isoformat(), "primary_metric": ws.settings.primary_metric}
+
+
+def period_value(period: str, today: dt.date) -> str:
+    if period == "week":
+        year, week, _ = today.isocalendar()
+        return f"{year}-W{week:02d}"
+    if period == "month":
+        return today.strftime("%Y-%m")
+    if period == "quarter":
+        return f"{today.year}-Q{(today.month - 1) // 3 + 1}"
+    return str(today.year)
+
+
+def _once_sql(step: Step, fields: FieldSet, today: dt.date) -> tuple[str, dict[str, Any]]:
+    if step.once_per is None:
+        return ":once_value", {"once_value": "once"}
+    if step.once_per in PERIODS:
+        return ":once_value", {"once_value": period_value(step.once_per, today)}
+    return f"coalesce(({fields.sql(step.once_per)}), '')", {}
+
+
+def step_query(
+    playbook: Playbook,
+    step: Step,
+    fields: FieldSet,
+    today: dt.date,
+    *,
+    owner: str | None = None,
+    account_id: str | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The one SQL query that finds this step's matching accounts."""
+    shown = list(dict.fromkeys(step.when.fields))
+    columns = ", ".join(f'({fields.sql(name)}) AS "{name}"' for name in shown)
+    once_sql, params = _once_sql(step, fields, today)
+    where = [f"({step.when.sql})"]
+    params.update(step.when.params)
+    if playbook.audience is not None:
+        where.append(f"({playbook.audience.sql})")
+        params.update(playbook.audience.params)
+    where.append(
+        "NOT EXISTS (SELECT 1 FROM snoozes z WHERE z.account_id = a.id"
+        " AND (z.playbook IS NULL OR z.playbook = :playbook_id) AND z.until > :today)"
+    )
+    params["playbook_id"] = playbook.id
+    if owner is not None:
+        where.append("a.owner = :owner")
+        params["owner"] = owner
+    if account_id is not None:
+        where.append("a.id = :account_id")
+        params["account_id"] = account_id
+    sql = (
+        f"SELECT a.id AS _id, a.name AS _name, a.owner AS _owner, {once_sql} AS _once"
+        + (f", {columns}" if columns else "")
+        + " FROM accounts a WHERE "
+        + " AND ".join(where)
+        + " ORDER BY a.id"
+    )
+    return sql, params
+
+
+def evaluate(
+    conn: sqlite3.Connection,
+    playbooks: Iterable[Playbook],
+    fields: FieldSet,
+    base_params: dict[str, Any],
+    today: dt.date,
+    *,
+    owner: str | None = None,
+    account_id: str | None = None,
+) -> list[StepResult]:
+    """Every step of every playbook with the accounts it matches today."""
+    results = []
+    for playbook in playbooks:
+        for step in playbook.steps:
+            sql, params = step_query(
+                playbook, step, fields, today, owner=owner, account_id=account_id
+            )
+            rows = conn.execute(sql, {**base_params, **params}).fetchall()
+            matches = tuple(
+                Match(
+                    account_id=row["_id"],
+                    account_name=row["_name"],
+                    owner=row["_owner"],
+                    values={k: row[k] for k in row.keys() if not k.startswith("_")},
+                    once_value=str(row["_once"]),
+                )
+                for row in rows
+            )
+            results.append(StepResult(playbook, step, matches))
+    return results
+
+
+def account_rows(
+    conn: sqlite3.Connection, fields: FieldSet, base_params: dict[str, Any], ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Full accounts (every column and derived field) by id, fetched in chunks."""
+    derived = [f for f in fields.values() if f.derived]
+    columns = ", ".join(f'({fields.sql(f.name)}) AS "{f.name}"' for f in derived)
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = list(ids[start : start + _CHUNK])
+        marks = ", ".join(f":id{i}" for i in range(len(chunk)))
+        params = {**base_params, **{f"id{i}": v for i, v in enumerate(chunk)}}
+        sql = f"SELECT a.*, {columns} FROM accounts a WHERE a.id IN ({marks})"
+        for row in conn.execute(sql, params):
+            found[row["id"]] = dict(row)
+    return found

@@ -1,0 +1,125 @@
+"""`csm today`: the morning list, most urgent first, every line with its why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from csm import outbox, tasks
+from csm.runtime import Runtime
+
+HEALTH_DROP_POINTS = -10  # health_change_30d at or below this is a drop worth a look
+USAGE_DROP = -0.2  # without a health model: usage down 20% or more
+
+
+@dataclass(frozen=True)
+class Morning:
+    today: str
+    owner: str | None
+    drafts: list[dict[str, Any]]
+    tasks: list[dict[str, Any]]
+    renewals: list[dict[str, Any]]
+    health_drops: list[dict[str, Any]]
+    silent: list[dict[str, Any]]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "today": self.today,
+            "owner": self.owner,
+            "drafts": self.drafts,
+            "tasks": self.tasks,
+            "renewals": self.renewals,
+            "health_drops": self.health_drops,
+            "silent": self.silent,
+        }
+
+
+def _accounts(
+    rt: Runtime, fields: list[str], where: str, order: str, owner: str | None
+) -> list[dict[str, Any]]:
+    columns = ", ".join(f'({rt.fields.sql(name)}) AS "{name}"' for name in fields)
+    params = dict(rt.params)
+    sql = f"SELECT a.id AS account, a.name, a.owner, {columns} FROM accounts a WHERE a.status = 'active' AND {where}"
+    if owner is not None:
+        sql += " AND a.owner = :owner"
+        params["owner"] = owner
+    return [dict(r) for r in rt.conn.execute(f"{sql} ORDER BY {order}", params)]
+
+
+def morning(rt: Runtime, owner: str | None) -> Morning:
+    settings = rt.ws.settings
+    has_health = "health" in rt.fields
+    health_cols = ["health"] if has_health else []
+
+    drafts = [
+        {
+            "id": d["id"],
+            "account": d["account_id"],
+            "account_name": d["account_name"],
+            "playbook": d["playbook"],
+            "step": d["step"],
+            "subject": d["subject"],
+            "priority": d["priority"],
+            "edited": bool(d["edited"]),
+            "why": d["why"],
+        }
+        for d in outbox.listing(rt.conn, status="draft", owner=owner)
+    ]
+    due = []
+    for t in tasks.open_tasks(rt.conn, rt.today, owner=owner, due_within_days=7):
+        state = (
+            "overdue"
+            if t["due_date"] < rt.params["today"]
+            else ("due" if t["due_date"] == rt.params["today"] else "upcoming")
+        )
+        due.append(
+            {
+                "id": t["id"],
+                "account": t["account_id"],
+                "account_name": t["account_name"],
+                "title": t["title"],
+                "due_date": t["due_date"],
+                "state": state,
+                "priority": t["priority"],
+                "playbook": t["playbook"],
+                "step": t["step"],
+                "why": _json(t["why"]),
+            }
+        )
+    renewals = _accounts(
+        rt,
+        ["renewal_date", "days_to_renewal", "arr", *health_cols, "days_since_touch"],
+        f"({rt.fields.sql('days_to_renewal')}) BETWEEN 0 AND {int(settings.renewal_window_days)}",
+        '"days_to_renewal", a.id',
+        owner,
+    )
+    if has_health and "health_change_30d" in rt.fields:
+        drops = _accounts(
+            rt,
+            ["health", "health_change_30d"],
+            f"({rt.fields.sql('health_change_30d')}) <= {HEALTH_DROP_POINTS}",
+            '"health_change_30d", a.id',
+            owner,
+        )
+    else:
+        drops = _accounts(
+            rt,
+            ["usage_30d", "usage_change_30d"],
+            f"({rt.fields.sql('usage_change_30d')}) <= {USAGE_DROP}",
+            '"usage_change_30d", a.id',
+            owner,
+        )
+    silent = _accounts(
+        rt,
+        ["days_since_touch", "last_touch_at", "arr"],
+        f"({rt.fields.sql('days_since_touch')}) >= {int(settings.silent_after_days)}",
+        '"days_since_touch" DESC, a.arr DESC, a.id',
+        owner,
+    )
+    return Morning(rt.today.isoformat(), owner, drafts, due, renewals, drops, silent)
+
+
+def _json(text: str | None) -> Any:
+    import json
+
+    return json.loads(text) if text else {}

@@ -1,0 +1,165 @@
+"""Queueing what evaluation found: drafts into the outbox, tasks into the task list.
+
+The dedupe key (playbook, step, account, once_per value) is UNIQUE in both
+tables, so evaluating again, or two runs at once, never adds anything twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from dataclasses import dataclass, field
+
+from csm import drafting
+from csm.engine import Match, StepResult, account_rows
+from csm.errors import TemplateError
+from csm.fields import FieldSet
+from csm.render import Templates
+from csm.store import transaction
+from csm.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Queued:
+    kind: str  # "draft" or "task"
+    id: int
+    playbook: str
+    step: str
+    account_id: str
+    account_name: str
+    summary: str  # the subject or the task title
+
+
+@dataclass
+class QueueReport:
+    added: list[Queued] = field(default_factory=list)
+    not_drafted: list[tuple[str, str, str]] = field(default_factory=list)  # (key, account, reason)
+
+
+def _existing(conn: sqlite3.Connection, table: str, results: list[StepResult]) -> set[str]:
+    keys: set[str] = set()
+    for playbook_id in {r.playbook.id for r in results}:
+        rows = conn.execute(f"SELECT dedupe_key FROM {table} WHERE playbook = ?", (playbook_id,))
+        keys.update(row[0] for row in rows)
+    return keys
+
+
+def queue(
+    conn: sqlite3.Connection,
+    ws: Workspace,
+    templates: Templates,
+    fields: FieldSet,
+    base_params: dict,
+    results: list[StepResult],
+    today: dt.date,
+    now: str,
+) -> QueueReport:
+    """Draft and store every new email and task the results call for."""
+    report = QueueReport()
+    have_drafts = _existing(conn, "outbox", results)
+    have_tasks = _existing(conn, "tasks", results)
+    need_accounts = {
+        m.account_id
+        for r in results
+        if r.step.email
+        for m in r.matches
+        if m.dedupe_key(r.playbook, r.step) not in have_drafts
+    }
+    accounts = account_rows(conn, fields, base_params, sorted(need_accounts))
+    drafts: list[tuple[drafting.Draft, str]] = []
+    tasks: list[tuple[StepResult, Match]] = []
+    for result in results:
+        step = result.step
+        for match in result.matches:
+            key = match.dedupe_key(result.playbook, step)
+            if step.email and key not in have_drafts:
+                try:
+                    made = drafting.draft(
+                        ws,
+                        templates,
+                        conn,
+                        result.playbook,
+                        step,
+                        match,
+                        accounts[match.account_id],
+                        today,
+                    )
+                except TemplateError as exc:
+                    report.not_drafted.append((key, match.account_id, str(exc.problems[0].message)))
+                    continue
+                if isinstance(made, str):
+                    report.not_drafted.append((key, match.account_id, made))
+                else:
+                    drafts.append((made, match.account_name))
+            if step.task and key not in have_tasks:
+                tasks.append((result, match))
+    with transaction(conn):
+        for made, account_name in drafts:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO outbox (dedupe_key, playbook, step, account_id, owner, to_addrs,"
+                " cc, reply_to, subject, body, template, why, priority, status, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?)",
+                (
+                    made.dedupe_key,
+                    made.playbook,
+                    made.step,
+                    made.account_id,
+                    made.owner,
+                    json.dumps([[r.name, r.email] for r in made.to]),
+                    json.dumps(list(made.cc)),
+                    made.reply_to,
+                    made.subject,
+                    made.body,
+                    made.template,
+                    json.dumps(made.why, default=str),
+                    made.priority,
+                    now,
+                    now,
+                ),
+            )
+            if cursor.rowcount:
+                report.added.append(
+                    Queued(
+                        "draft",
+                        cursor.lastrowid or 0,
+                        made.playbook,
+                        made.step,
+                        made.account_id,
+                        account_name,
+                        made.subject,
+                    )
+                )
+        for result, match in tasks:
+            task = result.step.task
+            assert task is not None
+            due = (today + dt.timedelta(days=task.due_in_days)).isoformat()
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO tasks (dedupe_key, playbook, step, account_id, owner, title,"
+                " due_date, priority, why, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    match.dedupe_key(result.playbook, result.step),
+                    result.playbook.id,
+                    result.step.id,
+                    match.account_id,
+                    match.owner,
+                    task.title,
+                    due,
+                    result.step.priority,
+                    json.dumps(match.values, default=str),
+                    now,
+                ),
+            )
+            if cursor.rowcount:
+                report.added.append(
+                    Queued(
+                        "task",
+                        cursor.lastrowid or 0,
+                        result.playbook.id,
+                        result.step.id,
+                        match.account_id,
+                        match.account_name,
+                        task.title,
+                    )
+                )
+    return report

@@ -1,0 +1,53 @@
+"""Everything one command needs to evaluate: workspace, database, today, fields."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from csm import engine, store
+from csm.fields import FieldSet
+from csm.playbooks import Playbook, load_selected
+from csm.workspace import Workspace
+
+if TYPE_CHECKING:
+    from csm.render import Templates
+
+
+@dataclass
+class Runtime:
+    ws: Workspace
+    conn: sqlite3.Connection
+    today: dt.date
+
+    @cached_property
+    def fields(self) -> FieldSet:
+        return engine.fields_for(self.conn)
+
+    @cached_property
+    def params(self) -> dict[str, Any]:
+        return engine.sql_params(self.ws, self.today)
+
+    @cached_property
+    def templates(self) -> Templates:
+        from csm.render import Templates
+
+        return Templates(self.ws.templates_dir)
+
+    def playbooks(self, names: Iterable[str] = ()) -> list[Playbook]:
+        return load_selected(self.ws.playbooks_dir, self.fields, names, self.templates.exists)
+
+    def now(self) -> str:
+        """A timestamp for records: the real time of day, on "today"'s date when pinned."""
+        clock = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        if clock.date() != self.today:
+            clock = dt.datetime.combine(self.today, clock.time(), dt.UTC)
+        return clock.isoformat()
+
+
+def open_runtime(ws: Workspace, today: dt.date | None = None) -> Runtime:
+    return Runtime(ws, store.connect(ws.database_path), ws.today(today))
