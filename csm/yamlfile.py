@@ -36,6 +36,7 @@ class Document:
     path: str
     text: str
     data: Any
+    line_offset: int = 0
     values: dict[Path_, Where] = field(default_factory=dict)
     keys: dict[Path_, Where] = field(default_factory=dict)
 
@@ -53,7 +54,8 @@ class Document:
     def problem(self, path: Path_, message: str, *, key: bool = False, offset: int = 0) -> Problem:
         where = self.where(path, key=key)
         lines = self.text.splitlines()
-        source = lines[where.line - 1] if 0 < where.line <= len(lines) else ""
+        index = where.line - 1 - self.line_offset
+        source = lines[index] if 0 <= index < len(lines) else ""
         return Problem(self.path, where.line, where.column + offset, message, source)
 
 
@@ -65,7 +67,7 @@ class YamlSyntaxError(Exception):
 
 def load(text: str, path: str, *, line_offset: int = 0) -> Document:
     """Parse one YAML document; raise :class:`YamlSyntaxError` with its location."""
-    doc = Document(path, text, None)
+    doc = Document(path, text, None, line_offset)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:

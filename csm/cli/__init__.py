@@ -65,6 +65,7 @@ def _root(
 
 def _register() -> None:
     from csm.cli import (
+        demo_cmds,
         morning_cmds,
         outbox_cmds,
         playbook_cmds,
@@ -72,7 +73,14 @@ def _register() -> None:
         workspace_cmds,
     )
 
-    for module in (workspace_cmds, playbook_cmds, morning_cmds, outbox_cmds, task_cmds):
+    for module in (
+        workspace_cmds,
+        demo_cmds,
+        playbook_cmds,
+        morning_cmds,
+        outbox_cmds,
+        task_cmds,
+    ):
         module.register(app)
 
 

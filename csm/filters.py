@@ -1,0 +1,118 @@
+"""Jinja filters for email templates: dates, money, percentages, counts, names.
+
+Each filter refuses an empty (None) or nonsensical value with a
+:class:`FilterError` naming the filter, so a template never prints "None" or
+a half-formatted number; the renderer adds the template's file and line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+
+class FilterError(ValueError):
+    """A filter was given a value it cannot format."""
+
+
+def _require(filter_name: str, value: Any) -> None:
+    if value is None:
+        raise FilterError(
+            f"{filter_name}: the value is empty (None); guard it with "
+            "{% if ... is not none %} so the email reads well without it"
+        )
+
+
+def _to_number(filter_name: str, value: Any) -> float:
+    _require(filter_name, value)
+    if isinstance(value, bool):
+        raise FilterError(f"{filter_name}: expected a number, got {value!r}")
+    if isinstance(value, int | float | Decimal):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip().replace(",", ""))
+        except ValueError:
+            raise FilterError(f"{filter_name}: expected a number, got {value!r}") from None
+    else:
+        raise FilterError(f"{filter_name}: expected a number, got {value!r}")
+    if not math.isfinite(number):
+        raise FilterError(f"{filter_name}: expected a finite number, got {value!r}")
+    return number
+
+
+def _to_date(value: Any) -> dt.date:
+    _require("date", value)
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            try:
+                return dt.datetime.fromisoformat(text).date()
+            except ValueError:
+                pass
+    raise FilterError(f"date: expected a date like 2027-03-14, got {value!r}")
+
+
+def date(value: Any, format: str | None = None) -> str:
+    """``2027-03-14`` -> ``14 March 2027``; ``format`` is a strftime pattern."""
+    day = _to_date(value)
+    if format is None:
+        return f"{day.day} {day:%B %Y}"
+    return day.strftime(format)
+
+
+def number(value: Any, digits: int = 0) -> str:
+    """``12345`` -> ``12,345``; ``digits`` decimal places."""
+    return f"{_to_number('number', value):,.{digits}f}"
+
+
+def money(value: Any, symbol: str = "$") -> str:
+    """``48000`` -> ``$48,000``; cents only when there are any."""
+    amount = _to_number("money", value)
+    digits = 0 if round(amount, 2).is_integer() else 2
+    sign = "-" if amount < 0 else ""
+    return f"{sign}{symbol}{abs(amount):,.{digits}f}"
+
+
+def pct(value: Any, digits: int = 0) -> str:
+    """A fraction as a percentage: ``0.823`` -> ``82%``."""
+    return f"{_to_number('pct', value) * 100:,.{digits}f}%"
+
+
+def days(value: Any) -> str:
+    """A count of days without its sign: ``-3`` -> ``3 days``, ``1`` -> ``1 day``."""
+    count = abs(round(_to_number("days", value)))
+    return f"{count:,} day" if count == 1 else f"{count:,} days"
+
+
+def first_name(value: Any) -> str:
+    """The first name in ``Priya Shah``, ``Shah, Priya`` or ``priya.shah@example.com``."""
+    _require("first_name", value)
+    if not isinstance(value, str) or not value.strip():
+        raise FilterError(f"first_name: expected a person's name, got {value!r}")
+    text = value.strip()
+    if "@" in text:
+        return re.split(r"[._+-]", text.split("@")[0])[0].capitalize()
+    if "," in text:
+        text = text.split(",", 1)[1].strip() or text
+    return text.split()[0]
+
+
+FILTERS: dict[str, Callable[..., str]] = {
+    "date": date,
+    "money": money,
+    "pct": pct,
+    "number": number,
+    "days": days,
+    "first_name": first_name,
+}

@@ -1,0 +1,427 @@
+"""Email templates: Markdown with YAML front matter and sandboxed, strict Jinja.
+
+A template file::
+
+    ---
+    subject: "{{ account.name }}: planning your renewal"
+    cc: []            # optional, Jinja allowed in each address
+    reply_to: null    # optional
+    ---
+    Hi {{ contact.first_name }}, ...
+
+The body renders to Markdown (the text part); :func:`to_html` makes the HTML
+part. Undefined names, values that render as None and sandbox violations are
+:class:`TemplateError` problems with the template's file and line, never a
+blank or "None" in a customer's inbox. Files whose name starts with ``_`` are
+partials for ``{% include %}`` / ``{% extends %}``, not emails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.ext import Extension
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from markdown_it import MarkdownIt
+
+from csm import yamlfile
+from csm.errors import NotFound, Problem, TemplateError, did_you_mean
+from csm.fields import FieldSet
+from csm.filters import FILTERS, FilterError
+
+SUFFIX = ".md.j2"
+FRONT_MATTER_KEYS = ("subject", "cc", "reply_to")
+_QUOTE_HINT = ' (put text with Jinja in quotes: "{{ ... }}")'
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    body: str
+    cc: tuple[str, ...]
+    reply_to: str | None
+
+
+class _EmptyValue(Exception):
+    """A ``{{ ... }}`` expression rendered None."""
+
+
+def _refuse_none(value: Any) -> Any:
+    if value is None:
+        raise _EmptyValue
+    return value
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # Field names win over dict methods (an imported column may be called
+        # "items"), and a missing field gets a did-you-mean.
+        if isinstance(obj, Mapping):
+            if attribute in obj:
+                return obj[attribute]
+            if not hasattr(obj, attribute):
+                hint = f"no field '{attribute}' here{did_you_mean(attribute, obj)}"
+                return self.undefined(hint=hint, obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+# A line holding nothing but one {% tag %} or {# comment #}.
+_STANDALONE = re.compile(
+    r"^[ \t]*(\{%(?:(?!%\}).)*?|\{#(?:(?!#\}).)*?)([-+]?[%#]\})[ \t]*\n", re.M | re.S
+)
+
+
+class _StandaloneTags(Extension):
+    """A line holding only a tag or a comment leaves no line behind (as in Mustache).
+
+    Unlike ``trim_blocks``, a tag at the end of a line of text keeps that line
+    break, so an inline ``{% if %}...{% endif %}`` cannot join two paragraphs.
+    The line break moves inside the tag, so line numbers stay the file's.
+    """
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        return _STANDALONE.sub(lambda m: f"{m[1]}\n{m[2]}", source)
+
+
+def _split(text: str) -> tuple[str | None, int, str]:
+    """(front matter or None, the closing '---' line, the body masked to keep line numbers).
+
+    The front matter becomes a Jinja comment holding as many line breaks, so
+    Jinja's line numbers are the file's. The closing line is 0 when the front
+    matter is never closed.
+    """
+    text = text.removeprefix("\ufeff")
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        return None, 0, text
+    for index in range(1, len(lines)):
+        if lines[index].strip() == "---":
+            masked = "{#" + "\n" * (index + 1) + "#}" + "".join(lines[index + 1 :])
+            return "".join(lines[1:index]), index + 1, masked
+    return "".join(lines[1:]), 0, text
+
+
+class _Loader(jinja2.FileSystemLoader):
+    """Loads included and extended templates with any front matter masked."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        source, filename, uptodate = super().get_source(environment, template)
+        return _split(source)[2], filename, uptodate
+
+    def get_raw(self, environment: jinja2.Environment, template: str) -> tuple[str, str]:
+        source, filename, _ = super().get_source(environment, template)
+        return source, filename
+
+
+@dataclass(frozen=True)
+class _Header:
+    """A compiled front matter value and the file line it is on."""
+
+    template: jinja2.Template
+    line: int
+
+
+@dataclass
+class _Compiled:
+    problems: list[Problem]
+    subject: _Header | None = None
+    body: jinja2.Template | None = None
+    cc: tuple[_Header, ...] = ()
+    reply_to: _Header | None = None
+
+
+class Templates:
+    """The templates of one workspace, each compiled once on first use."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._loader = _Loader(os.fspath(root))
+        self._env = _Environment(
+            loader=self._loader,
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            extensions=[_StandaloneTags],
+            auto_reload=False,
+            finalize=_refuse_none,
+        )
+        self._env.filters.update(FILTERS)
+        self._cache: dict[str, _Compiled] = {}
+
+    def names(self) -> list[str]:
+        """Every email template, as a posix path relative to the root."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            path.relative_to(self.root).as_posix()
+            for path in self.root.rglob("*" + SUFFIX)
+            if path.is_file() and not path.name.startswith("_")
+        )
+
+    def exists(self, name: str) -> bool:
+        return name in self.names()
+
+    def render(self, name: str, context: dict[str, Any]) -> RenderedEmail:
+        compiled = self._compiled(name)
+        if compiled.problems:
+            raise TemplateError(compiled.problems)
+        assert compiled.subject is not None and compiled.body is not None
+        subject = self._header(name, compiled.subject, "subject", context)
+        if not subject:
+            line = compiled.subject.line
+            raise TemplateError([self._problem(name, line, "the subject renders empty")])
+        body = self._run(compiled.body, context).strip("\n")
+        if not body.strip():
+            raise TemplateError([self._problem(name, 1, "the body renders empty")])
+        cc = tuple(
+            address for part in compiled.cc if (address := self._header(name, part, "cc", context))
+        )
+        reply_to = None
+        if compiled.reply_to is not None:
+            reply_to = self._header(name, compiled.reply_to, "reply_to", context) or None
+        return RenderedEmail(subject, body + "\n", cc, reply_to)
+
+    def check(self, name: str, context: dict[str, Any]) -> list[Problem]:
+        """Every problem found compiling the template and rendering it with ``context``."""
+        compiled = self._compiled(name)
+        if compiled.problems:
+            return list(compiled.problems)
+        try:
+            self.render(name, context)
+        except TemplateError as exc:
+            return exc.problems
+        return []
+
+    def _display(self, name: str) -> str:
+        return f"{self.root.name}/{name}"
+
+    def _problem(self, name: str, line: int, message: str, needle: str = "") -> Problem:
+        try:
+            text, _ = self._loader.get_raw(self._env, name)
+        except jinja2.TemplateNotFound:
+            text = ""
+        lines = text.splitlines()
+        source = lines[line - 1] if 0 < line <= len(lines) else ""
+        found = re.search(rf"\b{re.escape(needle)}\b", source) if needle else None
+        column = found.start() + 1 if found else len(source) - len(source.lstrip()) + 1
+        return Problem(self._display(name), line, column, message, source)
+
+    def _compiled(self, name: str) -> _Compiled:
+        if name not in self._cache:
+            self._cache[name] = self._compile(name)
+        return self._cache[name]
+
+    def _compile(self, name: str) -> _Compiled:
+        try:
+            text, filename = self._loader.get_raw(self._env, name)
+        except jinja2.TemplateNotFound:
+            raise NotFound(
+                f"no template '{name}' in {self.root}{did_you_mean(name, self.names())}"
+            ) from None
+        front, closing_line, masked = _split(text)
+        if front is None:
+            return _Compiled(
+                [self._problem(name, 1, "no front matter: start with '---', 'subject: ...', '---'")]
+            )
+        if not closing_line:
+            return _Compiled([self._problem(name, 1, "front matter has no closing '---' line")])
+        compiled = _Compiled([])
+        self._front_matter(name, filename, front, compiled)
+        compiled.body = self._template(name, filename, masked, compiled.problems)
+        return compiled
+
+    def _front_matter(self, name: str, filename: str, front: str, out: _Compiled) -> None:
+        try:
+            # The leading line stands for the opening '---' so YAML lines are file lines.
+            doc = yamlfile.load("\n" + front, self._display(name))
+        except yamlfile.YamlSyntaxError as exc:
+            problem = exc.problem
+            if "{{" in problem.source_line or "{%" in problem.source_line:
+                problem = replace(problem, message=problem.message + _QUOTE_HINT)
+            out.problems.append(problem)
+            return
+        data = doc.data if doc.data is not None else {}
+        if not isinstance(data, dict):
+            out.problems.append(doc.problem((), "front matter must be 'key: value' lines"))
+            return
+        for key in data:
+            if key not in FRONT_MATTER_KEYS:
+                message = f"unknown front matter key '{key}'{did_you_mean(key, FRONT_MATTER_KEYS)}"
+                out.problems.append(doc.problem((key,), message, key=True))
+
+        def compile_text(path: yamlfile.Path_, what: str) -> _Header | None:
+            value = data
+            for part in path:
+                value = value[part]
+            if not isinstance(value, str):
+                out.problems.append(doc.problem(path, f"{what} must be text{_QUOTE_HINT}"))
+                return None
+            line = doc.where(path).line
+            source = "{#" + "\n" * (line - 1) + "#}" + value
+            template = self._template(name, filename, source, out.problems)
+            return _Header(template, line) if template else None
+
+        if "subject" not in data:
+            out.problems.append(doc.problem((), "missing 'subject'"))
+        else:
+            out.subject = compile_text(("subject",), "subject")
+        cc = data.get("cc") or []
+        if not isinstance(cc, list):
+            out.problems.append(doc.problem(("cc",), "cc must be a list of addresses"))
+            cc = []
+        out.cc = tuple(
+            part for i in range(len(cc)) if (part := compile_text(("cc", i), "each cc address"))
+        )
+        if data.get("reply_to") is not None:
+            out.reply_to = compile_text(("reply_to",), "reply_to")
+
+    def _template(
+        self, name: str, filename: str, source: str, problems: list[Problem]
+    ) -> jinja2.Template | None:
+        try:
+            code = self._env.compile(source, name, filename)
+        except jinja2.TemplateSyntaxError as exc:
+            problems.append(self._problem(name, exc.lineno, f"Jinja syntax: {exc.message}"))
+            return None
+        return self._env.template_class.from_code(self._env, code, self._env.make_globals(None))
+
+    def _run(self, template: jinja2.Template, context: dict[str, Any]) -> str:
+        try:
+            return template.render(context)
+        except Exception as exc:
+            problem = self._runtime_problem(exc, context)
+            if problem is None:
+                raise
+            raise TemplateError([problem]) from None
+
+    def _runtime_problem(self, exc: Exception, context: dict[str, Any]) -> Problem | None:
+        if isinstance(exc, jinja2.TemplateSyntaxError) and exc.name:
+            return self._problem(exc.name, exc.lineno, f"Jinja syntax: {exc.message}")
+        where = self._where(exc)
+        if where is None:
+            return None
+        name, line = where
+        needle = ""
+        if isinstance(exc, SecurityError):
+            message = f"not allowed in a template: {exc}"
+        elif isinstance(exc, jinja2.UndefinedError):
+            message = str(exc)
+            if match := re.fullmatch(r"'(\w+)' is undefined", message):
+                needle = match.group(1)
+                message += did_you_mean(needle, context)
+            elif match := re.match(r"no field '(\w+)'", message):
+                needle = match.group(1)
+            message += "; a field that may be missing needs {% if ... is defined %}"
+        elif isinstance(exc, _EmptyValue):
+            message = (
+                "a value here is empty (None) for this account; guard it with"
+                " {% if ... is not none %} so the email reads well without it"
+            )
+        elif isinstance(exc, FilterError):
+            message = str(exc)
+        elif isinstance(exc, jinja2.TemplateNotFound):
+            message = f"included template '{exc.name}' not found"
+        else:
+            message = f"{type(exc).__name__}: {exc}"
+        return self._problem(name, line, message, needle)
+
+    def _where(self, exc: BaseException) -> tuple[str, int] | None:
+        """The template and line of the innermost template frame in the traceback."""
+        base = self._loader.searchpath[0]
+        found = None
+        tb = exc.__traceback__
+        while tb is not None:
+            relative = os.path.relpath(tb.tb_frame.f_code.co_filename, base)
+            if relative.endswith(SUFFIX) and not relative.startswith(".."):
+                found = (Path(relative).as_posix(), tb.tb_lineno)
+            tb = tb.tb_next
+        return found
+
+    def _header(self, name: str, part: _Header, what: str, context: dict[str, Any]) -> str:
+        """A rendered subject, cc or reply_to: one line, and an address where one is due."""
+        value = self._run(part.template, context).strip()
+        if _HEADER_UNSAFE.search(value):
+            message = (
+                f"the {what} renders with a line break or control character"
+                f" ({value!r}); check the account data it uses"
+            )
+            raise TemplateError([self._problem(name, part.line, message)])
+        if what != "subject" and value and "@" not in value:
+            message = f"{what} renders as {value!r}, not an email address"
+            raise TemplateError([self._problem(name, part.line, message)])
+        return value
+
+
+_HTML_PAGE = """\
+<!DOCTYPE html>
+<html>
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+</head>
+<body style="margin:0;padding:0;background:#ffffff;">
+<div style="max-width:600px;margin:0;padding:16px;font-family:Arial,Helvetica,sans-serif;\
+font-size:15px;line-height:1.5;color:#222222;">
+{content}</div>
+</body>
+</html>
+"""
+
+
+@functools.cache
+def _markdown() -> MarkdownIt:
+    # breaks: a line break in the body (sign-off, signature) stays a line break.
+    return MarkdownIt("commonmark", {"html": False, "breaks": True})
+
+
+def to_html(body: str) -> str:
+    """The HTML part: the Markdown body, with any HTML in it (account data too) escaped."""
+    return _HTML_PAGE.format(content=_markdown().render(body))
+
+
+_SAMPLES: dict[str, Any] = {
+    "id": "ACME-001",
+    "name": "Acme Corp",
+    "owner": "dana.reyes@example.com",
+    "plan": "business",
+    "status": "active",
+    "lifecycle_stage": "adoption",
+    "seat_utilization": 0.42,
+    "usage_change_30d": 0.12,
+    "nps": 9,
+}
+_SAMPLE_BY_TYPE = {"text": "Acme Corp", "number": 42, "date": "2026-12-31", "bool": True}
+
+
+def sample_context(fields: FieldSet) -> dict[str, Any]:
+    """A plausible context where every field has a value of its type, for `csm check`."""
+    account = {name: _SAMPLES.get(name, _SAMPLE_BY_TYPE[f.type]) for name, f in fields.items()}
+    return {
+        "account": account,
+        "contact": {
+            "name": "Sam Lee",
+            "first_name": "Sam",
+            "email": "sam.lee@acme.example",
+            "role": "champion",
+            "title": "Head of Operations",
+        },
+        "csm": {
+            "name": "Dana Reyes",
+            "first_name": "Dana",
+            "email": "dana.reyes@example.com",
+            "title": "Customer Success Manager",
+            "signature": "Dana Reyes\nCustomer Success Manager",
+        },
+        "playbook": {"id": "sample-playbook", "title": "Sample playbook"},
+        "step": {"id": "sample-step"},
+        "today": dt.date(2026, 6, 1),
+    }

@@ -1,0 +1,60 @@
+"""Shared fixtures: isolated environment, workspaces in tmp_path, a CLI runner."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+TODAY = "2026-11-23"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's workspace, owner, editor or terminal width."""
+    for name in ("CSM_WORKSPACE", "CSM_OWNER", "EDITOR", "VISUAL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.chdir(tmp_path)
+
+
+def build_file_tree(root: Path, files: dict[str, str]) -> None:
+    """Write dedented files under root (the copier test helper's habit)."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def invoke(runner: CliRunner) -> Callable[..., object]:
+    """Run `csm ARGS...` in-process; returns the click Result."""
+    from csm.cli import app
+
+    def run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+        return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """An empty workspace with the built-ins, "today" pinned."""
+    from csm.init import create
+
+    root = create(tmp_path / "ws", me="dana@northwind-cs.example", name="Dana Reyes")
+    settings = root / "csm.toml"
+    settings.write_text(
+        settings.read_text(encoding="utf-8").replace('# today = "2026-11-25"', f'today = "{TODAY}"'),
+        encoding="utf-8",
+    )
+    return root
