@@ -121,9 +121,7 @@ def evaluate(
     results = []
     for playbook in playbooks:
         for step in playbook.steps:
-            sql, params = step_query(
-                playbook, step, fields, today, owner=owner, account_id=account_id
-            )
+            sql, params = step_query(playbook, step, fields, today, owner=owner, account_id=account_id)
             rows = conn.execute(sql, {**base_params, **params}).fetchall()
             matches = tuple(
                 Match(

@@ -26,6 +26,7 @@ class Field:
     sql: str
     description: str
     derived: bool = False
+    fraction: bool = False  # a share like 0.82, shown as 82%
 
 
 def _column(name: str, type_: FieldType, description: str) -> Field:
@@ -82,6 +83,7 @@ DERIVED: tuple[Field, ...] = (
         "CASE WHEN a.seats_licensed > 0 THEN CAST(a.seats_used AS REAL) / a.seats_licensed END",
         "seats_used / seats_licensed, a fraction (write 90% or 0.9)",
         True,
+        True,
     ),
     Field(
         "last_touch_at",
@@ -93,9 +95,7 @@ DERIVED: tuple[Field, ...] = (
     Field(
         "days_since_touch",
         "number",
-        "CAST(julianday(:today) - julianday(coalesce(date("
-        + _LAST_TOUCH
-        + "), a.start_date)) AS INTEGER)",
+        "CAST(julianday(:today) - julianday(coalesce(date(" + _LAST_TOUCH + "), a.start_date)) AS INTEGER)",
         "days since the last touch, or since start_date if never touched",
         True,
     ),
@@ -127,6 +127,7 @@ DERIVED: tuple[Field, ...] = (
         " FROM usage u WHERE u.account_id = a.id AND u.metric = :primary_metric"
         " AND u.date > date(:today, '-60 days') AND u.date <= :today)",
         "change of usage_30d against the 30 days before, a fraction (-20% = -0.2)",
+        True,
         True,
     ),
 )

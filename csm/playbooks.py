@@ -131,9 +131,7 @@ class _Checker:
         return None if errors else compile_condition(source, self.fields, prefix=prefix)
 
 
-def _locate(
-    doc: yamlfile.Document, path: tuple[Any, ...], source: str, offset: int
-) -> tuple[int, int]:
+def _locate(doc: yamlfile.Document, path: tuple[Any, ...], source: str, offset: int) -> tuple[int, int]:
     """Map an offset inside a (possibly folded, multi-line) scalar to line and column."""
     where = doc.where(path)
     lines = doc.text.splitlines()
@@ -156,11 +154,7 @@ def _locate(
         segments = [(where.line, where.column + quote, rest[quote:].rstrip().rstrip("'\""))]
         for number in range(where.line + 1, len(lines) + 1):
             raw = lines[number - 1]
-            if (
-                not raw.strip()
-                or ":" in raw.split("#")[0]
-                and not raw.startswith(" " * where.column)
-            ):
+            if not raw.strip() or ":" in raw.split("#")[0] and not raw.startswith(" " * where.column):
                 break
             segments.append((number, len(raw) - len(raw.lstrip()) + 1, raw.strip()))
     position = 0

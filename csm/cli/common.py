@@ -60,9 +60,7 @@ def parse_date(value: str | None, flag: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not a date like 2026-11-25", param_hint=flag
-        ) from None
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-11-25", param_hint=flag) from None
 
 
 def print_json(data: Any) -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from csm.cli.common import console, print_json
 from csm.cli.pictures import sparkline
 from csm.cli.playbook_cmds import runtime
+from csm.cli.values import show, why
 
 if TYPE_CHECKING:
     from csm.morning import Morning
@@ -22,25 +23,26 @@ def register(app: typer.Typer) -> None:
     app.command("account")(account)
 
 
-def _why(values: dict[str, Any]) -> str:
-    def fmt(v: Any) -> str:
-        return f"{v:.2f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
+def _item(head: str, text: str, detail: str) -> None:
+    """Two lines per item: what it is, then (dimmed) why it is here."""
+    console.print(f"  {head:<6}{text}", no_wrap=True, overflow="ellipsis", highlight=False)
+    if detail:
+        console.print(f"        [dim]{detail}[/]", no_wrap=True, overflow="ellipsis", highlight=False)
 
-    return ", ".join(f"{k}={fmt(v)}" for k, v in values.items())
 
-
-def _section(title: str, rows: list[Any], render) -> None:  # type: ignore[no-untyped-def]
+def _section(
+    title: str, rows: list[dict[str, Any]], render: Callable[[dict[str, Any]], tuple[str, str, str]]
+) -> None:
     if not rows:
         return
     console.print(f"\n[bold]{title}[/] ({len(rows)})")
-    table = Table(box=None, show_header=False, pad_edge=False, expand=False)
-    for _ in range(3):
-        table.add_column(overflow="fold")
     for row in rows[:SHOWN]:
-        table.add_row(*render(row))
-    console.print(table)
+        _item(*render(row))
     if len(rows) > SHOWN:
         console.print(f"  [dim]… and {len(rows) - SHOWN} more (--json lists all)[/]")
+
+
+_STATE_STYLE = {"overdue": "bold red", "due": "yellow", "upcoming": "default"}
 
 
 def _print_morning(m: Morning) -> None:
@@ -51,18 +53,17 @@ def _print_morning(m: Morning) -> None:
         m.drafts,
         lambda d: (
             f"#{d['id']}",
-            f"{d['account_name']}: {d['subject']}",
-            f"[dim]{d['playbook']} › {d['step']}: {_why(d['why'])}[/]",
+            d["subject"] if d["account_name"] in d["subject"] else f"{d['account_name']}: {d['subject']}",
+            f"{d['playbook']} › {d['step']}: {why(d['why'])}",
         ),
     )
-    colour = {"overdue": "red", "due": "yellow", "upcoming": "dim"}
     _section(
         "Tasks",
         m.tasks,
         lambda t: (
             f"#{t['id']}",
-            f"[{colour[t['state']]}]{t['state']} {t['due_date']}[/] {t['account_name']}: {t['title']}",
-            f"[dim]{t['playbook'] or 'manual'} › {t['step'] or ''}: {_why(t['why'])}[/]",
+            f"[{_STATE_STYLE[t['state']]}]{t['state']} {t['due_date'][5:]}[/] {t['account_name']}: {t['title']}",
+            f"{t['playbook'] or 'manual'} › {t['step'] or ''}: {why(t['why'])}",
         ),
     )
     _section(
@@ -71,18 +72,16 @@ def _print_morning(m: Morning) -> None:
         lambda r: (
             f"{r['days_to_renewal']}d",
             f"{r['name']} ({r['account']}) renews {r['renewal_date']}",
-            f"[dim]arr={r['arr']}"
-            + (f", health={r['health']}" if "health" in r else "")
-            + f", last touch {r['days_since_touch']}d ago[/]",
+            why({k: r[k] for k in ("arr", "health", "days_since_touch") if k in r}),
         ),
     )
     _section(
         "Health falling",
         m.health_drops,
         lambda r: (
-            r["account"],
-            r["name"],
-            f"[dim]{_why({k: v for k, v in r.items() if k not in ('account', 'name', 'owner')})}[/]",
+            "",
+            f"{r['name']} ({r['account']})",
+            why({k: v for k, v in r.items() if k not in ("account", "name", "owner")}),
         ),
     )
     _section(
@@ -91,7 +90,7 @@ def _print_morning(m: Morning) -> None:
         lambda r: (
             f"{r['days_since_touch']}d",
             f"{r['name']} ({r['account']})",
-            f"[dim]no touch since {r['last_touch_at'] or 'the start'}, arr={r['arr']}[/]",
+            f"no touch since {r['last_touch_at'] or 'the start'}, arr={show('arr', r['arr'])}",
         ),
     )
     if not (m.drafts or m.tasks or m.renewals or m.health_drops or m.silent):
@@ -104,9 +103,7 @@ def today(
     ctx: typer.Context,
     owner: Annotated[str | None, typer.Option(help="Show this CSM's book (default: me).")] = None,
     everyone: Annotated[bool, typer.Option("--all", help="Every CSM's accounts.")] = False,
-    no_run: Annotated[
-        bool, typer.Option("--no-run", help="Skip evaluating playbooks first.")
-    ] = False,
+    no_run: Annotated[bool, typer.Option("--no-run", help="Skip evaluating playbooks first.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The morning list: drafts to review, tasks, renewals, health drops, silent accounts."""
@@ -172,9 +169,7 @@ def account(
             flags += " [red](unsubscribed)[/]" if c["unsubscribed"] else ""
             console.print(f"  {c['name']} <{c['email']}> {c['role'] or ''}{flags}", highlight=False)
     for t in view.tasks:
-        console.print(
-            f"[magenta]task[/] #{t['id']} due {t['due_date']}: {t['title']}", highlight=False
-        )
+        console.print(f"[magenta]task[/] #{t['id']} due {t['due_date']}: {t['title']}", highlight=False)
     for d in view.drafts:
         console.print(f"[cyan]{d['status']}[/] #{d['id']}: {d['subject']}", highlight=False)
     for z in view.snoozes:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from csm.cli.common import console, err_console, print_json
 from csm.cli.playbook_cmds import runtime
+from csm.cli.values import why
 
 if TYPE_CHECKING:
     from csm.runtime import Runtime
@@ -61,13 +62,10 @@ def _print_draft(draft: dict[str, Any]) -> None:
         + f"  {draft['playbook']} › {draft['step']}  {draft['account_name']} ({draft['account_id']})",
         highlight=False,
     )
-    why = ", ".join(f"{k}={v}" for k, v in draft["why"].items())
-    console.print(f"[dim]Why: {why or 'matched'}[/]", highlight=False)
+    console.print(f"[dim]Why: {why(draft['why']) or 'matched'}[/]", highlight=False)
     if draft["reason"]:
         console.print(f"[dim]Reason: {draft['reason']}[/]", highlight=False)
-    console.print(
-        f"[bold]To:[/] " + ", ".join(f"{n} <{e}>" for n, e in draft["to_addrs"]), highlight=False
-    )
+    console.print("[bold]To:[/] " + ", ".join(f"{n} <{e}>" for n, e in draft["to_addrs"]), highlight=False)
     if draft["cc"]:
         console.print("[bold]Cc:[/] " + ", ".join(draft["cc"]), highlight=False)
     console.print(f"[bold]Subject:[/] {draft['subject']}\n", highlight=False)
@@ -92,26 +90,20 @@ def show(
 def approve(
     ctx: typer.Context,
     ids: Annotated[list[int] | None, typer.Argument(metavar="ID...", help="Draft ids.")] = None,
-    playbook: Annotated[
-        str | None, typer.Option(help="Approve every draft of this playbook.")
-    ] = None,
+    playbook: Annotated[str | None, typer.Option(help="Approve every draft of this playbook.")] = None,
 ) -> None:
     """Approve drafts for `csm send`."""
     from csm import outbox as core
 
     rt = runtime(ctx)
     if bool(ids) == bool(playbook):
-        raise typer.BadParameter(
-            "give draft IDs or --playbook, not both or neither", param_hint="ID..."
-        )
+        raise typer.BadParameter("give draft IDs or --playbook, not both or neither", param_hint="ID...")
     if playbook:
         approved = core.approve_playbook(rt.conn, playbook, rt.now(), owner=None)
     else:
         core.approve(rt.conn, ids or [], rt.now())
         approved = list(ids or [])
-    console.print(
-        f"Approved {len(approved)} draft(s). Next: `csm send --dry-run`, then `csm send`."
-    )
+    console.print(f"Approved {len(approved)} draft(s). Next: `csm send --dry-run`, then `csm send`.")
 
 
 def skip(
@@ -146,16 +138,12 @@ def _edit(rt: Runtime, draft_id: int) -> None:
 def edit(ctx: typer.Context, draft_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Edit a draft in $EDITOR (the original is kept; it goes back to draft for approval)."""
     _edit(runtime(ctx), draft_id)
-    console.print(
-        f"Saved your edit of draft #{draft_id}. Approve it with `csm approve {draft_id}`."
-    )
+    console.print(f"Saved your edit of draft #{draft_id}. Approve it with `csm approve {draft_id}`.")
 
 
 def review(
     ctx: typer.Context,
-    owner: Annotated[
-        str | None, typer.Option(help="Review this CSM's drafts (default: me).")
-    ] = None,
+    owner: Annotated[str | None, typer.Option(help="Review this CSM's drafts (default: me).")] = None,
 ) -> None:
     """Walk the drafts one by one: approve, edit, skip, next, quit."""
     from csm import outbox as core
@@ -174,11 +162,7 @@ def review(
         while True:
             console.rule(f"{index}/{len(drafts)}")
             _print_draft(core.get(rt.conn, item["id"]))
-            key = (
-                typer.prompt("[a]pprove [e]dit [s]kip [n]ext [q]uit", default="n")
-                .strip()
-                .lower()[:1]
-            )
+            key = typer.prompt("[a]pprove [e]dit [s]kip [n]ext [q]uit", default="n").strip().lower()[:1]
             try:
                 if key == "a":
                     core.approve(rt.conn, [item["id"]], rt.now())

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from csm.cli.common import console, err_console, print_json, state, workspace
+from csm.cli.values import show
 
 if TYPE_CHECKING:
     from csm.engine import StepResult
@@ -39,12 +40,6 @@ def check(ctx: typer.Context) -> None:
         err_console.print(f"[red]{len(report.problems)} problem(s)[/] in {summary}.")
         raise typer.Exit(1)
     console.print(f"[green]OK[/]: settings, {summary}.")
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".")
-    return "—" if value is None else str(value)
 
 
 def _results_json(results: list[StepResult]) -> list[dict[str, Any]]:
@@ -88,27 +83,17 @@ def _print_results(results: list[StepResult], limit: int) -> None:
         for name in fields:
             table.add_column(name, justify="right")
         for match in result.matches[:limit]:
-            table.add_row(
-                match.account_id, match.account_name, *(_format(match.values[f]) for f in fields)
-            )
+            table.add_row(match.account_id, match.account_name, *(show(f, match.values[f]) for f in fields))
         console.print(table)
         if count > limit:
-            console.print(
-                f"[dim]… and {count - limit} more (--limit to see more, --json for all)[/]"
-            )
+            console.print(f"[dim]… and {count - limit} more (--limit to see more, --json for all)[/]")
 
 
 def run(
     ctx: typer.Context,
-    playbooks: Annotated[
-        list[str] | None, typer.Argument(help="Playbooks to run (default: all).")
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show what matches; write nothing.")
-    ] = False,
-    owner: Annotated[
-        str | None, typer.Option(help="Only accounts owned by this CSM email.")
-    ] = None,
+    playbooks: Annotated[list[str] | None, typer.Argument(help="Playbooks to run (default: all).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what matches; write nothing.")] = False,
+    owner: Annotated[str | None, typer.Option(help="Only accounts owned by this CSM email.")] = None,
     limit: Annotated[int, typer.Option(help="Accounts shown per step.", min=1)] = 20,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print nothing unless something fails (for cron).")
@@ -123,9 +108,7 @@ def run(
     results = evaluate(rt.conn, selected, rt.fields, rt.params, rt.today, owner=owner)
     if dry_run:
         if as_json:
-            print_json(
-                {"today": rt.today.isoformat(), "dry_run": True, "steps": _results_json(results)}
-            )
+            print_json({"today": rt.today.isoformat(), "dry_run": True, "steps": _results_json(results)})
         elif not quiet:
             _print_results(results, limit)
             console.print(f"\n[dim]Dry run as of {rt.today}: nothing was written.[/]")
@@ -144,7 +127,7 @@ def run(
             }
         )
         return
-    for key, account, reason in report.not_drafted:
+    for key, _account, reason in report.not_drafted:
         err_console.print(f"[yellow]Not drafted[/] {key}: {reason}", highlight=False)
     if quiet:
         return
@@ -168,9 +151,7 @@ def preview(
     step: Annotated[
         str | None, typer.Option(help="Step id (default: the first email step that matches).")
     ] = None,
-    html: Annotated[
-        Path | None, typer.Option(help="Also write the HTML part to this file.")
-    ] = None,
+    html: Annotated[Path | None, typer.Option(help="Also write the HTML part to this file.")] = None,
 ) -> None:
     """Render exactly the email a step would draft for one account, without queueing it."""
     from csm.preview import render_preview

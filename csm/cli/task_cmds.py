@@ -35,9 +35,7 @@ def task_list(
         print_json(items)
         return
     for t in items:
-        console.print(
-            f"#{t['id']:<5} {t['due_date']}  {t['account_name']}: {t['title']}", highlight=False
-        )
+        console.print(f"#{t['id']:<5} {t['due_date']}  {t['account_name']}: {t['title']}", highlight=False)
     if not items:
         console.print("No open tasks.")
 

@@ -17,9 +17,7 @@ def register(app: typer.Typer) -> None:
 
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder for the new workspace.")] = Path("."),
-    me: Annotated[
-        str, typer.Option(help="Your email: the owner `csm today` shows.")
-    ] = "me@example.com",
+    me: Annotated[str, typer.Option(help="Your email: the owner `csm today` shows.")] = "me@example.com",
     name: Annotated[str, typer.Option(help="Your name, for email signatures.")] = "Your Name",
 ) -> None:
     """Create a workspace: csm.toml, built-in playbooks and templates, an empty csm.db."""
@@ -27,9 +25,7 @@ def init(
 
     root = create(directory, me=me, name=name)
     console.print(f"Created a csm workspace in {root.resolve()}")
-    console.print(
-        "Next: import your accounts with `csm import accounts FILE`, then `csm run --dry-run`."
-    )
+    console.print("Next: import your accounts with `csm import accounts FILE`, then `csm run --dry-run`.")
 
 
 def paths(

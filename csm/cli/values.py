@@ -1,0 +1,25 @@
+"""How field values read in a terminal: 82% for shares, — for nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from csm.fields import DERIVED
+
+_FRACTIONS = frozenset(f.name for f in DERIVED if f.fraction)
+
+
+def show(name: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if name in _FRACTIONS and isinstance(value, int | float):
+        return f"{value:+.0%}" if "change" in name else f"{value:.0%}"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def why(values: Mapping[str, Any]) -> str:
+    """`days_to_renewal=101, nps=8`: the values that made a step match."""
+    return ", ".join(f"{k}={show(k, v)}" for k, v in values.items())
