@@ -208,14 +208,11 @@ def build_demo(root: Path | None = None) -> DemoSummary:
 def _pin_settings(path: Path) -> None:
     """Pin today (on init's commented example line, else at the top) and add two CSMs."""
     pinned = f'today = "{DEMO_TODAY.isoformat()}"  # the demo data is as of this date'
-    text, found = re.subn(
-        r"^# today = .*$", pinned, path.read_text(encoding="utf-8"), count=1, flags=re.M
-    )
+    text, found = re.subn(r"^# today = .*$", pinned, path.read_text(encoding="utf-8"), count=1, flags=re.M)
     if not found:
         text = f"{pinned}\n{text}"  # top-level keys must come before any [table]
     owners = "".join(
-        f'\n[owners."{email}"]\nname = "{name}"\ntitle = "{title}"\n'
-        f'signature = "{name}\\n{title}"\n'
+        f'\n[owners."{email}"]\nname = "{name}"\ntitle = "{title}"\nsignature = "{name}\\n{title}"\n'
         for email, name, title in OWNERS[1:]
     )
     path.write_text(text + owners, encoding="utf-8")

@@ -46,9 +46,7 @@ class Draft:
     priority: str
 
 
-def recipients(
-    conn: sqlite3.Connection, account_id: str, roles: tuple[str, ...]
-) -> list[Recipient]:
+def recipients(conn: sqlite3.Connection, account_id: str, roles: tuple[str, ...]) -> list[Recipient]:
     """Contacts in the given roles (in that order), else the primary contact.
 
     Unsubscribed and suppressed addresses are never recipients.
@@ -122,9 +120,7 @@ def draft(
     people = recipients(conn, match.account_id, step.email.to)
     if not people:
         return f"no contact in roles {', '.join(step.email.to)} and no primary contact"
-    rendered = templates.render(
-        step.email.template, context(ws, account, people[0], playbook, step, today)
-    )
+    rendered = templates.render(step.email.template, context(ws, account, people[0], playbook, step, today))
     return Draft(
         dedupe_key=match.dedupe_key(playbook, step),
         playbook=playbook.id,

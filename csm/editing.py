@@ -35,9 +35,7 @@ def run_editor(text: str, draft_id: int) -> str:
         try:
             result = subprocess.run([*shlex.split(editor), str(path)], check=False)
         except FileNotFoundError:
-            raise InputError(
-                f"editor not found: {editor}", hint="Set $EDITOR, e.g. EDITOR=nano."
-            ) from None
+            raise InputError(f"editor not found: {editor}", hint="Set $EDITOR, e.g. EDITOR=nano.") from None
         if result.returncode != 0:
             raise InputError(
                 f"the editor exited with status {result.returncode}; draft #{draft_id} unchanged"

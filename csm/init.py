@@ -37,9 +37,7 @@ eml_dir = "outbox-eml"
 def create(root: Path, *, me: str = "me@example.com", name: str = "Your Name") -> Path:
     """Create a workspace in ``root``; refuse if one is already there."""
     root.mkdir(parents=True, exist_ok=True)
-    clashes = [
-        p for p in (SETTINGS_FILE, "csm.db", "playbooks", "templates") if (root / p).exists()
-    ]
+    clashes = [p for p in (SETTINGS_FILE, "csm.db", "playbooks", "templates") if (root / p).exists()]
     if clashes:
         raise WorkspaceError(
             f"{root} already holds {', '.join(clashes)}; csm init never overwrites",

@@ -133,13 +133,9 @@ def approve_playbook(
 
 def skip(conn: sqlite3.Connection, draft_id: int, reason: str, now: str) -> None:
     if not reason.strip():
-        raise InputError(
-            "a skip needs a reason", hint='csm skip ID --reason "already spoke to them"'
-        )
+        raise InputError("a skip needs a reason", hint='csm skip ID --reason "already spoke to them"')
     with transaction(conn):
-        _move(
-            conn, draft_id, ("draft", "approved"), "skipped", now, "skipped", reason=reason.strip()
-        )
+        _move(conn, draft_id, ("draft", "approved"), "skipped", now, "skipped", reason=reason.strip())
 
 
 def edit(conn: sqlite3.Connection, draft_id: int, subject: str, body: str, now: str) -> None:
@@ -148,13 +144,9 @@ def edit(conn: sqlite3.Connection, draft_id: int, subject: str, body: str, now: 
     if not subject:
         raise InputError(f"draft #{draft_id}: the subject is empty", hint="Write a subject line.")
     if any(ord(ch) < 32 for ch in subject):
-        raise InputError(
-            f"draft #{draft_id}: the subject must be one line without control characters"
-        )
+        raise InputError(f"draft #{draft_id}: the subject must be one line without control characters")
     if not body.strip():
-        raise InputError(
-            f"draft #{draft_id}: the body is empty", hint="Write the email, or skip the draft."
-        )
+        raise InputError(f"draft #{draft_id}: the body is empty", hint="Write the email, or skip the draft.")
     with transaction(conn):
         before = get(conn, draft_id)
         _move(

@@ -24,9 +24,7 @@ def render_preview(rt: Runtime, playbook_id: str, account_id: str, step_id: str 
     (playbook,) = rt.playbooks([playbook_id])
     accounts = account_rows(rt.conn, rt.fields, rt.params, [account_id])
     if account_id not in accounts:
-        raise NotFound(
-            f"no account '{account_id}'", hint="`csm account ID` takes an id from your import."
-        )
+        raise NotFound(f"no account '{account_id}'", hint="`csm account ID` takes an id from your import.")
     email_steps = [s for s in playbook.steps if s.email]
     if step_id is not None:
         step = playbook.step(step_id)
@@ -43,19 +41,14 @@ def render_preview(rt: Runtime, playbook_id: str, account_id: str, step_id: str 
         if step is None:
             raise InputError(
                 f"account '{account_id}' matches no email step of '{playbook.id}' as of {rt.today}",
-                hint="Pass --step STEP to preview one anyway: "
-                + ", ".join(s.id for s in email_steps),
+                hint="Pass --step STEP to preview one anyway: " + ", ".join(s.id for s in email_steps),
             )
     assert step is not None
     account = accounts[account_id]
-    match = matched.get(step.id) or Match(
-        account_id, account["name"], account["owner"], {}, "preview"
-    )
+    match = matched.get(step.id) or Match(account_id, account["name"], account["owner"], {}, "preview")
     made = drafting.draft(rt.ws, rt.templates, rt.conn, playbook, step, match, account, rt.today)
     if isinstance(made, str):
-        raise InputError(
-            f"cannot draft for '{account_id}': {made}", hint="Import its contacts first."
-        )
+        raise InputError(f"cannot draft for '{account_id}': {made}", hint="Import its contacts first.")
     owner = rt.ws.owner(account["owner"])
     headers = [
         ("From", f"{owner.name} <{owner.email}>"),

@@ -75,9 +75,7 @@ class _Environment(ImmutableSandboxedEnvironment):
 
 
 # A line holding nothing but one {% tag %} or {# comment #}.
-_STANDALONE = re.compile(
-    r"^[ \t]*(\{%(?:(?!%\}).)*?|\{#(?:(?!#\}).)*?)([-+]?[%#]\})[ \t]*\n", re.M | re.S
-)
+_STANDALONE = re.compile(r"^[ \t]*(\{%(?:(?!%\}).)*?|\{#(?:(?!#\}).)*?)([-+]?[%#]\})[ \t]*\n", re.M | re.S)
 
 
 class _StandaloneTags(Extension):
@@ -182,9 +180,7 @@ class Templates:
         body = self._run(compiled.body, context).strip("\n")
         if not body.strip():
             raise TemplateError([self._problem(name, 1, "the body renders empty")])
-        cc = tuple(
-            address for part in compiled.cc if (address := self._header(name, part, "cc", context))
-        )
+        cc = tuple(address for part in compiled.cc if (address := self._header(name, part, "cc", context)))
         reply_to = None
         if compiled.reply_to is not None:
             reply_to = self._header(name, compiled.reply_to, "reply_to", context) or None
@@ -224,9 +220,7 @@ class Templates:
         try:
             text, filename = self._loader.get_raw(self._env, name)
         except jinja2.TemplateNotFound:
-            raise NotFound(
-                f"no template '{name}' in {self.root}{did_you_mean(name, self.names())}"
-            ) from None
+            raise NotFound(f"no template '{name}' in {self.root}{did_you_mean(name, self.names())}") from None
         front, closing_line, masked = _split(text)
         if front is None:
             return _Compiled(
@@ -278,9 +272,7 @@ class Templates:
         if not isinstance(cc, list):
             out.problems.append(doc.problem(("cc",), "cc must be a list of addresses"))
             cc = []
-        out.cc = tuple(
-            part for i in range(len(cc)) if (part := compile_text(("cc", i), "each cc address"))
-        )
+        out.cc = tuple(part for i in range(len(cc)) if (part := compile_text(("cc", i), "each cc address")))
         if data.get("reply_to") is not None:
             out.reply_to = compile_text(("reply_to",), "reply_to")
 

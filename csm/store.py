@@ -203,8 +203,7 @@ def migrate(conn: sqlite3.Connection) -> None:
         current = schema_version(conn)  # re-read under the write lock
         if current > SCHEMA_VERSION:
             raise WorkspaceError(
-                f"database schema version {current} is newer than this csm "
-                f"({SCHEMA_VERSION}); upgrade csm"
+                f"database schema version {current} is newer than this csm ({SCHEMA_VERSION}); upgrade csm"
             )
         for version in range(current + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[version - 1](conn)
@@ -249,7 +248,6 @@ def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
 
 def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
     conn.execute(
-        "INSERT INTO meta(key, value) VALUES (?, ?)"
-        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         (key, value),
     )

@@ -55,9 +55,7 @@ def open_tasks(
     return [dict(r) for r in rows]
 
 
-def done(
-    conn: sqlite3.Connection, task_id: int, now: str, note: str | None = None
-) -> dict[str, Any]:
+def done(conn: sqlite3.Connection, task_id: int, now: str, note: str | None = None) -> dict[str, Any]:
     with transaction(conn):
         task = get(conn, task_id)
         if task["status"] == "done":
@@ -71,13 +69,9 @@ def done(
     return task
 
 
-def snooze(
-    conn: sqlite3.Connection, task_id: int, until: dt.date, reason: str, today: dt.date
-) -> None:
+def snooze(conn: sqlite3.Connection, task_id: int, until: dt.date, reason: str, today: dt.date) -> None:
     if until <= today:
-        raise InputError(
-            f"--until {until} is not after today ({today})", hint="Snooze to a later date."
-        )
+        raise InputError(f"--until {until} is not after today ({today})", hint="Snooze to a later date.")
     if not reason.strip():
         raise InputError("a snooze needs a reason", hint='--reason "waiting for their IT team"')
     with transaction(conn):
@@ -101,9 +95,7 @@ def snooze_account(
 ) -> None:
     """Stop one playbook (or all) firing for an account until a date."""
     if until <= today:
-        raise InputError(
-            f"--until {until} is not after today ({today})", hint="Snooze to a later date."
-        )
+        raise InputError(f"--until {until} is not after today ({today})", hint="Snooze to a later date.")
     if not reason.strip():
         raise InputError("a snooze needs a reason", hint='--reason "mid-migration, back in March"')
     timeline.require_account(conn, account_id)
@@ -113,9 +105,7 @@ def snooze_account(
             (account_id, playbook, until.isoformat(), reason.strip(), now),
         )
         what = f"playbook {playbook}" if playbook else "all playbooks"
-        timeline.record(
-            conn, account_id, "snooze", f"snoozed {what} until {until}: {reason.strip()}", now
-        )
+        timeline.record(conn, account_id, "snooze", f"snoozed {what} until {until}: {reason.strip()}", now)
 
 
 def active_snoozes(

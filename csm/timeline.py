@@ -35,16 +35,12 @@ def require_account(conn: sqlite3.Connection, account_id: str) -> dict[str, Any]
     return dict(row)
 
 
-def log_note(
-    conn: sqlite3.Connection, account_id: str, note: str, at: str, kind: str = "note"
-) -> None:
+def log_note(conn: sqlite3.Connection, account_id: str, note: str, at: str, kind: str = "note") -> None:
     """`csm log`: a touch the CSM had outside csm (a call, a meeting, a note)."""
     from csm.store import transaction
 
     if not note.strip():
-        raise InputError(
-            "the note is empty", hint='Write what happened: csm log ACCOUNT "Call: ..."'
-        )
+        raise InputError("the note is empty", hint='Write what happened: csm log ACCOUNT "Call: ..."')
     if kind not in TOUCH_KINDS - {"email_sent", "task_done"}:
         raise InputError(f"unknown kind '{kind}'", hint="Use note, call or meeting.")
     require_account(conn, account_id)

@@ -106,9 +106,7 @@ class Workspace:
 
 def find_root(start: Path, explicit: Path | None = None) -> Path:
     """The workspace folder: --workspace, CSM_WORKSPACE, or the nearest csm.toml."""
-    chosen = explicit or (
-        Path(os.environ[ENV_WORKSPACE]) if os.environ.get(ENV_WORKSPACE) else None
-    )
+    chosen = explicit or (Path(os.environ[ENV_WORKSPACE]) if os.environ.get(ENV_WORKSPACE) else None)
     if chosen is not None:
         if not (chosen / SETTINGS_FILE).is_file():
             raise WorkspaceError(
@@ -122,8 +120,7 @@ def find_root(start: Path, explicit: Path | None = None) -> Path:
             return folder
     raise WorkspaceError(
         f"no {SETTINGS_FILE} in {start} or any parent folder",
-        hint="Run `csm init` to create a workspace here, `csm demo` to try one, "
-        "or pass --workspace DIR.",
+        hint="Run `csm init` to create a workspace here, `csm demo` to try one, or pass --workspace DIR.",
     )
 
 
@@ -164,18 +161,14 @@ def parse_settings(raw: dict[str, Any], path: str) -> Settings:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise _setting_error(
-            path, "timezone", f"unknown time zone {tz!r} (try 'Europe/London')"
-        ) from None
+        raise _setting_error(path, "timezone", f"unknown time zone {tz!r} (try 'Europe/London')") from None
     for key in ("renewal_window_days", "silent_after_days"):
         if key in raw and raw[key] < 1:
             raise _setting_error(path, key, "must be 1 or more")
     owners = {}
     for email, details in raw.get("owners", {}).items():
         if not isinstance(details, dict):
-            raise _setting_error(
-                path, f"owners.{email}", "expected a table with name, title, signature"
-            )
+            raise _setting_error(path, f"owners.{email}", "expected a table with name, title, signature")
         for key in details:
             if key not in _OWNER_KEYS:
                 raise _setting_error(

@@ -31,14 +31,12 @@ STEPS = {
     "onboarding/welcome": ONBOARDING + "{days_since_start} BETWEEN 0 AND 14",
     "onboarding/first-value": ONBOARDING
     + "{days_since_start} BETWEEN 30 AND 45 AND {usage.active_users} < {seats_licensed} * 0.25",
-    "onboarding/stalled": ONBOARDING
-    + "{days_since_start} BETWEEN 21 AND 60 AND {days_since_login} >= 14",
+    "onboarding/stalled": ONBOARDING + "{days_since_start} BETWEEN 21 AND 60 AND {days_since_login} >= 14",
     "adoption/roll-out-help": ADOPTION + "{seat_utilization} < 0.4",
     "adoption/first-integration": ADOPTION + "{usage.integrations} = 0",
     "adoption/milestone": ADOPTION + "{seat_utilization} >= 0.8 AND {usage_change_30d} >= 0",
     "expansion/seats-nearly-full": EXPANSION + "{seat_utilization} >= 0.9 AND {nps} >= 7",
-    "expansion/next-plan": EXPANSION
-    + "{usage_change_30d} >= 0.25 AND {plan} IN ('starter', 'team')",
+    "expansion/next-plan": EXPANSION + "{usage_change_30d} >= 0.25 AND {plan} IN ('starter', 'team')",
     "renewal/heads-up": "{days_to_renewal} BETWEEN 91 AND 120",
     "renewal/check-in": "{days_to_renewal} BETWEEN 31 AND 60",
     "renewal/at-risk": "{days_to_renewal} BETWEEN 0 AND 60"
@@ -113,10 +111,7 @@ def test_every_account_has_exactly_one_primary_contact(db: sqlite3.Connection) -
     assert {(2 <= n <= 5, primary) for _, n, primary in per_account} == {(True, 1)}
     roles = {r for (r,) in db.execute("SELECT DISTINCT role FROM contacts")}
     assert roles == {"champion", "economic_buyer", "admin", "user"}
-    assert (
-        db.execute("SELECT count(*) FROM contacts WHERE email NOT LIKE '%.example'").fetchone()[0]
-        == 0
-    )
+    assert db.execute("SELECT count(*) FROM contacts WHERE email NOT LIKE '%.example'").fetchone()[0] == 0
     assert 0 < db.execute("SELECT sum(unsubscribed) FROM contacts").fetchone()[0] < 100
 
 

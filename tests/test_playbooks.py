@@ -42,7 +42,12 @@ def test_a_good_playbook_loads_into_a_frozen_model() -> None:
     assert problems == []
     assert playbook is not None
     (step,) = playbook.steps
-    assert (playbook.id, playbook.priority, step.id, step.priority) == ("renewal-ahead", "high", "heads-up", "high")
+    assert (playbook.id, playbook.priority, step.id, step.priority) == (
+        "renewal-ahead",
+        "high",
+        "heads-up",
+        "high",
+    )
     assert step.email is not None and step.email.to == ("champion", "economic_buyer")
     assert step.task is not None and step.task.due_in_days == 14
     assert step.once_per == "renewal_date"
@@ -54,16 +59,31 @@ def test_a_good_playbook_loads_into_a_frozen_model() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("days_to_renewal between", "days_to_renewl between"),
-         "7:11: unknown field 'days_to_renewl' (did you mean 'days_to_renewal'?)"),
-        (("    once_per: renewal_date\n", "    once_per: renewal_date\n    oncee: 1\n"),
-         "9:5: unknown key 'oncee' in a step (did you mean 'once_per'?)"),
-        (("priority: high", "priority: highest"), "4:11: 'priority' must be one of urgent, high, normal, low, got 'highest'"),
+        (
+            ("days_to_renewal between", "days_to_renewl between"),
+            "7:11: unknown field 'days_to_renewl' (did you mean 'days_to_renewal'?)",
+        ),
+        (
+            ("    once_per: renewal_date\n", "    once_per: renewal_date\n    oncee: 1\n"),
+            "9:5: unknown key 'oncee' in a step (did you mean 'once_per'?)",
+        ),
+        (
+            ("priority: high", "priority: highest"),
+            "4:11: 'priority' must be one of urgent, high, normal, low, got 'highest'",
+        ),
         (("due_in: 2w", "due_in: soon"), "12:58: due_in must be a duration like 3d or 2w, got 'soon'"),
-        (("renewal/heads-up.md.j2", "renewal/heads-up.txt"), "10:17: template 'renewal/heads-up.txt' not found in the templates folder"),
-        (("playbook: renewal-ahead", "playbook: renewals"), "1:11: playbook id 'renewals' must match the file name 'renewal-ahead'"),
-        (("once_per: renewal_date", "once_per: fortnight"),
-         "8:15: once_per must be a field or one of week, month, quarter, year, got 'fortnight'"),
+        (
+            ("renewal/heads-up.md.j2", "renewal/heads-up.txt"),
+            "10:17: template 'renewal/heads-up.txt' not found in the templates folder",
+        ),
+        (
+            ("playbook: renewal-ahead", "playbook: renewals"),
+            "1:11: playbook id 'renewals' must match the file name 'renewal-ahead'",
+        ),
+        (
+            ("once_per: renewal_date", "once_per: fortnight"),
+            "8:15: once_per must be a field or one of week, month, quarter, year, got 'fortnight'",
+        ),
     ],
 )
 def test_each_problem_is_located(change: tuple[str, str], expected: str) -> None:
@@ -89,7 +109,9 @@ def test_a_folded_condition_error_points_into_the_right_line() -> None:
         "    when: days_to_renewal between 91 and 120\n",
         "    when: >\n      days_to_renewal between 91 and 120\n      and helth < 60\n",
     )
-    assert messages(text) == ["9:11: unknown field 'helth'"] or messages(text)[0].startswith("9:11: unknown field 'helth'")
+    assert messages(text) == ["9:11: unknown field 'helth'"] or messages(text)[0].startswith(
+        "9:11: unknown field 'helth'"
+    )
 
 
 def test_missing_pieces_are_reported() -> None:
@@ -97,9 +119,7 @@ def test_missing_pieces_are_reported() -> None:
         "1:1: missing required key 'title'",
         "1:1: a playbook needs a non-empty list of steps",
     ]
-    assert "a step needs an email, a task, or both" in messages(
-        GOOD.split("    email:")[0]
-    )[0]
+    assert "a step needs an email, a task, or both" in messages(GOOD.split("    email:")[0])[0]
 
 
 def test_the_builtin_playbooks_are_valid_and_substantial() -> None:

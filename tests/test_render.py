@@ -158,9 +158,7 @@ def test_lines_holding_only_a_tag_leave_nothing_behind(tmp_path: Path) -> None:
         Three {{ account.helth }}
         """
     templates = build(tmp_path, {"t.md.j2": text})
-    assert templates.render("t.md.j2", context(nps=9, helth="x")).body == (
-        "One. Happy.\n\nTwo.\nThree x\n"
-    )
+    assert templates.render("t.md.j2", context(nps=9, helth="x")).body == ("One. Happy.\n\nTwo.\nThree x\n")
     assert templates.render("t.md.j2", context(nps=1, helth="x")).body == "One.\n\nThree x\n"
     assert problems(templates, "t.md.j2", context(nps=1))[0].startswith(
         "templates/t.md.j2:10:18: no field 'helth'"
@@ -241,8 +239,7 @@ def test_imported_column_named_like_a_dict_method(tmp_path: Path) -> None:
         (
             '---\nsubject: "s"\nreplyto: a@b.example\nbcc: []\n---\nHi\n',
             [
-                "templates/t.md.j2:3:1: unknown front matter key 'replyto'"
-                " (did you mean 'reply_to'?)",
+                "templates/t.md.j2:3:1: unknown front matter key 'replyto' (did you mean 'reply_to'?)",
                 "templates/t.md.j2:4:1: unknown front matter key 'bcc' (did you mean 'cc'?)",
             ],
         ),
@@ -252,17 +249,11 @@ def test_imported_column_named_like_a_dict_method(tmp_path: Path) -> None:
         ),
         (
             "---\nsubject: {{ account.name }}\n---\nHi\n",
-            [
-                "templates/t.md.j2:2:10: keys must be plain names"
-                ' (put text with Jinja in quotes: "{{ ... }}")'
-            ],
+            ['templates/t.md.j2:2:10: keys must be plain names (put text with Jinja in quotes: "{{ ... }}")'],
         ),
         (
             "---\nsubject: [a, b]\n---\nHi\n",
-            [
-                "templates/t.md.j2:2:10: subject must be text"
-                ' (put text with Jinja in quotes: "{{ ... }}")'
-            ],
+            ['templates/t.md.j2:2:10: subject must be text (put text with Jinja in quotes: "{{ ... }}")'],
         ),
         (
             '---\nsubject: "s"\ncc: a@b.example\n---\nHi\n',
@@ -294,9 +285,7 @@ def test_imported_column_named_like_a_dict_method(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_compile_problems_name_file_and_line(
-    tmp_path: Path, text: str, expected: list[str]
-) -> None:
+def test_compile_problems_name_file_and_line(tmp_path: Path, text: str, expected: list[str]) -> None:
     templates = build(tmp_path, {"t.md.j2": text})
     assert problems(templates, "t.md.j2") == expected
     with pytest.raises(TemplateError) as caught:
@@ -328,18 +317,14 @@ def test_undefined_name_suggests_context_names(tmp_path: Path) -> None:
 
 
 def test_missing_field_is_fine_behind_is_defined(tmp_path: Path) -> None:
-    text = (
-        "---\nsubject: s\n---\n{% if account.health is defined %}{{ account.health }}{% endif %}!\n"
-    )
+    text = "---\nsubject: s\n---\n{% if account.health is defined %}{{ account.health }}{% endif %}!\n"
     templates = build(tmp_path, {"t.md.j2": text})
     assert templates.check("t.md.j2", context()) == []
     assert templates.render("t.md.j2", context(health=64)).body == "64!\n"
 
 
 def test_none_value_is_an_error_not_a_blank(tmp_path: Path) -> None:
-    templates = build(
-        tmp_path, {"t.md.j2": '---\nsubject: "s"\n---\nHi,\n\nYou scored {{ account.nps }}.\n'}
-    )
+    templates = build(tmp_path, {"t.md.j2": '---\nsubject: "s"\n---\nHi,\n\nYou scored {{ account.nps }}.\n'})
     with pytest.raises(TemplateError) as caught:
         templates.render("t.md.j2", context(nps=None))
     assert str(caught.value).startswith(
@@ -371,21 +356,15 @@ def test_error_inside_an_include_names_the_partial(tmp_path: Path) -> None:
 
 
 def test_missing_include_is_a_problem(tmp_path: Path) -> None:
-    templates = build(
-        tmp_path, {"t.md.j2": '---\nsubject: "s"\n---\nHi\n{% include "_x.md.j2" %}\n'}
-    )
-    assert problems(templates, "t.md.j2") == [
-        "templates/t.md.j2:5:1: included template '_x.md.j2' not found"
-    ]
+    templates = build(tmp_path, {"t.md.j2": '---\nsubject: "s"\n---\nHi\n{% include "_x.md.j2" %}\n'})
+    assert problems(templates, "t.md.j2") == ["templates/t.md.j2:5:1: included template '_x.md.j2' not found"]
 
 
 @pytest.mark.parametrize(
     "expression", ["account.__class__.__mro__", "account.update({'name': 'x'})", "today.__init__"]
 )
 def test_sandbox_refuses_unsafe_access(tmp_path: Path, expression: str) -> None:
-    templates = build(
-        tmp_path, {"t.md.j2": f'---\nsubject: "s"\n---\nHi\n{{{{ {expression} }}}}\n'}
-    )
+    templates = build(tmp_path, {"t.md.j2": f'---\nsubject: "s"\n---\nHi\n{{{{ {expression} }}}}\n'})
     found = problems(templates, "t.md.j2")
     assert len(found) == 1
     assert found[0].startswith("templates/t.md.j2:5:1: not allowed in a template: ")
@@ -408,18 +387,14 @@ def simple(tmp_path_factory: pytest.TempPathFactory) -> Templates:
 
 @settings(max_examples=200, deadline=None)
 @given(name=st.text())
-def test_any_account_name_gives_one_header_line_or_a_template_error(
-    simple: Templates, name: str
-) -> None:
+def test_any_account_name_gives_one_header_line_or_a_template_error(simple: Templates, name: str) -> None:
     try:
         email = simple.render("t.md.j2", context(name=name))
     except TemplateError as exc:
         assert "renders with a line break or control character" in str(exc)
     else:
         assert email.subject == f"{name}: hello".strip()
-        assert not any(
-            unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in email.subject
-        )
+        assert not any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in email.subject)
 
 
 def test_cc_must_be_an_address(tmp_path: Path) -> None:
