@@ -58,3 +58,29 @@ def workspace(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return root
+
+
+@pytest.fixture(scope="session")
+def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from csm.demo import build_demo
+
+    return build_demo(tmp_path_factory.mktemp("demo-template") / "demo").root
+
+
+@pytest.fixture
+def demo(_demo_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the deterministic demo workspace (today pinned to 2026-11-23)."""
+    import shutil
+
+    return Path(shutil.copytree(_demo_template, tmp_path / "demo"))
+
+
+def db_dump(path: Path) -> list[str]:
+    """Every row of a database, for "nothing changed" assertions."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()

@@ -1,0 +1,282 @@
+"""The CSM's morning through the CLI, on the demo workspace."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import db_dump
+
+ME = "alex.morgan@northbeam.example"
+
+
+def rows(demo: Path, sql: str, *params: object) -> list[tuple]:
+    conn = sqlite3.connect(demo / "csm.db")
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def first_draft(demo: Path, status: str = "draft") -> int:
+    return rows(demo, "SELECT min(id) FROM outbox WHERE status = ?", status)[0][0]
+
+
+def test_dry_run_shows_matches_and_writes_nothing(invoke, demo: Path) -> None:
+    before = db_dump(demo / "csm.db")
+    result = invoke("-w", str(demo), "run", "--dry-run", "renewal-ahead")
+    assert result.exit_code == 0
+    assert "renewal-ahead › heads-up  15 accounts  when days_to_renewal between 91 and 120" in result.stdout
+    assert "Dry run as of 2026-11-23: nothing was written." in result.stdout
+    assert db_dump(demo / "csm.db") == before
+
+
+def test_run_queues_once_and_reruns_add_nothing(invoke, demo: Path) -> None:
+    first = invoke("-w", str(demo), "run")
+    assert first.exit_code == 0
+    drafts, tasks = (
+        rows(demo, "SELECT count(*) FROM outbox")[0][0],
+        rows(demo, "SELECT count(*) FROM tasks")[0][0],
+    )
+    assert drafts > 50 and tasks > 30
+    assert f"Added {drafts} draft(s) and {tasks} task(s) as of 2026-11-23." in first.stdout
+    again = invoke("-w", str(demo), "run")
+    assert "Added 0 draft(s) and 0 task(s) as of 2026-11-23." in again.stdout
+    assert rows(demo, "SELECT count(*) FROM outbox")[0][0] == drafts
+
+
+def test_two_runs_at_once_add_nothing_twice(demo: Path) -> None:
+    env = {**os.environ, "CSM_WORKSPACE": str(demo)}
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "csm", "run", "--quiet"], env=env, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    keys = rows(demo, "SELECT dedupe_key, count(*) FROM outbox GROUP BY dedupe_key HAVING count(*) > 1")
+    assert keys == []
+    single = subprocess.run(
+        [sys.executable, "-m", "csm", "run", "--json"], env=env, capture_output=True, text=True
+    )
+    assert single.returncode == 0, single.stderr
+    assert json.loads(single.stdout)["added"] == []
+
+
+def test_today_lists_my_book_with_reasons(invoke, demo: Path) -> None:
+    result = invoke("-w", str(demo), "today")
+    assert result.exit_code == 0
+    out = result.stdout
+    assert f"Good morning. 2026-11-23, the book of {ME}." in out
+    for section in ("Drafts to review", "Tasks", "Renewals coming up", "Silent accounts"):
+        assert section in out
+    assert "onboarding › welcome: days_since_start=" in out
+    owners = {r[0] for r in rows(demo, "SELECT DISTINCT owner FROM outbox WHERE status = 'draft'")}
+    assert len(owners) == 3  # the run covers every book; today shows mine
+
+
+def test_today_json_has_a_stable_schema(invoke, demo: Path) -> None:
+    data = json.loads(invoke("-w", str(demo), "today", "--json").stdout)
+    assert set(data) == {"today", "owner", "drafts", "tasks", "renewals", "health_drops", "silent"}
+    assert data["today"] == "2026-11-23" and data["owner"] == ME
+    draft = data["drafts"][0]
+    assert set(draft) == {
+        "id",
+        "account",
+        "account_name",
+        "playbook",
+        "step",
+        "subject",
+        "priority",
+        "edited",
+        "why",
+    }
+    assert set(data["tasks"][0]) >= {"id", "account", "title", "due_date", "state", "why"}
+    assert all(r["days_to_renewal"] <= 90 for r in data["renewals"])
+    assert all(s["days_since_touch"] >= 60 for s in data["silent"])
+    everyone = json.loads(invoke("-w", str(demo), "today", "--json", "--all", "--no-run").stdout)
+    assert len(everyone["drafts"]) > len(data["drafts"])
+
+
+def test_approve_skip_and_bad_states(invoke, demo: Path) -> None:
+    invoke("-w", str(demo), "run", "--quiet")
+    draft = first_draft(demo)
+    assert invoke("-w", str(demo), "approve", str(draft)).exit_code == 0
+    again = invoke("-w", str(demo), "approve", str(draft))
+    assert again.exit_code == 1
+    assert f"Error: draft #{draft} is approved; only draft drafts can be approved" in again.stderr
+    other = first_draft(demo)
+    skipped = invoke("-w", str(demo), "skip", str(other), "--reason", "spoke to them yesterday")
+    assert skipped.exit_code == 0
+    assert rows(demo, "SELECT status, reason FROM outbox WHERE id = ?", other) == [
+        ("skipped", "spoke to them yesterday")
+    ]
+    missing = invoke("-w", str(demo), "approve", "99999")
+    assert missing.exit_code == 1 and "Error: no draft #99999" in missing.stderr
+
+
+def test_approve_by_playbook(invoke, demo: Path) -> None:
+    invoke("-w", str(demo), "run", "--quiet")
+    waiting = rows(demo, "SELECT count(*) FROM outbox WHERE playbook = 'renewal-ahead' AND status = 'draft'")[
+        0
+    ][0]
+    result = invoke("-w", str(demo), "approve", "--playbook", "renewal-ahead")
+    assert f"Approved {waiting} draft(s)." in result.stdout
+    assert invoke("-w", str(demo), "approve").exit_code == 2
+
+
+def test_edit_through_a_scripted_editor_keeps_the_original(
+    invoke, demo: Path, tmp_path: Path, monkeypatch
+) -> None:
+    invoke("-w", str(demo), "run", "--quiet")
+    draft = first_draft(demo)
+    (original,) = rows(demo, "SELECT subject FROM outbox WHERE id = ?", draft)
+    script = tmp_path / "editor.py"
+    script.write_text(
+        "import sys, pathlib\np = pathlib.Path(sys.argv[1])\nt = p.read_text()\n"
+        "p.write_text(t.replace('Subject: ', 'Subject: [edited] ', 1) + '\\nPS: see you Tuesday.\\n')\n"
+    )
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+    result = invoke("-w", str(demo), "edit", str(draft))
+    assert result.exit_code == 0, result.output
+    subject, body, edited, kept = rows(
+        demo, "SELECT subject, body, edited, original_subject FROM outbox WHERE id = ?", draft
+    )[0]
+    assert subject == "[edited] " + original[0] and edited == 1 and kept == original[0]
+    assert body.rstrip().endswith("PS: see you Tuesday.")
+
+
+def test_an_edit_that_empties_the_subject_is_refused(invoke, demo: Path, tmp_path: Path, monkeypatch) -> None:
+    invoke("-w", str(demo), "run", "--quiet")
+    draft = first_draft(demo)
+    before = rows(demo, "SELECT subject, body, edited FROM outbox WHERE id = ?", draft)
+    script = tmp_path / "blank.py"
+    script.write_text(
+        "import sys, pathlib\npathlib.Path(sys.argv[1]).write_text('Subject:   \\n\\nhello\\n')\n"
+    )
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+    result = invoke("-w", str(demo), "edit", str(draft))
+    assert result.exit_code == 1
+    assert f"Error: draft #{draft}: the subject is empty" in result.stderr
+    assert rows(demo, "SELECT subject, body, edited FROM outbox WHERE id = ?", draft) == before
+
+
+def test_review_refuses_without_a_terminal(invoke, demo: Path) -> None:
+    result = invoke("-w", str(demo), "review")
+    assert result.exit_code == 2
+    assert "csm review needs a terminal" in result.stderr
+    assert "csm approve ID" in result.stderr
+
+
+def test_task_done_is_a_touch(invoke, demo: Path) -> None:
+    invoke("-w", str(demo), "run", "--quiet")
+    task_id, account = rows(demo, "SELECT id, account_id FROM tasks ORDER BY id LIMIT 1")[0]
+    result = invoke("-w", str(demo), "task", "done", str(task_id), "--note", "Kickoff booked for Thursday")
+    assert result.exit_code == 0
+    view = json.loads(invoke("-w", str(demo), "account", account, "--json").stdout)
+    assert view["account"]["days_since_touch"] == 0
+    assert view["timeline"][0]["summary"].endswith("Kickoff booked for Thursday")
+    again = invoke("-w", str(demo), "task", "done", str(task_id))
+    assert again.exit_code == 1 and f"Error: task #{task_id} is already done" in again.stderr
+
+
+def test_task_snooze_and_bad_dates(invoke, demo: Path) -> None:
+    invoke("-w", str(demo), "run", "--quiet")
+    (task_id,) = rows(demo, "SELECT min(id) FROM tasks")[0]
+    bad = invoke("-w", str(demo), "task", "snooze", str(task_id), "--until", "next week", "--reason", "x")
+    assert bad.exit_code == 2 and "'next week' is not a date like 2026-11-25" in bad.stderr
+    past = invoke("-w", str(demo), "task", "snooze", str(task_id), "--until", "2026-11-01", "--reason", "x")
+    assert past.exit_code == 1 and "--until 2026-11-01 is not after today (2026-11-23)" in past.stderr
+    ok = invoke(
+        "-w", str(demo), "task", "snooze", str(task_id), "--until", "2026-12-01", "--reason", "their IT"
+    )
+    assert ok.exit_code == 0
+    listed = json.loads(invoke("-w", str(demo), "task", "list", "--all", "--json").stdout)
+    assert task_id not in [t["id"] for t in listed]
+    later = json.loads(
+        invoke("-w", str(demo), "--today", "2026-12-01", "task", "list", "--all", "--json").stdout
+    )
+    assert task_id in [t["id"] for t in later]
+
+
+def test_snoozing_an_account_stops_its_playbook(invoke, demo: Path) -> None:
+    plan = json.loads(invoke("-w", str(demo), "run", "--dry-run", "--json", "onboarding").stdout)
+    account = plan["steps"][0]["matches"][0]["account"]
+    result = invoke(
+        "-w",
+        str(demo),
+        "snooze",
+        account,
+        "--playbook",
+        "onboarding",
+        "--until",
+        "2027-01-10",
+        "--reason",
+        "mid-migration",
+    )
+    assert result.exit_code == 0
+    after = json.loads(invoke("-w", str(demo), "run", "--dry-run", "--json", "onboarding").stdout)
+    assert account not in [m["account"] for s in after["steps"] for m in s["matches"]]
+    listed = json.loads(invoke("-w", str(demo), "snoozes", "--json").stdout)
+    assert [(z["account_id"], z["until"]) for z in listed] == [(account, "2027-01-10")]
+    expired = json.loads(invoke("-w", str(demo), "--today", "2027-01-10", "snoozes", "--json").stdout)
+    assert expired == []
+    typo = invoke(
+        "-w",
+        str(demo),
+        "snooze",
+        account,
+        "--playbook",
+        "onbording",
+        "--until",
+        "2027-01-10",
+        "--reason",
+        "x",
+    )
+    assert typo.exit_code == 1 and "did you mean 'onboarding'" in typo.stderr
+
+
+def test_log_resets_days_since_touch(invoke, demo: Path) -> None:
+    silent = json.loads(invoke("-w", str(demo), "today", "--json", "--no-run", "--all").stdout)["silent"][0]
+    assert silent["days_since_touch"] >= 60
+    result = invoke(
+        "-w", str(demo), "log", silent["account"], "Call: they are happy, renewal on track", "--kind", "call"
+    )
+    assert result.exit_code == 0
+    view = json.loads(invoke("-w", str(demo), "account", silent["account"], "--json").stdout)
+    assert view["account"]["days_since_touch"] == 0
+    assert view["timeline"][0]["kind"] == "call"
+    assert invoke("-w", str(demo), "log", "NOPE", "hi").exit_code == 1
+
+
+def test_account_view(invoke, demo: Path) -> None:
+    invoke("-w", str(demo), "run", "--quiet")
+    account = rows(demo, "SELECT account_id FROM outbox ORDER BY id LIMIT 1")[0][0]
+    result = invoke("-w", str(demo), "account", account)
+    assert result.exit_code == 0
+    name = rows(demo, "SELECT name FROM accounts WHERE id = ?", account)[0][0]
+    out = result.stdout
+    assert out.startswith(f"{name} ({account})")
+    assert "Contacts" in out and "Timeline" in out and "draft #" in out
+    assert any(ch in out for ch in "▁▂▃▄▅▆▇█")  # the trend sparkline
+    missing = invoke("-w", str(demo), "account", "NOPE")
+    assert missing.exit_code == 1 and "Error: no account 'NOPE'" in missing.stderr
+
+
+@pytest.mark.parametrize("status", ["draft", "bogus"])
+def test_outbox_listing(invoke, demo: Path, status: str) -> None:
+    invoke("-w", str(demo), "run", "--quiet")
+    result = invoke("-w", str(demo), "outbox", "--status", status, "--json")
+    if status == "bogus":
+        assert result.exit_code == 1 and "Error: unknown status 'bogus'" in result.stderr
+    else:
+        items = json.loads(result.stdout)
+        assert items and all(i["status"] == "draft" for i in items)
+        shown = invoke("-w", str(demo), "show", str(items[0]["id"]))
+        assert f"Subject: {items[0]['subject']}" in shown.stdout and "Why:" in shown.stdout
