@@ -26,4 +26,4 @@ def check(rt: Runtime) -> CheckReport:
     names = templates.names()
     for name in names:
         problems.extend(templates.check(name, sample))
-    return CheckReport(len(playbooks), len(names), tuple(problems))
+    return CheckReport(len(list(rt.ws.playbooks_dir.glob("*.yaml"))), len(names), tuple(problems))
