@@ -20,6 +20,10 @@ def demo(
         Path | None,
         typer.Argument(help="A new or empty folder for it (default: a new temporary folder)."),
     ] = None,
+    tour: Annotated[
+        bool,
+        typer.Option("--tour", help="Then show each built-in playbook's matches and one previewed email."),
+    ] = False,
 ) -> None:
     """Build a demo workspace: 500 accounts, contacts, usage and touches, today pinned."""
     from csm.demo import DEMO_TODAY, build_demo
@@ -37,3 +41,35 @@ def demo(
     ):
         # Paths may hold [brackets]; a wrapped command could not be pasted.
         console.print(line, markup=False, soft_wrap=True)
+    if tour:
+        _tour(summary.root)
+
+
+TOUR_PLAYBOOKS = ("onboarding", "adoption-milestones", "renewal-ahead", "expansion")
+
+
+def _tour(root: Path) -> None:
+    """Each built-in playbook: matches per step, then the first email it would draft."""
+    from csm import workspace
+    from csm.engine import evaluate
+    from csm.preview import render_preview
+    from csm.runtime import open_runtime
+
+    rt = open_runtime(workspace.load(explicit=root))
+    for playbook in rt.playbooks(TOUR_PLAYBOOKS):
+        results = evaluate(rt.conn, [playbook], rt.fields, rt.params, rt.today)
+        counts = ", ".join(f"{r.step.id} {len(r.matches)}" for r in results)
+        console.rule(f"{playbook.title} ({playbook.id})")
+        console.print(f"Matching accounts today: {counts}", highlight=False)
+        first = next((r for r in results if r.step.email and r.matches), None)
+        if first is None:
+            continue
+        account = first.matches[0]
+        preview = render_preview(rt, playbook.id, account.account_id, first.step.id)
+        console.print(f"\nStep '{first.step.id}' would draft, for {account.account_name}:\n", highlight=False)
+        for name, value in preview.headers:
+            console.print(f"  {name}: {value}", markup=False, highlight=False)
+        console.print()
+        for line in preview.body.splitlines():
+            console.print(f"  {line}", markup=False, highlight=False)
+    console.print(f"\nNext: csm -w {shlex.quote(str(root))} today", markup=False, soft_wrap=True)
