@@ -48,7 +48,8 @@ def account_view(rt: Runtime, account_id: str) -> AccountView:
         )
     since = (rt.today - dt.timedelta(days=TREND_DAYS)).isoformat()
     health = rt.conn.execute(
-        "SELECT date, score FROM health_history WHERE account_id = ? AND date > ? AND date <= ? ORDER BY date",
+        "SELECT date, score FROM health_history"
+        " WHERE account_id = ? AND date > ? AND date <= ? ORDER BY date",
         (account_id, since, rt.params["today"]),
     ).fetchall()
     if health:

@@ -20,7 +20,7 @@ class CheckReport:
 def check(rt: Runtime) -> CheckReport:
     templates = Templates(rt.ws.templates_dir)
     problems: list[Problem] = []
-    playbooks, found = load_all(rt.ws.playbooks_dir, rt.fields, templates.exists)
+    _, found = load_all(rt.ws.playbooks_dir, rt.fields, templates.exists)
     problems.extend(found)
     sample = sample_context(rt.fields)
     names = templates.names()

@@ -50,7 +50,8 @@ def log_note(conn: sqlite3.Connection, account_id: str, note: str, at: str, kind
 
 def recent(conn: sqlite3.Connection, account_id: str, limit: int = 10) -> list[dict[str, Any]]:
     rows = conn.execute(
-        "SELECT at, kind, touch, summary FROM timeline WHERE account_id = ? ORDER BY at DESC, id DESC LIMIT ?",
+        "SELECT at, kind, touch, summary FROM timeline"
+        " WHERE account_id = ? ORDER BY at DESC, id DESC LIMIT ?",
         (account_id, limit),
     )
     return [dict(r) for r in rows]

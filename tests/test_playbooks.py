@@ -131,5 +131,5 @@ def test_the_builtin_playbooks_are_valid_and_substantial() -> None:
 
 
 def test_load_selected_names_an_unknown_playbook() -> None:
-    with pytest.raises(NotFound, match="no playbook 'renewal' .*did you mean 'renewal-ahead'"):
+    with pytest.raises(NotFound, match=r"no playbook 'renewal' .*did you mean 'renewal-ahead'"):
         load_selected(builtin_dir("playbooks"), FIELDS, ["renewal"])

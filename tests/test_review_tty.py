@@ -33,7 +33,8 @@ def test_review_walks_the_drafts(demo: Path, invoke) -> None:
         r[0]
         for r in conn.execute(
             "SELECT id FROM outbox WHERE status = 'draft' AND owner = 'alex.morgan@northbeam.example'"
-            " ORDER BY CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END, id"
+            " ORDER BY CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1"
+            " WHEN 'normal' THEN 2 ELSE 3 END, id"
             " LIMIT 2"
         )
     ]

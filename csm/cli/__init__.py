@@ -65,6 +65,7 @@ def _root(
 
 def _register() -> None:
     from csm.cli import (
+        data_cmds,
         demo_cmds,
         morning_cmds,
         outbox_cmds,
@@ -76,6 +77,7 @@ def _register() -> None:
     for module in (
         workspace_cmds,
         demo_cmds,
+        data_cmds,
         playbook_cmds,
         morning_cmds,
         outbox_cmds,

@@ -62,7 +62,8 @@ def _print_morning(m: Morning) -> None:
         m.tasks,
         lambda t: (
             f"#{t['id']}",
-            f"[{_STATE_STYLE[t['state']]}]{t['state']} {t['due_date'][5:]}[/] {t['account_name']}: {t['title']}",
+            f"[{_STATE_STYLE[t['state']]}]{t['state']} {t['due_date'][5:]}[/] "
+            f"{t['account_name']}: {t['title']}",
             f"{t['playbook'] or 'manual'} › {t['step'] or ''}: {why(t['why'])}",
         ),
     )

@@ -152,7 +152,8 @@ def review(
     if not sys.stdin.isatty():
         err_console.print(
             "Error: csm review needs a terminal.\n"
-            "Use `csm outbox`, `csm show ID`, `csm approve ID... | --playbook P` and `csm skip ID --reason R`."
+            "Use `csm outbox`, `csm show ID`, `csm approve ID... | --playbook P`"
+            " and `csm skip ID --reason R`."
         )
         raise typer.Exit(2)
     rt = runtime(ctx)
