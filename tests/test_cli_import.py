@@ -1,0 +1,118 @@
+"""`csm import` end to end: exact output, exit codes, and an untouched database on errors."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from csm.cli import app
+from csm.init import create
+
+DATA = Path(__file__).parent / "data"
+ACCOUNTS = "id,name,arr\nA1,Acme,100\nA2,Beta,200\n"
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    return create(tmp_path / "ws")
+
+
+def csm(ws: Path, *args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(app, ["--workspace", str(ws), *args], input=input)
+
+
+def dump(ws: Path) -> str:
+    conn = sqlite3.connect(ws / "csm.db")
+    try:
+        return "\n".join(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def test_import_prints_the_counts(ws: Path, tmp_path: Path) -> None:
+    path = tmp_path / "accounts.csv"
+    path.write_text(ACCOUNTS)
+    result = csm(ws, "import", "accounts", str(path))
+    assert (result.exit_code, result.stdout) == (0, f"Imported {path}: 2 new, 0 updated, 0 unchanged.\n")
+    path.write_text("id,name,arr\nA1,Acme,150\nA2,Beta,200\nA3,Cobalt,\n")
+    result = csm(ws, "import", "accounts", str(path))
+    assert result.stdout == f"Imported {path}: 1 new, 1 updated, 1 unchanged.\n"
+
+
+def test_import_reads_stdin_and_prints_json(ws: Path) -> None:
+    result = csm(ws, "import", "accounts", "-", "--json", input=ACCOUNTS)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "kind": "accounts",
+        "source": "stdin",
+        "inserted": 2,
+        "updated": 0,
+        "unchanged": 0,
+    }
+    result = csm(ws, "import", "contacts", "-", input='{"account": "A1", "email": "ann@acme.example"}\n')
+    assert result.stdout == "Imported stdin: 1 new, 0 updated, 0 unchanged.\n"
+
+
+def test_a_bad_row_exits_1_and_leaves_the_database_as_it_was(ws: Path, tmp_path: Path) -> None:
+    assert csm(ws, "import", "accounts", "-", input=ACCOUNTS).exit_code == 0
+    before = dump(ws)
+    path = tmp_path / "accounts.csv"
+    path.write_text("id,name,renewal_date\nA1,Acme,2027-01-31\nA4,Dune,2026-13-01\n")
+    result = csm(ws, "import", "accounts", str(path))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"Error: {path}: row 3, column 'renewal_date': '2026-13-01' is not a date (expected YYYY-MM-DD)\n"
+    )
+    assert dump(ws) == before
+
+
+def test_import_through_a_builtin_mapping(ws: Path) -> None:
+    export = DATA / "salesforce-accounts.csv"
+    result = csm(ws, "import", "accounts", str(export), "--map", "salesforce-accounts")
+    assert result.stdout == f"Imported {export}: 3 new, 0 updated, 0 unchanged.\n"
+    conn = sqlite3.connect(ws / "csm.db")
+    assert conn.execute("SELECT renewal_date FROM accounts WHERE id = '0015g00000XyZ13AAB'").fetchone() == (
+        "2026-10-31",
+    )
+    conn.close()
+
+
+def test_a_csv_export_without_its_mapping_says_which_column_is_missing(ws: Path) -> None:
+    result = csm(ws, "import", "accounts", str(DATA / "hubspot-companies.csv"))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {DATA / 'hubspot-companies.csv'}: row 1: no 'id' column (accounts need id, name)\n"
+        "Name the column so, or read a CRM export with --map NAME.\n"
+    )
+
+
+def test_an_unknown_mapping_lists_the_choices(ws: Path, tmp_path: Path) -> None:
+    result = csm(ws, "import", "accounts", "-", "--map", "hubspot", input=ACCOUNTS)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: no mapping named 'hubspot'; available: hubspot-companies, salesforce-accounts\n"
+        f"Add your own as {ws.resolve() / 'mappings' / 'hubspot'}.toml.\n"
+    )
+
+
+def test_an_unknown_kind_is_a_usage_error(ws: Path) -> None:
+    result = csm(ws, "import", "acounts", "-", input=ACCOUNTS)
+    assert result.exit_code == 2
+    assert "Invalid value for KIND: 'acounts' is not one of: accounts, contacts, usage" in result.stderr
+
+
+def test_a_missing_file(ws: Path, tmp_path: Path) -> None:
+    result = csm(ws, "import", "usage", str(tmp_path / "nope.csv"))
+    assert (result.exit_code, result.stderr) == (1, f"Error: no file {tmp_path / 'nope.csv'}\n")
+
+
+def test_import_is_in_the_help() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert "import" in result.stdout
+    result = CliRunner().invoke(app, ["import", "--help"])
+    assert "--map NAME" in result.stdout and "- reads stdin" in result.stdout

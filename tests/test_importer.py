@@ -1,0 +1,546 @@
+"""Imports: formats, upsert counts, extra columns, and every kind of bad row."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from csm import store
+from csm.errors import DataImportError, InputError
+from csm.importer import ImportResult, column_name, import_file, import_records, read_records
+
+NOW = "2026-11-23T07:00:00+00:00"
+
+ACCOUNTS_CSV = """\
+id,name,owner,arr,renewal_date,status
+A1,Acme,Dana@Example.com,"48,000",2027-01-31,Active
+A2,Beta,sam@example.com,48000.50,,churned
+A3,Cobalt,,,2026-12-01,
+"""
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> sqlite3.Connection:
+    return store.connect(tmp_path / "csm.db", create=True)
+
+
+def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding=encoding)
+    return path
+
+
+def dump(conn: sqlite3.Connection) -> str:
+    return "\n".join(conn.iterdump())
+
+
+def rows(conn: sqlite3.Connection, sql: str) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in conn.execute(sql)]
+
+
+def load(conn: sqlite3.Connection, tmp_path: Path, kind: str, name: str, text: str) -> ImportResult:
+    return import_file(conn, kind, write(tmp_path, name, text), now=NOW)
+
+
+# -- formats ---------------------------------------------------------------------------------------
+
+
+def test_csv_values_are_checked_and_typed(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    result = load(conn, tmp_path, "accounts", "accounts.csv", ACCOUNTS_CSV)
+    assert result == ImportResult("accounts", str(tmp_path / "accounts.csv"), 3, 0, 0)
+    assert rows(conn, "SELECT id, name, owner, arr, renewal_date, status FROM accounts ORDER BY id") == [
+        ("A1", "Acme", "dana@example.com", 48000.0, "2027-01-31", "active"),
+        ("A2", "Beta", "sam@example.com", 48000.5, None, "churned"),
+        ("A3", "Cobalt", None, None, "2026-12-01", "active"),
+    ]
+
+
+def test_csv_tolerates_a_bom_and_header_spacing_and_case(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeff ID ,Account Name, Renewal Date ,seatsUsed\r\nA1,x,2027-01-31,4\r\n".encode())
+    with pytest.raises(DataImportError, match="no 'name' column"):
+        import_file(conn, "accounts", path, now=NOW)
+    path.write_bytes("\ufeff ID , Name , Renewal Date ,seatsUsed\r\nA1,Acme,2027-01-31,4\r\n".encode())
+    import_file(conn, "accounts", path, now=NOW)
+    assert rows(conn, "SELECT id, name, renewal_date, seats_used FROM accounts") == [
+        ("A1", "Acme", "2027-01-31", 4)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (" Renewal Date ", "renewal_date"),
+        ("renewalDate", "renewal_date"),
+        ("ARR", "arr"),
+        ("Seats (used)", "seats_used"),
+        ("last-login-at", "last_login_at"),
+    ],
+)
+def test_column_names(header: str, expected: str) -> None:
+    assert column_name(header) == expected
+
+
+FORMATS = {
+    "csv": "id,name,arr\nA1,Acme,100\nA2,Beta,\n",
+    "json": '[{"id": "A1", "name": "Acme", "arr": 100}, {"id": "A2", "name": "Beta", "arr": null}]',
+    "ndjson": '{"id": "A1", "name": "Acme", "arr": 100}\n\n{"id": "A2", "name": "Beta"}\n',
+}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_each_format_from_a_file_and_from_stdin(fmt: str, tmp_path: Path) -> None:
+    for source in ("file", "stdin"):
+        conn = store.connect(tmp_path / f"{fmt}-{source}.db", create=True)
+        if source == "file":
+            result = import_file(conn, "accounts", write(tmp_path, f"a.{fmt}", FORMATS[fmt]), now=NOW)
+        else:
+            stream = io.StringIO("\ufeff" + FORMATS[fmt])
+            result = import_file(conn, "accounts", None, now=NOW, stream=stream)
+            assert result.source == "stdin"
+        assert (result.inserted, result.updated, result.unchanged) == (2, 0, 0)
+        assert rows(conn, "SELECT id, name, arr FROM accounts ORDER BY id") == [
+            ("A1", "Acme", 100.0),
+            ("A2", "Beta", None),
+        ]
+
+
+def test_read_records_names_each_location(tmp_path: Path) -> None:
+    csv_text = 'id,name\nA1,"two\nlines"\n\nA2,Beta\n'
+    assert [loc for loc, _ in read_records(write(tmp_path, "a.csv", csv_text), name="a.csv")] == [
+        "row 2",
+        "row 4",
+    ]
+    assert [loc for loc, _ in read_records(None, name="-", stream=io.StringIO(FORMATS["json"]))] == [
+        "record 1",
+        "record 2",
+    ]
+    ndjson = read_records(None, name="-", stream=io.StringIO(FORMATS["ndjson"]))
+    assert [(loc, rec["id"]) for loc, rec in ndjson] == [("line 1", "A1"), ("line 3", "A2")]
+
+
+def test_semicolon_csv_and_an_empty_trailing_column(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    load(conn, tmp_path, "accounts", "eu.csv", "id;name;arr;\nA1;Acme;12;\n")
+    assert rows(conn, "SELECT id, name, arr FROM accounts") == [("A1", "Acme", 12.0)]
+
+
+# -- upserts ----------------------------------------------------------------------------------------
+
+
+def test_second_import_counts_new_updated_unchanged(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    load(conn, tmp_path, "accounts", "accounts.csv", ACCOUNTS_CSV)
+    conn.execute("UPDATE accounts SET health_score = 71 WHERE id = 'A1'")
+    again = "id,name,arr\nA1,Acme,48000\nA2,Beta Corp,48000.5\nA4,Dune,10\n"
+    result = load(conn, tmp_path, "accounts", "again.csv", again)
+    assert (result.inserted, result.updated, result.unchanged) == (1, 1, 1)
+    # Columns the file does not carry are left alone.
+    assert rows(conn, "SELECT id, name, status, health_score, renewal_date FROM accounts ORDER BY id") == [
+        ("A1", "Acme", "active", 71.0, "2027-01-31"),
+        ("A2", "Beta Corp", "churned", None, None),
+        ("A3", "Cobalt", "active", None, "2026-12-01"),
+        ("A4", "Dune", "active", None, None),
+    ]
+    assert rows(conn, "SELECT account_id, at, kind, touch, summary FROM timeline ORDER BY id") == [
+        (None, NOW, "import", 0, f"imported {tmp_path / 'accounts.csv'}: 3 new, 0 updated, 0 unchanged"),
+        (None, NOW, "import", 0, f"imported {tmp_path / 'again.csv'}: 1 new, 1 updated, 1 unchanged"),
+    ]
+
+
+def test_contacts_aliases_roles_and_booleans(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    load(conn, tmp_path, "accounts", "accounts.csv", ACCOUNTS_CSV)
+    contacts = """\
+        Account,Email,Name,Role,Primary
+        A1,Ann@Acme.example,Ann,Economic Buyer,yes
+        A1,bo@acme.example,Bo,champion,
+        A2,cy@beta.example,Cy,,Y
+        """
+    result = load(conn, tmp_path, "contacts", "contacts.csv", contacts)
+    assert (result.inserted, result.updated, result.unchanged) == (3, 0, 0)
+    assert rows(conn, "SELECT account_id, email, role, is_primary FROM contacts ORDER BY email") == [
+        ("A1", "ann@acme.example", "economic_buyer", 1),
+        ("A1", "bo@acme.example", "champion", 0),
+        ("A2", "cy@beta.example", None, 1),
+    ]
+
+
+def test_an_import_never_resubscribes_a_contact(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    load(conn, tmp_path, "accounts", "accounts.csv", ACCOUNTS_CSV)
+    load(conn, tmp_path, "contacts", "c.csv", "account_id,email,unsubscribed\nA1,a@x.example,true\n")
+    result = load(
+        conn, tmp_path, "contacts", "c.csv", "account_id,email,unsubscribed\nA1,a@x.example,false\n"
+    )
+    assert (result.updated, result.unchanged) == (0, 1)
+    assert rows(conn, "SELECT unsubscribed FROM contacts") == [(1,)]
+
+
+def test_usage_upserts_by_account_metric_and_date(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    load(conn, tmp_path, "accounts", "accounts.csv", ACCOUNTS_CSV)
+    usage = "account_id,metric,date,value\nA1,active_users,2026-11-01,40\nA1,active_users,2026-11-02,41\n"
+    assert load(conn, tmp_path, "usage", "u.csv", usage).inserted == 2
+    usage = "account_id,metric,date,value\nA1,active_users,2026-11-01,40\nA1,active_users,2026-11-02,45\n"
+    result = load(conn, tmp_path, "usage", "u.csv", usage)
+    assert (result.inserted, result.updated, result.unchanged) == (0, 1, 1)
+    assert rows(conn, "SELECT date, value FROM usage ORDER BY date") == [
+        ("2026-11-01", 40.0),
+        ("2026-11-02", 45.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("2026-11-20", "2026-11-20"),
+        ("2026-11-20 14:05", "2026-11-20T14:05:00"),
+        ("2026-11-20T14:05:09.123", "2026-11-20T14:05:09"),
+        ("2026-11-20T14:05:09Z", "2026-11-20T14:05:09"),
+        ("2026-11-20T23:30:00-02:00", "2026-11-21T01:30:00"),
+    ],
+)
+def test_last_login_at_takes_a_date_or_a_date_time(
+    conn: sqlite3.Connection, tmp_path: Path, given: str, stored: str
+) -> None:
+    load(conn, tmp_path, "accounts", "a.csv", f"id,name,last_login_at\nA1,Acme,{given}\n")
+    assert rows(conn, "SELECT last_login_at FROM accounts") == [(stored,)]
+
+
+# -- extra columns ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "declared", "stored"),
+    [
+        (["12", "1,200"], "INTEGER", [12, 1200]),
+        (["12", "3.5"], "REAL", [12.0, 3.5]),
+        (["2026-01-31", ""], "DATE", ["2026-01-31", None]),
+        (["true", "FALSE"], "BOOLEAN", [1, 0]),
+        (["yes", "12"], "TEXT", ["yes", "12"]),
+        (["", ""], "TEXT", [None, None]),
+    ],
+)
+def test_extra_account_columns_are_kept_with_a_type(
+    conn: sqlite3.Connection, tmp_path: Path, values: list[str], declared: str, stored: list[object]
+) -> None:
+    text = f'id,name,Tier Value\nA1,Acme,{values[0]}\nA2,Beta,"{values[1]}"\n'
+    load(conn, tmp_path, "accounts", "a.csv", text)
+    types = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(accounts)")}
+    assert types["tier_value"] == declared
+    assert [r[0] for r in conn.execute("SELECT tier_value FROM accounts ORDER BY id")] == stored
+    expected = {"INTEGER": "number", "REAL": "number", "DATE": "date", "BOOLEAN": "bool", "TEXT": "text"}
+    assert store.extra_account_columns(conn) == {"tier_value": expected[declared]}
+
+
+def test_a_known_extra_column_keeps_its_type(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    load(conn, tmp_path, "accounts", "a.csv", "id,name,employees\nA1,Acme,120\n")
+    before = dump(conn)
+    with pytest.raises(DataImportError) as exc:
+        load(conn, tmp_path, "accounts", "b.csv", "id,name,employees\nA1,Acme,many\n")
+    assert exc.value.message == f"{tmp_path / 'b.csv'}: row 2, column 'employees': 'many' is not a number"
+    assert dump(conn) == before
+
+
+def test_json_records_may_bring_fields_as_they_go(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    records = [
+        ("record 1", {"id": "A1", "name": "Acme"}),
+        ("record 2", {"id": "A2", "name": "B", "region": "EU"}),
+    ]
+    import_records(conn, "accounts", records, source="api", now=NOW)
+    assert rows(conn, "SELECT id, region FROM accounts ORDER BY id") == [("A1", None), ("A2", "EU")]
+
+
+# -- bad rows ---------------------------------------------------------------------------------------
+
+GOOD = "id,name\nA1,Acme\nA2,Beta\n"
+
+BAD_ROWS = [
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,name,renewal_date\nA1,Acme,2026-01-01\nA2,Beta,2026-13-01\n",
+        "accounts.csv: row 3, column 'renewal_date': '2026-13-01' is not a date (expected YYYY-MM-DD)",
+        id="date",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,name,arr\nA1,Acme,abc\n",
+        "accounts.csv: row 2, column 'arr': 'abc' is not a number",
+        id="number",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,name,seats_used\nA1,Acme,12.5\n",
+        "accounts.csv: row 2, column 'seats_used': '12.5' is not a whole number",
+        id="whole number",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,name\nA9,Acme\nA10,\n",
+        "accounts.csv: row 3, column 'name': a value is required",
+        id="required",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,name,owner\nA9,Acme,dana at example.com\n",
+        "accounts.csv: row 2, column 'owner': 'dana at example.com' is not an email address "
+        "(like name@example.com)",
+        id="email",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,name,last_login_at\nA9,Acme,yesterday\n",
+        "accounts.csv: row 2, column 'last_login_at': 'yesterday' is not a date or date-time "
+        "(expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS)",
+        id="date-time",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,name\nA9,Acme\nA8,Beta\nA9,Again\n",
+        "accounts.csv: row 4: id 'A9' is also in row 2; each may appear once",
+        id="duplicate",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,name,arr\nA9,Acme,48,000\n",
+        "accounts.csv: row 2 has 4 values; the header has 3",
+        id="unquoted comma",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,arr\nA9,1\n",
+        "accounts.csv: row 1: no 'name' column (accounts need id, name)",
+        id="missing column",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,name,Days To Renewal\nA9,Acme,3\n",
+        "accounts.csv: row 1: column 'Days To Renewal' would hide the derived field "
+        "'days_to_renewal'; rename it",
+        id="derived name",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,name,Name\nA9,Acme,Acme\n",
+        "accounts.csv: row 1: 'name' and 'Name' are both 'name'",
+        id="same column twice",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,name\n",
+        "accounts.csv: no accounts to import",
+        id="no rows",
+    ),
+    pytest.param("accounts", "accounts.csv", "\n \n", "accounts.csv: the file is empty", id="empty"),
+    pytest.param(
+        "accounts",
+        "accounts.json",
+        '[{"id": "A9", "name": "Acme"},\n {"id": "A8", "name": "Beta", "nps": "high"}]',
+        "accounts.json: record 2, column 'nps': 'high' is not a number",
+        id="json record",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.json",
+        '[{"id": "A9", "name": "Acme"},\n {"id": "A8" "name": "Beta"}]',
+        "accounts.json: line 2, column 14: invalid JSON: Expecting ',' delimiter",
+        id="malformed json",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.json",
+        '[{"id": "A9", "name": "Acme"}, ["A8"]]',
+        "accounts.json: record 2 is not an object: ['A8']",
+        id="json not an object",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.ndjson",
+        '{"id": "A9", "name": "Acme"}\n\n{"id": "A8", "name": "Beta", "start_date": "1/2/2026"}\n',
+        "accounts.ndjson: line 3, column 'start_date': '1/2/2026' is not a date (expected YYYY-MM-DD)",
+        id="ndjson line",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.ndjson",
+        '{"id": "A9", "name": "Acme"}\n{"id": "A8", "name": }\n',
+        "accounts.ndjson: line 2, column 22: invalid JSON: Expecting value",
+        id="malformed ndjson",
+    ),
+    pytest.param(
+        "contacts",
+        "contacts.csv",
+        "account_id,email\nA1,ann@acme.example\nA7,bo@x.example\n",
+        "contacts.csv: row 3, column 'account_id': no account 'A7'; import accounts first",
+        id="unknown account",
+    ),
+    pytest.param(
+        "contacts",
+        "contacts.csv",
+        "account_id,email,is_primary\nA1,ann@acme.example,maybe\n",
+        "contacts.csv: row 2, column 'is_primary': 'maybe' is not true or false "
+        "(expected true, false, yes, no, 1 or 0)",
+        id="boolean",
+    ),
+    pytest.param(
+        "contacts",
+        "contacts.csv",
+        "account_id,email,phone\nA1,ann@acme.example,555\n",
+        "contacts.csv: row 1: unknown column 'phone'; contacts columns are: account_id, email, name, "
+        "role, title, is_primary, unsubscribed",
+        id="contacts extra column",
+    ),
+    pytest.param(
+        "contacts",
+        "contacts.csv",
+        "account_id,email,nmae\nA1,ann@acme.example,Ann\n",
+        "contacts.csv: row 1: unknown column 'nmae' (did you mean 'name'?); contacts columns are: "
+        "account_id, email, name, role, title, is_primary, unsubscribed",
+        id="contacts typo",
+    ),
+    pytest.param(
+        "contacts",
+        "contacts.csv",
+        "account_id,email\nA1,ann@acme.example\nA1,ANN@acme.example\n",
+        "contacts.csv: row 3: account_id 'A1', email 'ann@acme.example' is also in row 2; "
+        "each may appear once",
+        id="duplicate contact",
+    ),
+    pytest.param(
+        "usage",
+        "usage.csv",
+        "account_id,metric,date,value\nA1,active users,2026-11-01,3\n",
+        "usage.csv: row 2, column 'metric': 'active users' is not a metric name "
+        "(letters, digits and _, like active_users)",
+        id="metric",
+    ),
+    pytest.param(
+        "usage",
+        "usage.csv",
+        "account_id,metric,date,value\nA1,active_users,2026-11-01,\n",
+        "usage.csv: row 2, column 'value': a value is required",
+        id="usage value",
+    ),
+    pytest.param(
+        "usage",
+        "usage.csv",
+        "account_id,metric,date,value,note\nA1,active_users,2026-11-01,3,x\n",
+        "usage.csv: row 1: unknown column 'note'; usage columns are: account_id, metric, date, value",
+        id="usage extra column",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "name", "text", "message"), BAD_ROWS)
+def test_a_bad_row_stops_the_import_and_changes_nothing(
+    conn: sqlite3.Connection, tmp_path: Path, kind: str, name: str, text: str, message: str
+) -> None:
+    load(conn, tmp_path, "accounts", "good.csv", GOOD)
+    before = dump(conn)
+    with pytest.raises(DataImportError) as exc:
+        load(conn, tmp_path, kind, name, text)
+    assert exc.value.message == f"{tmp_path}/{message}"
+    assert dump(conn) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # Checked a column at a time, reported a row at a time: row 2 comes first.
+        ("id,name,arr,renewal_date\nA1,Acme,abc,2026-01-01\nA2,Beta,1,2026-13-01\n", "row 2, column 'arr'"),
+        ("id,name,arr\nA1,Acme,1\nA2,Beta,x\nA1,Again,1\n", "row 3, column 'arr'"),
+        ("id,name,arr\nA1,Acme,1\nA1,Again,1\nA2,Beta,x\n", "row 3: id 'A1' is also in row 2"),
+        ("id,name,arr\nA1,Acme,x\nA2,Beta,1,2\n", "row 2, column 'arr'"),
+    ],
+)
+def test_the_first_bad_row_is_the_one_reported(
+    conn: sqlite3.Connection, tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(DataImportError, match=f"^{tmp_path}/a.csv: {message}"):
+        load(conn, tmp_path, "accounts", "a.csv", text)
+
+
+def test_the_first_bad_record_wins_over_a_later_unknown_field(conn: sqlite3.Connection) -> None:
+    records = [("record 1", {"id": "A1", "name": ""}), ("record 2", {"id": "A2", "name": "B", "x y": []})]
+    with pytest.raises(DataImportError) as exc:
+        import_records(conn, "accounts", records, source="api", now=NOW)
+    assert exc.value.message == "api: record 1, column 'name': a value is required"
+
+
+def test_a_failure_after_writing_rolls_everything_back(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    load(conn, tmp_path, "accounts", "good.csv", GOOD)
+    before = dump(conn)
+    conn.execute(
+        "CREATE TEMP TRIGGER no_timeline BEFORE INSERT ON main.timeline"
+        " BEGIN SELECT RAISE(ABORT, 'boom'); END"
+    )
+    with pytest.raises(sqlite3.IntegrityError, match="boom"):
+        load(conn, tmp_path, "accounts", "more.csv", "id,name,region\nA1,Acme,EU\nA5,Eve,US\n")
+    assert dump(conn) == before  # no new rows, no updates, no new 'region' column
+
+
+def test_unknown_kind_missing_file_and_bad_encoding(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    with pytest.raises(
+        InputError, match=r"^unknown kind 'acounts' \(did you mean 'accounts'\?\); use one of: "
+    ):
+        import_file(conn, "acounts", tmp_path / "a.csv", now=NOW)
+    with pytest.raises(InputError, match=r"^no file "):
+        import_file(conn, "accounts", tmp_path / "missing.csv", now=NOW)
+    latin = write(tmp_path, "latin.csv", "id,name\nA1,Café\n", encoding="latin-1")
+    with pytest.raises(DataImportError, match=r"latin.csv: not UTF-8 text \(line 2\)\n"):
+        import_file(conn, "accounts", latin, now=NOW)
+
+
+def test_progress_is_reported_every_5000_rows(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    text = "id,name\n" + "".join(f"A{i},Account {i}\n" for i in range(12_000))
+    seen: list[int] = []
+    import_file(conn, "accounts", write(tmp_path, "a.csv", text), now=NOW, on_progress=seen.append)
+    assert seen == [5_000, 10_000, 12_000]
+    seen.clear()
+    records = ((f"record {i}", {"id": f"A{i}", "name": "x"}) for i in range(12_000))
+    import_records(conn, "accounts", records, source="api", now=NOW, on_progress=seen.append)
+    assert seen == [5_000, 10_000, 12_000]
+
+
+# -- properties ------------------------------------------------------------------------------------
+
+_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
+_account = st.fixed_dictionaries(
+    {"name": _text.filter(str.strip)},
+    optional={
+        "arr": st.one_of(st.none(), st.floats(0, 1e9, allow_nan=False)),
+        "seats_used": st.one_of(st.none(), st.integers(0, 10_000)),
+        "renewal_date": st.one_of(st.none(), st.dates().map(lambda d: d.isoformat())),
+        "plan": _text,
+    },
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(_account, min_size=1, max_size=8))
+def test_importing_the_same_records_twice_changes_nothing(accounts: list[dict[str, object]]) -> None:
+    records = [(f"record {i}", {"id": f"A{i}", **a}) for i, a in enumerate(accounts, 1)]
+    with tempfile.TemporaryDirectory() as folder:
+        conn = store.connect(Path(folder) / "csm.db", create=True)
+        first = import_records(conn, "accounts", records, source="a.json", now=NOW)
+        before = rows(conn, "SELECT * FROM accounts ORDER BY id")
+        again = import_records(conn, "accounts", json.loads(json.dumps(records)), source="a.json", now=NOW)
+        assert (first.inserted, again.unchanged) == (len(records), len(records))
+        assert rows(conn, "SELECT * FROM accounts ORDER BY id") == before
+        conn.close()

@@ -1,0 +1,301 @@
+"""CRM field mappings: the built-ins on sample exports, each transform, and errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from csm import store
+from csm.errors import DataImportError, InputError
+from csm.importer import import_file
+from csm.mapping import BUILTIN_DIR, available_mappings, load_mapping, parse_mapping
+
+DATA = Path(__file__).parent / "data"
+NOW = "2026-11-23T07:00:00+00:00"
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> sqlite3.Connection:
+    return store.connect(tmp_path / "csm.db", create=True)
+
+
+def accounts(conn: sqlite3.Connection, columns: str) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in conn.execute(f"SELECT {columns} FROM accounts ORDER BY id")]
+
+
+def declared(conn: sqlite3.Connection) -> dict[str, str]:
+    return {r[1]: r[2] for r in conn.execute("PRAGMA table_info(accounts)")}
+
+
+# -- built-ins -------------------------------------------------------------------------------------
+
+
+def test_hubspot_companies_export(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    mapping = load_mapping("hubspot-companies", tmp_path)
+    result = import_file(conn, "accounts", DATA / "hubspot-companies.csv", now=NOW, mapping=mapping)
+    assert (result.inserted, result.updated, result.unchanged) == (3, 0, 0)
+    assert accounts(conn, "id, name, owner, arr, start_date, status, hubspot_lifecycle_stage, employees") == [
+        (
+            "9012345678",
+            "Northwind Logistics",
+            "dana.reyes@northwind-cs.example",
+            1200000.0,
+            "2023-04-12",
+            "active",
+            "customer",
+            140,
+        ),
+        (
+            "9012345679",
+            "Bluefin Analytics",
+            "sam.okafor@northwind-cs.example",
+            86000.5,
+            "2024-01-08",
+            "active",
+            "customer",
+            22,
+        ),
+        (
+            "9012345680",
+            "Cedar Harbor Dental",
+            "dana.reyes@northwind-cs.example",
+            None,
+            "2025-11-30",
+            "active",
+            "evangelist",
+            9,
+        ),
+    ]
+    types = declared(conn)
+    assert (types["employees"], types["industry"], types["country"]) == ("INTEGER", "TEXT", "TEXT")
+    again = import_file(conn, "accounts", DATA / "hubspot-companies.csv", now=NOW, mapping=mapping)
+    assert again.unchanged == 3
+
+
+def test_salesforce_accounts_report(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    mapping = load_mapping("salesforce-accounts", tmp_path)
+    import_file(conn, "accounts", DATA / "salesforce-accounts.csv", now=NOW, mapping=mapping)
+    assert accounts(conn, "id, name, owner, arr, start_date, renewal_date, account_type, country") == [
+        (
+            "0015g00000XyZ12AAB",
+            "Summit Quartz Energy",
+            "priya.natarajan@northwind-cs.example",
+            1200000.0,
+            "2024-03-14",
+            "2027-03-13",
+            "customer - direct",
+            "United States",
+        ),
+        (
+            "0015g00000XyZ13AAB",
+            "Ember Media",
+            "sam.okafor@northwind-cs.example",
+            86000.0,
+            "2025-11-01",
+            "2026-10-31",
+            "customer - channel",
+            "Canada",
+        ),
+        (
+            "0015g00000XyZ14AAB",
+            "Lumen Robotics",
+            "dana.reyes@northwind-cs.example",
+            None,
+            "2026-01-15",
+            "2027-01-14",
+            "customer - direct",
+            "Germany",
+        ),
+    ]
+    assert declared(conn)["account_type"] == "TEXT"
+
+
+@pytest.mark.parametrize("path", sorted(BUILTIN_DIR.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_builtin_mapping_parses(path: Path) -> None:
+    mapping = parse_mapping(tomllib.loads(path.read_text(encoding="utf-8")), str(path))
+    assert {"id", "name"} <= {f.column for f in mapping.fields}
+
+
+def test_builtins_live_inside_the_package_so_the_wheel_ships_them() -> None:
+    import csm
+
+    assert BUILTIN_DIR.parent == Path(csm.__file__).parent
+    assert {p.name for p in BUILTIN_DIR.glob("*.toml")} >= {
+        "hubspot-companies.toml",
+        "salesforce-accounts.toml",
+    }
+
+
+def test_a_workspace_mapping_wins_over_the_builtin(tmp_path: Path) -> None:
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "mappings" / "hubspot-companies.toml").write_text('id = "ID"\nname = "Company"\n')
+    (tmp_path / "mappings" / "pipedrive.toml").write_text('id = "Org ID"\nname = "Org"\n')
+    mapping = load_mapping("hubspot-companies", tmp_path)
+    assert mapping.apply({"ID": "7", "Company": "Acme"}, "row 2") == {"id": "7", "name": "Acme"}
+    assert available_mappings(tmp_path) == ["hubspot-companies", "pipedrive", "salesforce-accounts"]
+
+
+def test_an_unknown_mapping_lists_the_available_ones(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as exc:
+        load_mapping("hubspot-company", tmp_path)
+    assert exc.value.message == (
+        "no mapping named 'hubspot-company' (did you mean 'hubspot-companies'?); "
+        "available: hubspot-companies, salesforce-accounts"
+    )
+    assert exc.value.hint == f"Add your own as {tmp_path / 'mappings' / 'hubspot-company'}.toml."
+    with pytest.raises(InputError, match=r"^no mapping named '\.\./csm'"):
+        load_mapping("../csm", tmp_path)
+
+
+def test_a_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "mappings").mkdir()
+    path = tmp_path / "mappings" / "mine.toml"
+    path.write_text('id = "Record ID"\nname = \n')
+    with pytest.raises(InputError, match=rf"^{path}: Invalid value \(at line 2, column 8\)"):
+        load_mapping("mine", tmp_path)
+
+
+# -- transforms ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "record", "expected"),
+    [
+        ("Company name", {"Company name": "Acme"}, "Acme"),
+        ("Company name", {" company NAME ": "Acme"}, "Acme"),
+        ({"from": "properties.name"}, {"properties": {"name": "Acme"}}, "Acme"),
+        ({"from": "properties.name"}, {"properties.name": "flat"}, "flat"),
+        (
+            {"from": "Close Date", "date_format": "%m/%d/%Y"},
+            {"Close Date": "3/14/2027"},
+            dt.date(2027, 3, 14),
+        ),
+        (
+            {"from": "Seen", "date_format": "%d.%m.%Y %H:%M"},
+            {"Seen": "14.03.2027 09:30"},
+            dt.datetime(2027, 3, 14, 9, 30),
+        ),
+        ({"from": "Close Date", "date_format": "%m/%d/%Y"}, {"Close Date": " "}, None),
+        ({"from": "ARR", "number": True}, {"ARR": "$48,000.50"}, 48000.5),
+        ({"from": "ARR", "number": True}, {"ARR": "EUR 1,200"}, 1200),
+        ({"from": "ARR", "number": True}, {"ARR": "12 GBP"}, 12),
+        ({"from": "ARR", "number": True}, {"ARR": 7.5}, 7.5),
+        ({"from": "ARR", "number": True}, {"ARR": ""}, None),
+        ({"from": "Owner", "lowercase": True}, {"Owner": "Dana@X.example"}, "dana@x.example"),
+        ({"value": "active"}, {}, "active"),
+        ({"value": 0}, {}, 0),
+    ],
+)
+def test_each_transform(spec: Any, record: dict[str, Any], expected: Any) -> None:
+    mapping = parse_mapping({"col": spec}, "m.toml")
+    assert mapping.apply(record, "row 2") == {"col": expected}
+
+
+@pytest.mark.parametrize(
+    ("spec", "record", "message"),
+    [
+        (
+            "Record ID",
+            {"ID": "1"},
+            "accounts.csv: row 2: no field 'Record ID' (mapping 'm' reads it for 'col')",
+        ),
+        (
+            {"from": "properties.name"},
+            {"properties": {"title": "x"}},
+            "accounts.csv: row 2: no field 'properties.name' (mapping 'm' reads it for 'col')",
+        ),
+        (
+            {"from": "Close Date", "date_format": "%m/%d/%Y"},
+            {"Close Date": "2027-03-14"},
+            "accounts.csv: row 2, field 'Close Date': '2027-03-14' does not match the date format "
+            "%m/%d/%Y (like 03/14/2026)",
+        ),
+        (
+            {"from": "ARR", "number": True},
+            {"ARR": "1.5k"},
+            "accounts.csv: row 2, field 'ARR': '1.5k' is not a number",
+        ),
+    ],
+)
+def test_apply_errors_name_the_row_and_the_field(spec: Any, record: dict[str, Any], message: str) -> None:
+    mapping = parse_mapping({"col": spec}, "mappings/m.toml")
+    with pytest.raises(DataImportError) as exc:
+        mapping.apply(record, "accounts.csv: row 2")
+    assert exc.value.message == message
+
+
+def test_an_import_through_a_mapping_stops_at_the_bad_row(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("Record ID,Company name,Close\n1,Acme,3/14/2027\n2,Beta,14/3/2027\n")
+    mapping = parse_mapping(
+        {
+            "id": "Record ID",
+            "name": "Company name",
+            "renewal_date": {"from": "Close", "date_format": "%m/%d/%Y"},
+        },
+        "m.toml",
+    )
+    before = "\n".join(conn.iterdump())
+    with pytest.raises(DataImportError) as exc:
+        import_file(conn, "accounts", path, now=NOW, mapping=mapping)
+    assert exc.value.message == (
+        f"{path}: row 3, field 'Close': '14/3/2027' does not match the date format %m/%d/%Y (like 03/14/2026)"
+    )
+    assert "\n".join(conn.iterdump()) == before
+
+
+# -- parse errors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({}, 'm.toml: the mapping is empty; add lines like id = "Record ID"'),
+        (
+            {"Account Name": "Name"},
+            "m.toml: 'Account Name': not a csm column name "
+            "(lowercase letters, digits and _, like renewal_date)",
+        ),
+        ({"arr": 3}, "m.toml: 'arr': expected a field name or a table like { from = \"...\" }, got 3"),
+        (
+            {"arr": {"from": "ARR", "numbr": True}},
+            "m.toml: 'arr': unknown option 'numbr' (did you mean 'number'?)",
+        ),
+        (
+            {"arr": {"number": True}},
+            "m.toml: 'arr': give exactly one of from = \"Field name\" or value = constant",
+        ),
+        (
+            {"arr": {"from": "ARR", "value": 1}},
+            "m.toml: 'arr': give exactly one of from = \"Field name\" or value = constant",
+        ),
+        (
+            {"status": {"value": "active", "lowercase": True}},
+            "m.toml: 'status': a constant value takes no other options",
+        ),
+        ({"status": {"value": [1]}}, "m.toml: 'status': value must be text, a number or true/false, got [1]"),
+        ({"arr": {"from": ""}}, "m.toml: 'arr': from must be a field name"),
+        ({"arr": {"from": "ARR", "number": "yes"}}, "m.toml: 'arr': number must be true or false"),
+        (
+            {"d": {"from": "D", "date_format": "MM/DD/YYYY"}},
+            "m.toml: 'd': date_format must be a format like \"%m/%d/%Y\", got 'MM/DD/YYYY'",
+        ),
+        (
+            {"d": {"from": "D", "date_format": "%Q"}},
+            "m.toml: 'd': date_format '%Q' does not work: 'Q' is a bad directive in format '%Q'",
+        ),
+        (
+            {"d": {"from": "D", "date_format": "%Y", "number": True}},
+            "m.toml: 'd': choose one of date_format, number and lowercase",
+        ),
+    ],
+)
+def test_parse_errors_name_the_file_and_the_key(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(InputError) as exc:
+        parse_mapping(raw, "m.toml")
+    assert exc.value.message == message
