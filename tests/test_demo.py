@@ -208,3 +208,18 @@ def test_cli_without_a_folder_uses_a_new_temp_one(
     assert result.exit_code == 0, result.output
     (made,) = tmp_path.glob("csm-demo-*")
     assert f"Next: csm -w {made} today\n" in result.output
+
+
+def test_the_tour_shows_each_builtin_playbook_and_an_email(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from csm.cli import app
+
+    result = CliRunner().invoke(app, ["demo", str(tmp_path / "tour"), "--tour"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for title in ("Onboarding (onboarding)", "Adoption milestones", "Renewal ahead", "Expansion (expansion)"):
+        assert title in out
+    assert out.count("would draft, for") == 4
+    assert out.count("  Subject: ") == 4
+    assert "Matching accounts today: welcome 10, first-value 7, stalled 6" in out

@@ -68,8 +68,8 @@ def _tour(root: Path) -> None:
         preview = render_preview(rt, playbook.id, account.account_id, first.step.id)
         console.print(f"\nStep '{first.step.id}' would draft, for {account.account_name}:\n", highlight=False)
         for name, value in preview.headers:
-            console.print(f"  {name}: {value}", markup=False, highlight=False)
+            console.print(f"  {name}: {value}", markup=False, highlight=False, soft_wrap=True)
         console.print()
         for line in preview.body.splitlines():
-            console.print(f"  {line}", markup=False, highlight=False)
+            console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"\nNext: csm -w {shlex.quote(str(root))} today", markup=False, soft_wrap=True)
