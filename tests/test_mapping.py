@@ -39,7 +39,9 @@ def test_hubspot_companies_export(conn: sqlite3.Connection, tmp_path: Path) -> N
     mapping = load_mapping("hubspot-companies", tmp_path)
     result = import_file(conn, "accounts", DATA / "hubspot-companies.csv", now=NOW, mapping=mapping)
     assert (result.inserted, result.updated, result.unchanged) == (3, 0, 0)
-    assert accounts(conn, "id, name, owner, arr, start_date, status, hubspot_lifecycle_stage, employees") == [
+    assert accounts(
+        conn, "id, name, owner, company_revenue, start_date, status, hubspot_lifecycle_stage, employees"
+    ) == [
         (
             "9012345678",
             "Northwind Logistics",
@@ -80,7 +82,9 @@ def test_hubspot_companies_export(conn: sqlite3.Connection, tmp_path: Path) -> N
 def test_salesforce_accounts_report(conn: sqlite3.Connection, tmp_path: Path) -> None:
     mapping = load_mapping("salesforce-accounts", tmp_path)
     import_file(conn, "accounts", DATA / "salesforce-accounts.csv", now=NOW, mapping=mapping)
-    assert accounts(conn, "id, name, owner, arr, start_date, renewal_date, account_type, country") == [
+    assert accounts(
+        conn, "id, name, owner, company_revenue, start_date, renewal_date, account_type, country"
+    ) == [
         (
             "0015g00000XyZ12AAB",
             "Summit Quartz Energy",
