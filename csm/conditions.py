@@ -37,16 +37,8 @@ from csm.fields import USAGE_PREFIX, FieldSet
 
 KEYWORDS = frozenset({"and", "or", "not", "in", "between", "is", "null", "true", "false"})
 _OPERATORS = ("==", "!=", "<>", "<=", ">=", "=", "<", ">", "+", "-", "*", "/", "(", ")", ",")
-_COMPARISONS = {
-    "=": "=",
-    "==": "=",
-    "!=": "<>",
-    "<>": "<>",
-    "<": "<",
-    "<=": "<=",
-    ">": ">",
-    ">=": ">=",
-}
+_COMPARISONS = frozenset({"=", "==", "!=", "<>", "<", "<=", ">", ">="})
+_SQL_SPELLING = {"==": "=", "!=": "<>"}
 _NULL_FIXES = {"=": "is null", "==": "is null", "!=": "is not null", "<>": "is not null"}
 _EQUALITY = frozenset({"=", "==", "!=", "<>", "in", "not in"})
 _TYPE_NAMES = {
@@ -497,14 +489,13 @@ class _Compiler:
         self.prefix = prefix
         self.params: dict[str, object] = {}
         self.used: dict[str, None] = {}  # an ordered set
-        self.errors: list[ConditionError] = []
+        self.errors: dict[tuple[int, str], ConditionError] = {}  # each problem once
 
     def fail(self, message: str, offset: int) -> None:
-        if not any(e.message == message and e.offset == offset for e in self.errors):
-            self.errors.append(ConditionError(message, offset, self.source))
+        self.errors.setdefault((offset, message), ConditionError(message, offset, self.source))
 
     def first_errors(self) -> list[ConditionError]:
-        return sorted(self.errors, key=lambda e: e.offset)
+        return sorted(self.errors.values(), key=lambda e: e.offset)
 
     def text(self, node: _Node) -> str:
         return self.source[node.start : node.end]
@@ -571,7 +562,7 @@ class _Compiler:
         type_ = self.fields[name].type
         sql = f"({self.fields.sql(name)})"
         # Compare dates by day, whatever time of day a column holds.
-        return sql, type_
+        return (f"date({sql})" if type_ == "date" else sql), type_
 
     def arithmetic(self, node: _Arith) -> tuple[str, str]:
         sql, type_ = self.number(node.items[0], node.ops[0])
@@ -586,7 +577,7 @@ class _Compiler:
         left, left_type = self.value(node.left)
         right, right_type = self.value(node.right)
         self.comparable(node.op, node.op_start, (node.left, left_type), (node.right, right_type))
-        return f"({left} {_COMPARISONS[node.op]} {right})", "bool"
+        return f"({left} {_SQL_SPELLING.get(node.op, node.op)} {right})", "bool"
 
     def in_list(self, node: _In) -> tuple[str, str]:
         operand = self.value(node.operand)

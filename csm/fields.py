@@ -30,7 +30,8 @@ class Field:
 
 
 def _column(name: str, type_: FieldType, description: str) -> Field:
-    return Field(name, type_, f"a.{name}", description)
+    quoted = name.replace('"', '""')  # imported columns may be SQL keywords: "group", "order"
+    return Field(name, type_, f'a."{quoted}"', description)
 
 
 ACCOUNT_COLUMNS: tuple[Field, ...] = (
