@@ -540,6 +540,9 @@ class _Compiler:
             return self.arithmetic(node)
         if isinstance(node, _Logical):
             items = [self.condition(item) for item in node.items]
+            # AND and OR commute, and SQLite tries terms in the order written:
+            # plain columns first, subqueries (usage, touches) last.
+            items.sort(key=lambda sql: sql.count("SELECT"))
             return "(" + f" {node.op} ".join(items) + ")", "bool"
         if isinstance(node, _In):
             return self.in_list(node)

@@ -81,15 +81,18 @@ def step_query(
     shown = list(dict.fromkeys(step.when.fields))
     columns = ", ".join(f'({fields.sql(name)}) AS "{name}"' for name in shown)
     once_sql, params = _once_sql(step, fields, today)
-    where = [f"({step.when.sql})"]
-    params.update(step.when.params)
+    # Cheap filters first: SQLite evaluates AND terms in order, so the audience
+    # (usually plain columns) spares the step's costlier derived fields most rows.
+    where = []
     if playbook.audience is not None:
         where.append(f"({playbook.audience.sql})")
         params.update(playbook.audience.params)
     where.append(
-        "NOT EXISTS (SELECT 1 FROM snoozes z WHERE z.account_id = a.id"
-        " AND (z.playbook IS NULL OR z.playbook = :playbook_id) AND z.until > :today)"
+        "a.id NOT IN (SELECT z.account_id FROM snoozes z"
+        " WHERE (z.playbook IS NULL OR z.playbook = :playbook_id) AND z.until > :today)"
     )
+    where.append(f"({step.when.sql})")
+    params.update(step.when.params)
     params["playbook_id"] = playbook.id
     if owner is not None:
         where.append("a.owner = :owner")
