@@ -1,0 +1,407 @@
+"""Tokenizer and recursive-descent parser of the condition language.
+
+The tree keeps every node's character offsets so errors can point at the
+exact place in a playbook. Grammar, loosest first::
+
+    or    := and ('or' and)*
+    and   := not ('and' not)*
+    not   := 'not' not | pred
+    pred  := sum [cmp sum | ['not'] 'in' '(' sum (',' sum)* ')'
+                 | ['not'] 'between' sum 'and' sum | 'is' ['not'] 'null']
+    sum   := prod (('+' | '-') prod)*
+    prod  := unary (('*' | '/') unary)*
+    unary := '-' unary | number | string | true | false | null | field | '(' or ')'
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from csm.errors import ConditionError, did_you_mean
+
+KEYWORDS = frozenset({"and", "or", "not", "in", "between", "is", "null", "true", "false"})
+_OPERATORS = ("==", "!=", "<>", "<=", ">=", "=", "<", ">", "+", "-", "*", "/", "(", ")", ",")
+_COMPARISONS = frozenset({"=", "==", "!=", "<>", "<", "<=", ">", ">="})
+DIGITS = frozenset(string.digits)
+_NAME_START = frozenset(string.ascii_letters + "_")
+_NAME_CHARS = _NAME_START | DIGITS
+_CHAR_HINTS = {"&": "and", "|": "or", "!": "not"}
+_MAX_INT_DIGITS = 18  # below 2**63, so every integer binds as an SQLite INTEGER
+# Levels of parentheses, 'not' and unary '-' one inside another. Each level
+# nests the SQL deeper, and SQLite's parser gives up ("parser stack overflow")
+# at about ten levels around the deepest derived field; real conditions use
+# two or three.
+MAX_DEPTH = 8
+
+
+def parse(source: str) -> Node:
+    """The tree of one condition; a syntax error raises ConditionError."""
+    return _Parser(source).parse()
+
+
+# -- tokens ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # number, string, name, keyword, op, end
+    text: str  # as written
+    value: object  # the number, the string's content, the lower-cased keyword, the operator
+    start: int
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+    def describe(self) -> str:
+        if self.kind == "end":
+            return "end of condition"
+        return self.text if self.kind == "string" else f"'{self.text}'"
+
+
+def _char(source: str, i: int) -> str:
+    return source[i] if i < len(source) else ""
+
+
+def _skip(source: str, i: int, chars: frozenset[str]) -> int:
+    while _char(source, i) in chars:
+        i += 1
+    return i
+
+
+def _tokenize(source: str) -> list[Token]:
+    tokens: list[Token] = []
+    i = 0
+    while True:
+        while _char(source, i).isspace():
+            i += 1
+        if i == len(source):
+            tokens.append(Token("end", "", None, i))
+            return tokens
+        ch = source[i]
+        if ch in DIGITS:
+            token = _number(source, i)
+        elif ch in "'\"":
+            token = _string(source, i)
+        elif ch in _NAME_START:
+            token = _name(source, i)
+        else:
+            token = _operator(source, i)
+        tokens.append(token)
+        i = token.end
+
+
+def _number(source: str, start: int) -> Token:
+    i = _skip(source, start, DIGITS)
+    integer_digits = i - start
+    if _char(source, i) == "." and _char(source, i + 1) in DIGITS:
+        i = _skip(source, i + 1, DIGITS)
+    if _char(source, i) == "%":
+        i += 1
+    if _char(source, i) in _NAME_CHARS | {".", "%"}:
+        end = _skip(source, i, _NAME_CHARS | {".", "%"})
+        raise ConditionError(f"'{source[start:end]}' is not a number", start, source)
+    text = source[start:i]
+    if integer_digits > _MAX_INT_DIGITS:
+        raise ConditionError(f"the number {text} is too large", start, source)
+    digits = text.removesuffix("%")
+    value: int | float
+    if text.endswith("%"):
+        value = float(Decimal(digits) / 100)
+    elif "." in digits:
+        value = float(digits)
+    else:
+        value = int(digits)
+    return Token("number", text, value, start)
+
+
+def _string(source: str, start: int) -> Token:
+    """A quoted string; a quote inside is doubled or backslashed, ``\\\\`` is a backslash."""
+    quote = source[start]
+    chars: list[str] = []
+    i = start + 1
+    while i < len(source):
+        ch, after = source[i], _char(source, i + 1)
+        if ch == "\\" and after in ("'", '"', "\\"):
+            chars.append(after)
+            i += 2
+        elif ch == quote and after == quote:
+            chars.append(quote)
+            i += 2
+        elif ch == quote:
+            return Token("string", source[start : i + 1], "".join(chars), start)
+        else:
+            chars.append(ch)
+            i += 1
+    raise ConditionError(f"unterminated string; close it with {quote}", start, source)
+
+
+def _name(source: str, start: int) -> Token:
+    i = _skip(source, start, _NAME_CHARS)
+    while _char(source, i) == ".":  # usage.<metric>
+        i = _skip(source, i + 1, _NAME_CHARS)
+    text = source[start:i]
+    if text.lower() in KEYWORDS:
+        return Token("keyword", text, text.lower(), start)
+    return Token("name", text, text, start)
+
+
+def _operator(source: str, start: int) -> Token:
+    for op in _OPERATORS:
+        if source.startswith(op, start):
+            return Token("op", op, op, start)
+    ch = source[start]
+    hint = f"; write '{_CHAR_HINTS[ch]}'" if ch in _CHAR_HINTS else ""
+    raise ConditionError(f"unexpected character '{ch}'{hint}", start, source)
+
+
+# -- the tree ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Literal(Node):
+    kind: str  # number, string, bool, null
+    value: object
+
+
+@dataclass(frozen=True)
+class FieldRef(Node):
+    name: str
+
+
+@dataclass(frozen=True)
+class Unary(Node):
+    op: str  # "-" or "not"
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Compare(Node):
+    op: str  # as written
+    op_start: int
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Arith(Node):
+    """``a + b - c`` or ``a * b / c``: chains stay flat, so long ones nest nothing."""
+
+    items: tuple[Node, ...]
+    ops: tuple[str, ...]  # ops[i] sits between items[i] and items[i + 1]
+
+
+@dataclass(frozen=True)
+class Logical(Node):
+    op: str  # AND, OR
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class In(Node):
+    operand: Node
+    items: tuple[Node, ...]
+    negated: bool
+
+
+@dataclass(frozen=True)
+class Between(Node):
+    op_start: int
+    operand: Node
+    low: Node
+    high: Node
+    negated: bool
+
+
+@dataclass(frozen=True)
+class IsNull(Node):
+    operand: Node
+    negated: bool
+
+
+# -- parsing -------------------------------------------------------------------
+
+
+def _suggestion(token: Token) -> str:
+    """Did a misspelt keyword end up as a field name?"""
+    return did_you_mean(token.text.lower(), KEYWORDS) if token.kind == "name" else ""
+
+
+class _Parser:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.tokens = _tokenize(source)
+        self.pos = 0
+        self.depth = 0
+
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.pos]
+
+    def advance(self) -> Token:
+        token = self.tok
+        if token.kind != "end":
+            self.pos += 1
+        return token
+
+    def at(self, *values: str) -> bool:
+        """Is the current token one of these keywords or operators?"""
+        return self.tok.kind in ("keyword", "op") and self.tok.value in values
+
+    def error(self, message: str) -> ConditionError:
+        return ConditionError(message, self.tok.start, self.source)
+
+    def expected(self, what: str) -> ConditionError:
+        return self.error(f"expected {what}, found {self.tok.describe()}{_suggestion(self.tok)}")
+
+    def descend(self) -> None:
+        """Enter '(', 'not' or '-' (the current token)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(
+                f"the condition is nested too deeply (more than {MAX_DEPTH} levels of"
+                " parentheses, 'not' and '-'); simplify it"
+            )
+
+    def parse(self) -> Node:
+        if self.tok.kind == "end":
+            raise self.error("the condition is empty")
+        node = self.disjunction()
+        token = self.tok
+        if token.kind != "end":
+            hint = _suggestion(token)
+            if not hint and (token.kind in ("name", "number", "string") or self.at("true", "false")):
+                hint = "; join conditions with 'and' or 'or'"
+            raise self.error(f"unexpected {token.describe()}{hint}")
+        return node
+
+    def chain(self, ops: tuple[str, ...], operand: Callable[[], Node]) -> tuple[list[Node], list[str]]:
+        items = [operand()]
+        found = []
+        while self.at(*ops):
+            found.append(str(self.advance().value))
+            items.append(operand())
+        return items, found
+
+    def disjunction(self) -> Node:
+        return self.logical("or", self.conjunction)
+
+    def conjunction(self) -> Node:
+        return self.logical("and", self.negation)
+
+    def logical(self, word: str, operand: Callable[[], Node]) -> Node:
+        items, _ = self.chain((word,), operand)
+        if len(items) == 1:
+            return items[0]
+        return Logical(items[0].start, items[-1].end, word.upper(), tuple(items))
+
+    def negation(self) -> Node:
+        if not self.at("not"):
+            return self.predicate()
+        self.descend()
+        start = self.advance().start
+        operand = self.negation()
+        self.depth -= 1
+        return Unary(start, operand.end, "not", operand)
+
+    def predicate(self) -> Node:
+        left = self.sum()
+        if self.tok.kind == "op" and self.tok.value in _COMPARISONS:
+            op = self.advance()
+            right = self.sum()
+            return Compare(left.start, right.end, op.text, op.start, left, right)
+        negated = self.at("not")
+        if negated:
+            self.advance()
+            if not self.at("in", "between"):
+                raise self.expected("'in' or 'between' after 'not'")
+        if self.at("in"):
+            return self.in_list(left, negated)
+        if self.at("between"):
+            op_start = self.advance().start
+            low = self.sum()
+            if not self.at("and"):
+                raise self.expected("'and' to finish 'between'")
+            self.advance()
+            high = self.sum()
+            return Between(left.start, high.end, op_start, left, low, high, negated)
+        if self.at("is"):
+            self.advance()
+            negated = self.at("not")
+            if negated:
+                self.advance()
+            if not self.at("null"):
+                raise self.expected("'null' after 'is not'" if negated else "'null' or 'not null' after 'is'")
+            return IsNull(left.start, self.advance().end, left, negated)
+        return left
+
+    def in_list(self, operand: Node, negated: bool) -> Node:
+        self.advance()
+        if not self.at("("):
+            raise self.expected("'(' after 'in'")
+        self.advance()
+        items = [self.sum()]
+        while self.at(","):
+            self.advance()
+            items.append(self.sum())
+        if not self.at(")"):
+            raise self.expected("',' or ')' to finish the list")
+        return In(operand.start, self.advance().end, operand, tuple(items), negated)
+
+    def sum(self) -> Node:
+        return self.arithmetic(("+", "-"), self.product)
+
+    def product(self) -> Node:
+        return self.arithmetic(("*", "/"), self.unary)
+
+    def arithmetic(self, ops: tuple[str, ...], operand: Callable[[], Node]) -> Node:
+        items, found = self.chain(ops, operand)
+        if len(items) == 1:
+            return items[0]
+        return Arith(items[0].start, items[-1].end, tuple(items), tuple(found))
+
+    def unary(self) -> Node:
+        if not self.at("-"):
+            return self.primary()
+        self.descend()
+        start = self.advance().start
+        operand = self.unary()
+        self.depth -= 1
+        if isinstance(operand, Literal) and operand.kind == "number":
+            assert isinstance(operand.value, int | float)
+            return Literal(start, operand.end, "number", -operand.value)
+        return Unary(start, operand.end, "-", operand)
+
+    def primary(self) -> Node:
+        token = self.tok
+        if token.kind in ("number", "string"):
+            self.advance()
+            return Literal(token.start, token.end, token.kind, token.value)
+        if self.at("true", "false"):
+            self.advance()
+            return Literal(token.start, token.end, "bool", token.value == "true")
+        if self.at("null"):
+            self.advance()
+            return Literal(token.start, token.end, "null", None)
+        if token.kind == "name":
+            self.advance()
+            return FieldRef(token.start, token.end, token.text)
+        if self.at("("):
+            self.descend()
+            self.advance()
+            inner = self.disjunction()
+            if not self.at(")"):
+                raise self.expected("')'")
+            self.depth -= 1
+            return replace(inner, start=token.start, end=self.advance().end)
+        after = f" after {self.tokens[self.pos - 1].describe()}" if self.pos else ""
+        raise self.error(f"expected a value{after}, found {token.describe()}")
