@@ -39,7 +39,10 @@ def _accounts(
 ) -> list[dict[str, Any]]:
     columns = ", ".join(f'({rt.fields.sql(name)}) AS "{name}"' for name in fields)
     params = dict(rt.params)
-    sql = f"SELECT a.id AS account, a.name, a.owner, {columns} FROM accounts a WHERE a.status = 'active' AND {where}"
+    sql = (
+        f"SELECT a.id AS account, a.name, a.owner, {columns} FROM accounts a"
+        f" WHERE a.status = 'active' AND {where}"
+    )
     if owner is not None:
         sql += " AND a.owner = :owner"
         params["owner"] = owner

@@ -154,7 +154,7 @@ def _locate(doc: yamlfile.Document, path: tuple[Any, ...], source: str, offset: 
         segments = [(where.line, where.column + quote, rest[quote:].rstrip().rstrip("'\""))]
         for number in range(where.line + 1, len(lines) + 1):
             raw = lines[number - 1]
-            if not raw.strip() or ":" in raw.split("#")[0] and not raw.startswith(" " * where.column):
+            if not raw.strip() or (":" in raw.split("#")[0] and not raw.startswith(" " * where.column)):
                 break
             segments.append((number, len(raw) - len(raw.lstrip()) + 1, raw.strip()))
     position = 0
