@@ -131,7 +131,7 @@ def evaluate(
                     account_id=row["_id"],
                     account_name=row["_name"],
                     owner=row["_owner"],
-                    values={k: row[k] for k in row if not k.startswith("_")},
+                    values={k: row[k] for k in row.keys() if not k.startswith("_")},  # noqa: SIM118 (sqlite3.Row iterates values)
                     once_value=str(row["_once"]),
                 )
                 for row in rows
