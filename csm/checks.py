@@ -8,6 +8,7 @@ from csm.errors import Problem
 from csm.playbooks import load_all
 from csm.render import Templates, sample_context
 from csm.runtime import Runtime
+from csm.sources import parse_sources
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class CheckReport:
 
 
 def check(rt: Runtime) -> CheckReport:
+    parse_sources(rt.ws.settings.sources, rt.ws.settings_path, rt.ws.root)
     templates = Templates(rt.ws.templates_dir)
     problems: list[Problem] = []
     _, found = load_all(rt.ws.playbooks_dir, rt.fields, templates.exists)

@@ -639,17 +639,46 @@ def _import(
     on_progress: Callable[[int], None] | None,
 ) -> ImportResult:
     with transaction(conn):
-        columns = _Columns(conn, kind, source)
-        gathered = _Gathered(columns, table)
-        gathered.gather(items, mapping, on_progress)
-        values = gathered.convert()
-        _add_extra_columns(conn, columns, values)
-        result = ImportResult(kind, source, *_upsert(conn, kind, columns, values))
-        conn.execute(
-            "INSERT INTO timeline (account_id, at, kind, touch, summary) VALUES (NULL, ?, 'import', 0, ?)",
-            (now, f"imported {source}: {summary(result)}"),
-        )
+        result = _check_and_upsert(conn, kind, items, source, mapping, table, on_progress)
+        record_on_timeline(conn, now, "import", f"imported {source}: {summary(result)}")
     return result
+
+
+def upsert_records(
+    conn: sqlite3.Connection,
+    kind: str,
+    records: Iterable[tuple[str, Record]],
+    *,
+    source: str,
+    mapping: Mapping | None = None,
+) -> ImportResult:
+    """Check and upsert records inside the caller's transaction (a sync's several kinds)."""
+    _spec(kind)
+    return _check_and_upsert(conn, kind, records, source, mapping, None, None)
+
+
+def record_on_timeline(conn: sqlite3.Connection, now: str, kind: str, summary_text: str) -> None:
+    conn.execute(
+        "INSERT INTO timeline (account_id, at, kind, touch, summary) VALUES (NULL, ?, ?, 0, ?)",
+        (now, kind, summary_text),
+    )
+
+
+def _check_and_upsert(
+    conn: sqlite3.Connection,
+    kind: str,
+    items: Iterable[tuple[Any, Any]],
+    source: str,
+    mapping: Mapping | None,
+    table: _Table | None,
+    on_progress: Callable[[int], None] | None,
+) -> ImportResult:
+    columns = _Columns(conn, kind, source)
+    gathered = _Gathered(columns, table)
+    gathered.gather(items, mapping, on_progress)
+    values = gathered.convert()
+    _add_extra_columns(conn, columns, values)
+    return ImportResult(kind, source, *_upsert(conn, kind, columns, values))
 
 
 class _Gathered:

@@ -70,6 +70,7 @@ def _register() -> None:
         morning_cmds,
         outbox_cmds,
         playbook_cmds,
+        sync_cmds,
         task_cmds,
         workspace_cmds,
     )
@@ -78,6 +79,7 @@ def _register() -> None:
         workspace_cmds,
         demo_cmds,
         data_cmds,
+        sync_cmds,
         playbook_cmds,
         morning_cmds,
         outbox_cmds,
