@@ -236,7 +236,8 @@ class _Fetcher:
 
         def attempt() -> httpx.Response:
             try:
-                response = self.client.get(url, params=params)
+                # params=None keeps a next link's own query; {} would drop it
+                response = self.client.get(url, params=params or None)
             except httpx.TimeoutException:
                 raise SourceUnavailable(f"{where}: no answer within {self.source.timeout:g}s") from None
             except httpx.TransportError as exc:

@@ -21,11 +21,13 @@ class CsmGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except CsmError as exc:
+            from rich.markup import escape
+
             err_console.print(
-                f"[bold red]Error:[/] {exc.message}", markup=True, highlight=False, soft_wrap=True
+                f"[bold red]Error:[/] {escape(exc.message)}", markup=True, highlight=False, soft_wrap=True
             )
             if exc.hint:
-                err_console.print(exc.hint, highlight=False, soft_wrap=True)
+                err_console.print(exc.hint, markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
 
