@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from csm.errors import Problem
 from csm.playbooks import load_all
 from csm.render import Templates, sample_context
 from csm.runtime import Runtime
+from csm.sending import LEDGER_KEYS, ledger_settings
 from csm.sources import parse_sources
+from csm.transports import transport_settings_problems
 
 
 @dataclass(frozen=True)
@@ -20,8 +24,11 @@ class CheckReport:
 
 def check(rt: Runtime) -> CheckReport:
     parse_sources(rt.ws.settings.sources, rt.ws.settings_path, rt.ws.root)
+    send = rt.ws.settings.send
+    messages = transport_settings_problems(send, os.environ, LEDGER_KEYS) + ledger_settings(send)[1]
+    line = _table_line(rt.ws.settings_path, "[send]")
+    problems = [Problem(str(rt.ws.settings_path), line, 1, message) for message in messages]
     templates = Templates(rt.ws.templates_dir)
-    problems: list[Problem] = []
     _, found = load_all(rt.ws.playbooks_dir, rt.fields, templates.exists)
     problems.extend(found)
     sample = sample_context(rt.fields)
@@ -29,3 +36,9 @@ def check(rt: Runtime) -> CheckReport:
     for name in names:
         problems.extend(templates.check(name, sample))
     return CheckReport(len(list(rt.ws.playbooks_dir.glob("*.yaml"))), len(names), tuple(problems))
+
+
+def _table_line(path: Path, header: str) -> int:
+    """The line a TOML table starts on, for messages (1 when it is not there)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next((n for n, text in enumerate(lines, 1) if text.strip() == header), 1)

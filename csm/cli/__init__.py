@@ -72,6 +72,7 @@ def _register() -> None:
         morning_cmds,
         outbox_cmds,
         playbook_cmds,
+        send_cmds,
         sync_cmds,
         task_cmds,
         workspace_cmds,
@@ -85,6 +86,7 @@ def _register() -> None:
         playbook_cmds,
         morning_cmds,
         outbox_cmds,
+        send_cmds,
         task_cmds,
     ):
         module.register(app)
