@@ -70,7 +70,8 @@ class SendReport:
 
     @property
     def ok(self) -> bool:
-        return self.stopped is None and not any(o.status in ("failed", "unknown") for o in self.outcomes)
+        unsettled = ("failed", "unknown", "approved")
+        return self.stopped is None and not any(o.status in unsettled for o in self.outcomes)
 
 
 def ledger_settings(settings: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:

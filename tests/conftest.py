@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -84,3 +84,21 @@ def db_dump(path: Path) -> list[str]:
         return list(conn.iterdump())
     finally:
         conn.close()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator:
+    """Start aiosmtpd servers on loopback; stop them after the test."""
+    started = []
+
+    from loopback import LoopbackController
+
+    def start(handler, **kwargs) -> LoopbackController:
+        controller = LoopbackController(handler, **kwargs)
+        controller.start()
+        started.append(controller)
+        return controller
+
+    yield start
+    for controller in started:
+        controller.stop()

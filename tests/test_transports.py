@@ -1,6 +1,5 @@
 """Transports against real servers on loopback: aiosmtpd, pytest-httpserver, files."""
 
-import asyncio
 import datetime as dt
 import email
 import email.policy
@@ -10,14 +9,13 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from loopback import Busy, Collect, Stall, free_port
 from werkzeug import Request, Response
 
 from csm.errors import WorkspaceError
@@ -56,73 +54,6 @@ EMAIL = OutgoingEmail(
 
 def parse(data: bytes) -> email.message.EmailMessage:
     return email.message_from_bytes(data, policy=email.policy.default)
-
-
-def free_port() -> int:
-    """A loopback port with nothing listening on it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-# --- SMTP -----------------------------------------------------------------
-
-
-class Collect:
-    """An aiosmtpd handler that keeps every envelope and the client's address."""
-
-    def __init__(self) -> None:
-        self.envelopes: list = []
-        self.peers: set = set()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.startswith("nobody@"):
-            return "550 5.1.1 No such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        self.peers.add(session.peer)
-        return "250 2.0.0 Ok: queued as ABC123"
-
-
-class Busy(Collect):
-    async def handle_DATA(self, server, session, envelope):
-        return "451 4.3.0 Try again later"
-
-
-class Stall(Collect):
-    async def handle_DATA(self, server, session, envelope):
-        await asyncio.sleep(30)
-        return "250 OK"
-
-
-class LoopbackController(Controller):
-    """Listens on a free port of 127.0.0.1 (aiosmtpd's own start needs a fixed port)."""
-
-    def __init__(self, handler, **kwargs) -> None:
-        super().__init__(handler, hostname="127.0.0.1", port=0, server_hostname="smtp.test", **kwargs)
-
-    def _trigger_server(self) -> None:
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
-
-
-@pytest.fixture
-def smtp_server() -> Iterator:
-    """Start aiosmtpd servers on loopback; stop them after the test."""
-    started = []
-
-    def start(handler, **kwargs) -> LoopbackController:
-        controller = LoopbackController(handler, **kwargs)
-        controller.start()
-        started.append(controller)
-        return controller
-
-    yield start
-    for controller in started:
-        controller.stop()
 
 
 def plain_smtp(port: int, **kwargs) -> SmtpTransport:

@@ -1,0 +1,288 @@
+"""`csm send` and the send ledger against real servers on loopback (aiosmtpd, pytest-httpserver)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import logging
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import db_dump
+from loopback import Busy, Collect, Stall, free_port
+from pytest_httpserver import HTTPServer
+
+from csm.message import message_id
+
+PASSWORD = "s3cret-Pa55word"
+
+
+def set_send(ws: Path, body: str) -> None:
+    """Replace the [send] table of the workspace's csm.toml."""
+    path = ws / "csm.toml"
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"\[send\]\n.*?(?=\n\[|\Z)", "[send]\n" + body.strip() + "\n", text, flags=re.S)
+    path.write_text(text, encoding="utf-8")
+
+
+def smtp_settings(port: int, extra: str = "") -> str:
+    return f'transport = "smtp"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = 2\n{extra}'
+
+
+def statuses(ws: Path) -> dict[str, int]:
+    with sqlite3.connect(ws / "csm.db") as conn:
+        return dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+
+
+def sql(ws: Path, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(ws / "csm.db")
+    try:
+        with conn:
+            return conn.execute(query, params).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def approved(demo: Path, invoke: Any) -> Path:
+    """The demo with its onboarding drafts (17) approved."""
+    assert invoke("-w", str(demo), "run", "--quiet").exit_code == 0
+    result = invoke("-w", str(demo), "approve", "--playbook", "onboarding")
+    assert "Approved 17 draft(s)" in result.stdout
+    return demo
+
+
+def parse(data: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(data, policy=email.policy.default)
+
+
+def test_smtp_send_delivers_each_approved_draft_once(approved: Path, invoke: Any, smtp_server: Any) -> None:
+    handler = Collect()
+    server = smtp_server(handler)
+    set_send(approved, smtp_settings(server.port))
+    first_id, key, to = sql(
+        approved, "SELECT id, dedupe_key, to_addrs FROM outbox WHERE status = 'approved' ORDER BY id LIMIT 1"
+    )[0]
+    result = invoke("-w", str(approved), "send")
+    assert result.exit_code == 0, result.output
+    assert "Sent 17 via smtp; 0 skipped, 0 failed, 0 unknown, 0 left approved." in result.stdout
+    assert len(handler.envelopes) == 17
+    message = parse(handler.envelopes[0].content)
+    assert message["Message-ID"] == message_id(key, "northbeam.example")
+    assert message["From"] == "Alex Morgan <alex.morgan@northbeam.example>"
+    assert message.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    assert json.loads(to)[0][1] in handler.envelopes[0].rcpt_tos
+    assert statuses(approved)["sent"] == 17
+    touches = sql(approved, "SELECT kind, ref FROM timeline WHERE ref = ?", f"draft:{first_id}")
+    assert touches == [("email_sent", f"draft:{first_id}")]
+    again = invoke("-w", str(approved), "send")
+    assert "Sent 0 via smtp" in again.stdout and len(handler.envelopes) == 17
+
+
+def test_dry_run_connects_to_nothing_and_writes_nothing(approved: Path, invoke: Any) -> None:
+    set_send(approved, smtp_settings(free_port(), 'username = "u"\npassword_env = "CSM_SMTP_PASSWORD"'))
+    before = db_dump(approved / "csm.db")
+    result = invoke("-w", str(approved), "send", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "Dry run: 17 approved draft(s)" in result.stdout
+    assert db_dump(approved / "csm.db") == before
+
+
+def test_limit_sends_at_most_n(approved: Path, invoke: Any) -> None:
+    result = invoke("-w", str(approved), "send", "--limit", "5")
+    assert "Sent 5 via eml" in result.stdout
+    assert len(list((approved / "outbox-eml").glob("*.eml"))) == 5
+    assert statuses(approved) == {**statuses(approved), "approved": 12, "sent": 5}
+
+
+def test_recheck_skips_snoozed_unsubscribed_and_no_longer_matching(approved: Path, invoke: Any) -> None:
+    rows = sql(
+        approved, "SELECT id, account_id, to_addrs FROM outbox WHERE status = 'approved' ORDER BY id LIMIT 3"
+    )
+    (snoozed_id, snoozed_acct, _), (unsub_id, _, unsub_to), (moved_id, moved_acct, _) = rows
+    invoke("-w", str(approved), "snooze", snoozed_acct, "--until", "2026-12-31", "--reason", "mid-migration")
+    for _, addr in json.loads(unsub_to):
+        assert invoke("-w", str(approved), "unsubscribe", addr).exit_code == 0
+    sql(approved, "UPDATE accounts SET start_date = '2026-01-01' WHERE id = ?", moved_acct)
+    dry = invoke("-w", str(approved), "send", "--dry-run", "--json")
+    would = {row["id"]: row["reason"] for row in json.loads(dry.stdout)}
+    assert would[snoozed_id].startswith("account snoozed until 2026-12-31 (mid-migration)")
+    assert would[unsub_id] == "every recipient has unsubscribed"
+    assert would[moved_id].startswith("the account no longer matches onboarding › welcome")
+    result = invoke("-w", str(approved), "send")
+    assert result.exit_code == 0
+    reasons = dict(sql(approved, "SELECT id, reason FROM outbox WHERE status = 'skipped'"))
+    assert set(reasons) == {snoozed_id, unsub_id, moved_id}
+    assert len(list((approved / "outbox-eml").glob("*.eml"))) == 14
+
+
+def test_temporary_failures_are_retried_then_left_approved(
+    approved: Path, invoke: Any, smtp_server: Any
+) -> None:
+    server = smtp_server(Busy())
+    set_send(approved, smtp_settings(server.port, "max_attempts = 2"))
+    result = invoke("-w", str(approved), "send", "--limit", "2")
+    assert result.exit_code == 3
+    assert "0 failed, 0 unknown, 2 left approved" in result.stdout
+    assert "451 4.3.0 Try again later" in result.stdout
+    assert statuses(approved)["approved"] == 17
+    assert sql(approved, "SELECT max(attempts) FROM outbox")[0][0] == 1
+
+
+def test_a_permanent_failure_marks_the_draft_and_the_batch_goes_on(
+    approved: Path, invoke: Any, smtp_server: Any
+) -> None:
+    handler = Collect()
+    server = smtp_server(handler)
+    set_send(approved, smtp_settings(server.port))
+    first = sql(approved, "SELECT min(id) FROM outbox WHERE status = 'approved'")[0][0]
+    sql(
+        approved,
+        "UPDATE outbox SET to_addrs = ?, cc = '[]' WHERE id = ?",
+        json.dumps([["No Body", "nobody@x.example"]]),
+        first,
+    )
+    result = invoke("-w", str(approved), "send")
+    assert result.exit_code == 3
+    assert "Sent 16 via smtp; 0 skipped, 1 failed" in result.stdout
+    assert sql(approved, "SELECT status FROM outbox WHERE id = ?", first) == [("failed",)]
+    assert "550" in sql(approved, "SELECT reason FROM outbox WHERE id = ?", first)[0][0]
+
+
+def test_refused_login_stops_the_batch_and_never_shows_the_password(
+    approved: Path, invoke: Any, smtp_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiosmtpd.smtp import AuthResult
+
+    server = smtp_server(
+        Collect(), authenticator=lambda *a: AuthResult(success=False), auth_require_tls=False
+    )
+    monkeypatch.setenv("CSM_SMTP_PASSWORD", PASSWORD)
+    set_send(approved, smtp_settings(server.port, 'username = "alex"\npassword_env = "CSM_SMTP_PASSWORD"'))
+    result = invoke("-w", str(approved), "send")
+    assert result.exit_code == 3
+    assert "Stopped:" in result.stderr
+    assert PASSWORD not in result.output
+    assert statuses(approved) == {
+        "approved": 17,
+        **{k: v for k, v in statuses(approved).items() if k != "approved"},
+    }
+    assert sum(statuses(approved).get(s, 0) for s in ("sent", "failed", "unknown")) == 0
+
+
+def test_nothing_listening_leaves_everything_approved(approved: Path, invoke: Any) -> None:
+    set_send(approved, smtp_settings(free_port()))
+    result = invoke("-w", str(approved), "send")
+    assert result.exit_code == 3
+    assert statuses(approved)["approved"] == 17
+
+
+def test_a_stall_after_data_is_unknown_and_a_person_resolves_it(
+    approved: Path, invoke: Any, smtp_server: Any
+) -> None:
+    server = smtp_server(Stall())
+    set_send(approved, smtp_settings(server.port))
+    result = invoke("-w", str(approved), "send", "--limit", "1")
+    assert result.exit_code == 3
+    assert "1 unknown" in result.stdout and "csm resolve ID --sent" in result.stdout
+    (draft_id,) = sql(approved, "SELECT id FROM outbox WHERE status = 'unknown'")[0]
+    again = invoke("-w", str(approved), "send", "--dry-run", "--json")
+    assert draft_id not in {row["id"] for row in json.loads(again.stdout)}
+    assert invoke("-w", str(approved), "resolve", str(draft_id), "--retry").exit_code == 0
+    assert sql(approved, "SELECT status FROM outbox WHERE id = ?", draft_id) == [("approved",)]
+    bad = invoke("-w", str(approved), "resolve", str(draft_id), "--sent")
+    assert bad.exit_code == 1
+    assert f"draft #{draft_id} is approved; only unknown drafts can be resolved" in bad.stderr
+    usage = invoke("-w", str(approved), "resolve", str(draft_id))
+    assert usage.exit_code == 2
+
+
+def test_an_injected_header_is_refused_and_never_reaches_the_wire(
+    approved: Path, invoke: Any, smtp_server: Any
+) -> None:
+    handler = Collect()
+    server = smtp_server(handler)
+    set_send(approved, smtp_settings(server.port))
+    first = sql(approved, "SELECT min(id) FROM outbox WHERE status = 'approved'")[0][0]
+    sql(approved, "UPDATE outbox SET subject = 'Hello\r\nBcc: everyone@evil.example' WHERE id = ?", first)
+    result = invoke("-w", str(approved), "send")
+    assert result.exit_code == 3
+    reason = sql(approved, "SELECT status, reason FROM outbox WHERE id = ?", first)[0]
+    assert reason[0] == "failed" and f"draft {first}: the Subject header contains a line break" in reason[1]
+    assert all(b"evil.example" not in e.content for e in handler.envelopes)
+    assert len(handler.envelopes) == 16
+
+
+def test_http_api_with_429_then_success_and_an_idempotency_key(
+    approved: Path, invoke: Any, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CSM_EMAIL_TOKEN", "tok-123")
+    httpserver.expect_oneshot_request("/email").respond_with_data(
+        "slow down", 429, headers={"Retry-After": "0"}
+    )
+    httpserver.expect_request("/email").respond_with_json({"id": "msg-1"})
+    set_send(
+        approved, f'transport = "http"\nurl = "{httpserver.url_for("/email")}"\ntoken_env = "CSM_EMAIL_TOKEN"'
+    )
+    result = invoke("-w", str(approved), "send", "--limit", "2")
+    assert result.exit_code == 0, result.output
+    assert "Sent 2 via http" in result.stdout
+    keys = [r.headers["Idempotency-Key"] for r, _ in httpserver.log]
+    assert len(httpserver.log) == 3 and keys[0] == keys[1] != keys[2]
+    assert "tok-123" not in result.output
+
+
+def test_check_reports_bad_send_settings(demo: Path, invoke: Any) -> None:
+    set_send(demo, 'transport = "smtp"\nhots = "x"\nrate_per_minute = "fast"')
+    result = invoke("-w", str(demo), "check")
+    assert result.exit_code == 1
+    assert "send.host: required" in result.stderr
+    assert "send.hots: unknown setting (did you mean 'host'?)" in result.stderr
+    assert "send.rate_per_minute: expected a number, got 'fast'" in result.stderr
+
+
+def test_unsubscribe_rejects_a_non_address(demo: Path, invoke: Any) -> None:
+    result = invoke("-w", str(demo), "unsubscribe", "not an address")
+    assert result.exit_code == 1
+    assert "Error: 'not an address' is not an email address" in result.stderr
+
+
+# -- notify ---------------------------------------------------------------------------------------
+
+
+def test_notify_posts_the_digest_and_retries_a_5xx(
+    approved: Path, invoke: Any, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logging.getLogger("werkzeug"), "disabled", True)  # its access log names the URL
+    url = httpserver.url_for("/hooks/T000/SECRET")
+    monkeypatch.setenv("CSM_SLACK_WEBHOOK", url)
+    path = approved / "csm.toml"
+    path.write_text(path.read_text() + '\n[notify]\nwebhook_env = "CSM_SLACK_WEBHOOK"\n')
+    httpserver.expect_oneshot_request("/hooks/T000/SECRET").respond_with_data(
+        "oops", 500, headers={"Retry-After": "0"}
+    )
+    httpserver.expect_request("/hooks/T000/SECRET", method="POST").respond_with_data("ok")
+    result = invoke("-w", str(approved), "notify")
+    assert result.exit_code == 0, result.output
+    assert "SECRET" not in result.output
+    payload = json.loads(httpserver.log[-1][0].data)
+    assert payload["text"].startswith("*csm: what waits on 2026-11-23*")
+    assert re.search(
+        r"• \*alex\.morgan@northbeam\.example\*: \d+ drafts to review, \d+ overdue", payload["text"]
+    )
+    assert len(httpserver.log) == 2
+
+
+def test_notify_without_the_variable_names_it(demo: Path, invoke: Any) -> None:
+    path = demo / "csm.toml"
+    path.write_text(path.read_text() + '\n[notify]\nwebhook_env = "CSM_SLACK_WEBHOOK"\n')
+    result = invoke("-w", str(demo), "notify")
+    assert result.exit_code == 1
+    assert "the environment variable CSM_SLACK_WEBHOOK (notify.webhook_env) is not set" in result.stderr
+    dry = invoke("-w", str(demo), "notify", "--dry-run")
+    assert dry.exit_code == 0 and "csm: what waits on 2026-11-23" in dry.stdout
