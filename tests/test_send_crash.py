@@ -1,0 +1,160 @@
+"""Crash and concurrency: real `csm send` processes, killed at random or racing each other."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import email
+import email.policy
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from conftest import build_file_tree
+
+from csm import store
+from csm.importer import import_records
+
+NOW = "2026-11-23T07:00:00+00:00"
+
+
+def bulk_workspace(ws: Path, invoke: Any, accounts: int) -> Path:
+    """A workspace with one simple playbook and ``accounts`` approved drafts."""
+    build_file_tree(
+        ws,
+        {
+            "playbooks/bulk.yaml": """
+                playbook: bulk
+                title: Bulk hello
+                description: One short note to every paying account.
+                audience: status = 'active'
+                steps:
+                  - id: hello
+                    when: arr > 0
+                    email:
+                      template: bulk/hello.md.j2
+                      to: [champion]
+            """,
+            "templates/bulk/hello.md.j2": """
+                ---
+                subject: "Hello {{ contact.first_name }}, a note for {{ account.name }}"
+                ---
+                Hi {{ contact.first_name }},
+
+                A short note from your CSM.
+            """,
+        },
+    )
+    conn = store.connect(ws / "csm.db")
+    rows = [
+        {"id": f"A{i:04}", "name": f"Account {i}", "owner": "dana@northwind-cs.example", "arr": 1000 + i}
+        for i in range(accounts)
+    ]
+    contacts = [
+        {"account_id": f"A{i:04}", "email": f"casey{i}@a{i}.example", "name": "Casey Doe", "role": "champion"}
+        for i in range(accounts)
+    ]
+    import_records(conn, "accounts", ((f"record {i}", r) for i, r in enumerate(rows)), source="test", now=NOW)
+    import_records(
+        conn, "contacts", ((f"record {i}", r) for i, r in enumerate(contacts)), source="test", now=NOW
+    )
+    conn.close()
+    assert invoke("-w", str(ws), "run", "bulk", "--quiet").exit_code == 0
+    assert f"Approved {accounts} draft(s)" in invoke("-w", str(ws), "approve", "--playbook", "bulk").stdout
+    return ws
+
+
+def set_send(ws: Path, body: str) -> None:
+    path = ws / "csm.toml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("[send]")
+    path.write_text(text[:start] + "[send]\n" + body + "\n", encoding="utf-8")
+
+
+def csm(ws: Path, *args: str) -> subprocess.Popen[str]:
+    """Start `csm -w WS ARGS...`; its output goes to a file beside the workspace."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSM_")}
+    env["NO_COLOR"] = "1"
+    with open(ws.parent / "csm-output.log", "a", encoding="utf-8") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "csm", "-w", str(ws), *args], env=env, stdout=log, stderr=log, text=True
+        )
+
+
+def output(ws: Path) -> str:
+    return (ws.parent / "csm-output.log").read_text(encoding="utf-8")
+
+
+def statuses(ws: Path) -> dict[str, int]:
+    with sqlite3.connect(ws / "csm.db") as conn:
+        return dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+
+
+class SlowRecorder:
+    """An SMTP server that takes its time over DATA and counts each Message-ID it accepted."""
+
+    def __init__(self) -> None:
+        self.received: collections.Counter[str] = collections.Counter()
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.03)
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.received[message["Message-ID"]] += 1
+        return "250 OK"
+
+
+def test_killing_send_at_random_never_sends_twice_nor_loses_a_draft(
+    workspace: Path, invoke: Any, smtp_server: Any
+) -> None:
+    ws = bulk_workspace(workspace, invoke, 200)
+    handler = SlowRecorder()
+    server = smtp_server(handler)
+    set_send(
+        ws, f'transport = "smtp"\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "none"\ntimeout = 5'
+    )
+    rng = random.Random(20261123)
+    interrupted = 0
+    for _ in range(8):
+        before = statuses(ws).get("approved", 0)
+        process = csm(ws, "send")
+        time.sleep(rng.uniform(0.4, 1.4))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        interrupted += 0 < statuses(ws).get("approved", 0) < before
+    assert interrupted >= 3, "the kills should land mid-batch"
+    final = csm(ws, "send")
+    assert final.wait(timeout=60) == 0, output(ws)
+    time.sleep(0.2)  # a message a killed client left mid-DATA finishes arriving
+    with sqlite3.connect(ws / "csm.db") as conn:
+        drafts = conn.execute("SELECT status, message_id, dedupe_key FROM outbox").fetchall()
+    from csm.message import message_id
+
+    assert len(drafts) == 200
+    assert max(handler.received.values()) == 1, "a message arrived twice"
+    by_status = collections.Counter(status for status, _, _ in drafts)
+    assert set(by_status) <= {"sent", "unknown"}, by_status
+    assert by_status["sent"] >= 1
+    for status, _, key in drafts:
+        delivered = handler.received[message_id(key, "northwind-cs.example")]
+        assert delivered == (1 if status == "sent" else delivered), (status, key)
+        assert delivered <= 1
+
+
+def test_two_senders_over_1000_drafts_deliver_exactly_1000(workspace: Path, invoke: Any) -> None:
+    ws = bulk_workspace(workspace, invoke, 1000)
+    set_send(ws, 'transport = "eml"\nmaildir = "mail"')
+    first, second = csm(ws, "send"), csm(ws, "send")
+    assert first.wait(timeout=120) == 0, output(ws)
+    assert second.wait(timeout=120) == 0, output(ws)
+    delivered = list((ws / "mail" / "cur").iterdir())
+    ids = collections.Counter(
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["Message-ID"] for p in delivered
+    )
+    assert len(delivered) == 1000 and len(ids) == 1000
+    assert statuses(ws) == {"sent": 1000}
