@@ -286,3 +286,25 @@ def test_notify_without_the_variable_names_it(demo: Path, invoke: Any) -> None:
     assert "the environment variable CSM_SLACK_WEBHOOK (notify.webhook_env) is not set" in result.stderr
     dry = invoke("-w", str(demo), "notify", "--dry-run")
     assert dry.exit_code == 0 and "csm: what waits on 2026-11-23" in dry.stdout
+
+
+def test_rate_limit_paces_the_batch_and_list_unsubscribe_is_set(approved: Path) -> None:
+    import datetime as dt
+
+    from csm.runtime import open_runtime
+    from csm.sending import Ledger
+    from csm.transports.eml import MaildirTransport
+    from csm.workspace import load
+
+    set_send(
+        approved,
+        'transport = "eml"\nrate_per_minute = 20\nlist_unsubscribe = "mailto:stop@northbeam.example"',
+    )
+    rt = open_runtime(load(explicit=approved))
+    slept: list[float] = []
+    ledger = Ledger(rt, clock=lambda: dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC), sleep=slept.append)
+    report = ledger.send(MaildirTransport(approved / "mail"), limit=3)
+    assert report.count("sent") == 3 and slept == [3.0, 3.0]
+    first = next((approved / "mail" / "cur").iterdir())
+    assert parse(first.read_bytes())["List-Unsubscribe"] == "<mailto:stop@northbeam.example>"
+    rt.conn.close()
