@@ -1,0 +1,478 @@
+"""csm's speed and memory, each figure beside a baseline measured in the same run.
+
+    python benchmarks/run.py --size 100k      # generates the data first if needed
+    python benchmarks/run.py --size tiny      # the smoke test's size
+
+Every figure runs as a real subprocess (the way a CSM or cron runs csm) and is
+the median of ``--repeat`` runs; baselines run the same way on the same data,
+so a ratio holds on a noisy, shared machine where absolute times do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from generate import DATA, build, parse_size
+
+PYTHON = sys.executable
+BULK_PLAYBOOK = """\
+playbook: bulk
+title: Bulk note
+description: One short note to every active account, for the drafting benchmark.
+audience: status = 'active'
+steps:
+  - id: hello
+    when: arr > 0
+    email:
+      template: bulk/hello.md.j2
+      to: [champion]
+"""
+BULK_TEMPLATE = """\
+---
+subject: "{{ account.name }}: a quick check-in"
+---
+Hi {{ contact.first_name }},
+
+I was looking at {{ account.name }} this morning: {{ account.seats_used }} of your
+{{ account.seats_licensed }} seats are in use. Is there a team we should bring on next?
+
+Best,
+{{ csm.name }}
+"""
+MAILMERGE_TEMPLATE = """\
+TO: {{email}}
+SUBJECT: {{company}}: a quick check-in
+FROM: csm1@vendor.example
+
+Hi {{first_name}},
+
+I was looking at {{company}} this morning: {{seats_used}} of your
+{{seats_licensed}} seats are in use. Is there a team we should bring on next?
+
+Best,
+Casey Morgan
+"""
+
+
+@dataclass
+class Row:
+    figure: str
+    value: str
+    baseline: str
+    ratio: float | None
+    target: str
+    met: bool | None
+
+
+def run(args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one subprocess."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stderr = process.stderr.read() if process.stderr else ""
+    if process.stderr:
+        process.stderr.close()
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({process.returncode}):\n{stderr}")
+    return elapsed, usage.ru_maxrss
+
+
+def median(fn: Callable[[], float], repeat: int) -> float:
+    return statistics.median(fn() for _ in range(repeat))
+
+
+def csm(*args: str) -> list[str]:
+    return [PYTHON, "-m", "csm", *args]
+
+
+def script(body: str) -> list[str]:
+    return [PYTHON, "-c", textwrap.dedent(body)]
+
+
+def fresh_workspace(tmp: Path, name: str) -> Path:
+    from csm.init import create
+
+    ws = create(tmp / name, me="csm1@vendor.example", name="Casey Morgan")
+    settings = ws / "csm.toml"
+    settings.write_text(
+        settings.read_text(encoding="utf-8").replace('# today = "2026-11-25"', 'today = "2026-11-23"'),
+        encoding="utf-8",
+    )
+    return ws
+
+
+def copy_workspace(source: Path, tmp: Path, name: str) -> Path:
+    return Path(shutil.copytree(source, tmp / name))
+
+
+# -- the figures ----------------------------------------------------------------------------------
+
+
+def help_time(tmp: Path, repeat: int) -> Row:
+    bare = tmp / "bare.py"
+    bare.write_text("import typer\napp = typer.Typer()\n@app.command()\ndef hello() -> None: pass\napp()\n")
+    ours = median(lambda: run(csm("--help"))[0], repeat)
+    base = median(lambda: run([PYTHON, str(bare), "--help"])[0], repeat)
+    ratio = ours / base
+    return Row(
+        "`csm --help` wall",
+        f"{ours * 1000:.0f} ms",
+        f"bare Typer app {base * 1000:.0f} ms",
+        ratio,
+        "<= 1.1x",
+        ratio <= 1.1,
+    )
+
+
+def import_time(data: Path, tmp: Path, size: int, repeat: int) -> Row:
+    csv_path = data / "accounts.csv"
+
+    def ours() -> float:
+        ws = fresh_workspace(Path(tempfile.mkdtemp(dir=tmp)), "ws")
+        return run(csm("-w", str(ws), "import", "accounts", str(csv_path)))[0]
+
+    def base() -> float:
+        db = Path(tempfile.mkdtemp(dir=tmp)) / "plain.db"
+        return run(
+            script(f"""
+            import csv, sqlite3
+            conn = sqlite3.connect({str(db)!r}, isolation_level=None)
+            with open({str(csv_path)!r}, newline="", encoding="utf-8") as f:
+                rows = csv.reader(f)
+                header = next(rows)
+                conn.execute(f"CREATE TABLE accounts ({{', '.join(header)}}, PRIMARY KEY (id))")
+                conn.execute("BEGIN")
+                marks = ", ".join("?" for _ in header)
+                conn.executemany(f"INSERT INTO accounts VALUES ({{marks}})", rows)
+                conn.execute("COMMIT")
+        """)
+        )[0]
+
+    ours_s, base_s = median(ours, repeat), median(base, repeat)
+    ratio = ours_s / base_s
+    return Row(
+        f"`csm import accounts` {size:,} rows",
+        f"{ours_s:.2f} s ({size / ours_s:,.0f} rows/s)",
+        f"csv + executemany {base_s:.2f} s",
+        ratio,
+        "<= 1.6x",
+        ratio <= 1.6,
+    )
+
+
+def evaluate_time(data: Path, size: int, repeat: int) -> Row:
+    ws = data / "ws"
+
+    def base() -> float:
+        return run(
+            script(f"""
+            import datetime as dt, sys
+            sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
+            from csm import engine, store
+            from csm.playbooks import load_selected
+            from csm.workspace import load
+            w = load(explicit=__import__("pathlib").Path({str(ws)!r}))
+            conn = store.connect(w.database_path)
+            today = dt.date(2026, 11, 23)
+            fields = engine.fields_for(conn)
+            books = load_selected(w.playbooks_dir, fields, [], lambda n: True)
+            queries = [engine.step_query(p, s, fields, today) for p in books for s in p.steps]
+            params = engine.sql_params(w, today)
+            for sql, extra in queries:
+                conn.execute(sql, {{**params, **extra}}).fetchall()
+        """)
+        )[0]
+
+    ours_s = median(lambda: run(csm("-w", str(ws), "run", "--dry-run", "--json"))[0], repeat)
+    base_s = median(base, repeat)
+    ratio = ours_s / base_s
+    return Row(
+        f"`csm run --dry-run` {size:,} accounts",
+        f"{ours_s:.2f} s",
+        f"the step SQL alone {base_s:.2f} s",
+        ratio,
+        "<= 1.5x" + ("; under 1 s" if size == 100_000 else ""),
+        ratio <= 1.5 and (size != 100_000 or ours_s < 1.0),
+    )
+
+
+def drafting_time(data: Path, tmp: Path, repeat: int, count: int) -> list[Row]:
+    source = fresh_workspace(tmp, "drafting")
+    (source / "playbooks" / "bulk.yaml").write_text(BULK_PLAYBOOK)
+    (source / "templates" / "bulk").mkdir()
+    (source / "templates" / "bulk" / "hello.md.j2").write_text(BULK_TEMPLATE)
+    for kind in ("accounts", "contacts"):
+        run(csm("-w", str(source), "import", kind, str(data / f"{kind}.csv")))
+    with sqlite3.connect(source / "csm.db") as conn:
+        conn.execute("DELETE FROM accounts WHERE rowid > ?", (count,))
+        conn.execute("UPDATE accounts SET status = 'active'")
+        rows = conn.execute(
+            "SELECT a.name, a.seats_used, a.seats_licensed, c.email, c.name FROM accounts a"
+            " JOIN contacts c ON c.account_id = a.id AND c.role = 'champion'"
+        ).fetchall()
+    mm = tmp / "mailmerge"
+    mm.mkdir()
+    (mm / "template.txt").write_text(MAILMERGE_TEMPLATE)
+    with (mm / "database.csv").open("w", encoding="utf-8") as f:
+        f.write("company,seats_used,seats_licensed,email,first_name\n")
+        f.writelines(f'"{r[0]}",{r[1]},{r[2]},{r[3]},{r[4].split()[0]}\n' for r in rows)
+    (mm / "server.conf").write_text("[smtp_server]\nhost = 127.0.0.1\nport = 25\nsecurity = Never\n")
+
+    def ours() -> float:
+        ws = copy_workspace(source, Path(tempfile.mkdtemp(dir=tmp)), "ws")
+        return run(csm("-w", str(ws), "run", "bulk", "--quiet"))[0]
+
+    def bare_loop() -> float:
+        db = Path(tempfile.mkdtemp(dir=tmp)) / "bare.db"
+        return run(
+            script(f"""
+            import sqlite3, jinja2
+            src = open({str(source / "templates" / "bulk" / "hello.md.j2")!r}).read().split("---", 2)[2]
+            template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(src)
+            conn = sqlite3.connect({str(source / "csm.db")!r})
+            rows = conn.execute("SELECT a.id, a.name, a.seats_used, a.seats_licensed, c.name FROM accounts a"
+                                " JOIN contacts c ON c.account_id = a.id AND c.role = 'champion'").fetchall()
+            out = sqlite3.connect({str(db)!r}, isolation_level=None)
+            out.execute("CREATE TABLE outbox (key TEXT UNIQUE, subject TEXT, body TEXT)")
+            out.execute("BEGIN")
+            out.executemany("INSERT INTO outbox VALUES (?, ?, ?)", (
+                (r[0], r[1] + ": a quick check-in", template.render(
+                    account=dict(name=r[1], seats_used=r[2], seats_licensed=r[3]),
+                    contact=dict(first_name=r[4].split()[0]), csm=dict(name="Casey Morgan")))
+                for r in rows))
+            out.execute("COMMIT")
+        """)
+        )[0]
+
+    def mailmerge() -> float:
+        exe = shutil.which("mailmerge", path=str(Path(PYTHON).parent))
+        if exe is None:
+            return float("nan")
+        return run(
+            [
+                exe,
+                "--template",
+                "template.txt",
+                "--database",
+                "database.csv",
+                "--config",
+                "server.conf",
+                "--dry-run",
+                "--no-limit",
+                "--output-format",
+                "raw",
+            ],
+            cwd=mm,
+        )[0]
+
+    ours_s, bare_s, mm_s = median(ours, repeat), median(bare_loop, repeat), median(mailmerge, repeat)
+    n = len(rows)
+    rows_out = []
+    if mm_s == mm_s:  # not NaN
+        speedup = mm_s / ours_s
+        rows_out.append(
+            Row(
+                f"drafting {n:,} emails (`csm run`)",
+                f"{n / ours_s:,.0f} msg/s",
+                f"mailmerge --dry-run {n / mm_s:,.0f} msg/s",
+                speedup,
+                ">= 5x its msg/s",
+                speedup >= 5,
+            )
+        )
+    else:
+        rows_out.append(
+            Row("drafting vs mailmerge", "-", "not measured: pip install -e '.[bench]'", None, ">= 5x", None)
+        )
+    ratio = ours_s / bare_s
+    rows_out.append(
+        Row(
+            f"drafting {n:,} emails (`csm run`)",
+            f"{ours_s:.2f} s",
+            f"bare render+insert {bare_s:.2f} s",
+            ratio,
+            "<= 1.5x",
+            ratio <= 1.5,
+        )
+    )
+    return rows_out
+
+
+def today_time(data: Path, tmp: Path, size: int, repeat: int) -> Row:
+    ws = copy_workspace(data / "ws", tmp, "today")
+    run(csm("-w", str(ws), "run", "--quiet"))
+    with sqlite3.connect(ws / "csm.db") as conn:
+        drafts = conn.execute("SELECT count(*) FROM outbox WHERE status = 'draft'").fetchone()[0]
+    ours = median(lambda: run(csm("-w", str(ws), "today", "--no-run"))[0], repeat)
+    base = median(lambda: run(csm("--help"))[0], repeat)
+    return Row(
+        f"`csm today` {size:,} accounts, {drafts:,} drafts",
+        f"{ours:.2f} s",
+        f"`csm --help` {base:.2f} s",
+        ours / base,
+        "under 0.5 s",
+        ours < 0.5,
+    )
+
+
+def send_rates(data: Path, tmp: Path, count: int) -> list[Row]:
+    ws = fresh_workspace(tmp, "send-ws")
+    (ws / "playbooks" / "bulk.yaml").write_text(BULK_PLAYBOOK)
+    (ws / "templates" / "bulk").mkdir()
+    (ws / "templates" / "bulk" / "hello.md.j2").write_text(BULK_TEMPLATE)
+    for kind in ("accounts", "contacts"):
+        run(csm("-w", str(ws), "import", kind, str(data / f"{kind}.csv")))
+    with sqlite3.connect(ws / "csm.db") as conn:
+        conn.execute("DELETE FROM accounts WHERE rowid > ?", (count,))
+        conn.execute("UPDATE accounts SET status = 'active'")
+    run(csm("-w", str(ws), "run", "bulk", "--quiet"))
+    run(csm("-w", str(ws), "approve", "--playbook", "bulk"))
+    rows = []
+    for transport in ("eml", "smtp"):
+        copy = copy_workspace(ws, tmp, f"send-{transport}")
+        with sqlite3.connect(copy / "csm.db") as conn:
+            n = conn.execute("SELECT count(*) FROM outbox WHERE status = 'approved'").fetchone()[0]
+        server = _smtp_sink() if transport == "smtp" else None
+        settings = copy / "csm.toml"
+        text = settings.read_text(encoding="utf-8")
+        table = (
+            'transport = "eml"\neml_dir = "out"'
+            if server is None
+            else f'transport = "smtp"\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "none"'
+        )
+        settings.write_text(text[: text.index("[send]")] + "[send]\n" + table + "\n", encoding="utf-8")
+        try:
+            ours = run(csm("-w", str(copy), "send"))[0]
+        finally:
+            if server is not None:
+                server.stop()
+        plain = _plain_write(tmp / f"plain-{transport}", n)
+        rows.append(
+            Row(
+                f"`csm send` {n:,} via {transport}",
+                f"{n / ours:,.0f} msg/s",
+                f"plain file loop {n / plain:,.0f} msg/s",
+                ours / plain,
+                "report msg/s",
+                None,
+            )
+        )
+    return rows
+
+
+def _smtp_sink():  # type: ignore[no-untyped-def]
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            return "250 OK"
+
+    class Loopback(Controller):
+        def _trigger_server(self) -> None:
+            self.port = self.server.sockets[0].getsockname()[1]
+            super()._trigger_server()
+
+    controller = Loopback(Sink(), hostname="127.0.0.1", port=0)
+    controller.start()
+    return controller
+
+
+def _plain_write(folder: Path, n: int) -> float:
+    folder.mkdir()
+    return run(
+        script(f"""
+        import os
+        body = b"x" * 2500
+        for i in range({n}):
+            with open(os.path.join({str(folder)!r}, f"{{i}}.eml"), "wb") as f:
+                f.write(body)
+    """)
+    )[0]
+
+
+def memory(small: Path, large: Path, tmp: Path, small_n: int, large_n: int) -> list[Row]:
+    rows = []
+    for label, args in (("run --dry-run", ["run", "--dry-run", "--json"]), ("today", ["today", "--no-run"])):
+        rss_small = run(csm("-w", str(small / "ws"), *args))[1] / 1024
+        rss_large = run(csm("-w", str(large / "ws"), *args))[1] / 1024
+        rows.append(
+            Row(
+                f"peak RSS `{label}` {large_n:,}",
+                f"{rss_large:.0f} MB",
+                f"at {small_n:,}: {rss_small:.0f} MB",
+                rss_large / rss_small,
+                "flat, <= 150 MB",
+                rss_large <= 150,
+            )
+        )
+    return rows
+
+
+# -- driver ---------------------------------------------------------------------------------------
+
+
+def ensure(size: int, every: int) -> Path:
+    folder = DATA / str(size)
+    if not (folder / "ws" / "csm.db").exists():
+        print(f"generating {size:,} accounts...", file=sys.stderr)
+        build(size, every)
+    return folder
+
+
+def show(rows: list[Row], size: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"csm benchmarks at {size:,} accounts ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores)"
+    )
+    for column in ("figure", "csm", "baseline (same run)", "ratio", "target", "met"):
+        table.add_column(column)
+    for r in rows:
+        met = "-" if r.met is None else ("yes" if r.met else "NO")
+        table.add_row(
+            r.figure, r.value, r.baseline, "-" if r.ratio is None else f"{r.ratio:.2f}x", r.target, met
+        )
+    Console(width=160).print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="100k", help="tiny, 10k, 100k, 1m or a number of accounts")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median counts")
+    parser.add_argument("--usage-every", type=int, default=1, help="days between generated usage points")
+    args = parser.parse_args()
+    size = parse_size(args.size)
+    drafts = min(size, 10_000)
+    data = ensure(size, args.usage_every)
+    small = ensure(min(size, 10_000), args.usage_every)
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        rows = [help_time(tmp, max(args.repeat, 5)), import_time(data, tmp, size, args.repeat)]
+        rows.append(evaluate_time(data, size, args.repeat))
+        rows.extend(drafting_time(small, tmp, args.repeat, drafts))
+        rows.append(today_time(data, tmp, size, args.repeat))
+        rows.extend(send_rates(small, tmp, drafts))
+        rows.extend(memory(small, data, tmp, min(size, 10_000), size))
+    show(rows, size)
+
+
+if __name__ == "__main__":
+    main()
