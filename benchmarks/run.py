@@ -428,11 +428,11 @@ def memory(small: Path, large: Path, tmp: Path, small_n: int, large_n: int) -> l
 # -- driver ---------------------------------------------------------------------------------------
 
 
-def ensure(size: int, every: int) -> Path:
-    folder = DATA / str(size)
+def ensure(size: int, every: int, root: Path) -> Path:
+    folder = root / str(size)
     if not (folder / "ws" / "csm.db").exists():
         print(f"generating {size:,} accounts...", file=sys.stderr)
-        build(size, every)
+        build(size, every, root=root)
     return folder
 
 
@@ -458,11 +458,12 @@ def main() -> None:
     parser.add_argument("--size", default="100k", help="tiny, 10k, 100k, 1m or a number of accounts")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median counts")
     parser.add_argument("--usage-every", type=int, default=1, help="days between generated usage points")
+    parser.add_argument("--data", type=Path, default=DATA, help="where generated data lives")
     args = parser.parse_args()
     size = parse_size(args.size)
     drafts = min(size, 10_000)
-    data = ensure(size, args.usage_every)
-    small = ensure(min(size, 10_000), args.usage_every)
+    data = ensure(size, args.usage_every, args.data)
+    small = ensure(min(size, 10_000), args.usage_every, args.data)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         rows = [help_time(tmp, max(args.repeat, 5)), import_time(data, tmp, size, args.repeat)]
