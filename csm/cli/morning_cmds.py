@@ -108,13 +108,14 @@ def today(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The morning list: drafts to review, tasks, renewals, health drops, silent accounts."""
-    from csm.engine import evaluate
     from csm.morning import morning
-    from csm.queue import queue
 
     rt = runtime(ctx)
     who = None if everyone else (owner or rt.ws.me())
     if not no_run:
+        from csm.engine import evaluate
+        from csm.queue import queue  # drafting needs Jinja; a --no-run morning does not
+
         results = evaluate(rt.conn, rt.playbooks(), rt.fields, rt.params, rt.today)
         queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
     report = morning(rt, who)
