@@ -213,16 +213,23 @@ def evaluate_time(data: Path, size: int, repeat: int) -> Row:
     )
 
 
-def drafting_time(data: Path, tmp: Path, repeat: int, count: int) -> list[Row]:
-    source = fresh_workspace(tmp, "drafting")
-    (source / "playbooks" / "bulk.yaml").write_text(BULK_PLAYBOOK)
-    (source / "templates" / "bulk").mkdir()
-    (source / "templates" / "bulk" / "hello.md.j2").write_text(BULK_TEMPLATE)
+def bulk_workspace(data: Path, tmp: Path, name: str, count: int) -> Path:
+    """A workspace with the bulk playbook and ``count`` active accounts imported from ``data``."""
+    ws = fresh_workspace(tmp, name)
+    (ws / "playbooks" / "bulk.yaml").write_text(BULK_PLAYBOOK)
+    (ws / "templates" / "bulk").mkdir()
+    (ws / "templates" / "bulk" / "hello.md.j2").write_text(BULK_TEMPLATE)
     for kind in ("accounts", "contacts"):
-        run(csm("-w", str(source), "import", kind, str(data / f"{kind}.csv")))
-    with sqlite3.connect(source / "csm.db") as conn:
+        run(csm("-w", str(ws), "import", kind, str(data / f"{kind}.csv")))
+    with sqlite3.connect(ws / "csm.db") as conn:
         conn.execute("DELETE FROM accounts WHERE rowid > ?", (count,))
         conn.execute("UPDATE accounts SET status = 'active'")
+    return ws
+
+
+def drafting_time(data: Path, tmp: Path, repeat: int, count: int) -> list[Row]:
+    source = bulk_workspace(data, tmp, "drafting", count)
+    with sqlite3.connect(source / "csm.db") as conn:
         rows = conn.execute(
             "SELECT a.name, a.seats_used, a.seats_licensed, c.email, c.name FROM accounts a"
             " JOIN contacts c ON c.account_id = a.id AND c.role = 'champion'"
@@ -333,15 +340,7 @@ def today_time(data: Path, tmp: Path, size: int, repeat: int) -> Row:
 
 
 def send_rates(data: Path, tmp: Path, count: int) -> list[Row]:
-    ws = fresh_workspace(tmp, "send-ws")
-    (ws / "playbooks" / "bulk.yaml").write_text(BULK_PLAYBOOK)
-    (ws / "templates" / "bulk").mkdir()
-    (ws / "templates" / "bulk" / "hello.md.j2").write_text(BULK_TEMPLATE)
-    for kind in ("accounts", "contacts"):
-        run(csm("-w", str(ws), "import", kind, str(data / f"{kind}.csv")))
-    with sqlite3.connect(ws / "csm.db") as conn:
-        conn.execute("DELETE FROM accounts WHERE rowid > ?", (count,))
-        conn.execute("UPDATE accounts SET status = 'active'")
+    ws = bulk_workspace(data, tmp, "send-ws", count)
     run(csm("-w", str(ws), "run", "bulk", "--quiet"))
     run(csm("-w", str(ws), "approve", "--playbook", "bulk"))
     rows = []
