@@ -56,6 +56,12 @@ _LAST_TOUCH = (
     " AND t.touch = 1 AND t.at < date(:today, '+1 day'))"
 )
 
+# The health fields read the snapshots `csm health` stores, relative to :today,
+# so a condition evaluated "as of" an earlier day sees that day's health.
+_SNAPSHOT = (
+    "(SELECT h.{column} FROM health_history h WHERE h.account_id = a.id"
+    " AND h.date <= {day} ORDER BY h.date DESC LIMIT 1)"
+)
 DERIVED: tuple[Field, ...] = (
     Field(
         "days_to_renewal",
@@ -131,7 +137,31 @@ DERIVED: tuple[Field, ...] = (
         True,
         True,
     ),
+    Field(
+        "health",
+        "number",
+        _SNAPSHOT.format(column="score", day=":today"),
+        "the health score, 0-100: the latest snapshot on or before today",
+        True,
+    ),
+    Field(
+        "health_band",
+        "text",
+        _SNAPSHOT.format(column="band", day=":today"),
+        "red, yellow or green: the band of that snapshot",
+        True,
+    ),
+    Field(
+        "health_change_30d",
+        "number",
+        "round({health} - " + _SNAPSHOT.format(column="score", day="date(:today, '-30 days')") + ", 1)",
+        "health now minus health 30 days ago, in points (-15 = fell by 15)",
+        True,
+    ),
 )
+
+
+HEALTH_FIELDS = frozenset({"health", "health_band", "health_change_30d"})
 
 
 def usage_field(metric: str) -> Field:
