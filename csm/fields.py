@@ -73,7 +73,8 @@ DERIVED: tuple[Field, ...] = (
     Field(
         "days_since_login",
         "number",
-        "CAST(julianday(:today) - julianday(date(a.last_login_at)) AS INTEGER)",
+        # 0, not negative, for a login after "today" (evaluating as of an earlier day).
+        "max(0, CAST(julianday(:today) - julianday(date(a.last_login_at)) AS INTEGER))",
         "days since last_login_at",
         True,
     ),

@@ -127,11 +127,10 @@ def snapshot(
     return written
 
 
-def has_snapshot(conn: sqlite3.Connection, day: dt.date) -> bool:
-    return (
-        conn.execute("SELECT 1 FROM health_history WHERE date = ? LIMIT 1", (day.isoformat(),)).fetchone()
-        is not None
-    )
+def has_history(conn: sqlite3.Connection, day: dt.date) -> bool:
+    """Is there any snapshot on or before ``day``?"""
+    row = conn.execute("SELECT 1 FROM health_history WHERE date <= ? LIMIT 1", (day.isoformat(),))
+    return row.fetchone() is not None
 
 
 # -- what changed ----------------------------------------------------------------
@@ -228,7 +227,8 @@ def explain(
                 new.get("points"),
             )
         )
-    parts.sort(key=lambda p: (p.change, ids.index(p.id)))
+    if then is not None:
+        parts.sort(key=lambda p: (p.change, ids.index(p.id)))
     return Explanation(account["id"], account["name"], today.isoformat(), now, then, tuple(parts))
 
 

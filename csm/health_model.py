@@ -30,7 +30,7 @@ _LINEAR_KEYS = ("from", "to")
 _BAND_KEYS = ("at_least", "at_most", "score")
 _THRESHOLD_KEYS = ("green", "yellow")
 _PROFILE_KEYS = ("weights", "thresholds")
-DEFAULT_THRESHOLDS = (70.0, 45.0)
+DEFAULT_THRESHOLDS = (75.0, 55.0)
 
 
 @dataclass(frozen=True)

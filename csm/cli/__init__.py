@@ -67,6 +67,7 @@ def _register() -> None:
     from csm.cli import (
         data_cmds,
         demo_cmds,
+        health_cmds,
         morning_cmds,
         outbox_cmds,
         playbook_cmds,
@@ -80,6 +81,7 @@ def _register() -> None:
         data_cmds,
         playbook_cmds,
         morning_cmds,
+        health_cmds,
         outbox_cmds,
         task_cmds,
     ):

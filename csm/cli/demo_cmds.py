@@ -45,7 +45,14 @@ def demo(
         _tour(summary.root)
 
 
-TOUR_PLAYBOOKS = ("onboarding", "adoption-milestones", "renewal-ahead", "expansion")
+TOUR_PLAYBOOKS = (
+    "onboarding",
+    "adoption-milestones",
+    "renewal-ahead",
+    "expansion",
+    "at-risk",
+    "silent-account",
+)
 
 
 def _tour(root: Path) -> None:

@@ -115,6 +115,7 @@ def today(
     rt = runtime(ctx)
     who = None if everyone else (owner or rt.ws.me())
     if not no_run:
+        rt.snapshot_health()
         results = evaluate(rt.conn, rt.playbooks(), rt.fields, rt.params, rt.today)
         queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
     report = morning(rt, who)
@@ -154,8 +155,10 @@ def account(
             f"Renews {a['renewal_date']}: [bold]{a['days_to_renewal']} days[/] to go",
             highlight=False,
         )
-    if "health" in a and a["health"] is not None:
-        console.print(f"Health {a['health']:.0f}", highlight=False)
+    if a.get("health") is not None:
+        change = a.get("health_change_30d")
+        moved = f", {change:+g} in 30 days" if change is not None else ""
+        console.print(f"Health {a['health']:g} ({a['health_band']}{moved})", highlight=False)
     if view.trend:
         values = [v for _, v in view.trend]
         console.print(f"{view.trend_label:<14}{sparkline(values)}  {values[0]:g} → {values[-1]:g}")

@@ -100,11 +100,13 @@ def run(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Evaluate playbooks and queue drafts and tasks (--dry-run: show only)."""
+    """Take today's health snapshot, evaluate playbooks, queue drafts and tasks (--dry-run: show only)."""
     from csm.engine import evaluate
 
     rt = runtime(ctx)
     selected = rt.playbooks(playbooks or ())
+    if not dry_run:
+        rt.snapshot_health()  # first, so the health fields see today's scores
     results = evaluate(rt.conn, selected, rt.fields, rt.params, rt.today, owner=owner)
     if dry_run:
         if as_json:
