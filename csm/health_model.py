@@ -245,10 +245,10 @@ def parse_model(text: str, path: Path, fields: FieldSet) -> tuple[HealthModel | 
     except yamlfile.YamlSyntaxError as exc:
         return None, [exc.problem]
     c = _ModelChecker(doc, fields)
+    if doc.data is None or doc.data == {}:
+        return None, [doc.problem((), "empty health model: it needs a list of measures")]
     table = c.table(doc.data, (), _TOP_KEYS, "the health model")
     if not table:
-        if isinstance(doc.data, dict) or doc.data is None:
-            c.add((), "empty health model: it needs a list of measures")
         return None, c.problems
     green, yellow = (
         c.thresholds(table["thresholds"], ("thresholds",), DEFAULT_THRESHOLDS)

@@ -29,13 +29,13 @@ def runtime(ctx: typer.Context) -> Runtime:
 
 
 def check(ctx: typer.Context) -> None:
-    """Validate settings, playbooks and templates; exit 1 on any problem."""
+    """Validate settings, playbooks, templates and the health model; exit 1 on any problem."""
     from csm.checks import check as run_check
 
     report = run_check(runtime(ctx))
     for problem in report.problems:
         err_console.print(str(problem), highlight=False, soft_wrap=True)
-    summary = f"{report.playbooks} playbooks, {report.templates} templates"
+    summary = f"{report.playbooks} playbooks, {report.templates} templates, the health model"
     if report.problems:
         err_console.print(f"[red]{len(report.problems)} problem(s)[/] in {summary}.")
         raise typer.Exit(1)
