@@ -271,11 +271,19 @@ def parse_model(text: str, path: Path, fields: FieldSet) -> tuple[HealthModel | 
             elif measure:
                 seen.add(measure.id)
                 measures.append(measure)
+    if isinstance(raw_measures, list) and raw_measures:
+        # Checked even when a measure has other problems: all problems at once.
+        weights = {
+            str(raw.get("id") if isinstance(raw, dict) else f"#{i + 1}"): _number(raw.get("weight"))
+            if isinstance(raw, dict)
+            else None
+            for i, raw in enumerate(raw_measures)
+        }
+        if all(w is not None for w in weights.values()):
+            c.weights_sum(weights, ("measures",), "the weights")  # type: ignore[arg-type]
     profiles: dict[str, Profile] = {}
-    if isinstance(raw_measures, list) and measures and len(measures) == len(raw_measures):
-        c.weights_sum({m.id: m.weight for m in measures}, ("measures",), "the weights")
-        if "profiles" in table:
-            profiles = _profiles(c, table["profiles"], measures, (green, yellow))
+    if "profiles" in table and measures and len(measures) == len(raw_measures):
+        profiles = _profiles(c, table["profiles"], measures, (green, yellow))
     if c.problems:
         return None, c.problems
     return HealthModel(path, tuple(measures), green, yellow, profiles), []
