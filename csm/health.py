@@ -20,11 +20,12 @@ from typing import Any
 from csm.errors import NotFound
 from csm.fields import FieldSet
 from csm.health_model import HealthModel, Measure
-from csm.store import transaction
+from csm.store import get_meta, set_meta, transaction
 
 BUCKETS = 10  # the distribution's bars: 0-9, 10-19, ..., 90-100
 DROP_POINTS = -10  # health_change_30d at or below this is a drop worth a look
 BANDS = ("red", "yellow", "green")
+TAKEN_AT = "health_snapshot_at"  # meta: when the latest snapshot was taken
 
 
 def _num(value: float) -> str:
@@ -110,8 +111,12 @@ def snapshot(
     fields: FieldSet,
     base_params: dict[str, Any],
     days: Iterable[dt.date],
+    now: str | None = None,
 ) -> int:
-    """Score every account on each day and store it, replacing that day's snapshot; rows written."""
+    """Score every account on each day and store it, replacing that day's snapshot; rows written.
+
+    ``now`` (a timestamp) is recorded as when the snapshot was taken, for :func:`is_current`.
+    """
     cte, params = scores_cte(model, fields)
     # An account's snapshot of the day is replaced, never duplicated.
     insert = (
@@ -124,7 +129,20 @@ def snapshot(
             before = conn.total_changes
             conn.execute(insert, {**base_params, **params, "today": day.isoformat()})
             written += conn.total_changes - before  # rowcount is -1 for WITH ... INSERT
+        if now is not None:
+            set_meta(conn, TAKEN_AT, now)
     return written
+
+
+def is_current(conn: sqlite3.Connection, day: dt.date) -> bool:
+    """Is there a snapshot for ``day`` taken after the last import?"""
+    if (
+        conn.execute("SELECT 1 FROM health_history WHERE date = ? LIMIT 1", (day.isoformat(),)).fetchone()
+        is None
+    ):
+        return False
+    last_import = conn.execute("SELECT max(at) FROM timeline WHERE kind = 'import'").fetchone()[0]
+    return last_import is None or last_import <= (get_meta(conn, TAKEN_AT) or "")
 
 
 def has_history(conn: sqlite3.Connection, day: dt.date) -> bool:

@@ -57,10 +57,28 @@ def test_health_json_adds_up(invoke, demo: Path) -> None:
     assert {d["owner"] for d in mine["drops"]} == {"alex.morgan@northbeam.example"}
 
 
-def test_health_again_the_same_day_changes_nothing(invoke, demo: Path) -> None:
-    before = db_dump(demo / "csm.db")
+def test_health_again_the_same_day_replaces_the_snapshot(invoke, demo: Path) -> None:
+    history = "SELECT * FROM health_history ORDER BY account_id, date"
+    before = rows(demo, history)
     assert invoke("-w", str(demo), "health", "--json").exit_code == 0
-    assert db_dump(demo / "csm.db") == before  # the demo already holds today's snapshot
+    assert invoke("-w", str(demo), "health", "--json").exit_code == 0
+    assert rows(demo, history) == before  # the demo already holds today's snapshot
+
+
+def test_run_refreshes_the_snapshot_only_after_an_import(invoke, demo: Path, tmp_path: Path) -> None:
+    invoke("-w", str(demo), "run", "--quiet")
+    score = "SELECT score FROM health_history WHERE account_id = 'A1179' AND date = ?"
+    conn = sqlite3.connect(demo / "csm.db")
+    conn.execute("UPDATE health_history SET score = 1 WHERE account_id = 'A1179' AND date = ?", (TODAY,))
+    conn.commit()
+    conn.close()
+    invoke("-w", str(demo), "run", "--quiet")
+    assert rows(demo, score, TODAY) == [(1.0,)]  # current: not scored again
+    data = tmp_path / "a.csv"
+    data.write_text("id,name,nps\nA1179,Redwood Dental,3\n")
+    assert invoke("-w", str(demo), "import", "accounts", str(data)).exit_code == 0
+    invoke("-w", str(demo), "today", "--json")
+    assert rows(demo, score, TODAY) == [(36.7,)]  # 50.2 - 15 * (100 - 10) / 100: a detractor now
 
 
 def test_health_account_explains_the_change(invoke, demo: Path) -> None:

@@ -115,7 +115,7 @@ def today(
     rt = runtime(ctx)
     who = None if everyone else (owner or rt.ws.me())
     if not no_run:
-        rt.snapshot_health()
+        rt.snapshot_health(if_stale=True)
         results = evaluate(rt.conn, rt.playbooks(), rt.fields, rt.params, rt.today)
         queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
     report = morning(rt, who)

@@ -106,7 +106,7 @@ def run(
     rt = runtime(ctx)
     selected = rt.playbooks(playbooks or ())
     if not dry_run:
-        rt.snapshot_health()  # first, so the health fields see today's scores
+        rt.snapshot_health(if_stale=True)  # first, so the health fields see today's scores
     results = evaluate(rt.conn, selected, rt.fields, rt.params, rt.today, owner=owner)
     if dry_run:
         if as_json:
