@@ -7,16 +7,9 @@ import sqlite3
 from pathlib import Path
 
 from tests.conftest import db_dump
+from tests.test_cli_morning import rows
 
 TODAY = "2026-11-23"
-
-
-def rows(root: Path, sql: str, *params: object) -> list[tuple]:
-    conn = sqlite3.connect(root / "csm.db")
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def test_health_shows_bands_distribution_and_drops(invoke, demo: Path) -> None:

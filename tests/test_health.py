@@ -14,42 +14,20 @@ from csm import health, store
 from csm.conditions import compile_condition, compile_value
 from csm.fields import standard_fields
 from csm.health_model import HealthModel, parse_model
+from tests.test_health_model import GOOD as MODEL  # profile onboarding: seats 80, nps 0; 60 / 30
 
 FIELDS = standard_fields()
 TODAY = dt.date(2026, 11, 23)
 MONTH_AGO = dt.date(2026, 10, 24)  # 30 days before TODAY
 PARAMS = {"today": TODAY.isoformat(), "primary_metric": "active_users"}
 
-MODEL = """\
-thresholds: { green: 70, yellow: 40 }
-measures:
-  - id: seats
-    value: seat_utilization
-    weight: 50
-    linear: { from: 20%, to: 70% }
-  - id: nps
-    value: nps
-    weight: 30
-    bands:
-      - { at_least: 9, score: 100 }
-      - { at_least: 7, score: 50 }
-      - { score: 0 }
-  - id: tickets
-    value: open_tickets
-    weight: 20
-    missing: 50
-    linear: { from: 10, to: 0 }
-profiles:
-  onboarding:
-    weights: { seats: 80, nps: 0 }
-"""
 
 # id, seats_used (of 100; None: no licence count), nps, open_tickets, start_date
 ACCOUNTS = [
     ("A1", 45, 9, 2, "2025-01-01"),  # 50*50 + 100*30 + 80*20 = 7100 -> 71 green
     ("A2", 10, 8, 12, "2025-01-01"),  # 0 + 50*30 + 0 = 1500 -> 15 red (both ends clamped)
     ("A3", 90, None, None, "2025-01-01"),  # nps drops out, tickets missing = 50: (5000 + 1000) / 70
-    ("A4", 30, 10, 0, "2026-11-01"),  # onboarding: 20*80 + 100*0 + 100*20 = 3600 -> 36 red
+    ("A4", 30, 10, 0, "2026-11-01"),  # onboarding: 20*80 + 100*0 + 100*20 = 3600 -> 36 (yellow at 30)
     ("A5", None, None, None, "2025-01-01"),  # only the missing tickets score: 50 yellow
     ("A6", 50, 9, 0, "2026-12-01"),  # not started yet: no score
     ("A7", 70, 7, 10, "2025-01-01"),  # boundaries: 100*50 + 50*30 + 0 = 6500 -> 65 yellow
@@ -59,7 +37,7 @@ EXPECTED = {
     "A1": (71.0, "green"),
     "A2": (15.0, "red"),
     "A3": (85.7, "green"),
-    "A4": (36.0, "red"),
+    "A4": (36.0, "yellow"),
     "A5": (50.0, "yellow"),
     "A7": (65.0, "yellow"),
     "A8": (40.0, "yellow"),
@@ -120,10 +98,10 @@ def test_parts_record_each_measure_and_the_profile(conn: sqlite3.Connection) -> 
     assert parts["A4"]["measures"]["seats"] == {"value": 0.3, "score": 20.0, "weight": 80.0, "points": 16.0}
 
 
-def test_a_profile_can_move_the_thresholds(conn: sqlite3.Connection) -> None:
-    text = MODEL + "    thresholds: { green: 60, yellow: 30 }\n"
+def test_a_profile_moves_the_thresholds(conn: sqlite3.Connection) -> None:
+    text = MODEL.replace("    thresholds: { green: 60, yellow: 30 }\n", "")
     health.snapshot(conn, model(text), FIELDS, PARAMS, [TODAY])
-    assert scores(conn)["A4"] == (36.0, "yellow")  # red under the model's own thresholds
+    assert scores(conn)["A4"] == (36.0, "red")  # yellow under the profile's own thresholds
     assert scores(conn)["A1"] == (71.0, "green")
 
 
@@ -166,17 +144,23 @@ def test_a_snapshot_the_same_day_replaces_never_duplicates(conn: sqlite3.Connect
     assert "A4" not in scores(conn, MONTH_AGO)  # had not started then
 
 
+def two_snapshots(conn: sqlite3.Connection) -> HealthModel:
+    """A month ago A2 answered NPS 10 (score 30); today 8 (score 15)."""
+    m = model()
+    conn.execute("UPDATE accounts SET nps = 10 WHERE id = 'A2'")
+    health.snapshot(conn, m, FIELDS, PARAMS, [MONTH_AGO])
+    conn.execute("UPDATE accounts SET nps = 8 WHERE id = 'A2'")
+    health.snapshot(conn, m, FIELDS, PARAMS, [TODAY])
+    return m
+
+
 def field(conn: sqlite3.Connection, name: str, day: dt.date) -> dict[str, object]:
     sql = f"SELECT a.id, ({FIELDS.sql(name)}) FROM accounts a ORDER BY a.id"
     return {r[0]: r[1] for r in conn.execute(sql, {**PARAMS, "today": day.isoformat()})}
 
 
 def test_health_fields_read_the_snapshots_as_of_today(conn: sqlite3.Connection) -> None:
-    m = model()
-    conn.execute("UPDATE accounts SET nps = 10 WHERE id = 'A2'")
-    health.snapshot(conn, m, FIELDS, PARAMS, [MONTH_AGO])  # A2: 30
-    conn.execute("UPDATE accounts SET nps = 8 WHERE id = 'A2'")
-    health.snapshot(conn, m, FIELDS, PARAMS, [TODAY])  # A2: 15
+    two_snapshots(conn)
     assert field(conn, "health", TODAY)["A2"] == 15.0
     assert field(conn, "health", MONTH_AGO)["A2"] == 30.0
     assert field(conn, "health", MONTH_AGO - dt.timedelta(days=1))["A2"] is None
@@ -188,11 +172,7 @@ def test_health_fields_read_the_snapshots_as_of_today(conn: sqlite3.Connection) 
 
 
 def test_conditions_on_health_shift_with_today(conn: sqlite3.Connection) -> None:
-    m = model()
-    conn.execute("UPDATE accounts SET nps = 10 WHERE id = 'A2'")
-    health.snapshot(conn, m, FIELDS, PARAMS, [MONTH_AGO])
-    conn.execute("UPDATE accounts SET nps = 8 WHERE id = 'A2'")
-    health.snapshot(conn, m, FIELDS, PARAMS, [TODAY])
+    two_snapshots(conn)
     condition = compile_condition("health_change_30d <= -15 or (health_band = 'red' and health < 20)", FIELDS)
 
     def matching(day: dt.date) -> list[str]:
@@ -214,11 +194,7 @@ def test_compile_value_gives_a_number_expression() -> None:
 
 
 def test_explain_lists_each_measure_then_and_now(conn: sqlite3.Connection) -> None:
-    m = model()
-    conn.execute("UPDATE accounts SET nps = 10 WHERE id = 'A2'")
-    health.snapshot(conn, m, FIELDS, PARAMS, [MONTH_AGO])
-    conn.execute("UPDATE accounts SET nps = 8 WHERE id = 'A2'")
-    health.snapshot(conn, m, FIELDS, PARAMS, [TODAY])
+    m = two_snapshots(conn)
     e = health.explain(conn, m, "A2", TODAY)
     assert (e.now["score"], e.then["score"], e.change) == (15.0, 30.0, -15.0)
     assert e.then["date"] == MONTH_AGO.isoformat()
@@ -244,14 +220,10 @@ def test_explain_names_an_unknown_account(conn: sqlite3.Connection) -> None:
 
 
 def test_summary_counts_bands_buckets_and_drops(conn: sqlite3.Connection) -> None:
-    m = model()
-    conn.execute("UPDATE accounts SET nps = 10 WHERE id = 'A2'")
-    health.snapshot(conn, m, FIELDS, PARAMS, [MONTH_AGO])
-    conn.execute("UPDATE accounts SET nps = 8, status = 'active' WHERE id = 'A2'")
     conn.execute("UPDATE accounts SET status = 'churned' WHERE id = 'A5'")
-    health.snapshot(conn, m, FIELDS, PARAMS, [TODAY])
+    m = two_snapshots(conn)
     s = health.summary(conn, m, FIELDS, PARAMS, TODAY)
-    assert s.bands == {"red": 2, "yellow": 2, "green": 2}  # A5 is churned: not counted
+    assert s.bands == {"red": 1, "yellow": 3, "green": 2}  # A5 is churned: not counted
     assert s.buckets == [0, 1, 0, 1, 1, 0, 1, 1, 1, 0]  # 15, 36, 40, 65, 71, 85.7
     assert s.drops == [
         {
