@@ -1,4 +1,4 @@
-"""Where the built-in playbooks and templates live, installed or in a checkout."""
+"""Where the built-in playbooks, templates and health model live, installed or in a checkout."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ from pathlib import Path
 _PACKAGE = Path(__file__).parent
 
 
+def builtin_path(name: str) -> Path:
+    """``playbooks``, ``templates`` or ``health.yaml``: inside the wheel, else the source checkout."""
+    packaged = _PACKAGE / "_builtins" / name
+    return packaged if packaged.exists() else _PACKAGE.parent / name
+
+
 def builtin_dir(kind: str) -> Path:
-    """``playbooks`` or ``templates``: inside the wheel, else the source checkout."""
-    packaged = _PACKAGE / "_builtins" / kind
-    return packaged if packaged.is_dir() else _PACKAGE.parent / kind
+    """The built-in ``playbooks`` or ``templates`` folder."""
+    return builtin_path(kind)

@@ -1,4 +1,4 @@
-"""`csm check`: every setting, playbook and template, every problem at once."""
+"""`csm check`: every setting, playbook, template and the health model, every problem at once."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from csm import health_model
 from csm.errors import Problem
 from csm.playbooks import load_all
 from csm.render import Templates, sample_context
@@ -30,6 +31,8 @@ def check(rt: Runtime) -> CheckReport:
     problems = [Problem(str(rt.ws.settings_path), line, 1, message) for message in messages]
     templates = Templates(rt.ws.templates_dir)
     _, found = load_all(rt.ws.playbooks_dir, rt.fields, templates.exists)
+    problems.extend(found)
+    _, found = health_model.load_file(health_model.model_path(rt.ws.health_path), rt.fields)
     problems.extend(found)
     sample = sample_context(rt.fields)
     names = templates.names()

@@ -37,7 +37,15 @@ from csm.condition_parser import (
 from csm.errors import ConditionError, did_you_mean
 from csm.fields import USAGE_PREFIX, FieldSet
 
-__all__ = ["KEYWORDS", "MAX_DEPTH", "Condition", "check_condition", "compile_condition"]
+__all__ = [
+    "KEYWORDS",
+    "MAX_DEPTH",
+    "Condition",
+    "check_condition",
+    "check_value",
+    "compile_condition",
+    "compile_value",
+]
 
 _SQL_SPELLING = {"==": "=", "!=": "<>"}
 _NULL_FIXES = {"=": "is null", "==": "is null", "!=": "is not null", "<>": "is not null"}
@@ -66,23 +74,45 @@ def compile_condition(source: str, fields: FieldSet, *, prefix: str = "c") -> Co
     Parameters are named ``prefix`` + a counter, so several conditions can
     share one query.
     """
+    return _compile(source, fields, prefix, value=False)
+
+
+def compile_value(source: str, fields: FieldSet, *, prefix: str = "v") -> Condition:
+    """Compile a number-valued expression (``usage_change_30d * 100``, ``nps``) to SQL.
+
+    The health model's measures use this *value* form of the language; the
+    result's ``sql`` is a number (or NULL when a field it needs is missing).
+    """
+    return _compile(source, fields, prefix, value=True)
+
+
+def check_condition(source: str, fields: FieldSet) -> list[ConditionError]:
+    """Every problem in ``source``: its syntax error, or all its name and type errors."""
+    return _check(source, fields, value=False)
+
+
+def check_value(source: str, fields: FieldSet) -> list[ConditionError]:
+    """Every problem in a number-valued expression, as :func:`check_condition` does for conditions."""
+    return _check(source, fields, value=True)
+
+
+def _compile(source: str, fields: FieldSet, prefix: str, *, value: bool) -> Condition:
     if not (prefix.isascii() and prefix.isidentifier()):
         raise ValueError(f"not a parameter prefix: {prefix!r}")
     compiler = _Compiler(source, fields, prefix)
-    sql = compiler.condition(parse(source))
+    sql = compiler.top(parse(source), value=value)
     if compiler.errors:
         raise compiler.first_errors()[0]
     return Condition(source, sql, compiler.params, tuple(compiler.used))
 
 
-def check_condition(source: str, fields: FieldSet) -> list[ConditionError]:
-    """Every problem in ``source``: its syntax error, or all its name and type errors."""
+def _check(source: str, fields: FieldSet, *, value: bool) -> list[ConditionError]:
     try:
         tree = parse(source)
     except ConditionError as error:
         return [error]
     compiler = _Compiler(source, fields, "c")
-    compiler.condition(tree)
+    compiler.top(tree, value=value)
     return compiler.first_errors()
 
 
@@ -131,6 +161,15 @@ class _Compiler:
         if not (isinstance(node, Literal) and node.kind == "string"):
             text = f"'{text}'"
         return f"{text} ({_TYPE_NAMES[type_]})"
+
+    def top(self, node: Node, *, value: bool) -> str:
+        """The whole expression: a condition, or (``value``) a number."""
+        if not value:
+            return self.condition(node)
+        sql, type_ = self.value(node)
+        if type_ not in ("number", "error"):
+            self.fail(f"expected a number, found {self.describe(node, type_)}", node.start)
+        return sql
 
     def condition(self, node: Node) -> str:
         sql, type_ = self.value(node)

@@ -30,6 +30,10 @@ Rows = list[dict[str, object]]
 DEMO_TODAY = dt.date(2026, 11, 23)
 SEED = 20261123
 USAGE_DAYS = 180
+# Health snapshots: daily for three weeks (enough for `for: 14d`), weekly back to 17 weeks.
+HEALTH_DAYS = tuple(
+    DEMO_TODAY - dt.timedelta(days=t) for t in sorted({*range(21), *range(21, 120, 7)}, reverse=True)
+)
 # When the demo data was "imported": fixed, so every build is byte-identical.
 NOW = "2026-11-23T07:00:00+00:00"
 
@@ -100,6 +104,7 @@ class _Cohort:
     util: tuple[float, float] = (0.42, 0.78)  # seats_used / seats_licensed
     activity: tuple[float, float] = (0.75, 0.95)  # active_users / seats_used, today
     trend: tuple[float, float] = (-0.04, 0.08)  # usage_change_30d
+    trend_days: int = 60  # the trend runs over this many last days; 30: a drop that began this month
     nps: tuple[int, int] | None = (7, 10)
     nps_null: float = 0.25
     tickets: tuple[int, int] = (0, 2)
@@ -156,9 +161,9 @@ COHORTS: tuple[_Cohort, ...] = (
     _Cohort("check_in", 12, dtr=(31, 60)),
     _Cohort("renewal_detractor", 3, dtr=(3, 60), nps=(2, 6), nps_null=0),
     _Cohort("renewal_tickets", 3, dtr=(3, 60), tickets=(5, 8)),
-    _Cohort("renewal_falling", 3, dtr=(3, 60), trend=_FALLING, activity=_FALLING_ACTIVITY),
+    _Cohort("renewal_falling", 3, dtr=(3, 60), trend=_FALLING, activity=_FALLING_ACTIVITY, trend_days=30),
     # at risk and silent
-    _Cohort("falling", 8, trend=_FALLING, activity=_FALLING_ACTIVITY),
+    _Cohort("falling", 8, trend=_FALLING, activity=_FALLING_ACTIVITY, trend_days=30),
     _Cohort("detractor", 8, nps=(0, 6), nps_null=0),
     _Cohort("tickets", 6, tickets=(5, 9)),
     _Cohort("silent", 12, touch=(70, 220)),
@@ -196,13 +201,24 @@ def build_demo(root: Path | None = None) -> DemoSummary:
             import_records(conn, kind, records, source=f"demo {kind}", now=NOW)
         with store.transaction(conn):
             _insert(conn, "timeline", timeline)
+        _health_history(conn, root)
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("accounts", "contacts", "usage", "timeline")
+            for table in ("accounts", "contacts", "usage", "timeline", "health_history")
         }
     finally:
         conn.close()
     return DemoSummary(root=root, me=ME, counts=counts)
+
+
+def _health_history(conn: sqlite3.Connection, root: Path) -> None:
+    """Snapshots as if `csm health` had run on each of :data:`HEALTH_DAYS`, scored by the demo's model."""
+    from csm import engine, health, health_model, workspace
+
+    fields = engine.fields_for(conn)
+    model = health_model.load(root / health_model.MODEL_FILE, fields)
+    params = engine.sql_params(workspace.load(explicit=root), DEMO_TODAY)
+    health.snapshot(conn, model, fields, params, HEALTH_DAYS)
 
 
 def _pin_settings(path: Path) -> None:
@@ -366,7 +382,9 @@ def _usage(
     """active_users (daily gauge), dashboards and integrations (cumulative) per day.
 
     Established accounts follow ``(1 + trend) ** (-t / 30)`` over their last
-    60 days (flat before), so usage_change_30d lands on ``trend``; new accounts
+    60 days (flat before), so usage_change_30d lands on ``trend``; falling
+    ones drop twice as fast over the last 30 days only (usage_change_30d near
+    ``trend``, but none 30 days ago: their health fell this month); new accounts
     ramp up over their first 30 days; nobody is active after the last login.
     Counts round at random, so small accounts keep their trend on average.
     """
@@ -381,7 +399,8 @@ def _usage(
         if cohort.dss is not None:
             shape = min(1.0, 0.3 + 0.7 * (profile.days_since_start - t) / 30)
         else:
-            shape = (1 + profile.trend) ** (-min(t - first, 60) / 30)
+            window = cohort.trend_days
+            shape = (1 + profile.trend) ** (-min(t - first, window) * 2 / window)
         active = profile.level * shape * rng.uniform(0.92, 1.08) * (1 if weekday[t] else 0.35)
         if t < profile.login_days:
             active = 0

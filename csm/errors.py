@@ -8,6 +8,7 @@ as ``Error: ...`` on stderr and exits 1. Anything else is a bug.
     ├── InputError          a bad file the user gave us
     │   ├── ImportError_    a bad CSV / JSON / NDJSON row (file, row, column)
     │   ├── PlaybookError   a bad playbook YAML (file:line:col, all problems)
+    │   ├── HealthModelError a bad health.yaml (file:line:col, all problems)
     │   ├── ConditionError  a bad `when:` expression (position inside it)
     │   └── TemplateError   a bad template (file:line)
     ├── NotFound            an id that does not exist
@@ -87,6 +88,10 @@ class ProblemsError(InputError):
 
 class PlaybookError(ProblemsError):
     """A playbook file has problems."""
+
+
+class HealthModelError(ProblemsError):
+    """The health model (health.yaml) has problems."""
 
 
 class TemplateError(ProblemsError):

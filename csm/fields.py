@@ -56,6 +56,12 @@ _LAST_TOUCH = (
     " AND t.touch = 1 AND t.at < date(:today, '+1 day'))"
 )
 
+# The health fields read the snapshots `csm health` stores, relative to :today,
+# so a condition evaluated "as of" an earlier day sees that day's health.
+_SNAPSHOT = (
+    "(SELECT h.{column} FROM health_history h WHERE h.account_id = a.id"
+    " AND h.date <= {day} ORDER BY h.date DESC LIMIT 1)"
+)
 DERIVED: tuple[Field, ...] = (
     Field(
         "days_to_renewal",
@@ -67,7 +73,8 @@ DERIVED: tuple[Field, ...] = (
     Field(
         "days_since_login",
         "number",
-        "CAST(julianday(:today) - julianday(date(a.last_login_at)) AS INTEGER)",
+        # 0, not negative, for a login after "today" (evaluating as of an earlier day).
+        "max(0, CAST(julianday(:today) - julianday(date(a.last_login_at)) AS INTEGER))",
         "days since last_login_at",
         True,
     ),
@@ -131,7 +138,31 @@ DERIVED: tuple[Field, ...] = (
         True,
         True,
     ),
+    Field(
+        "health",
+        "number",
+        _SNAPSHOT.format(column="score", day=":today"),
+        "the health score, 0-100: the latest snapshot on or before today",
+        True,
+    ),
+    Field(
+        "health_band",
+        "text",
+        _SNAPSHOT.format(column="band", day=":today"),
+        "red, yellow or green: the band of that snapshot",
+        True,
+    ),
+    Field(
+        "health_change_30d",
+        "number",
+        "round({health} - " + _SNAPSHOT.format(column="score", day="date(:today, '-30 days')") + ", 1)",
+        "health now minus health 30 days ago, in points (-15 = fell by 15)",
+        True,
+    ),
 )
+
+
+HEALTH_FIELDS = frozenset({"health", "health_band", "health_change_30d"})
 
 
 def usage_field(metric: str) -> Field:

@@ -1,4 +1,4 @@
-"""Creating a workspace: csm.toml, the built-in playbooks and templates, csm.db."""
+"""Creating a workspace: csm.toml, the built-in playbooks, templates and health model, csm.db."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import shutil
 from pathlib import Path
 
 from csm import store
-from csm.builtins import builtin_dir
+from csm.builtins import builtin_dir, builtin_path
 from csm.errors import WorkspaceError
+from csm.health_model import MODEL_FILE
 from csm.workspace import SETTINGS_FILE
 
 DEFAULT_SETTINGS = """\
@@ -37,7 +38,9 @@ eml_dir = "outbox-eml"
 def create(root: Path, *, me: str = "me@example.com", name: str = "Your Name") -> Path:
     """Create a workspace in ``root``; refuse if one is already there."""
     root.mkdir(parents=True, exist_ok=True)
-    clashes = [p for p in (SETTINGS_FILE, "csm.db", "playbooks", "templates") if (root / p).exists()]
+    clashes = [
+        p for p in (SETTINGS_FILE, "csm.db", "playbooks", "templates", MODEL_FILE) if (root / p).exists()
+    ]
     if clashes:
         raise WorkspaceError(
             f"{root} already holds {', '.join(clashes)}; csm init never overwrites",
@@ -45,6 +48,7 @@ def create(root: Path, *, me: str = "me@example.com", name: str = "Your Name") -
         )
     shutil.copytree(builtin_dir("playbooks"), root / "playbooks")
     shutil.copytree(builtin_dir("templates"), root / "templates")
+    shutil.copyfile(builtin_path(MODEL_FILE), root / MODEL_FILE)
     (root / SETTINGS_FILE).write_text(DEFAULT_SETTINGS.format(me=me, name=name), encoding="utf-8")
     store.connect(root / "csm.db", create=True).close()
     return root

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from csm import outbox, tasks
+from csm.health import DROP_POINTS, has_history
 from csm.runtime import Runtime
 
-HEALTH_DROP_POINTS = -10  # health_change_30d at or below this is a drop worth a look
-USAGE_DROP = -0.2  # without a health model: usage down 20% or more
+USAGE_DROP = -0.2  # without 30 days of health history: usage down 20% or more
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ def _accounts(
 
 def morning(rt: Runtime, owner: str | None) -> Morning:
     settings = rt.ws.settings
-    has_health = "health" in rt.fields
+    month_ago = rt.today - dt.timedelta(days=30)
+    has_health = has_history(rt.conn, rt.today)
     health_cols = ["health"] if has_health else []
 
     drafts = [
@@ -96,11 +98,11 @@ def morning(rt: Runtime, owner: str | None) -> Morning:
         '"days_to_renewal", a.id',
         owner,
     )
-    if has_health and "health_change_30d" in rt.fields:
+    if has_history(rt.conn, month_ago):
         drops = _accounts(
             rt,
             ["health", "health_change_30d"],
-            f"({rt.fields.sql('health_change_30d')}) <= {HEALTH_DROP_POINTS}",
+            f"({rt.fields.sql('health_change_30d')}) <= {DROP_POINTS}",
             '"health_change_30d", a.id',
             owner,
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from csm import yamlfile
-from csm.conditions import Condition, check_condition, compile_condition
+from csm.conditions import Condition, check_condition, check_value, compile_condition, compile_value
 from csm.errors import NotFound, PlaybookError, Problem, did_you_mean
 from csm.fields import FieldSet
 
@@ -67,7 +67,7 @@ class Playbook:
         return next((s for s in self.steps if s.id == step_id), None)
 
 
-class _Checker:
+class Checker:
     """Walks one document, collecting problems instead of stopping at the first."""
 
     def __init__(self, doc: yamlfile.Document, fields: FieldSet) -> None:
@@ -110,12 +110,20 @@ class _Checker:
         return value
 
     def condition(
-        self, table: dict, path: tuple[Any, ...], key: str, *, required: bool, prefix: str
+        self,
+        table: dict,
+        path: tuple[Any, ...],
+        key: str,
+        *,
+        required: bool,
+        prefix: str,
+        value: bool = False,
     ) -> Condition | None:
+        """The compiled condition at ``key`` (``value``: a number-valued expression)."""
         source = self.text(table, path, key, required=required)
         if source is None:
             return None
-        errors = check_condition(source, self.fields)
+        errors = (check_value if value else check_condition)(source, self.fields)
         for error in errors:
             line, column = _locate(self.doc, (*path, key), source, error.offset)
             lines = self.doc.text.splitlines()
@@ -128,7 +136,9 @@ class _Checker:
                     lines[line - 1] if line <= len(lines) else "",
                 )
             )
-        return None if errors else compile_condition(source, self.fields, prefix=prefix)
+        if errors:
+            return None
+        return (compile_value if value else compile_condition)(source, self.fields, prefix=prefix)
 
 
 def _locate(doc: yamlfile.Document, path: tuple[Any, ...], source: str, offset: int) -> tuple[int, int]:
@@ -175,7 +185,7 @@ def _duration_days(value: Any) -> int | None:
 
 
 def _check_step(
-    c: _Checker,
+    c: Checker,
     raw: Any,
     path: tuple[Any, ...],
     playbook_priority: str,
@@ -246,7 +256,7 @@ def parse_playbook(
         doc = yamlfile.load(text, str(path))
     except yamlfile.YamlSyntaxError as exc:
         return None, [exc.problem]
-    c = _Checker(doc, fields)
+    c = Checker(doc, fields)
     table = c.table(doc.data, (), _PLAYBOOK_KEYS, "a playbook")
     if not table:
         if isinstance(doc.data, dict) or doc.data is None:

@@ -15,6 +15,7 @@ from csm.playbooks import Playbook, load_selected
 from csm.workspace import Workspace
 
 if TYPE_CHECKING:
+    from csm.health_model import HealthModel
     from csm.render import Templates
 
 
@@ -37,6 +38,27 @@ class Runtime:
         from csm.render import Templates
 
         return Templates(self.ws.templates_dir)
+
+    @cached_property
+    def health_model(self) -> HealthModel:
+        """The workspace's health.yaml, else the built-in model."""
+        from csm import health_model
+
+        return health_model.load(health_model.model_path(self.ws.health_path), self.fields)
+
+    def snapshot_health(self, *, if_stale: bool = False) -> int:
+        """Score every account as of today and store the day's snapshot (replacing it).
+
+        ``if_stale``: only when there is none for today yet, or an import came after it
+        (what `csm run` and `csm today` do; scoring 100k accounts takes seconds).
+        """
+        from csm import health
+
+        if if_stale and health.is_current(self.conn, self.today):
+            return 0
+        return health.snapshot(
+            self.conn, self.health_model, self.fields, self.params, [self.today], self.now()
+        )
 
     def playbooks(self, names: Iterable[str] = ()) -> list[Playbook]:
         return load_selected(self.ws.playbooks_dir, self.fields, names, self.templates.exists)

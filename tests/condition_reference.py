@@ -203,7 +203,8 @@ def field_value(name: str, row: Mapping[str, Any], today: dt.date) -> Any:
     if name == "days_since_start":
         return _days(today, _day(row["start_date"]))
     if name == "days_since_login":
-        return _days(today, _day(row["last_login_at"]))
+        days = _days(today, _day(row["last_login_at"]))
+        return None if days is None else max(0, days)
     if name == "seat_utilization":
         licensed, used = row["seats_licensed"], row["seats_used"]
         if licensed is None or used is None or licensed <= 0:

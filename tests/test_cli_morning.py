@@ -74,9 +74,10 @@ def test_today_lists_my_book_with_reasons(invoke, demo: Path) -> None:
     assert result.exit_code == 0
     out = result.stdout
     assert f"Good morning. 2026-11-23, the book of {ME}." in out
-    for section in ("Drafts to review", "Tasks", "Renewals coming up", "Silent accounts"):
+    for section in ("Drafts to review", "Tasks", "Renewals coming up", "Health falling", "Silent accounts"):
         assert section in out
-    assert "onboarding › welcome: days_since_start=" in out
+    assert "at-risk › health-falling: health_change_30d=-" in out
+    assert "onboarding › stalled: days_since_start=" in out
     owners = {r[0] for r in rows(demo, "SELECT DISTINCT owner FROM outbox WHERE status = 'draft'")}
     assert len(owners) == 3  # the run covers every book; today shows mine
 

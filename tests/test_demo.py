@@ -20,6 +20,7 @@ TABLES = {
     "contacts": "account_id, email",
     "usage": "account_id, metric, date",
     "timeline": "id",
+    "health_history": "account_id, date",
 }
 PARAMS = {"today": DEMO_TODAY.isoformat(), "primary_metric": "active_users"}
 
@@ -27,6 +28,7 @@ PARAMS = {"today": DEMO_TODAY.isoformat(), "primary_metric": "active_users"}
 ONBOARDING = "{days_since_start} BETWEEN 0 AND 90 AND "
 ADOPTION = "{days_since_start} > 60 AND "
 EXPANSION = "{days_since_start} >= 90 AND {open_tickets} <= 2 AND coalesce({nps}, 7) >= 7 AND "
+AT_RISK = "{days_since_start} >= 90 AND "  # at-risk and silent-account leave onboarding alone
 STEPS = {
     "onboarding/welcome": ONBOARDING + "{days_since_start} BETWEEN 0 AND 14",
     "onboarding/first-value": ONBOARDING
@@ -41,10 +43,12 @@ STEPS = {
     "renewal/check-in": "{days_to_renewal} BETWEEN 31 AND 60",
     "renewal/at-risk": "{days_to_renewal} BETWEEN 0 AND 60"
     " AND ({nps} <= 6 OR {open_tickets} >= 5 OR {usage_change_30d} <= -0.2)",
-    "at-risk/falling-usage": "{usage_change_30d} <= -0.2",
-    "at-risk/detractor": "{nps} <= 6",
-    "at-risk/support-load": "{open_tickets} >= 5",
-    "silent-account": "{days_since_touch} >= 60",
+    "at-risk/health-falling": AT_RISK + "{health_change_30d} <= -15 AND ({nps} IS NULL OR {nps} > 6)",
+    "at-risk/red-band": AT_RISK + "{health_band} = 'red'",
+    "at-risk/ticket-spike": AT_RISK + "{open_tickets} >= 5",
+    "at-risk/detractor": AT_RISK + "{nps} <= 6",
+    "silent-account/hello": AT_RISK + "{days_since_touch} >= 60",
+    "silent-account/call": AT_RISK + "{days_since_touch} >= 90",
 }
 
 
@@ -218,8 +222,15 @@ def test_the_tour_shows_each_builtin_playbook_and_an_email(tmp_path: Path) -> No
     result = CliRunner().invoke(app, ["demo", str(tmp_path / "tour"), "--tour"])
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for title in ("Onboarding (onboarding)", "Adoption milestones", "Renewal ahead", "Expansion (expansion)"):
+    for title in (
+        "Onboarding (onboarding)",
+        "Adoption milestones",
+        "Renewal ahead",
+        "Expansion (expansion)",
+        "At risk (at-risk)",
+        "Silent account (silent-account)",
+    ):
         assert title in out
-    assert out.count("would draft, for") == 4
-    assert out.count("  Subject: ") == 4
+    assert out.count("would draft, for") == 6
+    assert out.count("  Subject: ") == 6
     assert "Matching accounts today: welcome 10, first-value 7, stalled 6" in out

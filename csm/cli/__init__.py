@@ -69,6 +69,7 @@ def _register() -> None:
     from csm.cli import (
         data_cmds,
         demo_cmds,
+        health_cmds,
         morning_cmds,
         outbox_cmds,
         playbook_cmds,
@@ -85,6 +86,7 @@ def _register() -> None:
         sync_cmds,
         playbook_cmds,
         morning_cmds,
+        health_cmds,
         outbox_cmds,
         send_cmds,
         task_cmds,

@@ -34,7 +34,8 @@ def demo(
     for line in (
         f"Built a demo workspace in {summary.root}",
         f"  {counts['accounts']:,} accounts, {counts['contacts']:,} contacts, "
-        f"{counts['usage']:,} usage points, {counts['timeline']:,} past touches",
+        f"{counts['usage']:,} usage points, {counts['timeline']:,} past touches, "
+        f"{counts['health_history']:,} health snapshots",
         f"  You are {summary.me}; today is pinned to {DEMO_TODAY:%A %d %B %Y} in csm.toml.",
         f"Next: csm -w {where} today",
         f"      csm -w {where} run --dry-run",
@@ -45,7 +46,14 @@ def demo(
         _tour(summary.root)
 
 
-TOUR_PLAYBOOKS = ("onboarding", "adoption-milestones", "renewal-ahead", "expansion")
+TOUR_PLAYBOOKS = (
+    "onboarding",
+    "adoption-milestones",
+    "renewal-ahead",
+    "expansion",
+    "at-risk",
+    "silent-account",
+)
 
 
 def _tour(root: Path) -> None:

@@ -116,6 +116,7 @@ def today(
         from csm.engine import evaluate
         from csm.queue import queue  # drafting needs Jinja; a --no-run morning does not
 
+        rt.snapshot_health(if_stale=True)
         results = evaluate(rt.conn, rt.playbooks(), rt.fields, rt.params, rt.today)
         queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
     report = morning(rt, who)
@@ -155,8 +156,10 @@ def account(
             f"Renews {a['renewal_date']}: [bold]{a['days_to_renewal']} days[/] to go",
             highlight=False,
         )
-    if "health" in a and a["health"] is not None:
-        console.print(f"Health {a['health']:.0f}", highlight=False)
+    if a.get("health") is not None:
+        change = a.get("health_change_30d")
+        moved = f", {change:+g} in 30 days" if change is not None else ""
+        console.print(f"Health {a['health']:g} ({a['health_band']}{moved})", highlight=False)
     if view.trend:
         values = [v for _, v in view.trend]
         console.print(f"{view.trend_label:<14}{sparkline(values)}  {values[0]:g} → {values[-1]:g}")

@@ -29,13 +29,13 @@ def runtime(ctx: typer.Context) -> Runtime:
 
 
 def check(ctx: typer.Context) -> None:
-    """Validate settings, playbooks and templates; exit 1 on any problem."""
+    """Validate settings, playbooks, templates and the health model; exit 1 on any problem."""
     from csm.checks import check as run_check
 
     report = run_check(runtime(ctx))
     for problem in report.problems:
         err_console.print(str(problem), highlight=False, soft_wrap=True)
-    summary = f"{report.playbooks} playbooks, {report.templates} templates"
+    summary = f"{report.playbooks} playbooks, {report.templates} templates, the health model"
     if report.problems:
         err_console.print(f"[red]{len(report.problems)} problem(s)[/] in {summary}.")
         raise typer.Exit(1)
@@ -100,11 +100,13 @@ def run(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Evaluate playbooks and queue drafts and tasks (--dry-run: show only)."""
+    """Take today's health snapshot, evaluate playbooks, queue drafts and tasks (--dry-run: show only)."""
     from csm.engine import evaluate
 
     rt = runtime(ctx)
     selected = rt.playbooks(playbooks or ())
+    if not dry_run:
+        rt.snapshot_health(if_stale=True)  # first, so the health fields see today's scores
     results = evaluate(rt.conn, selected, rt.fields, rt.params, rt.today, owner=owner)
     if dry_run:
         if as_json:

@@ -1,0 +1,244 @@
+"""Health scores against hand-computed examples; snapshots per day; the health fields."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from csm import health, store
+from csm.conditions import compile_condition, compile_value
+from csm.fields import standard_fields
+from csm.health_model import HealthModel, parse_model
+from tests.test_health_model import GOOD as MODEL  # profile onboarding: seats 80, nps 0; 60 / 30
+
+FIELDS = standard_fields()
+TODAY = dt.date(2026, 11, 23)
+MONTH_AGO = dt.date(2026, 10, 24)  # 30 days before TODAY
+PARAMS = {"today": TODAY.isoformat(), "primary_metric": "active_users"}
+
+
+# id, seats_used (of 100; None: no licence count), nps, open_tickets, start_date
+ACCOUNTS = [
+    ("A1", 45, 9, 2, "2025-01-01"),  # 50*50 + 100*30 + 80*20 = 7100 -> 71 green
+    ("A2", 10, 8, 12, "2025-01-01"),  # 0 + 50*30 + 0 = 1500 -> 15 red (both ends clamped)
+    ("A3", 90, None, None, "2025-01-01"),  # nps drops out, tickets missing = 50: (5000 + 1000) / 70
+    ("A4", 30, 10, 0, "2026-11-01"),  # onboarding: 20*80 + 100*0 + 100*20 = 3600 -> 36 (yellow at 30)
+    ("A5", None, None, None, "2025-01-01"),  # only the missing tickets score: 50 yellow
+    ("A6", 50, 9, 0, "2026-12-01"),  # not started yet: no score
+    ("A7", 70, 7, 10, "2025-01-01"),  # boundaries: 100*50 + 50*30 + 0 = 6500 -> 65 yellow
+    ("A8", 20, 9, 5, "2025-01-01"),  # 0 + 3000 + 50*20 = 4000 -> exactly 40: yellow
+]
+EXPECTED = {
+    "A1": (71.0, "green"),
+    "A2": (15.0, "red"),
+    "A3": (85.7, "green"),
+    "A4": (36.0, "yellow"),
+    "A5": (50.0, "yellow"),
+    "A7": (65.0, "yellow"),
+    "A8": (40.0, "yellow"),
+}
+
+
+def model(text: str = MODEL) -> HealthModel:
+    parsed, problems = parse_model(text, Path("health.yaml"), FIELDS)
+    assert problems == []
+    assert parsed is not None
+    return parsed
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    conn = store.connect(tmp_path / "csm.db", create=True)
+    conn.executemany(
+        "INSERT INTO accounts (id, name, status, seats_licensed, seats_used, nps, open_tickets,"
+        " start_date, renewal_date) VALUES (?, ?, 'active', ?, ?, ?, ?, ?, '2027-09-01')",
+        [
+            (i, f"Account {i}", None if used is None else 100, used, nps, tickets, start)
+            for i, used, nps, tickets, start in ACCOUNTS
+        ],
+    )
+    yield conn
+    conn.close()
+
+
+def scores(conn: sqlite3.Connection, day: dt.date = TODAY) -> dict[str, tuple[float, str]]:
+    rows = conn.execute(
+        "SELECT account_id, score, band FROM health_history WHERE date = ?", (day.isoformat(),)
+    )
+    return {r["account_id"]: (r["score"], r["band"]) for r in rows}
+
+
+def test_scores_match_the_hand_computed_examples(conn: sqlite3.Connection) -> None:
+    written = health.snapshot(conn, model(), FIELDS, PARAMS, [TODAY])
+    assert written == 7
+    assert scores(conn) == EXPECTED
+
+
+def test_parts_record_each_measure_and_the_profile(conn: sqlite3.Connection) -> None:
+    health.snapshot(conn, model(), FIELDS, PARAMS, [TODAY])
+    parts = {
+        r["account_id"]: json.loads(r["parts"])
+        for r in conn.execute("SELECT account_id, parts FROM health_history WHERE account_id IN ('A3', 'A4')")
+    }
+    assert parts["A3"] == {
+        "profile": None,
+        "measures": {
+            "seats": {"value": 0.9, "score": 100.0, "weight": 50.0, "points": 71.4},
+            "nps": {"value": None, "score": None, "weight": 30.0, "points": None},
+            "tickets": {"value": None, "score": 50.0, "weight": 20.0, "points": 14.3},
+        },
+    }
+    assert parts["A4"]["profile"] == "onboarding"
+    assert parts["A4"]["measures"]["nps"] == {"value": 10.0, "score": 100.0, "weight": 0.0, "points": 0.0}
+    assert parts["A4"]["measures"]["seats"] == {"value": 0.3, "score": 20.0, "weight": 80.0, "points": 16.0}
+
+
+def test_a_profile_moves_the_thresholds(conn: sqlite3.Connection) -> None:
+    text = MODEL.replace("    thresholds: { green: 60, yellow: 30 }\n", "")
+    health.snapshot(conn, model(text), FIELDS, PARAMS, [TODAY])
+    assert scores(conn)["A4"] == (36.0, "red")  # yellow under the profile's own thresholds
+    assert scores(conn)["A1"] == (71.0, "green")
+
+
+def test_an_account_with_no_measure_to_score_gets_no_snapshot(conn: sqlite3.Connection) -> None:
+    text = MODEL.replace("    missing: 50\n", "")
+    health.snapshot(conn, model(text), FIELDS, PARAMS, [TODAY])
+    got = scores(conn)
+    assert "A5" not in got
+    assert got["A3"] == (100.0, "green")  # only seats is left
+
+
+def test_an_imported_health_score_is_a_measure(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE accounts SET health_score = 64 WHERE id = 'A1'")
+    text = "measures:\n  - { id: crm, value: health_score, weight: 100, linear: { from: 0, to: 100 } }\n"
+    health.snapshot(conn, model(text), FIELDS, PARAMS, [TODAY])
+    assert scores(conn) == {"A1": (64.0, "yellow")}  # default thresholds 75 / 55
+
+
+def test_measures_are_expressions_in_the_condition_language(conn: sqlite3.Connection) -> None:
+    text = (
+        "measures:\n"
+        "  - { id: x, value: 'open_tickets * 10 + nps', weight: 100, linear: { from: 0, to: 200 } }\n"
+    )
+    health.snapshot(conn, model(text), FIELDS, PARAMS, [TODAY])
+    assert scores(conn)["A1"] == (14.5, "red")  # (2 * 10 + 9) / 200
+
+
+def test_a_snapshot_the_same_day_replaces_never_duplicates(conn: sqlite3.Connection) -> None:
+    m = model()
+    health.snapshot(conn, m, FIELDS, PARAMS, [TODAY])
+    conn.execute("UPDATE accounts SET nps = 10 WHERE id = 'A2'")
+    assert health.snapshot(conn, m, FIELDS, PARAMS, [TODAY]) == 7
+    assert conn.execute("SELECT count(*) FROM health_history").fetchone()[0] == 7
+    assert scores(conn)["A2"] == (30.0, "red")
+    health.snapshot(conn, m, FIELDS, PARAMS, [MONTH_AGO])
+    assert tuple(conn.execute("SELECT count(DISTINCT date), count(*) FROM health_history").fetchone()) == (
+        2,
+        13,
+    )
+    assert "A4" not in scores(conn, MONTH_AGO)  # had not started then
+
+
+def two_snapshots(conn: sqlite3.Connection) -> HealthModel:
+    """A month ago A2 answered NPS 10 (score 30); today 8 (score 15)."""
+    m = model()
+    conn.execute("UPDATE accounts SET nps = 10 WHERE id = 'A2'")
+    health.snapshot(conn, m, FIELDS, PARAMS, [MONTH_AGO])
+    conn.execute("UPDATE accounts SET nps = 8 WHERE id = 'A2'")
+    health.snapshot(conn, m, FIELDS, PARAMS, [TODAY])
+    return m
+
+
+def field(conn: sqlite3.Connection, name: str, day: dt.date) -> dict[str, object]:
+    sql = f"SELECT a.id, ({FIELDS.sql(name)}) FROM accounts a ORDER BY a.id"
+    return {r[0]: r[1] for r in conn.execute(sql, {**PARAMS, "today": day.isoformat()})}
+
+
+def test_health_fields_read_the_snapshots_as_of_today(conn: sqlite3.Connection) -> None:
+    two_snapshots(conn)
+    assert field(conn, "health", TODAY)["A2"] == 15.0
+    assert field(conn, "health", MONTH_AGO)["A2"] == 30.0
+    assert field(conn, "health", MONTH_AGO - dt.timedelta(days=1))["A2"] is None
+    assert field(conn, "health", TODAY - dt.timedelta(days=1))["A2"] == 30.0  # the latest on or before
+    change = field(conn, "health_change_30d", TODAY)
+    assert (change["A2"], change["A1"], change["A4"]) == (-15.0, 0.0, None)
+    assert field(conn, "health_change_30d", TODAY - dt.timedelta(days=1))["A2"] is None
+    assert field(conn, "health_band", TODAY)["A1"] == "green"
+
+
+def test_conditions_on_health_shift_with_today(conn: sqlite3.Connection) -> None:
+    two_snapshots(conn)
+    condition = compile_condition("health_change_30d <= -15 or (health_band = 'red' and health < 20)", FIELDS)
+
+    def matching(day: dt.date) -> list[str]:
+        sql = f"SELECT a.id FROM accounts a WHERE {condition.sql} ORDER BY a.id"
+        return [r[0] for r in conn.execute(sql, {**PARAMS, **condition.params, "today": day.isoformat()})]
+
+    assert matching(TODAY) == ["A2"]
+    assert matching(MONTH_AGO) == []
+
+
+def test_compile_value_gives_a_number_expression() -> None:
+    value = compile_value("seats_used - seats_licensed * 50%", FIELDS, prefix="m0_")
+    assert value.fields == ("seats_used", "seats_licensed")
+    assert value.params == {"m0_0": 0.5}
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE accounts (seats_used, seats_licensed)")
+    conn.execute("INSERT INTO accounts VALUES (30, 40)")
+    assert conn.execute(f"SELECT {value.sql} FROM accounts a", value.params).fetchone() == (10.0,)
+
+
+def test_explain_lists_each_measure_then_and_now(conn: sqlite3.Connection) -> None:
+    m = two_snapshots(conn)
+    e = health.explain(conn, m, "A2", TODAY)
+    assert (e.now["score"], e.then["score"], e.change) == (15.0, 30.0, -15.0)
+    assert e.then["date"] == MONTH_AGO.isoformat()
+    first = e.parts[0]
+    assert (first.id, first.value_then, first.value_now, first.points_then, first.points_now) == (
+        "nps",
+        10.0,
+        8.0,
+        30.0,
+        15.0,
+    )
+    assert first.change == -15.0
+    assert [p.change for p in e.parts[1:]] == [0.0, 0.0]
+    fresh = health.explain(conn, m, "A4", TODAY)
+    assert (fresh.then, fresh.change) == (None, None)
+
+
+def test_explain_names_an_unknown_account(conn: sqlite3.Connection) -> None:
+    from csm.errors import NotFound
+
+    with pytest.raises(NotFound, match="no account 'A99'"):
+        health.explain(conn, model(), "A99", TODAY)
+
+
+def test_summary_counts_bands_buckets_and_drops(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE accounts SET status = 'churned' WHERE id = 'A5'")
+    m = two_snapshots(conn)
+    s = health.summary(conn, m, FIELDS, PARAMS, TODAY)
+    assert s.bands == {"red": 1, "yellow": 3, "green": 2}  # A5 is churned: not counted
+    assert s.buckets == [0, 1, 0, 1, 1, 0, 1, 1, 1, 0]  # 15, 36, 40, 65, 71, 85.7
+    assert s.drops == [
+        {
+            "account": "A2",
+            "name": "Account A2",
+            "owner": None,
+            "health": 15.0,
+            "band": "red",
+            "health_change_30d": -15.0,
+            "why": [{"measure": "nps", "change": -15.0}],
+        }
+    ]
+    assert s.as_json()["distribution"][9] == {"scores": "90-100", "accounts": 0}
+    assert health.summary(conn, m, FIELDS, PARAMS, TODAY, owner="nobody@example.com").bands == {
+        "red": 0,
+        "yellow": 0,
+        "green": 0,
+    }
