@@ -8,6 +8,8 @@ computed, so a derived field costs nothing unless a playbook uses it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from csm.store import extra_account_columns
 from csm.workspace import Workspace
 
 _CHUNK = 500
+_TODAY = re.compile(r":today\b")
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,20 @@ class Match:
 class StepResult:
     playbook: Playbook
     step: Step
-    matches: tuple[Match, ...]
+    matches: tuple[Match, ...]  # to be touched: drafts and tasks
+    held_out: tuple[Match, ...] = ()  # matched, set aside by the playbook's holdout
+    exits: tuple[str, ...] = ()  # accounts meeting `until` with open tasks or unsent drafts
+
+
+def held_out(playbook_id: str, account_id: str, share: float) -> bool:
+    """Whether the holdout sets this account aside: a stable sha256, never Python's hash()."""
+    digest = hashlib.sha256(f"{playbook_id}\0{account_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def shifted(sql: str, days_ago: int) -> str:
+    """A condition's SQL evaluated as of ``days_ago`` days before :today."""
+    return _TODAY.sub(f"date(:today, '-{days_ago} days')", sql)
 
 
 def fields_for(conn: sqlite3.Connection) -> FieldSet:
@@ -92,6 +108,11 @@ def step_query(
         " WHERE (z.playbook IS NULL OR z.playbook = :playbook_id) AND z.until > :today)"
     )
     where.append(f"({step.when.sql})")
+    if step.until is not None:  # an account that meets the exit does not enter
+        where.append(f"NOT coalesce(({step.until.sql}), 0)")
+        params.update(step.until.params)
+    # `for: Nd`: the condition also held on each of the N-1 days before today.
+    where.extend(f"({shifted(step.when.sql, k)})" for k in range(1, step.for_days))
     params.update(step.when.params)
     params["playbook_id"] = playbook.id
     if owner is not None:
@@ -136,8 +157,52 @@ def evaluate(
                 )
                 for row in rows
             )
-            results.append(StepResult(playbook, step, matches))
+            touched, held = _split_holdout(playbook, matches)
+            exits = _exits(conn, playbook, step, base_params, owner, account_id)
+            results.append(StepResult(playbook, step, touched, held, exits))
     return results
+
+
+def _split_holdout(
+    playbook: Playbook, matches: tuple[Match, ...]
+) -> tuple[tuple[Match, ...], tuple[Match, ...]]:
+    if playbook.holdout <= 0:
+        return matches, ()
+    touched, held = [], []
+    for match in matches:
+        (held if held_out(playbook.id, match.account_id, playbook.holdout) else touched).append(match)
+    return tuple(touched), tuple(held)
+
+
+def _exits(
+    conn: sqlite3.Connection,
+    playbook: Playbook,
+    step: Step,
+    base_params: dict[str, Any],
+    owner: str | None,
+    account_id: str | None,
+) -> tuple[str, ...]:
+    if step.until is None:
+        return ()
+    sql = (
+        "SELECT a.id FROM accounts a WHERE a.id IN ("
+        " SELECT t.account_id FROM tasks t WHERE t.playbook = :playbook_id AND t.step = :step_id"
+        " AND t.status IN ('open', 'snoozed') UNION SELECT o.account_id FROM outbox o"
+        " WHERE o.playbook = :playbook_id AND o.step = :step_id AND o.status IN ('draft', 'approved'))"
+        f" AND ({step.until.sql})"
+        + (" AND a.owner = :owner" if owner is not None else "")
+        + (" AND a.id = :account_id" if account_id is not None else "")
+        + " ORDER BY a.id"
+    )
+    params = {
+        **base_params,
+        **step.until.params,
+        "playbook_id": playbook.id,
+        "step_id": step.id,
+        "owner": owner,
+        "account_id": account_id,
+    }
+    return tuple(row[0] for row in conn.execute(sql, params))
 
 
 def account_rows(

@@ -26,6 +26,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
+from csm import outcomes
 from csm.errors import DataImportError, InputError, did_you_mean
 from csm.fields import DERIVED
 from csm.mapping import Mapping
@@ -639,7 +640,7 @@ def _import(
     on_progress: Callable[[int], None] | None,
 ) -> ImportResult:
     with transaction(conn):
-        result = _check_and_upsert(conn, kind, items, source, mapping, table, on_progress)
+        result = _check_and_upsert(conn, kind, items, source, now, mapping, table, on_progress)
         record_on_timeline(conn, now, "import", f"imported {source}: {summary(result)}")
     return result
 
@@ -650,11 +651,12 @@ def upsert_records(
     records: Iterable[tuple[str, Record]],
     *,
     source: str,
+    now: str,
     mapping: Mapping | None = None,
 ) -> ImportResult:
     """Check and upsert records inside the caller's transaction (a sync's several kinds)."""
     _spec(kind)
-    return _check_and_upsert(conn, kind, records, source, mapping, None, None)
+    return _check_and_upsert(conn, kind, records, source, now, mapping, None, None)
 
 
 def record_on_timeline(conn: sqlite3.Connection, now: str, kind: str, summary_text: str) -> None:
@@ -669,6 +671,7 @@ def _check_and_upsert(
     kind: str,
     items: Iterable[tuple[Any, Any]],
     source: str,
+    now: str,
     mapping: Mapping | None,
     table: _Table | None,
     on_progress: Callable[[int], None] | None,
@@ -678,7 +681,11 @@ def _check_and_upsert(
     gathered.gather(items, mapping, on_progress)
     values = gathered.convert()
     _add_extra_columns(conn, columns, values)
-    return ImportResult(kind, source, *_upsert(conn, kind, columns, values))
+    before = outcomes.decided(conn) if kind == "accounts" else None
+    result = ImportResult(kind, source, *_upsert(conn, kind, columns, values))
+    if before is not None:
+        outcomes.record_imported(conn, before, now)
+    return result
 
 
 class _Gathered:

@@ -24,8 +24,10 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _ROLE = re.compile(r"^[a-z][a-z0-9_]*$")
 _DURATION = re.compile(r"^(\d+)([dw])$")
 
-_PLAYBOOK_KEYS = ("playbook", "title", "description", "audience", "priority", "steps")
-_STEP_KEYS = ("id", "title", "when", "once_per", "priority", "email", "task")
+_PLAYBOOK_KEYS = ("playbook", "title", "description", "audience", "priority", "holdout", "steps")
+_STEP_KEYS = ("id", "title", "when", "for", "until", "once_per", "priority", "email", "task")
+_PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")
+MAX_FOR_DAYS = 90
 _EMAIL_KEYS = ("template", "to")
 _TASK_KEYS = ("title", "due_in")
 
@@ -51,6 +53,8 @@ class Step:
     priority: str
     email: EmailSpec | None
     task: TaskSpec | None
+    for_days: int = 1  # the condition must have held on each of the last N days
+    until: Condition | None = None  # exit: close open tasks, withdraw unsent drafts
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class Playbook:
     priority: str
     steps: tuple[Step, ...]
     path: Path = field(compare=False)
+    holdout: float = 0.0  # share of matching accounts set aside, 0 <= holdout < 1
 
     def step(self, step_id: str) -> Step | None:
         return next((s for s in self.steps if s.id == step_id), None)
@@ -198,6 +203,13 @@ def _check_step(
     if step_id and not _ID.match(step_id):
         c.add((*path, "id"), f"step id '{step_id}' must be lowercase letters, digits and dashes")
     when = c.condition(table, path, "when", required=True, prefix=f"s{index}_")
+    for_days = _duration_days(table.get("for", 1))
+    if for_days is None or not 1 <= for_days <= MAX_FOR_DAYS:
+        c.add(
+            (*path, "for"),
+            f"'for' must be a duration from 1d to {MAX_FOR_DAYS}d like 14d or 2w, got {table.get('for')!r}",
+        )
+    until = c.condition(table, path, "until", required=False, prefix=f"u{index}_")
     once_per = table.get("once_per")
     if once_per is not None and once_per not in PERIODS and once_per not in c.fields:
         hint = did_you_mean(str(once_per), [*PERIODS, *c.fields])
@@ -245,7 +257,27 @@ def _check_step(
     priority = c.choice(table, path, "priority", PRIORITIES, playbook_priority)
     if len(c.problems) > before or when is None or step_id is None:
         return None
-    return Step(step_id, table.get("title") or step_id, when, once_per, priority, email, task)
+    return Step(
+        step_id,
+        table.get("title") or step_id,
+        when,
+        once_per,
+        priority,
+        email,
+        task,
+        for_days or 1,
+        until,
+    )
+
+
+def _holdout(c: Checker, table: dict) -> float:
+    value = table.get("holdout", "0%")
+    match = _PERCENT.match(value) if isinstance(value, str) else None
+    share = float(match.group(1)) / 100 if match else None
+    if share is None or share >= 1:
+        c.add(("holdout",), f"'holdout' must be a percentage below 100% like 10%, got {value!r}")
+        return 0.0
+    return share
 
 
 def parse_playbook(
@@ -268,6 +300,7 @@ def parse_playbook(
     title = c.text(table, (), "title", required=True)
     audience = c.condition(table, (), "audience", required=False, prefix="aud_")
     priority = c.choice(table, (), "priority", PRIORITIES, "normal")
+    holdout = _holdout(c, table)
     raw_steps = table.get("steps")
     steps: list[Step] = []
     if not isinstance(raw_steps, list) or not raw_steps:
@@ -291,6 +324,7 @@ def parse_playbook(
         priority=priority,
         steps=tuple(steps),
         path=path,
+        holdout=holdout,
     ), []
 
 

@@ -11,7 +11,7 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 
-from csm import drafting
+from csm import drafting, timeline
 from csm.engine import Match, StepResult, account_rows
 from csm.errors import TemplateError
 from csm.fields import FieldSet
@@ -35,6 +35,7 @@ class Queued:
 class QueueReport:
     added: list[Queued] = field(default_factory=list)
     not_drafted: list[tuple[str, str, str]] = field(default_factory=list)  # (key, account, reason)
+    exited: list[tuple[str, str, str]] = field(default_factory=list)  # (playbook, step, account)
 
 
 def _existing(conn: sqlite3.Connection, table: str, results: list[StepResult]) -> set[str]:
@@ -95,6 +96,8 @@ def queue(
             if step.task and key not in have_tasks:
                 tasks.append((result, match))
     with transaction(conn):
+        _record_matches(conn, results, today)
+        report.exited = _apply_exits(conn, results, now)
         for made, account_name in drafts:
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO outbox (dedupe_key, playbook, step, account_id, owner, to_addrs,"
@@ -163,3 +166,49 @@ def queue(
                     )
                 )
     return report
+
+
+def _record_matches(conn: sqlite3.Connection, results: list[StepResult], today: dt.date) -> None:
+    """Remember each step match, touched or held out, for the report."""
+    rows = [
+        (r.playbook.id, r.step.id, m.account_id, today.isoformat(), int(held))
+        for r in results
+        for held, group in ((False, r.matches), (True, r.held_out))
+        for m in group
+    ]
+    conn.executemany(
+        "INSERT INTO matches (playbook, step, account_id, first_matched, last_matched, held_out)"
+        " VALUES (?, ?, ?, ?, ?4, ?)"
+        " ON CONFLICT (playbook, step, account_id) DO UPDATE SET"
+        " last_matched = max(last_matched, excluded.last_matched)",
+        rows,
+    )
+
+
+def _apply_exits(conn: sqlite3.Connection, results: list[StepResult], now: str) -> list[tuple[str, str, str]]:
+    """`until:` met: close the step's open tasks, withdraw its unsent drafts, note it."""
+    exited = []
+    for r in results:
+        for account_id in r.exits:
+            keys = (r.playbook.id, r.step.id, account_id)
+            tasks = conn.execute(
+                "UPDATE tasks SET status = 'closed', done_at = ?, note = 'until met'"
+                " WHERE playbook = ? AND step = ? AND account_id = ?"
+                " AND status IN ('open', 'snoozed')",
+                (now, *keys),
+            ).rowcount
+            drafts = conn.execute(
+                "UPDATE outbox SET status = 'withdrawn', reason = 'until met', updated_at = ?"
+                " WHERE playbook = ? AND step = ? AND account_id = ? AND status IN ('draft', 'approved')",
+                (now, *keys),
+            ).rowcount
+            timeline.record(
+                conn,
+                account_id,
+                "exit",
+                f"{r.playbook.id} › {r.step.id}: until met; {tasks} task(s) closed,"
+                f" {drafts} draft(s) withdrawn",
+                now,
+            )
+            exited.append(keys)
+    return exited

@@ -162,9 +162,33 @@ def _migration_1(conn: sqlite3.Connection) -> None:
     _run_script(conn, SCHEMA_V1)
 
 
+def _migration_2(conn: sqlite3.Connection) -> None:
+    """Which accounts each step matched (held out or not), and renewal outcomes: for `csm report`."""
+    _run_script(
+        conn,
+        """CREATE TABLE matches (
+    playbook TEXT NOT NULL,
+    step TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    first_matched TEXT NOT NULL,
+    last_matched TEXT NOT NULL,
+    held_out INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (playbook, step, account_id)
+) WITHOUT ROWID;
+CREATE TABLE outcomes (
+    account_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('renewed', 'churned')),
+    source TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (account_id, date)
+) WITHOUT ROWID""",
+    )
+
+
 # Numbered migrations: index + 1 is the schema version each one produces.
 # Append only; never edit one that has shipped.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -88,7 +88,12 @@ def sync_source(
     with _writing(conn, dry_run):
         results = tuple(
             upsert_records(
-                conn, kind, rows, source=f"{label} {kind}", mapping=_endpoint(source, kind).mapping
+                conn,
+                kind,
+                rows,
+                source=f"{label} {kind}",
+                now=started_at,
+                mapping=_endpoint(source, kind).mapping,
             )
             for kind, rows in pulled.items()
             if rows

@@ -11,6 +11,7 @@ from csm.errors import InputError, NotFound, StateError
 from csm.store import transaction
 
 # A snoozed task counts as open again once its date has come.
+FINISHED = ("done", "closed")  # closed: its step's `until` was met, nobody did it
 OPEN_SQL = "(t.status = 'open' OR (t.status = 'snoozed' AND t.snoozed_until <= :today))"
 
 
@@ -58,8 +59,8 @@ def open_tasks(
 def done(conn: sqlite3.Connection, task_id: int, now: str, note: str | None = None) -> dict[str, Any]:
     with transaction(conn):
         task = get(conn, task_id)
-        if task["status"] == "done":
-            raise StateError(f"task #{task_id} is already done (on {task['done_at'][:10]})")
+        if task["status"] in FINISHED:
+            raise StateError(f"task #{task_id} is already {task['status']} (on {task['done_at'][:10]})")
         conn.execute(
             "UPDATE tasks SET status = 'done', done_at = ?, note = ? WHERE id = ?",
             (now, note, task_id),
@@ -76,8 +77,8 @@ def snooze(conn: sqlite3.Connection, task_id: int, until: dt.date, reason: str, 
         raise InputError("a snooze needs a reason", hint='--reason "waiting for their IT team"')
     with transaction(conn):
         task = get(conn, task_id)
-        if task["status"] == "done":
-            raise StateError(f"task #{task_id} is done; only open tasks can be snoozed")
+        if task["status"] in FINISHED:
+            raise StateError(f"task #{task_id} is {task['status']}; only open tasks can be snoozed")
         conn.execute(
             "UPDATE tasks SET status = 'snoozed', snoozed_until = ?, note = ? WHERE id = ?",
             (until.isoformat(), reason.strip(), task_id),

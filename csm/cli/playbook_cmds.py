@@ -60,6 +60,8 @@ def _results_json(results: list[StepResult]) -> list[dict[str, Any]]:
                 }
                 for m in r.matches
             ],
+            "held_out": [m.account_id for m in r.held_out],
+            "exits": list(r.exits),
         }
         for r in results
     ]
@@ -69,9 +71,18 @@ def _print_results(results: list[StepResult], limit: int) -> None:
     for result in results:
         count = len(result.matches)
         plural = "account" if count == 1 else "accounts"
+        extra = "".join(
+            f"  [dim]{label}[/]"
+            for label in (
+                f"+{len(result.held_out)} held out" if result.held_out else "",
+                f"{len(result.exits)} to exit (until met)" if result.exits else "",
+            )
+            if label
+        )
+        held_for = f" for {result.step.for_days}d" if result.step.for_days > 1 else ""
         console.print(
-            f"\n[bold]{result.playbook.id} › {result.step.id}[/]  {count} {plural}"
-            f"  [dim]when {result.step.when.source}[/]",
+            f"\n[bold]{result.playbook.id} › {result.step.id}[/]  {count} {plural}{extra}"
+            f"  [dim]when {result.step.when.source}{held_for}[/]",
             highlight=False,
         )
         if not count:
@@ -126,6 +137,7 @@ def run(
                 "not_drafted": [
                     {"dedupe_key": k, "account": a, "reason": r} for k, a, r in report.not_drafted
                 ],
+                "exited": [{"playbook": p, "step": s, "account": a} for p, s, a in report.exited],
             }
         )
         return
@@ -139,6 +151,12 @@ def run(
         label = "[cyan]draft[/]" if item.kind == "draft" else "[magenta]task [/]"
         console.print(
             f"{label} #{item.id:<5} {item.playbook} › {item.step}  {item.account_name}: {item.summary}",
+            highlight=False,
+        )
+    for playbook_id, step_id, account_id in report.exited:
+        console.print(
+            f"[green]exit [/] {playbook_id} › {step_id}  {account_id}: until met;"
+            " its open tasks closed, unsent drafts withdrawn",
             highlight=False,
         )
     console.print(f"Added {len(drafts)} draft(s) and {len(tasks)} task(s) as of {rt.today}.")
