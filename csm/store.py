@@ -163,7 +163,10 @@ def _migration_1(conn: sqlite3.Connection) -> None:
 
 
 def _migration_2(conn: sqlite3.Connection) -> None:
-    """Which accounts each step matched (held out or not), and renewal outcomes: for `csm report`."""
+    """Which accounts each step matched (held out or not), and renewal outcomes: for `csm report`.
+
+    The matches of earlier runs are recovered from the drafts and tasks they left.
+    """
     _run_script(
         conn,
         """CREATE TABLE matches (
@@ -182,7 +185,12 @@ CREATE TABLE outcomes (
     source TEXT NOT NULL,
     recorded_at TEXT NOT NULL,
     PRIMARY KEY (account_id, date)
-) WITHOUT ROWID""",
+) WITHOUT ROWID;
+INSERT INTO matches (playbook, step, account_id, first_matched, last_matched)
+SELECT playbook, step, account_id, min(date(created_at)), max(date(created_at)) FROM (
+    SELECT playbook, step, account_id, created_at FROM outbox
+    UNION ALL SELECT playbook, step, account_id, created_at FROM tasks WHERE playbook IS NOT NULL
+) GROUP BY playbook, step, account_id""",
     )
 
 
