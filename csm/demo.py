@@ -34,6 +34,10 @@ USAGE_DAYS = 180
 HEALTH_DAYS = tuple(
     DEMO_TODAY - dt.timedelta(days=t) for t in sorted({*range(21), *range(21, 120, 7)}, reverse=True)
 )
+# Past weekly runs of every playbook, all in Q3, so this quarter's steps still fire today.
+HISTORY_RUNS = tuple(DEMO_TODAY - dt.timedelta(days=t) for t in range(119, 55, -7))
+HOLDOUT_PLAYBOOK = "adoption-milestones"  # the demo measures its nudges against a 20% holdout
+_SKIP_REASONS = ("already on a call this week", "champion on leave", "covered in the QBR")
 # When the demo data was "imported": fixed, so every build is byte-identical.
 NOW = "2026-11-23T07:00:00+00:00"
 
@@ -183,8 +187,11 @@ class DemoSummary:
     counts: dict[str, int]
 
 
-def build_demo(root: Path | None = None) -> DemoSummary:
-    """Create a demo workspace in ``root`` (a new temp folder if None)."""
+def build_demo(root: Path | None = None, *, history: bool = False) -> DemoSummary:
+    """Create a demo workspace in ``root`` (a new temp folder if None).
+
+    ``history``: also replay a summer of weekly runs worked by a CSM, for `csm report`.
+    """
     root = Path(tempfile.mkdtemp(prefix="csm-demo-")) if root is None else root.resolve()
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise WorkspaceError(
@@ -202,6 +209,8 @@ def build_demo(root: Path | None = None) -> DemoSummary:
         with store.transaction(conn):
             _insert(conn, "timeline", timeline)
         _health_history(conn, root)
+        if history:
+            _playbook_history(conn, root, random.Random(SEED + 1))
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in ("accounts", "contacts", "usage", "timeline", "health_history")
@@ -219,6 +228,48 @@ def _health_history(conn: sqlite3.Connection, root: Path) -> None:
     model = health_model.load(root / health_model.MODEL_FILE, fields)
     params = engine.sql_params(workspace.load(explicit=root), DEMO_TODAY)
     health.snapshot(conn, model, fields, params, HEALTH_DAYS)
+
+
+def _playbook_history(conn: sqlite3.Connection, root: Path, rng: random.Random) -> None:
+    """Replay weekly `csm run`s over the summer, and a CSM working each morning's list.
+
+    Four in five drafts are sent the next day, the rest skipped with a reason;
+    four in five tasks are done within two days. This gives `csm report` its history.
+    """
+    from csm import engine, timeline, workspace
+    from csm.playbooks import load_selected
+    from csm.queue import queue
+    from csm.render import Templates
+
+    path = root / "playbooks" / f"{HOLDOUT_PLAYBOOK}.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("\npriority:", "\nholdout: 20%\npriority:", 1), encoding="utf-8")
+    ws = workspace.load(explicit=root)
+    fields = engine.fields_for(conn)
+    templates = Templates(ws.templates_dir)
+    playbooks = load_selected(ws.playbooks_dir, fields, (), templates.exists)
+    for day in HISTORY_RUNS:
+        params = engine.sql_params(ws, day)
+        results = engine.evaluate(conn, playbooks, fields, params, day)
+        added = queue(conn, ws, templates, fields, params, results, day, f"{day}T07:00:00+00:00").added
+        with store.transaction(conn):
+            for item in added:
+                at = f"{day + dt.timedelta(days=1 + (item.kind == 'task'))}T10:00:00+00:00"
+                if item.kind == "draft" and rng.random() < 0.8:
+                    conn.execute(
+                        "UPDATE outbox SET status = 'sent', sent_at = ?, updated_at = ? WHERE id = ?",
+                        (at, at, item.id),
+                    )
+                    summary = f"sent “{item.summary}” ({item.playbook} › {item.step})"
+                    timeline.record(conn, item.account_id, "email_sent", summary, at, ref=f"draft:{item.id}")
+                elif item.kind == "draft":
+                    conn.execute(
+                        "UPDATE outbox SET status = 'skipped', reason = ?, updated_at = ? WHERE id = ?",
+                        (rng.choice(_SKIP_REASONS), at, item.id),
+                    )
+                elif rng.random() < 0.8:
+                    conn.execute("UPDATE tasks SET status = 'done', done_at = ? WHERE id = ?", (at, item.id))
+                    timeline.record(conn, item.account_id, "task_done", f"task done: {item.summary}", at)
 
 
 def _pin_settings(path: Path) -> None:

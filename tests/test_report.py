@@ -226,3 +226,22 @@ def test_imports_record_an_outcome_when_the_status_changes(tmp_path: Path) -> No
     load("churned", "2027-10-01", "2026-11-02T07:00:00+00:00")  # date ahead: dated the import day
     assert [o["date"] for o in outcomes.listing(conn)] == ["2026-10-01", "2026-11-02"]
     conn.close()
+
+
+def test_demo_history_gives_the_report_its_figures(tmp_path: Path) -> None:
+    from csm.demo import HOLDOUT_PLAYBOOK, build_demo
+
+    root = build_demo(tmp_path / "demo", history=True).root
+    conn = store.connect(root / "csm.db")
+    r = report.build(conn, TODAY)
+    conn.close()
+    steps = {(s.playbook, s.step): s for s in r.steps}
+    hello = steps[("silent-account", "hello")]
+    assert hello.sent > 0 and sum(hello.skipped.values()) > 0
+    assert hello.sent + sum(hello.skipped.values()) == hello.drafted  # the CSM worked every draft
+    assert hello.touched.median_change(30) is not None
+    [holdout] = r.holdouts
+    assert holdout.playbook == HOLDOUT_PLAYBOOK
+    share = holdout.held_out.accounts / (holdout.held_out.accounts + holdout.touched.accounts)
+    assert 0.1 < share < 0.35
+    assert holdout.health_lift_30d is not None

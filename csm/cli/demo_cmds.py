@@ -24,11 +24,17 @@ def demo(
         bool,
         typer.Option("--tour", help="Then show each built-in playbook's matches and one previewed email."),
     ] = False,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history", help="Also replay a summer of weekly runs worked by a CSM, for `csm report`."
+        ),
+    ] = False,
 ) -> None:
     """Build a demo workspace: 500 accounts, contacts, usage and touches, today pinned."""
     from csm.demo import DEMO_TODAY, build_demo
 
-    summary = build_demo(directory)
+    summary = build_demo(directory, history=history)
     counts = summary.counts
     where = shlex.quote(str(summary.root))
     for line in (
