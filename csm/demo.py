@@ -187,11 +187,8 @@ class DemoSummary:
     counts: dict[str, int]
 
 
-def build_demo(root: Path | None = None, *, history: bool = False) -> DemoSummary:
-    """Create a demo workspace in ``root`` (a new temp folder if None).
-
-    ``history``: also replay a summer of weekly runs worked by a CSM, for `csm report`.
-    """
+def build_demo(root: Path | None = None) -> DemoSummary:
+    """Create a demo workspace in ``root`` (a new temp folder if None), with a summer of history."""
     root = Path(tempfile.mkdtemp(prefix="csm-demo-")) if root is None else root.resolve()
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise WorkspaceError(
@@ -209,8 +206,7 @@ def build_demo(root: Path | None = None, *, history: bool = False) -> DemoSummar
         with store.transaction(conn):
             _insert(conn, "timeline", timeline)
         _health_history(conn, root)
-        if history:
-            _playbook_history(conn, root, random.Random(SEED + 1))
+        _playbook_history(conn, root, random.Random(SEED + 1))
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in ("accounts", "contacts", "usage", "timeline", "health_history")
@@ -234,7 +230,9 @@ def _playbook_history(conn: sqlite3.Connection, root: Path, rng: random.Random) 
     """Replay weekly `csm run`s over the summer, and a CSM working each morning's list.
 
     Four in five drafts are sent the next day, the rest skipped with a reason;
-    four in five tasks are done within two days. This gives `csm report` its history.
+    four in five tasks are done within two days, the rest weeks later. This
+    gives `csm report` its history. The accounts whose renewal was decided since
+    are replayed as they stood then: active, before that renewal.
     """
     from csm import engine, timeline, workspace
     from csm.playbooks import load_selected
@@ -248,7 +246,9 @@ def _playbook_history(conn: sqlite3.Connection, root: Path, rng: random.Random) 
     fields = engine.fields_for(conn)
     templates = Templates(ws.templates_dir)
     playbooks = load_selected(ws.playbooks_dir, fields, (), templates.exists)
+    decided = _decided_renewals(conn)
     for day in HISTORY_RUNS:
+        _as_of(conn, decided, day)
         params = engine.sql_params(ws, day)
         results = engine.evaluate(conn, playbooks, fields, params, day)
         added = queue(conn, ws, templates, fields, params, results, day, f"{day}T07:00:00+00:00").added
@@ -267,9 +267,68 @@ def _playbook_history(conn: sqlite3.Connection, root: Path, rng: random.Random) 
                         "UPDATE outbox SET status = 'skipped', reason = ?, updated_at = ? WHERE id = ?",
                         (rng.choice(_SKIP_REASONS), at, item.id),
                     )
-                elif rng.random() < 0.8:
+                else:
+                    if rng.random() >= 0.8:  # the CSM got to it late
+                        at = f"{day + dt.timedelta(days=rng.randint(7, 30))}T16:00:00+00:00"
                     conn.execute("UPDATE tasks SET status = 'done', done_at = ? WHERE id = ?", (at, item.id))
                     timeline.record(conn, item.account_id, "task_done", f"task done: {item.summary}", at)
+    _as_of(conn, decided, DEMO_TODAY)
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """An account whose renewal was decided this year: what it looked like before."""
+
+    id: str
+    outcome: str
+    renewal: str  # the renewal it decided
+    renewal_after: str  # its renewal date now
+
+
+def _decided_renewals(conn: sqlite3.Connection) -> list[_Decided]:
+    """Renewed and churned accounts, with the outcome dated on the renewal it decided.
+
+    The import dates a renewal it sees on its own day; the demo knows better:
+    a renewed account's decided renewal is a year before its next one.
+    """
+    decided = [
+        _Decided(
+            row[0],
+            row[1],
+            row[2] if row[1] == "churned" else _a_year_before(row[2]),
+            row[2],
+        )
+        for row in conn.execute(
+            "SELECT id, status, renewal_date FROM accounts WHERE status IN ('renewed', 'churned') ORDER BY id"
+        )
+    ]
+    with store.transaction(conn):
+        conn.execute("DELETE FROM outcomes")
+        conn.executemany(
+            "INSERT INTO outcomes (account_id, date, outcome, source, recorded_at)"
+            " VALUES (?, ?, ?, 'import', ?)",
+            ((d.id, d.renewal, d.outcome, NOW) for d in decided),
+        )
+    return decided
+
+
+def _as_of(conn: sqlite3.Connection, decided: list[_Decided], day: dt.date) -> None:
+    """Decided accounts as they stood on ``day``: active, with the old renewal date, until it passed."""
+    with store.transaction(conn):
+        conn.executemany(
+            "UPDATE accounts SET status = ?, renewal_date = ? WHERE id = ?",
+            (
+                ("active", d.renewal, d.id)
+                if day.isoformat() < d.renewal
+                else (d.outcome, d.renewal_after, d.id)
+                for d in decided
+            ),
+        )
+
+
+def _a_year_before(iso_day: str) -> str:
+    day = dt.date.fromisoformat(iso_day)
+    return day.replace(year=day.year - 1, day=min(day.day, 28) if day.month == 2 else day.day).isoformat()
 
 
 def _pin_settings(path: Path) -> None:

@@ -38,17 +38,19 @@ def test_dry_run_shows_matches_and_writes_nothing(invoke, demo: Path) -> None:
 
 
 def test_run_queues_once_and_reruns_add_nothing(invoke, demo: Path) -> None:
+    pending = (
+        "SELECT (SELECT count(*) FROM outbox WHERE status = 'draft'),"
+        " (SELECT count(*) FROM tasks WHERE status = 'open')"
+    )
+    assert rows(demo, pending)[0] == (0, 0)  # the demo's summer history is all worked
     first = invoke("-w", str(demo), "run")
     assert first.exit_code == 0
-    drafts, tasks = (
-        rows(demo, "SELECT count(*) FROM outbox")[0][0],
-        rows(demo, "SELECT count(*) FROM tasks")[0][0],
-    )
+    drafts, tasks = rows(demo, pending)[0]
     assert drafts > 50 and tasks > 30
     assert f"Added {drafts} draft(s) and {tasks} task(s) as of 2026-11-23." in first.stdout
     again = invoke("-w", str(demo), "run")
     assert "Added 0 draft(s) and 0 task(s) as of 2026-11-23." in again.stdout
-    assert rows(demo, "SELECT count(*) FROM outbox")[0][0] == drafts
+    assert rows(demo, pending)[0] == (drafts, tasks)
 
 
 def test_two_runs_at_once_add_nothing_twice(demo: Path) -> None:
@@ -177,7 +179,9 @@ def test_review_refuses_without_a_terminal(invoke, demo: Path) -> None:
 
 def test_task_done_is_a_touch(invoke, demo: Path) -> None:
     invoke("-w", str(demo), "run", "--quiet")
-    task_id, account = rows(demo, "SELECT id, account_id FROM tasks ORDER BY id LIMIT 1")[0]
+    task_id, account = rows(
+        demo, "SELECT id, account_id FROM tasks WHERE status = 'open' ORDER BY id LIMIT 1"
+    )[0]
     result = invoke("-w", str(demo), "task", "done", str(task_id), "--note", "Kickoff booked for Thursday")
     assert result.exit_code == 0
     view = json.loads(invoke("-w", str(demo), "account", account, "--json").stdout)
@@ -189,7 +193,7 @@ def test_task_done_is_a_touch(invoke, demo: Path) -> None:
 
 def test_task_snooze_and_bad_dates(invoke, demo: Path) -> None:
     invoke("-w", str(demo), "run", "--quiet")
-    (task_id,) = rows(demo, "SELECT min(id) FROM tasks")[0]
+    (task_id,) = rows(demo, "SELECT min(id) FROM tasks WHERE status = 'open'")[0]
     bad = invoke("-w", str(demo), "task", "snooze", str(task_id), "--until", "next week", "--reason", "x")
     assert bad.exit_code == 2 and "'next week' is not a date like 2026-11-25" in bad.stderr
     past = invoke("-w", str(demo), "task", "snooze", str(task_id), "--until", "2026-11-01", "--reason", "x")
@@ -258,7 +262,7 @@ def test_log_resets_days_since_touch(invoke, demo: Path) -> None:
 
 def test_account_view(invoke, demo: Path) -> None:
     invoke("-w", str(demo), "run", "--quiet")
-    account = rows(demo, "SELECT account_id FROM outbox ORDER BY id LIMIT 1")[0][0]
+    account = rows(demo, "SELECT account_id FROM outbox WHERE status = 'draft' ORDER BY id LIMIT 1")[0][0]
     result = invoke("-w", str(demo), "account", account)
     assert result.exit_code == 0
     name = rows(demo, "SELECT name FROM accounts WHERE id = ?", account)[0][0]

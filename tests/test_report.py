@@ -228,13 +228,18 @@ def test_imports_record_an_outcome_when_the_status_changes(tmp_path: Path) -> No
     conn.close()
 
 
-def test_demo_history_gives_the_report_its_figures(tmp_path: Path) -> None:
-    from csm.demo import HOLDOUT_PLAYBOOK, build_demo
+def test_demo_history_gives_the_report_its_figures(demo: Path) -> None:
+    from csm.demo import HOLDOUT_PLAYBOOK
 
-    root = build_demo(tmp_path / "demo", history=True).root
-    conn = store.connect(root / "csm.db")
+    conn = store.connect(demo / "csm.db")
     r = report.build(conn, TODAY)
+    renewed_on = conn.execute(
+        "SELECT o.date, a.renewal_date FROM outcomes o JOIN accounts a ON a.id = o.account_id"
+        " WHERE o.outcome = 'renewed'"
+    ).fetchall()
     conn.close()
+    # A renewed account's outcome is the renewal it decided, a year before its next one.
+    assert renewed_on and all(str(int(d[:4]) + 1) + d[4:] == nxt for d, nxt in renewed_on)
     steps = {(s.playbook, s.step): s for s in r.steps}
     hello = steps[("silent-account", "hello")]
     assert hello.sent > 0 and sum(hello.skipped.values()) > 0
@@ -245,3 +250,6 @@ def test_demo_history_gives_the_report_its_figures(tmp_path: Path) -> None:
     share = holdout.held_out.accounts / (holdout.held_out.accounts + holdout.touched.accounts)
     assert 0.1 < share < 0.35
     assert holdout.health_lift_30d is not None
+    check_in = steps[("renewal-ahead", "check-in")]
+    assert check_in.touched.renewal.total >= 10 and check_in.not_touched.renewal.total >= 1
+    assert 0 < check_in.touched.renewal.hits < check_in.touched.renewal.total  # renewals and churns

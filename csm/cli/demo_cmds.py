@@ -24,17 +24,11 @@ def demo(
         bool,
         typer.Option("--tour", help="Then show each built-in playbook's matches and one previewed email."),
     ] = False,
-    history: Annotated[
-        bool,
-        typer.Option(
-            "--history", help="Also replay a summer of weekly runs worked by a CSM, for `csm report`."
-        ),
-    ] = False,
 ) -> None:
     """Build a demo workspace: 500 accounts, contacts, usage and touches, today pinned."""
     from csm.demo import DEMO_TODAY, build_demo
 
-    summary = build_demo(directory, history=history)
+    summary = build_demo(directory)
     counts = summary.counts
     where = shlex.quote(str(summary.root))
     for line in (
