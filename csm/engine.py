@@ -13,7 +13,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from csm.fields import FieldSet, standard_fields
 from csm.playbooks import PERIODS, Playbook, Step
@@ -24,8 +24,9 @@ _CHUNK = 500
 _TODAY = re.compile(r":today\b")
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
+    """One account a step matched. A tuple, not a dataclass: a run may build a million."""
+
     account_id: str
     account_name: str
     owner: str | None
@@ -40,9 +41,11 @@ class Match:
 class StepResult:
     playbook: Playbook
     step: Step
-    matches: tuple[Match, ...]  # to be touched: drafts and tasks
-    held_out: tuple[Match, ...] = ()  # matched, set aside by the playbook's holdout
+    matches: tuple[Match, ...]  # to be touched: drafts and tasks (the first `keep` of them)
+    held_out: tuple[Match, ...] = ()  # matched, set aside by the playbook's holdout (likewise)
     exits: tuple[str, ...] = ()  # accounts meeting `until` with open tasks or unsent drafts
+    match_count: int = 0  # every match to be touched, kept or not
+    held_out_count: int = 0
 
 
 def held_out(playbook_id: str, account_id: str, share: float) -> bool:
@@ -140,38 +143,35 @@ def evaluate(
     *,
     owner: str | None = None,
     account_id: str | None = None,
+    keep: int | None = None,
 ) -> list[StepResult]:
-    """Every step of every playbook with the accounts it matches today."""
+    """Every step of every playbook with the accounts it matches today.
+
+    ``keep``: hold only the first N matches (and held-out ones) of each step and
+    count the rest, so showing a million matches needs no memory for them.
+    """
     results = []
     for playbook in playbooks:
         for step in playbook.steps:
             sql, params = step_query(playbook, step, fields, today, owner=owner, account_id=account_id)
-            rows = conn.execute(sql, {**base_params, **params}).fetchall()
-            matches = tuple(
-                Match(
-                    account_id=row["_id"],
-                    account_name=row["_name"],
-                    owner=row["_owner"],
-                    values={k: row[k] for k in row.keys() if not k.startswith("_")},  # noqa: SIM118 (sqlite3.Row iterates values)
-                    once_value=str(row["_once"]),
-                )
-                for row in rows
-            )
-            touched, held = _split_holdout(playbook, matches)
+            cursor = conn.cursor()
+            cursor.row_factory = None  # plain tuples: a sqlite3.Row per match costs more than the match
+            cursor.execute(sql, {**base_params, **params})
+            names = [d[0] for d in cursor.description][4:]
+            groups: tuple[list[Match], list[Match]] = ([], [])
+            counts = [0, 0]
+            for row in cursor:
+                held = playbook.holdout > 0 and held_out(playbook.id, row[0], playbook.holdout)
+                counts[held] += 1
+                if keep is None or counts[held] <= keep:
+                    groups[held].append(
+                        Match(row[0], row[1], row[2], dict(zip(names, row[4:], strict=True)), str(row[3]))
+                    )
             exits = _exits(conn, playbook, step, base_params, owner, account_id)
-            results.append(StepResult(playbook, step, touched, held, exits))
+            results.append(
+                StepResult(playbook, step, tuple(groups[0]), tuple(groups[1]), exits, counts[0], counts[1])
+            )
     return results
-
-
-def _split_holdout(
-    playbook: Playbook, matches: tuple[Match, ...]
-) -> tuple[tuple[Match, ...], tuple[Match, ...]]:
-    if playbook.holdout <= 0:
-        return matches, ()
-    touched, held = [], []
-    for match in matches:
-        (held if held_out(playbook.id, match.account_id, playbook.holdout) else touched).append(match)
-    return tuple(touched), tuple(held)
 
 
 def _exits(

@@ -62,6 +62,17 @@ _SNAPSHOT = (
     "(SELECT h.{column} FROM health_history h WHERE h.account_id = a.id"
     " AND h.date <= {day} ORDER BY h.date DESC LIMIT 1)"
 )
+
+
+def _usage_avg(after: str, upto: str) -> str:
+    """The primary metric's daily average over (today + after, today + upto]."""
+    end = f"date(:today, '{upto}')" if upto else ":today"
+    return (
+        "(SELECT avg(u.value) FROM usage u WHERE u.account_id = a.id AND u.metric = :primary_metric"
+        f" AND u.date > date(:today, '{after}') AND u.date <= {end})"
+    )
+
+
 DERIVED: tuple[Field, ...] = (
     Field(
         "days_to_renewal",
@@ -120,20 +131,15 @@ DERIVED: tuple[Field, ...] = (
     Field(
         "usage_30d",
         "number",
-        "(SELECT avg(u.value) FROM usage u WHERE u.account_id = a.id"
-        " AND u.metric = :primary_metric"
-        " AND u.date > date(:today, '-30 days') AND u.date <= :today)",
+        _usage_avg("-30 days", ""),
         "daily average of the primary usage metric over the last 30 days",
         True,
     ),
     Field(
         "usage_change_30d",
         "number",
-        "(SELECT (avg(CASE WHEN u.date > date(:today, '-30 days') THEN u.value END)"
-        " - avg(CASE WHEN u.date <= date(:today, '-30 days') THEN u.value END))"
-        " / nullif(avg(CASE WHEN u.date <= date(:today, '-30 days') THEN u.value END), 0)"
-        " FROM usage u WHERE u.account_id = a.id AND u.metric = :primary_metric"
-        " AND u.date > date(:today, '-60 days') AND u.date <= :today)",
+        # (last - before) / before as last / before - 1: two index range scans, no CASE per row.
+        f"({_usage_avg('-30 days', '')} / nullif({_usage_avg('-60 days', '-30 days')}, 0) - 1)",
         "change of usage_30d against the 30 days before, a fraction (-20% = -0.2)",
         True,
         True,

@@ -15,16 +15,18 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csm.errors import NotFound
 from csm.fields import FieldSet
-from csm.health_model import HealthModel, Measure
 from csm.store import get_meta, set_meta, transaction
 
 BUCKETS = 10  # the distribution's bars: 0-9, 10-19, ..., 90-100
 DROP_POINTS = -10  # health_change_30d at or below this is a drop worth a look
 BANDS = ("red", "yellow", "green")
+if TYPE_CHECKING:  # the model's parser (YAML, conditions) loads only where a model is read
+    from csm.health_model import HealthModel, Measure
+
 TAKEN_AT = "health_snapshot_at"  # meta: when the latest snapshot was taken
 
 

@@ -544,3 +544,24 @@ def test_importing_the_same_records_twice_changes_nothing(accounts: list[dict[st
         assert (first.inserted, again.unchanged) == (len(records), len(records))
         assert rows(conn, "SELECT * FROM accounts ORDER BY id") == before
         conn.close()
+
+
+def test_a_bulk_load_rebuilds_the_indexes_after_it(
+    conn: sqlite3.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from csm import importer
+
+    monkeypatch.setattr(importer, "BULK_ROWS", 2)
+    indexes = (
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'accounts' ORDER BY name"
+    )
+    before = rows(conn, indexes)
+    csv_text = "id,name,owner,renewal_date\n" + "".join(
+        f"A{i},Acme {i},csm{i % 3}@vendor.example,2027-0{1 + i % 9}-01\n" for i in range(50)
+    )
+    assert load(conn, tmp_path, "accounts", "bulk.csv", csv_text).inserted == 50
+    assert rows(conn, indexes) == before
+    plan = rows(conn, "EXPLAIN QUERY PLAN SELECT id FROM accounts WHERE owner = 'csm1@vendor.example'")
+    assert "USING INDEX accounts_owner" in plan[0][-1]
+    assert rows(conn, "SELECT count(*) FROM accounts WHERE owner = 'csm1@vendor.example'") == [(17,)]
+    assert rows(conn, "PRAGMA integrity_check") == [("ok",)]

@@ -69,12 +69,12 @@ def _results_json(results: list[StepResult]) -> list[dict[str, Any]]:
 
 def _print_results(results: list[StepResult], limit: int) -> None:
     for result in results:
-        count = len(result.matches)
+        count = result.match_count
         plural = "account" if count == 1 else "accounts"
         extra = "".join(
             f"  [dim]{label}[/]"
             for label in (
-                f"+{len(result.held_out)} held out" if result.held_out else "",
+                f"+{result.held_out_count} held out" if result.held_out_count else "",
                 f"{len(result.exits)} to exit (until met)" if result.exits else "",
             )
             if label
@@ -118,7 +118,9 @@ def run(
     selected = rt.playbooks(playbooks or ())
     if not dry_run:
         rt.snapshot_health(if_stale=True)  # first, so the health fields see today's scores
-    results = evaluate(rt.conn, selected, rt.fields, rt.params, rt.today, owner=owner)
+    # A dry run shows `limit` matches per step; only --json and a real run need them all.
+    keep = limit if dry_run and not as_json else None
+    results = evaluate(rt.conn, selected, rt.fields, rt.params, rt.today, owner=owner, keep=keep)
     if dry_run:
         if as_json:
             print_json({"today": rt.today.isoformat(), "dry_run": True, "steps": _results_json(results)})

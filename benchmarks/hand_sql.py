@@ -1,0 +1,88 @@
+"""The baseline for evaluating the built-in playbooks: one hand-written query per step.
+
+Each query is what a careful engineer would write for that step's audience and
+`when` (and `for`/`until`) straight against the schema, with the dates worked
+out in Python first, and no csm code. ``params(today)`` gives the dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+_NOT_SNOOZED = "a.id NOT IN (SELECT account_id FROM snoozes WHERE until > :today)"
+_UTIL = "CAST(a.seats_used AS REAL) / nullif(a.seats_licensed, 0)"
+_LATEST = (
+    "(SELECT u.value FROM usage u WHERE u.account_id = a.id AND u.metric = '{metric}'"
+    " AND u.date <= :today ORDER BY u.date DESC LIMIT 1)"
+)
+_AVG = (
+    "(SELECT avg(u.value) FROM usage u WHERE u.account_id = a.id AND u.metric = 'active_users'"
+    " AND u.date > {after} AND u.date <= {upto})"
+)
+_CHANGE = (
+    f"({_AVG.format(after=':d30', upto=':today')} - {_AVG.format(after=':d60', upto=':d30')})"
+    f" / nullif({_AVG.format(after=':d60', upto=':d30')}, 0)"
+)
+_SCORE = (
+    "(SELECT h.{column} FROM health_history h WHERE h.account_id = a.id AND h.date <= {day}"
+    " ORDER BY h.date DESC LIMIT 1)"
+)
+_LAST_TOUCH = (
+    "coalesce((SELECT date(max(t.at)) FROM timeline t WHERE t.account_id = a.id AND t.touch = 1"
+    " AND t.at < :tomorrow), a.start_date)"
+)
+
+_ADOPTION = "a.status = 'active' AND a.start_date < :d60"
+_ESTABLISHED = "a.status = 'active' AND a.start_date <= :d90"
+_EXPANSION = f"{_ESTABLISHED} AND a.open_tickets <= 2 AND (a.nps IS NULL OR a.nps >= 7)"
+_ONBOARDING = "a.status = 'active' AND a.start_date BETWEEN :d90 AND :today"
+
+STEPS: dict[str, tuple[str, str]] = {
+    "adoption-milestones › roll-out-help": (_ADOPTION, f"{_UTIL} < 0.4"),
+    "adoption-milestones › first-integration": (_ADOPTION, f"{_LATEST.format(metric='integrations')} = 0"),
+    "adoption-milestones › milestone": (_ADOPTION, f"{_UTIL} >= 0.8 AND {_CHANGE} >= 0"),
+    "at-risk › health-falling": (
+        _ESTABLISHED,
+        f"{_SCORE.format(column='score', day=':today')} - {_SCORE.format(column='score', day=':d30')}"
+        " <= -15 AND (a.nps IS NULL OR a.nps > 6)",
+    ),
+    "at-risk › red-band": (
+        _ESTABLISHED,
+        " AND ".join(f"{_SCORE.format(column='band', day=day)} = 'red'" for day in (":today", ":d1", ":d2")),
+    ),
+    "at-risk › ticket-spike": (_ESTABLISHED, "a.open_tickets >= 5"),
+    "at-risk › detractor": (_ESTABLISHED, "a.nps <= 6"),
+    "expansion › seats-nearly-full": (_EXPANSION, f"{_UTIL} >= 0.9 AND a.nps >= 7"),
+    "expansion › next-plan": (_EXPANSION, f"a.plan IN ('starter', 'team') AND {_CHANGE} >= 0.25"),
+    "onboarding › welcome": (_ONBOARDING, "a.start_date >= :d14"),
+    "onboarding › first-value": (
+        _ONBOARDING,
+        "a.start_date BETWEEN :d45 AND :d30"
+        f" AND {_LATEST.format(metric='active_users')} < a.seats_licensed * 0.25",
+    ),
+    "onboarding › stalled": (_ONBOARDING, "a.start_date BETWEEN :d60 AND :d21 AND date(a.last_login_at) <= :d14"),
+    "renewal-ahead › heads-up": ("a.status = 'active'", "a.renewal_date BETWEEN :p91 AND :p120"),
+    "renewal-ahead › check-in": ("a.status = 'active'", "a.renewal_date BETWEEN :p31 AND :p60"),
+    "renewal-ahead › at-risk": (
+        "a.status = 'active'",
+        f"a.renewal_date BETWEEN :today AND :p60 AND (a.nps <= 6 OR a.open_tickets >= 5 OR {_CHANGE} <= -0.2)",
+    ),
+    "silent-account › hello": (_ESTABLISHED, f"{_LAST_TOUCH} <= :d60"),
+    "silent-account › call": (_ESTABLISHED, f"{_LAST_TOUCH} <= :d90"),
+}
+
+
+def queries() -> list[str]:
+    return [
+        f"SELECT a.id, a.name, a.owner FROM accounts a WHERE {audience} AND {_NOT_SNOOZED} AND {when}"
+        " ORDER BY a.id"
+        for audience, when in STEPS.values()
+    ]
+
+
+def params(today: dt.date) -> dict[str, str]:
+    days = {f"d{n}": today - dt.timedelta(days=n) for n in (1, 2, 14, 21, 30, 45, 60, 90)}
+    days |= {f"p{n}": today + dt.timedelta(days=n) for n in (31, 60, 91, 120)}
+    return {"today": today.isoformat(), "tomorrow": (today + dt.timedelta(days=1)).isoformat()} | {
+        k: v.isoformat() for k, v in days.items()
+    }
