@@ -217,6 +217,7 @@ def bulk_workspace(data: Path, tmp: Path, name: str, count: int) -> Path:
     with sqlite3.connect(ws / "csm.db") as conn:
         conn.execute("DELETE FROM accounts WHERE rowid > ?", (count,))
         conn.execute("UPDATE accounts SET status = 'active'")
+    run(csm("-w", str(ws), "health"))  # today's snapshot is its own job; `csm run` then reuses it
     return ws
 
 

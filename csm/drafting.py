@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,30 +47,39 @@ class Draft:
     priority: str
 
 
-def recipients(conn: sqlite3.Connection, account_id: str, roles: tuple[str, ...]) -> list[Recipient]:
-    """Contacts in the given roles (in that order), else the primary contact.
+_CHUNK = 500
+_CONTACTS = (
+    "SELECT c.account_id, c.name, c.email, c.role, c.title, c.is_primary FROM contacts c"
+    " WHERE c.account_id IN ({marks}) AND c.unsubscribed = 0"
+    " AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = c.email COLLATE NOCASE)"
+    " ORDER BY c.account_id, c.is_primary DESC, c.name"
+)
 
-    Unsubscribed and suppressed addresses are never recipients.
-    """
-    rows = conn.execute(
-        "SELECT c.name, c.email, c.role, c.title, c.is_primary FROM contacts c"
-        " WHERE c.account_id = ? AND c.unsubscribed = 0"
-        " AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = c.email COLLATE NOCASE)"
-        " ORDER BY c.is_primary DESC, c.name",
-        (account_id,),
-    ).fetchall()
+
+def reachable_contacts(conn: sqlite3.Connection, account_ids: Sequence[str]) -> dict[str, list[sqlite3.Row]]:
+    """Each account's contacts who may be emailed (not unsubscribed, not suppressed), in chunks."""
+    found: dict[str, list[sqlite3.Row]] = {}
+    for start in range(0, len(account_ids), _CHUNK):
+        chunk = account_ids[start : start + _CHUNK]
+        for row in conn.execute(_CONTACTS.format(marks=", ".join("?" * len(chunk))), tuple(chunk)):
+            found.setdefault(row["account_id"], []).append(row)
+    return found
+
+
+def recipients(contacts: Sequence[sqlite3.Row], roles: tuple[str, ...]) -> list[Recipient]:
+    """Contacts in the given roles (in that order), else the primary contact."""
 
     def person(row: sqlite3.Row) -> Recipient:
         return Recipient(row["name"] or "", row["email"], row["role"] or "", row["title"] or "")
 
     chosen: list[Recipient] = []
     for role in roles:
-        for row in rows:
+        for row in contacts:
             wanted = row["is_primary"] if role == "primary" else row["role"] == role
             if wanted and all(r.email != row["email"] for r in chosen):
                 chosen.append(person(row))
     if not chosen:
-        chosen = [person(row) for row in rows if row["is_primary"]][:1]
+        chosen = [person(row) for row in contacts if row["is_primary"]][:1]
     return chosen
 
 
@@ -108,16 +118,16 @@ def context(
 def draft(
     ws: Workspace,
     templates: Templates,
-    conn: sqlite3.Connection,
+    contacts: Sequence[sqlite3.Row],
     playbook: Playbook,
     step: Step,
     match: Match,
     account: dict[str, Any],
     today: dt.date,
 ) -> Draft | str:
-    """The rendered draft for one match, or the reason there is none."""
+    """The rendered draft for one match (``contacts``: the account's reachable ones), or why not."""
     assert step.email is not None
-    people = recipients(conn, match.account_id, step.email.to)
+    people = recipients(contacts, step.email.to)
     if not people:
         return f"no contact in roles {', '.join(step.email.to)} and no primary contact"
     rendered = templates.render(step.email.template, context(ws, account, people[0], playbook, step, today))

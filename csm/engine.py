@@ -206,17 +206,21 @@ def _exits(
 
 
 def account_rows(
-    conn: sqlite3.Connection, fields: FieldSet, base_params: dict[str, Any], ids: Sequence[str]
+    conn: sqlite3.Connection,
+    fields: FieldSet,
+    base_params: dict[str, Any],
+    ids: Sequence[str],
+    derived_names: set[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Full accounts (every column and derived field) by id, fetched in chunks."""
-    derived = [f for f in fields.values() if f.derived]
+    """Accounts by id, fetched in chunks: every column, and the derived fields named (None: all)."""
+    derived = [f for f in fields.values() if f.derived and (derived_names is None or f.name in derived_names)]
     columns = ", ".join(f'({fields.sql(f.name)}) AS "{f.name}"' for f in derived)
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = list(ids[start : start + _CHUNK])
         marks = ", ".join(f":id{i}" for i in range(len(chunk)))
         params = {**base_params, **{f"id{i}": v for i, v in enumerate(chunk)}}
-        sql = f"SELECT a.*, {columns} FROM accounts a WHERE a.id IN ({marks})"
+        sql = f"SELECT a.*{', ' if columns else ''}{columns} FROM accounts a WHERE a.id IN ({marks})"
         for row in conn.execute(sql, params):
             found[row["id"]] = dict(row)
     return found

@@ -46,7 +46,8 @@ def render_preview(rt: Runtime, playbook_id: str, account_id: str, step_id: str 
     assert step is not None
     account = accounts[account_id]
     match = matched.get(step.id) or Match(account_id, account["name"], account["owner"], {}, "preview")
-    made = drafting.draft(rt.ws, rt.templates, rt.conn, playbook, step, match, account, rt.today)
+    contacts = drafting.reachable_contacts(rt.conn, [account_id]).get(account_id, [])
+    made = drafting.draft(rt.ws, rt.templates, contacts, playbook, step, match, account, rt.today)
     if isinstance(made, str):
         raise InputError(f"cannot draft for '{account_id}': {made}", hint="Import its contacts first.")
     owner = rt.ws.owner(account["owner"])

@@ -67,7 +67,10 @@ def queue(
         for m in r.matches
         if m.dedupe_key(r.playbook, r.step) not in have_drafts
     }
-    accounts = account_rows(conn, fields, base_params, sorted(need_accounts))
+    accounts = account_rows(
+        conn, fields, base_params, sorted(need_accounts), _read_fields(templates, results)
+    )
+    contacts = drafting.reachable_contacts(conn, sorted(need_accounts))
     drafts: list[tuple[drafting.Draft, str]] = []
     tasks: list[tuple[StepResult, Match]] = []
     for result in results:
@@ -79,7 +82,7 @@ def queue(
                     made = drafting.draft(
                         ws,
                         templates,
-                        conn,
+                        contacts.get(match.account_id, []),
                         result.playbook,
                         step,
                         match,
@@ -95,77 +98,122 @@ def queue(
                     drafts.append((made, match.account_name))
             if step.task and key not in have_tasks:
                 tasks.append((result, match))
+    draft_rows = {
+        made.dedupe_key: (
+            made.dedupe_key,
+            made.playbook,
+            made.step,
+            made.account_id,
+            made.owner,
+            json.dumps([[r.name, r.email] for r in made.to]),
+            json.dumps(list(made.cc)),
+            made.reply_to,
+            made.subject,
+            made.body,
+            made.template,
+            json.dumps(made.why, default=str),
+            made.priority,
+            now,
+            now,
+        )
+        for made, _ in drafts
+    }
+    task_rows = {
+        match.dedupe_key(result.playbook, result.step): (
+            match.dedupe_key(result.playbook, result.step),
+            result.playbook.id,
+            result.step.id,
+            match.account_id,
+            match.owner,
+            result.step.task.title,
+            (today + dt.timedelta(days=result.step.task.due_in_days)).isoformat(),
+            result.step.priority,
+            json.dumps(match.values, default=str),
+            now,
+        )
+        for result, match in tasks
+        if result.step.task is not None
+    }
     with transaction(conn):
         _record_matches(conn, results, today)
         report.exited = _apply_exits(conn, results, now)
-        for made, account_name in drafts:
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO outbox (dedupe_key, playbook, step, account_id, owner, to_addrs,"
-                " cc, reply_to, subject, body, template, why, priority, status, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?)",
-                (
-                    made.dedupe_key,
+        draft_ids = _insert_new(conn, "outbox", _INSERT_DRAFT, draft_rows)
+        task_ids = _insert_new(conn, "tasks", _INSERT_TASK, task_rows)
+    for made, account_name in drafts:
+        if made.dedupe_key in draft_ids:
+            report.added.append(
+                Queued(
+                    "draft",
+                    draft_ids[made.dedupe_key],
                     made.playbook,
                     made.step,
                     made.account_id,
-                    made.owner,
-                    json.dumps([[r.name, r.email] for r in made.to]),
-                    json.dumps(list(made.cc)),
-                    made.reply_to,
+                    account_name,
                     made.subject,
-                    made.body,
-                    made.template,
-                    json.dumps(made.why, default=str),
-                    made.priority,
-                    now,
-                    now,
-                ),
-            )
-            if cursor.rowcount:
-                report.added.append(
-                    Queued(
-                        "draft",
-                        cursor.lastrowid or 0,
-                        made.playbook,
-                        made.step,
-                        made.account_id,
-                        account_name,
-                        made.subject,
-                    )
                 )
-        for result, match in tasks:
-            task = result.step.task
-            assert task is not None
-            due = (today + dt.timedelta(days=task.due_in_days)).isoformat()
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO tasks (dedupe_key, playbook, step, account_id, owner, title,"
-                " due_date, priority, why, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    match.dedupe_key(result.playbook, result.step),
+            )
+    for result, match in tasks:
+        key = match.dedupe_key(result.playbook, result.step)
+        if key in task_ids and result.step.task is not None:
+            report.added.append(
+                Queued(
+                    "task",
+                    task_ids[key],
                     result.playbook.id,
                     result.step.id,
                     match.account_id,
-                    match.owner,
-                    task.title,
-                    due,
-                    result.step.priority,
-                    json.dumps(match.values, default=str),
-                    now,
-                ),
-            )
-            if cursor.rowcount:
-                report.added.append(
-                    Queued(
-                        "task",
-                        cursor.lastrowid or 0,
-                        result.playbook.id,
-                        result.step.id,
-                        match.account_id,
-                        match.account_name,
-                        task.title,
-                    )
+                    match.account_name,
+                    result.step.task.title,
                 )
+            )
     return report
+
+
+def _read_fields(templates: Templates, results: list[StepResult]) -> set[str] | None:
+    """The account fields the steps' templates read (None: any), so only those are computed."""
+    needed: set[str] = set()
+    for result in results:
+        if result.step.email and result.matches:
+            used = templates.account_fields(result.step.email.template)
+            if used is None:
+                return None
+            needed |= used
+    return needed
+
+
+_INSERT_DRAFT = (
+    "INSERT INTO outbox (dedupe_key, playbook, step, account_id, owner, to_addrs, cc, reply_to,"
+    " subject, body, template, why, priority, status, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?)"
+)
+_INSERT_TASK = (
+    "INSERT INTO tasks (dedupe_key, playbook, step, account_id, owner, title, due_date, priority,"
+    " why, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_CHUNK = 500
+
+
+def _keyed(conn: sqlite3.Connection, table: str, keys: list[str]) -> dict[str, int]:
+    """The ids of the rows in ``table`` holding these dedupe keys, a chunk at a time."""
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT dedupe_key, id FROM {table} WHERE dedupe_key IN ({marks})"
+        found.update(conn.execute(sql, chunk).fetchall())
+    return found
+
+
+def _insert_new(conn: sqlite3.Connection, table: str, sql: str, rows: dict[str, tuple]) -> dict[str, int]:
+    """Insert the rows whose dedupe key is new, in one statement; their ids by key.
+
+    Inside the run's write transaction no other run can add a key between the
+    check and the insert, so this is what INSERT OR IGNORE row by row would do.
+    """
+    taken = _keyed(conn, table, list(rows))
+    fresh = [key for key in rows if key not in taken]
+    conn.executemany(sql, (rows[key] for key in fresh))
+    return _keyed(conn, table, fresh)
 
 
 def _record_matches(conn: sqlite3.Connection, results: list[StepResult], today: dt.date) -> None:

@@ -23,11 +23,12 @@ import functools
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
 from jinja2.ext import Extension
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from markdown_it import MarkdownIt
@@ -135,6 +136,8 @@ class _Compiled:
     body: jinja2.Template | None = None
     cc: tuple[_Header, ...] = ()
     reply_to: _Header | None = None
+    # The `account.X` names its parts read; None when one reads `account` whole.
+    account_fields: set[str] | None = field(default_factory=set)
 
 
 class Templates:
@@ -230,7 +233,7 @@ class Templates:
             return _Compiled([self._problem(name, 1, "front matter has no closing '---' line")])
         compiled = _Compiled([])
         self._front_matter(name, filename, front, compiled)
-        compiled.body = self._template(name, filename, masked, compiled.problems)
+        compiled.body = self._template(name, filename, masked, compiled)
         return compiled
 
     def _front_matter(self, name: str, filename: str, front: str, out: _Compiled) -> None:
@@ -261,7 +264,7 @@ class Templates:
                 return None
             line = doc.where(path).line
             source = "{#" + "\n" * (line - 1) + "#}" + value
-            template = self._template(name, filename, source, out.problems)
+            template = self._template(name, filename, source, out)
             return _Header(template, line) if template else None
 
         if "subject" not in data:
@@ -276,14 +279,19 @@ class Templates:
         if data.get("reply_to") is not None:
             out.reply_to = compile_text(("reply_to",), "reply_to")
 
-    def _template(
-        self, name: str, filename: str, source: str, problems: list[Problem]
-    ) -> jinja2.Template | None:
+    def account_fields(self, name: str) -> set[str] | None:
+        """The account fields template ``name`` reads (None: it may read any), for drafting only those."""
+        return self._compiled(name).account_fields
+
+    def _template(self, name: str, filename: str, source: str, out: _Compiled) -> jinja2.Template | None:
         try:
-            code = self._env.compile(source, name, filename)
+            tree = self._env.parse(source, name, filename)
+            code = self._env.compile(tree, name, filename)
         except jinja2.TemplateSyntaxError as exc:
-            problems.append(self._problem(name, exc.lineno, f"Jinja syntax: {exc.message}"))
+            out.problems.append(self._problem(name, exc.lineno, f"Jinja syntax: {exc.message}"))
             return None
+        used = _account_fields(tree)
+        out.account_fields = None if used is None or out.account_fields is None else out.account_fields | used
         return self._env.template_class.from_code(self._env, code, self._env.make_globals(None))
 
     def _run(self, template: jinja2.Template, context: dict[str, Any]) -> str:
@@ -370,6 +378,32 @@ font-size:15px;line-height:1.5;color:#222222;">
 
 
 @functools.cache
+def _account_fields(tree: nodes.Template) -> set[str] | None:
+    """``account.X`` and ``account['X']`` names in a template; None if it uses ``account`` otherwise.
+
+    Passing ``account`` whole (to a filter, a loop, a macro, ``set``) or pulling in
+    another template could read any field, so then every field is needed.
+    """
+    if any(tree.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport))):
+        return None
+    used: set[str] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node.node, nodes.Name) and node.node.name == "account":
+            if isinstance(node, nodes.Getattr):
+                used.add(node.attr)
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                used.add(node.arg.value)
+            else:
+                return None
+    bare = sum(1 for n in tree.find_all(nodes.Name) if n.name == "account")
+    reached = sum(
+        1
+        for n in tree.find_all((nodes.Getattr, nodes.Getitem))
+        if isinstance(n.node, nodes.Name) and n.node.name == "account"
+    )
+    return used if bare == reached else None
+
+
 def _markdown() -> MarkdownIt:
     # breaks: a line break in the body (sign-off, signature) stays a line break.
     return MarkdownIt("commonmark", {"html": False, "breaks": True})

@@ -560,3 +560,22 @@ def test_builtin_template_matches_golden(name: str) -> None:
     assert text == path.read_text(encoding="utf-8")
     body_lines = email.body.strip().splitlines()
     assert 6 <= len(body_lines) <= 15, f"{name}: {len(body_lines)} body lines"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "{{ account.arr | money }} for {{ account['days_to_renewal'] }} days",
+            {"name", "arr", "days_to_renewal"},
+        ),
+        ("{% if account.health < 50 %}low{% endif %} {{ account.name }}", {"name", "health"}),
+        ("{{ account | tojson }}", None),  # the whole account: any field
+        ("{% for key in account %}{{ key }}{% endfor %}", None),
+        ("{% set a = account %}{{ a.arr }}", None),
+        ("{% include '_footer.md.j2' %}", None),  # another template may read any field
+    ],
+)
+def test_account_fields_a_template_reads(tmp_path: Path, body: str, expected: set[str] | None) -> None:
+    files = {"t.md.j2": f'---\nsubject: "Hi {{{{ account.name }}}}"\n---\n{body}\n', "_footer.md.j2": "x"}
+    assert build(tmp_path, files).account_fields("t.md.j2") == expected
