@@ -60,12 +60,16 @@ STEPS: dict[str, tuple[str, str]] = {
         "a.start_date BETWEEN :d45 AND :d30"
         f" AND {_LATEST.format(metric='active_users')} < a.seats_licensed * 0.25",
     ),
-    "onboarding › stalled": (_ONBOARDING, "a.start_date BETWEEN :d60 AND :d21 AND date(a.last_login_at) <= :d14"),
+    "onboarding › stalled": (
+        _ONBOARDING,
+        "a.start_date BETWEEN :d60 AND :d21 AND date(a.last_login_at) <= :d14",
+    ),
     "renewal-ahead › heads-up": ("a.status = 'active'", "a.renewal_date BETWEEN :p91 AND :p120"),
     "renewal-ahead › check-in": ("a.status = 'active'", "a.renewal_date BETWEEN :p31 AND :p60"),
     "renewal-ahead › at-risk": (
         "a.status = 'active'",
-        f"a.renewal_date BETWEEN :today AND :p60 AND (a.nps <= 6 OR a.open_tickets >= 5 OR {_CHANGE} <= -0.2)",
+        "a.renewal_date BETWEEN :today AND :p60"
+        f" AND (a.nps <= 6 OR a.open_tickets >= 5 OR {_CHANGE} <= -0.2)",
     ),
     "silent-account › hello": (_ESTABLISHED, f"{_LAST_TOUCH} <= :d60"),
     "silent-account › call": (_ESTABLISHED, f"{_LAST_TOUCH} <= :d90"),

@@ -94,8 +94,19 @@ def run(args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None 
     return elapsed, usage.ru_maxrss
 
 
-def median(fn: Callable[[], float], repeat: int) -> float:
-    return statistics.median(fn() for _ in range(repeat))
+def medians(repeat: int, *fns: Callable[[], float]) -> list[float]:
+    """Each function's median wall time, the runs interleaved after one warm-up round.
+
+    Interleaving gives csm and its baseline the same page cache and the same
+    neighbours on a shared machine; the warm-up round is not counted.
+    """
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, seen in zip(fns, times, strict=True):
+            seen.append(fn())
+    return [statistics.median(seen) for seen in times]
 
 
 def csm(*args: str) -> list[str]:
@@ -128,8 +139,7 @@ def copy_workspace(source: Path, tmp: Path, name: str) -> Path:
 def help_time(tmp: Path, repeat: int) -> Row:
     bare = tmp / "bare.py"
     bare.write_text("import typer\napp = typer.Typer()\n@app.command()\ndef hello() -> None: pass\napp()\n")
-    ours = median(lambda: run(csm("--help"))[0], repeat)
-    base = median(lambda: run([PYTHON, str(bare), "--help"])[0], repeat)
+    ours, base = medians(repeat, lambda: run(csm("--help"))[0], lambda: run([PYTHON, str(bare), "--help"])[0])
     ratio = ours / base
     return Row(
         "`csm --help` wall",
@@ -165,7 +175,7 @@ def import_time(data: Path, tmp: Path, size: int, repeat: int) -> Row:
         """)
         )[0]
 
-    ours_s, base_s = median(ours, repeat), median(base, repeat)
+    ours_s, base_s = medians(repeat, ours, base)
     ratio = ours_s / base_s
     return Row(
         f"`csm import accounts` {size:,} rows",
@@ -193,8 +203,7 @@ def evaluate_time(data: Path, size: int, repeat: int) -> Row:
         """)
         )[0]
 
-    ours_s = median(lambda: run(csm("-w", str(ws), "run", "--dry-run"))[0], repeat)
-    base_s = median(base, repeat)
+    ours_s, base_s = medians(repeat, lambda: run(csm("-w", str(ws), "run", "--dry-run"))[0], base)
     ratio = ours_s / base_s
     return Row(
         f"`csm run --dry-run` {size:,} accounts",
@@ -283,7 +292,7 @@ def drafting_time(data: Path, tmp: Path, repeat: int, count: int) -> list[Row]:
             cwd=mm,
         )[0]
 
-    ours_s, bare_s, mm_s = median(ours, repeat), median(bare_loop, repeat), median(mailmerge, repeat)
+    ours_s, bare_s, mm_s = medians(repeat, ours, bare_loop, mailmerge)
     n = len(rows)
     rows_out = []
     if mm_s == mm_s:  # not NaN
@@ -321,8 +330,9 @@ def today_time(data: Path, tmp: Path, size: int, repeat: int) -> Row:
     run(csm("-w", str(ws), "run", "onboarding", "--quiet"))  # about 1% of accounts: 1k drafts at 100k
     with sqlite3.connect(ws / "csm.db") as conn:
         drafts = conn.execute("SELECT count(*) FROM outbox WHERE status = 'draft'").fetchone()[0]
-    ours = median(lambda: run(csm("-w", str(ws), "today", "--no-run"))[0], repeat)
-    base = median(lambda: run(csm("--help"))[0], repeat)
+    ours, base = medians(
+        repeat, lambda: run(csm("-w", str(ws), "today", "--no-run"))[0], lambda: run(csm("--help"))[0]
+    )
     return Row(
         f"`csm today` {size:,} accounts, {drafts:,} drafts",
         f"{ours:.2f} s",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -35,6 +36,22 @@ def test_dry_run_shows_matches_and_writes_nothing(invoke, demo: Path) -> None:
     assert "renewal-ahead › heads-up  15 accounts  when days_to_renewal between 91 and 120" in result.stdout
     assert "Dry run as of 2026-11-23: nothing was written." in result.stdout
     assert db_dump(demo / "csm.db") == before
+
+
+def test_dry_run_shows_limit_rows_and_counts_the_rest(invoke, demo: Path) -> None:
+    shown = invoke(
+        "-w", str(demo), "run", "--dry-run", "--limit", "3", "renewal-ahead", "adoption-milestones"
+    )
+    assert shown.exit_code == 0
+    full = json.loads(invoke("-w", str(demo), "run", "--dry-run", "--json", "renewal-ahead").stdout)
+    heads_up = next(s for s in full["steps"] if s["step"] == "heads-up")
+    assert len(heads_up["matches"]) == 15
+    section = shown.stdout.split("renewal-ahead › heads-up")[1].split("renewal-ahead › check-in")[0]
+    assert "15 accounts" in section and "… and 12 more" in section
+    assert [m["account"] for m in heads_up["matches"][:3]] == re.findall(r"^(A\d+) ", section, re.M)
+    held = json.loads(invoke("-w", str(demo), "run", "--dry-run", "--json", "adoption-milestones").stdout)
+    first = next(s for s in held["steps"] if s["step"] == "first-integration")
+    assert first["held_out"] and f"+{len(first['held_out'])} held out" in shown.stdout
 
 
 def test_run_queues_once_and_reruns_add_nothing(invoke, demo: Path) -> None:
