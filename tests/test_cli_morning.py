@@ -50,7 +50,7 @@ def test_dry_run_shows_limit_rows_and_counts_the_rest(invoke, demo: Path) -> Non
     assert "15 accounts" in section and "… and 12 more" in section
     assert [m["account"] for m in heads_up["matches"][:3]] == re.findall(r"^(A\d+) ", section, re.M)
     held = json.loads(invoke("-w", str(demo), "run", "--dry-run", "--json", "adoption-milestones").stdout)
-    first = next(s for s in held["steps"] if s["step"] == "first-integration")
+    first = next(s for s in held["steps"] if s["step"] == "roll-out-help")
     assert first["held_out"] and f"+{len(first['held_out'])} held out" in shown.stdout
 
 
