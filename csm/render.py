@@ -387,8 +387,10 @@ def _account_fields(tree: nodes.Template) -> set[str] | None:
     if any(tree.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport))):
         return None
     used: set[str] = set()
+    reached = 0
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         if isinstance(node.node, nodes.Name) and node.node.name == "account":
+            reached += 1
             if isinstance(node, nodes.Getattr):
                 used.add(node.attr)
             elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
@@ -396,11 +398,6 @@ def _account_fields(tree: nodes.Template) -> set[str] | None:
             else:
                 return None
     bare = sum(1 for n in tree.find_all(nodes.Name) if n.name == "account")
-    reached = sum(
-        1
-        for n in tree.find_all((nodes.Getattr, nodes.Getitem))
-        if isinstance(n.node, nodes.Name) and n.node.name == "account"
-    )
     return used if bare == reached else None
 
 

@@ -261,16 +261,7 @@ def build(conn: sqlite3.Connection, today: dt.date, since: dt.date | None = None
 
     for row in conn.execute(_ACTIVITY, params):
         s = step(row["playbook"], row["step"])
-        for name in (
-            "matched",
-            "held_out",
-            "drafted",
-            "approved",
-            "sent",
-            "withdrawn",
-            "tasks",
-            "tasks_done",
-        ):
+        for name in _COUNTS:
             setattr(s, name, getattr(s, name) + (row[name] or 0))
     for row in conn.execute(_SKIPPED, params):
         step(row["playbook"], row["step"]).skipped[row["reason"]] = row["n"]
