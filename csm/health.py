@@ -27,7 +27,7 @@ BANDS = ("red", "yellow", "green")
 if TYPE_CHECKING:  # the model's parser (YAML, conditions) loads only where a model is read
     from csm.health_model import HealthModel, Measure
 
-TAKEN_AT = "health_snapshot_at"  # meta: when the latest snapshot was taken
+SEEN_IMPORT = "health_snapshot_import"  # meta: the last import (timeline id) the latest snapshot saw
 
 
 def _num(value: float) -> str:
@@ -113,11 +113,10 @@ def snapshot(
     fields: FieldSet,
     base_params: dict[str, Any],
     days: Iterable[dt.date],
-    now: str | None = None,
 ) -> int:
     """Score every account on each day and store it, replacing that day's snapshot; rows written.
 
-    ``now`` (a timestamp) is recorded as when the snapshot was taken, for :func:`is_current`.
+    The last import it saw is recorded for :func:`is_current`.
     """
     cte, params = scores_cte(model, fields)
     # An account's snapshot of the day is replaced, never duplicated.
@@ -131,8 +130,7 @@ def snapshot(
             before = conn.total_changes
             conn.execute(insert, {**base_params, **params, "today": day.isoformat()})
             written += conn.total_changes - before  # rowcount is -1 for WITH ... INSERT
-        if now is not None:
-            set_meta(conn, TAKEN_AT, now)
+        set_meta(conn, SEEN_IMPORT, str(_last_import(conn)))
     return written
 
 
@@ -143,8 +141,13 @@ def is_current(conn: sqlite3.Connection, day: dt.date) -> bool:
         is None
     ):
         return False
-    last_import = conn.execute("SELECT max(at) FROM timeline WHERE kind = 'import'").fetchone()[0]
-    return last_import is None or last_import <= (get_meta(conn, TAKEN_AT) or "")
+    return _last_import(conn) <= int(get_meta(conn, SEEN_IMPORT) or -1)
+
+
+def _last_import(conn: sqlite3.Connection) -> int:
+    """The newest import's timeline id: an order no clock can upset (0: none yet)."""
+    row = conn.execute("SELECT id FROM timeline WHERE kind = 'import' ORDER BY id DESC LIMIT 1").fetchone()
+    return 0 if row is None else row[0]
 
 
 def has_history(conn: sqlite3.Connection, day: dt.date) -> bool:
