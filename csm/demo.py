@@ -218,11 +218,11 @@ def build_demo(root: Path | None = None) -> DemoSummary:
 
 def _health_history(conn: sqlite3.Connection, root: Path) -> None:
     """Snapshots as if `csm health` had run on each of :data:`HEALTH_DAYS`, scored by the demo's model."""
-    from csm import engine, health, health_model, workspace
+    from csm import health, health_model, runtime, workspace
 
-    fields = engine.fields_for(conn)
+    fields = runtime.fields_for(conn)
     model = health_model.load(root / health_model.MODEL_FILE, fields)
-    params = engine.sql_params(workspace.load(explicit=root), DEMO_TODAY)
+    params = runtime.sql_params(workspace.load(explicit=root), DEMO_TODAY)
     health.snapshot(conn, model, fields, params, HEALTH_DAYS)
 
 
@@ -234,7 +234,7 @@ def _playbook_history(conn: sqlite3.Connection, root: Path, rng: random.Random) 
     gives `csm report` its history. The accounts whose renewal was decided since
     are replayed as they stood then: active, before that renewal.
     """
-    from csm import engine, timeline, workspace
+    from csm import engine, runtime, timeline, workspace
     from csm.playbooks import load_selected
     from csm.queue import queue
     from csm.render import Templates
@@ -243,13 +243,13 @@ def _playbook_history(conn: sqlite3.Connection, root: Path, rng: random.Random) 
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace("\npriority:", "\nholdout: 20%\npriority:", 1), encoding="utf-8")
     ws = workspace.load(explicit=root)
-    fields = engine.fields_for(conn)
+    fields = runtime.fields_for(conn)
     templates = Templates(ws.templates_dir)
     playbooks = load_selected(ws.playbooks_dir, fields, (), templates.exists)
     decided = _decided_renewals(conn)
     for day in HISTORY_RUNS:
         _as_of(conn, decided, day)
-        params = engine.sql_params(ws, day)
+        params = runtime.sql_params(ws, day)
         results = engine.evaluate(conn, playbooks, fields, params, day)
         added = queue(conn, ws, templates, fields, params, results, day, f"{day}T07:00:00+00:00").added
         with store.transaction(conn):

@@ -11,14 +11,12 @@ import datetime as dt
 import hashlib
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from csm.fields import FieldSet, standard_fields
+from csm.fields import FieldSet
 from csm.playbooks import PERIODS, Playbook, Step
-from csm.store import extra_account_columns
-from csm.workspace import Workspace
 
 _CHUNK = 500
 _TODAY = re.compile(r":today\b")
@@ -59,15 +57,6 @@ def shifted(sql: str, days_ago: int) -> str:
     return _TODAY.sub(f"date(:today, '-{days_ago} days')", sql)
 
 
-def fields_for(conn: sqlite3.Connection) -> FieldSet:
-    """Every field conditions may use in this database."""
-    return standard_fields(extra_account_columns(conn))
-
-
-def sql_params(ws: Workspace, today: dt.date) -> dict[str, Any]:
-    return {"today": today.isoformat(), "primary_metric": ws.settings.primary_metric}
-
-
 def period_value(period: str, today: dt.date) -> str:
     if period == "week":
         year, week, _ = today.isocalendar()
@@ -96,9 +85,11 @@ def step_query(
     owner: str | None = None,
     account_id: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The one SQL query that finds this step's matching accounts."""
-    shown = list(dict.fromkeys(step.when.fields))
-    columns = ", ".join(f'({fields.sql(name)}) AS "{name}"' for name in shown)
+    """The one SQL query that finds this step's matching accounts: id, name, owner, once value.
+
+    The condition's fields are not selected: :func:`step_values` computes them for
+    the matches kept, so a dry run showing 20 of 80,000 matches computes 20.
+    """
     once_sql, params = _once_sql(step, fields, today)
     # Cheap filters first: SQLite evaluates AND terms in order, so the audience
     # (usually plain columns) spares the step's costlier derived fields most rows.
@@ -125,9 +116,7 @@ def step_query(
         where.append("a.id = :account_id")
         params["account_id"] = account_id
     sql = (
-        f"SELECT a.id AS _id, a.name AS _name, a.owner AS _owner, {once_sql} AS _once"
-        + (f", {columns}" if columns else "")
-        + " FROM accounts a WHERE "
+        f"SELECT a.id, a.name, a.owner, {once_sql} FROM accounts a WHERE "
         + " AND ".join(where)
         + " ORDER BY a.id"
     )
@@ -157,21 +146,49 @@ def evaluate(
             cursor = conn.cursor()
             cursor.row_factory = None  # plain tuples: a sqlite3.Row per match costs more than the match
             cursor.execute(sql, {**base_params, **params})
-            names = [d[0] for d in cursor.description][4:]
-            groups: tuple[list[Match], list[Match]] = ([], [])
+            groups: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] = ([], [])
             counts = [0, 0]
             for row in cursor:
                 held = playbook.holdout > 0 and held_out(playbook.id, row[0], playbook.holdout)
                 counts[held] += 1
                 if keep is None or counts[held] <= keep:
-                    groups[held].append(
-                        Match(row[0], row[1], row[2], dict(zip(names, row[4:], strict=True)), str(row[3]))
-                    )
-            exits = _exits(conn, playbook, step, base_params, owner, account_id)
-            results.append(
-                StepResult(playbook, step, tuple(groups[0]), tuple(groups[1]), exits, counts[0], counts[1])
+                    groups[held].append(row)
+            values = step_values(
+                conn, fields, step, base_params, [row[0] for group in groups for row in group]
             )
+            touched, kept_out = (
+                tuple(Match(r[0], r[1], r[2], values[r[0]], str(r[3])) for r in group) for group in groups
+            )
+            exits = _exits(conn, playbook, step, base_params, owner, account_id)
+            results.append(StepResult(playbook, step, touched, kept_out, exits, counts[0], counts[1]))
     return results
+
+
+def step_values(
+    conn: sqlite3.Connection, fields: FieldSet, step: Step, base_params: dict[str, Any], ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The fields the step's condition names, as they are today, for each of these accounts."""
+    names = list(dict.fromkeys(step.when.fields))
+    columns = "".join(f", ({fields.sql(name)})" for name in names)
+    return {
+        row[0]: dict(zip(names, row[1:], strict=True))
+        for row in _by_id(conn, f"SELECT a.id{columns} FROM accounts a", base_params, ids, tuples=True)
+    }
+
+
+def _by_id(
+    conn: sqlite3.Connection, select: str, base_params: dict[str, Any], ids: Sequence[str], *, tuples: bool
+) -> Iterator[Any]:
+    """The rows of ``select`` (over accounts ``a``) for these account ids, queried in chunks."""
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        marks = ", ".join(f":id{i}" for i in range(len(chunk)))
+        cursor = conn.cursor()
+        if tuples:
+            cursor.row_factory = None
+        yield from cursor.execute(
+            f"{select} WHERE a.id IN ({marks})", {**base_params, **{f"id{i}": v for i, v in enumerate(chunk)}}
+        )
 
 
 def _exits(
@@ -215,12 +232,5 @@ def account_rows(
     """Accounts by id, fetched in chunks: every column, and the derived fields named (None: all)."""
     derived = [f for f in fields.values() if f.derived and (derived_names is None or f.name in derived_names)]
     columns = ", ".join(f'({fields.sql(f.name)}) AS "{f.name}"' for f in derived)
-    found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(ids), _CHUNK):
-        chunk = list(ids[start : start + _CHUNK])
-        marks = ", ".join(f":id{i}" for i in range(len(chunk)))
-        params = {**base_params, **{f"id{i}": v for i, v in enumerate(chunk)}}
-        sql = f"SELECT a.*{', ' if columns else ''}{columns} FROM accounts a WHERE a.id IN ({marks})"
-        for row in conn.execute(sql, params):
-            found[row["id"]] = dict(row)
-    return found
+    select = f"SELECT a.*{', ' if columns else ''}{columns} FROM accounts a"
+    return {row["id"]: dict(row) for row in _by_id(conn, select, base_params, ids, tuples=False)}

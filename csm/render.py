@@ -25,20 +25,22 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2 import nodes
 from jinja2.ext import Extension
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
-from markdown_it import MarkdownIt
 
 from csm import yamlfile
 from csm.errors import NotFound, Problem, TemplateError, did_you_mean
 from csm.fields import FieldSet
 from csm.filters import FILTERS, FilterError
+from csm.template_files import SUFFIX, template_names
 
-SUFFIX = ".md.j2"
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
 FRONT_MATTER_KEYS = ("subject", "cc", "reply_to")
 _QUOTE_HINT = ' (put text with Jinja in quotes: "{{ ... }}")'
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -160,13 +162,7 @@ class Templates:
 
     def names(self) -> list[str]:
         """Every email template, as a posix path relative to the root."""
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            path.relative_to(self.root).as_posix()
-            for path in self.root.rglob("*" + SUFFIX)
-            if path.is_file() and not path.name.startswith("_")
-        )
+        return template_names(self.root)
 
     def exists(self, name: str) -> bool:
         return name in self.names()
@@ -401,7 +397,10 @@ def _account_fields(tree: nodes.Template) -> set[str] | None:
     return used if bare == reached else None
 
 
+@functools.cache
 def _markdown() -> MarkdownIt:
+    from markdown_it import MarkdownIt  # only sending and previews build HTML
+
     # breaks: a line break in the body (sign-off, signature) stays a line break.
     return MarkdownIt("commonmark", {"html": False, "breaks": True})
 

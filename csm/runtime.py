@@ -9,14 +9,24 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from csm import engine, store
-from csm.fields import FieldSet
-from csm.playbooks import Playbook, load_selected
+from csm import store
+from csm.fields import FieldSet, standard_fields
+from csm.template_files import template_names
 from csm.workspace import Workspace
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # loaded when used: `csm today` reads no playbook and renders nothing
     from csm.health_model import HealthModel
+    from csm.playbooks import Playbook
     from csm.render import Templates
+
+
+def fields_for(conn: sqlite3.Connection) -> FieldSet:
+    """Every field conditions may use in this database."""
+    return standard_fields(store.extra_account_columns(conn))
+
+
+def sql_params(ws: Workspace, today: dt.date) -> dict[str, Any]:
+    return {"today": today.isoformat(), "primary_metric": ws.settings.primary_metric}
 
 
 @dataclass
@@ -27,11 +37,11 @@ class Runtime:
 
     @cached_property
     def fields(self) -> FieldSet:
-        return engine.fields_for(self.conn)
+        return fields_for(self.conn)
 
     @cached_property
     def params(self) -> dict[str, Any]:
-        return engine.sql_params(self.ws, self.today)
+        return sql_params(self.ws, self.today)
 
     @cached_property
     def templates(self) -> Templates:
@@ -56,12 +66,13 @@ class Runtime:
 
         if if_stale and health.is_current(self.conn, self.today):
             return 0
-        return health.snapshot(
-            self.conn, self.health_model, self.fields, self.params, [self.today], self.now()
-        )
+        return health.snapshot(self.conn, self.health_model, self.fields, self.params, [self.today])
 
     def playbooks(self, names: Iterable[str] = ()) -> list[Playbook]:
-        return load_selected(self.ws.playbooks_dir, self.fields, names, self.templates.exists)
+        from csm.playbooks import load_selected
+
+        templates = set(template_names(self.ws.templates_dir))
+        return load_selected(self.ws.playbooks_dir, self.fields, names, templates.__contains__)
 
     def now(self) -> str:
         """A timestamp for records: the real time of day, on "today"'s date when pinned."""
