@@ -28,6 +28,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from generate import DATA, build, parse_size
 
 PYTHON = sys.executable
+# Processes keep their compiled bytecode, as an installed csm does: without it, every run
+# would compile csm's modules again (an editable install has no .pyc until one is written).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 BULK_PLAYBOOK = """\
 playbook: bulk
 title: Bulk note
@@ -77,11 +80,11 @@ class Row:
     met: bool | None
 
 
-def run(args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> tuple[float, int]:
+def run(args: list[str], *, cwd: Path | None = None) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one subprocess."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        args, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
