@@ -445,7 +445,7 @@ def _parse(path: Path | None, name: str, stream: IO[str] | None) -> _Table | Ite
         return _json_records(text, name)
     if first.group() == "{":
         return _ndjson_records(text, name)
-    return _csv_table(text, name)
+    return _csv_table(text, name, first.start())
 
 
 def _read_text(path: Path | None, name: str, stream: IO[str] | None) -> str:
@@ -494,8 +494,9 @@ def _ndjson_records(text: str, name: str) -> Iterator[tuple[str, Record]]:
         yield f"line {number}", item
 
 
-def _csv_table(text: str, name: str) -> _Table:
-    header_line = text.lstrip().split("\n", 1)[0]
+def _csv_table(text: str, name: str, start: int) -> _Table:
+    end = text.find("\n", start)
+    header_line = text[start : None if end < 0 else end]  # a slice: the whole text is not copied
     delimiter = ","
     if "," not in header_line:
         delimiter = ";" if ";" in header_line else "\t" if "\t" in header_line else ","
