@@ -111,7 +111,7 @@ def queue(
             made.subject,
             made.body,
             made.template,
-            json.dumps(made.why, default=str),
+            _why_json(made.why),
             made.priority,
             now,
             now,
@@ -128,7 +128,7 @@ def queue(
             result.step.task.title,
             (today + dt.timedelta(days=result.step.task.due_in_days)).isoformat(),
             result.step.priority,
-            json.dumps(match.values, default=str),
+            _why_json(match.values),
             now,
         )
         for result, match in tasks
@@ -180,6 +180,9 @@ def _read_fields(templates: Templates, results: list[StepResult]) -> set[str] | 
             needed |= used
     return needed
 
+
+# One encoder for every why: json.dumps(..., default=str) builds a new one per call.
+_why_json = json.JSONEncoder(default=str).encode
 
 _INSERT_DRAFT = (
     "INSERT INTO outbox (dedupe_key, playbook, step, account_id, owner, to_addrs, cc, reply_to,"

@@ -68,7 +68,7 @@ class _Environment(ImmutableSandboxedEnvironment):
     def getattr(self, obj: Any, attribute: str) -> Any:
         # Field names win over dict methods (an imported column may be called
         # "items"), and a missing field gets a did-you-mean.
-        if isinstance(obj, Mapping):
+        if type(obj) is dict or isinstance(obj, Mapping):  # a dict first: isinstance on an ABC is slow
             if attribute in obj:
                 return obj[attribute]
             if not hasattr(obj, attribute):
