@@ -49,6 +49,9 @@ def test_dry_run_shows_limit_rows_and_counts_the_rest(invoke, demo: Path) -> Non
     section = shown.stdout.split("renewal-ahead › heads-up")[1].split("renewal-ahead › check-in")[0]
     assert "15 accounts" in section and "… and 12 more" in section
     assert [m["account"] for m in heads_up["matches"][:3]] == re.findall(r"^(A\d+) ", section, re.M)
+    # The values shown are computed for the kept rows alone; they are the ones --json gives.
+    shown_days = [int(d) for d in re.findall(r"^A\d+ .* (\d+)$", section, re.M)]
+    assert shown_days == [m["values"]["days_to_renewal"] for m in heads_up["matches"][:3]]
     held = json.loads(invoke("-w", str(demo), "run", "--dry-run", "--json", "adoption-milestones").stdout)
     first = next(s for s in held["steps"] if s["step"] == "roll-out-help")
     assert first["held_out"] and f"+{len(first['held_out'])} held out" in shown.stdout
