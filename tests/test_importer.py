@@ -32,6 +32,15 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
     return store.connect(tmp_path / "csm.db", create=True)
 
 
+@pytest.fixture(params=[5_000, 1], ids=["one chunk", "a chunk a row"])
+def chunk_rows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """A CSV streams through in chunks; with one row a chunk, every check crosses a chunk's edge."""
+    from csm import importer
+
+    monkeypatch.setattr(importer, "PROGRESS_EVERY", request.param)
+    return request.param
+
+
 def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
     path = tmp_path / name
     path.write_text(textwrap.dedent(text), encoding=encoding)
@@ -135,7 +144,9 @@ def test_semicolon_csv_and_an_empty_trailing_column(conn: sqlite3.Connection, tm
 # -- upserts ----------------------------------------------------------------------------------------
 
 
-def test_second_import_counts_new_updated_unchanged(conn: sqlite3.Connection, tmp_path: Path) -> None:
+def test_second_import_counts_new_updated_unchanged(
+    conn: sqlite3.Connection, tmp_path: Path, chunk_rows: int
+) -> None:
     load(conn, tmp_path, "accounts", "accounts.csv", ACCOUNTS_CSV)
     conn.execute("UPDATE accounts SET health_score = 71 WHERE id = 'A1'")
     again = "id,name,arr\nA1,Acme,48000\nA2,Beta Corp,48000.5\nA4,Dune,10\n"
@@ -449,7 +460,7 @@ BAD_ROWS = [
 
 @pytest.mark.parametrize(("kind", "name", "text", "message"), BAD_ROWS)
 def test_a_bad_row_stops_the_import_and_changes_nothing(
-    conn: sqlite3.Connection, tmp_path: Path, kind: str, name: str, text: str, message: str
+    conn: sqlite3.Connection, tmp_path: Path, kind: str, name: str, text: str, message: str, chunk_rows: int
 ) -> None:
     load(conn, tmp_path, "accounts", "good.csv", GOOD)
     before = dump(conn)
@@ -470,10 +481,11 @@ def test_a_bad_row_stops_the_import_and_changes_nothing(
     ],
 )
 def test_the_first_bad_row_is_the_one_reported(
-    conn: sqlite3.Connection, tmp_path: Path, text: str, message: str
+    conn: sqlite3.Connection, tmp_path: Path, text: str, message: str, chunk_rows: int
 ) -> None:
     with pytest.raises(DataImportError, match=f"^{tmp_path}/a.csv: {message}"):
         load(conn, tmp_path, "accounts", "a.csv", text)
+    assert rows(conn, "SELECT count(*) FROM accounts") == [(0,)]  # earlier chunks rolled back too
 
 
 def test_the_first_bad_record_wins_over_a_later_unknown_field(conn: sqlite3.Connection) -> None:
