@@ -441,7 +441,7 @@ def read_records(
 
 
 def _parse(path: Path | None, name: str, stream: IO[str] | None) -> _Table | Iterator[tuple[str, Record]]:
-    text = _read_text(path, name, stream)
+    text, data = _read_text(path, name, stream)
     first = _FIRST_CHAR_RE.search(text)
     if first is None:
         raise DataImportError(f"{name}: the file is empty")
@@ -449,14 +449,23 @@ def _parse(path: Path | None, name: str, stream: IO[str] | None) -> _Table | Ite
         return _json_records(text, name)
     if first.group() == "{":
         return _ndjson_records(text, name)
-    return _csv_table(text, name, first.start())
+    # From a file, the CSV reader decodes the bytes as it goes (text and bytes are
+    # not both held while rows are read), and faster than from a StringIO.
+    lines = io.StringIO(text, newline="") if data is None else _decoding(data)
+    return _csv_table(text, name, first.start(), lines)
 
 
-def _read_text(path: Path | None, name: str, stream: IO[str] | None) -> str:
+def _decoding(data: bytes) -> IO[str]:
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+
+
+def _read_text(path: Path | None, name: str, stream: IO[str] | None) -> tuple[str, bytes | None]:
+    """The text, checked to be UTF-8, and the bytes it came from (None: read as text)."""
     try:
         if path is None:
-            return (stream or sys.stdin).read().removeprefix("\ufeff")
-        return path.read_bytes().decode("utf-8-sig")
+            return (stream or sys.stdin).read().removeprefix("\ufeff"), None
+        data = path.read_bytes()
+        return data.decode("utf-8-sig"), data
     except UnicodeDecodeError as exc:
         line = exc.object[: exc.start].count(b"\n") + 1
         where = "" if path is None else f" (line {line})"
@@ -498,13 +507,13 @@ def _ndjson_records(text: str, name: str) -> Iterator[tuple[str, Record]]:
         yield f"line {number}", item
 
 
-def _csv_table(text: str, name: str, start: int) -> _Table:
+def _csv_table(text: str, name: str, start: int, lines: IO[str]) -> _Table:
     end = text.find("\n", start)
     header_line = text[start : None if end < 0 else end]  # a slice: the whole text is not copied
     delimiter = ","
     if "," not in header_line:
         delimiter = ";" if ";" in header_line else "\t" if "\t" in header_line else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
         header = next(row for row in reader if row)
     except csv.Error as exc:
