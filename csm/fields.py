@@ -136,11 +136,18 @@ DERIVED: tuple[Field, ...] = (
         True,
     ),
     Field(
+        "usage_prev_30d",
+        "number",
+        _usage_avg("-60 days", "-30 days"),
+        "daily average of the primary usage metric over the 30 days before those",
+        True,
+    ),
+    Field(
         "usage_change_30d",
         "number",
         # (last - before) / before as last / before - 1: two index range scans, no CASE per row.
-        f"({_usage_avg('-30 days', '')} / nullif({_usage_avg('-60 days', '-30 days')}, 0) - 1)",
-        "change of usage_30d against the 30 days before, a fraction (-20% = -0.2)",
+        "({usage_30d} / nullif({usage_prev_30d}, 0) - 1)",
+        "change of usage_30d against usage_prev_30d, a fraction (-20% = -0.2)",
         True,
         True,
     ),

@@ -1,8 +1,9 @@
 """Health scores: every account scored in one SQL statement, snapshots per day, why a score moved.
 
 The health model (:mod:`csm.health_model`) compiles to one query: the
-measures' values per account (a materialized CTE, so each is computed once),
-their 0-100 scores, the weights of the account's lifecycle profile, and the
+derived fields the measures are built from, each computed once per account
+(``usage_30d`` serves both the usage trend and active users per seat), then
+the measures' values (materialized CTEs), their 0-100 scores, the weights of the account's lifecycle profile, and the
 weighted average. A snapshot stores that for every account on one day in
 ``health_history`` (account, date, score, band, parts); taking it again the
 same day replaces it. The ``health`` fields read these snapshots.
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from csm.errors import NotFound
@@ -69,11 +71,16 @@ def scores_cte(model: HealthModel, fields: FieldSet) -> tuple[str, dict[str, Any
     Accounts that had not started by :today, and accounts with no measure
     to score, are left out.
     """
+    from csm.conditions import compile_value
+
+    leaves = _leaf_fields(fields, ["lifecycle_stage", *(f for m in model.measures for f in m.value.fields)])
+    on_leaves = _as_columns(fields, leaves)
     params: dict[str, Any] = {}
     values, scores, weights, present, points, parts = [], [], [], [], [], []
     for i, m in enumerate(model.measures):
-        params.update(m.value.params)
-        values.append(f"({m.value.sql}) AS v{i}")
+        value = compile_value(m.value.source, on_leaves, prefix=f"m{i}_")
+        params.update(value.params)
+        values.append(f"({value.sql}) AS v{i}")
         scores.append(f"{_score_sql(m, f'v{i}')} AS s{i}")
         weight = _by_stage(model, m.weight, lambda p, m=m: p.weights[m.id])
         weights.append(f"{weight} AS w{i}")
@@ -87,10 +94,13 @@ def scores_cte(model: HealthModel, fields: FieldSet) -> tuple[str, dict[str, Any
     profiles = ", ".join(f"'{stage}'" for stage in model.profiles) or "NULL"
     green = _by_stage(model, model.green, lambda p: p.green)
     yellow = _by_stage(model, model.yellow, lambda p: p.yellow)
+    leaf_columns = "".join(f', ({fields.sql(name)}) AS "{name}"' for name in leaves)
     sql = (
-        "WITH vals AS MATERIALIZED ("
-        f"SELECT a.id AS account_id, ({fields.sql('lifecycle_stage')}) AS stage, {', '.join(values)}"
-        " FROM accounts a WHERE a.start_date IS NULL OR a.start_date <= :today"
+        "WITH leaves AS MATERIALIZED ("
+        f"SELECT a.*{leaf_columns} FROM accounts a WHERE a.start_date IS NULL OR a.start_date <= :today"
+        "), vals AS MATERIALIZED ("
+        f"SELECT a.id AS account_id, ({on_leaves.sql('lifecycle_stage')}) AS stage, {', '.join(values)}"
+        " FROM leaves a"
         "), scored AS MATERIALIZED ("
         f"SELECT account_id, stage, {', '.join(columns)}, {', '.join(scores)}, {', '.join(weights)}"
         f", {green} AS green, {yellow} AS yellow FROM vals"
@@ -105,6 +115,31 @@ def scores_cte(model: HealthModel, fields: FieldSet) -> tuple[str, dict[str, Any
         " FROM totals WHERE wsum > 0)"
     )
     return sql, params
+
+
+def _leaf_fields(fields: FieldSet, names: Iterable[str]) -> list[str]:
+    """The derived fields these fields are built from that are built from no other field.
+
+    ``usage_change_30d`` and ``usage_30d / seats_used`` both read ``usage_30d``:
+    computed once per account as a column, they share its range scan.
+    """
+    leaves: dict[str, None] = {}
+    pending = list(names)
+    while pending:
+        field = fields[pending.pop()]
+        if not field.derived:
+            continue
+        refs = re.findall(r"\{(\w+)\}", field.sql)
+        if refs:
+            pending.extend(refs)
+        else:
+            leaves[field.name] = None
+    return sorted(leaves)
+
+
+def _as_columns(fields: FieldSet, names: list[str]) -> FieldSet:
+    """The fields, with these read as columns of the row ``a`` instead of computed."""
+    return fields.with_fields(replace(fields[n], sql=f'a."{n}"') for n in names)
 
 
 def snapshot(
