@@ -530,6 +530,28 @@ def test_progress_is_reported_every_5000_rows(conn: sqlite3.Connection, tmp_path
     assert seen == [5_000, 10_000, 12_000]
 
 
+def test_a_csv_streams_through_a_chunk_at_a_time(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    text = "id,name\n" + "".join(f"A{i},Account {i}\n" for i in range(12_000))
+    stored: list[int] = []  # rows already written, each time a chunk has been read and checked
+
+    def progress(_rows: int) -> None:
+        stored.append(conn.execute("SELECT count(*) FROM accounts").fetchone()[0])
+
+    import_file(conn, "accounts", write(tmp_path, "a.csv", text), now=NOW, on_progress=progress)
+    assert stored == [0, 5_000, 10_000]  # not all 12,000 held in memory before the first write
+    assert rows(conn, "SELECT count(*) FROM accounts") == [(12_000,)]
+
+
+def test_the_garbage_collector_is_back_on_after_an_import(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    import gc
+
+    load(conn, tmp_path, "accounts", "good.csv", "id,name\nA1,Acme\n")
+    assert gc.isenabled()
+    with pytest.raises(DataImportError):
+        load(conn, tmp_path, "accounts", "bad.csv", "id,name\nA1,\n")
+    assert gc.isenabled()
+
+
 # -- properties ------------------------------------------------------------------------------------
 
 _text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
