@@ -242,3 +242,32 @@ def test_summary_counts_bands_buckets_and_drops(conn: sqlite3.Connection) -> Non
         "yellow": 0,
         "green": 0,
     }
+
+
+USAGE_MODEL = """\
+thresholds: { green: 70, yellow: 40 }
+measures:
+  - id: trend
+    value: usage_change_30d
+    weight: 50
+    linear: { from: -50%, to: 50% }
+  - id: per-seat
+    value: usage_30d / seats_used
+    weight: 50
+    linear: { from: 0, to: 1 }
+"""
+
+
+def test_a_derived_field_two_measures_read_is_computed_once(conn: sqlite3.Connection) -> None:
+    # A1 (45 seats in use): 20 a day for the 30 days before the last 30, then 27 a day.
+    conn.executemany(
+        "INSERT INTO usage (account_id, metric, date, value) VALUES ('A1', 'active_users', ?, ?)",
+        [((TODAY - dt.timedelta(days=d)).isoformat(), 27 if d < 30 else 20) for d in range(60)],
+    )
+    m = model(USAGE_MODEL)
+    sql, _ = health.scores_cte(m, FIELDS)
+    assert sql.count(FIELDS.sql("usage_30d")) == 1  # one range scan serves both measures
+    health.snapshot(conn, m, FIELDS, PARAMS, [TODAY])
+    score = conn.execute("SELECT score FROM health_history WHERE account_id = 'A1'").fetchone()[0]
+    # trend +35%: (0.35 + 0.5) / 1.0 * 100 = 85; per seat 27 / 45 = 0.6: 60; (85 + 60) / 2 = 72.5
+    assert score == 72.5
