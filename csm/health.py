@@ -1,12 +1,13 @@
 """Health scores: every account scored in one SQL statement, snapshots per day, why a score moved.
 
-The health model (:mod:`csm.health_model`) compiles to one query: the
-derived fields the measures are built from, each computed once per account
-(``usage_30d`` serves both the usage trend and active users per seat), then
-the measures' values (materialized CTEs), their 0-100 scores, the weights of the account's lifecycle profile, and the
-weighted average. A snapshot stores that for every account on one day in
-``health_history`` (account, date, score, band, parts); taking it again the
-same day replaces it. The ``health`` fields read these snapshots.
+The health model (:mod:`csm.health_model`) compiles to one query: the derived
+fields the measures are built from, each computed once per account
+(``usage_30d`` serves both the usage trend and active users per seat), then the
+measures' values (materialized CTEs), their 0-100 scores, the weights of the
+account's lifecycle profile, and the weighted average. A snapshot stores that
+for every account on one day in ``health_history`` (account, date, score, band,
+parts); taking it again the same day replaces it. The ``health`` fields read
+these snapshots.
 """
 
 from __future__ import annotations
