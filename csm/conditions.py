@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 _SQL_SPELLING = {"==": "=", "!=": "<>"}
+_MIRRORED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "<>": "<>"}  # a op b == b op' a
 _NULL_FIXES = {"=": "is null", "==": "is null", "!=": "is not null", "<>": "is not null"}
 _EQUALITY = frozenset({"=", "==", "!=", "<>", "in", "not in"})
 _TYPE_NAMES = {
@@ -117,6 +118,10 @@ def _check(source: str, fields: FieldSet, *, value: bool) -> list[ConditionError
 
 
 # -- checking and compiling ------------------------------------------------------
+
+
+def _days_from_today(days_sql: str) -> str:
+    return f"date(:today, printf('%+d days', {days_sql}))"
 
 
 def _is_iso_date(text: str) -> bool:
@@ -245,7 +250,28 @@ class _Compiler:
         left, left_type = self.value(node.left)
         right, right_type = self.value(node.right)
         self.comparable(node.op, node.op_start, (node.left, left_type), (node.right, right_type))
-        return f"({left} {_SQL_SPELLING.get(node.op, node.op)} {right})", "bool"
+        op = _SQL_SPELLING.get(node.op, node.op)
+        on_column = self.day_count(node.left, op, node.right, right) or self.day_count(
+            node.right, _MIRRORED[op], node.left, left
+        )
+        return on_column or f"({left} {op} {right})", "bool"
+
+    def day_count(self, field: Node, op: str, number: Node, number_sql: str) -> str | None:
+        """``days_to_renewal <= 30`` as ``renewal_date <= date(:today, '+30 days')``, if it is one.
+
+        The same test, on the date itself: no julianday() per row, and an index on
+        the column can serve it. Exact because imports keep these dates plain
+        YYYY-MM-DD, whose day counts are whole numbers.
+        """
+        if not (isinstance(field, FieldRef) and isinstance(number, Literal) and type(number.value) is int):
+            return None
+        day_count = self.fields[field.name].day_count if field.name in self.fields else None
+        if day_count is None:
+            return None
+        day, sign = day_count
+        if sign < 0:  # today - day <op> n  is  day <mirrored op> today - n
+            op, number_sql = _MIRRORED[op], f"- {number_sql}"
+        return f"({self.fields.expand(day)} {op} {_days_from_today(number_sql)})"
 
     def in_list(self, node: In) -> tuple[str, str]:
         operand = self.value(node.operand)
@@ -264,6 +290,19 @@ class _Compiler:
         op = "not between" if node.negated else "between"
         for bound in ((node.low, low_type), (node.high, high_type)):
             self.comparable(op, node.op_start, (node.operand, operand[1]), bound)
+        field = node.operand
+        bounds = (node.low, node.high)
+        if (
+            isinstance(field, FieldRef)
+            and field.name in self.fields
+            and (day_count := self.fields[field.name].day_count) is not None
+            and all(isinstance(b, Literal) and type(b.value) is int for b in bounds)
+        ):  # as in day_count(): the column between two dates
+            day, sign = day_count
+            if sign < 0:
+                low, high = f"- {high}", f"- {low}"
+            dates = f"{_days_from_today(low)} AND {_days_from_today(high)}"
+            return f"({self.fields.expand(day)} {op.upper()} {dates})", "bool"
         return f"({operand[0]} {op.upper()} {low} AND {high})", "bool"
 
     def comparable(self, op: str, op_start: int, left: tuple[Node, str], right: tuple[Node, str]) -> None:

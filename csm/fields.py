@@ -27,6 +27,10 @@ class Field:
     description: str
     derived: bool = False
     fraction: bool = False  # a share like 0.82, shown as 82%
+    # A count of whole days between :today and a plain YYYY-MM-DD date, as (that
+    # date's SQL, which may name {fields}; +1 if the count grows with the date, else
+    # -1): a comparison with a whole number then tests the date (see csm.conditions).
+    day_count: tuple[str, int] | None = None
 
 
 def _column(name: str, type_: FieldType, description: str) -> Field:
@@ -80,6 +84,7 @@ DERIVED: tuple[Field, ...] = (
         "CAST(julianday(a.renewal_date) - julianday(:today) AS INTEGER)",
         "days until renewal_date (negative once past)",
         True,
+        day_count=("{renewal_date}", 1),
     ),
     Field(
         "days_since_login",
@@ -95,6 +100,7 @@ DERIVED: tuple[Field, ...] = (
         "CAST(julianday(:today) - julianday(a.start_date) AS INTEGER)",
         "days since start_date",
         True,
+        day_count=("{start_date}", -1),
     ),
     Field(
         "seat_utilization",
@@ -117,6 +123,7 @@ DERIVED: tuple[Field, ...] = (
         "CAST(julianday(:today) - julianday(coalesce(date(" + _LAST_TOUCH + "), a.start_date)) AS INTEGER)",
         "days since the last touch, or since start_date if never touched",
         True,
+        day_count=("coalesce({last_touch_at}, {start_date})", -1),
     ),
     Field(
         "lifecycle_stage",
@@ -217,8 +224,11 @@ class FieldSet(Mapping[str, Field]):
 
     def sql(self, name: str) -> str:
         """The field's SQL with every ``{other}`` field expanded."""
-        field = self[name]
-        return re.sub(r"\{(\w+)\}", lambda m: f"({self.sql(m.group(1))})", field.sql)
+        return self.expand(self[name].sql)
+
+    def expand(self, sql: str) -> str:
+        """SQL with every ``{field}`` in it replaced by that field's SQL."""
+        return re.sub(r"\{(\w+)\}", lambda m: f"({self.sql(m.group(1))})", sql)
 
     def with_fields(self, extra: Iterable[Field]) -> FieldSet:
         return FieldSet([*self._fields.values(), *extra])

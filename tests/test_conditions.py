@@ -533,3 +533,61 @@ def test_any_text_gets_condition_errors_or_sql_that_runs(scratch: sqlite3.Connec
             compile_condition(source, fields)
     else:
         matching(scratch, source, fields)  # SQLite accepts it
+
+
+_DAY_FIELDS = ["days_to_renewal", "days_since_start", "days_since_touch"]
+_OPS = ["<", "<=", ">", ">=", "=", "!="]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    start=st.none() | st.dates(dt.date(2024, 1, 1), dt.date(2027, 12, 31)),
+    renewal=st.none() | st.dates(dt.date(2024, 1, 1), dt.date(2027, 12, 31)),
+    touches=st.lists(st.datetimes(dt.datetime(2024, 1, 1), dt.datetime(2027, 12, 31)), max_size=3),
+    today=st.dates(dt.date(2025, 1, 1), dt.date(2026, 12, 31)),
+    name=st.sampled_from(_DAY_FIELDS),
+    op=st.sampled_from(_OPS),
+    n=st.integers(-400, 400),
+    m=st.integers(-400, 400),
+    mirrored=st.booleans(),
+)
+def test_a_day_count_compared_with_a_whole_number_tests_the_date_exactly(
+    start: dt.date | None,
+    renewal: dt.date | None,
+    touches: list[dt.datetime],
+    today: dt.date,
+    name: str,
+    op: str,
+    n: int,
+    m: int,
+    mirrored: bool,
+) -> None:
+    """`days_to_renewal <= 30` compiles to a test on renewal_date itself: the same answer as the count."""
+    fields = standard_fields()
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE accounts (id TEXT, start_date TEXT, renewal_date TEXT)")
+    conn.execute("CREATE TABLE timeline (account_id TEXT, at TEXT, touch INTEGER)")
+    conn.execute(
+        "INSERT INTO accounts VALUES ('A1', ?, ?)",
+        (start and start.isoformat(), renewal and renewal.isoformat()),
+    )
+    conn.executemany("INSERT INTO timeline VALUES ('A1', ?, 1)", [(t.isoformat(),) for t in touches])
+    mirror = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
+    sources = [
+        f"{n} {mirror[op]} {name}" if mirrored else f"{name} {op} {n}",
+        f"{name} between {min(n, m)} and {max(n, m)}",
+        f"{name} not between {min(n, m)} and {max(n, m)}",
+    ]
+    counted = f"({fields.sql(name)})"
+    expected_sql = [
+        f"{counted} {op.replace('!=', '<>')} {n}",
+        f"{counted} BETWEEN {min(n, m)} AND {max(n, m)}",
+        f"{counted} NOT BETWEEN {min(n, m)} AND {max(n, m)}",
+    ]
+    for source, expected in zip(sources, expected_sql, strict=True):
+        compiled = compile_condition(source, fields)
+        assert "julianday" not in compiled.sql  # the date is tested, not the count
+        params = {**compiled.params, "today": today.isoformat()}
+        got = conn.execute(f"SELECT {compiled.sql} FROM accounts a", params).fetchone()[0]
+        want = conn.execute(f"SELECT {expected} FROM accounts a", {"today": today.isoformat()}).fetchone()[0]
+        assert got == want, (source, got, want)
