@@ -263,15 +263,21 @@ class _Compiler:
         the column can serve it. Exact because imports keep these dates plain
         YYYY-MM-DD, whose day counts are whole numbers.
         """
-        if not (isinstance(field, FieldRef) and isinstance(number, Literal) and type(number.value) is int):
-            return None
-        day_count = self.fields[field.name].day_count if field.name in self.fields else None
+        day_count = self.counted_day(field, number)
         if day_count is None:
             return None
         day, sign = day_count
         if sign < 0:  # today - day <op> n  is  day <mirrored op> today - n
             op, number_sql = _MIRRORED[op], f"- {number_sql}"
         return f"({self.fields.expand(day)} {op} {_days_from_today(number_sql)})"
+
+    def counted_day(self, field: Node, *numbers: Node) -> tuple[str, int] | None:
+        """The field's ``day_count`` when it is one and is compared with whole numbers only."""
+        if not isinstance(field, FieldRef) or field.name not in self.fields:
+            return None
+        if not all(isinstance(n, Literal) and type(n.value) is int for n in numbers):
+            return None
+        return self.fields[field.name].day_count
 
     def in_list(self, node: In) -> tuple[str, str]:
         operand = self.value(node.operand)
@@ -290,14 +296,8 @@ class _Compiler:
         op = "not between" if node.negated else "between"
         for bound in ((node.low, low_type), (node.high, high_type)):
             self.comparable(op, node.op_start, (node.operand, operand[1]), bound)
-        field = node.operand
-        bounds = (node.low, node.high)
-        if (
-            isinstance(field, FieldRef)
-            and field.name in self.fields
-            and (day_count := self.fields[field.name].day_count) is not None
-            and all(isinstance(b, Literal) and type(b.value) is int for b in bounds)
-        ):  # as in day_count(): the column between two dates
+        day_count = self.counted_day(node.operand, node.low, node.high)
+        if day_count is not None:  # as in day_count(): the date between two dates
             day, sign = day_count
             if sign < 0:
                 low, high = f"- {high}", f"- {low}"

@@ -16,6 +16,7 @@ from typing import Literal
 FieldType = Literal["text", "number", "date", "bool"]
 
 USAGE_PREFIX = "usage."
+_REF = re.compile(r"\{(\w+)\}")  # another field named in a field's SQL
 _METRIC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -228,7 +229,11 @@ class FieldSet(Mapping[str, Field]):
 
     def expand(self, sql: str) -> str:
         """SQL with every ``{field}`` in it replaced by that field's SQL."""
-        return re.sub(r"\{(\w+)\}", lambda m: f"({self.sql(m.group(1))})", sql)
+        return _REF.sub(lambda m: f"({self.sql(m.group(1))})", sql)
+
+    def references(self, name: str) -> list[str]:
+        """The fields this field's SQL is built from (its ``{field}`` names)."""
+        return _REF.findall(self[name].sql)
 
     def with_fields(self, extra: Iterable[Field]) -> FieldSet:
         return FieldSet([*self._fields.values(), *extra])

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -127,14 +126,14 @@ def _leaf_fields(fields: FieldSet, names: Iterable[str]) -> list[str]:
     leaves: dict[str, None] = {}
     pending = list(names)
     while pending:
-        field = fields[pending.pop()]
-        if not field.derived:
+        name = pending.pop()
+        if not fields[name].derived:
             continue
-        refs = re.findall(r"\{(\w+)\}", field.sql)
+        refs = fields.references(name)
         if refs:
             pending.extend(refs)
         else:
-            leaves[field.name] = None
+            leaves[name] = None
     return sorted(leaves)
 
 
