@@ -14,20 +14,9 @@ from typing import Any
 
 from csm.engine import Match
 from csm.playbooks import Playbook, Step
+from csm.recipients import NOTE_KEY, Recipient, choose
 from csm.render import Templates
 from csm.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class Recipient:
-    name: str
-    email: str
-    role: str
-    title: str
-
-    @property
-    def first_name(self) -> str:
-        return self.name.split()[0] if self.name.strip() else self.email.split("@")[0]
 
 
 @dataclass(frozen=True)
@@ -47,40 +36,12 @@ class Draft:
     priority: str
 
 
-_CHUNK = 500
-_CONTACTS = (
-    "SELECT c.account_id, c.name, c.email, c.role, c.title, c.is_primary FROM contacts c"
-    " WHERE c.account_id IN ({marks}) AND c.unsubscribed = 0"
-    " AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = c.email COLLATE NOCASE)"
-    " ORDER BY c.account_id, c.is_primary DESC, c.name"
-)
+@dataclass(frozen=True)
+class Unaddressed:
+    """A match whose email nobody may receive: why, and the CSM's task instead."""
 
-
-def reachable_contacts(conn: sqlite3.Connection, account_ids: Sequence[str]) -> dict[str, list[sqlite3.Row]]:
-    """Each account's contacts who may be emailed (not unsubscribed, not suppressed), in chunks."""
-    found: dict[str, list[sqlite3.Row]] = {}
-    for start in range(0, len(account_ids), _CHUNK):
-        chunk = account_ids[start : start + _CHUNK]
-        for row in conn.execute(_CONTACTS.format(marks=", ".join("?" * len(chunk))), tuple(chunk)):
-            found.setdefault(row["account_id"], []).append(row)
-    return found
-
-
-def recipients(contacts: Sequence[sqlite3.Row], roles: tuple[str, ...]) -> list[Recipient]:
-    """Contacts in the given roles (in that order), else the primary contact."""
-
-    def person(row: sqlite3.Row) -> Recipient:
-        return Recipient(row["name"] or "", row["email"], row["role"] or "", row["title"] or "")
-
-    chosen: list[Recipient] = []
-    for role in roles:
-        for row in contacts:
-            wanted = row["is_primary"] if role == "primary" else row["role"] == role
-            if wanted and all(r.email != row["email"] for r in chosen):
-                chosen.append(person(row))
-    if not chosen:
-        chosen = [person(row) for row in contacts if row["is_primary"]][:1]
-    return chosen
+    reason: str
+    task_title: str
 
 
 def context(
@@ -124,12 +85,19 @@ def draft(
     match: Match,
     account: dict[str, Any],
     today: dt.date,
-) -> Draft | str:
-    """The rendered draft for one match (``contacts``: the account's reachable ones), or why not."""
+) -> Draft | Unaddressed:
+    """The rendered draft for one match (``contacts``: the account's, see
+    :func:`csm.recipients.account_contacts`), or why nobody may receive it.
+
+    A role nobody holds is never silently replaced: the step's ``fallback``
+    decides, and a draft that misses a role says so in its why.
+    """
     assert step.email is not None
-    people = recipients(contacts, step.email.to)
-    if not people:
-        return f"no contact in roles {', '.join(step.email.to)} and no primary contact"
+    choice = choose(contacts, step.email.to, step.email.fallback)
+    if not choice.people:
+        return Unaddressed(choice.reason(match.account_name), choice.task_title(step.title))
+    people = choice.people
+    note = choice.note(match.account_name)
     rendered = templates.render(step.email.template, context(ws, account, people[0], playbook, step, today))
     return Draft(
         dedupe_key=match.dedupe_key(playbook, step),
@@ -143,6 +111,6 @@ def draft(
         subject=rendered.subject,
         body=rendered.body,
         template=step.email.template,
-        why=match.values,
+        why={**match.values, NOTE_KEY: note} if note else match.values,
         priority=step.priority,
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from csm import outbox, tasks
 from csm.health import DROP_POINTS, has_history
+from csm.recipients import also_to_same_person
 from csm.runtime import Runtime
 
 USAGE_DROP = -0.2  # without 30 days of health history: usage down 20% or more
@@ -58,6 +59,8 @@ def morning(rt: Runtime, owner: str | None) -> Morning:
     has_health = has_history(rt.conn, rt.today)
     health_cols = ["health"] if has_health else []
 
+    pending = outbox.listing(rt.conn, status="draft", owner=owner)
+    overlaps = also_to_same_person(rt.conn, [d["id"] for d in pending])
     drafts = [
         {
             "id": d["id"],
@@ -69,8 +72,9 @@ def morning(rt: Runtime, owner: str | None) -> Morning:
             "priority": d["priority"],
             "edited": bool(d["edited"]),
             "why": d["why"],
+            "also_to_same_person": overlaps[d["id"]],
         }
-        for d in outbox.listing(rt.conn, status="draft", owner=owner)
+        for d in pending
     ]
     due = []
     for t in tasks.open_tasks(rt.conn, rt.today, owner=owner, due_within_days=7):

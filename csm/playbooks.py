@@ -8,7 +8,7 @@ together, each pointing at its place in the file.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from csm import yamlfile
 from csm.conditions import Condition, check_condition, check_value, compile_condition, compile_value
 from csm.errors import NotFound, PlaybookError, Problem, did_you_mean
 from csm.fields import FieldSet
+from csm.recipients import FALLBACKS, ROLES
 
 PRIORITIES = ("urgent", "high", "normal", "low")
 PERIODS = ("week", "month", "quarter", "year")
@@ -28,7 +29,7 @@ _PLAYBOOK_KEYS = ("playbook", "title", "description", "audience", "priority", "h
 _STEP_KEYS = ("id", "title", "when", "for", "until", "once_per", "priority", "email", "task")
 _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")
 MAX_FOR_DAYS = 90
-_EMAIL_KEYS = ("template", "to")
+_EMAIL_KEYS = ("template", "to", "fallback")
 _TASK_KEYS = ("title", "due_in")
 
 
@@ -36,6 +37,7 @@ _TASK_KEYS = ("title", "due_in")
 class EmailSpec:
     template: str
     to: tuple[str, ...]  # contact roles, in order of preference
+    fallback: str = "skip"  # when nobody holds them: "skip" (a task instead) or "primary"
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,15 @@ class Playbook:
 class Checker:
     """Walks one document, collecting problems instead of stopping at the first."""
 
-    def __init__(self, doc: yamlfile.Document, fields: FieldSet) -> None:
+    def __init__(
+        self,
+        doc: yamlfile.Document,
+        fields: FieldSet,
+        held_roles: Callable[[], Collection[str]] = frozenset,
+    ) -> None:
         self.doc = doc
         self.fields = fields
+        self.held_roles = held_roles  # read only when a step names a role outside the built-ins
         self.problems: list[Problem] = []
 
     def add(self, path: tuple[Any, ...], message: str, *, key: bool = False) -> None:
@@ -189,6 +197,32 @@ def _duration_days(value: Any) -> int | None:
     return int(match.group(1)) * (7 if match.group(2) == "w" else 1)
 
 
+def _roles(c: Checker, raw_email: dict, email_path: tuple[Any, ...]) -> tuple[str, ...]:
+    """The roles in ``to``: each a built-in role or one a contact holds, with a did-you-mean."""
+    roles = raw_email.get("to", ["primary"])
+    roles = [roles] if isinstance(roles, str) else roles
+    if (
+        not isinstance(roles, list)
+        or not roles
+        or not all(isinstance(r, str) and _ROLE.match(r) for r in roles)
+    ):
+        c.add(
+            (*email_path, "to"),
+            "'to' must be a list of contact roles like [champion, economic_buyer]",
+        )
+        return ("primary",)
+    for i, role in enumerate(roles):
+        if role in ROLES or role in c.held_roles():
+            continue
+        known = sorted({*ROLES, *c.held_roles()})
+        hint = did_you_mean(role, known) or (
+            f": it is not built in and no contact holds it (known roles: {', '.join(known)})"
+        )
+        where = (*email_path, "to", i) if isinstance(raw_email.get("to"), list) else (*email_path, "to")
+        c.add(where, f"unknown contact role '{role}'{hint}")
+    return tuple(roles)
+
+
 def _check_step(
     c: Checker,
     raw: Any,
@@ -227,19 +261,9 @@ def _check_step(
                 (*email_path, "template"),
                 f"template '{template}' not found in the templates folder",
             )
-        roles = raw_email.get("to", ["primary"])
-        roles = [roles] if isinstance(roles, str) else roles
-        if (
-            not isinstance(roles, list)
-            or not roles
-            or not all(isinstance(r, str) and _ROLE.match(r) for r in roles)
-        ):
-            c.add(
-                (*email_path, "to"),
-                "'to' must be a list of contact roles like [champion, economic_buyer]",
-            )
-            roles = ["primary"]
-        email = EmailSpec(template or "", tuple(roles))
+        roles = _roles(c, raw_email, email_path)
+        fallback = c.choice(raw_email, email_path, "fallback", FALLBACKS, "skip")
+        email = EmailSpec(template or "", roles, fallback)
     task = None
     if "task" in table:
         task_path = (*path, "task")
@@ -281,14 +305,22 @@ def _holdout(c: Checker, table: dict) -> float:
 
 
 def parse_playbook(
-    text: str, path: Path, fields: FieldSet, template_exists: Callable[[str], bool] | None = None
+    text: str,
+    path: Path,
+    fields: FieldSet,
+    template_exists: Callable[[str], bool] | None = None,
+    held_roles: Callable[[], Collection[str]] = frozenset,
 ) -> tuple[Playbook | None, list[Problem]]:
-    """Validate one playbook's text; return the model (if clean) and every problem."""
+    """Validate one playbook's text; return the model (if clean) and every problem.
+
+    ``held_roles``: the roles the workspace's contacts hold, asked for only when
+    a step names a role that is not built in.
+    """
     try:
         doc = yamlfile.load(text, str(path))
     except yamlfile.YamlSyntaxError as exc:
         return None, [exc.problem]
-    c = Checker(doc, fields)
+    c = Checker(doc, fields, held_roles)
     table = c.table(doc.data, (), _PLAYBOOK_KEYS, "a playbook")
     if not table:
         if isinstance(doc.data, dict) or doc.data is None:
@@ -329,7 +361,10 @@ def parse_playbook(
 
 
 def load_all(
-    folder: Path, fields: FieldSet, template_exists: Callable[[str], bool] | None = None
+    folder: Path,
+    fields: FieldSet,
+    template_exists: Callable[[str], bool] | None = None,
+    held_roles: Callable[[], Collection[str]] = frozenset,
 ) -> tuple[list[Playbook], list[Problem]]:
     """Every ``*.yaml`` playbook in ``folder`` and every problem found in any of them."""
     playbooks: list[Playbook] = []
@@ -340,7 +375,7 @@ def load_all(
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(Problem(str(path), 1, 1, f"cannot read: {exc}"))
             continue
-        playbook, found = parse_playbook(text, path, fields, template_exists)
+        playbook, found = parse_playbook(text, path, fields, template_exists, held_roles)
         problems.extend(found)
         if playbook:
             playbooks.append(playbook)
@@ -352,9 +387,10 @@ def load_selected(
     fields: FieldSet,
     names: Iterable[str] = (),
     template_exists: Callable[[str], bool] | None = None,
+    held_roles: Callable[[], Collection[str]] = frozenset,
 ) -> list[Playbook]:
     """The named playbooks (all when none are named); any problem raises PlaybookError."""
-    playbooks, problems = load_all(folder, fields, template_exists)
+    playbooks, problems = load_all(folder, fields, template_exists, held_roles)
     if problems:
         raise PlaybookError(problems)
     by_id = {p.id: p for p in playbooks}

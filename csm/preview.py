@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from csm import drafting
 from csm.engine import Match, account_rows, evaluate
 from csm.errors import InputError, NotFound, did_you_mean
+from csm.recipients import NOTE_KEY, account_contacts
 from csm.render import to_html
 from csm.runtime import Runtime
 
@@ -18,6 +19,7 @@ class Preview:
     headers: tuple[tuple[str, str], ...]
     body: str
     html: str
+    note: str | None = None  # a role nobody holds, and who gets the email instead
 
 
 def render_preview(rt: Runtime, playbook_id: str, account_id: str, step_id: str | None) -> Preview:
@@ -46,10 +48,14 @@ def render_preview(rt: Runtime, playbook_id: str, account_id: str, step_id: str 
     assert step is not None
     account = accounts[account_id]
     match = matched.get(step.id) or Match(account_id, account["name"], account["owner"], {}, "preview")
-    contacts = drafting.reachable_contacts(rt.conn, [account_id]).get(account_id, [])
+    contacts = account_contacts(rt.conn, [account_id]).get(account_id, [])
     made = drafting.draft(rt.ws, rt.templates, contacts, playbook, step, match, account, rt.today)
-    if isinstance(made, str):
-        raise InputError(f"cannot draft for '{account_id}': {made}", hint="Import its contacts first.")
+    if isinstance(made, drafting.Unaddressed):
+        raise InputError(
+            f"{playbook.id} › {step.id} would not be drafted: {made.reason}",
+            hint="Import a contact in that role (`csm import contacts FILE`),"
+            " or set `fallback: primary` on the step's email.",
+        )
     owner = rt.ws.owner(account["owner"])
     headers = [
         ("From", f"{owner.name} <{owner.email}>"),
@@ -60,4 +66,5 @@ def render_preview(rt: Runtime, playbook_id: str, account_id: str, step_id: str 
     if made.reply_to:
         headers.append(("Reply-To", made.reply_to))
     headers.append(("Subject", made.subject))
-    return Preview(step.id, step.id in matched, tuple(headers), made.body, to_html(made.body))
+    note = made.why.get(NOTE_KEY)
+    return Preview(step.id, step.id in matched, tuple(headers), made.body, to_html(made.body), note)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from csm import drafting, timeline
 from csm.engine import Match, StepResult, account_rows
 from csm.errors import TemplateError
 from csm.fields import FieldSet
+from csm.recipients import NO_RECIPIENT, account_contacts
 from csm.render import Templates
 from csm.store import transaction
 from csm.workspace import Workspace
@@ -34,6 +35,7 @@ class Queued:
 @dataclass
 class QueueReport:
     added: list[Queued] = field(default_factory=list)
+    skipped: list[Queued] = field(default_factory=list)  # emails nobody may receive (summary: why)
     not_drafted: list[tuple[str, str, str]] = field(default_factory=list)  # (key, account, reason)
     exited: list[tuple[str, str, str]] = field(default_factory=list)  # (playbook, step, account)
 
@@ -46,6 +48,49 @@ def _existing(conn: sqlite3.Connection, table: str, results: list[StepResult]) -
     return keys
 
 
+def _sent_by_hand(conn: sqlite3.Connection, results: list[StepResult]) -> set[str]:
+    """The keys of emails nobody could receive whose task the CSM has done: never drafted after."""
+    keys: set[str] = set()
+    for playbook_id in {r.playbook.id for r in results}:
+        rows = conn.execute(
+            "SELECT dedupe_key FROM tasks WHERE playbook = ? AND status = 'done' AND dedupe_key LIKE ?",
+            (playbook_id, f"%{NO_RECIPIENT}"),
+        )
+        keys.update(row[0].removesuffix(NO_RECIPIENT) for row in rows)
+    return keys
+
+
+@dataclass
+class _Batch:
+    """What one queue() call will insert, keyed by dedupe key."""
+
+    drafts: dict[str, tuple] = field(default_factory=dict)
+    skipped: dict[str, tuple] = field(default_factory=dict)
+    tasks: dict[str, tuple] = field(default_factory=dict)
+    # Each row as the report names it (id 0 until inserted), by table and key: a step's
+    # draft and task share a key.
+    shown: dict[tuple[str, str], Queued] = field(default_factory=dict)
+
+    def task(self, key: str, result: StepResult, match: Match, title: str, due: dt.date, now: str) -> None:
+        self.tasks[key] = (
+            key,
+            result.playbook.id,
+            result.step.id,
+            match.account_id,
+            match.owner,
+            title,
+            due.isoformat(),
+            result.step.priority,
+            _why_json(match.values),
+            now,
+        )
+        self.shown["tasks", key] = _queued("task", result, match, title)
+
+
+def _queued(kind: str, result: StepResult, match: Match, summary: str) -> Queued:
+    return Queued(kind, 0, result.playbook.id, result.step.id, match.account_id, match.account_name, summary)
+
+
 def queue(
     conn: sqlite3.Connection,
     ws: Workspace,
@@ -56,9 +101,15 @@ def queue(
     today: dt.date,
     now: str,
 ) -> QueueReport:
-    """Draft and store every new email and task the results call for."""
+    """Draft and store every new email and task the results call for.
+
+    An email nobody may receive (see :mod:`csm.recipients`) leaves a skipped
+    outbox row saying why and a task for the CSM, both under the step's key
+    plus ``:no-recipient``: a later run drafts it once someone holds the role
+    (closing that task), unless the CSM has done the task by hand.
+    """
     report = QueueReport()
-    have_drafts = _existing(conn, "outbox", results)
+    have_drafts = _existing(conn, "outbox", results) | _sent_by_hand(conn, results)
     have_tasks = _existing(conn, "tasks", results)
     need_accounts = {
         m.account_id
@@ -70,9 +121,8 @@ def queue(
     accounts = account_rows(
         conn, fields, base_params, sorted(need_accounts), _read_fields(templates, results)
     )
-    contacts = drafting.reachable_contacts(conn, sorted(need_accounts))
-    drafts: list[tuple[drafting.Draft, str]] = []
-    tasks: list[tuple[StepResult, Match]] = []
+    contacts = account_contacts(conn, sorted(need_accounts))
+    batch = _Batch()
     for result in results:
         step = result.step
         for match in result.matches:
@@ -92,81 +142,89 @@ def queue(
                 except TemplateError as exc:
                     report.not_drafted.append((key, match.account_id, str(exc.problems[0].message)))
                     continue
-                if isinstance(made, str):
-                    report.not_drafted.append((key, match.account_id, made))
+                if isinstance(made, drafting.Unaddressed):
+                    _unaddressed(batch, result, match, made, today, now)
                 else:
-                    drafts.append((made, match.account_name))
+                    batch.drafts[key] = _draft_row(made, now)
+                    batch.shown["outbox", key] = _queued("draft", result, match, made.subject)
             if step.task and key not in have_tasks:
-                tasks.append((result, match))
-    draft_rows = {
-        made.dedupe_key: (
-            made.dedupe_key,
-            made.playbook,
-            made.step,
-            made.account_id,
-            made.owner,
-            json.dumps([[r.name, r.email] for r in made.to]),
-            json.dumps(list(made.cc)),
-            made.reply_to,
-            made.subject,
-            made.body,
-            made.template,
-            _why_json(made.why),
-            made.priority,
-            now,
-            now,
-        )
-        for made, _ in drafts
-    }
-    task_rows = {
-        match.dedupe_key(result.playbook, result.step): (
-            match.dedupe_key(result.playbook, result.step),
-            result.playbook.id,
-            result.step.id,
-            match.account_id,
-            match.owner,
-            result.step.task.title,
-            (today + dt.timedelta(days=result.step.task.due_in_days)).isoformat(),
-            result.step.priority,
-            _why_json(match.values),
-            now,
-        )
-        for result, match in tasks
-        if result.step.task is not None
-    }
+                due = today + dt.timedelta(days=step.task.due_in_days)
+                batch.task(key, result, match, step.task.title, due, now)
     with transaction(conn):
         _record_matches(conn, results, today)
         report.exited = _apply_exits(conn, results, now)
-        draft_ids = _insert_new(conn, "outbox", _INSERT_DRAFT, draft_rows)
-        task_ids = _insert_new(conn, "tasks", _INSERT_TASK, task_rows)
-    for made, account_name in drafts:
-        if made.dedupe_key in draft_ids:
-            report.added.append(
-                Queued(
-                    "draft",
-                    draft_ids[made.dedupe_key],
-                    made.playbook,
-                    made.step,
-                    made.account_id,
-                    account_name,
-                    made.subject,
-                )
-            )
-    for result, match in tasks:
-        key = match.dedupe_key(result.playbook, result.step)
-        if key in task_ids and result.step.task is not None:
-            report.added.append(
-                Queued(
-                    "task",
-                    task_ids[key],
-                    result.playbook.id,
-                    result.step.id,
-                    match.account_id,
-                    match.account_name,
-                    result.step.task.title,
-                )
-            )
+        draft_ids = _insert_new(conn, "outbox", _INSERT_DRAFT, batch.drafts)
+        skipped_ids = _insert_new(conn, "outbox", _INSERT_SKIPPED, batch.skipped)
+        task_ids = _insert_new(conn, "tasks", _INSERT_TASK, batch.tasks)
+        _close_answered(conn, list(draft_ids), now)
+    for table, ids, into in (
+        ("outbox", draft_ids, report.added),
+        ("tasks", task_ids, report.added),
+        ("outbox", skipped_ids, report.skipped),
+    ):
+        into.extend(replace(batch.shown[table, key], id=row_id) for key, row_id in ids.items())
+    report.added.sort(key=lambda q: (q.kind != "draft", q.id))
     return report
+
+
+def _unaddressed(
+    batch: _Batch,
+    result: StepResult,
+    match: Match,
+    made: drafting.Unaddressed,
+    today: dt.date,
+    now: str,
+) -> None:
+    """A skipped outbox row saying why nobody may receive the email, and the CSM's task."""
+    assert result.step.email is not None
+    key = match.dedupe_key(result.playbook, result.step) + NO_RECIPIENT
+    batch.skipped[key] = (
+        key,
+        result.playbook.id,
+        result.step.id,
+        match.account_id,
+        match.owner,
+        f"(not drafted: {made.reason})",
+        result.step.email.template,
+        _why_json(match.values),
+        result.step.priority,
+        made.reason,
+        now,
+        now,
+    )
+    batch.shown["outbox", key] = _queued("skipped", result, match, made.reason)
+    batch.task(key, result, match, made.task_title, today, now)
+
+
+def _draft_row(made: drafting.Draft, now: str) -> tuple:
+    return (
+        made.dedupe_key,
+        made.playbook,
+        made.step,
+        made.account_id,
+        made.owner,
+        json.dumps([[r.name, r.email] for r in made.to]),
+        json.dumps(list(made.cc)),
+        made.reply_to,
+        made.subject,
+        made.body,
+        made.template,
+        _why_json(made.why),
+        made.priority,
+        now,
+        now,
+    )
+
+
+def _close_answered(conn: sqlite3.Connection, drafted: list[str], now: str) -> None:
+    """Close the "no recipient" task of each email drafted now that someone holds the role."""
+    for start in range(0, len(drafted), _CHUNK):
+        chunk = [key + NO_RECIPIENT for key in drafted[start : start + _CHUNK]]
+        conn.execute(
+            "UPDATE tasks SET status = 'closed', done_at = ?, note = 'drafted: a contact holds the role now'"
+            f" WHERE status IN ('open', 'snoozed') AND dedupe_key IN ({', '.join('?' * len(chunk))})",
+            (now, *chunk),
+        )
 
 
 def _read_fields(templates: Templates, results: list[StepResult]) -> set[str] | None:
@@ -188,6 +246,11 @@ _INSERT_DRAFT = (
     "INSERT INTO outbox (dedupe_key, playbook, step, account_id, owner, to_addrs, cc, reply_to,"
     " subject, body, template, why, priority, status, created_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?)"
+)
+_INSERT_SKIPPED = (
+    "INSERT INTO outbox (dedupe_key, playbook, step, account_id, owner, to_addrs, subject, body, template,"
+    " why, priority, status, reason, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, '[]', ?, '', ?, ?, ?, 'skipped', ?, ?, ?)"
 )
 _INSERT_TASK = (
     "INSERT INTO tasks (dedupe_key, playbook, step, account_id, owner, title, due_date, priority,"

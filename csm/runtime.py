@@ -68,11 +68,20 @@ class Runtime:
             return 0
         return health.snapshot(self.conn, self.health_model, self.fields, self.params, [self.today])
 
+    @cached_property
+    def contact_roles(self) -> frozenset[str]:
+        """Every role a contact holds: playbooks may name these besides the built-in roles."""
+        from csm.recipients import held_roles
+
+        return held_roles(self.conn)
+
     def playbooks(self, names: Iterable[str] = ()) -> list[Playbook]:
         from csm.playbooks import load_selected
 
         templates = set(template_names(self.ws.templates_dir))
-        return load_selected(self.ws.playbooks_dir, self.fields, names, templates.__contains__)
+        return load_selected(
+            self.ws.playbooks_dir, self.fields, names, templates.__contains__, lambda: self.contact_roles
+        )
 
     def now(self) -> str:
         """A timestamp for records: the real time of day, on "today"'s date when pinned."""

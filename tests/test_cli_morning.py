@@ -119,6 +119,7 @@ def test_today_json_has_a_stable_schema(invoke, demo: Path) -> None:
         "priority",
         "edited",
         "why",
+        "also_to_same_person",
     }
     assert set(data["tasks"][0]) >= {"id", "account", "title", "due_date", "state", "why"}
     assert all(r["days_to_renewal"] <= 90 for r in data["renewals"])

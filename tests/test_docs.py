@@ -11,6 +11,7 @@ import typer
 from csm import playbooks
 from csm.cli import app
 from csm.fields import ACCOUNT_COLUMNS, DERIVED
+from csm.recipients import FALLBACKS, ROLES
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -46,6 +47,10 @@ def test_every_playbook_and_step_key_is_documented() -> None:
     reference = _section("Playbook reference")
     for key in (*playbooks._PLAYBOOK_KEYS, *playbooks._STEP_KEYS):
         assert f"| `{key}` |" in reference, key
+    for key in playbooks._EMAIL_KEYS:
+        assert f"| `{key}` |" in reference, key
+    for name in (*ROLES, *FALLBACKS):
+        assert f"`{name}`" in reference, name
 
 
 def test_every_field_is_documented() -> None:

@@ -81,6 +81,14 @@ def test_a_good_playbook_loads_into_a_frozen_model() -> None:
             "1:11: playbook id 'renewals' must match the file name 'renewal-ahead'",
         ),
         (
+            ("economic_buyer]", "economic_buyr]"),
+            "11:22: unknown contact role 'economic_buyr' (did you mean 'economic_buyer'?)",
+        ),
+        (
+            ("economic_buyer]", "economic_buyer]\n      fallback: nobody"),
+            "12:17: 'fallback' must be one of skip, primary, got 'nobody'",
+        ),
+        (
             ("once_per: renewal_date", "once_per: fortnight"),
             "8:15: once_per must be a field or one of week, month, quarter, year, got 'fortnight'",
         ),
@@ -88,6 +96,28 @@ def test_a_good_playbook_loads_into_a_frozen_model() -> None:
 )
 def test_each_problem_is_located(change: tuple[str, str], expected: str) -> None:
     assert messages(GOOD.replace(*change)) == [expected]
+
+
+def test_roles_the_contacts_hold_are_known_and_asked_for_only_when_needed() -> None:
+    asked: list[int] = []
+
+    def held() -> frozenset[str]:
+        asked.append(1)
+        return frozenset({"billing"})
+
+    def parse_with(text: str):  # type: ignore[no-untyped-def]
+        return parse_playbook(text, Path("playbooks/renewal-ahead.yaml"), FIELDS, None, held)
+
+    playbook, problems = parse_with(GOOD)
+    assert problems == [] and asked == []  # built-in roles only: contacts are never read
+    assert playbook is not None and playbook.steps[0].email is not None
+    assert playbook.steps[0].email.fallback == "skip"
+    playbook, problems = parse_with(GOOD.replace("economic_buyer]", "billing]\n      fallback: primary"))
+    assert problems == [] and playbook is not None and playbook.steps[0].email is not None
+    assert (playbook.steps[0].email.to, playbook.steps[0].email.fallback) == (
+        ("champion", "billing"),
+        "primary",
+    )
 
 
 def test_all_problems_of_a_file_are_listed_at_once() -> None:

@@ -10,7 +10,7 @@ import typer
 from csm.cli.common import console, print_json
 from csm.cli.pictures import sparkline
 from csm.cli.playbook_cmds import runtime
-from csm.cli.values import show, why
+from csm.cli.values import same_person, show, why
 
 if TYPE_CHECKING:
     from csm.morning import Morning
@@ -23,15 +23,17 @@ def register(app: typer.Typer) -> None:
     app.command("account")(account)
 
 
-def _item(head: str, text: str, detail: str) -> None:
-    """Two lines per item: what it is, then (dimmed) why it is here."""
+def _item(head: str, text: str, detail: str, warning: str = "") -> None:
+    """Two lines per item: what it is, then (dimmed) why it is here; a warning below, if any."""
     console.print(f"  {head:<6}{text}", no_wrap=True, overflow="ellipsis", highlight=False)
     if detail:
         console.print(f"        [dim]{detail}[/]", no_wrap=True, overflow="ellipsis", highlight=False)
+    if warning:
+        console.print(f"        [yellow]{warning}[/]", highlight=False)
 
 
 def _section(
-    title: str, rows: list[dict[str, Any]], render: Callable[[dict[str, Any]], tuple[str, str, str]]
+    title: str, rows: list[dict[str, Any]], render: Callable[[dict[str, Any]], tuple[str, ...]]
 ) -> None:
     if not rows:
         return
@@ -55,6 +57,7 @@ def _print_morning(m: Morning) -> None:
             f"#{d['id']}",
             d["subject"] if d["account_name"] in d["subject"] else f"{d['account_name']}: {d['subject']}",
             f"{d['playbook']} › {d['step']}: {why(d['why'])}",
+            same_person(d["also_to_same_person"]) if d["also_to_same_person"] else "",
         ),
     )
     _section(

@@ -10,9 +10,11 @@ from rich.table import Table
 
 from csm.cli.common import console, err_console, print_json
 from csm.cli.playbook_cmds import runtime
-from csm.cli.values import why
+from csm.cli.values import same_person, why
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from csm.runtime import Runtime
 
 
@@ -55,6 +57,13 @@ def outbox(
     console.print(table if items else "The outbox is empty.")
 
 
+def _with_overlaps(conn: sqlite3.Connection, draft: dict[str, Any]) -> dict[str, Any]:
+    """The draft with the other pending drafts to the same person (csm.recipients)."""
+    from csm.recipients import also_to_same_person
+
+    return {**draft, "also_to_same_person": also_to_same_person(conn, [draft["id"]])[draft["id"]]}
+
+
 def _print_draft(draft: dict[str, Any]) -> None:
     console.print(
         f"[bold]#{draft['id']}[/] {draft['status']}"
@@ -65,6 +74,11 @@ def _print_draft(draft: dict[str, Any]) -> None:
     console.print(f"[dim]Why: {why(draft['why']) or 'matched'}[/]", highlight=False)
     if draft["reason"]:
         console.print(f"[dim]Reason: {draft['reason']}[/]", highlight=False)
+    if draft["also_to_same_person"]:
+        console.print(
+            f"[yellow]{same_person(draft['also_to_same_person'])}; read them together before you approve.[/]",
+            highlight=False,
+        )
     console.print("[bold]To:[/] " + ", ".join(f"{n} <{e}>" for n, e in draft["to_addrs"]), highlight=False)
     if draft["cc"]:
         console.print("[bold]Cc:[/] " + ", ".join(draft["cc"]), highlight=False)
@@ -80,7 +94,8 @@ def show(
     """Show one draft: headers, body, and why it was drafted."""
     from csm import outbox as core
 
-    draft = core.get(runtime(ctx).conn, draft_id)
+    conn = runtime(ctx).conn
+    draft = _with_overlaps(conn, core.get(conn, draft_id))
     if as_json:
         print_json(draft)
     else:
@@ -162,7 +177,7 @@ def review(
     for index, item in enumerate(drafts, 1):
         while True:
             console.rule(f"{index}/{len(drafts)}")
-            _print_draft(core.get(rt.conn, item["id"]))
+            _print_draft(_with_overlaps(rt.conn, core.get(rt.conn, item["id"])))
             key = typer.prompt("[a]pprove [e]dit [s]kip [n]ext [q]uit", default="n").strip().lower()[:1]
             try:
                 if key == "a":

@@ -12,8 +12,11 @@ from csm.cli.common import console, err_console, print_json, state, workspace
 from csm.cli.values import show
 
 if TYPE_CHECKING:
-    from csm.engine import StepResult
+    from csm.engine import Match, StepResult
+    from csm.recipients import Choice
     from csm.runtime import Runtime
+
+Addressing = dict[tuple[str, str, str], "Choice"]
 
 
 def register(app: typer.Typer) -> None:
@@ -34,7 +37,7 @@ def check(ctx: typer.Context) -> None:
 
     report = run_check(runtime(ctx))
     for problem in report.problems:
-        err_console.print(str(problem), highlight=False, soft_wrap=True)
+        err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
     summary = f"{report.playbooks} playbooks, {report.templates} templates, the health model"
     if report.problems:
         err_console.print(f"[red]{len(report.problems)} problem(s)[/] in {summary}.")
@@ -42,7 +45,18 @@ def check(ctx: typer.Context) -> None:
     console.print(f"[green]OK[/]: settings, {summary}.")
 
 
-def _results_json(results: list[StepResult]) -> list[dict[str, Any]]:
+def _recipients_json(result: StepResult, match: Match, addressing: Addressing) -> dict[str, Any] | None:
+    choice = addressing.get((result.playbook.id, result.step.id, match.account_id))
+    if choice is None:
+        return None
+    return {
+        "to": [p.email for p in choice.people],
+        "skipped": None if choice.people else choice.reason(match.account_name),
+        "note": choice.note(match.account_name) if choice.people else None,
+    }
+
+
+def _results_json(results: list[StepResult], addressing: Addressing) -> list[dict[str, Any]]:
     return [
         {
             "playbook": r.playbook.id,
@@ -57,6 +71,7 @@ def _results_json(results: list[StepResult]) -> list[dict[str, Any]]:
                     "owner": m.owner,
                     "values": m.values,
                     "dedupe_key": m.dedupe_key(r.playbook, r.step),
+                    "recipients": _recipients_json(r, m, addressing),
                 }
                 for m in r.matches
             ],
@@ -67,7 +82,23 @@ def _results_json(results: list[StepResult]) -> list[dict[str, Any]]:
     ]
 
 
-def _print_results(results: list[StepResult], limit: int) -> None:
+def _print_addressing(result: StepResult, addressing: Addressing, limit: int) -> None:
+    """Under a step's matches: the emails nobody would receive, and those missing a role."""
+    for match in result.matches[:limit]:
+        choice = addressing.get((result.playbook.id, result.step.id, match.account_id))
+        if choice is None:
+            continue
+        if not choice.people:
+            console.print(
+                f"  [yellow]not drafted[/] {match.account_id}: {choice.reason(match.account_name)}"
+                " (a skipped row and a task instead)",
+                highlight=False,
+            )
+        elif note := choice.note(match.account_name):
+            console.print(f"  [yellow]note[/] {match.account_id}: {note}", highlight=False)
+
+
+def _print_results(results: list[StepResult], addressing: Addressing, limit: int) -> None:
     for result in results:
         count = result.match_count
         plural = "account" if count == 1 else "accounts"
@@ -96,6 +127,7 @@ def _print_results(results: list[StepResult], limit: int) -> None:
         for match in result.matches[:limit]:
             table.add_row(match.account_id, match.account_name, *(show(f, match.values[f]) for f in fields))
         console.print(table)
+        _print_addressing(result, addressing, limit)
         if count > limit:
             console.print(f"[dim]… and {count - limit} more (--limit to see more, --json for all)[/]")
 
@@ -122,10 +154,16 @@ def run(
     keep = limit if dry_run and not as_json else None
     results = evaluate(rt.conn, selected, rt.fields, rt.params, rt.today, owner=owner, keep=keep)
     if dry_run:
+        from csm.recipients import addressing
+
+        if quiet and not as_json:
+            return
+        chosen = addressing(rt.conn, results)
         if as_json:
-            print_json({"today": rt.today.isoformat(), "dry_run": True, "steps": _results_json(results)})
-        elif not quiet:
-            _print_results(results, limit)
+            steps = _results_json(results, chosen)
+            print_json({"today": rt.today.isoformat(), "dry_run": True, "steps": steps})
+        else:
+            _print_results(results, chosen, limit)
             console.print(f"\n[dim]Dry run as of {rt.today}: nothing was written.[/]")
         return
     from csm.queue import queue
@@ -136,6 +174,7 @@ def run(
             {
                 "today": rt.today.isoformat(),
                 "added": [vars(q) for q in report.added],
+                "skipped": [vars(q) for q in report.skipped],
                 "not_drafted": [
                     {"dedupe_key": k, "account": a, "reason": r} for k, a, r in report.not_drafted
                 ],
@@ -155,6 +194,12 @@ def run(
             f"{label} #{item.id:<5} {item.playbook} › {item.step}  {item.account_name}: {item.summary}",
             highlight=False,
         )
+    for item in report.skipped:
+        console.print(
+            f"[yellow]skip [/] #{item.id:<5} {item.playbook} › {item.step}  {item.account_name}:"
+            f" not drafted, {item.summary}",
+            highlight=False,
+        )
     for playbook_id, step_id, account_id in report.exited:
         console.print(
             f"[green]exit [/] {playbook_id} › {step_id}  {account_id}: until met;"
@@ -162,6 +207,11 @@ def run(
             highlight=False,
         )
     console.print(f"Added {len(drafts)} draft(s) and {len(tasks)} task(s) as of {rt.today}.")
+    if report.skipped:
+        console.print(
+            f"{len(report.skipped)} email(s) not drafted: nobody in the step's roles to write to;"
+            " a task for each says what to do."
+        )
     if drafts:
         console.print("Next: `csm today` to see your morning, `csm review` to work the drafts.")
 
@@ -186,6 +236,8 @@ def preview(
             "this is what it would get if it did.",
             highlight=False,
         )
+    if result.note:
+        err_console.print(f"[yellow]Note:[/] {result.note}", highlight=False)
     for name, value in result.headers:
         console.print(f"[bold]{name}:[/] {value}", highlight=False)
     console.print()

@@ -23,3 +23,14 @@ def show(name: str, value: Any) -> str:
 def why(values: Mapping[str, Any]) -> str:
     """`days_to_renewal=101, nps=8`: the values that made a step match."""
     return ", ".join(f"{k}={show(k, v)}" for k, v in values.items())
+
+
+def same_person(others: list[Mapping[str, Any]]) -> str:
+    """`Also to the same person: #62 Globex (A1002, draft, jo@globex.example)`: other pending drafts."""
+    named = "; ".join(
+        f"#{o['id']} {o['account_name'] or o['account']} ({o['account']}, {o['status']}, "
+        + ", ".join(o["emails"])
+        + ")"
+        for o in others
+    )
+    return f"Also to the same person: {named}"
