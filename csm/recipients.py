@@ -75,7 +75,7 @@ class Choice:
     def reason(self, account_name: str) -> str:
         """Why nothing was drafted (``people`` is empty)."""
         text = self._nobody(account_name)
-        if self.fallback == "primary":
+        if self.fallback == "primary" and "primary" not in self.missing:
             text += " and no primary contact to fall back to"
         return text
 

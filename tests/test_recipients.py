@@ -69,6 +69,7 @@ UMA = contact("uma@acme.example", "user")
             " and no primary contact to fall back to",
         ),
         ([UMA, ANN], ("primary",), "skip", ["ann"], None),
+        ([UMA], ("primary",), "primary", [], "reason: no primary contact on file for Acme"),
         ([], ("admin",), "skip", [], "reason: no admin on file for Acme"),
     ],
 )
