@@ -10,6 +10,7 @@ from rich.table import Table
 
 from csm.cli.common import console, err_console, print_json, state, workspace
 from csm.cli.values import show
+from csm.filters import plural
 
 if TYPE_CHECKING:
     from csm.engine import StepResult
@@ -37,7 +38,7 @@ def check(ctx: typer.Context) -> None:
         err_console.print(str(problem), highlight=False, soft_wrap=True)
     summary = f"{report.playbooks} playbooks, {report.templates} templates, the health model"
     if report.problems:
-        err_console.print(f"[red]{len(report.problems)} problem(s)[/] in {summary}.")
+        err_console.print(f"[red]{plural(len(report.problems), 'problem')}[/] in {summary}.")
         raise typer.Exit(1)
     console.print(f"[green]OK[/]: settings, {summary}.")
 
@@ -161,7 +162,7 @@ def run(
             " its open tasks closed, unsent drafts withdrawn",
             highlight=False,
         )
-    console.print(f"Added {len(drafts)} draft(s) and {len(tasks)} task(s) as of {rt.today}.")
+    console.print(f"Added {plural(len(drafts), 'draft')} and {plural(len(tasks), 'task')} as of {rt.today}.")
     if drafts:
         console.print("Next: `csm today` to see your morning, `csm review` to work the drafts.")
 
