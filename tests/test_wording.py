@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_render import BUILTIN, golden_context
 
 from csm import filters
-from tests.test_render import BUILTIN, golden_context
 
 
 @pytest.mark.parametrize(
