@@ -1,4 +1,4 @@
-"""Jinja filters for email templates: dates, money, percentages, counts, names.
+"""Jinja filters for email templates (and the CLI): dates, money, percentages, counts, names.
 
 Each filter refuses an empty (None) or nonsensical value with a
 :class:`FilterError` naming the filter, so a template never prints "None" or
@@ -95,6 +95,32 @@ def days(value: Any) -> str:
     return f"{count:,} day" if count == 1 else f"{count:,} days"
 
 
+def _plural_of(word: str) -> str:
+    """``ticket`` -> ``tickets``, ``company`` -> ``companies``, ``box`` -> ``boxes``: the last word."""
+    head, _, last = word.rpartition(" ")
+    if last.endswith("y") and last[-2:-1] not in tuple("aeiou"):
+        last = last[:-1] + "ies"
+    elif last.endswith(("s", "x", "z", "ch", "sh")):
+        last += "es"
+    else:
+        last += "s"
+    return f"{head} {last}" if head else last
+
+
+def plural(value: Any, singular: str, plural: str | None = None, with_count: bool = True) -> str:
+    """A count with its noun: ``1 | plural("seat")`` -> ``1 seat``, ``3`` -> ``3 seats``.
+
+    ``plural`` names an irregular form (``plural("person", "people")``); ``with_count=false``
+    gives the word alone, for pronouns and verbs (``plural("it", "them", with_count=false)``).
+    """
+    amount = _to_number("plural", value)
+    word = singular if amount == 1 else (plural or _plural_of(singular))
+    if not with_count:
+        return word
+    shown = f"{int(amount):,}" if amount.is_integer() else f"{amount:,}"
+    return f"{shown} {word}"
+
+
 def first_name(value: Any) -> str:
     """The first name in ``Priya Shah``, ``Shah, Priya`` or ``priya.shah@example.com``."""
     _require("first_name", value)
@@ -114,5 +140,6 @@ FILTERS: dict[str, Callable[..., str]] = {
     "pct": pct,
     "number": number,
     "days": days,
+    "plural": plural,
     "first_name": first_name,
 }

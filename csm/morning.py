@@ -94,7 +94,7 @@ def morning(rt: Runtime, owner: str | None) -> Morning:
                 "priority": t["priority"],
                 "playbook": t["playbook"],
                 "step": t["step"],
-                "why": _json(t["why"]),
+                "why": t["why"],
             }
         )
     renewals = _accounts(
@@ -128,9 +128,3 @@ def morning(rt: Runtime, owner: str | None) -> Morning:
         owner,
     )
     return Morning(rt.today.isoformat(), owner, drafts, due, renewals, drops, silent)
-
-
-def _json(text: str | None) -> Any:
-    import json
-
-    return json.loads(text) if text else {}

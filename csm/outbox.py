@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from csm.errors import InputError, NotFound, StateError
 from csm.store import transaction
 
 STATUSES = ("draft", "approved", "sending", "sent", "failed", "skipped", "unknown", "withdrawn")
+# What waits for a person: to review, to send, to settle. `csm outbox` lists these by default.
+WAITING = ("draft", "approved", "unknown")
 
 _LIST_COLUMNS = (
     "o.id, o.status, o.playbook, o.step, o.account_id, a.name AS account_name, o.owner,"
@@ -44,30 +47,41 @@ def get(conn: sqlite3.Connection, draft_id: int) -> dict[str, Any]:
     return _decode(row)
 
 
+def _statuses(status: str | Sequence[str] | None) -> tuple[str, ...]:
+    wanted = (status,) if isinstance(status, str) else tuple(status or ())
+    for name in wanted:
+        if name not in STATUSES:
+            raise InputError(f"unknown status '{name}'", hint=f"Use one of: {', '.join(STATUSES)}.")
+    return wanted
+
+
+def _where(
+    status: str | Sequence[str] | None, owner: str | None, playbook: str | None, account_id: str | None
+) -> tuple[str, list[Any]]:
+    where, params = [], []
+    wanted = _statuses(status)
+    if wanted:
+        where.append(f"o.status IN ({', '.join('?' * len(wanted))})")
+        params.extend(wanted)
+    for column, value in (("o.owner", owner), ("o.playbook", playbook), ("o.account_id", account_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
 def listing(
     conn: sqlite3.Connection,
     *,
-    status: str | None = None,
+    status: str | Sequence[str] | None = None,
     owner: str | None = None,
     playbook: str | None = None,
     account_id: str | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    if status is not None and status not in STATUSES:
-        raise InputError(f"unknown status '{status}'", hint=f"Use one of: {', '.join(STATUSES)}.")
-    where, params = [], []
-    for column, value in (
-        ("o.status", status),
-        ("o.owner", owner),
-        ("o.playbook", playbook),
-        ("o.account_id", account_id),
-    ):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    sql = f"SELECT {_LIST_COLUMNS} FROM outbox o LEFT JOIN accounts a ON a.id = o.account_id"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    """Drafts in ``status`` (one or several; None: all), most urgent first."""
+    where, params = _where(status, owner, playbook, account_id)
+    sql = f"SELECT {_LIST_COLUMNS} FROM outbox o LEFT JOIN accounts a ON a.id = o.account_id{where}"
     sql += (
         " ORDER BY CASE o.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END,"
         " o.id"
@@ -75,6 +89,13 @@ def listing(
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return [_decode(r) for r in conn.execute(sql, params)]
+
+
+def counts(conn: sqlite3.Connection, *, owner: str | None = None) -> dict[str, int]:
+    """How many drafts are in each status (only statuses that have some), in lifecycle order."""
+    where, params = _where(None, owner, None, None)
+    found = dict(conn.execute(f"SELECT o.status, count(*) FROM outbox o{where} GROUP BY o.status", params))
+    return {name: found[name] for name in STATUSES if found.get(name)}
 
 
 def _move(
@@ -107,13 +128,24 @@ def _move(
         )
 
 
-def approve(conn: sqlite3.Connection, ids: Iterable[int], now: str) -> int:
-    """Approve drafts for sending; all or none."""
-    ids = list(ids)
+@dataclass(frozen=True)
+class Approval:
+    approved: list[int]  # moved from draft to approved now
+    already: list[int]  # approved before: nothing to do
+
+
+def approve(conn: sqlite3.Connection, ids: Iterable[int], now: str) -> Approval:
+    """Approve drafts for sending; all or none. Approving an approved draft again changes nothing."""
+    approved: list[int] = []
+    already: list[int] = []
     with transaction(conn):
-        for draft_id in ids:
+        for draft_id in dict.fromkeys(ids):
+            if get(conn, draft_id)["status"] == "approved":
+                already.append(draft_id)
+                continue
             _move(conn, draft_id, ("draft",), "approved", now, "approved")
-    return len(ids)
+            approved.append(draft_id)
+    return Approval(approved, already)
 
 
 def approve_playbook(

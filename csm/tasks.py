@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from typing import Any
 
@@ -15,6 +16,13 @@ FINISHED = ("done", "closed")  # closed: its step's `until` was met, nobody did 
 OPEN_SQL = "(t.status = 'open' OR (t.status = 'snoozed' AND t.snoozed_until <= :today))"
 
 
+def _decode(row: sqlite3.Row) -> dict[str, Any]:
+    """A task as a dict, its ``why`` the object of matched values (as in every JSON output)."""
+    task = dict(row)
+    task["why"] = json.loads(task["why"]) if task.get("why") else {}
+    return task
+
+
 def get(conn: sqlite3.Connection, task_id: int) -> dict[str, Any]:
     row = conn.execute(
         "SELECT t.*, a.name AS account_name FROM tasks t LEFT JOIN accounts a ON a.id = t.account_id"
@@ -23,7 +31,7 @@ def get(conn: sqlite3.Connection, task_id: int) -> dict[str, Any]:
     ).fetchone()
     if row is None:
         raise NotFound(f"no task #{task_id}", hint="`csm today` lists your tasks and their ids.")
-    return dict(row)
+    return _decode(row)
 
 
 def open_tasks(
@@ -53,7 +61,7 @@ def open_tasks(
         " WHEN 'normal' THEN 2 ELSE 3 END, t.id",
         params,
     )
-    return [dict(r) for r in rows]
+    return [_decode(r) for r in rows]
 
 
 def done(conn: sqlite3.Connection, task_id: int, now: str, note: str | None = None) -> dict[str, Any]:

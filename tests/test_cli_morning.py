@@ -67,9 +67,9 @@ def test_run_queues_once_and_reruns_add_nothing(invoke, demo: Path) -> None:
     assert first.exit_code == 0
     drafts, tasks = rows(demo, pending)[0]
     assert drafts > 50 and tasks > 30
-    assert f"Added {drafts} draft(s) and {tasks} task(s) as of 2026-11-23." in first.stdout
+    assert f"Added {drafts} drafts and {tasks} tasks as of 2026-11-23." in first.stdout
     again = invoke("-w", str(demo), "run")
-    assert "Added 0 draft(s) and 0 task(s) as of 2026-11-23." in again.stdout
+    assert "Added 0 drafts and 0 tasks as of 2026-11-23." in again.stdout
     assert rows(demo, pending)[0] == (drafts, tasks)
 
 
@@ -133,14 +133,17 @@ def test_approve_skip_and_bad_states(invoke, demo: Path) -> None:
     draft = first_draft(demo)
     assert invoke("-w", str(demo), "approve", str(draft)).exit_code == 0
     again = invoke("-w", str(demo), "approve", str(draft))
-    assert again.exit_code == 1
-    assert f"Error: draft #{draft} is approved; only draft drafts can be approved" in again.stderr
+    assert again.exit_code == 0
+    assert again.stdout == f"#{draft} is already approved.\n"
     other = first_draft(demo)
     skipped = invoke("-w", str(demo), "skip", str(other), "--reason", "spoke to them yesterday")
     assert skipped.exit_code == 0
     assert rows(demo, "SELECT status, reason FROM outbox WHERE id = ?", other) == [
         ("skipped", "spoke to them yesterday")
     ]
+    refused = invoke("-w", str(demo), "approve", str(other))
+    assert refused.exit_code == 1
+    assert f"Error: draft #{other} is skipped; only draft drafts can be approved" in refused.stderr
     missing = invoke("-w", str(demo), "approve", "99999")
     assert missing.exit_code == 1 and "Error: no draft #99999" in missing.stderr
 
@@ -151,7 +154,7 @@ def test_approve_by_playbook(invoke, demo: Path) -> None:
         0
     ][0]
     result = invoke("-w", str(demo), "approve", "--playbook", "renewal-ahead")
-    assert f"Approved {waiting} draft(s)." in result.stdout
+    assert f"Approved {waiting} drafts." in result.stdout
     assert invoke("-w", str(demo), "approve").exit_code == 2
 
 

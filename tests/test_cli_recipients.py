@@ -111,7 +111,7 @@ def test_check_names_an_unknown_role_with_a_did_you_mean(invoke: Any, book: Path
         "          to: [admin, champoin]\n"
         "                      ^\n"
     )
-    assert "1 problem(s)" in result.stderr
+    assert "1 problem in" in result.stderr
     run = invoke("-w", str(book), "run", "sponsor")  # a run loads the same way: nothing is drafted
     assert run.exit_code == 1 and "unknown contact role 'champoin'" in run.stderr
     assert sql(book, "SELECT count(*) FROM outbox") == [(0,)]
@@ -160,7 +160,7 @@ def test_a_missing_role_is_skipped_with_a_reason_and_a_task_never_sent_to_the_pr
     ) in out
     assert f"task #4 renewal-ahead › check-in Acme: {ACME_TASK}" in out
     assert (
-        "Added 4 draft(s) and 4 task(s) as of 2026-11-23. 1 email(s) not drafted:"
+        "Added 4 drafts and 4 tasks as of 2026-11-23. 1 email not drafted:"
         " nobody in the step's roles to write to; a task for each says what to do."
     ) in out
     tasks = sql(
@@ -351,7 +351,7 @@ def test_review_warns_about_the_same_person(invoke: Any, book: Path) -> None:
     try:
         _read_until(master, b"[a]pprove", seen)
         os.write(master, b"q\n")
-        _read_until(master, b"Reviewed 0 draft(s).", seen)
+        _read_until(master, b"Reviewed 0 drafts.", seen)
         assert proc.wait(timeout=20) == 0
     finally:
         proc.kill()

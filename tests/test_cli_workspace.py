@@ -96,7 +96,7 @@ def test_check_finds_a_misspelt_field_and_an_undefined_variable(invoke, workspac
     err = result.stderr
     assert f"{playbook}:11:11: unknown field 'days_to_renwal' (did you mean 'days_to_renewal'?)" in err
     assert "custom/hello.md.j2:6:" in err and "helth" in err
-    assert "2 problem(s)" in err
+    assert "2 problems" in err
 
 
 def test_preview_renders_the_email_a_step_would_draft(invoke, demo: Path, tmp_path: Path) -> None:

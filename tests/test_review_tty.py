@@ -61,7 +61,7 @@ def test_review_walks_the_drafts(demo: Path, invoke) -> None:
         _read_until(master, b"3/", seen)
         _read_until(master, b"[a]pprove", seen)
         os.write(master, b"q\n")
-        _read_until(master, b"Reviewed 2 draft(s).", seen)
+        _read_until(master, b"Reviewed 2 drafts.", seen)
         assert proc.wait(timeout=20) == 0
     finally:
         proc.kill()

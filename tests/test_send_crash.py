@@ -66,7 +66,7 @@ def bulk_workspace(ws: Path, invoke: Any, accounts: int) -> Path:
     )
     conn.close()
     assert invoke("-w", str(ws), "run", "bulk", "--quiet").exit_code == 0
-    assert f"Approved {accounts} draft(s)" in invoke("-w", str(ws), "approve", "--playbook", "bulk").stdout
+    assert f"Approved {accounts:,} drafts" in invoke("-w", str(ws), "approve", "--playbook", "bulk").stdout
     return ws
 
 

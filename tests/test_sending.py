@@ -57,7 +57,7 @@ def approved(demo: Path, invoke: Any) -> Path:
     """The demo with its onboarding drafts (17) approved."""
     assert invoke("-w", str(demo), "run", "--quiet").exit_code == 0
     result = invoke("-w", str(demo), "approve", "--playbook", "onboarding")
-    assert "Approved 17 draft(s)" in result.stdout
+    assert "Approved 17 drafts" in result.stdout
     return demo
 
 

@@ -11,6 +11,7 @@ from csm.cli.common import console, print_json
 from csm.cli.pictures import sparkline
 from csm.cli.playbook_cmds import runtime
 from csm.cli.values import same_person, show, why
+from csm.filters import plural
 
 if TYPE_CHECKING:
     from csm.morning import Morning
@@ -148,17 +149,21 @@ def account(
     )
     util = a.get("seat_utilization")
     console.print(
-        f"ARR {a['arr'] or '—'} · seats {a['seats_used']}/{a['seats_licensed']}"
+        f"ARR {show('arr', a['arr'])} · seats {show('seats_used', a['seats_used'])}"
+        f"/{show('seats_licensed', a['seats_licensed'])}"
         + (f" ({util:.0%})" if util is not None else "")
         + f" · NPS {a['nps'] if a['nps'] is not None else '—'} · tickets {a['open_tickets'] or 0}"
         + f" · stage {a['lifecycle_stage']}",
         highlight=False,
     )
-    if a.get("days_to_renewal") is not None:
-        console.print(
-            f"Renews {a['renewal_date']}: [bold]{a['days_to_renewal']} days[/] to go",
-            highlight=False,
+    days = a.get("days_to_renewal")
+    if days is not None:
+        when = (
+            f"Renews {a['renewal_date']}: [bold]{plural(days, 'day')}[/] to go"
+            if days >= 0
+            else f"Renewal date {a['renewal_date']} passed {plural(-days, 'day')} ago"
         )
+        console.print(when, highlight=False)
     if a.get("health") is not None:
         change = a.get("health_change_30d")
         moved = f", {change:+g} in 30 days" if change is not None else ""
@@ -167,7 +172,8 @@ def account(
         values = [v for _, v in view.trend]
         console.print(f"{view.trend_label:<14}{sparkline(values)}  {values[0]:g} → {values[-1]:g}")
     console.print(
-        f"Last touch {a['last_touch_at'] or 'never'} ({a['days_since_touch']} days)",
+        f"Last touch {a['last_touch_at'] or 'never'}"
+        + (f" ({plural(a['days_since_touch'], 'day')})" if a["days_since_touch"] is not None else ""),
         highlight=False,
     )
     if view.contacts:

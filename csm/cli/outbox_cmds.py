@@ -6,11 +6,11 @@ import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from csm.cli.common import console, err_console, print_json
 from csm.cli.playbook_cmds import runtime
 from csm.cli.values import same_person, why
+from csm.filters import plural
 
 if TYPE_CHECKING:
     import sqlite3
@@ -32,29 +32,75 @@ def register(app: typer.Typer) -> None:
 
 def outbox(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="Only drafts in this status.")] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(help="Only drafts in this status (repeat for several): draft, approved, sent…"),
+    ] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Every draft, sent and skipped too.")] = False,
     owner: Annotated[str | None, typer.Option(help="Only this CSM's drafts.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the same drafts).")] = False,
 ) -> None:
-    """List drafts and their status."""
+    """List what waits for a person (draft, approved, unknown); --all or --status for the history."""
     from csm import outbox as core
 
-    items = core.listing(runtime(ctx).conn, status=status, owner=owner)
+    if everything and status:
+        raise typer.BadParameter("give --all or --status, not both", param_hint="--all")
+    conn = runtime(ctx).conn
+    waiting = not (everything or status)
+    wanted = core.WAITING if waiting else status
+    items = core.listing(conn, status=wanted, owner=owner)
     if as_json:
         print_json(items)
         return
-    table = Table(box=None, header_style="dim", pad_edge=False)
-    for column in ("id", "status", "account", "subject", "step"):
-        table.add_column(column, overflow="ellipsis", no_wrap=column != "subject")
-    for d in items:
-        table.add_row(
+    if items:
+        _print_outbox(items)
+    elif waiting:
+        console.print("Nothing waits for a person in the outbox.")
+    else:
+        console.print("No drafts" + (f" with status {' or '.join(status)}." if status else "."))
+    if waiting:
+        rest = {k: n for k, n in core.counts(conn, owner=owner).items() if k not in core.WAITING}
+        if rest:
+            history = ", ".join(f"{n:,} {k}" for k, n in rest.items())
+            console.print(f"+ {history}: csm outbox --all", highlight=False)
+
+
+_COLUMNS = ("id", "status", "account", "subject", "step")
+# Columns that give up room when the terminal is narrow: (weight, narrowest); the subject keeps most.
+_SHRINK = {"account": (1, 8), "subject": (2, 16), "step": (1, 10)}
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _widths(rows: list[tuple[str, ...]], room: int) -> dict[str, int]:
+    widths = {name: max(len(name), *(len(r[i]) for r in rows)) for i, name in enumerate(_COLUMNS)}
+    room -= 2 * (len(_COLUMNS) - 1)
+    while sum(widths.values()) > room:
+        name = max(_SHRINK, key=lambda n: widths[n] / _SHRINK[n][0])
+        if widths[name] <= _SHRINK[name][1]:
+            break
+        widths[name] -= 1
+    return widths
+
+
+def _print_outbox(items: list[dict[str, Any]]) -> None:
+    """One line per draft, the same columns whatever the filter."""
+    rows = [
+        (
             str(d["id"]),
             d["status"],
             d["account_name"] or d["account_id"],
             d["subject"],
             f"{d['playbook']} › {d['step']}",
         )
-    console.print(table if items else "The outbox is empty.")
+        for d in items
+    ]
+    widths = _widths(rows, console.width)
+    for cells, style in ((_COLUMNS, "dim"), *((row, "") for row in rows)):
+        text = "  ".join(_fit(c, widths[n]).ljust(widths[n]) for n, c in zip(_COLUMNS, cells, strict=True))
+        console.print(text.rstrip(), style=style, markup=False, no_wrap=True, overflow="crop")
 
 
 def _with_overlaps(conn: sqlite3.Connection, draft: dict[str, Any]) -> dict[str, Any]:
@@ -116,9 +162,13 @@ def approve(
     if playbook:
         approved = core.approve_playbook(rt.conn, playbook, rt.now(), owner=None)
     else:
-        core.approve(rt.conn, ids or [], rt.now())
-        approved = list(ids or [])
-    console.print(f"Approved {len(approved)} draft(s). Next: `csm send --dry-run`, then `csm send`.")
+        result = core.approve(rt.conn, ids or [], rt.now())
+        approved = result.approved
+        for draft_id in result.already:
+            console.print(f"#{draft_id} is already approved.")
+        if not approved:
+            return
+    console.print(f"Approved {plural(len(approved), 'draft')}. Next: `csm send --dry-run`, then `csm send`.")
 
 
 def skip(
@@ -190,7 +240,7 @@ def review(
                     core.skip(rt.conn, item["id"], typer.prompt("Reason"), rt.now())
                     done += 1
                 elif key == "q":
-                    console.print(f"Reviewed {done} draft(s).")
+                    console.print(f"Reviewed {plural(done, 'draft')}.")
                     return
                 elif key != "n":
                     continue
@@ -198,4 +248,4 @@ def review(
                 err_console.print(f"[red]Error:[/] {exc}")
                 continue
             break
-    console.print(f"Reviewed {done} draft(s); no more drafts waiting.")
+    console.print(f"Reviewed {plural(done, 'draft')}; no more drafts waiting.")

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from csm.cli.common import console, err_console, print_json, state, workspace
 from csm.cli.values import show
+from csm.filters import plural
 
 if TYPE_CHECKING:
     from csm.engine import Match, StepResult
@@ -40,7 +41,7 @@ def check(ctx: typer.Context) -> None:
         err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
     summary = f"{report.playbooks} playbooks, {report.templates} templates, the health model"
     if report.problems:
-        err_console.print(f"[red]{len(report.problems)} problem(s)[/] in {summary}.")
+        err_console.print(f"[red]{plural(len(report.problems), 'problem')}[/] in {summary}.")
         raise typer.Exit(1)
     console.print(f"[green]OK[/]: settings, {summary}.")
 
@@ -206,10 +207,10 @@ def run(
             " its open tasks closed, unsent drafts withdrawn",
             highlight=False,
         )
-    console.print(f"Added {len(drafts)} draft(s) and {len(tasks)} task(s) as of {rt.today}.")
+    console.print(f"Added {plural(len(drafts), 'draft')} and {plural(len(tasks), 'task')} as of {rt.today}.")
     if report.skipped:
         console.print(
-            f"{len(report.skipped)} email(s) not drafted: nobody in the step's roles to write to;"
+            f"{plural(len(report.skipped), 'email')} not drafted: nobody in the step's roles to write to;"
             " a task for each says what to do."
         )
     if drafts:

@@ -11,6 +11,7 @@ from rich.table import Table
 from csm.cli.common import console, parse_date, print_json
 from csm.cli.pictures import bar
 from csm.cli.playbook_cmds import runtime
+from csm.filters import plural
 
 if TYPE_CHECKING:
     from csm.report import Group, Holdout, Interval, Report, StepReport
@@ -166,7 +167,8 @@ def _print_holdouts(holdouts: list[Holdout]) -> None:
             change = group.changes[30]
             mean = f"{sum(change) / len(change):+.1f}" if change else "—"
             console.print(
-                f"    {label:<9}{group.accounts:>5} accounts  renewed {_rate(group)}  health 30d mean {mean}",
+                f"    {label:<9}{group.accounts:>5} {plural(group.accounts, 'account', with_count=False):<8}"
+                f"  renewed {_rate(group)}  health 30d mean {mean}",
                 highlight=False,
             )
         console.print(f"    renewal lift   {_interval(h.renewal_lift, 'pp')}", highlight=False)

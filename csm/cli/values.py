@@ -1,4 +1,4 @@
-"""How field values read in a terminal: 82% for shares, — for nothing."""
+"""How field values read in a terminal: 82% for shares, $1,700 for money, — for nothing."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from csm.fields import DERIVED
+from csm.filters import money
 
 _FRACTIONS = frozenset(f.name for f in DERIVED if f.fraction)
+_MONEY = frozenset({"arr"})
 
 
 def show(name: str, value: Any) -> str:
@@ -15,6 +17,8 @@ def show(name: str, value: Any) -> str:
         return "—"
     if name in _FRACTIONS and isinstance(value, int | float):
         return f"{value:+.0%}" if "change" in name else f"{value:.0%}"
+    if name in _MONEY and isinstance(value, int | float):
+        return money(value)
     if isinstance(value, float):
         return f"{value:,.2f}".rstrip("0").rstrip(".")
     return str(value)
