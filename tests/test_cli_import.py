@@ -156,3 +156,21 @@ def test_a_file_that_is_not_utf8_text_names_the_line(
         assert result.stderr.startswith(f"Error: {name}: {message}")
         assert result.stderr.endswith("\nSave it as UTF-8 (in Excel: File > Save As > CSV UTF-8).\n")
     assert dump(ws) == before
+
+
+def test_a_mapping_number_too_long_and_a_mapping_nested_too_deep(ws: Path, tmp_path: Path) -> None:
+    mappings = ws / "mappings"
+    mappings.mkdir(exist_ok=True)
+    (mappings / "ours.toml").write_text('id = "ID"\nname = "Name"\narr = { from = "ARR", number = true }\n')
+    path = tmp_path / "export.csv"
+    path.write_text(f"ID,Name,ARR\nA1,Acme,$100\nA2,Beta,${'9' * 5000}\n")
+    before = dump(ws)
+    result = csm(ws, "import", "accounts", str(path), "--map", "ours")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {path}: row 3, field 'ARR': '${'9' * 58} is too large\n"
+    (mappings / "deep.toml").write_text("id = " + "[" * 10_000 + "]" * 10_000 + "\n")
+    result = csm(ws, "import", "accounts", str(path), "--map", "deep")
+    assert result.exit_code == 1
+    deep = mappings / "deep.toml"
+    assert result.stderr == f"Error: {deep}: nested too deeply; a mapping is one table of fields\n"
+    assert dump(ws) == before
