@@ -210,8 +210,8 @@ def _number(value: Any) -> float | int | None:
 def _integer(value: Any) -> int | None:
     if type(value) is str:
         text = value.strip()
-        if text.isdecimal() and len(text) <= 19:
-            return int(_storable(int(text), value))
+        if text.isdecimal() and len(text) <= 19:  # 64 bits hold 19 digits, not all of them
+            return int(text) if len(text) < 19 else int(_storable(int(text), value))
     number = _number(value)
     if number is None:
         return None
@@ -277,11 +277,13 @@ def _email(value: Any) -> str | None:
     if not text.isprintable():  # control, bidi-override and zero-width characters
         odd = next(c for c in text if not c.isprintable())
         raise BadValue(f"{_shown(text)} has an invisible character (U+{ord(odd):04X}) in it; retype it")
-    domain = text.rpartition("@")[2].lower()
-    problem = None if domain.isascii() else _idna_problem(domain)
-    if problem:
-        raise BadValue(f"{_shown(text)}: {_shown(domain)} is not a domain mail can be sent to ({problem})")
-    return text.lower()
+    address = text.lower()
+    if not address.isascii():
+        domain = address.rpartition("@")[2]
+        problem = _idna_problem(domain)
+        if problem:
+            raise BadValue(f"{_shown(text)}: {_shown(domain)} is no domain mail can be sent to ({problem})")
+    return address
 
 
 @functools.lru_cache(maxsize=4096)

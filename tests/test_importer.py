@@ -638,7 +638,7 @@ HOSTILE = [
         "contacts",
         "contacts.csv",
         "account_id,email\nA1,ann@acme.example\nA1,bo@ab\u05d0c.example\n",
-        "contacts.csv: row 3, column 'email': 'bo@ab\u05d0c.example': 'ab\u05d0c.example' is not a domain "
+        "contacts.csv: row 3, column 'email': 'bo@ab\u05d0c.example': 'ab\u05d0c.example' is no domain "
         "mail can be sent to (IDNA: Invalid direction for codepoint at position 3 in a left-to-right label)",
         id="email domain not IDNA",
     ),
@@ -646,7 +646,7 @@ HOSTILE = [
         "contacts",
         "contacts.csv",
         "account_id,email\nA1,ann@\U0001f600.example\n",
-        "contacts.csv: row 2, column 'email': 'ann@\U0001f600.example': '\U0001f600.example' is not a "
+        "contacts.csv: row 2, column 'email': 'ann@\U0001f600.example': '\U0001f600.example' is no "
         "domain mail can be sent to (IDNA: Codepoint U+1F600 at position 1 of '\U0001f600' not allowed)",
         id="email emoji domain",
     ),
