@@ -126,6 +126,7 @@ def redact_url(url: str, *, keep_path: bool = True) -> str:
 
     try:
         parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises for a port that is no number: "user:KEY" with no host
     except ValueError:  # not readable as a URL: show none of it
         return "***"
     host = parts.netloc.rpartition("@")[2]

@@ -195,8 +195,8 @@ def _check_url(check: _Checker, url: str) -> None:
 
     try:
         httpx.URL(url)
-    except httpx.InvalidURL as exc:  # says which part: "Invalid port: 'x'", never the query
-        raise check.error("base_url", f"'{redact_url(url)}' is not a usable address ({exc})") from None
+    except httpx.InvalidURL:  # its message may quote a password mistaken for a port: not shown
+        raise check.error("base_url", f"'{redact_url(url)}' is not a usable address") from None
 
 
 def _parse_auth(check: _Checker, raw: Any) -> Auth:

@@ -619,6 +619,7 @@ def test_no_connection_and_a_bad_address_never_print_a_secret(workspace: Path, i
         (f"http://127.0.0.1:9/api?api_key={SECRET}", "cannot connect (ConnectError)"),
         (f"http://csm:{SECRET}@127.0.0.1:port/api?api_key={SECRET}", "is not a usable address"),
         (f"htp://127.0.0.1/api?api_key={SECRET}", "got 'htp://127.0.0.1/api?api_key=***'"),
+        (f"https://csm:{SECRET}/api", "'***' is not a usable address"),  # no host: the key reads as a port
     ):
         path = workspace / "csm.toml"
         path.write_text(path.read_text(encoding="utf-8").split("[sources.crm]")[0], encoding="utf-8")
@@ -673,6 +674,4 @@ def test_notify_to_a_webhook_url_httpx_cannot_read(
     monkeypatch.setenv("CSM_SLACK_WEBHOOK", f"https://hooks.slack.example:x/services/T000/{SECRET}")
     result = invoke("-w", str(workspace), "notify")
     assert result.exit_code == 1
-    assert result.stderr == (
-        "Error: the webhook in $CSM_SLACK_WEBHOOK (https://hooks.slack.example:x/***) is not a usable URL\n"
-    )
+    assert result.stderr == ("Error: the webhook in $CSM_SLACK_WEBHOOK (***) is not a usable URL\n")
