@@ -543,9 +543,11 @@ class JsonProblem(ValueError):
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     record = dict(pairs)
     if len(record) != len(pairs):
-        keys = [k for k, _ in pairs]
-        twice = next(k for i, k in enumerate(keys) if k in keys[:i])
-        raise JsonProblem(f"the key {twice!r} appears twice in one object; keep one")
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise JsonProblem(f"the key {_shown(key)} appears twice in one object; keep one")
+            seen.add(key)
     return record
 
 
