@@ -112,3 +112,40 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def redact_url(url: str, *, keep_path: bool = True) -> str:
+    """``url`` fit for a message or a log line: secrets it may carry become ***.
+
+    Hidden: the user and password before the host, every query value (which
+    parameter holds a key cannot be known: ``api_key``, ``sig``, ``token``,
+    ``hapikey``), and the fragment. ``keep_path=False`` hides the path as well,
+    for a webhook whose path is its secret (hooks.slack.com/services/...).
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises for a port that is no number: "user:KEY" with no host
+    except ValueError:  # not readable as a URL: show none of it
+        return "***"
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"***@{host}" if "@" in parts.netloc else host
+    path = parts.path if keep_path or parts.path in ("", "/") else "/***"
+    pairs = (pair.partition("=") for pair in parts.query.split("&")) if parts.query else ()
+    query = "&".join(f"{name}=***" if equals else "***" for name, equals, _value in pairs)
+    return urlunsplit((parts.scheme, netloc, path, query, "***" if parts.fragment else ""))
+
+
+def redact_echo(text: str, url: str) -> str:
+    """A server's answer to ``url``, with the URL's path and query as *** should it echo them.
+
+    Servers do ("Cannot POST /services/T000/B000/XXXX"), and a webhook's path is its secret.
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    for secret, shown in ((parts.query, "***"), (parts.path, "/***")):
+        if len(secret) > 1:
+            text = text.replace(secret, shown)
+    return text

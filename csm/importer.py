@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import gc
 import io
 import json
@@ -136,7 +137,7 @@ class BadValue(ValueError):
 
 
 _GROUPED_RE = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_WHOLE_RE = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)")
+_WHOLE_RE = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3}){1,6}|\d{1,19})")  # at most 19 digits, like int64
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 _METRIC_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BOOLEANS = {"true": 1, "false": 0, "yes": 1, "no": 0, "y": 1, "n": 0, "1": 1, "0": 0, "": 0}
@@ -144,7 +145,27 @@ _DATETIME_HELP = "expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS"
 
 
 def _shown(value: Any) -> str:
-    return repr(value.strip()) if isinstance(value, str) else repr(value)
+    """A value as a message quotes it: stripped, and cut short when long."""
+    text = repr(value.strip() if isinstance(value, str) else value)
+    return text if len(text) <= 60 else f"{text[:50]}... ({len(text):,} characters)"
+
+
+def _storable(number: int | float, given: Any = None) -> int | float:
+    """``number`` if SQLite can hold it: a whole number of 64 bits, a float that is not inf or NaN.
+
+    ``given``: the value it was read from, as the message shows it.
+    """
+    if isinstance(number, float):
+        if not math.isfinite(number):
+            raise BadValue(f"{number!r} is not a number the database can hold")
+    elif not -(2**63) <= number < 2**63:
+        shown = number if given is None else given
+        as_text = "" if isinstance(shown, str) else "; if it is an ID, give it as text"
+        raise BadValue(
+            f"{_shown(shown)} is too large for the database (whole numbers go up to "
+            f"9,223,372,036,854,775,807){as_text}"
+        )
+    return number
 
 
 def _text(value: Any) -> str | None:
@@ -155,7 +176,7 @@ def _text(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return str(value)
+        return str(_storable(value))
     if isinstance(value, dt.date):
         return value.isoformat()
     kind = "a list" if isinstance(value, list) else "an object"
@@ -167,10 +188,11 @@ def _parse_number(text: str) -> float:
         number = float(text)
     except ValueError:
         if not _GROUPED_RE.fullmatch(text):
-            raise BadValue(f"{text!r} is not a number") from None
+            raise BadValue(f"{_shown(text)} is not a number") from None
         return float(text.replace(",", ""))
     if "_" in text or not math.isfinite(number):
-        raise BadValue(f"{text!r} is not a number")
+        too_large = not math.isnan(number) and text.lstrip("+-")[:1].isdigit()  # 1e999, not inf
+        raise BadValue(f"{_shown(text)} is {'too large for the database' if too_large else 'not a number'}")
     return number
 
 
@@ -180,22 +202,22 @@ def _number(value: Any) -> float | int | None:
         return _parse_number(text) if text else None
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise BadValue(f"{value!r} is not a number")
-    return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadValue(f"{_shown(value)} is not a number")
+    return _storable(value)
 
 
 def _integer(value: Any) -> int | None:
     if type(value) is str:
         text = value.strip()
-        if text.isdecimal():
-            return int(text)
+        if text.isdecimal() and len(text) <= 19:  # 64 bits hold 19 digits, not all of them
+            return int(text) if len(text) < 19 else int(_storable(int(text), value))
     number = _number(value)
     if number is None:
         return None
     if not float(number).is_integer():
         raise BadValue(f"{_shown(value)} is not a whole number")
-    return int(number)
+    return int(_storable(int(number), value))
 
 
 def _date(value: Any) -> str | None:
@@ -234,7 +256,7 @@ def _date_or_datetime(value: Any) -> str | None:
                 raise ValueError(text)
             moment = dt.datetime.fromisoformat(text)
         except ValueError:
-            raise BadValue(f"{text!r} is not a date or date-time ({_DATETIME_HELP})") from None
+            raise BadValue(f"{_shown(text)} is not a date or date-time ({_DATETIME_HELP})") from None
     if not isinstance(moment, dt.datetime):
         try:
             return _date(value)
@@ -246,10 +268,34 @@ def _date_or_datetime(value: Any) -> str | None:
 
 
 def _email(value: Any) -> str | None:
+    """An address as given, lower-cased; an internationalised one (user@bücher.de) too."""
     text = _text(value)
-    if text is not None and not _EMAIL_RE.fullmatch(text):
-        raise BadValue(f"{text!r} is not an email address (like name@example.com)")
-    return text and text.lower()
+    if text is None:
+        return None
+    if not _EMAIL_RE.fullmatch(text):
+        raise BadValue(f"{_shown(text)} is not an email address (like name@example.com)")
+    if not text.isprintable():  # control, bidi-override and zero-width characters
+        odd = next(c for c in text if not c.isprintable())
+        raise BadValue(f"{_shown(text)} has an invisible character (U+{ord(odd):04X}) in it; retype it")
+    address = text.lower()
+    if not address.isascii():
+        domain = address.rpartition("@")[2]
+        problem = _idna_problem(domain)
+        if problem:
+            raise BadValue(f"{_shown(text)}: {_shown(domain)} is no domain mail can be sent to ({problem})")
+    return address
+
+
+@functools.lru_cache(maxsize=4096)
+def _idna_problem(domain: str) -> str | None:
+    """Why ``domain`` has no ASCII form for mail to be sent to (bücher.de has: xn--bcher-kva.de)."""
+    import idna  # what sending encodes it with (UTS 46, IDNA 2008)
+
+    try:
+        idna.encode(domain, uts46=True)
+    except UnicodeError as exc:  # idna.IDNAError: a label too long, or characters IDNA refuses
+        return f"IDNA: {exc}"
+    return None
 
 
 def _boolean(value: Any) -> int:
@@ -277,7 +323,7 @@ def _role(value: Any) -> str | None:
 def _metric(value: Any) -> str | None:
     text = _text(value)
     if text is not None and not _METRIC_RE.fullmatch(text):
-        raise BadValue(f"{text!r} is not a metric name (letters, digits and _, like active_users)")
+        raise BadValue(f"{_shown(text)} is not a metric name (letters, digits and _, like active_users)")
     return text
 
 
@@ -285,7 +331,7 @@ def _account_ref(ids: set[str]) -> Converter:
     def account_ref(value: Any) -> str | None:
         text = _text(value)
         if text is not None and text not in ids:
-            raise BadValue(f"no account {text!r}; import accounts first")
+            raise BadValue(f"no account {_shown(text)}; import accounts first")
         return text
 
     return account_ref
@@ -305,16 +351,16 @@ def _scalar(value: Any) -> Any:
     """A new column's value, kept as it is until the column's type is known."""
     if type(value) is str:
         return value.strip() or None
-    if value is None or isinstance(value, int | float | dt.date):
+    if value is None or isinstance(value, dt.date):
         return value
-    return _text(value)
+    return _storable(value) if isinstance(value, int | float) else _text(value)
 
 
 def _whole(value: Any) -> int | None:
     if value is None or type(value) is int:
         return value
     if type(value) is str and _WHOLE_RE.fullmatch(value):
-        return int(value.replace(",", ""))
+        return int(_storable(int(value.replace(",", ""))))
     raise BadValue("not a whole number")
 
 
@@ -369,6 +415,7 @@ class _Table:
     header_row: int
     reader: Any  # a csv.reader positioned after the header
     lines: int  # the file's line count: about its row count, known before reading them
+    stream: IO[str]  # what the reader reads, to read a bad row's lines again
 
     def chunks(self) -> Iterator[tuple[Sequence[int], list[list[str]]]]:
         """(row numbers, rows) a chunk at a time; a malformed row raises after those before it."""
@@ -376,11 +423,11 @@ class _Table:
         width = len(self.header)
         unnamed = [i for i, column in enumerate(self.header) if not column]
         while True:
+            first = self.reader.line_num + 1
             try:
                 chunk = list(islice(self.reader, PROGRESS_EVERY))
             except csv.Error as exc:
-                line = self.reader.line_num
-                raise DataImportError(f"{self.name}: line {line}: not readable as CSV: {exc}") from None
+                raise _unreadable(self.name, exc, self.reader, self.stream, first) from None
             if not chunk:
                 return
             numbers: Sequence[int] = range(number, number + len(chunk))
@@ -459,49 +506,117 @@ def _decoding(data: bytes) -> IO[str]:
     return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
 
 
+_UTF8_HINT = "Save it as UTF-8 (in Excel: File > Save As > CSV UTF-8)."
+
+
 def _read_text(path: Path | None, name: str, stream: IO[str] | None) -> tuple[str, bytes | None]:
     """The text, checked to be UTF-8, and the bytes it came from (None: read as text)."""
+    data = None
     try:
-        if path is None:
-            return (stream or sys.stdin).read().removeprefix("\ufeff"), None
-        data = path.read_bytes()
-        return data.decode("utf-8-sig"), data
+        if stream is None:
+            data = sys.stdin.buffer.read() if path is None else path.read_bytes()
+        text = stream.read().removeprefix("\ufeff") if data is None else data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = exc.object[: exc.start].count(b"\n") + 1
-        where = "" if path is None else f" (line {line})"
-        raise DataImportError(
-            f"{name}: not UTF-8 text{where}",
-            hint="Save it as UTF-8 (in Excel: File > Save As > CSV UTF-8).",
-        ) from None
+        raise DataImportError(f"{name}: {_undecodable(exc, data)}", hint=_UTF8_HINT) from None
     except FileNotFoundError:
         raise InputError(f"no file {name}") from None
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror}") from None
+    if "\x00" in text:  # text holds none; a binary file, or UTF-16 without its BOM, does
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise DataImportError(f"{name}: line {line}: a NUL character: not a text file", hint=_UTF8_HINT)
+    return text, data
+
+
+def _undecodable(exc: UnicodeDecodeError, data: bytes | None) -> str:
+    if data is None:  # a stream's own decoding: where in the file is not known
+        return "not UTF-8 text"
+    line = exc.object.count(b"\n", 0, exc.start) + 1  # exc.object: the bytes after a BOM
+    utf16 = " (it looks like UTF-16)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+    return f"line {line}: not UTF-8 text{utf16}; byte {exc.object[exc.start]:#04x} cannot be read"
+
+
+class JsonProblem(ValueError):
+    """Valid JSON csm cannot take: a key twice in one object, deep nesting, a number too long."""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise JsonProblem(f"the key {_shown(key)} appears twice in one object; keep one")
+            seen.add(key)
+    return record
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_object)
+_NOT_SPACE_RE = re.compile(r"[^ \t\n\r]")
+
+
+def decode_json(text: str, start: int | None = None) -> Any:
+    """A JSON document; with ``start``, (the value at that offset, where it ends).
+
+    Raises JSONDecodeError for bad syntax, JsonProblem for what csm cannot take.
+    """
+    try:
+        return _DECODER.decode(text) if start is None else _DECODER.raw_decode(text, start)
+    except (json.JSONDecodeError, JsonProblem):
+        raise
+    except RecursionError:
+        raise JsonProblem(f"nested more than {sys.getrecursionlimit():,} levels deep; flatten it") from None
+    except ValueError:  # Python's int() refuses a number of more than 4,300 digits
+        raise JsonProblem("a number has more digits than the database can hold") from None
+
+
+def _json_value(text: str, name: str, where: str, line: int, start: int | None = None) -> Any:
+    try:
+        return decode_json(text, start)
+    except json.JSONDecodeError as exc:
+        raise _json_error(name, line, exc) from None
+    except JsonProblem as exc:
+        raise DataImportError(f"{name}: {where}: {exc}") from None
 
 
 def _json_error(name: str, line: int, exc: json.JSONDecodeError) -> DataImportError:
-    return DataImportError(f"{name}: line {line}, column {exc.colno}: invalid JSON: {exc.msg}")
+    """``line``: the file's line (NDJSON), or 0: the error's own line in the text."""
+    return DataImportError(f"{name}: line {line or exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}")
+
+
+def _skip_space(text: str, pos: int) -> int:
+    found = _NOT_SPACE_RE.search(text, pos)
+    return len(text) if found is None else found.start()
 
 
 def _json_records(text: str, name: str) -> Iterator[tuple[str, Record]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _json_error(name, exc.lineno, exc) from None
-    for number, item in enumerate(data, 1):
+    """A JSON array's objects one at a time, each located by its index and first line."""
+    pos = _skip_space(text, _skip_space(text, 0) + 1)  # past the "["
+    number, line, counted = 0, 1, 0
+    while number or not text.startswith("]", pos):
+        number += 1
+        line, counted = line + text.count("\n", counted, pos), pos
+        where = f"record {number} (line {line})"
+        item, pos = _json_value(text, name, where, 0, pos)
         if not isinstance(item, dict):
-            raise DataImportError(f"{name}: record {number} is not an object: {item!r:.40}")
-        yield f"record {number}", item
+            raise DataImportError(f"{name}: {where} is not an object: {item!r:.40}")
+        yield where, item
+        pos = _skip_space(text, pos)
+        if not text.startswith(",", pos):
+            break
+        pos = _skip_space(text, pos + 1)
+    if not text.startswith("]", pos):
+        raise _json_error(name, 0, json.JSONDecodeError("Expecting ',' delimiter", text, pos))
+    pos = _skip_space(text, pos + 1)
+    if pos < len(text):
+        raise _json_error(name, 0, json.JSONDecodeError("Extra data", text, pos))
 
 
 def _ndjson_records(text: str, name: str) -> Iterator[tuple[str, Record]]:
     for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise _json_error(name, number, exc) from None
+        item = _json_value(line, name, f"line {number}", number)
         if not isinstance(item, dict):
             raise DataImportError(f"{name}: line {number} is not a JSON object: {line:.40}")
         yield f"line {number}", item
@@ -513,17 +628,60 @@ def _csv_table(text: str, name: str, start: int, lines: IO[str]) -> _Table:
     delimiter = ","
     if "," not in header_line:
         delimiter = ";" if ";" in header_line else "\t" if "\t" in header_line else ","
-    reader = csv.reader(lines, delimiter=delimiter)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     try:
         header = next(row for row in reader if row)
     except csv.Error as exc:
-        raise DataImportError(f"{name}: not readable as CSV: {exc}") from None
+        raise _unreadable(name, exc, reader, lines, 1) from None
     names = [h.strip() for h in header]
     for i, column in enumerate(names):
         if column and column in names[:i]:
             first = names.index(column) + 1
             raise DataImportError(f"{name}: columns {first} and {i + 1} are both '{column}'")
-    return _Table(name, names, reader.line_num, reader, text.count("\n", start))
+    return _Table(name, names, reader.line_num, reader, text.count("\n", start), lines)
+
+
+_QUOTE_HINT = 'Close the quote, or escape a quote inside a value as "" (two double quotes).'
+
+
+def _unreadable(name: str, exc: csv.Error, reader: Any, stream: IO[str], first: int) -> DataImportError:
+    """What is wrong with a row csv cannot read, at the line the row starts on.
+
+    A quote that is never closed swallows the lines after it, so the line csv
+    stopped at is not where to look: the row's first line is.
+    """
+    reason, end = str(exc), reader.line_num
+    start = _row_start(stream, first, reader.dialect.delimiter)
+    runs = f" (the value runs on to line {end})" if end > start else ""
+    if "end of data" in reason:
+        message = "a quote opened in this row is never closed (the value runs to the end of the file)"
+    elif "expected after" in reason:
+        message = f"a quote opened in this row ends in the middle of a value{runs}"
+    elif "field limit" in reason:
+        message = f"a value is longer than {csv.field_size_limit():,} characters{runs}"
+        if not runs:
+            return DataImportError(f"{name}: line {start}: {message}", hint="Shorten it, or leave it out.")
+    else:
+        return DataImportError(f"{name}: line {end}: not readable as CSV: {reason}")
+    return DataImportError(f"{name}: line {start}: {message}", hint=_QUOTE_HINT)
+
+
+def _row_start(stream: IO[str], first: int, delimiter: str) -> int:
+    """The line the first unreadable row from line ``first`` on starts on, read again."""
+    if isinstance(stream, io.StringIO):
+        text = stream.getvalue()
+    else:  # a TextIOWrapper over the file's bytes
+        text = stream.buffer.getvalue().decode("utf-8-sig")  # type: ignore[attr-defined]
+    reader = csv.reader(
+        islice(io.StringIO(text, newline=""), first - 1, None), delimiter=delimiter, strict=True
+    )
+    start = first
+    try:
+        for _row in reader:
+            start = first + reader.line_num
+    except csv.Error:
+        pass
+    return start
 
 
 # -- importing -----------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ class FieldSpec:
         except ValueError:
             example = dt.datetime(2026, 3, 14, 9, 30).strftime(fmt)
             raise DataImportError(
-                f"{location}, field '{self.source}': {raw!r} does not match the date format "
+                f"{location}, field '{self.source}': {raw!r:.60} does not match the date format "
                 f"{fmt} (like {example})"
             ) from None
         return parsed if any(d in fmt for d in _TIME_DIRECTIVES) else parsed.date()
@@ -79,9 +79,12 @@ class FieldSpec:
             return raw
         match = _MONEY_RE.fullmatch(str(raw).strip())
         if match is None or not any(c.isdigit() for c in match.group(1)):
-            raise DataImportError(f"{location}, field '{self.source}': {raw!r} is not a number")
+            raise DataImportError(f"{location}, field '{self.source}': {raw!r:.60} is not a number")
         text = match.group(1).replace(",", "")
-        return float(text) if "." in text else int(text)
+        try:
+            return float(text) if "." in text else int(text)
+        except ValueError:  # Python's int() reads at most 4,300 digits
+            raise DataImportError(f"{location}, field '{self.source}': {raw!r:.60} is too large") from None
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,8 @@ def _read(path: Path, name: str) -> Mapping:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: {exc}", hint="Fix the TOML syntax there.") from None
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply; a mapping is one table of fields") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
     return parse_mapping(raw, str(path), name)

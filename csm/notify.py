@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from csm.errors import CsmError, WorkspaceError
+from csm.errors import CsmError, WorkspaceError, redact_echo, redact_url
 from csm.retry import parse_retry_after, retry
 
 TOP_ITEMS = 3
@@ -123,10 +123,10 @@ def post(
     attempts: int = 3,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """POST the payload; retried on 429 / 5xx / timeouts. Errors name the variable, never the URL."""
+    """POST the payload; retried on 429 / 5xx / timeouts. Errors name the variable and host, no more."""
     import httpx
 
-    where = f"the webhook in ${env_name}"
+    where = f"the webhook in ${env_name} ({redact_url(url, keep_path=False)})"
 
     def attempt() -> None:
         try:
@@ -135,12 +135,13 @@ def post(
             raise _NotNow(f"{where} did not answer within {timeout:g}s") from None
         except httpx.TransportError as exc:
             raise _NotNow(f"cannot reach {where} ({type(exc).__name__})") from None
+        except httpx.InvalidURL:
+            raise NotifyError(f"{where} is not a usable URL") from None
         if response.status_code == 429 or response.status_code >= 500:
             wait = parse_retry_after(response.headers.get("Retry-After"), dt.datetime.now(dt.UTC))
             raise _NotNow(f"{where} answered HTTP {response.status_code}", retry_after=wait)
         if response.status_code >= 400:
-            raise NotifyError(
-                f"{where} refused the digest: HTTP {response.status_code} {response.text[:100]}"
-            )
+            answer = redact_echo(response.text, url)[:100]
+            raise NotifyError(f"{where} refused the digest: HTTP {response.status_code} {answer}")
 
     retry(attempt, attempts=attempts, retry_on=_NotNow, sleep=sleep)

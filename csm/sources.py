@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from csm.errors import WorkspaceError, did_you_mean
+from csm.errors import WorkspaceError, did_you_mean, redact_url
 from csm.importer import KINDS
 from csm.mapping import Mapping, load_mapping, parse_mapping
 
@@ -169,7 +169,9 @@ def _parse_source(name: str, raw: Any, settings_path: Path, workspace_root: Path
         raise check.error("base_url", 'required, like base_url = "https://crm.example/api"')
     base_url = check.text("base_url", raw["base_url"])
     if not base_url.startswith(("http://", "https://")):
-        raise check.error("base_url", f"expected an http:// or https:// address, got {base_url!r}")
+        shown = redact_url(base_url)
+        raise check.error("base_url", f"expected an http:// or https:// address, got '{shown}'")
+    _check_url(check, base_url)
     endpoints = tuple(
         _parse_endpoint(check, kind, raw[kind], workspace_root) for kind in KINDS if kind in raw
     )
@@ -186,6 +188,15 @@ def _parse_source(name: str, raw: Any, settings_path: Path, workspace_root: Path
         since_param=None if since is None else check.text("since_param", since),
         headers=check.strings("headers", raw.get("headers", {})),
     )
+
+
+def _check_url(check: _Checker, url: str) -> None:
+    import httpx
+
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL:  # its message may quote a password mistaken for a port: not shown
+        raise check.error("base_url", f"'{redact_url(url)}' is not a usable address") from None
 
 
 def _parse_auth(check: _Checker, raw: Any) -> Auth:

@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 
-from csm.errors import CsmError
-from csm.importer import ImportResult, record_on_timeline, summary, upsert_records
+from csm.errors import CsmError, redact_url
+from csm.importer import ImportResult, JsonProblem, decode_json, record_on_timeline, summary, upsert_records
 from csm.retry import parse_retry_after, retry
 from csm.sources import Endpoint, Source
 from csm.store import get_meta, set_meta, transaction
@@ -237,7 +237,7 @@ class _Fetcher:
         return items
 
     def _get(self, url: str, params: dict[str, Any], page_where: str) -> httpx.Response:
-        where = f"{page_where} (GET {self.endpoint.path})"
+        where = f"{page_where} (GET {redact_url(url)})"  # the path, or a next link (its query hidden)
 
         def attempt() -> httpx.Response:
             try:
@@ -247,6 +247,8 @@ class _Fetcher:
                 raise SourceUnavailable(f"{where}: no answer within {self.source.timeout:g}s") from None
             except httpx.TransportError as exc:
                 raise SourceUnavailable(f"{where}: cannot connect ({type(exc).__name__})") from None
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # too many redirects, a bad next link
+                raise SyncError(f"{where}: the request failed ({type(exc).__name__})") from None
             status = response.status_code
             if status == 429 or status >= 500:
                 now = dt.datetime.now(dt.UTC)
@@ -285,9 +287,10 @@ def _auth_hint(source: Source) -> str:
 
 
 def _json(response: httpx.Response, where: str) -> Any:
+    """The body, read as strictly as an imported file (a key twice, deep nesting: an error)."""
     try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return decode_json(response.content.decode("utf-8-sig"))
+    except (json.JSONDecodeError, JsonProblem, UnicodeDecodeError) as exc:
         raise SyncError(f"{where}: the response is not JSON ({exc})") from None
 
 

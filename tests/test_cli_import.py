@@ -116,3 +116,61 @@ def test_import_is_in_the_help() -> None:
     assert "import" in result.stdout
     result = CliRunner().invoke(app, ["import", "--help"])
     assert "--map NAME" in result.stdout and "- reads stdin" in result.stdout
+
+
+def test_an_unclosed_quote_names_the_line_it_opened_on(ws: Path, tmp_path: Path) -> None:
+    assert csm(ws, "import", "accounts", "-", input=ACCOUNTS).exit_code == 0
+    before = dump(ws)
+    path = tmp_path / "accounts.csv"
+    path.write_text(
+        'id,name,arr\nA1,Acme,100\nA3,"Cobalt,300\n' + "".join(f"A{i},N{i},1\n" for i in range(4, 500))
+    )
+    result = csm(ws, "import", "accounts", str(path))
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"Error: {path}: line 3: a quote opened in this row is never closed (the value runs to the end of "
+        "the file)\n"
+        'Close the quote, or escape a quote inside a value as "" (two double quotes).\n'
+    )
+    assert dump(ws) == before
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"id,name\nA1,Acme\nA2,Caf\xe9\n", "line 3: not UTF-8 text; byte 0xe9 cannot be read"),
+        ("id,name\nA1,Acme\n".encode("utf-16"), "line 1: not UTF-8 text (it looks like UTF-16); byte 0xff"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "line 1: not UTF-8 text; byte 0x89 cannot be read"),
+        (b"id,name\nA1,Acme\n\x00\x00\x00", "line 3: a NUL character: not a text file"),
+    ],
+)
+def test_a_file_that_is_not_utf8_text_names_the_line(
+    ws: Path, tmp_path: Path, data: bytes, message: str
+) -> None:
+    before = dump(ws)
+    path = tmp_path / "accounts.csv"
+    path.write_bytes(data)
+    for source, name, stdin in ((str(path), str(path), None), ("-", "stdin", data)):
+        result = csm(ws, "import", "accounts", source, input=stdin)
+        assert result.exit_code == 1
+        assert result.stderr.startswith(f"Error: {name}: {message}")
+        assert result.stderr.endswith("\nSave it as UTF-8 (in Excel: File > Save As > CSV UTF-8).\n")
+    assert dump(ws) == before
+
+
+def test_a_mapping_number_too_long_and_a_mapping_nested_too_deep(ws: Path, tmp_path: Path) -> None:
+    mappings = ws / "mappings"
+    mappings.mkdir(exist_ok=True)
+    (mappings / "ours.toml").write_text('id = "ID"\nname = "Name"\narr = { from = "ARR", number = true }\n')
+    path = tmp_path / "export.csv"
+    path.write_text(f"ID,Name,ARR\nA1,Acme,$100\nA2,Beta,${'9' * 5000}\n")
+    before = dump(ws)
+    result = csm(ws, "import", "accounts", str(path), "--map", "ours")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {path}: row 3, field 'ARR': '${'9' * 58} is too large\n"
+    (mappings / "deep.toml").write_text("id = " + "[" * 10_000 + "]" * 10_000 + "\n")
+    result = csm(ws, "import", "accounts", str(path), "--map", "deep")
+    assert result.exit_code == 1
+    deep = mappings / "deep.toml"
+    assert result.stderr == f"Error: {deep}: nested too deeply; a mapping is one table of fields\n"
+    assert dump(ws) == before

@@ -128,9 +128,11 @@ def test_read_records_names_each_location(tmp_path: Path) -> None:
         "row 2",
         "row 4",
     ]
-    assert [loc for loc, _ in read_records(None, name="-", stream=io.StringIO(FORMATS["json"]))] == [
-        "record 1",
-        "record 2",
+    json_text = '[{"id": "A1"},\n  {"id": "A2",\n   "name": "Beta"},\n  {"id": "A3"}]'
+    assert [loc for loc, _ in read_records(None, name="-", stream=io.StringIO(json_text))] == [
+        "record 1 (line 1)",
+        "record 2 (line 2)",
+        "record 3 (line 4)",
     ]
     ndjson = read_records(None, name="-", stream=io.StringIO(FORMATS["ndjson"]))
     assert [(loc, rec["id"]) for loc, rec in ndjson] == [("line 1", "A1"), ("line 3", "A2")]
@@ -257,6 +259,31 @@ def test_a_known_extra_column_keeps_its_type(conn: sqlite3.Connection, tmp_path:
     assert dump(conn) == before
 
 
+def test_a_number_too_large_for_a_known_integer_column(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    load(conn, tmp_path, "accounts", "a.csv", "id,name,employees\nA1,Acme,120\n")
+    before = dump(conn)
+    with pytest.raises(DataImportError) as exc:
+        load(conn, tmp_path, "accounts", "b.csv", "id,name,employees\nA1,Acme,9223372036854775808\n")
+    assert exc.value.message == (
+        f"{tmp_path / 'b.csv'}: row 2, column 'employees': '9223372036854775808' is too large for the "
+        "database (whole numbers go up to 9,223,372,036,854,775,807)"
+    )
+    assert dump(conn) == before
+    load(conn, tmp_path, "accounts", "c.csv", "id,name,employees\nA1,Acme,9223372036854775807\n")
+    assert rows(conn, "SELECT employees FROM accounts") == [(2**63 - 1,)]
+
+
+def test_internationalised_addresses_are_kept_as_given(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    load(conn, tmp_path, "accounts", "accounts.csv", ACCOUNTS_CSV)
+    contacts = "account_id,email\nA1,User@Bücher.DE\nA1,jürgen@bücher.de\nA2,ann@xn--bcher-kva.de\n"
+    assert load(conn, tmp_path, "contacts", "contacts.csv", contacts).inserted == 3
+    assert rows(conn, "SELECT email FROM contacts ORDER BY rowid") == [
+        ("user@bücher.de",),
+        ("jürgen@bücher.de",),
+        ("ann@xn--bcher-kva.de",),
+    ]
+
+
 def test_json_records_may_bring_fields_as_they_go(conn: sqlite3.Connection, tmp_path: Path) -> None:
     records = [
         ("record 1", {"id": "A1", "name": "Acme"}),
@@ -363,7 +390,7 @@ BAD_ROWS = [
         "accounts",
         "accounts.json",
         '[{"id": "A9", "name": "Acme"},\n {"id": "A8", "name": "Beta", "nps": "high"}]',
-        "accounts.json: record 2, column 'nps': 'high' is not a number",
+        "accounts.json: record 2 (line 2), column 'nps': 'high' is not a number",
         id="json record",
     ),
     pytest.param(
@@ -377,7 +404,7 @@ BAD_ROWS = [
         "accounts",
         "accounts.json",
         '[{"id": "A9", "name": "Acme"}, ["A8"]]',
-        "accounts.json: record 2 is not an object: ['A8']",
+        "accounts.json: record 2 (line 1) is not an object: ['A8']",
         id="json not an object",
     ),
     pytest.param(
@@ -458,7 +485,207 @@ BAD_ROWS = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "name", "text", "message"), BAD_ROWS)
+# Input that once crashed or hung an import, or slipped into the database.
+HOSTILE = [
+    pytest.param(
+        "accounts",
+        "accounts.ndjson",
+        '{"id": "A9", "name": "Acme"}\n{"id": "A8", "name": "Beta", "name": "Again"}\n',
+        "accounts.ndjson: line 2: the key 'name' appears twice in one object; keep one",
+        id="ndjson duplicate key",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.json",
+        '[{"id": "A9", "name": "Acme"},\n {"id": "A8",\n  "name": "Beta", "p": {"x": 1, "x": 2}}]',
+        "accounts.json: record 2 (line 2): the key 'x' appears twice in one object; keep one",
+        id="json nested duplicate key",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.json",
+        '[{"id": "A9", "name": "Acme"},\n {"id": "A8", "name": "Beta", "seats_used": 9223372036854775808}]',
+        "accounts.json: record 2 (line 2), column 'seats_used': 9223372036854775808 is too large for the "
+        "database (whole numbers go up to 9,223,372,036,854,775,807); if it is an ID, give it as text",
+        id="json integer past 64 bits",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.ndjson",
+        '{"id": "A9", "name": -9223372036854775809}\n',
+        "accounts.ndjson: line 1, column 'name': -9223372036854775809 is too large for the database "
+        "(whole numbers go up to 9,223,372,036,854,775,807); if it is an ID, give it as text",
+        id="json integer past 64 bits as text",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.ndjson",
+        '{"id": "A9", "name": "Acme", "employees": 123456789012345678901234567890}\n',
+        "accounts.ndjson: line 1, column 'employees': 123456789012345678901234567890 is too large for the "
+        "database (whole numbers go up to 9,223,372,036,854,775,807); if it is an ID, give it as text",
+        id="json integer past 64 bits in a new column",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.ndjson",
+        '{"id": "A9", "name": "Acme", "arr": NaN}\n',
+        "accounts.ndjson: line 1, column 'arr': nan is not a number the database can hold",
+        id="json NaN",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.ndjson",
+        '{"id": "A9", "name": "Acme", "plan": -Infinity}\n',
+        "accounts.ndjson: line 1, column 'plan': -inf is not a number the database can hold",
+        id="json Infinity as text",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.json",
+        '[{"id": "A9", "name": "Acme", "health_score": 1e400}]',
+        "accounts.json: record 1 (line 1), column 'health_score': inf is not a number the database can hold",
+        id="json 1e400",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.json",
+        '[{"id": "A9", "name": "Acme", "arr": ' + "9" * 5000 + "}]",
+        "accounts.json: record 1 (line 1): a number has more digits than the database can hold",
+        id="json 5000 digits",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.json",
+        "[" * 10_000 + "]" * 10_000,
+        "accounts.json: record 1 (line 1): nested more than 1,000 levels deep; flatten it",
+        id="json nested 10,000 deep",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.ndjson",
+        '{"id": "A9", "name": "Acme"}\n{"id": "A8", "x": ' + "[" * 10_000 + "]" * 10_000 + "}\n",
+        "accounts.ndjson: line 2: nested more than 1,000 levels deep; flatten it",
+        id="ndjson nested 10,000 deep",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,name,seats_used\nA9,Acme,1\nA8,Beta,99999999999999999999\n",
+        "accounts.csv: row 3, column 'seats_used': '99999999999999999999' is too large for the database "
+        "(whole numbers go up to 9,223,372,036,854,775,807)",
+        id="csv integer past 64 bits",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,name,arr\nA9,Acme,1e999\n",
+        "accounts.csv: row 2, column 'arr': '1e999' is too large for the database",
+        id="csv 1e999",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        'id,name\nA9,Acme\nA8,"Beta\nA7,Cobalt\nA6,Dune\n',
+        "accounts.csv: line 3: a quote opened in this row is never closed (the value runs to the end of "
+        "the file)",
+        id="csv unclosed quote",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        'id,name\nA9,"Acme\nInc."\nA8,"Beta\nA7,"Cobalt"\nA6,Dune\n',
+        "accounts.csv: line 4: a quote opened in this row ends in the middle of a value "
+        "(the value runs on to line 5)",
+        id="csv quote closed by the next row's",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        'id,name\nA9,"say "hi" there"\n',
+        "accounts.csv: line 2: a quote opened in this row ends in the middle of a value",
+        id="csv quote not doubled",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        'id,name\nA9,Acme\nA8,"Beta\n' + "A7,Cobalt\n" * 20_000,
+        "accounts.csv: line 3: a value is longer than 131,072 characters (the value runs on to line 13110)",
+        id="csv unclosed quote past the field limit",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,name\nA9,Acme\nA8," + "x" * 200_000 + "\n",
+        "accounts.csv: line 3: a value is longer than 131,072 characters",
+        id="csv field past the field limit",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        'id,"name\nA9,Acme\n',
+        "accounts.csv: line 1: a quote opened in this row is never closed (the value runs to the end of "
+        "the file)",
+        id="csv unclosed quote in the header",
+    ),
+    pytest.param(
+        "accounts",
+        "accounts.csv",
+        "id,name\nA9,Acme\nA8,Be\x00ta\n",
+        "accounts.csv: line 3: a NUL character: not a text file",
+        id="NUL",
+    ),
+    pytest.param(
+        "contacts",
+        "contacts.csv",
+        "account_id,email\nA1,ann@acme.example\nA1,bo@ab\u05d0c.example\n",
+        "contacts.csv: row 3, column 'email': 'bo@ab\u05d0c.example': 'ab\u05d0c.example' is no domain "
+        "mail can be sent to (IDNA: Invalid direction for codepoint at position 3 in a left-to-right label)",
+        id="email domain not IDNA",
+    ),
+    pytest.param(
+        "contacts",
+        "contacts.csv",
+        "account_id,email\nA1,ann@\U0001f600.example\n",
+        "contacts.csv: row 2, column 'email': 'ann@\U0001f600.example': '\U0001f600.example' is no "
+        "domain mail can be sent to (IDNA: Codepoint U+1F600 at position 1 of '\U0001f600' not allowed)",
+        id="email emoji domain",
+    ),
+    pytest.param(
+        "contacts",
+        "contacts.csv",
+        "account_id,email\nA1,ann\u202e@acme.example\n",
+        "contacts.csv: row 2, column 'email': 'ann\\u202e@acme.example' has an invisible character "
+        "(U+202E) in it; retype it",
+        id="email bidi override",
+    ),
+    pytest.param(
+        "contacts",
+        "contacts.csv",
+        "account_id,email\nA1,ann@b\u00fc\u200bcher.de\n",
+        "contacts.csv: row 2, column 'email': 'ann@bü\\u200bcher.de' has an invisible character "
+        "(U+200B) in it; retype it",
+        id="email zero-width space",
+    ),
+    pytest.param(
+        "contacts",
+        "contacts.csv",
+        "account_id,email\nA1,ann\x07@acme.example\n",
+        "contacts.csv: row 2, column 'email': 'ann\\x07@acme.example' has an invisible character "
+        "(U+0007) in it; retype it",
+        id="email control character",
+    ),
+    pytest.param(
+        "contacts",
+        "contacts.csv",
+        "account_id,email\nA1,ann müller@bücher.de\n",
+        "contacts.csv: row 2, column 'email': 'ann müller@bücher.de' is not an email address "
+        "(like name@example.com)",
+        id="email space",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "name", "text", "message"), BAD_ROWS + HOSTILE)
 def test_a_bad_row_stops_the_import_and_changes_nothing(
     conn: sqlite3.Connection, tmp_path: Path, kind: str, name: str, text: str, message: str, chunk_rows: int
 ) -> None:
@@ -515,7 +742,7 @@ def test_unknown_kind_missing_file_and_bad_encoding(conn: sqlite3.Connection, tm
     with pytest.raises(InputError, match=r"^no file "):
         import_file(conn, "accounts", tmp_path / "missing.csv", now=NOW)
     latin = write(tmp_path, "latin.csv", "id,name\nA1,Café\n", encoding="latin-1")
-    with pytest.raises(DataImportError, match=r"latin.csv: not UTF-8 text \(line 2\)\n"):
+    with pytest.raises(DataImportError, match=r"latin.csv: line 2: not UTF-8 text; byte 0xe9 cannot be read"):
         import_file(conn, "accounts", latin, now=NOW)
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -527,3 +530,148 @@ def test_bad_source_settings_are_caught_by_check(
     assert result.exit_code == 1
     assert message in result.stderr
     assert str(workspace / "csm.toml") in result.stderr or "mapping" in message
+
+
+# -- secrets never printed ------------------------------------------------------------------------
+
+SECRET = "SECRET123"
+
+
+def csm_process(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`csm ARGS` as cron runs it: a real process, every line it prints captured."""
+    env = dict(os.environ, CRM_TOKEN=SECRET)
+    return subprocess.run(
+        [sys.executable, "-m", "csm", "-w", str(workspace), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _next_link_then_500(server: HTTPServer) -> Callable[[Request], Response]:
+    def handler(request: Request) -> Response:
+        if "page" in request.args:
+            return Response("down", status=500, headers={"Retry-After": "0"})
+        link = f'<{server.url_for("/api/companies")}?api_key={SECRET}&page=2>; rel="next"'
+        return Response(json.dumps(ACCOUNTS[:1]), content_type="application/json", headers={"Link": link})
+
+    return handler
+
+
+FAILURES = [
+    pytest.param(
+        lambda server: lambda r: Response("down", status=500, headers={"Retry-After": "0"}),
+        "page 1 (GET /companies?api_key=***): HTTP 500 INTERNAL SERVER ERROR",
+        id="500 until the retries run out",
+    ),
+    pytest.param(
+        lambda server: lambda r: Response(f"<html>{SECRET}</html>", content_type="text/html"),
+        "page 1: the response is not JSON (Expecting value: line 1 column 1 (char 0))",
+        id="not JSON",
+    ),
+    pytest.param(
+        lambda server: lambda r: Response('[{"id": "A1", "id": "A2"}]', content_type="application/json"),
+        "page 1: the response is not JSON (the key 'id' appears twice in one object; keep one)",
+        id="a key twice",
+    ),
+    pytest.param(
+        lambda server: lambda r: Response("no", status=401),
+        "page 1 (GET /companies?api_key=***): HTTP 401 UNAUTHORIZED: the server refused the credentials",
+        id="401",
+    ),
+    pytest.param(
+        _next_link_then_500,
+        "page 2 (GET http://localhost:{port}/api/companies?api_key=***&page=***): HTTP 500",
+        id="a next link that fails",
+    ),
+]
+
+
+@pytest.mark.parametrize(("handler", "message"), FAILURES)
+def test_sync_errors_never_print_a_secret(
+    httpserver: HTTPServer, workspace: Path, handler: Any, message: str
+) -> None:
+    """The key in the path's query, a header, the auth header, the URL's password: none is printed."""
+    httpserver.expect_request("/api/companies").respond_with_handler(handler(httpserver))
+    base = httpserver.url_for("/api").replace("://", f"://csm:{SECRET}@")
+    write_settings(
+        workspace,
+        f'[sources.crm]\nbase_url = "{base}"\nretries = 1\nheaders = {{ "X-Api-Key" = "{SECRET}" }}\n'
+        'auth = { type = "header", header = "X-Token", key_env = "CRM_TOKEN" }\n'
+        f'[sources.crm.accounts]\npath = "/companies?api_key={SECRET}"\nparams = {{ token = "{SECRET}" }}\n'
+        'pagination = { style = "link" }\n'
+        f"[sources.crm.accounts.fields]\n{FIELDS}",
+    )
+    before = db_dump(workspace / "csm.db")
+    result = csm_process(workspace, "sync")
+    assert httpserver.log[0][0].headers["X-Token"] == SECRET  # the secrets were there to leak
+    assert httpserver.log[0][0].args["token"] == SECRET
+    assert result.returncode == 1
+    assert SECRET not in result.stdout + result.stderr
+    assert f"Error: source 'crm', accounts, {message.format(port=httpserver.port)}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert db_dump(workspace / "csm.db") == before
+
+
+def test_no_connection_and_a_bad_address_never_print_a_secret(workspace: Path, invoke: Any) -> None:
+    for base, message in (
+        (f"http://127.0.0.1:9/api?api_key={SECRET}", "cannot connect (ConnectError)"),
+        (f"http://csm:{SECRET}@127.0.0.1:port/api?api_key={SECRET}", "is not a usable address"),
+        (f"htp://127.0.0.1/api?api_key={SECRET}", "got 'htp://127.0.0.1/api?api_key=***'"),
+        (f"https://csm:{SECRET}/api", "'***' is not a usable address"),  # no host: the key reads as a port
+    ):
+        path = workspace / "csm.toml"
+        path.write_text(path.read_text(encoding="utf-8").split("[sources.crm]")[0], encoding="utf-8")
+        write_settings(
+            workspace,
+            f'[sources.crm]\nbase_url = "{base}"\nretries = 0\n'
+            f'[sources.crm.accounts]\npath = "/a?k={SECRET}"\n',
+        )
+        result = invoke("-w", str(workspace), "sync")
+        assert result.exit_code == 1
+        assert message in result.stderr
+        assert SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "respond", "message"),
+    [
+        (
+            f"/services/T000/B000/{SECRET}",
+            ("Cannot POST /services/T000/B000/" + SECRET, 404),
+            "the webhook in $CSM_SLACK_WEBHOOK (http://localhost:{port}/***) refused the digest: "
+            "HTTP 404 Cannot POST /***",
+        ),
+        (
+            f"/services/T000/B000/{SECRET}?token={SECRET}",
+            ("busy", 503),
+            "the webhook in $CSM_SLACK_WEBHOOK (http://localhost:{port}/***?token=***) answered HTTP 503",
+        ),
+    ],
+)
+def test_notify_errors_never_print_the_webhook(
+    httpserver: HTTPServer, workspace: Path, url: str, respond: tuple[str, int], message: str
+) -> None:
+    httpserver.expect_request(url.split("?")[0]).respond_with_data(
+        respond[0], status=respond[1], headers={"Retry-After": "0"}
+    )
+    write_settings(workspace, '[notify]\nwebhook_env = "CSM_SLACK_WEBHOOK"\n')
+    os.environ["CSM_SLACK_WEBHOOK"] = httpserver.url_for(url)
+    try:
+        result = csm_process(workspace, "notify")
+    finally:
+        del os.environ["CSM_SLACK_WEBHOOK"]
+    assert result.returncode == 1
+    assert SECRET not in result.stdout + result.stderr
+    assert f"Error: {message.format(port=httpserver.port)}" in result.stderr
+
+
+def test_notify_to_a_webhook_url_httpx_cannot_read(
+    workspace: Path, invoke: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_settings(workspace, '[notify]\nwebhook_env = "CSM_SLACK_WEBHOOK"\n')
+    monkeypatch.setenv("CSM_SLACK_WEBHOOK", f"https://hooks.slack.example:x/services/T000/{SECRET}")
+    result = invoke("-w", str(workspace), "notify")
+    assert result.exit_code == 1
+    assert result.stderr == ("Error: the webhook in $CSM_SLACK_WEBHOOK (***) is not a usable URL\n")
