@@ -152,7 +152,9 @@ def test_control_characters_are_refused(change: dict, header: str) -> None:
         "ann lee@acme.example",
         "ann@acme.example>",
         "ann@a,b@c",
-        "bjørn@acme.example",
+        'bjørn"@acme.example',
+        "ann@bücher..de",
+        "ann@bü_cher.de",
         "",
     ],
 )

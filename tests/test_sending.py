@@ -52,6 +52,12 @@ def sql(ws: Path, query: str, *params: Any) -> list[tuple[Any, ...]]:
         conn.close()
 
 
+def copies(ws: Path, where: str, *params: Any) -> int:
+    """How many recipients (To and Cc, each once) the drafts ``where`` selects have."""
+    rows = sql(ws, f"SELECT to_addrs, cc FROM outbox WHERE {where}", *params)
+    return sum(len(dict.fromkeys([a for _, a in json.loads(t)] + json.loads(c))) for t, c in rows)
+
+
 @pytest.fixture
 def approved(demo: Path, invoke: Any) -> Path:
     """The demo with its onboarding drafts (17) approved."""
@@ -69,24 +75,34 @@ def test_smtp_send_delivers_each_approved_draft_once(approved: Path, invoke: Any
     handler = Collect()
     server = smtp_server(handler)
     set_send(approved, smtp_settings(server.port))
-    first_id, key, to = sql(
-        approved, "SELECT id, dedupe_key, to_addrs FROM outbox WHERE status = 'approved' ORDER BY id LIMIT 1"
-    )[0]
+    drafts = sql(
+        approved, "SELECT id, dedupe_key, to_addrs, cc FROM outbox WHERE status = 'approved' ORDER BY id"
+    )
+    first_id, key, to, _ = drafts[0]
     result = invoke("-w", str(approved), "send")
     assert result.exit_code == 0, result.output
     assert "Sent 17 via smtp; 0 skipped, 0 failed, 0 unknown, 0 left approved." in result.stdout
-    assert len(handler.envelopes) == 17
+    # One copy per recipient, each to its own envelope recipient, each recipient once.
+    expected = sorted(
+        (message_id(k, "northbeam.example"), addr)
+        for _, k, t, c in drafts
+        for addr in dict.fromkeys([a for _, a in json.loads(t)] + json.loads(c))
+    )
+    assert len(expected) > 17
+    arrived = sorted((parse(e.content)["Message-ID"], rcpt) for e in handler.envelopes for rcpt in e.rcpt_tos)
+    assert arrived == expected
+    assert all(len(e.rcpt_tos) == 1 for e in handler.envelopes)
     message = parse(handler.envelopes[0].content)
     assert message["Message-ID"] == message_id(key, "northbeam.example")
     assert message["From"] == "Alex Morgan <alex.morgan@northbeam.example>"
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
-    assert json.loads(to)[0][1] in handler.envelopes[0].rcpt_tos
+    assert handler.envelopes[0].rcpt_tos == [json.loads(to)[0][1]]
     assert statuses(approved)["sent"] == 17
     touches = sql(approved, "SELECT kind, ref FROM timeline WHERE ref = ?", f"draft:{first_id}")
     assert touches == [("email_sent", f"draft:{first_id}")]
     again = invoke("-w", str(approved), "send")
-    assert "Sent 0 via smtp" in again.stdout and len(handler.envelopes) == 17
+    assert "Sent 0 via smtp" in again.stdout and len(handler.envelopes) == len(expected)
 
 
 def test_dry_run_connects_to_nothing_and_writes_nothing(approved: Path, invoke: Any) -> None:
@@ -101,29 +117,38 @@ def test_dry_run_connects_to_nothing_and_writes_nothing(approved: Path, invoke: 
 def test_limit_sends_at_most_n(approved: Path, invoke: Any) -> None:
     result = invoke("-w", str(approved), "send", "--limit", "5")
     assert "Sent 5 via eml" in result.stdout
-    assert len(list((approved / "outbox-eml").glob("*.eml"))) == 5
+    files = list((approved / "outbox-eml").glob("*.eml"))
+    assert len(files) == copies(approved, f"status = 'sent' AND {TODAYS}") > 5  # one file per recipient
+    assert all(
+        len(parse(f.read_bytes())["To"].addresses) == 1 and "Cc" not in parse(f.read_bytes()) for f in files
+    )
     assert statuses(approved) == {**statuses(approved), "approved": 12, "sent": 5}
 
 
 def test_recheck_skips_snoozed_unsubscribed_and_no_longer_matching(approved: Path, invoke: Any) -> None:
     rows = sql(
-        approved, "SELECT id, account_id, to_addrs FROM outbox WHERE status = 'approved' ORDER BY id LIMIT 3"
+        approved,
+        "SELECT id, account_id, to_addrs, cc FROM outbox WHERE status = 'approved' ORDER BY id LIMIT 3",
     )
-    (snoozed_id, snoozed_acct, _), (unsub_id, _, unsub_to), (moved_id, moved_acct, _) = rows
+    (snoozed_id, snoozed_acct, _, _), (unsub_id, _, unsub_to, unsub_cc), (moved_id, moved_acct, _, _) = rows
     invoke("-w", str(approved), "snooze", snoozed_acct, "--until", "2026-12-31", "--reason", "mid-migration")
-    for _, addr in json.loads(unsub_to):
+    everyone = [addr for _, addr in json.loads(unsub_to)] + json.loads(unsub_cc)
+    for addr in everyone:
         assert invoke("-w", str(approved), "unsubscribe", addr).exit_code == 0
     sql(approved, "UPDATE accounts SET start_date = '2026-01-01' WHERE id = ?", moved_acct)
     dry = invoke("-w", str(approved), "send", "--dry-run", "--json")
     would = {row["id"]: row["reason"] for row in json.loads(dry.stdout)}
     assert would[snoozed_id].startswith("account snoozed until 2026-12-31 (mid-migration)")
-    assert would[unsub_id] == "every recipient has unsubscribed"
+    assert would[unsub_id] == f"every recipient has unsubscribed ({', '.join(everyone)})"
     assert would[moved_id].startswith("the account no longer matches onboarding › welcome")
     result = invoke("-w", str(approved), "send")
     assert result.exit_code == 0
     reasons = dict(sql(approved, f"SELECT id, reason FROM outbox WHERE status = 'skipped' AND {TODAYS}"))
     assert set(reasons) == {snoozed_id, unsub_id, moved_id}
-    assert len(list((approved / "outbox-eml").glob("*.eml"))) == 14
+    assert len(list((approved / "outbox-eml").glob("*.eml"))) == copies(
+        approved, f"status = 'sent' AND {TODAYS}"
+    )
+    assert statuses(approved)["sent"] == 14
 
 
 def test_temporary_failures_are_retried_then_left_approved(
@@ -220,7 +245,9 @@ def test_an_injected_header_is_refused_and_never_reaches_the_wire(
     reason = sql(approved, "SELECT status, reason FROM outbox WHERE id = ?", first)[0]
     assert reason[0] == "failed" and f"draft {first}: the Subject header contains a line break" in reason[1]
     assert all(b"evil.example" not in e.content for e in handler.envelopes)
-    assert len(handler.envelopes) == 16
+    assert len(handler.envelopes) == copies(approved, "status = 'sent' AND id != ? AND " + TODAYS, first)
+    assert statuses(approved)["sent"] == 16
+    assert sql(approved, "SELECT count(*) FROM deliveries WHERE draft_id = ?", first) == [(0,)]
 
 
 def test_http_api_with_429_then_success_and_an_idempotency_key(
@@ -238,7 +265,10 @@ def test_http_api_with_429_then_success_and_an_idempotency_key(
     assert result.exit_code == 0, result.output
     assert "Sent 2 via http" in result.stdout
     keys = [r.headers["Idempotency-Key"] for r, _ in httpserver.log]
-    assert len(httpserver.log) == 3 and keys[0] == keys[1] != keys[2]
+    sent = copies(approved, f"status = 'sent' AND {TODAYS}")
+    assert len(httpserver.log) == 1 + sent and keys[0] == keys[1] and len(set(keys)) == sent
+    for request, _ in httpserver.log:  # an API delivers to whoever the JSON names: one recipient a copy
+        assert len(request.json["to"]) == 1 and "cc" not in request.json
     assert "tok-123" not in result.output
 
 
@@ -310,6 +340,14 @@ def test_rate_limit_paces_the_batch_and_list_unsubscribe_is_set(approved: Path) 
     ledger = Ledger(rt, clock=lambda: dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC), sleep=slept.append)
     report = ledger.send(MaildirTransport(approved / "mail"), limit=3)
     assert report.count("sent") == 3 and slept == [3.0, 3.0]
-    first = next((approved / "mail" / "cur").iterdir())
-    assert parse(first.read_bytes())["List-Unsubscribe"] == "<mailto:stop@northbeam.example>"
+    for path in (approved / "mail" / "cur").iterdir():
+        message = parse(path.read_bytes())
+        link = re.fullmatch(
+            r"<mailto:stop@northbeam\.example\?subject=unsubscribe%20([\w-]{22})>",
+            message["List-Unsubscribe"],
+        )
+        assert link, message["List-Unsubscribe"]
+        [(address,)] = sql(approved, "SELECT address FROM deliveries WHERE token = ?", link.group(1))
+        assert message["To"].addresses[0].addr_spec == address
+        assert "List-Unsubscribe-Post" not in message
     rt.conn.close()

@@ -37,22 +37,27 @@ def configure(reader: SettingsReader, root: Path) -> HttpTransport:
     return HttpTransport(url=url, token=token or "", token_env=token_env or "", timeout=timeout)
 
 
-def payload(message: EmailMessage, email: OutgoingEmail) -> dict[str, Any]:
-    """The JSON body: addresses and subject as the built (checked) message has them."""
+def idempotency_key(email: OutgoingEmail, to: str) -> str:
+    """The same for every attempt at one recipient's copy of a draft, and only for it."""
+    return dedupe_hash(f"{email.dedupe_key}\n{to}")
+
+
+def payload(message: EmailMessage, email: OutgoingEmail, to: str) -> dict[str, Any]:
+    """The JSON body for the copy to ``to``, its only recipient (an API delivers to whoever
+    the JSON names); the addresses and subject as the built (checked) message has them."""
     headers = {"Message-ID": str(message["Message-ID"])}
     for name in ("List-Unsubscribe", "List-Unsubscribe-Post"):
         if name in message:
             headers[name] = str(message[name])
+    named = [a for h in ("To", "Cc") if h in message for a in message[h].addresses if a.addr_spec == to]
     body: dict[str, Any] = {
         "from": str(message["From"].addresses[0]),
-        "to": [str(address) for address in message["To"].addresses],
+        "to": [str(named[0]) if named else to],
         "subject": str(message["Subject"]),
         "text": email.text,
         "html": email.html,
         "headers": headers,
     }
-    if "Cc" in message:
-        body["cc"] = [str(address) for address in message["Cc"].addresses]
     if "Reply-To" in message:
         body["reply_to"] = message["Reply-To"].addresses[0].addr_spec
     return body
@@ -62,6 +67,7 @@ class HttpTransport:
     """POSTs each message as JSON with a bearer token and an idempotency key."""
 
     name = "http"
+    separate_envelope = False
 
     def __init__(
         self,
@@ -90,15 +96,15 @@ class HttpTransport:
             self._client.close()
             self._client = None
 
-    def send(self, message: EmailMessage, email: OutgoingEmail) -> str:
+    def send(self, message: EmailMessage, email: OutgoingEmail, to: str) -> str:
         if self._client is None:
             self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), transport=self._transport)
         headers = {
             "Authorization": f"Bearer {self._token}",
-            "Idempotency-Key": dedupe_hash(email.dedupe_key),
+            "Idempotency-Key": idempotency_key(email, to),
         }
         try:
-            response = self._client.post(self.url, json=payload(message, email), headers=headers)
+            response = self._client.post(self.url, json=payload(message, email, to), headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
             raise ConnectionFailure(
                 f"cannot connect to the email API at {self.url} ({_reason(error)})",
