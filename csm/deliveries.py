@@ -114,17 +114,16 @@ def find(conn: sqlite3.Connection, token: str) -> Delivery | None:
 
 
 def summary(copies: Iterable[Delivery]) -> str:
-    """Who got a draft and who did not, for its reason: "sent to a; b: 451 ..., left for later"."""
+    """Who did not get a draft (and who did), for its reason: "sent to a; b not sent yet: 451 ..."."""
     copies = list(copies)
+    trouble = [c for c in copies if c.status != "sent"]
+    if not trouble:
+        return ""
     if len(copies) == 1:
-        return copies[0].detail or ""
+        return trouble[0].detail or f"{trouble[0].address} {_STATE[trouble[0].status]}"
     sent = [c.address for c in copies if c.status == "sent"]
     parts = [f"sent to {', '.join(sent)}"] if sent else []
-    for copy in copies:
-        if copy.status == "sent":
-            continue
-        detail = f": {copy.detail}" if copy.detail else ""
-        parts.append(f"{copy.address} {_STATE[copy.status]}{detail}")
+    parts.extend(f"{c.address} {_STATE[c.status]}" + (f": {c.detail}" if c.detail else "") for c in trouble)
     return "; ".join(parts)
 
 
