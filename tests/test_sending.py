@@ -351,3 +351,193 @@ def test_rate_limit_paces_the_batch_and_list_unsubscribe_is_set(approved: Path) 
         assert message["To"].addresses[0].addr_spec == address
         assert "List-Unsubscribe-Post" not in message
     rt.conn.close()
+
+
+# -- the Date header and every stamp are the moment of sending -------------------------------------
+
+
+def only(ws: Path, draft_id: int) -> None:
+    """Leave ``draft_id`` the only approved draft."""
+    sql(
+        ws,
+        "UPDATE outbox SET status = 'skipped', reason = 'test' WHERE status = 'approved' AND id != ?",
+        draft_id,
+    )
+
+
+def test_sent_mail_is_dated_when_it_is_sent_not_on_the_pinned_day(
+    approved: Path, invoke: Any, smtp_server: Any
+) -> None:
+    import datetime as dt
+
+    handler = Collect()
+    set_send(approved, smtp_settings(smtp_server(handler).port))
+    (draft_id,) = sql(approved, "SELECT min(id) FROM outbox WHERE status = 'approved'")[0]
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    result = invoke("-w", str(approved), "--today", "2026-11-23", "send", "--limit", "1")
+    after = dt.datetime.now(dt.UTC)
+    assert result.exit_code == 0, result.output
+    date = parse(handler.envelopes[0].content)["Date"].datetime
+    assert before <= date <= after, (before, date, after)
+    [(sent_at, claimed_at)] = sql(approved, "SELECT sent_at, claimed_at FROM outbox WHERE id = ?", draft_id)
+    [(touched,)] = sql(approved, "SELECT at FROM timeline WHERE ref = ?", f"draft:{draft_id}")
+    for stamp in (sent_at, claimed_at, touched):
+        assert before <= dt.datetime.fromisoformat(stamp) <= after, stamp
+
+
+def test_every_ledger_stamp_comes_from_its_clock_whatever_today_is(approved: Path) -> None:
+    import datetime as dt
+
+    from csm.runtime import open_runtime
+    from csm.sending import Ledger
+    from csm.transports.eml import MaildirTransport
+    from csm.workspace import load
+
+    moment = dt.datetime(2031, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
+    rt = open_runtime(load(explicit=approved), dt.date(2026, 11, 23))
+    (draft_id,) = sql(approved, "SELECT min(id) FROM outbox WHERE status = 'approved'")[0]
+    report = Ledger(rt, clock=lambda: moment).send(MaildirTransport(approved / "mail"), limit=1)
+    rt.conn.close()
+    assert report.count("sent") == 1
+    for path in (approved / "mail" / "cur").iterdir():
+        assert parse(path.read_bytes())["Date"] == "Tue, 06 May 2031 07:08:09 +0000"
+    stamp = moment.isoformat()
+    assert sql(approved, "SELECT sent_at, claimed_at, updated_at FROM outbox WHERE id = ?", draft_id) == [
+        (stamp, stamp, stamp)
+    ]
+    assert sql(approved, "SELECT at FROM timeline WHERE ref = ?", f"draft:{draft_id}") == [(stamp,)]
+    assert {
+        r[0] for r in sql(approved, "SELECT updated_at FROM deliveries WHERE draft_id = ?", draft_id)
+    } == {stamp}
+
+
+# -- suppression is per recipient ---------------------------------------------------------------------
+
+
+def test_an_unsubscribed_to_leaves_the_draft_to_its_subscribed_cc(
+    approved: Path, invoke: Any, smtp_server: Any
+) -> None:
+    handler = Collect()
+    set_send(approved, smtp_settings(smtp_server(handler).port))
+    draft_id, to, cc = sql(
+        approved, "SELECT id, to_addrs, cc FROM outbox WHERE status = 'approved' AND cc != '[]' ORDER BY id"
+    )[0]
+    only(approved, draft_id)
+    [(_, gone)], [kept] = json.loads(to), json.loads(cc)
+    assert invoke("-w", str(approved), "unsubscribe", gone).exit_code == 0
+    notes = [f"left out {gone} (unsubscribed)", f"moved {kept} from Cc to To"]
+    note = "; ".join(notes)
+
+    dry = invoke("-w", str(approved), "send", "--dry-run", "--json")
+    assert [(r["would"], r["to"], r["notes"]) for r in json.loads(dry.stdout)] == [("send", [kept], notes)]
+    result = invoke("-w", str(approved), "send")
+    assert result.exit_code == 0, result.output
+    assert "Sent 1 via smtp; 0 skipped" in result.stdout and "left out" in result.stdout
+    [envelope] = handler.envelopes
+    assert envelope.rcpt_tos == [kept]
+    message = parse(envelope.content)
+    assert [a.addr_spec for a in message["To"].addresses] == [kept] and "Cc" not in message
+    assert sql(approved, "SELECT status, reason FROM outbox WHERE id = ?", draft_id) == [("sent", note)]
+    shown = invoke("-w", str(approved), "show", str(draft_id))
+    assert f"Reason: {note}" in " ".join(shown.stdout.split())  # unwrapped
+
+
+# -- header text: control and bidi characters, internationalised addresses ---------------------------
+
+
+def test_an_account_named_with_a_right_to_left_override_sends_a_clean_subject(
+    demo: Path, invoke: Any, smtp_server: Any
+) -> None:
+    sql(demo, "UPDATE accounts SET name = char(0x202E) || name")  # reads backwards in a subject
+    sql(demo, "UPDATE contacts SET name = name || char(7) || char(0x200F)")
+    assert invoke("-w", str(demo), "run", "--quiet").exit_code == 0
+    assert "Approved 17 draft(s)" in invoke("-w", str(demo), "approve", "--playbook", "onboarding").stdout
+    handler = Collect()
+    set_send(demo, smtp_settings(smtp_server(handler).port))
+    result = invoke("-w", str(demo), "send")
+    assert result.exit_code == 0, result.output
+    assert handler.envelopes
+    for envelope in handler.envelopes:
+        message = parse(envelope.content)
+        for header in ("Subject", "To", "Cc"):
+            assert not set(str(message.get(header, ""))) & {"\u202e", "\x07", "\u200f"}, message[header]
+    rows = sql(demo, f"SELECT to_addrs, reason FROM outbox WHERE status = 'sent' AND {TODAYS}")
+    assert len(rows) == 17
+    for to, reason in rows:
+        [(_, addr)] = json.loads(to)
+        assert reason == f"removed U+202E from the Subject; removed U+0007, U+200F from the To name of {addr}"
+
+
+def test_internationalised_addresses_go_out_and_smtputf8_is_used_only_when_offered(
+    approved: Path, invoke: Any, smtp_server: Any
+) -> None:
+    ascii_local, utf8_local = (
+        r[0] for r in sql(approved, "SELECT id FROM outbox WHERE status = 'approved' LIMIT 2")
+    )
+    sql(
+        approved,
+        "UPDATE outbox SET status = 'skipped' WHERE status = 'approved' AND id NOT IN (?, ?)",
+        ascii_local,
+        utf8_local,
+    )
+    sql(
+        approved,
+        """UPDATE outbox SET to_addrs = '[["Ann", "ann@bücher.de"]]', cc = '[]' WHERE id = ?""",
+        ascii_local,
+    )
+    sql(
+        approved,
+        """UPDATE outbox SET to_addrs = '[["Jörg", "jörg@bücher.de"]]', cc = '[]' WHERE id = ?""",
+        utf8_local,
+    )
+
+    plain = Collect()
+    set_send(approved, smtp_settings(smtp_server(plain, enable_SMTPUTF8=False).port))
+    result = invoke("-w", str(approved), "send")
+    assert result.exit_code == 3, result.output
+    assert "Sent 1 via smtp; 0 skipped, 1 failed" in result.stdout
+    [envelope] = plain.envelopes
+    assert envelope.rcpt_tos == ["ann@xn--bcher-kva.de"]
+    assert parse(envelope.content)["To"] == "Ann <ann@xn--bcher-kva.de>"
+    [(status, reason)] = sql(approved, "SELECT status, reason FROM outbox WHERE id = ?", utf8_local)
+    assert status == "failed"
+    assert reason.endswith(
+        "does not offer SMTPUTF8, which jörg@xn--bcher-kva.de needs (a non-ASCII name before the @)"
+    )
+
+    sql(approved, "UPDATE outbox SET status = 'approved' WHERE id = ?", utf8_local)
+    sql(approved, "UPDATE deliveries SET status = 'pending' WHERE draft_id = ?", utf8_local)
+    international = Collect()
+    set_send(approved, smtp_settings(smtp_server(international, enable_SMTPUTF8=True).port))
+    again = invoke("-w", str(approved), "send")
+    assert again.exit_code == 0, again.output
+    [envelope] = international.envelopes
+    assert envelope.rcpt_tos == ["jörg@xn--bcher-kva.de"] and "SMTPUTF8" in envelope.mail_options
+    assert "To: Jörg <jörg@xn--bcher-kva.de>".encode() in envelope.original_content
+
+
+# -- unknown outcomes never look like success ----------------------------------------------------------
+
+
+def test_notify_counts_unknown_sends_and_ones_cut_off_mid_send(approved: Path, invoke: Any) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a real process id that has ended
+    owner = "alex.morgan@northbeam.example"
+    ids = sql(approved, "SELECT id FROM outbox WHERE status = 'approved' AND owner = ? LIMIT 2", owner)
+    (first,), (second,) = ids
+    sql(approved, "UPDATE outbox SET status = 'unknown' WHERE id = ?", first)
+    sql(
+        approved,
+        "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_at = ? WHERE id = ?",
+        f"{socket.gethostname()}:{gone.pid}",
+        "2026-11-23T09:00:00+00:00",
+        second,
+    )
+    result = invoke("-w", str(approved), "notify", "--dry-run")
+    assert result.exit_code == 0
+    assert re.search(rf"• \*{re.escape(owner)}\*: [^\n]*, 2 sends to settle\n", result.stdout), result.stdout
+    assert sql(approved, "SELECT status FROM outbox WHERE id = ?", second) == [("sending",)]  # wrote nothing
