@@ -162,3 +162,63 @@ def test_two_senders_over_1000_drafts_deliver_exactly_1000(workspace: Path, invo
     )
     assert len(delivered) == 1000 and len(ids) == 1000
     assert statuses(ws) == {"sent": 1000}
+
+
+def wait_for(check: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def test_a_kill_mid_draft_is_unknown_with_who_got_it_and_the_next_send_exits_3(
+    workspace: Path, invoke: Any, smtp_server: Any
+) -> None:
+    from loopback import Collect, StallFor
+
+    ws = bulk_workspace(workspace, invoke, 1)
+    first, second = "casey0@a0.example", "robin@a0.example"
+    with sqlite3.connect(ws / "csm.db") as conn:
+        conn.execute("UPDATE outbox SET cc = ?", (f'["{second}"]',))
+    stalling = smtp_server(StallFor(second))
+    set_send(
+        ws, f'transport = "smtp"\nhost = "127.0.0.1"\nport = {stalling.port}\nsecurity = "none"\ntimeout = 30'
+    )
+
+    def copies() -> dict[str, str]:
+        with sqlite3.connect(ws / "csm.db") as conn:
+            return dict(conn.execute("SELECT address, status FROM deliveries").fetchall())
+
+    process = csm(ws, "send")
+    wait_for(lambda: copies() == {first: "sent", second: "sending"})  # the second copy is mid-DATA
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert statuses(ws) == {"sending": 1}
+
+    digest = invoke("-w", str(ws), "notify", "--dry-run")
+    assert "1 sends to settle" in digest.stdout, digest.stdout
+
+    after = csm(ws, "send")
+    assert after.wait(timeout=60) == 3, output(ws)
+    assert "Found #1 cut off mid-send earlier: marked unknown" in output(ws)
+    summary = [line for line in output(ws).splitlines() if line.startswith("Sent ")][-1]
+    assert summary == "Sent 0 via smtp; 0 skipped, 0 failed, 1 unknown, 0 left approved."
+    assert copies() == {first: "sent", second: "unknown"}
+    with sqlite3.connect(ws / "csm.db") as conn:
+        [(status, reason)] = conn.execute("SELECT status, reason FROM outbox").fetchall()
+    assert status == "unknown"
+    assert reason == (
+        "the sending process stopped mid-send; it may have arrived (sent to casey0@a0.example;"
+        " robin@a0.example may have got it: the sending process stopped while handing it over)"
+    )
+
+    settled = invoke("-w", str(ws), "resolve", "1", "--retry")
+    assert settled.stdout == f"Draft #1 is approved again; `csm send` will send it to {second} only.\n"
+    handler = Collect()
+    set_send(
+        ws, f'transport = "smtp"\nhost = "127.0.0.1"\nport = {smtp_server(handler).port}\nsecurity = "none"'
+    )
+    done = invoke("-w", str(ws), "send")
+    assert done.exit_code == 0, done.output
+    assert [e.rcpt_tos for e in handler.envelopes] == [[second]]  # the first recipient is not sent it again
+    assert statuses(ws) == {"sent": 1} and copies() == {first: "sent", second: "sent"}
