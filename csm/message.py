@@ -195,8 +195,11 @@ def _headers(email: OutgoingEmail) -> _Headers:
 
 
 def recipients(email: OutgoingEmail) -> list[str]:
-    """Every envelope recipient: To then Cc, each address once."""
-    return list(dict.fromkeys(addr for _, addr in (*email.to, *email.cc)))
+    """Every envelope recipient: To then Cc, each mailbox once (however its address is cased)."""
+    first: dict[str, str] = {}
+    for _, addr in (*email.to, *email.cc):
+        first.setdefault(addr.lower(), addr)
+    return list(first.values())
 
 
 def utf8_addresses(message: EmailMessage) -> list[str]:

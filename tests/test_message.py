@@ -120,8 +120,8 @@ def test_mailto_unsubscribe_has_no_post_header() -> None:
 
 
 def test_recipients_are_to_then_cc_once_each() -> None:
-    mail = replace(BASE, cc=(("", "cfo@acme.example"), ("Ann", "ann@acme.example")))
-    assert recipients(mail) == ["ann@acme.example", "cfo@acme.example"]
+    mail = replace(BASE, cc=(("", "cfo@acme.example"), ("Ann", "ann@acme.example"), ("", "Ann@Acme.example")))
+    assert recipients(mail) == ["ann@acme.example", "cfo@acme.example"]  # one copy to each mailbox
 
 
 @pytest.mark.parametrize(

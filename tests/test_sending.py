@@ -541,3 +541,10 @@ def test_notify_counts_unknown_sends_and_ones_cut_off_mid_send(approved: Path, i
     assert result.exit_code == 0
     assert re.search(rf"• \*{re.escape(owner)}\*: [^\n]*, 2 sends to settle\n", result.stdout), result.stdout
     assert sql(approved, "SELECT status FROM outbox WHERE id = ?", second) == [("sending",)]  # wrote nothing
+
+
+def test_check_refuses_an_unsubscribe_setting_that_would_hide_the_token(demo: Path, invoke: Any) -> None:
+    set_send(demo, 'transport = "eml"\nlist_unsubscribe = "mailto:stop@northbeam.example?subject=stop"')
+    result = invoke("-w", str(demo), "check")
+    assert result.exit_code == 1
+    assert "send.list_unsubscribe: csm adds each recipient's token itself" in result.stderr
