@@ -175,3 +175,31 @@ def test_eml_files_one_per_recipient_each_addressed_to_them_alone(
     tokens = {a: token_in(m["List-Unsubscribe"]) for a, m in messages.items()}
     assert copies_of(ws, draft_id) == {a: ("sent", t) for a, t in tokens.items()}
     assert {p.name.split("-to-")[-1] for p in files} == {f"{to}.eml", f"{cc}.eml"}
+
+
+def test_resolving_a_copy_as_arrived_still_sends_to_those_never_tried(
+    pair: tuple[Path, int, str, str], invoke: Any, smtp_server: Any
+) -> None:
+    ws, draft_id, to, cc = pair
+    # As a process killed while handing over the To copy leaves it, once found: the Cc copy never tried.
+    sql(ws, "UPDATE outbox SET status = 'unknown' WHERE id = ?", draft_id)
+    for position, (address, status) in enumerate([(to, "unknown"), (cc, "pending")]):
+        sql(
+            ws,
+            "INSERT INTO deliveries (draft_id, address, token, status, position, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, '2026-11-23T09:00:00+00:00')",
+            draft_id,
+            address,
+            f"token-{position}",
+            status,
+            position,
+        )
+    settled = invoke("-w", str(ws), "resolve", str(draft_id), "--sent")
+    assert settled.exit_code == 0
+    assert settled.stdout == f"Draft #{draft_id} is approved again; `csm send` will send it to {cc} only.\n"
+    handler = Collect()
+    set_send(ws, smtp_settings(smtp_server(handler).port))
+    assert invoke("-w", str(ws), "send").exit_code == 0
+    assert [e.rcpt_tos for e in handler.envelopes] == [[cc]]
+    assert sql(ws, "SELECT status FROM outbox WHERE id = ?", draft_id) == [("sent",)]
+    assert {a: s for a, (s, _) in copies_of(ws, draft_id).items()} == {to: "sent", cc: "sent"}
