@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from csm.claims import abandoned
 from csm.errors import CsmError, WorkspaceError, redact_echo, redact_url
 from csm.retry import parse_retry_after, retry
 
@@ -42,9 +43,14 @@ class OwnerDigest:
     top: tuple[str, ...]
 
 
-def digest(conn: sqlite3.Connection, today: dt.date) -> list[OwnerDigest]:
-    """Per CSM: drafts to review, tasks overdue and due today, sends to settle, the top items."""
+def digest(conn: sqlite3.Connection, today: dt.date, now: dt.datetime) -> list[OwnerDigest]:
+    """Per CSM: drafts to review, tasks overdue and due today, sends to settle, the top items.
+
+    Sends to settle are the unknown drafts and those cut off mid-send that no
+    `csm send` has found yet (``now`` is the real time, to judge a claim's age).
+    """
     day = today.isoformat()
+    cut_off = set(abandoned(conn, now))
     owners: dict[str, dict[str, Any]] = {}
 
     def slot(owner: str | None) -> dict[str, Any]:
@@ -53,13 +59,15 @@ def digest(conn: sqlite3.Connection, today: dt.date) -> list[OwnerDigest]:
         )
 
     for row in conn.execute(
-        "SELECT o.owner, o.status, o.subject, a.name FROM outbox o"
+        "SELECT o.id, o.owner, o.status, o.subject, a.name FROM outbox o"
         " LEFT JOIN accounts a ON a.id = o.account_id"
-        " WHERE o.status IN ('draft', 'unknown') ORDER BY"
+        " WHERE o.status IN ('draft', 'unknown', 'sending') ORDER BY"
         " CASE o.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END, o.id"
     ):
+        if row["status"] == "sending" and row["id"] not in cut_off:
+            continue  # still being sent
         entry = slot(row["owner"])
-        if row["status"] == "unknown":
+        if row["status"] != "draft":
             entry["unknown"] += 1
             entry["top"].insert(0, f"settle the send of “{row['subject']}” ({row['name']})")
         else:

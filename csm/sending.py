@@ -2,36 +2,53 @@
 
 For every draft, in this order:
 
-1. re-check: the account still matches the step, is not snoozed, and some
-   recipient is still subscribed; otherwise the draft is skipped with why;
-2. claim: ``approved -> sending`` in a committed write transaction, naming
+1. re-check: the account still matches the step and is not snoozed;
+   unsubscribed recipients are dropped (and named), and the draft is skipped
+   with why when nobody is left;
+2. build one copy per recipient, each with its own unsubscribe token, and
+   record the copies (``deliveries``) with the tokens;
+3. claim: ``approved -> sending`` in a committed write transaction, naming
    this process (host and pid);
-3. send through the transport (temporary failures retried, bounded);
-4. record: ``sending -> sent`` (and a touch on the timeline), ``failed``, back
-   to ``approved`` when nothing left, or ``unknown`` when the message may have
-   arrived.
+4. send each copy not yet delivered through the transport (temporary
+   failures retried, bounded), recording each copy's fate before the next;
+5. record the draft: ``sent`` (and a touch on the timeline), ``failed``,
+   back to ``approved`` when some copies are left to send, or ``unknown``
+   when a copy may have arrived.
 
-A process that dies between 2 and 4 leaves its draft in ``sending``; the next
+A process that dies between 3 and 5 leaves its draft in ``sending``; the next
 ``csm send`` finds that the claiming process is gone and marks the draft
-``unknown`` for a person to settle with ``csm resolve``. Nothing is ever sent
-twice automatically, and nothing approved is lost.
+``unknown`` for a person to settle with ``csm resolve``; the copies say who
+got it. Nothing is ever sent twice automatically, and nothing approved is
+lost. Every stamp here (the Date header, claims, ``sent_at``, the timeline)
+comes from the real clock: a pinned "today" changes evaluation only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
-import os
-import socket
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any
 
-from csm import engine, outbox, timeline
+from csm import deliveries, engine, outbox, suppression, timeline
+from csm.claims import claimant, recover_abandoned, wall_clock
+from csm.deliveries import Delivery
 from csm.errors import InputError, StateError, WorkspaceError
-from csm.message import HeaderError, OutgoingEmail, build_message
+from csm.message import (
+    HeaderError,
+    OutgoingEmail,
+    Recipient,
+    build_message,
+    check_headers,
+    recipients,
+    sanitize,
+    unsubscribe_link,
+    wire_address,
+)
 from csm.playbooks import Playbook
 from csm.retry import retry
 from csm.runtime import Runtime
@@ -47,7 +64,6 @@ from csm.transports import (
 
 # [send] keys the ledger reads itself; the rest belong to the transport.
 LEDGER_KEYS = ("from", "list_unsubscribe", "rate_per_minute", "max_attempts")
-STALE_CLAIM = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -56,7 +72,9 @@ class Outcome:
     account_id: str
     subject: str
     status: str  # sent, failed, skipped, unknown, approved (left for later)
-    detail: str = ""
+    detail: str = ""  # what a person should read: why, who was left out, what was removed
+    receipt: str = ""  # the transport's answers for the copies sent: ids, file paths, replies
+    partial: bool = False  # sent, but some recipient's copy was refused: a person should look
 
 
 @dataclass
@@ -66,12 +84,17 @@ class SendReport:
     recovered: list[int] = field(default_factory=list)  # drafts found mid-send and marked unknown
 
     def count(self, status: str) -> int:
-        return sum(o.status == status for o in self.outcomes)
+        found = sum(o.status == status for o in self.outcomes)
+        return found + len(self.recovered) if status == "unknown" else found
 
     @property
     def ok(self) -> bool:
         unsettled = ("failed", "unknown", "approved")
-        return self.stopped is None and not any(o.status in unsettled for o in self.outcomes)
+        return (
+            self.stopped is None
+            and not self.recovered
+            and not any(o.status in unsettled or o.partial for o in self.outcomes)
+        )
 
 
 def ledger_settings(settings: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -90,45 +113,24 @@ def ledger_settings(settings: Mapping[str, Any]) -> tuple[dict[str, Any], list[s
     unsubscribe = options["list_unsubscribe"]
     if unsubscribe is not None and not unsubscribe.startswith(("https://", "http://", "mailto:")):
         reader.problem("list_unsubscribe", "expected an https:// URL or a mailto: address")
+    elif unsubscribe is not None and (
+        "#" in unsubscribe or (unsubscribe.startswith("mailto:") and "?" in unsubscribe)
+    ):
+        reader.problem(
+            "list_unsubscribe",
+            "csm adds each recipient's token itself: give a mailto: address without ?subject=..."
+            " and a URL without #...",
+        )
     return options, reader.problems
 
 
-def claimant() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+@dataclass(frozen=True)
+class Copy:
+    """One recipient's copy of a draft, built and ready to hand over."""
 
-
-def _alive(claimed_by: str | None, claimed_at: str | None, now: dt.datetime) -> bool:
-    """Is the process that claimed a draft possibly still sending it?"""
-    host, _, pid = (claimed_by or "").rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    try:
-        return now - dt.datetime.fromisoformat(claimed_at or "") < STALE_CLAIM
-    except ValueError:
-        return False
-
-
-def recover_abandoned(conn: sqlite3.Connection, now: dt.datetime) -> list[int]:
-    """Drafts left in ``sending`` by a process that is gone become ``unknown``."""
-    with transaction(conn):
-        rows = conn.execute(
-            "SELECT id, claimed_by, claimed_at FROM outbox WHERE status = 'sending'"
-        ).fetchall()
-        gone = [r["id"] for r in rows if not _alive(r["claimed_by"], r["claimed_at"], now)]
-        for draft_id in gone:
-            conn.execute(
-                "UPDATE outbox SET status = 'unknown', updated_at = ?,"
-                " reason = 'the sending process stopped mid-send; it may have arrived'"
-                " WHERE id = ? AND status = 'sending'",
-                (now.isoformat(), draft_id),
-            )
-    return gone
+    delivery: Delivery
+    email: OutgoingEmail
+    message: EmailMessage
 
 
 class Ledger:
@@ -138,7 +140,7 @@ class Ledger:
         self,
         rt: Runtime,
         *,
-        clock: Callable[[], dt.datetime],
+        clock: Callable[[], dt.datetime] = wall_clock,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.rt, self.clock, self.sleep = rt, clock, sleep
@@ -169,8 +171,9 @@ class Ledger:
         ).fetchone()
         if snooze is not None:
             return f"account snoozed until {snooze['until']} ({snooze['reason']})"
-        if not self._subscribed(json.loads(draft["to_addrs"])):
-            return "every recipient has unsubscribed"
+        to, cc, dropped = self._addressees(draft)
+        if not to and not cc:
+            return f"every recipient has unsubscribed ({', '.join(dropped)})"
         playbook = self._playbook(draft["playbook"])
         step = playbook.step(draft["step"]) if playbook else None
         if playbook is None or step is None:
@@ -182,15 +185,17 @@ class Ledger:
             return f"the account no longer matches {playbook.id} › {step.id} ({step.when.source})"
         return None
 
-    def outgoing(self, draft: dict[str, Any]) -> OutgoingEmail:
+    def outgoing(self, draft: dict[str, Any]) -> tuple[OutgoingEmail, list[str]]:
+        """The email to the draft's recipients who are still subscribed, and notes on what changed."""
         from csm.render import to_html
 
         owner = self.rt.ws.owner(draft["owner"])
-        to = tuple(
-            (name, addr) for name, addr in json.loads(draft["to_addrs"]) if self._subscribed([[name, addr]])
-        )
-        cc = tuple(("", addr) for addr in json.loads(draft["cc"]) if self._subscribed([["", addr]]))
-        return OutgoingEmail(
+        to, cc, dropped = self._addressees(draft)
+        notes = [f"left out {', '.join(dropped)} (unsubscribed)"] if dropped else []
+        if not to and cc:
+            notes.append(f"moved {', '.join(addr for _, addr in cc)} from Cc to To")
+            to, cc = cc, ()
+        email = OutgoingEmail(
             draft_id=draft["id"],
             dedupe_key=draft["dedupe_key"],
             from_name=owner.name,
@@ -201,8 +206,9 @@ class Ledger:
             subject=draft["subject"],
             text=draft["body"],
             html=to_html(draft["body"]),
-            list_unsubscribe=self.list_unsubscribe,
         )
+        email, stripped = sanitize(email)
+        return email, notes + stripped
 
     def send(
         self,
@@ -239,46 +245,122 @@ class Ledger:
             except StateError:
                 return None
             return outcome("skipped", reason)
+        email, notes = self.outgoing(draft)
         try:
-            email = self.outgoing(draft)
-            message = build_message(email, date=self.clock())
+            message_id = check_headers(email)  # every header, before anything is recorded
+            addresses = recipients(email)
+            plan = deliveries.plan(conn, draft_id, addresses)
+            copies = [self._copy(transport, email, d) for d in plan if d.status == "pending"]
         except HeaderError as exc:
             self._finish(draft_id, "approved", "failed", reason=exc.message)
             return outcome("failed", exc.message)
-        if not self._claim(draft_id):
+        if not self._claim(draft_id, plan, copies[0].delivery.address if copies else None):
             return None
+        fates = {d.address: d for d in deliveries.of(conn, draft_id) if d.status == "sent"}
+        fates.update((d.address, d) for d in plan)
+        last = None
+        for index, copy in enumerate(copies):
+            fate, go_on = self._hand_over(transport, copy, report)
+            fates[fate.address] = fate
+            following = copies[index + 1].delivery.address if go_on and index + 1 < len(copies) else None
+            if following is None:
+                last = fate
+                break
+            with transaction(conn):
+                deliveries.record(conn, fate, self._now(), following=following)
+        return self._conclude(draft, list(fates.values()), last, notes, message_id)
+
+    def _copy(self, transport: Transport, email: OutgoingEmail, delivery: Delivery) -> Copy:
+        """The copy for one recipient: their own unsubscribe link; alone in To unless the
+        transport has an envelope apart from the headers (SMTP)."""
+        link = unsubscribe_link(self.list_unsubscribe, delivery.token) if self.list_unsubscribe else None
+        copy = dataclasses.replace(email, list_unsubscribe=link)
+        if not transport.separate_envelope:
+            name = next(n for n, addr in (*email.to, *email.cc) if addr == delivery.address)
+            copy = dataclasses.replace(copy, to=((name, delivery.address),), cc=())
+        return Copy(delivery, copy, build_message(copy, date=self.clock()))
+
+    def _hand_over(self, transport: Transport, copy: Copy, report: SendReport) -> tuple[Delivery, bool]:
+        """Send one copy: what became of it, and whether the draft goes on with the next.
+
+        A temporary failure leaves the copy for a later run and goes on; an
+        unknown outcome or a stopped batch ends the draft.
+        """
+        address = copy.delivery.address
         try:
             receipt = retry(
-                lambda: transport.send(message, email),
+                lambda: transport.send(copy.message, copy.email, wire_address(address)),
                 attempts=self.max_attempts,
                 sleep=self.sleep,
             )
-        except (AuthFailure, ConnectionFailure) as exc:
-            report.stopped = exc.message
-            if exc.maybe_delivered:
-                self._finish(draft_id, "sending", "unknown", reason=exc.message)
-                return outcome("unknown", exc.message)
-            self._finish(draft_id, "sending", "approved", reason=None)
-            return outcome("approved", exc.message)
         except SendError as exc:
+            stop = isinstance(exc, (AuthFailure, ConnectionFailure))
             if exc.maybe_delivered:
-                self._finish(draft_id, "sending", "unknown", reason=exc.message)
-                return outcome("unknown", exc.message)
-            if isinstance(exc, TemporaryFailure):
-                self._finish(draft_id, "sending", "approved", reason=exc.message)
-                return outcome("approved", f"{exc.message} (left approved; try again later)")
-            self._finish(draft_id, "sending", "failed", reason=exc.message)
-            return outcome("failed", exc.message)
-        self._sent(draft, message["Message-ID"], receipt)
-        return outcome("sent", receipt)
+                status = "unknown"
+            elif stop or isinstance(exc, TemporaryFailure):
+                status = "pending"
+            else:
+                status = "failed"
+            if stop:
+                report.stopped = exc.message
+            fate = dataclasses.replace(copy.delivery, status=status, detail=exc.message)
+            return fate, not stop and status != "unknown"
+        return dataclasses.replace(copy.delivery, status="sent", detail=receipt), True
 
-    def _claim(self, draft_id: int) -> bool:
+    def _conclude(
+        self,
+        draft: dict[str, Any],
+        copies: list[Delivery],
+        last: Delivery | None,
+        notes: list[str],
+        message_id: str,
+    ) -> Outcome:
+        """Record the last copy's fate and, in the same write, the draft's outcome."""
+        conn, draft_id, now = self.rt.conn, draft["id"], self._now()
+        states = {c.status for c in copies}
+        reason = "; ".join(filter(None, [deliveries.summary(copies), *notes])) or None
+        if "unknown" in states:
+            status = "unknown"
+        elif "pending" in states:
+            status = "approved"
+        elif "sent" in states:
+            status = "sent"
+        else:
+            status = "failed"
+        with transaction(conn):
+            if last is not None:
+                deliveries.record(conn, last, now)
+            conn.execute(
+                "UPDATE outbox SET status = ?, reason = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'sending'",
+                (status, reason, now, draft_id),
+            )
+            if status == "sent":
+                self._sent(draft, message_id, now)
+        detail = reason or ""
+        if status == "approved":
+            detail += " (left approved; try again later)"
+        return Outcome(
+            draft_id,
+            draft["account_id"],
+            draft["subject"],
+            status,
+            detail,
+            receipt="; ".join(c.detail for c in copies if c.status == "sent" and c.detail),
+            partial=status == "sent" and states != {"sent"},
+        )
+
+    def _claim(self, draft_id: int, plan: list[Delivery], first: str | None) -> bool:
+        """``approved -> sending`` for this process, with the copies recorded and the first marked."""
+        now = self._now()
         with transaction(self.rt.conn):
             cursor = self.rt.conn.execute(
                 "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_at = ?, updated_at = ?,"
                 " attempts = attempts + 1 WHERE id = ? AND status = 'approved'",
-                (claimant(), self._now(), self._now(), draft_id),
+                (claimant(), now, now, draft_id),
             )
+            if cursor.rowcount == 1:
+                deliveries.add(self.rt.conn, plan, now, sending=first)
         return cursor.rowcount == 1
 
     def _finish(self, draft_id: int, old: str, new: str, *, reason: str | None) -> None:
@@ -288,39 +370,33 @@ class Ledger:
                 (new, reason, self._now(), draft_id, old),
             )
 
-    def _sent(self, draft: dict[str, Any], message_id: str, receipt: str) -> None:
-        now = self._now()
-        with transaction(self.rt.conn):
-            self.rt.conn.execute(
-                "UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?, updated_at = ?,"
-                " reason = NULL"
-                " WHERE id = ? AND status = 'sending'",
-                (message_id, now, now, draft["id"]),
-            )
-            timeline.record(
-                self.rt.conn,
-                draft["account_id"],
-                "email_sent",
-                f"sent “{draft['subject']}” ({draft['playbook']} › {draft['step']})",
-                now,
-                ref=f"draft:{draft['id']}",
-            )
+    def _sent(self, draft: dict[str, Any], message_id: str, now: str) -> None:
+        """The sent draft's Message-ID and time, and its touch on the timeline (in the caller's write)."""
+        self.rt.conn.execute(
+            "UPDATE outbox SET message_id = ?, sent_at = ? WHERE id = ?", (message_id, now, draft["id"])
+        )
+        timeline.record(
+            self.rt.conn,
+            draft["account_id"],
+            "email_sent",
+            f"sent “{draft['subject']}” ({draft['playbook']} › {draft['step']})",
+            now,
+            ref=f"draft:{draft['id']}",
+        )
 
-    def _subscribed(self, people: list[list[str]]) -> bool:
-        addresses = [addr for _, addr in people]
-        if not addresses:
-            return False
-        marks = ", ".join("?" for _ in addresses)
-        blocked = {
-            row[0].lower()
-            for row in self.rt.conn.execute(
-                f"SELECT email FROM suppressions WHERE email COLLATE NOCASE IN ({marks})"
-                " UNION SELECT email FROM contacts"
-                f" WHERE unsubscribed = 1 AND email COLLATE NOCASE IN ({marks})",
-                [*addresses, *addresses],
-            )
-        }
-        return any(addr.lower() not in blocked for addr in addresses)
+    def _addressees(
+        self, draft: dict[str, Any]
+    ) -> tuple[tuple[Recipient, ...], tuple[Recipient, ...], list[str]]:
+        """The draft's (To, Cc) without unsubscribed people, and the addresses left out."""
+        to = [(name, addr) for name, addr in json.loads(draft["to_addrs"])]
+        cc = [("", addr) for addr in json.loads(draft["cc"])]
+        blocked = suppression.blocked(self.rt.conn, [addr for _, addr in (*to, *cc)])
+        dropped = [addr for _, addr in (*to, *cc) if addr.lower() in blocked]
+        return (
+            tuple(p for p in to if p[1].lower() not in blocked),
+            tuple(p for p in cc if p[1].lower() not in blocked),
+            list(dict.fromkeys(dropped)),
+        )
 
     def _playbook(self, playbook_id: str) -> Playbook | None:
         if playbook_id not in self._playbooks:
@@ -333,53 +409,3 @@ class Ledger:
 
     def _now(self) -> str:
         return self.clock().isoformat(timespec="seconds")
-
-
-def resolve(conn: sqlite3.Connection, draft_id: int, *, sent: bool, now: str) -> None:
-    """Settle a draft whose outcome is unknown: it arrived (sent) or send it again (approved)."""
-    with transaction(conn):
-        draft = outbox.get(conn, draft_id)
-        if draft["status"] != "unknown":
-            raise StateError(
-                f"draft #{draft_id} is {draft['status']}; only unknown drafts can be resolved",
-                hint="`csm outbox --status unknown` lists the drafts waiting to be settled.",
-            )
-        if sent:
-            conn.execute(
-                "UPDATE outbox SET status = 'sent', sent_at = ?, updated_at = ?,"
-                " reason = 'confirmed sent by hand'"
-                " WHERE id = ?",
-                (now, now, draft_id),
-            )
-            timeline.record(
-                conn,
-                draft["account_id"],
-                "email_sent",
-                f"sent “{draft['subject']}” (confirmed)",
-                now,
-                f"draft:{draft_id}",
-            )
-        else:
-            conn.execute(
-                "UPDATE outbox SET status = 'approved', updated_at = ?, reason = NULL WHERE id = ?",
-                (now, draft_id),
-            )
-
-
-def unsubscribe(conn: sqlite3.Connection, address: str, reason: str, now: str) -> int:
-    """Suppress an address for good; returns how many contacts carried it."""
-    address = address.strip()
-    if "@" not in address or any(c.isspace() for c in address):
-        raise InputError(f"'{address}' is not an email address")
-    with transaction(conn):
-        conn.execute(
-            "INSERT INTO suppressions (email, reason, created_at) VALUES (?, ?, ?)"
-            " ON CONFLICT(email) DO UPDATE SET reason = excluded.reason",
-            (address.lower(), reason, now),
-        )
-        cursor = conn.execute(
-            "UPDATE contacts SET unsubscribed = 1 WHERE email = ? COLLATE NOCASE", (address,)
-        )
-        for row in conn.execute("SELECT account_id FROM contacts WHERE email = ? COLLATE NOCASE", (address,)):
-            timeline.record(conn, row[0], "unsubscribed", f"{address} unsubscribed ({reason})", now)
-    return cursor.rowcount

@@ -194,9 +194,31 @@ SELECT playbook, step, account_id, min(date(created_at)), max(date(created_at)) 
     )
 
 
+def _migration_3(conn: sqlite3.Connection) -> None:
+    """One row per envelope recipient of a draft: its unsubscribe token and what became of its copy.
+
+    ``status``: pending (not handed over yet), sending (being handed over),
+    sent, failed (refused for good) or unknown (may have arrived).
+    """
+    _run_script(
+        conn,
+        """CREATE TABLE deliveries (
+    draft_id INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    token TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'unknown')),
+    detail TEXT,
+    position INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (draft_id, address)
+) WITHOUT ROWID""",
+    )
+
+
 # Numbered migrations: index + 1 is the schema version each one produces.
 # Append only; never edit one that has shipped.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2, _migration_3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -219,8 +241,48 @@ def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         migrate(conn)
     except sqlite3.DatabaseError as exc:
-        raise WorkspaceError(f"cannot open database {path}: {exc}") from None
+        raise database_problem(exc, path) or WorkspaceError(f"cannot open database {path}: {exc}") from None
     return conn
+
+
+def database_problem(error: BaseException, path: Path | None) -> WorkspaceError | None:
+    """What to tell a person when SQLite itself fails under csm, or None for any other error.
+
+    The disk is full, the file is read-only, another process holds the write
+    lock past the busy timeout, or the disk failed a read or write. SQLite
+    has rolled back the statement in progress; what was committed before holds.
+    """
+    code = getattr(error, "sqlite_errorcode", None)
+    if not isinstance(error, sqlite3.OperationalError) or code is None:
+        return None
+    where = f"the database {path}" if path is not None else "the workspace database"
+    kept = "Nothing was lost: what csm had recorded stays; the change in progress was rolled back."
+    primary = code & 0xFF  # extended result codes keep the primary code in the low byte
+    if primary == sqlite3.SQLITE_FULL:
+        return WorkspaceError(
+            f"{where} cannot grow: the disk it is on is full ({error})",
+            hint=f"Free some space on that disk, then run the command again. {kept}"
+            " A send cut off here is marked unknown by the next `csm send`.",
+        )
+    if primary == sqlite3.SQLITE_READONLY:
+        return WorkspaceError(
+            f"cannot write {where}: it is read-only ({error})",
+            hint="Let this user write the file and its folder (SQLite also writes the -wal and -shm"
+            f" files beside it), or run csm as the user who owns them. {kept}",
+        )
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return WorkspaceError(
+            f"{where} is locked: another process held it for more than"
+            f" {BUSY_TIMEOUT_MS / 1000:g} s ({error})",
+            hint=f"Another csm (a cron job?) or a database tool is writing to it; let it finish, then run"
+            f" the command again. {kept}",
+        )
+    if primary == sqlite3.SQLITE_IOERR:
+        return WorkspaceError(
+            f"the disk failed a read or write of {where} ({error})",
+            hint=f"Check the disk and the file system it is on, then run the command again. {kept}",
+        )
+    return None
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -249,7 +311,10 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite rolls back by itself on some errors (SQLITE_FULL); a second
+        # ROLLBACK would fail and hide the error that matters.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 

@@ -55,3 +55,31 @@ class LoopbackController(Controller):
     def _trigger_server(self) -> None:
         self.port = self.server.sockets[0].getsockname()[1]
         super()._trigger_server()
+
+
+class Picky(Collect):
+    """Says 451 "not now" at RCPT to the addresses in ``busy``, 550 to those in ``refused``."""
+
+    def __init__(self, busy=(), refused=()) -> None:
+        super().__init__()
+        self.busy, self.refused = set(busy), set(refused)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.busy:
+            return "451 4.2.1 Mailbox busy, try later"
+        if address in self.refused:
+            return "550 5.1.1 No such user here"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+class StallFor(Collect):
+    """Takes the message for most recipients; stalls forever after DATA for ``address``."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.address in envelope.rcpt_tos:
+            await asyncio.sleep(60)
+        return await super().handle_DATA(server, session, envelope)

@@ -2,6 +2,7 @@ import datetime as dt
 import email
 import email.policy
 import email.utils
+import unicodedata
 from dataclasses import replace
 from email.header import decode_header, make_header
 
@@ -16,6 +17,10 @@ from csm.message import (
     dedupe_hash,
     message_id,
     recipients,
+    sanitize,
+    unsubscribe_link,
+    utf8_addresses,
+    wire_address,
 )
 
 DATE = dt.datetime(2026, 11, 25, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
@@ -115,8 +120,8 @@ def test_mailto_unsubscribe_has_no_post_header() -> None:
 
 
 def test_recipients_are_to_then_cc_once_each() -> None:
-    mail = replace(BASE, cc=(("", "cfo@acme.example"), ("Ann", "ann@acme.example")))
-    assert recipients(mail) == ["ann@acme.example", "cfo@acme.example"]
+    mail = replace(BASE, cc=(("", "cfo@acme.example"), ("Ann", "ann@acme.example"), ("", "Ann@Acme.example")))
+    assert recipients(mail) == ["ann@acme.example", "cfo@acme.example"]  # one copy to each mailbox
 
 
 @pytest.mark.parametrize(
@@ -152,7 +157,9 @@ def test_control_characters_are_refused(change: dict, header: str) -> None:
         "ann lee@acme.example",
         "ann@acme.example>",
         "ann@a,b@c",
-        "bjørn@acme.example",
+        'bjørn"@acme.example',
+        "ann@bücher..de",
+        "ann@bü_cher.de",
         "",
     ],
 )
@@ -212,6 +219,7 @@ def test_subject_is_refused_or_arrives_exactly(subject: str) -> None:
 @given(name=header_text)
 @example(name='Lee, Ann (CFO) "the" \\boss\\')
 @example(name="éé" * 60)
+@example(name="0" + "\u0800" * 14 + " ¡")  # the stdlib lost this space when it folded the From line
 def test_display_name_is_refused_or_arrives_exactly(name: str) -> None:
     try:
         msg = build_message(replace(BASE, from_name=name, to=((name, "ann@acme.example"),)), date=DATE)
@@ -225,3 +233,92 @@ def test_display_name_is_refused_or_arrives_exactly(name: str) -> None:
     assert decoded_name(raw["To"]) == expected
     assert email.utils.getaddresses([raw["To"]])[0][1] == "ann@acme.example"
     assert raw["Subject"] == BASE.subject
+
+
+# -- header hygiene: control and bidi characters ---------------------------------------------------
+
+
+def test_sanitize_removes_controls_and_bidi_overrides_and_says_so() -> None:
+    mail = replace(
+        BASE,
+        subject="Renewal for \u202eemca\u202c Corp\x07\tnow",
+        from_name="Dana\u2066 Scully\u2069",
+        to=(("Ann\u200f Lee\x1b", "ann@acme.example"),),
+    )
+    clean, notes = sanitize(mail)
+    assert clean.subject == "Renewal for emca Corp now"
+    assert clean.from_name == "Dana Scully"
+    assert clean.to == (("Ann Lee", "ann@acme.example"),)
+    assert notes == [
+        "removed U+0007, U+202C, U+202E from the Subject",
+        "removed U+2066, U+2069 from the From name",
+        "removed U+001B, U+200F from the To name of ann@acme.example",
+    ]
+    assert sanitize(BASE) == (BASE, [])
+    parse(build_message(clean, date=DATE).as_bytes())  # now it builds
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u2066", "\u200e", "\u061c", "\x1b", "\x7f", "\x9b"])
+def test_bidi_and_control_characters_never_reach_a_header_unsanitized(char: str) -> None:
+    with pytest.raises(HeaderError, match="draft 7: the Subject header contains"):
+        build_message(replace(BASE, subject=f"Hello {char}there"), date=DATE)
+
+
+@given(
+    subject=header_text
+    | st.text(st.sampled_from("ab \u202a\u202e\u2066\u2069\u200e\x07\x1b\x9b"), max_size=30)
+)
+def test_a_sanitized_subject_is_refused_only_for_a_line_break_or_arrives_without_controls(
+    subject: str,
+) -> None:
+    clean, _ = sanitize(replace(BASE, subject=subject))
+    try:
+        msg = build_message(clean, date=DATE)
+    except HeaderError as error:
+        assert error.message.startswith("draft 7: the Subject ")
+        return
+    arrived = parse(msg.as_bytes())["Subject"]
+    assert not any(
+        unicodedata.category(c) == "Cc"
+        or c in "\u061c\u200e\u200f"
+        or "\u202a" <= c <= "\u202e"
+        or "\u2066" <= c <= "\u2069"
+        for c in arrived
+    )
+
+
+# -- internationalised addresses ------------------------------------------------------------------
+
+
+def test_an_idn_domain_goes_out_in_its_ascii_form() -> None:
+    assert wire_address("ann@bücher.de") == "ann@xn--bcher-kva.de"
+    assert wire_address("ann@acme.example") == "ann@acme.example"
+    msg = build_message(replace(BASE, to=(("Ann", "ann@bücher.de"),), cc=()), date=DATE)
+    data = msg.as_bytes()
+    assert data.isascii() and b"To: Ann <ann@xn--bcher-kva.de>" in data
+    assert utf8_addresses(msg) == []
+
+
+def test_a_non_ascii_local_part_makes_an_smtputf8_message() -> None:
+    msg = build_message(replace(BASE, to=(("Jörg", "jörg@bücher.de"),)), date=DATE)
+    assert utf8_addresses(msg) == ["jörg@xn--bcher-kva.de"]
+    data = msg.as_bytes()
+    assert "To: Jörg <jörg@xn--bcher-kva.de>".encode() in data  # RFC 6532: UTF-8 in the header itself
+    parsed = email.message_from_string(data.decode("utf-8"), policy=email.policy.default)
+    assert parsed["To"].addresses[0].username == "jörg"
+
+
+# -- per-recipient unsubscribe links ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("base", "link"),
+    [
+        ("https://u.example/unsub", "https://u.example/unsub?token=T0k-en_1"),
+        ("https://u.example/unsub?list=csm", "https://u.example/unsub?list=csm&token=T0k-en_1"),
+        ("mailto:unsubscribe@u.example", "mailto:unsubscribe@u.example?subject=unsubscribe%20T0k-en_1"),
+    ],
+)
+def test_unsubscribe_link_carries_the_token(base: str, link: str) -> None:
+    assert unsubscribe_link(base, "T0k-en_1") == link
+    assert build_message(replace(BASE, list_unsubscribe=link), date=DATE)["List-Unsubscribe"] == f"<{link}>"

@@ -52,6 +52,12 @@ def sql(ws: Path, query: str, *params: Any) -> list[tuple[Any, ...]]:
         conn.close()
 
 
+def copies(ws: Path, where: str, *params: Any) -> int:
+    """How many recipients (To and Cc, each once) the drafts ``where`` selects have."""
+    rows = sql(ws, f"SELECT to_addrs, cc FROM outbox WHERE {where}", *params)
+    return sum(len(dict.fromkeys([a for _, a in json.loads(t)] + json.loads(c))) for t, c in rows)
+
+
 @pytest.fixture
 def approved(demo: Path, invoke: Any) -> Path:
     """The demo with its onboarding drafts (17) approved."""
@@ -69,24 +75,34 @@ def test_smtp_send_delivers_each_approved_draft_once(approved: Path, invoke: Any
     handler = Collect()
     server = smtp_server(handler)
     set_send(approved, smtp_settings(server.port))
-    first_id, key, to = sql(
-        approved, "SELECT id, dedupe_key, to_addrs FROM outbox WHERE status = 'approved' ORDER BY id LIMIT 1"
-    )[0]
+    drafts = sql(
+        approved, "SELECT id, dedupe_key, to_addrs, cc FROM outbox WHERE status = 'approved' ORDER BY id"
+    )
+    first_id, key, to, _ = drafts[0]
     result = invoke("-w", str(approved), "send")
     assert result.exit_code == 0, result.output
     assert "Sent 17 via smtp; 0 skipped, 0 failed, 0 unknown, 0 left approved." in result.stdout
-    assert len(handler.envelopes) == 17
+    # One copy per recipient, each to its own envelope recipient, each recipient once.
+    expected = sorted(
+        (message_id(k, "northbeam.example"), addr)
+        for _, k, t, c in drafts
+        for addr in dict.fromkeys([a for _, a in json.loads(t)] + json.loads(c))
+    )
+    assert len(expected) > 17
+    arrived = sorted((parse(e.content)["Message-ID"], rcpt) for e in handler.envelopes for rcpt in e.rcpt_tos)
+    assert arrived == expected
+    assert all(len(e.rcpt_tos) == 1 for e in handler.envelopes)
     message = parse(handler.envelopes[0].content)
     assert message["Message-ID"] == message_id(key, "northbeam.example")
     assert message["From"] == "Alex Morgan <alex.morgan@northbeam.example>"
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
-    assert json.loads(to)[0][1] in handler.envelopes[0].rcpt_tos
+    assert handler.envelopes[0].rcpt_tos == [json.loads(to)[0][1]]
     assert statuses(approved)["sent"] == 17
     touches = sql(approved, "SELECT kind, ref FROM timeline WHERE ref = ?", f"draft:{first_id}")
     assert touches == [("email_sent", f"draft:{first_id}")]
     again = invoke("-w", str(approved), "send")
-    assert "Sent 0 via smtp" in again.stdout and len(handler.envelopes) == 17
+    assert "Sent 0 via smtp" in again.stdout and len(handler.envelopes) == len(expected)
 
 
 def test_dry_run_connects_to_nothing_and_writes_nothing(approved: Path, invoke: Any) -> None:
@@ -101,29 +117,38 @@ def test_dry_run_connects_to_nothing_and_writes_nothing(approved: Path, invoke: 
 def test_limit_sends_at_most_n(approved: Path, invoke: Any) -> None:
     result = invoke("-w", str(approved), "send", "--limit", "5")
     assert "Sent 5 via eml" in result.stdout
-    assert len(list((approved / "outbox-eml").glob("*.eml"))) == 5
+    files = list((approved / "outbox-eml").glob("*.eml"))
+    assert len(files) == copies(approved, f"status = 'sent' AND {TODAYS}") > 5  # one file per recipient
+    assert all(
+        len(parse(f.read_bytes())["To"].addresses) == 1 and "Cc" not in parse(f.read_bytes()) for f in files
+    )
     assert statuses(approved) == {**statuses(approved), "approved": 12, "sent": 5}
 
 
 def test_recheck_skips_snoozed_unsubscribed_and_no_longer_matching(approved: Path, invoke: Any) -> None:
     rows = sql(
-        approved, "SELECT id, account_id, to_addrs FROM outbox WHERE status = 'approved' ORDER BY id LIMIT 3"
+        approved,
+        "SELECT id, account_id, to_addrs, cc FROM outbox WHERE status = 'approved' ORDER BY id LIMIT 3",
     )
-    (snoozed_id, snoozed_acct, _), (unsub_id, _, unsub_to), (moved_id, moved_acct, _) = rows
+    (snoozed_id, snoozed_acct, _, _), (unsub_id, _, unsub_to, unsub_cc), (moved_id, moved_acct, _, _) = rows
     invoke("-w", str(approved), "snooze", snoozed_acct, "--until", "2026-12-31", "--reason", "mid-migration")
-    for _, addr in json.loads(unsub_to):
+    everyone = [addr for _, addr in json.loads(unsub_to)] + json.loads(unsub_cc)
+    for addr in everyone:
         assert invoke("-w", str(approved), "unsubscribe", addr).exit_code == 0
     sql(approved, "UPDATE accounts SET start_date = '2026-01-01' WHERE id = ?", moved_acct)
     dry = invoke("-w", str(approved), "send", "--dry-run", "--json")
     would = {row["id"]: row["reason"] for row in json.loads(dry.stdout)}
     assert would[snoozed_id].startswith("account snoozed until 2026-12-31 (mid-migration)")
-    assert would[unsub_id] == "every recipient has unsubscribed"
+    assert would[unsub_id] == f"every recipient has unsubscribed ({', '.join(everyone)})"
     assert would[moved_id].startswith("the account no longer matches onboarding › welcome")
     result = invoke("-w", str(approved), "send")
     assert result.exit_code == 0
     reasons = dict(sql(approved, f"SELECT id, reason FROM outbox WHERE status = 'skipped' AND {TODAYS}"))
     assert set(reasons) == {snoozed_id, unsub_id, moved_id}
-    assert len(list((approved / "outbox-eml").glob("*.eml"))) == 14
+    assert len(list((approved / "outbox-eml").glob("*.eml"))) == copies(
+        approved, f"status = 'sent' AND {TODAYS}"
+    )
+    assert statuses(approved)["sent"] == 14
 
 
 def test_temporary_failures_are_retried_then_left_approved(
@@ -220,7 +245,9 @@ def test_an_injected_header_is_refused_and_never_reaches_the_wire(
     reason = sql(approved, "SELECT status, reason FROM outbox WHERE id = ?", first)[0]
     assert reason[0] == "failed" and f"draft {first}: the Subject header contains a line break" in reason[1]
     assert all(b"evil.example" not in e.content for e in handler.envelopes)
-    assert len(handler.envelopes) == 16
+    assert len(handler.envelopes) == copies(approved, "status = 'sent' AND id != ? AND " + TODAYS, first)
+    assert statuses(approved)["sent"] == 16
+    assert sql(approved, "SELECT count(*) FROM deliveries WHERE draft_id = ?", first) == [(0,)]
 
 
 def test_http_api_with_429_then_success_and_an_idempotency_key(
@@ -238,8 +265,26 @@ def test_http_api_with_429_then_success_and_an_idempotency_key(
     assert result.exit_code == 0, result.output
     assert "Sent 2 via http" in result.stdout
     keys = [r.headers["Idempotency-Key"] for r, _ in httpserver.log]
-    assert len(httpserver.log) == 3 and keys[0] == keys[1] != keys[2]
+    sent = copies(approved, f"status = 'sent' AND {TODAYS}")
+    assert len(httpserver.log) == 1 + sent and keys[0] == keys[1] and len(set(keys)) == sent
+    for request, _ in httpserver.log:  # an API delivers to whoever the JSON names: one recipient a copy
+        assert len(request.json["to"]) == 1 and "cc" not in request.json
     assert "tok-123" not in result.output
+
+
+def test_an_email_api_failure_never_prints_a_key_in_its_url(
+    approved: Path, invoke: Any, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logging.getLogger("werkzeug"), "disabled", True)  # its access log names the URL
+    monkeypatch.setenv("CSM_EMAIL_TOKEN", "tok-123")
+    httpserver.expect_request("/email").respond_with_data("no such key", 403)
+    url = httpserver.url_for("/email") + "?api_key=SECRET123"
+    set_send(approved, f'transport = "http"\nurl = "{url}"\ntoken_env = "CSM_EMAIL_TOKEN"')
+    result = invoke("-w", str(approved), "send", "--limit", "1")
+    assert result.exit_code != 0
+    assert "the email API at" in result.output + str(sql(approved, "SELECT reason FROM outbox"))
+    shown = result.output + str(sql(approved, "SELECT reason FROM outbox WHERE reason IS NOT NULL"))
+    assert "SECRET123" not in shown and "api_key=***" in shown
 
 
 def test_check_reports_bad_send_settings(demo: Path, invoke: Any) -> None:
@@ -310,6 +355,211 @@ def test_rate_limit_paces_the_batch_and_list_unsubscribe_is_set(approved: Path) 
     ledger = Ledger(rt, clock=lambda: dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC), sleep=slept.append)
     report = ledger.send(MaildirTransport(approved / "mail"), limit=3)
     assert report.count("sent") == 3 and slept == [3.0, 3.0]
-    first = next((approved / "mail" / "cur").iterdir())
-    assert parse(first.read_bytes())["List-Unsubscribe"] == "<mailto:stop@northbeam.example>"
+    for path in (approved / "mail" / "cur").iterdir():
+        message = parse(path.read_bytes())
+        link = re.fullmatch(
+            r"<mailto:stop@northbeam\.example\?subject=unsubscribe%20([\w-]{22})>",
+            message["List-Unsubscribe"],
+        )
+        assert link, message["List-Unsubscribe"]
+        [(address,)] = sql(approved, "SELECT address FROM deliveries WHERE token = ?", link.group(1))
+        assert message["To"].addresses[0].addr_spec == address
+        assert "List-Unsubscribe-Post" not in message
     rt.conn.close()
+
+
+# -- the Date header and every stamp are the moment of sending -------------------------------------
+
+
+def only(ws: Path, draft_id: int) -> None:
+    """Leave ``draft_id`` the only approved draft."""
+    sql(
+        ws,
+        "UPDATE outbox SET status = 'skipped', reason = 'test' WHERE status = 'approved' AND id != ?",
+        draft_id,
+    )
+
+
+def test_sent_mail_is_dated_when_it_is_sent_not_on_the_pinned_day(
+    approved: Path, invoke: Any, smtp_server: Any
+) -> None:
+    import datetime as dt
+
+    handler = Collect()
+    set_send(approved, smtp_settings(smtp_server(handler).port))
+    (draft_id,) = sql(approved, "SELECT min(id) FROM outbox WHERE status = 'approved'")[0]
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    result = invoke("-w", str(approved), "--today", "2026-11-23", "send", "--limit", "1")
+    after = dt.datetime.now(dt.UTC)
+    assert result.exit_code == 0, result.output
+    date = parse(handler.envelopes[0].content)["Date"].datetime
+    assert before <= date <= after, (before, date, after)
+    [(sent_at, claimed_at)] = sql(approved, "SELECT sent_at, claimed_at FROM outbox WHERE id = ?", draft_id)
+    [(touched,)] = sql(approved, "SELECT at FROM timeline WHERE ref = ?", f"draft:{draft_id}")
+    for stamp in (sent_at, claimed_at, touched):
+        assert before <= dt.datetime.fromisoformat(stamp) <= after, stamp
+
+
+def test_every_ledger_stamp_comes_from_its_clock_whatever_today_is(approved: Path) -> None:
+    import datetime as dt
+
+    from csm.runtime import open_runtime
+    from csm.sending import Ledger
+    from csm.transports.eml import MaildirTransport
+    from csm.workspace import load
+
+    moment = dt.datetime(2031, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
+    rt = open_runtime(load(explicit=approved), dt.date(2026, 11, 23))
+    (draft_id,) = sql(approved, "SELECT min(id) FROM outbox WHERE status = 'approved'")[0]
+    report = Ledger(rt, clock=lambda: moment).send(MaildirTransport(approved / "mail"), limit=1)
+    rt.conn.close()
+    assert report.count("sent") == 1
+    for path in (approved / "mail" / "cur").iterdir():
+        assert parse(path.read_bytes())["Date"] == "Tue, 06 May 2031 07:08:09 +0000"
+    stamp = moment.isoformat()
+    assert sql(approved, "SELECT sent_at, claimed_at, updated_at FROM outbox WHERE id = ?", draft_id) == [
+        (stamp, stamp, stamp)
+    ]
+    assert sql(approved, "SELECT at FROM timeline WHERE ref = ?", f"draft:{draft_id}") == [(stamp,)]
+    assert {
+        r[0] for r in sql(approved, "SELECT updated_at FROM deliveries WHERE draft_id = ?", draft_id)
+    } == {stamp}
+
+
+# -- suppression is per recipient ---------------------------------------------------------------------
+
+
+def test_an_unsubscribed_to_leaves_the_draft_to_its_subscribed_cc(
+    approved: Path, invoke: Any, smtp_server: Any
+) -> None:
+    handler = Collect()
+    set_send(approved, smtp_settings(smtp_server(handler).port))
+    draft_id, to, cc = sql(
+        approved, "SELECT id, to_addrs, cc FROM outbox WHERE status = 'approved' AND cc != '[]' ORDER BY id"
+    )[0]
+    only(approved, draft_id)
+    [(_, gone)], [kept] = json.loads(to), json.loads(cc)
+    assert invoke("-w", str(approved), "unsubscribe", gone).exit_code == 0
+    notes = [f"left out {gone} (unsubscribed)", f"moved {kept} from Cc to To"]
+    note = "; ".join(notes)
+
+    dry = invoke("-w", str(approved), "send", "--dry-run", "--json")
+    assert [(r["would"], r["to"], r["notes"]) for r in json.loads(dry.stdout)] == [("send", [kept], notes)]
+    result = invoke("-w", str(approved), "send")
+    assert result.exit_code == 0, result.output
+    assert "Sent 1 via smtp; 0 skipped" in result.stdout and "left out" in result.stdout
+    [envelope] = handler.envelopes
+    assert envelope.rcpt_tos == [kept]
+    message = parse(envelope.content)
+    assert [a.addr_spec for a in message["To"].addresses] == [kept] and "Cc" not in message
+    assert sql(approved, "SELECT status, reason FROM outbox WHERE id = ?", draft_id) == [("sent", note)]
+    shown = invoke("-w", str(approved), "show", str(draft_id))
+    assert f"Reason: {note}" in " ".join(shown.stdout.split())  # unwrapped
+
+
+# -- header text: control and bidi characters, internationalised addresses ---------------------------
+
+
+def test_an_account_named_with_a_right_to_left_override_sends_a_clean_subject(
+    demo: Path, invoke: Any, smtp_server: Any
+) -> None:
+    sql(demo, "UPDATE accounts SET name = char(0x202E) || name")  # reads backwards in a subject
+    sql(demo, "UPDATE contacts SET name = name || char(7) || char(0x200F)")
+    assert invoke("-w", str(demo), "run", "--quiet").exit_code == 0
+    assert "Approved 17 drafts" in invoke("-w", str(demo), "approve", "--playbook", "onboarding").stdout
+    handler = Collect()
+    set_send(demo, smtp_settings(smtp_server(handler).port))
+    result = invoke("-w", str(demo), "send")
+    assert result.exit_code == 0, result.output
+    assert handler.envelopes
+    for envelope in handler.envelopes:
+        message = parse(envelope.content)
+        for header in ("Subject", "To", "Cc"):
+            assert not set(str(message.get(header, ""))) & {"\u202e", "\x07", "\u200f"}, message[header]
+    rows = sql(demo, f"SELECT to_addrs, reason FROM outbox WHERE status = 'sent' AND {TODAYS}")
+    assert len(rows) == 17
+    for to, reason in rows:
+        [(_, addr)] = json.loads(to)
+        assert reason == f"removed U+202E from the Subject; removed U+0007, U+200F from the To name of {addr}"
+
+
+def test_internationalised_addresses_go_out_and_smtputf8_is_used_only_when_offered(
+    approved: Path, invoke: Any, smtp_server: Any
+) -> None:
+    ascii_local, utf8_local = (
+        r[0] for r in sql(approved, "SELECT id FROM outbox WHERE status = 'approved' LIMIT 2")
+    )
+    sql(
+        approved,
+        "UPDATE outbox SET status = 'skipped' WHERE status = 'approved' AND id NOT IN (?, ?)",
+        ascii_local,
+        utf8_local,
+    )
+    sql(
+        approved,
+        """UPDATE outbox SET to_addrs = '[["Ann", "ann@bücher.de"]]', cc = '[]' WHERE id = ?""",
+        ascii_local,
+    )
+    sql(
+        approved,
+        """UPDATE outbox SET to_addrs = '[["Jörg", "jörg@bücher.de"]]', cc = '[]' WHERE id = ?""",
+        utf8_local,
+    )
+
+    plain = Collect()
+    set_send(approved, smtp_settings(smtp_server(plain, enable_SMTPUTF8=False).port))
+    result = invoke("-w", str(approved), "send")
+    assert result.exit_code == 3, result.output
+    assert "Sent 1 via smtp; 0 skipped, 1 failed" in result.stdout
+    [envelope] = plain.envelopes
+    assert envelope.rcpt_tos == ["ann@xn--bcher-kva.de"]
+    assert parse(envelope.content)["To"] == "Ann <ann@xn--bcher-kva.de>"
+    [(status, reason)] = sql(approved, "SELECT status, reason FROM outbox WHERE id = ?", utf8_local)
+    assert status == "failed"
+    assert reason.endswith(
+        "does not offer SMTPUTF8, which jörg@xn--bcher-kva.de needs (a non-ASCII name before the @)"
+    )
+
+    sql(approved, "UPDATE outbox SET status = 'approved' WHERE id = ?", utf8_local)
+    sql(approved, "UPDATE deliveries SET status = 'pending' WHERE draft_id = ?", utf8_local)
+    international = Collect()
+    set_send(approved, smtp_settings(smtp_server(international, enable_SMTPUTF8=True).port))
+    again = invoke("-w", str(approved), "send")
+    assert again.exit_code == 0, again.output
+    [envelope] = international.envelopes
+    assert envelope.rcpt_tos == ["jörg@xn--bcher-kva.de"] and "SMTPUTF8" in envelope.mail_options
+    assert "To: Jörg <jörg@xn--bcher-kva.de>".encode() in envelope.original_content
+
+
+# -- unknown outcomes never look like success ----------------------------------------------------------
+
+
+def test_notify_counts_unknown_sends_and_ones_cut_off_mid_send(approved: Path, invoke: Any) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a real process id that has ended
+    owner = "alex.morgan@northbeam.example"
+    ids = sql(approved, "SELECT id FROM outbox WHERE status = 'approved' AND owner = ? LIMIT 2", owner)
+    (first,), (second,) = ids
+    sql(approved, "UPDATE outbox SET status = 'unknown' WHERE id = ?", first)
+    sql(
+        approved,
+        "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_at = ? WHERE id = ?",
+        f"{socket.gethostname()}:{gone.pid}",
+        "2026-11-23T09:00:00+00:00",
+        second,
+    )
+    result = invoke("-w", str(approved), "notify", "--dry-run")
+    assert result.exit_code == 0
+    assert re.search(rf"• \*{re.escape(owner)}\*: [^\n]*, 2 sends to settle\n", result.stdout), result.stdout
+    assert sql(approved, "SELECT status FROM outbox WHERE id = ?", second) == [("sending",)]  # wrote nothing
+
+
+def test_check_refuses_an_unsubscribe_setting_that_would_hide_the_token(demo: Path, invoke: Any) -> None:
+    set_send(demo, 'transport = "eml"\nlist_unsubscribe = "mailto:stop@northbeam.example?subject=stop"')
+    result = invoke("-w", str(demo), "check")
+    assert result.exit_code == 1
+    assert "send.list_unsubscribe: csm adds each recipient's token itself" in result.stderr

@@ -30,7 +30,7 @@ from csm.transports import (
     transport_settings_problems,
 )
 from csm.transports.eml import EmlTransport, MaildirTransport
-from csm.transports.http_api import HttpTransport
+from csm.transports.http_api import HttpTransport, idempotency_key
 from csm.transports.smtp import SmtpTransport
 
 DATE = dt.datetime(2026, 11, 25, 9, 30, tzinfo=dt.UTC)
@@ -66,14 +66,22 @@ def test_smtp_message_arrives_with_headers_and_both_parts(smtp_server) -> None:
     second = replace(EMAIL, draft_id=8, dedupe_key="k2", to=(("", "bob@acme.example"),), cc=())
 
     with plain_smtp(port) as transport:
-        reply = transport.send(build_message(EMAIL, date=DATE), EMAIL)
-        transport.send(build_message(second, date=DATE), second)
+        message = build_message(EMAIL, date=DATE)
+        reply = transport.send(message, EMAIL, "ann@acme.example")
+        transport.send(message, EMAIL, "cfo@acme.example")
+        transport.send(build_message(second, date=DATE), second, "bob@acme.example")
 
     assert reply == "250 2.0.0 Ok: queued as ABC123"
     assert len(handler.peers) == 1, "one connection serves the batch"
     first = handler.envelopes[0]
     assert first.mail_from == "zoe@vendor.example"
-    assert first.rcpt_tos == ["ann@acme.example", "cfo@acme.example"]
+    # Each copy goes to its one envelope recipient; its headers show everyone.
+    assert [e.rcpt_tos for e in handler.envelopes] == [
+        ["ann@acme.example"],
+        ["cfo@acme.example"],
+        ["bob@acme.example"],
+    ]
+    assert handler.envelopes[1].original_content == first.original_content
     raw = first.original_content
     assert raw.isascii() and b"\r\nSubject: Ihre =?utf-8?b?" in raw
     msg = parse(raw)
@@ -85,7 +93,6 @@ def test_smtp_message_arrives_with_headers_and_both_parts(smtp_server) -> None:
     text, html = msg.iter_parts()
     assert text.get_content().replace("\r\n", "\n") == EMAIL.text
     assert html.get_content_type() == "text/html" and "Grüße" in html.get_content()
-    assert handler.envelopes[1].rcpt_tos == ["bob@acme.example"]
 
 
 def test_smtp_injected_subject_never_reaches_the_wire(smtp_server) -> None:
@@ -95,8 +102,8 @@ def test_smtp_injected_subject_never_reaches_the_wire(smtp_server) -> None:
 
     with plain_smtp(port) as transport:
         with pytest.raises(HeaderError, match="draft 7: the Subject header"):
-            transport.send(build_message(attack, date=DATE), attack)
-        transport.send(build_message(EMAIL, date=DATE), EMAIL)
+            transport.send(build_message(attack, date=DATE), attack, "ann@acme.example")
+        transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
 
     assert len(handler.envelopes) == 1
     assert b"attacker" not in handler.envelopes[0].original_content
@@ -123,7 +130,7 @@ def test_smtp_refused_password_is_an_auth_failure_without_the_password(smtp_serv
     )
 
     with pytest.raises(AuthFailure) as caught, transport:
-        transport.send(build_message(EMAIL, date=DATE), EMAIL)
+        transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
 
     error = caught.value
     assert error.message.startswith(f"the SMTP server 127.0.0.1:{port} refused the login for zoe: 535")
@@ -134,7 +141,7 @@ def test_smtp_refused_password_is_an_auth_failure_without_the_password(smtp_serv
 def test_smtp_4xx_is_temporary_and_5xx_recipient_is_permanent(smtp_server) -> None:
     busy = smtp_server(Busy()).port
     with plain_smtp(busy) as transport, pytest.raises(TemporaryFailure) as temporary:
-        transport.send(build_message(EMAIL, date=DATE), EMAIL)
+        transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
     assert temporary.value.message == ("the SMTP server refused the message: 451 4.3.0 Try again later")
     assert temporary.value.maybe_delivered is False
 
@@ -143,19 +150,19 @@ def test_smtp_4xx_is_temporary_and_5xx_recipient_is_permanent(smtp_server) -> No
     bounced = replace(EMAIL, cc=(("", "nobody@acme.example"),))
     with plain_smtp(port) as transport:
         with pytest.raises(PermanentFailure) as permanent:
-            transport.send(build_message(bounced, date=DATE), bounced)
-        transport.send(build_message(EMAIL, date=DATE), EMAIL)
+            transport.send(build_message(bounced, date=DATE), bounced, "nobody@acme.example")
+        transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
     assert permanent.value.message == (
         "the SMTP server refused the recipient nobody@acme.example (nothing was sent): "
         "550 5.1.1 No such user here"
     )
-    assert [e.rcpt_tos for e in handler.envelopes] == [["ann@acme.example", "cfo@acme.example"]]
+    assert [e.rcpt_tos for e in handler.envelopes] == [["ann@acme.example"]]
 
 
 def test_smtp_nothing_listening_is_a_connection_failure() -> None:
     port = free_port()
     with plain_smtp(port) as transport, pytest.raises(ConnectionFailure) as caught:
-        transport.send(build_message(EMAIL, date=DATE), EMAIL)
+        transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
     assert caught.value.message.startswith(f"cannot connect to the SMTP server 127.0.0.1:{port}")
     assert "refused" in caught.value.message
 
@@ -168,7 +175,7 @@ def test_smtp_silent_server_fails_to_connect_within_the_timeout() -> None:
         transport = SmtpTransport(host="127.0.0.1", port=port, security="none", timeout=0.5)
         started = time.monotonic()
         with transport, pytest.raises(ConnectionFailure, match="timed out"):
-            transport.send(build_message(EMAIL, date=DATE), EMAIL)
+            transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
         assert time.monotonic() - started < 3
 
 
@@ -177,7 +184,7 @@ def test_smtp_stall_after_data_may_have_delivered(smtp_server) -> None:
     transport = SmtpTransport(host="127.0.0.1", port=port, security="none", timeout=0.5)
     started = time.monotonic()
     with transport, pytest.raises(TemporaryFailure) as caught:
-        transport.send(build_message(EMAIL, date=DATE), EMAIL)
+        transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
     assert time.monotonic() - started < 3
     assert caught.value.maybe_delivered is True
     assert "it may have been delivered" in caught.value.message
@@ -255,7 +262,7 @@ def test_smtp_over_tls_logs_in_and_sends(smtp_server, tls_contexts, security) ->
     )
 
     with transport:
-        transport.send(build_message(EMAIL, date=DATE), EMAIL)
+        transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
 
     assert logins == [(b"zoe", PASSWORD.encode())]
     assert parse(handler.envelopes[0].original_content)["Subject"] == EMAIL.subject
@@ -283,12 +290,11 @@ def test_http_posts_the_json_payload_with_token_and_idempotency_key(httpserver) 
         method="POST",
         headers={
             "Authorization": f"Bearer {TOKEN}",
-            "Idempotency-Key": dedupe_hash(EMAIL.dedupe_key),
+            "Idempotency-Key": idempotency_key(EMAIL, "ann@acme.example"),
         },
         json={
             "from": "Zoë Ångström <zoe@vendor.example>",
             "to": ["Ann Lee <ann@acme.example>"],
-            "cc": ["cfo@acme.example"],
             "reply_to": "team@vendor.example",
             "subject": "Ihre Verlängerung — 日本語",
             "text": EMAIL.text,
@@ -302,7 +308,7 @@ def test_http_posts_the_json_payload_with_token_and_idempotency_key(httpserver) 
     ).respond_with_json({"id": "4ef9a417-02e9-4d39"})
 
     with http_transport(httpserver) as transport:
-        provider_id = transport.send(build_message(EMAIL, date=DATE), EMAIL)
+        provider_id = transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
 
     assert provider_id == "4ef9a417-02e9-4d39"
     httpserver.check_assertions()
@@ -313,7 +319,7 @@ def test_http_minimal_payload_leaves_out_cc_and_reply_to(httpserver) -> None:
     httpserver.expect_request("/emails", method="POST").respond_with_json({"id": "x1"})
 
     with http_transport(httpserver) as transport:
-        transport.send(build_message(bare, date=DATE), bare)
+        transport.send(build_message(bare, date=DATE), bare, "ann@acme.example")
 
     request, _ = httpserver.log[0]
     sent = json.loads(request.get_data())
@@ -330,7 +336,7 @@ def test_http_429_retry_after_then_success_through_retry(httpserver) -> None:
     message = build_message(EMAIL, date=DATE)
 
     with http_transport(httpserver) as transport:
-        result = retry(lambda: transport.send(message, EMAIL), sleep=delays.append)
+        result = retry(lambda: transport.send(message, EMAIL, "ann@acme.example"), sleep=delays.append)
 
     assert result == "ok"
     assert delays == [7.0]
@@ -356,14 +362,14 @@ def test_http_retry_after_as_a_date_counts_from_the_server_clock() -> None:
         transport=httpx.MockTransport(answer),
     )
     with transport, pytest.raises(TemporaryFailure) as caught:
-        transport.send(build_message(EMAIL, date=DATE), EMAIL)
+        transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
     assert caught.value.retry_after == 12.0
 
 
 def test_http_500_is_temporary_with_trimmed_error_text(httpserver) -> None:
     httpserver.expect_request("/emails").respond_with_data("  Internal\n   error " + "x" * 500, status=500)
     with http_transport(httpserver) as transport, pytest.raises(TemporaryFailure) as caught:
-        transport.send(build_message(EMAIL, date=DATE), EMAIL)
+        transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
     error = caught.value
     url = httpserver.url_for("/emails")
     assert error.message.startswith(f"the email API at {url} answered HTTP 500: Internal error xx")
@@ -379,7 +385,7 @@ def test_http_401_is_an_auth_failure_without_the_token(httpserver) -> None:
     )
     transport = http_transport(httpserver)
     with transport, pytest.raises(AuthFailure) as caught:
-        transport.send(build_message(EMAIL, date=DATE), EMAIL)
+        transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
     error = caught.value
     assert error.message.endswith("refused the token in CSM_EMAIL_TOKEN (HTTP 401: API key *** is invalid)")
     for text in (str(error), repr(error), repr(transport)):
@@ -392,7 +398,7 @@ def test_http_422_is_permanent_with_the_api_message(httpserver) -> None:
         status=422,
     )
     with http_transport(httpserver) as transport, pytest.raises(PermanentFailure) as caught:
-        transport.send(build_message(EMAIL, date=DATE), EMAIL)
+        transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
     assert caught.value.message.endswith("refused the message (HTTP 422): Invalid `to` field.")
 
 
@@ -408,7 +414,7 @@ def test_http_no_answer_in_time_may_have_delivered(httpserver) -> None:
     started = time.monotonic()
     try:
         with transport, pytest.raises(TemporaryFailure) as caught:
-            transport.send(build_message(EMAIL, date=DATE), EMAIL)
+            transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
     finally:
         release.set()
     assert time.monotonic() - started < 3
@@ -420,7 +426,7 @@ def test_http_nothing_listening_is_a_connection_failure() -> None:
     url = f"http://127.0.0.1:{free_port()}/emails"
     transport = HttpTransport(url=url, token=TOKEN, token_env="T", timeout=2)
     with transport, pytest.raises(ConnectionFailure) as caught:
-        transport.send(build_message(EMAIL, date=DATE), EMAIL)
+        transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
     assert caught.value.message.startswith(f"cannot connect to the email API at {url}")
 
 
@@ -432,11 +438,16 @@ def test_eml_file_parses_back_with_the_same_headers(tmp_path) -> None:
     message = build_message(EMAIL, date=DATE)
 
     with transport:
-        path = transport.send(message, EMAIL)
-        again = transport.send(message, EMAIL)
+        path = transport.send(message, EMAIL, "ann@acme.example")
+        again = transport.send(message, EMAIL, "ann@acme.example")
+        other = transport.send(message, EMAIL, "cfo@acme.example")
 
-    assert path == again == str(tmp_path / "out" / "7-ihre-verlangerung.eml")
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["7-ihre-verlangerung.eml"]
+    assert path == again == str(tmp_path / "out" / "7-ihre-verlangerung-to-ann@acme.example.eml")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "7-ihre-verlangerung-to-ann@acme.example.eml",
+        "7-ihre-verlangerung-to-cfo@acme.example.eml",
+    ]
+    assert Path(other).name == "7-ihre-verlangerung-to-cfo@acme.example.eml"
     data = Path(path).read_bytes()
     assert data == message.as_bytes()
     parsed = email.message_from_bytes(data)
@@ -446,16 +457,16 @@ def test_eml_file_parses_back_with_the_same_headers(tmp_path) -> None:
 def test_eml_default_folder_and_name_without_ascii(tmp_path) -> None:
     transport = make_transport({}, root=tmp_path, environ={})
     japanese = replace(EMAIL, subject="日本語")
-    path = transport.send(build_message(japanese, date=DATE), japanese)
-    assert path == str(tmp_path / "outbox-eml" / "7-email.eml")
+    path = transport.send(build_message(japanese, date=DATE), japanese, "ann@acme.example")
+    assert path == str(tmp_path / "outbox-eml" / "7-email-to-ann@acme.example.eml")
 
 
 def test_eml_unwritable_folder_is_a_connection_failure(tmp_path) -> None:
     (tmp_path / "taken").write_text("a file, not a folder")
     transport = EmlTransport(tmp_path / "taken")
     with pytest.raises(ConnectionFailure) as caught:
-        transport.send(build_message(EMAIL, date=DATE), EMAIL)
-    target = tmp_path / "taken" / "7-ihre-verlangerung.eml"
+        transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example")
+    target = tmp_path / "taken" / "7-ihre-verlangerung-to-ann@acme.example.eml"
     assert caught.value.message == f"cannot write {target} (File exists)"
 
 
@@ -464,7 +475,7 @@ def test_maildir_gets_the_message_as_a_draft(tmp_path) -> None:
     assert isinstance(transport, MaildirTransport)
 
     with transport:
-        path = Path(transport.send(build_message(EMAIL, date=DATE), EMAIL))
+        path = Path(transport.send(build_message(EMAIL, date=DATE), EMAIL, "ann@acme.example"))
 
     assert path.parent == tmp_path / "Mail" / "csm" / "cur"
     assert path.name.endswith(":2,D")

@@ -1,13 +1,15 @@
 """The `csm` command line: parse, call the core, print.
 
 Every ``CsmError`` from the core is caught once, in :class:`CsmGroup`, printed
-as ``Error: ...`` on stderr, and turned into exit code 1. Usage errors exit 2.
+as ``Error: ...`` on stderr, and turned into exit code 1. So is SQLite failing
+under any command (disk full, read-only or locked database): it becomes the
+``WorkspaceError`` that :func:`csm.store.database_problem` words. Usage errors exit 2.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -21,14 +23,25 @@ class CsmGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except CsmError as exc:
-            from rich.markup import escape
+            _fail(exc)
+        except Exception as exc:
+            from csm.store import database_problem
 
-            err_console.print(
-                f"[bold red]Error:[/] {escape(exc.message)}", markup=True, highlight=False, soft_wrap=True
-            )
-            if exc.hint:
-                err_console.print(exc.hint, markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+            problem = database_problem(exc, state(ctx).database)
+            if problem is None:
+                raise
+            _fail(problem)
+
+
+def _fail(exc: CsmError) -> NoReturn:
+    from rich.markup import escape
+
+    err_console.print(
+        f"[bold red]Error:[/] {escape(exc.message)}", markup=True, highlight=False, soft_wrap=True
+    )
+    if exc.hint:
+        err_console.print(exc.hint, markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code) from None
 
 
 app = typer.Typer(

@@ -28,6 +28,7 @@ err_console = Console(stderr=True, highlight=False)
 class AppState:
     workspace_dir: Path | None = None
     today: dt.date | None = None
+    database: Path | None = None  # the workspace database, once a command has found it; for errors
 
 
 def state(ctx: typer.Context) -> AppState:
@@ -40,7 +41,9 @@ def state(ctx: typer.Context) -> AppState:
 def workspace(ctx: typer.Context) -> Workspace:
     from csm import workspace as ws
 
-    return ws.load(explicit=state(ctx).workspace_dir)
+    found = ws.load(explicit=state(ctx).workspace_dir)
+    state(ctx).database = found.database_path
+    return found
 
 
 def today(ctx: typer.Context, ws: Workspace) -> dt.date:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from typing import TYPE_CHECKING, Annotated
 
@@ -38,7 +37,7 @@ def send(
     from csm.transports import make_transport
 
     rt = runtime(ctx)
-    ledger = Ledger(rt, clock=lambda: dt.datetime.fromisoformat(rt.now()))
+    ledger = Ledger(rt)  # the real clock: a pinned today changes which drafts may go, not their dates
     if dry_run:
         _dry_run(ledger, limit, as_json)
         return
@@ -69,15 +68,16 @@ def _dry_run(ledger, limit: int | None, as_json: bool) -> None:  # type: ignore[
     rows = []
     for draft in ledger.approved(limit):
         reason = ledger.why_not(draft)
-        email = ledger.outgoing(draft)
+        email, notes = ledger.outgoing(draft)
         rows.append(
             {
                 "id": draft["id"],
                 "account": draft["account_id"],
-                "to": [addr for _, addr in email.to],
-                "subject": draft["subject"],
+                "to": [addr for _, addr in (*email.to, *email.cc)],
+                "subject": email.subject,
                 "would": "skip" if reason else "send",
                 "reason": reason,
+                "notes": [] if reason else notes,
             }
         )
     if as_json:
@@ -91,7 +91,7 @@ def _dry_run(ledger, limit: int | None, as_json: bool) -> None:  # type: ignore[
     for column in ("id", "to", "subject", "would"):
         table.add_column(column)
     for row in rows:
-        would = row["would"] if not row["reason"] else f"skip: {row['reason']}"
+        would = f"skip: {row['reason']}" if row["reason"] else "; ".join(["send", *row["notes"]])
         table.add_row(f"#{row['id']}", ", ".join(row["to"]), row["subject"], would)
     console.print(table)
     if rows:
@@ -111,7 +111,7 @@ def _summary(report: SendReport, transport: str) -> None:
         f"{report.count('failed')} failed, {report.count('unknown')} unknown, "
         f"{report.count('approved')} left approved."
     )
-    problems = [o for o in report.outcomes if o.status not in ("sent",)]
+    problems = [o for o in report.outcomes if o.status != "sent" or o.detail]
     if problems:
         table = Table(title_justify="left")
         for column in ("draft", "account", "outcome", "why"):
@@ -134,26 +134,48 @@ def resolve(
     ] = False,
 ) -> None:
     """Settle a draft whose send outcome is unknown."""
-    from csm.sending import resolve as core_resolve
+    from csm.claims import resolve as core_resolve
+    from csm.claims import wall_clock
 
     if sent == again:
         raise typer.BadParameter("give exactly one of --sent or --retry", param_hint="--sent / --retry")
     rt = runtime(ctx)
-    core_resolve(rt.conn, draft_id, sent=sent, now=rt.now())
-    console.print(f"Draft #{draft_id} is {'sent' if sent else 'approved again; `csm send` will send it'}.")
+    remaining = core_resolve(rt.conn, draft_id, sent=sent, now=wall_clock().isoformat())
+    if sent and not remaining:
+        console.print(f"Draft #{draft_id} is sent.")
+    elif remaining:
+        console.print(
+            f"Draft #{draft_id} is approved again; `csm send` will send it to {', '.join(remaining)} only.",
+            highlight=False,
+        )
+    else:
+        console.print(f"Draft #{draft_id} is approved again; `csm send` will send it.")
 
 
 def unsubscribe(
     ctx: typer.Context,
-    address: Annotated[str, typer.Argument(metavar="EMAIL")],
+    address: Annotated[str | None, typer.Argument(metavar="[EMAIL]")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="The token of a List-Unsubscribe link or mail: unsubscribe whoever it was sent to."
+        ),
+    ] = None,
     reason: Annotated[str, typer.Option(help="Why, for the record.")] = "asked to unsubscribe",
 ) -> None:
-    """Never email this address again (drafts to it are skipped at send time)."""
-    from csm.sending import unsubscribe as core_unsubscribe
+    """Never email this address again (it is left out of every draft at send time)."""
+    from csm import suppression
 
+    if (address is None) == (token is None):
+        raise typer.BadParameter(
+            "give an EMAIL or --token, not both or neither", param_hint="EMAIL / --token"
+        )
     rt = runtime(ctx)
-    contacts = core_unsubscribe(rt.conn, address, reason, rt.now())
-    console.print(f"Unsubscribed {address.strip()} ({contacts} contact(s)).")
+    if token is not None:
+        address, contacts = suppression.unsubscribe_token(rt.conn, token, reason, rt.now())
+    else:
+        contacts = suppression.unsubscribe(rt.conn, address or "", reason, rt.now())
+    console.print(f"Unsubscribed {(address or '').strip()} ({contacts} contact(s)).", highlight=False)
 
 
 def notify(
@@ -163,9 +185,10 @@ def notify(
 ) -> None:
     """Post a digest of what waits, per CSM, to the webhook in [notify] webhook_env."""
     from csm import notify as core
+    from csm.claims import wall_clock
 
     rt = runtime(ctx)
-    payload = core.message(core.digest(rt.conn, rt.today), rt.today)
+    payload = core.message(core.digest(rt.conn, rt.today, wall_clock()), rt.today)
     if dry_run or as_json:
         if as_json:
             print_json(payload)

@@ -63,16 +63,24 @@ class ConnectionFailure(SendError):
 
 
 class Transport(Protocol):
-    """Sends messages; a ``with`` block holds one connection for a batch."""
+    """Sends messages; a ``with`` block holds one connection for a batch.
+
+    Each message is one recipient's copy of a draft. ``separate_envelope``
+    says whether the transport can deliver a copy to that one address while
+    its To and Cc show everyone (SMTP's envelope); where the headers are the
+    delivery (a file a mail client sends, an HTTP API's JSON), each copy
+    names only its own recipient.
+    """
 
     name: str
+    separate_envelope: bool
 
     def __enter__(self) -> Transport: ...
 
     def __exit__(self, *exc_info: object) -> None: ...
 
-    def send(self, message: EmailMessage, email: OutgoingEmail) -> str:
-        """Send one message; return the provider's id, the file path or the reply."""
+    def send(self, message: EmailMessage, email: OutgoingEmail, to: str) -> str:
+        """Deliver one copy to the address ``to``; return the provider's id, the file path or the reply."""
         ...
 
 

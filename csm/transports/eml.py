@@ -28,17 +28,19 @@ def configure(reader: SettingsReader, root: Path) -> EmlTransport | MaildirTrans
     return EmlTransport(_resolve(root, eml_dir or DEFAULT_DIR))
 
 
-def file_name(email: OutgoingEmail) -> str:
-    """``<draft id>-<subject as a slug>.eml``."""
+def file_name(email: OutgoingEmail, to: str) -> str:
+    """``<draft id>-<subject as a slug>-to-<address>.eml``: one file per recipient's copy."""
     ascii_subject = unicodedata.normalize("NFKD", email.subject).encode("ascii", "ignore")
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_subject.decode().lower()).strip("-")
-    return f"{email.draft_id}-{slug[:60].rstrip('-') or 'email'}.eml"
+    address = re.sub(r"[^A-Za-z0-9@._+-]+", "-", to)[:80]
+    return f"{email.draft_id}-{slug[:60].rstrip('-') or 'email'}-to-{address}.eml"
 
 
 class EmlTransport:
     """One .eml file per message; a mail client opens it ready to send."""
 
     name = "eml"
+    separate_envelope = False  # a mail client sends to whoever the headers name
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -52,8 +54,8 @@ class EmlTransport:
     def __exit__(self, *exc_info: object) -> None:
         pass
 
-    def send(self, message: EmailMessage, email: OutgoingEmail) -> str:
-        target = self.folder / file_name(email)
+    def send(self, message: EmailMessage, email: OutgoingEmail, to: str) -> str:
+        target = self.folder / file_name(email, to)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             _write_atomically(target, message.as_bytes())
@@ -69,6 +71,7 @@ class MaildirTransport:
     """Messages land in a Maildir's cur/ with the Draft flag."""
 
     name = "eml"
+    separate_envelope = False  # a mail client sends to whoever the headers name
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -82,7 +85,7 @@ class MaildirTransport:
     def __exit__(self, *exc_info: object) -> None:
         pass
 
-    def send(self, message: EmailMessage, email: OutgoingEmail) -> str:
+    def send(self, message: EmailMessage, email: OutgoingEmail, to: str) -> str:
         draft = mailbox.MaildirMessage(message)
         draft.set_subdir("cur")
         draft.set_flags("D")

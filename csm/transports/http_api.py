@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from csm.errors import redact_url
 from csm.message import OutgoingEmail, dedupe_hash
 from csm.retry import parse_retry_after
 from csm.transports import (
@@ -31,28 +32,33 @@ def configure(reader: SettingsReader, root: Path) -> HttpTransport:
     url = reader.text("url", required=True) or "https://localhost/"
     parts = urlsplit(url)
     if not (parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)):
-        reader.problem("url", f"expected an https:// address, got {url!r}")
+        reader.problem("url", f"expected an https:// address, got {redact_url(url)!r}")
     token_env, token = reader.secret("token_env", required=True)
     timeout = reader.number("timeout", default=30.0, high=600)
     return HttpTransport(url=url, token=token or "", token_env=token_env or "", timeout=timeout)
 
 
-def payload(message: EmailMessage, email: OutgoingEmail) -> dict[str, Any]:
-    """The JSON body: addresses and subject as the built (checked) message has them."""
+def idempotency_key(email: OutgoingEmail, to: str) -> str:
+    """The same for every attempt at one recipient's copy of a draft, and only for it."""
+    return dedupe_hash(f"{email.dedupe_key}\n{to}")
+
+
+def payload(message: EmailMessage, email: OutgoingEmail, to: str) -> dict[str, Any]:
+    """The JSON body for the copy to ``to``, its only recipient (an API delivers to whoever
+    the JSON names); the addresses and subject as the built (checked) message has them."""
     headers = {"Message-ID": str(message["Message-ID"])}
     for name in ("List-Unsubscribe", "List-Unsubscribe-Post"):
         if name in message:
             headers[name] = str(message[name])
+    named = [a for h in ("To", "Cc") if h in message for a in message[h].addresses if a.addr_spec == to]
     body: dict[str, Any] = {
         "from": str(message["From"].addresses[0]),
-        "to": [str(address) for address in message["To"].addresses],
+        "to": [str(named[0]) if named else to],
         "subject": str(message["Subject"]),
         "text": email.text,
         "html": email.html,
         "headers": headers,
     }
-    if "Cc" in message:
-        body["cc"] = [str(address) for address in message["Cc"].addresses]
     if "Reply-To" in message:
         body["reply_to"] = message["Reply-To"].addresses[0].addr_spec
     return body
@@ -62,6 +68,7 @@ class HttpTransport:
     """POSTs each message as JSON with a bearer token and an idempotency key."""
 
     name = "http"
+    separate_envelope = False
 
     def __init__(
         self,
@@ -73,6 +80,7 @@ class HttpTransport:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url
+        self.api = f"the email API at {redact_url(url)}"  # for messages: no key in them
         self._token = token
         self.token_env = token_env
         self.timeout = timeout
@@ -80,7 +88,7 @@ class HttpTransport:
         self._client: httpx.Client | None = None
 
     def __repr__(self) -> str:
-        return f"HttpTransport(url={self.url!r}, token_env={self.token_env!r})"
+        return f"HttpTransport(url={redact_url(self.url)!r}, token_env={self.token_env!r})"
 
     def __enter__(self) -> HttpTransport:
         return self
@@ -90,28 +98,26 @@ class HttpTransport:
             self._client.close()
             self._client = None
 
-    def send(self, message: EmailMessage, email: OutgoingEmail) -> str:
+    def send(self, message: EmailMessage, email: OutgoingEmail, to: str) -> str:
         if self._client is None:
             self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), transport=self._transport)
         headers = {
             "Authorization": f"Bearer {self._token}",
-            "Idempotency-Key": dedupe_hash(email.dedupe_key),
+            "Idempotency-Key": idempotency_key(email, to),
         }
         try:
-            response = self._client.post(self.url, json=payload(message, email), headers=headers)
+            response = self._client.post(self.url, json=payload(message, email, to), headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
             raise ConnectionFailure(
-                f"cannot connect to the email API at {self.url} ({_reason(error)})",
+                f"cannot connect to {self.api} ({_reason(error)})",
                 hint="Check send.url in csm.toml; nothing was sent and the drafts stay approved.",
             ) from None
         except httpx.WriteTimeout as error:
-            raise TemporaryFailure(
-                f"the email API at {self.url} did not take the request ({_reason(error)})"
-            ) from None
+            raise TemporaryFailure(f"{self.api} did not take the request ({_reason(error)})") from None
         except httpx.TransportError as error:
             # The request went out in full; without an answer, it may have been sent.
             raise TemporaryFailure(
-                f"no answer from the email API at {self.url} ({_reason(error)}); it may have been delivered",
+                f"no answer from {self.api} ({_reason(error)}); it may have been delivered",
                 maybe_delivered=True,
             ) from None
         return self._outcome(response)
@@ -123,19 +129,18 @@ class HttpTransport:
         text = self._error_text(response)
         if status in (401, 403):
             raise AuthFailure(
-                f"the email API at {self.url} refused the token in {self.token_env} (HTTP {status}: {text})",
+                f"{self.api} refused the token in {self.token_env} (HTTP {status}: {text})",
                 hint=f"Check that {self.token_env} holds a valid API key that may send email.",
             )
         if status == 429 or status >= 500:
             raise TemporaryFailure(
-                f"the email API at {self.url} answered HTTP {status}: {text}",
+                f"{self.api} answered HTTP {status}: {text}",
                 retry_after=parse_retry_after(response.headers.get("retry-after"), _server_now(response)),
             )
         if 400 <= status < 500:
-            raise PermanentFailure(f"the email API at {self.url} refused the message (HTTP {status}): {text}")
+            raise PermanentFailure(f"{self.api} refused the message (HTTP {status}): {text}")
         raise ConnectionFailure(
-            f"the email API at {self.url} answered HTTP {status} "
-            f"{response.headers.get('location', '')}".rstrip(),
+            f"{self.api} answered HTTP {status} {response.headers.get('location', '')}".rstrip(),
             hint="Set send.url in csm.toml to the API's final address.",
         )
 

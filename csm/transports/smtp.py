@@ -7,7 +7,7 @@ import ssl
 from email.message import EmailMessage
 from pathlib import Path
 
-from csm.message import OutgoingEmail, recipients
+from csm.message import OutgoingEmail, utf8_addresses
 from csm.transports import (
     AuthFailure,
     ConnectionFailure,
@@ -47,6 +47,7 @@ class SmtpTransport:
     """SMTP with STARTTLS, implicit TLS or (for local relays) neither."""
 
     name = "smtp"
+    separate_envelope = True
 
     def __init__(
         self,
@@ -89,10 +90,11 @@ class SmtpTransport:
                 self._conn.close()
             self._conn = None
 
-    def send(self, message: EmailMessage, email: OutgoingEmail) -> str:
+    def send(self, message: EmailMessage, email: OutgoingEmail, to: str) -> str:
         conn = self._conn or self._connect()
+        options = self._utf8_options(conn, message)
         try:
-            self._envelope(conn, email.from_addr, recipients(email))
+            self._envelope(conn, message["From"].addresses[0].addr_spec, to, options)
         except (smtplib.SMTPServerDisconnected, OSError) as error:
             self._drop()
             raise TemporaryFailure(
@@ -117,16 +119,28 @@ class SmtpTransport:
             raise _refused(code, reply, "the message")
         return f"{code} {_text(reply)}"
 
-    def _envelope(self, conn: smtplib.SMTP, sender: str, to: list[str]) -> None:
-        code, reply = conn.mail(sender)
+    def _utf8_options(self, conn: smtplib.SMTP, message: EmailMessage) -> list[str]:
+        """MAIL FROM options for an address with a non-ASCII local part, which needs SMTPUTF8."""
+        international = utf8_addresses(message)
+        if not international:
+            return []
+        if not conn.has_extn("smtputf8"):
+            raise PermanentFailure(
+                f"the SMTP server {self._where} does not offer SMTPUTF8, which "
+                f"{', '.join(international)} needs (a non-ASCII name before the @)",
+                hint="Send through a server that offers SMTPUTF8, or give the contact an ASCII address.",
+            )
+        return ["SMTPUTF8", "BODY=8BITMIME"] if conn.has_extn("8bitmime") else ["SMTPUTF8"]
+
+    def _envelope(self, conn: smtplib.SMTP, sender: str, to: str, options: list[str]) -> None:
+        code, reply = conn.mail(sender, options)
         if code != 250:
             self._reset()
             raise _refused(code, reply, f"the sender {sender}")
-        for address in to:
-            code, reply = conn.rcpt(address)
-            if code not in (250, 251):
-                self._reset()
-                raise _refused(code, reply, f"the recipient {address} (nothing was sent)")
+        code, reply = conn.rcpt(to)
+        if code not in (250, 251):
+            self._reset()
+            raise _refused(code, reply, f"the recipient {to} (nothing was sent)")
 
     def _connect(self) -> smtplib.SMTP:
         context = self._ssl_context or ssl.create_default_context()
