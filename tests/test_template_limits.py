@@ -1,0 +1,105 @@
+"""What one render may cost: output, steps, time and value sizes, each a problem with its line.
+
+Only cases that stay quick even without the limits are here; the ones that
+would hang without them run as subprocesses in test_cli_limits.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from csm import template_limits
+from csm.fields import standard_fields
+from csm.render import Templates, sample_context
+
+HEAD = "---\nsubject: s\n---\n"
+
+
+def _problems(tmp_path: Path, body: str) -> list[str]:
+    root = tmp_path / "templates"
+    root.mkdir(exist_ok=True)
+    (root / "t.md.j2").write_text(HEAD + body, encoding="utf-8")
+    templates = Templates(root)
+    return [str(p).splitlines()[0] for p in templates.check("t.md.j2", sample_context(standard_fields()))]
+
+
+def _body(tmp_path: Path, body: str) -> str:
+    root = tmp_path / "templates"
+    root.mkdir(exist_ok=True)
+    (root / "t.md.j2").write_text(HEAD + body, encoding="utf-8")
+    return Templates(root).render("t.md.j2", sample_context(standard_fields())).body
+
+
+TOO_BIG = "this builds a text or list of more than 100,000 items, more than an email holds"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            'Hi\n{% for i in range(30) %}\n{{ "x" * 9000 }}\n{% endfor %}\n',
+            "6:1: the template renders more than 100,000 characters, more than an email holds",
+        ),
+        ('Hi\n{{ "ab" * 60000 }}\n', f"5:1: {TOO_BIG}"),
+        ('Hi\n{{ 60000 * ["ab", "cd"] }}\n', f"5:1: {TOO_BIG}"),
+        ('Hi\n{% set s = "x" * 60000 %}{{ s ~ s }}\n', f"5:1: {TOO_BIG}"),
+        ('Hi\n{% set s = "x" * 60000 %}{{ s + s }}\n', f"5:1: {TOO_BIG}"),
+        (
+            'Hi\n{% set ns = namespace(s="x") %}'
+            "{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}\n",
+            f"5:1: {TOO_BIG}",
+        ),
+        ("Hi\n{{ 2 ** 20000 }}\n", "5:1: this makes a number of more than 10,000 bits"),
+        (
+            "Hi\n{% for i in range(200) %}{% for j in range(200) %}{% endfor %}{% endfor %}\n",
+            "5:1: the template loops or calls more than 10,000 times for one email; make it do less",
+        ),
+        (
+            "Hi\n{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}"
+            "{{ f(16) }}\n",
+            "5:1: the template loops or calls more than 10,000 times for one email; make it do less",
+        ),
+        (
+            "Hi\n{% for i in range(20000) %}{{ i | string | length }}{% endfor %}\n",
+            "5:1: the template loops or calls more than 10,000 times for one email; make it do less",
+        ),
+    ],
+    ids=[
+        "output",
+        "text times a number",
+        "number times a list",
+        "tilde",
+        "plus",
+        "doubling in a loop",
+        "power",
+        "nested loops",
+        "macro calls",
+        "filters",
+    ],
+)
+def test_a_render_past_a_limit_is_a_problem_on_its_line(tmp_path: Path, body: str, expected: str) -> None:
+    assert _problems(tmp_path, body) == [f"templates/t.md.j2:{expected}"]
+
+
+def test_a_render_past_the_time_budget_is_a_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(template_limits, "MAX_SECONDS", 0.0)
+    assert _problems(tmp_path, "Hi\n{% for i in range(100) %}{{ i }}{% endfor %}\n") == [
+        "templates/t.md.j2:5:1: the template takes more than 0 s to render one email; make it do less"
+    ]
+
+
+def test_within_the_limits_loops_and_operators_work_as_in_jinja(tmp_path: Path) -> None:
+    body = (
+        "{% for x in [3, 1, 2] | sort %}{{ x }}{{ ',' if not loop.last }}{% endfor %}"
+        " {% for x in [] %}never{% else %}empty{% endfor %}"
+        " {% for x in 'abc' %}{{ loop.index }}/{{ loop.length }}{{ loop.cycle('-', '+') }}{% endfor %}"
+        " {% for k, v in {'b': 2, 'a': 1} | dictsort %}{{ k ~ '=' ~ v }} {% endfor %}"
+        "{% for n in [[1, [2]], 3] recursive %}"
+        "{% if n is iterable %}{{ loop(n) }}{% else %}{{ n }}{% endif %}{% endfor %}"
+        " {{ account.name ~ '!' }} {{ 'ab' * 3 }} {{ [1] + [2] }} {{ 2 ** 10 }} {{ account.arr * 12 }}\n"
+    )
+    assert _body(tmp_path, body) == (
+        "1,2,3 empty 1/3-2/3+3/3- a=1 b=2 123 Acme Corp! ababab [1, 2] 1024 504\n"
+    )
