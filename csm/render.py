@@ -38,7 +38,7 @@ from csm.errors import NotFound, Problem, TemplateError, did_you_mean
 from csm.fields import FieldSet
 from csm.filters import FILTERS, FilterError
 from csm.template_files import SUFFIX, outside_links, template_names
-from csm.template_limits import INTERNAL_FILTERS, MAX_OUTPUT, BoundedSandbox, Budget, RenderLimit, tick
+from csm.template_limits import INTERNAL_FILTERS, MAX_OUTPUT, BoundedSandbox, Budget, RenderLimit, made
 from csm.template_source import Loader, OutsideTemplates, StandaloneTags, split_front_matter
 
 if TYPE_CHECKING:
@@ -80,14 +80,13 @@ def _strict(filter_: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(filter_)
     def strict(*args: Any, **kwargs: Any) -> Any:
-        tick()
         for arg in args:
             if isinstance(arg, jinja2.Undefined):
                 arg._fail_with_undefined_error()
         for arg in kwargs.values():
             if isinstance(arg, jinja2.Undefined):
                 arg._fail_with_undefined_error()
-        return filter_(*args, **kwargs)
+        return made(filter_(*args, **kwargs))
 
     return strict
 

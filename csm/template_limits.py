@@ -3,20 +3,25 @@
 Templates are user files, rendered once per matching account. One render (the
 subject, body and headers of one email) is held to:
 
-- ``MAX_OUTPUT`` characters: the renderer streams the text and stops at the cap.
+- ``MAX_OUTPUT`` characters of output: the renderer streams the text and
+  stops at the cap. No single value (a text or a list) may be longer either.
+- ``MAX_TEXT`` characters of text built on the way, counted where text is
+  made (filters, calls, ``*``, ``+``, ``~``, the text a macro or a
+  ``{% set %}`` block captures), so text kept out of the output (a macro
+  called in a loop) cannot fill the memory either.
 - ``MAX_STEPS`` steps, a step being one round of a ``{% for %}`` loop, one call
-  (a macro, a method) or one filter. Counted inside the sandbox, so an empty
-  loop over a list stops as surely as one that prints.
+  (a macro, a method), one filter or one ``*``, ``**``, ``+``. Counted inside
+  the sandbox, so an empty loop over a list stops as surely as one that prints.
 - ``MAX_SECONDS``: the steps look at the clock, so slow steps (a filter
   working through a long text) stop the render soon after.
-- Values: ``*``, ``**``, ``+`` and ``~`` refuse to build a text or list longer
-  than ``MAX_OUTPUT``, or a whole number of more than ``MAX_INT_BITS`` bits,
-  before building it: one such operation runs in C, where nothing can stop it.
+- Whole numbers of at most ``MAX_INT_BITS`` bits.
 
-Counting rather than a SIGALRM timer: a timer works only on the main thread,
-takes a signal the program may use itself, interrupts whatever system call is
-running when it fires, and costs two system calls per render; it would stop
-nothing the steps do not, as the value caps keep any one step short.
+Sizes are checked before an operator builds its result: one operation runs in
+C, where nothing can stop it. Counting rather than a SIGALRM timer: a timer
+works only on the main thread, takes a signal the program may use itself,
+interrupts whatever system call runs when it fires, and costs two system calls
+per render; it would stop nothing the steps do not, as the value caps keep any
+one step short.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
 MAX_OUTPUT = 100_000  # characters; an email is a few thousand
+MAX_TEXT = 1_000_000
 MAX_STEPS = 10_000  # an email template takes a few dozen
 MAX_SECONDS = 0.5
 MAX_INT_BITS = 10_000
@@ -50,10 +56,11 @@ class _State(threading.local):
 class Budget:
     """The limits of one render: ``with Budget(): ...``."""
 
-    __slots__ = ("deadline", "steps")
+    __slots__ = ("deadline", "steps", "text")
 
     def __enter__(self) -> None:
         self.steps = MAX_STEPS
+        self.text = MAX_TEXT
         self.deadline = time.monotonic() + MAX_SECONDS
         _state.budget = self
 
@@ -64,11 +71,14 @@ class Budget:
 _state = _State()
 
 
-def tick() -> None:
-    """Count one step of the current render; every 8th looks at the limits."""
+def tick(text: int = 0) -> None:
+    """Count one step of the current render, which built ``text`` characters; every 8th looks at the clock."""
     budget = _state.budget
     if budget is None:
         return
+    budget.text -= text
+    if budget.text < 0:
+        raise RenderLimit(f"the template builds more than {MAX_TEXT:,} characters of text for one email")
     budget.steps -= 1
     if budget.steps & 7:
         return
@@ -82,6 +92,12 @@ def tick() -> None:
         )
 
 
+def made(result: Any) -> Any:
+    """Count a step that made ``result``; a text counts its length."""
+    tick(len(result) if type(result) is str else 0)
+    return result
+
+
 def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -90,8 +106,9 @@ def _sized(value: Any) -> bool:
     return isinstance(value, str | list | tuple)
 
 
-def check_operands(operator: str, left: Any, right: Any) -> None:
-    """Refuse ``left operator right`` if its result would pass a limit (before computing it)."""
+def _result_size(operator: str, left: Any, right: Any) -> int:
+    """How long the text or list ``left operator right`` would be (0: a number); refused past a cap."""
+    size = 0
     if _whole(left) and _whole(right):
         if operator == "**" and right > 0 and abs(left) > 1:
             bits = left.bit_length() * right
@@ -101,10 +118,13 @@ def check_operands(operator: str, left: Any, right: Any) -> None:
             raise RenderLimit(f"this makes a number of more than {MAX_INT_BITS:,} bits")
     elif operator == "*":
         for sequence, times in ((left, right), (right, left)):
-            if _sized(sequence) and _whole(times) and len(sequence) * times > MAX_OUTPUT:
-                raise RenderLimit(_TOO_BIG)
-    elif operator == "+" and _sized(left) and _sized(right) and len(left) + len(right) > MAX_OUTPUT:
+            if _sized(sequence) and _whole(times):
+                size = len(sequence) * max(times, 0)
+    elif operator == "+" and _sized(left) and _sized(right):
+        size = len(left) + len(right)
+    if size > MAX_OUTPUT:
         raise RenderLimit(_TOO_BIG)
+    return size
 
 
 def _counted(items: Iterable[Any]) -> Iterator[Any]:
@@ -115,8 +135,10 @@ def _counted(items: Iterable[Any]) -> Iterator[Any]:
 
 def _joined(parts: list[Any]) -> str:
     texts = [str(part) for part in parts]
-    if sum(map(len, texts)) > MAX_OUTPUT:
+    size = sum(map(len, texts))
+    if size > MAX_OUTPUT:
         raise RenderLimit(_TOO_BIG)
+    tick(size)
     return "".join(texts)
 
 
@@ -156,10 +178,15 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         tree.set_environment(self)
         return tree
 
+    def concat(self, parts: Iterable[str]) -> str:  # type: ignore[override]
+        """The text a macro, a block or ``{% set %}`` captured, counted (Jinja joins it here)."""
+        texts = list(parts)
+        tick(sum(map(len, texts)))
+        return "".join(texts)
+
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        check_operands(operator, left, right)
+        tick(_result_size(operator, left, right))
         return super().call_binop(context, operator, left, right)
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
-        tick()
-        return super().call(context, obj, *args, **kwargs)
+        return made(super().call(context, obj, *args, **kwargs))

@@ -67,6 +67,14 @@ CASES = {
         _template('{% for i in range(10000) %}\n{{ "x" * 99999 }}\n{% endfor %}'),
         f"{HEADS_UP}:6:1: the template renders more than 100,000 characters",
     ),
+    "template building a gigabyte it never prints": (
+        HEADS_UP,
+        _template(
+            '{% macro m() %}{% for i in range(10000) %}{{ "x" * 99999 }}{% endfor %}{% endmacro %}\n'
+            "{% for i in range(100) %}{{ m() | length }}{% endfor %}"
+        ),
+        f"{HEADS_UP}:5:1: the template builds more than 1,000,000 characters of text for one email",
+    ),
     "template looping ten billion times": (
         HEADS_UP,
         _template("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"),

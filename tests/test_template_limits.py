@@ -33,6 +33,7 @@ def _body(tmp_path: Path, body: str) -> str:
 
 
 TOO_BIG = "this builds a text or list of more than 100,000 items, more than an email holds"
+TOO_MUCH_TEXT = "the template builds more than 1,000,000 characters of text for one email"
 
 
 @pytest.mark.parametrize(
@@ -52,6 +53,16 @@ TOO_BIG = "this builds a text or list of more than 100,000 items, more than an e
             f"5:1: {TOO_BIG}",
         ),
         ("Hi\n{{ 2 ** 20000 }}\n", "5:1: this makes a number of more than 10,000 bits"),
+        (
+            'Hi\n{% set x %}{% for i in range(20) %}{{ "x" * 60000 }}{% endfor %}{% endset %}'
+            "{{ x | length }}\n",
+            f"5:1: {TOO_MUCH_TEXT}",
+        ),
+        (
+            "Hi\n{% macro m() %}{% for i in range(20) %}{{ account.name | center(60000) }}{% endfor %}"
+            "{% endmacro %}{% for i in range(3) %}{{ m() | length }}{% endfor %}\n",
+            f"5:1: {TOO_MUCH_TEXT}",
+        ),
         (
             "Hi\n{% for i in range(200) %}{% for j in range(200) %}{% endfor %}{% endfor %}\n",
             "5:1: the template loops or calls more than 10,000 times for one email; make it do less",
@@ -74,6 +85,8 @@ TOO_BIG = "this builds a text or list of more than 100,000 items, more than an e
         "plus",
         "doubling in a loop",
         "power",
+        "text a block captures",
+        "text macros make",
         "nested loops",
         "macro calls",
         "filters",
