@@ -24,7 +24,7 @@ import datetime as dt
 import functools
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +38,14 @@ from csm.errors import NotFound, Problem, TemplateError, did_you_mean
 from csm.fields import FieldSet
 from csm.filters import FILTERS, FilterError
 from csm.template_files import SUFFIX, outside_links, template_names
-from csm.template_limits import INTERNAL_FILTERS, MAX_OUTPUT, BoundedSandbox, Budget, RenderLimit, made
+from csm.template_limits import (
+    INTERNAL_FILTERS,
+    MAX_OUTPUT,
+    BoundedSandbox,
+    Budget,
+    RenderLimit,
+    guard_filter,
+)
 from csm.template_source import Loader, OutsideTemplates, StandaloneTags, split_front_matter
 
 if TYPE_CHECKING:
@@ -70,25 +77,6 @@ def _refuse_none(value: Any) -> Any:
     if value is None:
         raise _EmptyValue
     return value
-
-
-def _strict(filter_: Callable[..., Any]) -> Callable[..., Any]:
-    """The filter, failing on an undefined value as ``{{ ... }}`` does (with its did-you-mean).
-
-    Each call is also a step of the render's budget (see :mod:`csm.template_limits`).
-    """
-
-    @functools.wraps(filter_)
-    def strict(*args: Any, **kwargs: Any) -> Any:
-        for arg in args:
-            if isinstance(arg, jinja2.Undefined):
-                arg._fail_with_undefined_error()
-        for arg in kwargs.values():
-            if isinstance(arg, jinja2.Undefined):
-                arg._fail_with_undefined_error()
-        return made(filter_(*args, **kwargs))
-
-    return strict
 
 
 class _Environment(BoundedSandbox):
@@ -141,7 +129,7 @@ class Templates:
         # Every filter but `default` (made for undefined values) and the sandbox's own.
         lenient = {"default", "d", *INTERNAL_FILTERS}
         filters = {**self._env.filters, **FILTERS}
-        self._env.filters.update({k: f if k in lenient else _strict(f) for k, f in filters.items()})
+        self._env.filters.update({k: f if k in lenient else guard_filter(k, f) for k, f in filters.items()})
         self._cache: dict[str, _Compiled] = {}
 
     def names(self) -> list[str]:

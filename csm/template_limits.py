@@ -16,8 +16,11 @@ subject, body and headers of one email) is held to:
   working through a long text) stop the render soon after.
 - Whole numbers of at most ``MAX_INT_BITS`` bits.
 
-Sizes are checked before an operator builds its result: one operation runs in
-C, where nothing can stop it. Counting rather than a SIGALRM timer: a timer
+Sizes are checked before an operation builds its result, as one operation runs
+in C, where nothing can stop it: ``*``, ``+`` and ``~`` by their operands, a
+filter or a text method by a whole-number argument past ``MAX_OUTPUT`` (a
+width, a count), and ``%``, ``format`` and ``str.format`` by the widths and
+precisions in the format. Counting rather than a SIGALRM timer: a timer
 works only on the main thread, takes a signal the program may use itself,
 interrupts whatever system call runs when it fires, and costs two system calls
 per render; it would stop nothing the steps do not, as the value caps keep any
@@ -26,12 +29,14 @@ one step short.
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from jinja2 import nodes
+from jinja2 import Undefined, nodes
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
@@ -43,6 +48,12 @@ MAX_SECONDS = 0.5
 MAX_INT_BITS = 10_000
 
 _TOO_BIG = f"this builds a text or list of more than {MAX_OUTPUT:,} items, more than an email holds"
+_TOO_WIDE = f"a width, precision or count of {MAX_OUTPUT:,} or more builds more text than an email holds"
+# A width or precision of six digits or more in a %-format or a {:...} format spec, or one
+# taken from the arguments (*).
+_WIDE_FORMAT = re.compile(r"%[-#0 +]*(?:\d{6}|\*|\d*\.(?:\d{6}|\*))|\{[^{}]*:[^{}]*\d{6}[^{}]*\}")
+# Filters whose arguments are values to show, not widths or counts.
+_VALUE_ARGUMENTS = frozenset({"format", "sum"})
 
 
 class RenderLimit(Exception):
@@ -94,8 +105,51 @@ def tick(text: int = 0) -> None:
 
 def made(result: Any) -> Any:
     """Count a step that made ``result``; a text counts its length."""
-    tick(len(result) if type(result) is str else 0)
+    tick(len(result) if isinstance(result, str) else 0)
     return result
+
+
+def _refuse_wide(arguments: Iterable[Any]) -> None:
+    for argument in arguments:
+        if _whole(argument) and argument >= MAX_OUTPUT:
+            raise RenderLimit(_TOO_WIDE)
+
+
+def _refuse_wide_format(text: Any) -> None:
+    if isinstance(text, str) and _WIDE_FORMAT.search(text):
+        raise RenderLimit(_TOO_WIDE)
+
+
+def guard_filter(name: str, filter_: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter, failing on an undefined value as ``{{ ... }}`` does, within the limits.
+
+    An undefined argument raises its own error, with its did-you-mean, instead of
+    reaching the filter (which would report "got Undefined").
+    """
+    value_at = 1 if hasattr(filter_, "jinja_pass_arg") else 0  # context or environment first
+    values_only = name in _VALUE_ARGUMENTS
+
+    @functools.wraps(filter_)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if kwargs or len(args) > value_at + 1:
+            _check_arguments(args[value_at], (*args[value_at + 1 :], *kwargs.values()), values_only)
+        elif isinstance(args[value_at], Undefined):  # the usual case, kept quick: the value alone
+            args[value_at]._fail_with_undefined_error()
+        result = filter_(*args, **kwargs)
+        tick(len(result) if isinstance(result, str) else 0)
+        return result
+
+    return guarded
+
+
+def _check_arguments(value: Any, arguments: tuple[Any, ...], values_only: bool) -> None:
+    for argument in (value, *arguments):
+        if isinstance(argument, Undefined):
+            argument._fail_with_undefined_error()
+    if values_only:
+        _refuse_wide_format(value)
+    else:
+        _refuse_wide(arguments)
 
 
 def _whole(value: Any) -> bool:
@@ -122,6 +176,8 @@ def _result_size(operator: str, left: Any, right: Any) -> int:
                 size = len(sequence) * max(times, 0)
     elif operator == "+" and _sized(left) and _sized(right):
         size = len(left) + len(right)
+    elif operator == "%":
+        _refuse_wide_format(left)
     if size > MAX_OUTPUT:
         raise RenderLimit(_TOO_BIG)
     return size
@@ -166,7 +222,7 @@ class _Counting(NodeTransformer):
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     """Jinja's immutable sandbox, with the limits above."""
 
-    intercepted_binops = frozenset({"*", "**", "+"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -189,4 +245,12 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(getattr(obj, "__self__", None), str):  # "x".center(n), "x".zfill(n), ...
+            _refuse_wide((*args, *kwargs.values()))
         return made(super().call(context, obj, *args, **kwargs))
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None:
+            _refuse_wide_format(value.__self__)
+        return wrapped

@@ -444,6 +444,9 @@ def test_links_out_of_the_templates_folder_are_refused_like_dot_dot(tmp_path: Pa
     (tmp_path / "b" / "templates" / "_ok.md.j2").symlink_to("_in.md.j2")
     (tmp_path / "b" / "templates" / "_in.md.j2").write_text("inside\n")
     assert _ok.render("a.md.j2", context()).body == "inside\n"
+    # A templates folder that is itself a link is read through: its files are inside it.
+    (tmp_path / "linked-root").symlink_to(tmp_path / "b" / "templates", target_is_directory=True)
+    assert Templates(tmp_path / "linked-root").render("a.md.j2", context()).body == "inside\n"
 
 
 def test_an_unreadable_template_or_partial_is_one_problem_naming_it(tmp_path: Path) -> None:

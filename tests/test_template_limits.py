@@ -96,6 +96,35 @@ def test_a_render_past_a_limit_is_a_problem_on_its_line(tmp_path: Path, body: st
     assert _problems(tmp_path, body) == [f"templates/t.md.j2:{expected}"]
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [
+        '"x" | center(100000)',
+        "5 | number(1000000000)",
+        '"x".center(1000000000)',
+        '"x".zfill(999999)',
+        '"%0999999999d" % 1',
+        '"%*d" % (999999999, 1)',
+        '"%.999999f" % 1',
+        '"{:>999999999}".format(1)',
+        '"%999999999s" | format(1)',
+    ],
+)
+def test_a_width_or_count_past_the_cap_is_refused_before_it_is_built(tmp_path: Path, expression: str) -> None:
+    assert _problems(tmp_path, f"Hi\n{{{{ {expression} }}}}\n") == [
+        "templates/t.md.j2:5:1: a width, precision or count of 100,000 or more"
+        " builds more text than an email holds"
+    ]
+
+
+def test_large_numbers_as_values_are_fine(tmp_path: Path) -> None:
+    body = (
+        '{{ "%s: %d seats, %.1f%%" % (account.name, 5000000, 0.5) }} {{ "{:,}".format(5000000) }}'
+        ' {{ "%s" | format(5000000) }} {{ [5000000, 1] | sum }} {{ 5000000 % 7 }} {{ 5000000 | number }}\n'
+    )
+    assert _body(tmp_path, body) == "Acme Corp: 5000000 seats, 0.5% 5,000,000 5000000 5000001 5 5,000,000\n"
+
+
 def test_a_render_past_the_time_budget_is_a_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(template_limits, "MAX_SECONDS", 0.0)
     assert _problems(tmp_path, "Hi\n{% for i in range(100) %}{{ i }}{% endfor %}\n") == [
