@@ -49,9 +49,12 @@ MAX_INT_BITS = 10_000
 
 _TOO_BIG = f"this builds a text or list of more than {MAX_OUTPUT:,} items, more than an email holds"
 _TOO_WIDE = f"a width, precision or count of {MAX_OUTPUT:,} or more builds more text than an email holds"
-# A width or precision of six digits or more in a %-format or a {:...} format spec, or one
-# taken from the arguments (*).
-_WIDE_FORMAT = re.compile(r"%[-#0 +]*(?:\d{6}|\*|\d*\.(?:\d{6}|\*))|\{[^{}]*:[^{}]*\d{6}[^{}]*\}")
+# A width or precision of six digits or more, or one taken from the arguments: %-formats
+# (%0999999d, %*d, %.999999f) and str.format specs ({:>999999}, {:{}}).
+_WIDE_FORMAT = re.compile(
+    r"%(?:\([^)]*\))?[-#0 +]*(?:\d{6}|\*|\d*\.(?:\d{6}|\*))"
+    r"|\{[^{}]*:[^{}]*(?:\d{6}|\{)"
+)
 # Filters whose arguments are values to show, not widths or counts.
 _VALUE_ARGUMENTS = frozenset({"format", "sum"})
 
@@ -135,9 +138,7 @@ def guard_filter(name: str, filter_: Callable[..., Any]) -> Callable[..., Any]:
             _check_arguments(args[value_at], (*args[value_at + 1 :], *kwargs.values()), values_only)
         elif isinstance(args[value_at], Undefined):  # the usual case, kept quick: the value alone
             args[value_at]._fail_with_undefined_error()
-        result = filter_(*args, **kwargs)
-        tick(len(result) if isinstance(result, str) else 0)
-        return result
+        return made(filter_(*args, **kwargs))
 
     return guarded
 

@@ -106,6 +106,8 @@ def test_a_render_past_a_limit_is_a_problem_on_its_line(tmp_path: Path, body: st
         '"%0999999999d" % 1',
         '"%*d" % (999999999, 1)',
         '"%.999999f" % 1',
+        '"%(n)999999s" % {"n": 1}',
+        '"{:{}}".format(1, 999999999)',
         '"{:>999999999}".format(1)',
         '"%999999999s" | format(1)',
     ],
