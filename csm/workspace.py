@@ -133,7 +133,7 @@ def read_settings(path: Path) -> Settings:
     try:
         raw = textfile.load_toml(path)
     except textfile.UnreadableFile as exc:
-        raise WorkspaceError(str(exc.problem), hint="Fix it there.") from None
+        raise WorkspaceError(str(exc.problem)) from None
     return parse_settings(raw, str(path))
 
 
