@@ -93,11 +93,13 @@ CASES = {
         _template(
             "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}"
         ),
-        "the template loops or calls more than 10,000 times for one email",
+        # 10,000 macro calls take a good part of the half second: on a busy machine the clock may stop it.
+        ("the template loops or calls more than 10,000 times", "the template takes more than 0.5 s"),
     ),
     "slow filters": (
         HEADS_UP,
-        _template('{% for i in range(100) %}{{ ("ab " * 30000) | wordwrap(1) | length }}{% endfor %}'),
+        # Each round is 4 steps, so 2,000 stay within the steps; only the clock can stop it.
+        _template("{% for i in range(2000) %}{{ range(100000) | unique | list | length }}{% endfor %}"),
         f"{HEADS_UP}:5:1: the template takes more than 0.5 s to render one email",
     ),
     "10,000 levels of Jinja brackets": (
@@ -167,7 +169,7 @@ def _written(ws: Path) -> tuple[int, ...]:
 
 @pytest.mark.parametrize(("target", "content", "expected"), CASES.values(), ids=list(CASES))
 def test_a_hostile_file_gets_one_clear_error_and_nothing_is_written(
-    demo: Path, target: str, content: bytes, expected: str
+    demo: Path, target: str, content: bytes, expected: str | tuple[str, ...]
 ) -> None:
     (demo / target).write_bytes(content)
     before = _written(demo)
@@ -181,7 +183,7 @@ def test_a_hostile_file_gets_one_clear_error_and_nothing_is_written(
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr.startswith("Error: "), result.stderr
-    assert expected in result.stderr
+    assert any(text in result.stderr for text in ((expected,) if isinstance(expected, str) else expected))
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
     assert _written(demo) == before
