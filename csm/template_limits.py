@@ -17,14 +17,16 @@ subject, body and headers of one email) is held to:
 - Whole numbers of at most ``MAX_INT_BITS`` bits.
 
 Sizes are checked before an operation builds its result, as one operation runs
-in C, where nothing can stop it: ``*``, ``+`` and ``~`` by their operands, a
+in C, where nothing can stop it: ``*``, ``+`` and ``~`` by their operands; a
 filter or a text method by a whole-number argument past ``MAX_OUTPUT`` (a
-width, a count), and ``%``, ``format`` and ``str.format`` by the widths and
-precisions in the format. Counting rather than a SIGALRM timer: a timer
-works only on the main thread, takes a signal the program may use itself,
-interrupts whatever system call runs when it fires, and costs two system calls
-per render; it would stop nothing the steps do not, as the value caps keep any
-one step short.
+width, a count) and by its text times the length of a text or list argument
+past ``MAX_TEXT`` (``join``, ``replace``, ``wordwrap``'s wrapstring); ``%``,
+``format`` and ``str.format`` by the widths and precisions in the format.
+
+Counting rather than a SIGALRM timer: a timer works only on the main thread,
+takes a signal the program may use itself, interrupts whatever system call
+runs when it fires, and costs two system calls per render; it would stop
+nothing the steps do not, as the size checks keep any one step short.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ MAX_INT_BITS = 10_000
 
 _TOO_BIG = f"this builds a text or list of more than {MAX_OUTPUT:,} items, more than an email holds"
 _TOO_WIDE = f"a width, precision or count of {MAX_OUTPUT:,} or more builds more text than an email holds"
+_TOO_MANY = (
+    f"this could build more than {MAX_TEXT:,} characters in one step"
+    " (a long text joined or put in many times)"
+)
 # A width or precision of six digits or more, or one taken from the arguments: %-formats
 # (%0999999d, %*d, %.999999f) and str.format specs ({:>999999}, {:{}}).
 _WIDE_FORMAT = re.compile(
@@ -135,7 +141,8 @@ def guard_filter(name: str, filter_: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(filter_)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         if kwargs or len(args) > value_at + 1:
-            _check_arguments(args[value_at], (*args[value_at + 1 :], *kwargs.values()), values_only)
+            value = _checked(args[value_at], (*args[value_at + 1 :], *kwargs.values()), values_only)
+            args = (*args[:value_at], value, *args[value_at + 1 :])
         elif isinstance(args[value_at], Undefined):  # the usual case, kept quick: the value alone
             args[value_at]._fail_with_undefined_error()
         return made(filter_(*args, **kwargs))
@@ -143,14 +150,27 @@ def guard_filter(name: str, filter_: Callable[..., Any]) -> Callable[..., Any]:
     return guarded
 
 
-def _check_arguments(value: Any, arguments: tuple[Any, ...], values_only: bool) -> None:
+def _checked(value: Any, arguments: tuple[Any, ...], values_only: bool) -> Any:
+    """The filter's value, its arguments checked; a lazy sequence becomes a list, so it has a length."""
     for argument in (value, *arguments):
         if isinstance(argument, Undefined):
             argument._fail_with_undefined_error()
     if values_only:
         _refuse_wide_format(value)
-    else:
-        _refuse_wide(arguments)
+        return value
+    _refuse_wide(arguments)
+    if isinstance(value, Iterator):  # map(...) | join(", ")
+        value = list(value)
+    _refuse_multiplied(value, arguments)
+    return value
+
+
+def _refuse_multiplied(value: Any, arguments: Iterable[Any]) -> None:
+    """Refuse a text or list ``value`` combined with a long text or list argument (join, replace)."""
+    if _sized(value):
+        for argument in arguments:
+            if _sized(argument) and len(value) * len(argument) > MAX_TEXT:
+                raise RenderLimit(_TOO_MANY)
 
 
 def _whole(value: Any) -> bool:
@@ -158,7 +178,7 @@ def _whole(value: Any) -> bool:
 
 
 def _sized(value: Any) -> bool:
-    return isinstance(value, str | list | tuple)
+    return isinstance(value, str | list | tuple | range)
 
 
 def _result_size(operator: str, left: Any, right: Any) -> int:
@@ -246,8 +266,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(getattr(obj, "__self__", None), str):  # "x".center(n), "x".zfill(n), ...
+        text = getattr(obj, "__self__", None)
+        if isinstance(text, str):  # "x".center(n), ", ".join(items), "x".replace("", y), ...
             _refuse_wide((*args, *kwargs.values()))
+            _refuse_multiplied(text, (*args, *kwargs.values()))
         return made(super().call(context, obj, *args, **kwargs))
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:

@@ -122,12 +122,35 @@ def test_a_width_or_count_past_the_cap_is_refused_before_it_is_built(tmp_path: P
     ]
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [
+        '("x" * 99999) | replace("", "y" * 99999)',
+        'range(100000) | join("y" * 99999)',
+        '("x " * 49999) | wordwrap(1, wrapstring="y" * 99999)',
+        '("a" ~ "\\n" * 49999) | indent("y" * 99999)',
+        '("x" * 99999).replace("", "y" * 99999)',
+        '("y" * 99999).join(["a", "b"] * 50000)',
+    ],
+)
+def test_a_long_text_put_in_many_times_is_refused_before_it_is_built(tmp_path: Path, expression: str) -> None:
+    assert _problems(tmp_path, f"Hi\n{{{{ {expression} | length }}}}\n") == [
+        "templates/t.md.j2:5:1: this could build more than 1,000,000 characters in one step"
+        " (a long text joined or put in many times)"
+    ]
+
+
 def test_large_numbers_as_values_are_fine(tmp_path: Path) -> None:
     body = (
         '{{ "%s: %d seats, %.1f%%" % (account.name, 5000000, 0.5) }} {{ "{:,}".format(5000000) }}'
         ' {{ "%s" | format(5000000) }} {{ [5000000, 1] | sum }} {{ 5000000 % 7 }} {{ 5000000 | number }}\n'
     )
     assert _body(tmp_path, body) == "Acme Corp: 5000000 seats, 0.5% 5,000,000 5000000 5000001 5 5,000,000\n"
+    body = (
+        '{{ ["a", "b"] | join(", ") }} {{ "a-b" | replace("-", " and ") }} {{ ", ".join(["x", "y"]) }}'
+        ' {{ range(3) | map("string") | join("/") }} {{ "a b" | wordwrap(1, wrapstring="|") }}\n'
+    )
+    assert _body(tmp_path, body) == "a, b a and b x, y 0/1/2 a|b\n"
 
 
 def test_a_render_past_the_time_budget_is_a_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
