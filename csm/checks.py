@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from csm import health_model
+from csm import health_model, textfile
 from csm.errors import Problem
 from csm.playbooks import load_all
 from csm.render import Templates, sample_context
@@ -35,6 +35,7 @@ def check(rt: Runtime) -> CheckReport:
     _, found = health_model.load_file(health_model.model_path(rt.ws.health_path), rt.fields)
     problems.extend(found)
     sample = sample_context(rt.fields)
+    problems.extend(templates.outside_links())
     names = templates.names()
     for name in names:
         problems.extend(templates.check(name, sample))
@@ -43,5 +44,5 @@ def check(rt: Runtime) -> CheckReport:
 
 def _table_line(path: Path, header: str) -> int:
     """The line a TOML table starts on, for messages (1 when it is not there)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = textfile.read_text(path).splitlines()
     return next((n for n, text in enumerate(lines, 1) if text.strip() == header), 1)

@@ -10,6 +10,7 @@ as ``Error: ...`` on stderr and exits 1. Anything else is a bug.
     │   ├── PlaybookError   a bad playbook YAML (file:line:col, all problems)
     │   ├── HealthModelError a bad health.yaml (file:line:col, all problems)
     │   ├── ConditionError  a bad `when:` expression (position inside it)
+    │   ├── UnreadableFile  too big, not UTF-8, bad TOML (file:line; in csm.textfile)
     │   └── TemplateError   a bad template (file:line)
     ├── NotFound            an id that does not exist
     └── StateError          an action the item's state does not allow
@@ -81,9 +82,9 @@ class Problem:
 class ProblemsError(InputError):
     """One or more problems found while checking files; all are listed."""
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
+    def __init__(self, problems: Iterable[Problem], hint: str | None = None) -> None:
         self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+        super().__init__("\n".join(str(p) for p in self.problems), hint)
 
 
 class PlaybookError(ProblemsError):

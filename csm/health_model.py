@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from csm import yamlfile
+from csm import textfile, yamlfile
 from csm.builtins import builtin_path
 from csm.conditions import Condition
 from csm.errors import HealthModelError, Problem
@@ -86,9 +86,9 @@ def load(path: Path, fields: FieldSet) -> HealthModel:
 
 def load_file(path: Path, fields: FieldSet) -> tuple[HealthModel | None, list[Problem]]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(str(path), 1, 1, f"cannot read: {exc}")]
+        text = textfile.read_text(path)
+    except textfile.UnreadableFile as exc:
+        return None, [exc.problem]
     return parse_model(text, path, fields)
 
 

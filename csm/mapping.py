@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from csm import textfile
 from csm.errors import DataImportError, InputError, did_you_mean
 
 BUILTIN_DIR = Path(__file__).parent / "mappings"
@@ -222,12 +222,4 @@ def load_mapping(name: str, workspace_root: Path) -> Mapping:
 
 
 def _read(path: Path, name: str) -> Mapping:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: {exc}", hint="Fix the TOML syntax there.") from None
-    except RecursionError:
-        raise InputError(f"{path}: nested too deeply; a mapping is one table of fields") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
-    return parse_mapping(raw, str(path), name)
+    return parse_mapping(textfile.load_toml(path), str(path), name)

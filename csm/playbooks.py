@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from csm import yamlfile
+from csm import textfile, yamlfile
 from csm.conditions import Condition, check_condition, check_value, compile_condition, compile_value
 from csm.errors import NotFound, PlaybookError, Problem, did_you_mean
 from csm.fields import FieldSet
@@ -371,9 +371,9 @@ def load_all(
     problems: list[Problem] = []
     for path in sorted(folder.glob("*.yaml")):
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(str(path), 1, 1, f"cannot read: {exc}"))
+            text = textfile.read_text(path)
+        except textfile.UnreadableFile as exc:
+            problems.append(exc.problem)
             continue
         playbook, found = parse_playbook(text, path, fields, template_exists, held_roles)
         problems.extend(found)

@@ -13,7 +13,9 @@ The body renders to Markdown (the text part); :func:`to_html` makes the HTML
 part. Undefined names, values that render as None and sandbox violations are
 :class:`TemplateError` problems with the template's file and line, never a
 blank or "None" in a customer's inbox. Files whose name starts with ``_`` are
-partials for ``{% include %}`` / ``{% extends %}``, not emails.
+partials for ``{% include %}`` / ``{% extends %}``, not emails. Files are read
+only from inside the templates folder and within the size cap of
+:mod:`csm.textfile`; rendering is held to the limits of :mod:`csm.template_limits`.
 """
 
 from __future__ import annotations
@@ -29,20 +31,33 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2 import nodes
-from jinja2.ext import Extension
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
 
-from csm import yamlfile
+from csm import textfile, yamlfile
 from csm.errors import NotFound, Problem, TemplateError, did_you_mean
 from csm.fields import FieldSet
 from csm.filters import FILTERS, FilterError
-from csm.template_files import SUFFIX, template_names
+from csm.template_files import SUFFIX, outside_links, template_names
+from csm.template_limits import (
+    INTERNAL_FILTERS,
+    MAX_OUTPUT,
+    BoundedSandbox,
+    Budget,
+    RenderLimit,
+    guard_filter,
+)
+from csm.template_source import Loader, OutsideTemplates, StandaloneTags, split_front_matter
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
 
 FRONT_MATTER_KEYS = ("subject", "cc", "reply_to")
 _QUOTE_HINT = ' (put text with Jinja in quotes: "{{ ... }}")'
+_TOO_LONG = f"the template renders more than {MAX_OUTPUT:,} characters, more than an email holds"
+_TOO_DEEP = (
+    "blocks, brackets or macro calls nested too deeply (or a macro that calls itself without end);"
+    " flatten the template"
+)
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -64,7 +79,7 @@ def _refuse_none(value: Any) -> Any:
     return value
 
 
-class _Environment(ImmutableSandboxedEnvironment):
+class _Environment(BoundedSandbox):
     def getattr(self, obj: Any, attribute: str) -> Any:
         # Field names win over dict methods (an imported column may be called
         # "items"), and a missing field gets a did-you-mean.
@@ -75,52 +90,6 @@ class _Environment(ImmutableSandboxedEnvironment):
                 hint = f"no field '{attribute}' here{did_you_mean(attribute, obj)}"
                 return self.undefined(hint=hint, obj=obj, name=attribute)
         return super().getattr(obj, attribute)
-
-
-# A line holding nothing but one {% tag %} or {# comment #}.
-_STANDALONE = re.compile(r"^[ \t]*(\{%(?:(?!%\}).)*?|\{#(?:(?!#\}).)*?)([-+]?[%#]\})[ \t]*\n", re.M | re.S)
-
-
-class _StandaloneTags(Extension):
-    """A line holding only a tag or a comment leaves no line behind (as in Mustache).
-
-    Unlike ``trim_blocks``, a tag at the end of a line of text keeps that line
-    break, so an inline ``{% if %}...{% endif %}`` cannot join two paragraphs.
-    The line break moves inside the tag, so line numbers stay the file's.
-    """
-
-    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
-        return _STANDALONE.sub(lambda m: f"{m[1]}\n{m[2]}", source)
-
-
-def _split(text: str) -> tuple[str | None, int, str]:
-    """(front matter or None, the closing '---' line, the body masked to keep line numbers).
-
-    The front matter becomes a Jinja comment holding as many line breaks, so
-    Jinja's line numbers are the file's. The closing line is 0 when the front
-    matter is never closed.
-    """
-    text = text.removeprefix("\ufeff")
-    lines = text.splitlines(keepends=True)
-    if not lines or lines[0].strip() != "---":
-        return None, 0, text
-    for index in range(1, len(lines)):
-        if lines[index].strip() == "---":
-            masked = "{#" + "\n" * (index + 1) + "#}" + "".join(lines[index + 1 :])
-            return "".join(lines[1:index]), index + 1, masked
-    return "".join(lines[1:]), 0, text
-
-
-class _Loader(jinja2.FileSystemLoader):
-    """Loads included and extended templates with any front matter masked."""
-
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
-        source, filename, uptodate = super().get_source(environment, template)
-        return _split(source)[2], filename, uptodate
-
-    def get_raw(self, environment: jinja2.Environment, template: str) -> tuple[str, str]:
-        source, filename, _ = super().get_source(environment, template)
-        return source, filename
 
 
 @dataclass(frozen=True)
@@ -147,17 +116,20 @@ class Templates:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._loader = _Loader(os.fspath(root))
+        self._loader = Loader(root)
         self._env = _Environment(
             loader=self._loader,
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=True,
-            extensions=[_StandaloneTags],
+            extensions=[StandaloneTags],
             auto_reload=False,
             finalize=_refuse_none,
         )
-        self._env.filters.update(FILTERS)
+        # Every filter but `default` (made for undefined values) and the sandbox's own.
+        lenient = {"default", "d", *INTERNAL_FILTERS}
+        filters = {**self._env.filters, **FILTERS}
+        self._env.filters.update({k: f if k in lenient else guard_filter(k, f) for k, f in filters.items()})
         self._cache: dict[str, _Compiled] = {}
 
     def names(self) -> list[str]:
@@ -171,6 +143,10 @@ class Templates:
         compiled = self._compiled(name)
         if compiled.problems:
             raise TemplateError(compiled.problems)
+        with Budget():
+            return self._render(name, compiled, context)
+
+    def _render(self, name: str, compiled: _Compiled, context: dict[str, Any]) -> RenderedEmail:
         assert compiled.subject is not None and compiled.body is not None
         subject = self._header(name, compiled.subject, "subject", context)
         if not subject:
@@ -196,13 +172,18 @@ class Templates:
             return exc.problems
         return []
 
+    def outside_links(self) -> list[Problem]:
+        """A problem for each link in the folder that leads outside it (never read)."""
+        message = "a link to outside the templates folder; csm reads templates only from inside it"
+        return [Problem(self._display(name), 1, 1, message) for name in outside_links(self.root)]
+
     def _display(self, name: str) -> str:
         return f"{self.root.name}/{name}"
 
     def _problem(self, name: str, line: int, message: str, needle: str = "") -> Problem:
         try:
-            text, _ = self._loader.get_raw(self._env, name)
-        except jinja2.TemplateNotFound:
+            text, _ = self._loader.get_raw(name)
+        except (jinja2.TemplateNotFound, textfile.UnreadableFile):
             text = ""
         lines = text.splitlines()
         source = lines[line - 1] if 0 < line <= len(lines) else ""
@@ -217,10 +198,14 @@ class Templates:
 
     def _compile(self, name: str) -> _Compiled:
         try:
-            text, filename = self._loader.get_raw(self._env, name)
+            text, filename = self._loader.get_raw(name)
+        except OutsideTemplates as exc:
+            return _Compiled([Problem(self._display(name), 1, 1, exc.message or "")])
+        except textfile.UnreadableFile as exc:
+            return _Compiled([exc.problem])
         except jinja2.TemplateNotFound:
             raise NotFound(f"no template '{name}' in {self.root}{did_you_mean(name, self.names())}") from None
-        front, closing_line, masked = _split(text)
+        front, closing_line, masked = split_front_matter(text)
         if front is None:
             return _Compiled(
                 [self._problem(name, 1, "no front matter: start with '---', 'subject: ...', '---'")]
@@ -286,6 +271,9 @@ class Templates:
         except jinja2.TemplateSyntaxError as exc:
             out.problems.append(self._problem(name, exc.lineno, f"Jinja syntax: {exc.message}"))
             return None
+        except (RecursionError, SyntaxError):  # Python's own limits on nesting, met compiling
+            out.problems.append(self._problem(name, 1, _TOO_DEEP))
+            return None
         used = _account_fields(tree)
         out.account_fields = None if used is None or out.account_fields is None else out.account_fields | used
         # A plain dict, not make_globals()'s ChainMap: every render copies the globals, and
@@ -293,17 +281,31 @@ class Templates:
         return self._env.template_class.from_code(self._env, code, dict(self._env.make_globals(None)))
 
     def _run(self, template: jinja2.Template, context: dict[str, Any]) -> str:
+        """The rendered text, streamed so that it stops at the output cap."""
+        parts: list[str] = []
+        size = 0
         try:
-            return template.render(context)
+            try:
+                stream = template.root_render_func(template.new_context(context))
+                for part in stream:
+                    size += len(part)
+                    if size > MAX_OUTPUT:  # raised inside the template, so its line is known
+                        stream.throw(RenderLimit(_TOO_LONG))
+                    parts.append(part)
+            except Exception:
+                self._env.handle_exception()  # raises it again, its traceback in template lines
         except Exception as exc:
             problem = self._runtime_problem(exc, context)
             if problem is None:
                 raise
             raise TemplateError([problem]) from None
+        return "".join(parts)
 
     def _runtime_problem(self, exc: Exception, context: dict[str, Any]) -> Problem | None:
         if isinstance(exc, jinja2.TemplateSyntaxError) and exc.name:
             return self._problem(exc.name, exc.lineno, f"Jinja syntax: {exc.message}")
+        if isinstance(exc, textfile.UnreadableFile):
+            return exc.problem
         where = self._where(exc)
         if where is None:
             return None
@@ -311,6 +313,10 @@ class Templates:
         needle = ""
         if isinstance(exc, SecurityError):
             message = f"not allowed in a template: {exc}"
+        elif isinstance(exc, RenderLimit):
+            message = str(exc)
+        elif isinstance(exc, RecursionError | SyntaxError):
+            message = _TOO_DEEP
         elif isinstance(exc, jinja2.UndefinedError):
             message = str(exc)
             if match := re.fullmatch(r"'(\w+)' is undefined", message):
@@ -326,6 +332,8 @@ class Templates:
             )
         elif isinstance(exc, FilterError):
             message = str(exc)
+        elif isinstance(exc, OutsideTemplates):
+            message = exc.message or ""
         elif isinstance(exc, jinja2.TemplateNotFound):
             message = f"included template '{exc.name}' not found"
         else:
@@ -334,7 +342,7 @@ class Templates:
 
     def _where(self, exc: BaseException) -> tuple[str, int] | None:
         """The template and line of the innermost template frame in the traceback."""
-        base = self._loader.searchpath[0]
+        base = self._loader.root
         found = None
         tb = exc.__traceback__
         while tb is not None:

@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from csm import store
+from csm.errors import PlaybookError, TemplateError
 from csm.fields import FieldSet, standard_fields
 from csm.template_files import template_names
 from csm.workspace import Workspace
@@ -18,6 +19,9 @@ if TYPE_CHECKING:  # loaded when used: `csm today` reads no playbook and renders
     from csm.health_model import HealthModel
     from csm.playbooks import Playbook
     from csm.render import Templates
+
+
+_GATE_HINT = "Nothing was run or written. Fix the above (`csm check` lists every problem) and run again."
 
 
 def fields_for(conn: sqlite3.Connection) -> FieldSet:
@@ -82,6 +86,26 @@ class Runtime:
         return load_selected(
             self.ws.playbooks_dir, self.fields, names, templates.__contains__, lambda: self.contact_roles
         )
+
+    def checked_playbooks(self, names: Iterable[str] = ()) -> list[Playbook]:
+        """The named playbooks (all when none are), refused unless they pass `csm check`.
+
+        What `csm run` and `csm today` evaluate: every playbook file must load, and
+        the templates the named ones use must compile and render a sample account,
+        else nothing runs. Each template is checked once, whatever the accounts.
+        """
+        from csm.render import sample_context
+
+        try:
+            selected = self.playbooks(names)
+        except PlaybookError as exc:
+            raise PlaybookError(exc.problems, hint=_GATE_HINT) from None
+        used = sorted({step.email.template for p in selected for step in p.steps if step.email})
+        sample = sample_context(self.fields)
+        problems = [problem for name in used for problem in self.templates.check(name, sample)]
+        if problems:
+            raise TemplateError(problems, hint=_GATE_HINT)
+        return selected
 
     def now(self) -> str:
         """A timestamp for records: the real time of day, on "today"'s date when pinned."""

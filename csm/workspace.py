@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from csm import textfile
 from csm.errors import WorkspaceError, did_you_mean
 
 SETTINGS_FILE = "csm.toml"
@@ -131,11 +131,9 @@ def load(start: Path | None = None, explicit: Path | None = None) -> Workspace:
 
 def read_settings(path: Path) -> Settings:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise WorkspaceError(f"{path}: {exc}", hint="Fix the TOML syntax there.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorkspaceError(f"cannot read {path}: {exc}") from None
+        raw = textfile.load_toml(path)
+    except textfile.UnreadableFile as exc:
+        raise WorkspaceError(str(exc.problem)) from None
     return parse_settings(raw, str(path))
 
 

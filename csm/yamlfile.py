@@ -4,6 +4,12 @@ Safe loading only, plus what plain ``yaml.safe_load`` gets wrong for
 hand-written config: duplicate keys are errors, ``yes``/``no``/``on``/``off``
 and ``1:30`` stay strings (YAML 1.2 core schema, not 1.1), and every value
 keeps the line and column it came from so errors can point at it.
+
+Bounded, for files a person may get wrong or a stranger may craft: at most
+``MAX_DEPTH`` levels of nesting and ``MAX_VALUES`` values, counting a value
+repeated by an alias (``*name``) each time it appears, so an alias bomb
+("billion laughs") stops at its first alias past the cap, not after expanding.
+Callers bound the file's size (:mod:`csm.textfile`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,59 @@ Path_ = tuple[str | int, ...]
 _INT = re.compile(r"^[-+]?[0-9]+$|^0o[0-7]+$|^0x[0-9a-fA-F]+$")
 _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
 _SPECIAL_FLOATS = {".inf": float("inf"), "-.inf": float("-inf"), "+.inf": float("inf")}
+MAX_DEPTH = 50
+MAX_VALUES = 5_000  # the built-in files have a few hundred; PyYAML parses ~20k a second
+
+
+_TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
+
+
+class _TooMuch(yaml.composer.ComposerError):
+    """Past MAX_DEPTH or MAX_VALUES."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, refusing deep nesting and too many values while it composes."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._values = 0
+        self._sizes: dict[int, int] = {}  # id(node) -> values in it, to count what an alias repeats
+
+    def fetch_flow_collection_start(self, token_class: type) -> None:
+        # Refused while scanning: the scanner looks far ahead inside deep [[[ or {{{ and slows.
+        if self.flow_level >= MAX_DEPTH:
+            raise _TooMuch(None, None, _TOO_DEEP, self.get_mark())
+        super().fetch_flow_collection_start(token_class)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        mark = self.peek_event().start_mark
+        alias = self.check_event(yaml.AliasEvent)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _TooMuch(None, None, _TOO_DEEP, mark)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if alias:
+            self._values += self._sizes.get(id(node), 1)
+        else:
+            self._sizes[id(node)] = 1 + sum(self._sizes.get(id(child), 1) for child in _children(node))
+            self._values += 1
+        if self._values > MAX_VALUES:
+            message = f"more than {MAX_VALUES:,} values (an alias, *name, repeating a large part?)"
+            raise _TooMuch(None, None, message, mark)
+        return node
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    return []
 
 
 @dataclass(frozen=True)
@@ -69,16 +128,15 @@ def load(text: str, path: str, *, line_offset: int = 0) -> Document:
     """Parse one YAML document; raise :class:`YamlSyntaxError` with its location."""
     doc = Document(path, text, None, line_offset)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_BoundedLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        what = "YAML" if isinstance(exc, _TooMuch) else "YAML syntax"
         line = (mark.line + 1 if mark else 1) + line_offset
         col = mark.column + 1 if mark else 1
         lines = text.splitlines()
         source = lines[line - 1 - line_offset] if mark and mark.line < len(lines) else ""
-        raise YamlSyntaxError(
-            Problem(path, line, col, f"YAML syntax: {exc.problem or exc}", source)
-        ) from None
+        raise YamlSyntaxError(Problem(path, line, col, f"{what}: {exc.problem or exc}", source)) from None
     if node is None:
         return doc
     doc.data = _convert(node, (), doc, line_offset)

@@ -172,5 +172,5 @@ def test_a_mapping_number_too_long_and_a_mapping_nested_too_deep(ws: Path, tmp_p
     result = csm(ws, "import", "accounts", str(path), "--map", "deep")
     assert result.exit_code == 1
     deep = mappings / "deep.toml"
-    assert result.stderr == f"Error: {deep}: nested too deeply; a mapping is one table of fields\n"
+    assert result.stderr == f"Error: {deep}:1:1: TOML syntax: arrays or inline tables nested too deeply\n"
     assert dump(ws) == before

@@ -64,7 +64,7 @@ def test_bad_settings_name_the_file_and_key(invoke, workspace: Path) -> None:
     )
     settings.write_text("database = \n")
     broken = invoke("-w", str(workspace), "check")
-    assert broken.exit_code == 1 and f"{settings}: Invalid value (at line 1, column 12)" in broken.stderr
+    assert broken.exit_code == 1 and f"Error: {settings}:1:12: TOML syntax: Invalid value" in broken.stderr
 
 
 def test_check_passes_on_the_builtins(invoke, workspace: Path) -> None:
@@ -97,6 +97,25 @@ def test_check_finds_a_misspelt_field_and_an_undefined_variable(invoke, workspac
     assert f"{playbook}:11:11: unknown field 'days_to_renwal' (did you mean 'days_to_renewal'?)" in err
     assert "custom/hello.md.j2:6:" in err and "helth" in err
     assert "2 problems" in err
+
+
+def test_check_and_run_refuse_templates_linked_from_outside_the_folder(
+    invoke, workspace: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    build_file_tree(elsewhere, {"notes.md.j2": "---\nsubject: s\n---\nprivate notes\n"})
+    (workspace / "templates" / "notes.md.j2").symlink_to(elsewhere / "notes.md.j2")
+    (workspace / "templates" / "shared").symlink_to(elsewhere, target_is_directory=True)
+    playbook = workspace / "playbooks" / "renewal-ahead.yaml"
+    playbook.write_text(playbook.read_text().replace("renewal/heads-up.md.j2", "notes.md.j2", 1))
+    result = invoke("-w", str(workspace), "check")
+    assert result.exit_code == 1
+    outside = "a link to outside the templates folder; csm reads templates only from inside it"
+    assert f"templates/notes.md.j2:1:1: {outside}" in result.stderr
+    assert f"templates/shared:1:1: {outside}" in result.stderr
+    assert "template 'notes.md.j2' not found in the templates folder" in result.stderr
+    run = invoke("-w", str(workspace), "run", "--dry-run")
+    assert run.exit_code == 1 and "template 'notes.md.j2' not found in the templates folder" in run.stderr
 
 
 def test_preview_renders_the_email_a_step_would_draft(invoke, demo: Path, tmp_path: Path) -> None:

@@ -160,7 +160,15 @@ def test_a_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "mappings").mkdir()
     path = tmp_path / "mappings" / "mine.toml"
     path.write_text('id = "Record ID"\nname = \n')
-    with pytest.raises(InputError, match=rf"^{path}: Invalid value \(at line 2, column 8\)"):
+    with pytest.raises(InputError, match=rf"^{path}:2:8: TOML syntax: Invalid value"):
+        load_mapping("mine", tmp_path)
+
+
+def test_a_mapping_file_past_the_size_cap_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "mappings").mkdir()
+    path = tmp_path / "mappings" / "mine.toml"
+    path.write_text('id = "Record ID"\n' + "# padding\n" * 20_000)
+    with pytest.raises(InputError, match=rf"^{path}:1:1: the file is larger than 128 KB"):
         load_mapping("mine", tmp_path)
 
 

@@ -316,6 +316,33 @@ def test_undefined_name_suggests_context_names(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("expression", "column"),
+    [
+        ("account.seats_usd | number", 21),
+        ("account.seats_usd | round", 21),
+        ("account.seats_usd | money | upper", 21),
+        ("12.5 | number(account.npss)", 35),
+        ("account.renewal_dat | date('%d %b')", 21),
+    ],
+)
+def test_an_undefined_field_behind_a_filter_gets_a_did_you_mean(
+    tmp_path: Path, expression: str, column: int
+) -> None:
+    templates = build(
+        tmp_path, {"t.md.j2": f"---\nsubject: s\n---\nHi,\n\nYou have {{{{ {expression} }}}}.\n"}
+    )
+    name = expression.split("account.")[1].split()[0].rstrip(")")
+    found = problems(templates, "t.md.j2")
+    assert len(found) == 1
+    assert found[0].startswith(f"templates/t.md.j2:6:{column}: no field '{name}' here (did you mean '")
+
+
+def test_default_still_takes_a_missing_field(tmp_path: Path) -> None:
+    templates = build(tmp_path, {"t.md.j2": "---\nsubject: s\n---\n{{ account.region | default('-') }}!\n"})
+    assert templates.render("t.md.j2", context()).body == "-!\n"
+
+
 def test_missing_field_is_fine_behind_is_defined(tmp_path: Path) -> None:
     text = "---\nsubject: s\n---\n{% if account.health is defined %}{{ account.health }}{% endif %}!\n"
     templates = build(tmp_path, {"t.md.j2": text})
@@ -358,6 +385,82 @@ def test_error_inside_an_include_names_the_partial(tmp_path: Path) -> None:
 def test_missing_include_is_a_problem(tmp_path: Path) -> None:
     templates = build(tmp_path, {"t.md.j2": '---\nsubject: "s"\n---\nHi\n{% include "_x.md.j2" %}\n'})
     assert problems(templates, "t.md.j2") == ["templates/t.md.j2:5:1: included template '_x.md.j2' not found"]
+
+
+def _outside(tmp_path: Path) -> Templates:
+    """templates/ with a link to a file outside it and a link to a folder outside it."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.md.j2").write_text("---\nsubject: s\n---\nthe secret\n")
+    (elsewhere / "_secret.md.j2").write_text("the secret\n")
+    templates = build(
+        tmp_path,
+        {
+            "inc.md.j2": '---\nsubject: s\n---\n{% include "_linked.md.j2" %}\n',
+            "dir.md.j2": '---\nsubject: s\n---\n{% include "shared/_secret.md.j2" %}\n',
+            "ext.md.j2": '---\nsubject: s\n---\n{% extends "shared/_secret.md.j2" %}\n',
+            "imp.md.j2": '---\nsubject: s\n---\n{% import "_linked.md.j2" as x %}Hi\n',
+            "up.md.j2": '---\nsubject: s\n---\n{% include "../elsewhere/_secret.md.j2" %}\n',
+            "_inside.md.j2": "inside\n",
+        },
+    )
+    root = tmp_path / "templates"
+    (root / "linked.md.j2").symlink_to(elsewhere / "secret.md.j2")
+    (root / "_linked.md.j2").symlink_to(elsewhere / "_secret.md.j2")
+    (root / "shared").symlink_to(elsewhere, target_is_directory=True)
+    (root / "ok.md.j2").symlink_to(root / "inc.md.j2")  # a link that stays inside is fine
+    (root / "_ok.md.j2").symlink_to("_inside.md.j2")
+    return templates
+
+
+def test_links_out_of_the_templates_folder_are_refused_like_dot_dot(tmp_path: Path) -> None:
+    templates = _outside(tmp_path)
+    assert templates.names() == ["dir.md.j2", "ext.md.j2", "imp.md.j2", "inc.md.j2", "ok.md.j2", "up.md.j2"]
+    assert not templates.exists("linked.md.j2") and not templates.exists("shared/secret.md.j2")
+    refused = "is a link to outside the templates folder; csm reads templates only from inside it"
+    for name in ("inc.md.j2", "imp.md.j2"):
+        assert problems(templates, name) == [
+            f"templates/{name}:4:1: template '_linked.md.j2' {refused} (copy the file in)"
+        ]
+    for name in ("dir.md.j2", "ext.md.j2"):
+        assert problems(templates, name) == [
+            f"templates/{name}:4:1: template 'shared/_secret.md.j2' {refused} (copy the file in)"
+        ]
+    assert problems(templates, "up.md.j2") == [
+        "templates/up.md.j2:4:1: included template '../elsewhere/_secret.md.j2' not found"
+    ]
+    for name in ("linked.md.j2", "shared/secret.md.j2"):
+        with pytest.raises(TemplateError, match=f"^templates/{name}:1:1: template '{name}' {refused}"):
+            templates.render(name, context())
+    link = "a link to outside the templates folder; csm reads templates only from inside it"
+    assert [str(p) for p in templates.outside_links()] == [
+        f"templates/{name}:1:1: {link}" for name in ("_linked.md.j2", "linked.md.j2", "shared")
+    ]
+    # A link that stays inside is read; what it includes is checked all the same.
+    assert problems(templates, "ok.md.j2") == [
+        f"templates/ok.md.j2:4:1: template '_linked.md.j2' {refused} (copy the file in)"
+    ]
+    _ok = build(tmp_path / "b", {"a.md.j2": '---\nsubject: s\n---\n{% include "_ok.md.j2" %}\n'})
+    (tmp_path / "b" / "templates" / "_ok.md.j2").symlink_to("_in.md.j2")
+    (tmp_path / "b" / "templates" / "_in.md.j2").write_text("inside\n")
+    assert _ok.render("a.md.j2", context()).body == "inside\n"
+    # A templates folder that is itself a link is read through: its files are inside it.
+    (tmp_path / "linked-root").symlink_to(tmp_path / "b" / "templates", target_is_directory=True)
+    assert Templates(tmp_path / "linked-root").render("a.md.j2", context()).body == "inside\n"
+
+
+def test_an_unreadable_template_or_partial_is_one_problem_naming_it(tmp_path: Path) -> None:
+    templates = build(tmp_path, {"inc.md.j2": '---\nsubject: s\n---\nHi\n{% include "_sig.md.j2" %}\n'})
+    root = tmp_path / "templates"
+    (root / "bad.md.j2").write_bytes(b"---\nsubject: s\n---\nCaf\xe9\n")
+    (root / "_sig.md.j2").write_bytes(b"Best,\n\xff\n")
+    (root / "big.md.j2").write_bytes(b"---\nsubject: s\n---\n" + b"x" * 200_000)
+    not_utf8 = "not UTF-8 text (byte 0x{}); save the file as UTF-8"
+    assert problems(templates, "bad.md.j2") == ["templates/bad.md.j2:4:4: " + not_utf8.format("e9")]
+    assert problems(templates, "inc.md.j2") == ["templates/_sig.md.j2:2:1: " + not_utf8.format("ff")]
+    assert problems(templates, "big.md.j2") == [
+        "templates/big.md.j2:1:1: the file is larger than 128 KB, the most csm reads; split it up"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -120,8 +120,9 @@ def today(
         from csm.engine import evaluate
         from csm.queue import queue  # drafting needs Jinja; a --no-run morning does not
 
+        playbooks = rt.checked_playbooks()  # before the snapshot: a failed check writes nothing
         rt.snapshot_health(if_stale=True)
-        results = evaluate(rt.conn, rt.playbooks(), rt.fields, rt.params, rt.today)
+        results = evaluate(rt.conn, playbooks, rt.fields, rt.params, rt.today)
         queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
     report = morning(rt, who)
     if as_json:

@@ -148,7 +148,7 @@ def run(
     from csm.engine import evaluate
 
     rt = runtime(ctx)
-    selected = rt.playbooks(playbooks or ())
+    selected = rt.checked_playbooks(playbooks or ())  # before anything is written
     if not dry_run:
         rt.snapshot_health(if_stale=True)  # first, so the health fields see today's scores
     # A dry run shows `limit` matches per step; only --json and a real run need them all.
