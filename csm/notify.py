@@ -16,6 +16,7 @@ from typing import Any
 
 from csm.claims import abandoned
 from csm.errors import CsmError, WorkspaceError, redact_echo, redact_url
+from csm.filters import plural
 from csm.retry import parse_retry_after, retry
 
 TOP_ITEMS = 3
@@ -92,9 +93,9 @@ def message(digests: list[OwnerDigest], today: dt.date) -> dict[str, Any]:
     """The Slack-compatible payload: one ``text`` in mrkdwn."""
     lines = [f"*csm: what waits on {today.isoformat()}*"]
     for d in digests:
-        counts = f"{d.drafts} drafts to review, {d.overdue} overdue and {d.due_today} due tasks"
+        counts = f"{plural(d.drafts, 'draft')} to review, {d.overdue} overdue and {d.due_today} due tasks"
         if d.unknown:
-            counts += f", {d.unknown} sends to settle"
+            counts += f", {plural(d.unknown, 'send')} to settle"
         lines.append(f"• *{d.owner}*: {counts}")
         lines.extend(f"    ◦ {item}" for item in d.top)
     if not digests:

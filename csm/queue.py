@@ -15,6 +15,7 @@ from csm import drafting, timeline
 from csm.engine import Match, StepResult, account_rows
 from csm.errors import TemplateError
 from csm.fields import FieldSet
+from csm.filters import plural
 from csm.recipients import NO_RECIPIENT, account_contacts
 from csm.render import Templates
 from csm.store import transaction
@@ -320,8 +321,8 @@ def _apply_exits(conn: sqlite3.Connection, results: list[StepResult], now: str) 
                 conn,
                 account_id,
                 "exit",
-                f"{r.playbook.id} › {r.step.id}: until met; {tasks} task(s) closed,"
-                f" {drafts} draft(s) withdrawn",
+                f"{r.playbook.id} › {r.step.id}: until met; {plural(tasks, 'task')} closed,"
+                f" {plural(drafts, 'draft')} withdrawn",
                 now,
             )
             exited.append(keys)

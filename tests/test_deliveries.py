@@ -71,7 +71,7 @@ def test_each_recipient_gets_a_copy_with_its_own_one_click_link(
 
     clicked = invoke("-w", str(ws), "unsubscribe", "--token", tokens[1])
     assert clicked.exit_code == 0, clicked.output
-    assert clicked.stdout == f"Unsubscribed {cc} (1 contact(s)).\n"
+    assert clicked.stdout == f"Unsubscribed {cc} (1 contact).\n"
     unsubscribed = dict(sql(ws, "SELECT email, unsubscribed FROM contacts WHERE email IN (?, ?)", to, cc))
     assert unsubscribed == {to: 0, cc: 1}
     [(reason,)] = sql(ws, "SELECT reason FROM suppressions WHERE email = ?", cc.lower())

@@ -124,7 +124,7 @@ def test_until_withdraws_drafts_and_closes_tasks_on_recovery(slump: Callable[[dt
     [(summary,)] = later.conn.execute(
         "SELECT summary FROM timeline WHERE account_id = 'A1' AND kind = 'exit'"
     ).fetchall()
-    assert summary == "slump › low: until met; 1 task(s) closed, 1 draft(s) withdrawn"
+    assert summary == "slump › low: until met; 1 task closed, 1 draft withdrawn"
 
     assert _queue(later).exited == []  # nothing left to close: no second timeline entry
     assert later.conn.execute("SELECT count(*) FROM timeline WHERE kind = 'exit'").fetchone()[0] == 1

@@ -198,7 +198,7 @@ def test_a_kill_mid_draft_is_unknown_with_who_got_it_and_the_next_send_exits_3(
     assert statuses(ws) == {"sending": 1}
 
     digest = invoke("-w", str(ws), "notify", "--dry-run")
-    assert "1 sends to settle" in digest.stdout, digest.stdout
+    assert "1 send to settle" in digest.stdout, digest.stdout
 
     after = csm(ws, "send")
     assert after.wait(timeout=60) == 3, output(ws)

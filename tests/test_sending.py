@@ -110,7 +110,7 @@ def test_dry_run_connects_to_nothing_and_writes_nothing(approved: Path, invoke: 
     before = db_dump(approved / "csm.db")
     result = invoke("-w", str(approved), "send", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "Dry run: 17 approved draft(s)" in result.stdout
+    assert "Dry run: 17 approved drafts" in result.stdout
     assert db_dump(approved / "csm.db") == before
 
 

@@ -9,6 +9,7 @@ import typer
 
 from csm.cli.common import console, err_console, print_json
 from csm.cli.playbook_cmds import runtime
+from csm.filters import plural
 
 if TYPE_CHECKING:
     from csm.sending import SendReport
@@ -86,7 +87,8 @@ def _dry_run(ledger, limit: int | None, as_json: bool) -> None:  # type: ignore[
     from rich.table import Table
 
     table = Table(
-        title=f"Dry run: {len(rows)} approved draft(s); nothing is sent or written", title_justify="left"
+        title=f"Dry run: {plural(len(rows), 'approved draft')}; nothing is sent or written",
+        title_justify="left",
     )
     for column in ("id", "to", "subject", "would"):
         table.add_column(column)
@@ -175,7 +177,7 @@ def unsubscribe(
         address, contacts = suppression.unsubscribe_token(rt.conn, token, reason, rt.now())
     else:
         contacts = suppression.unsubscribe(rt.conn, address or "", reason, rt.now())
-    console.print(f"Unsubscribed {(address or '').strip()} ({contacts} contact(s)).", highlight=False)
+    console.print(f"Unsubscribed {(address or '').strip()} ({plural(contacts, 'contact')}).", highlight=False)
 
 
 def notify(
