@@ -6,14 +6,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from csm import health_model, textfile
+from csm import textfile
+from csm.data.sources import parse_sources
 from csm.errors import Problem
-from csm.playbooks import load_all
-from csm.render import Templates, sample_context
+from csm.health import model as health_model
+from csm.language.playbooks import load_all
+from csm.mail.sending import LEDGER_KEYS, ledger_settings
+from csm.mail.transports import transport_settings_problems
 from csm.runtime import Runtime
-from csm.sending import LEDGER_KEYS, ledger_settings
-from csm.sources import parse_sources
-from csm.transports import transport_settings_problems
+from csm.templating.render import Templates, sample_context
 
 
 @dataclass(frozen=True)

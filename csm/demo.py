@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from csm import store
+from csm.data import store
+from csm.data.importer import import_records
 from csm.errors import WorkspaceError
-from csm.importer import import_records
 from csm.init import create
 from csm.workspace import SETTINGS_FILE
 
@@ -218,7 +218,9 @@ def build_demo(root: Path | None = None) -> DemoSummary:
 
 def _health_history(conn: sqlite3.Connection, root: Path) -> None:
     """Snapshots as if `csm health` had run on each of :data:`HEALTH_DAYS`, scored by the demo's model."""
-    from csm import health, health_model, runtime, workspace
+    from csm import runtime, workspace
+    from csm.health import model as health_model
+    from csm.health import score as health
 
     fields = runtime.fields_for(conn)
     model = health_model.load(root / health_model.MODEL_FILE, fields)
@@ -234,10 +236,12 @@ def _playbook_history(conn: sqlite3.Connection, root: Path, rng: random.Random) 
     gives `csm report` its history. The accounts whose renewal was decided since
     are replayed as they stood then: active, before that renewal.
     """
-    from csm import engine, runtime, timeline, workspace
-    from csm.playbooks import load_selected
-    from csm.queue import queue
-    from csm.render import Templates
+    from csm import runtime, workspace
+    from csm.data import timeline
+    from csm.engine import matching as engine
+    from csm.engine.queueing import queue
+    from csm.language.playbooks import load_selected
+    from csm.templating.render import Templates
 
     path = root / "playbooks" / f"{HOLDOUT_PLAYBOOK}.yaml"
     text = path.read_text(encoding="utf-8")

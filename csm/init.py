@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from csm import store
 from csm.builtins import builtin_dir, builtin_path
+from csm.data import store
 from csm.errors import WorkspaceError
-from csm.health_model import MODEL_FILE
+from csm.health.model import MODEL_FILE
 from csm.workspace import SETTINGS_FILE
 
 DEFAULT_SETTINGS = """\

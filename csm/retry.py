@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from csm.transports import TemporaryFailure
+from csm.mail.transports import TemporaryFailure
 
 T = TypeVar("T")
 

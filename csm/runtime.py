@@ -9,16 +9,16 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from csm import store
+from csm.data import store
 from csm.errors import PlaybookError, TemplateError
-from csm.fields import FieldSet, standard_fields
-from csm.template_files import template_names
+from csm.language.fields import FieldSet, standard_fields
+from csm.templating.files import template_names
 from csm.workspace import Workspace
 
 if TYPE_CHECKING:  # loaded when used: `csm today` reads no playbook and renders nothing
-    from csm.health_model import HealthModel
-    from csm.playbooks import Playbook
-    from csm.render import Templates
+    from csm.health.model import HealthModel
+    from csm.language.playbooks import Playbook
+    from csm.templating.render import Templates
 
 
 _GATE_HINT = "Nothing was run or written. Fix the above (`csm check` lists every problem) and run again."
@@ -49,14 +49,14 @@ class Runtime:
 
     @cached_property
     def templates(self) -> Templates:
-        from csm.render import Templates
+        from csm.templating.render import Templates
 
         return Templates(self.ws.templates_dir)
 
     @cached_property
     def health_model(self) -> HealthModel:
         """The workspace's health.yaml, else the built-in model."""
-        from csm import health_model
+        from csm.health import model as health_model
 
         return health_model.load(health_model.model_path(self.ws.health_path), self.fields)
 
@@ -66,7 +66,7 @@ class Runtime:
         ``if_stale``: only when there is none for today yet, or an import came after it
         (what `csm run` and `csm today` do; scoring 100k accounts takes seconds).
         """
-        from csm import health
+        from csm.health import score as health
 
         if if_stale and health.is_current(self.conn, self.today):
             return 0
@@ -75,12 +75,12 @@ class Runtime:
     @cached_property
     def contact_roles(self) -> frozenset[str]:
         """Every role a contact holds: playbooks may name these besides the built-in roles."""
-        from csm.recipients import held_roles
+        from csm.engine.recipients import held_roles
 
         return held_roles(self.conn)
 
     def playbooks(self, names: Iterable[str] = ()) -> list[Playbook]:
-        from csm.playbooks import load_selected
+        from csm.language.playbooks import load_selected
 
         templates = set(template_names(self.ws.templates_dir))
         return load_selected(
@@ -94,7 +94,7 @@ class Runtime:
         the templates the named ones use must compile and render a sample account,
         else nothing runs. Each template is checked once, whatever the accounts.
         """
-        from csm.render import sample_context
+        from csm.templating.render import sample_context
 
         try:
             selected = self.playbooks(names)

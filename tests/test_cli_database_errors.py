@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from csm import store
+from csm.data import store
 
 COMMANDS = [
     ("approve", "--playbook", "onboarding"),
@@ -80,7 +80,7 @@ def approved(_approved_template: Path, tmp_path: Path) -> Path:
 
 FULL_DISK = """
 import sqlite3, sys
-from csm import store
+from csm.data import store
 from csm.cli import main
 
 connect = store.connect

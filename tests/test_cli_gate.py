@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from csm.render import Templates
+from csm.templating.render import Templates
 from tests.conftest import db_dump
 
 HEADS_UP = "templates/renewal/heads-up.md.j2"  # an email of the renewal-ahead playbook

@@ -30,11 +30,11 @@ from condition_reference import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from csm import store
-from csm.conditions import MAX_DEPTH, check_condition, compile_condition
+from csm.data import store
 from csm.errors import ConditionError
-from csm.fields import Field as CsmField
-from csm.fields import FieldSet, standard_fields
+from csm.language.compiler import MAX_DEPTH, check_condition, compile_condition
+from csm.language.fields import Field as CsmField
+from csm.language.fields import FieldSet, standard_fields
 
 TODAY = dt.date(2026, 6, 1)
 COLUMNS = [

@@ -13,7 +13,7 @@ import pytest
 
 from csm import workspace
 from csm.demo import DEMO_TODAY, ME, OWNERS, DemoSummary, build_demo
-from csm.fields import standard_fields
+from csm.language.fields import standard_fields
 
 TABLES = {
     "accounts": "id",
@@ -168,7 +168,7 @@ def test_every_step_has_a_readable_handful_of_matches(db: sqlite3.Connection, st
 
 
 def test_every_built_in_playbook_step_matches_a_handful(demo: DemoSummary) -> None:
-    from csm import engine
+    from csm.engine import matching as engine
     from csm.runtime import open_runtime
 
     rt = open_runtime(workspace.load(explicit=demo.root))

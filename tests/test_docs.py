@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import typer
 
-from csm import playbooks
 from csm.cli import app
-from csm.fields import ACCOUNT_COLUMNS, DERIVED
-from csm.recipients import FALLBACKS, ROLES
+from csm.engine.recipients import FALLBACKS, ROLES
+from csm.language import playbooks
+from csm.language.fields import ACCOUNT_COLUMNS, DERIVED
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 

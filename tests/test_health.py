@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from csm import health, store
-from csm.conditions import compile_condition, compile_value
-from csm.fields import standard_fields
-from csm.health_model import HealthModel, parse_model
+from csm.data import store
+from csm.health import score as health
+from csm.health.model import HealthModel, parse_model
+from csm.language.compiler import compile_condition, compile_value
+from csm.language.fields import standard_fields
 from tests.test_health_model import GOOD as MODEL  # profile onboarding: seats 80, nps 0; 60 / 30
 
 FIELDS = standard_fields()

@@ -9,8 +9,8 @@ import pytest
 
 from csm.builtins import builtin_path
 from csm.errors import HealthModelError
-from csm.fields import standard_fields
-from csm.health_model import Band, load, parse_model
+from csm.health.model import Band, load, parse_model
+from csm.language.fields import standard_fields
 
 FIELDS = standard_fields()
 PATH = Path("health.yaml")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from csm import workspace as workspace_mod
-from csm.engine import evaluate, held_out
-from csm.playbooks import parse_playbook
-from csm.queue import queue
+from csm.engine.matching import evaluate, held_out
+from csm.engine.queueing import queue
+from csm.language.playbooks import parse_playbook
 from csm.runtime import Runtime, open_runtime
 
 DAY_14 = dt.date(2026, 11, 23)  # the 14th straight day below 40, counting 2026-11-10

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csm import store
+from csm.data import store
+from csm.data.importer import ImportResult, column_name, import_file, import_records, read_records
 from csm.errors import DataImportError, InputError
-from csm.importer import ImportResult, column_name, import_file, import_records, read_records
 
 NOW = "2026-11-23T07:00:00+00:00"
 
@@ -35,7 +35,7 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
 @pytest.fixture(params=[5_000, 1], ids=["one chunk", "a chunk a row"])
 def chunk_rows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
     """A CSV streams through in chunks; with one row a chunk, every check crosses a chunk's edge."""
-    from csm import importer
+    from csm.data import importer
 
     monkeypatch.setattr(importer, "PROGRESS_EVERY", request.param)
     return request.param
@@ -810,7 +810,7 @@ def test_importing_the_same_records_twice_changes_nothing(accounts: list[dict[st
 def test_a_bulk_load_rebuilds_the_indexes_after_it(
     conn: sqlite3.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from csm import importer
+    from csm.data import importer
 
     monkeypatch.setattr(importer, "BULK_ROWS", 2)
     indexes = (

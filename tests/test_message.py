@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from csm.message import (
+from csm.mail.message import (
     HeaderError,
     OutgoingEmail,
     build_message,

@@ -8,8 +8,8 @@ import pytest
 
 from csm.builtins import builtin_dir
 from csm.errors import NotFound
-from csm.fields import standard_fields
-from csm.playbooks import load_all, load_selected, parse_playbook
+from csm.language.fields import standard_fields
+from csm.language.playbooks import load_all, load_selected, parse_playbook
 
 FIELDS = standard_fields()
 GOOD = """\

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from csm.recipients import choose
+from csm.engine.recipients import choose
 
 
 def contact(email: str, role: str, *, primary: bool = False, reachable: bool = True) -> dict[str, Any]:

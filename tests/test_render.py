@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csm import filters
 from csm.builtins import builtin_dir
 from csm.errors import NotFound, TemplateError
-from csm.fields import standard_fields
-from csm.render import RenderedEmail, Templates, sample_context, to_html
+from csm.language.fields import standard_fields
+from csm.templating import filters
+from csm.templating.render import RenderedEmail, Templates, sample_context, to_html
 
 GOLDEN = Path(__file__).parent / "golden"
 TODAY = dt.date(2026, 11, 23)

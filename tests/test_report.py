@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from csm import outcomes, report, store
-from csm.importer import import_records
+from csm.data import outcomes, store
+from csm.data.importer import import_records
+from csm.reporting import report
 
 TODAY = dt.date(2026, 11, 23)
 NOW = "2026-11-23T08:00:00+00:00"

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from csm.mail.transports import PermanentFailure, TemporaryFailure
 from csm.retry import backoff, parse_retry_after, retry
-from csm.transports import PermanentFailure, TemporaryFailure
 
 NOW = dt.datetime(2026, 11, 25, 9, 30, tzinfo=dt.UTC)
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from conftest import build_file_tree
 
-from csm import store
-from csm.filters import plural
-from csm.importer import import_records
+from csm.data import store
+from csm.data.importer import import_records
+from csm.templating.filters import plural
 
 NOW = "2026-11-23T07:00:00+00:00"
 
@@ -139,7 +139,7 @@ def test_killing_send_at_random_never_sends_twice_nor_loses_a_draft(
     time.sleep(0.2)  # a message a killed client left mid-DATA finishes arriving
     with sqlite3.connect(ws / "csm.db") as conn:
         drafts = conn.execute("SELECT status, message_id, dedupe_key FROM outbox").fetchall()
-    from csm.message import message_id
+    from csm.mail.message import message_id
 
     assert len(drafts) == 200
     assert max(handler.received.values()) == 1, "a message arrived twice"

@@ -16,7 +16,7 @@ from conftest import db_dump
 from loopback import Busy, Collect, Stall, free_port
 from pytest_httpserver import HTTPServer
 
-from csm.message import message_id
+from csm.mail.message import message_id
 
 PASSWORD = "s3cret-Pa55word"
 
@@ -341,9 +341,9 @@ def test_notify_without_the_variable_names_it(demo: Path, invoke: Any) -> None:
 def test_rate_limit_paces_the_batch_and_list_unsubscribe_is_set(approved: Path) -> None:
     import datetime as dt
 
+    from csm.mail.sending import Ledger
+    from csm.mail.transports.eml import MaildirTransport
     from csm.runtime import open_runtime
-    from csm.sending import Ledger
-    from csm.transports.eml import MaildirTransport
     from csm.workspace import load
 
     set_send(
@@ -403,9 +403,9 @@ def test_sent_mail_is_dated_when_it_is_sent_not_on_the_pinned_day(
 def test_every_ledger_stamp_comes_from_its_clock_whatever_today_is(approved: Path) -> None:
     import datetime as dt
 
+    from csm.mail.sending import Ledger
+    from csm.mail.transports.eml import MaildirTransport
     from csm.runtime import open_runtime
-    from csm.sending import Ledger
-    from csm.transports.eml import MaildirTransport
     from csm.workspace import load
 
     moment = dt.datetime(2031, 5, 6, 7, 8, 9, tzinfo=dt.UTC)

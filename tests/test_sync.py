@@ -18,10 +18,10 @@ from conftest import db_dump
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from csm import store
+from csm.data import store
+from csm.data.sources import Source, parse_sources
+from csm.data.sync import SourceUnavailable, SyncError, last_sync_key, sync_source
 from csm.errors import WorkspaceError
-from csm.sources import Source, parse_sources
-from csm.sync import SourceUnavailable, SyncError, last_sync_key, sync_source
 
 NOW = dt.datetime(2026, 11, 23, 6, 30, tzinfo=dt.UTC)
 ACCOUNTS = [

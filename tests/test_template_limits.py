@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from csm import template_limits
-from csm.fields import standard_fields
-from csm.render import Templates, sample_context
+from csm.language.fields import standard_fields
+from csm.templating import limits as template_limits
+from csm.templating.render import Templates, sample_context
 
 HEAD = "---\nsubject: s\n---\n"
 

@@ -19,9 +19,8 @@ from loopback import Busy, Collect, Stall, free_port
 from werkzeug import Request, Response
 
 from csm.errors import WorkspaceError
-from csm.message import HeaderError, OutgoingEmail, build_message, dedupe_hash
-from csm.retry import retry
-from csm.transports import (
+from csm.mail.message import HeaderError, OutgoingEmail, build_message, dedupe_hash
+from csm.mail.transports import (
     AuthFailure,
     ConnectionFailure,
     PermanentFailure,
@@ -29,9 +28,10 @@ from csm.transports import (
     make_transport,
     transport_settings_problems,
 )
-from csm.transports.eml import EmlTransport, MaildirTransport
-from csm.transports.http_api import HttpTransport, idempotency_key
-from csm.transports.smtp import SmtpTransport
+from csm.mail.transports.eml import EmlTransport, MaildirTransport
+from csm.mail.transports.http_api import HttpTransport, idempotency_key
+from csm.mail.transports.smtp import SmtpTransport
+from csm.retry import retry
 
 DATE = dt.datetime(2026, 11, 25, 9, 30, tzinfo=dt.UTC)
 PASSWORD = "s3cret-Pa55word"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from test_render import BUILTIN, golden_context
 
-from csm import filters
+from csm.templating import filters
 
 
 @pytest.mark.parametrize(

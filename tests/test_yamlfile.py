@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from csm import yamlfile
+from csm.language import yamlfile
 
 
 def _refused(text: str) -> str:

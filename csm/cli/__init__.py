@@ -25,7 +25,7 @@ class CsmGroup(TyperGroup):
         except CsmError as exc:
             _fail(exc)
         except Exception as exc:
-            from csm.store import database_problem
+            from csm.data.store import database_problem
 
             problem = database_problem(exc, state(ctx).database)
             if problem is None:

@@ -51,7 +51,7 @@ def today(ctx: typer.Context, ws: Workspace) -> dt.date:
 
 
 def open_db(ws: Workspace) -> sqlite3.Connection:
-    from csm import store
+    from csm.data import store
 
     return store.connect(ws.database_path)
 

@@ -39,8 +39,8 @@ def import_(
     account_id + metric + date. A bad row stops the import with its row number
     and leaves the database as it was.
     """
-    from csm.importer import KINDS, import_file, summary
-    from csm.mapping import load_mapping
+    from csm.data.importer import KINDS, import_file, summary
+    from csm.data.mapping import load_mapping
 
     if kind not in KINDS:
         raise typer.BadParameter(f"'{kind}' is not one of: {', '.join(KINDS)}", param_hint="KIND")

@@ -59,8 +59,8 @@ TOUR_PLAYBOOKS = (
 def _tour(root: Path) -> None:
     """Each built-in playbook: matches per step, then the first email it would draft."""
     from csm import workspace
-    from csm.engine import evaluate
-    from csm.preview import render_preview
+    from csm.engine.matching import evaluate
+    from csm.engine.preview import render_preview
     from csm.runtime import open_runtime
 
     rt = open_runtime(workspace.load(explicit=root))

@@ -13,8 +13,8 @@ from csm.cli.playbook_cmds import runtime
 from csm.cli.values import show
 
 if TYPE_CHECKING:
-    from csm.health import Explanation, Part, Summary
-    from csm.health_model import HealthModel
+    from csm.health.model import HealthModel
+    from csm.health.score import Explanation, Part, Summary
 
 SHOWN = 10
 _BAND_STYLE = {"red": "red", "yellow": "yellow", "green": "green"}
@@ -34,7 +34,7 @@ def health(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Score every account, store today's snapshot, show the distribution and the biggest drops."""
-    from csm import health as core
+    from csm.health import score as core
 
     rt = runtime(ctx)
     rt.snapshot_health()

@@ -11,10 +11,10 @@ from csm.cli.common import console, print_json
 from csm.cli.pictures import sparkline
 from csm.cli.playbook_cmds import runtime
 from csm.cli.values import same_person, show, why
-from csm.filters import plural
+from csm.templating.filters import plural
 
 if TYPE_CHECKING:
-    from csm.morning import Morning
+    from csm.reporting.morning import Morning
 
 SHOWN = 10  # rows per section in the terminal; --json has them all
 
@@ -112,13 +112,13 @@ def today(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The morning list: drafts to review, tasks, renewals, health drops, silent accounts."""
-    from csm.morning import morning
+    from csm.reporting.morning import morning
 
     rt = runtime(ctx)
     who = None if everyone else (owner or rt.ws.me())
     if not no_run:
-        from csm.engine import evaluate
-        from csm.queue import queue  # drafting needs Jinja; a --no-run morning does not
+        from csm.engine.matching import evaluate
+        from csm.engine.queueing import queue  # drafting needs Jinja; a --no-run morning does not
 
         playbooks = rt.checked_playbooks()  # before the snapshot: a failed check writes nothing
         rt.snapshot_health(if_stale=True)
@@ -137,7 +137,7 @@ def account(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One account: key fields, trend, renewal countdown, contacts, open items, timeline."""
-    from csm.account_view import account_view
+    from csm.reporting.account import account_view
 
     view = account_view(runtime(ctx), account_id)
     if as_json:

@@ -10,7 +10,7 @@ import typer
 from csm.cli.common import console, err_console, print_json
 from csm.cli.playbook_cmds import runtime
 from csm.cli.values import same_person, why
-from csm.filters import plural
+from csm.templating.filters import plural
 
 if TYPE_CHECKING:
     import sqlite3
@@ -41,7 +41,7 @@ def outbox(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the same drafts).")] = False,
 ) -> None:
     """List what waits for a person (draft, approved, unknown); --all or --status for the history."""
-    from csm import outbox as core
+    from csm.mail import outbox as core
 
     if everything and status:
         raise typer.BadParameter("give --all or --status, not both", param_hint="--all")
@@ -105,7 +105,7 @@ def _print_outbox(items: list[dict[str, Any]]) -> None:
 
 def _with_overlaps(conn: sqlite3.Connection, draft: dict[str, Any]) -> dict[str, Any]:
     """The draft with the other pending drafts to the same person (csm.recipients)."""
-    from csm.recipients import also_to_same_person
+    from csm.engine.recipients import also_to_same_person
 
     return {**draft, "also_to_same_person": also_to_same_person(conn, [draft["id"]])[draft["id"]]}
 
@@ -138,7 +138,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show one draft: headers, body, and why it was drafted."""
-    from csm import outbox as core
+    from csm.mail import outbox as core
 
     conn = runtime(ctx).conn
     draft = _with_overlaps(conn, core.get(conn, draft_id))
@@ -154,7 +154,7 @@ def approve(
     playbook: Annotated[str | None, typer.Option(help="Approve every draft of this playbook.")] = None,
 ) -> None:
     """Approve drafts for `csm send`."""
-    from csm import outbox as core
+    from csm.mail import outbox as core
 
     rt = runtime(ctx)
     if bool(ids) == bool(playbook):
@@ -177,7 +177,7 @@ def skip(
     reason: Annotated[str, typer.Option(help="Why it should not go out.")],
 ) -> None:
     """Skip a draft, with the reason (it is never sent)."""
-    from csm import outbox as core
+    from csm.mail import outbox as core
 
     rt = runtime(ctx)
     core.skip(rt.conn, draft_id, reason, rt.now())
@@ -185,8 +185,8 @@ def skip(
 
 
 def _edit(rt: Runtime, draft_id: int) -> None:
-    from csm import editing
-    from csm import outbox as core
+    from csm.mail import editing
+    from csm.mail import outbox as core
 
     draft = core.get(rt.conn, draft_id)
     if draft["status"] not in ("draft", "approved"):
@@ -211,8 +211,8 @@ def review(
     owner: Annotated[str | None, typer.Option(help="Review this CSM's drafts (default: me).")] = None,
 ) -> None:
     """Walk the drafts one by one: approve, edit, skip, next, quit."""
-    from csm import outbox as core
     from csm.errors import CsmError
+    from csm.mail import outbox as core
 
     if not sys.stdin.isatty():
         err_console.print(

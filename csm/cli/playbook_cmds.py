@@ -10,11 +10,11 @@ from rich.table import Table
 
 from csm.cli.common import console, err_console, print_json, state, workspace
 from csm.cli.values import show
-from csm.filters import plural
+from csm.templating.filters import plural
 
 if TYPE_CHECKING:
-    from csm.engine import Match, StepResult
-    from csm.recipients import Choice
+    from csm.engine.matching import Match, StepResult
+    from csm.engine.recipients import Choice
     from csm.runtime import Runtime
 
 Addressing = dict[tuple[str, str, str], "Choice"]
@@ -145,7 +145,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Take today's health snapshot, evaluate playbooks, queue drafts and tasks (--dry-run: show only)."""
-    from csm.engine import evaluate
+    from csm.engine.matching import evaluate
 
     rt = runtime(ctx)
     selected = rt.checked_playbooks(playbooks or ())  # before anything is written
@@ -155,7 +155,7 @@ def run(
     keep = limit if dry_run and not as_json else None
     results = evaluate(rt.conn, selected, rt.fields, rt.params, rt.today, owner=owner, keep=keep)
     if dry_run:
-        from csm.recipients import addressing
+        from csm.engine.recipients import addressing
 
         if quiet and not as_json:
             return
@@ -167,7 +167,7 @@ def run(
             _print_results(results, chosen, limit)
             console.print(f"\n[dim]Dry run as of {rt.today}: nothing was written.[/]")
         return
-    from csm.queue import queue
+    from csm.engine.queueing import queue
 
     report = queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
     if as_json:
@@ -227,7 +227,7 @@ def preview(
     html: Annotated[Path | None, typer.Option(help="Also write the HTML part to this file.")] = None,
 ) -> None:
     """Render exactly the email a step would draft for one account, without queueing it."""
-    from csm.preview import render_preview
+    from csm.engine.preview import render_preview
 
     rt = runtime(ctx)
     result = render_preview(rt, playbook, account, step)

@@ -11,10 +11,10 @@ from rich.table import Table
 from csm.cli.common import console, parse_date, print_json
 from csm.cli.pictures import bar
 from csm.cli.playbook_cmds import runtime
-from csm.filters import plural
+from csm.templating.filters import plural
 
 if TYPE_CHECKING:
-    from csm.report import Group, Holdout, Interval, Report, StepReport
+    from csm.reporting.report import Group, Holdout, Interval, Report, StepReport
 
 # (JSON key, column header): two-line headers keep the table inside 80 columns.
 _PIPELINE = (
@@ -43,7 +43,7 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What each playbook did and what happened after: touched against not touched and held out."""
-    from csm.report import build
+    from csm.reporting.report import build
 
     start = parse_date(since, "--since")
     rt = runtime(ctx)
@@ -63,7 +63,7 @@ def outcome(
     ] = None,
 ) -> None:
     """Record a renewal outcome by hand (imports record them from the status column)."""
-    from csm import outcomes
+    from csm.data import outcomes
 
     day = parse_date(date, "--date")
     rt = runtime(ctx)
@@ -123,7 +123,7 @@ def _change(group: Group, days: int) -> str:
 
 
 def _print_outcomes(steps: list[StepReport]) -> None:
-    from csm.report import HORIZONS
+    from csm.reporting.report import HORIZONS
 
     console.print("\n[bold]After the touch[/]: renewal rate; median health change 30, 60, 90 days on")
     table = _table("playbook, step")

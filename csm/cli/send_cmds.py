@@ -9,10 +9,10 @@ import typer
 
 from csm.cli.common import console, err_console, print_json
 from csm.cli.playbook_cmds import runtime
-from csm.filters import plural
+from csm.templating.filters import plural
 
 if TYPE_CHECKING:
-    from csm.sending import SendReport
+    from csm.mail.sending import SendReport
 
 
 def register(app: typer.Typer) -> None:
@@ -34,8 +34,8 @@ def send(
 
     Exit 3 when some drafts failed, were left approved, or have an unknown outcome.
     """
-    from csm.sending import LEDGER_KEYS, Ledger
-    from csm.transports import make_transport
+    from csm.mail.sending import LEDGER_KEYS, Ledger
+    from csm.mail.transports import make_transport
 
     rt = runtime(ctx)
     ledger = Ledger(rt)  # the real clock: a pinned today changes which drafts may go, not their dates
@@ -136,8 +136,8 @@ def resolve(
     ] = False,
 ) -> None:
     """Settle a draft whose send outcome is unknown."""
-    from csm.claims import resolve as core_resolve
-    from csm.claims import wall_clock
+    from csm.mail.claims import resolve as core_resolve
+    from csm.mail.claims import wall_clock
 
     if sent == again:
         raise typer.BadParameter("give exactly one of --sent or --retry", param_hint="--sent / --retry")
@@ -166,7 +166,7 @@ def unsubscribe(
     reason: Annotated[str, typer.Option(help="Why, for the record.")] = "asked to unsubscribe",
 ) -> None:
     """Never email this address again (it is left out of every draft at send time)."""
-    from csm import suppression
+    from csm.mail import suppression
 
     if (address is None) == (token is None):
         raise typer.BadParameter(
@@ -186,8 +186,8 @@ def notify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the payload as JSON.")] = False,
 ) -> None:
     """Post a digest of what waits, per CSM, to the webhook in [notify] webhook_env."""
-    from csm import notify as core
-    from csm.claims import wall_clock
+    from csm.mail.claims import wall_clock
+    from csm.reporting import notify as core
 
     rt = runtime(ctx)
     payload = core.message(core.digest(rt.conn, rt.today, wall_clock()), rt.today)

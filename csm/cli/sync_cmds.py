@@ -10,7 +10,7 @@ import typer
 from csm.cli.common import console, err_console, open_db, print_json, progress, workspace
 
 if TYPE_CHECKING:
-    from csm.sync import SyncResult
+    from csm.data.sync import SyncResult
 
 
 def register(app: typer.Typer) -> None:
@@ -35,9 +35,9 @@ def sync(
     A failure leaves the database as it was. Incremental: the start time of the
     last good sync is sent as the source's since_param.
     """
+    from csm.data.sources import parse_sources
+    from csm.data.sync import sync_source
     from csm.errors import WorkspaceError, did_you_mean
-    from csm.sources import parse_sources
-    from csm.sync import sync_source
 
     ws = workspace(ctx)
     sources = parse_sources(ws.settings.sources, ws.settings_path, ws.root)

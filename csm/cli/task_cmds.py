@@ -27,7 +27,7 @@ def task_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Open tasks, soonest first."""
-    from csm import tasks
+    from csm.engine import tasks
 
     rt = runtime(ctx)
     items = tasks.open_tasks(rt.conn, rt.today, owner=None if everyone else (owner or rt.ws.me()))
@@ -47,7 +47,7 @@ def task_done(
     note: Annotated[str | None, typer.Option(help="What happened (goes on the timeline).")] = None,
 ) -> None:
     """Mark a task done; it is recorded on the account's timeline as a touch."""
-    from csm import tasks
+    from csm.engine import tasks
 
     rt = runtime(ctx)
     task = tasks.done(rt.conn, task_id, rt.now(), note)
@@ -62,7 +62,7 @@ def task_snooze(
     reason: Annotated[str, typer.Option(help="Why it waits.")],
 ) -> None:
     """Put a task away until a date."""
-    from csm import tasks
+    from csm.engine import tasks
 
     rt = runtime(ctx)
     day = parse_date(until, "--until")
@@ -79,7 +79,7 @@ def snooze(
     playbook: Annotated[str | None, typer.Option(help="Only this playbook (default: all).")] = None,
 ) -> None:
     """Stop a playbook (or all) firing for an account until a date."""
-    from csm import tasks
+    from csm.engine import tasks
 
     rt = runtime(ctx)
     if playbook is not None:
@@ -95,7 +95,7 @@ def snoozes(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Account snoozes still in force (they expire on their own)."""
-    from csm import tasks
+    from csm.engine import tasks
 
     rt = runtime(ctx)
     items = tasks.active_snoozes(rt.conn, rt.today)
@@ -119,7 +119,7 @@ def log(
     kind: Annotated[str, typer.Option(help="note, call or meeting.")] = "note",
 ) -> None:
     """Record a touch on the account's timeline (resets days_since_touch)."""
-    from csm import timeline
+    from csm.data import timeline
 
     rt = runtime(ctx)
     timeline.log_note(rt.conn, account_id, note, rt.now(), kind)

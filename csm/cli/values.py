@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from csm.fields import DERIVED
-from csm.filters import money
+from csm.language.fields import DERIVED
+from csm.templating.filters import money
 
 _FRACTIONS = frozenset(f.name for f in DERIVED if f.fraction)
 _MONEY = frozenset({"arr"})

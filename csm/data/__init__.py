@@ -1,0 +1,1 @@
+"""The store and the data coming in: schema and migrations, imports, mappings, HTTP sync, timeline."""

@@ -1,0 +1,350 @@
+"""The SQLite store: opening the database, the schema and its migrations.
+
+Connections run in autocommit mode; every write goes through
+:func:`transaction`, which takes SQLite's write lock up front
+(``BEGIN IMMEDIATE``) so two csm processes never interleave half-done work.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from csm.errors import WorkspaceError
+from csm.language.fields import ACCOUNT_COLUMNS, FieldType
+
+BUSY_TIMEOUT_MS = 30_000
+
+SCHEMA_V1 = """
+CREATE TABLE accounts (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner TEXT,
+    plan TEXT,
+    arr REAL,
+    seats_licensed INTEGER,
+    seats_used INTEGER,
+    start_date TEXT,
+    renewal_date TEXT,
+    status TEXT NOT NULL DEFAULT 'active',
+    nps INTEGER,
+    open_tickets INTEGER,
+    last_login_at TEXT,
+    health_score REAL
+);
+CREATE INDEX accounts_owner ON accounts(owner);
+CREATE INDEX accounts_renewal ON accounts(renewal_date);
+
+CREATE TABLE contacts (
+    account_id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    name TEXT,
+    role TEXT,
+    title TEXT,
+    is_primary INTEGER NOT NULL DEFAULT 0,
+    unsubscribed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (account_id, email)
+);
+CREATE INDEX contacts_email ON contacts(email);
+
+CREATE TABLE usage (
+    account_id TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    date TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (account_id, metric, date)
+) WITHOUT ROWID;
+
+CREATE TABLE health_history (
+    account_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    score REAL NOT NULL,
+    band TEXT,
+    parts TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (account_id, date)
+) WITHOUT ROWID;
+
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    dedupe_key TEXT NOT NULL UNIQUE,
+    playbook TEXT NOT NULL,
+    step TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    owner TEXT,
+    to_addrs TEXT NOT NULL,
+    cc TEXT NOT NULL DEFAULT '[]',
+    reply_to TEXT,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    original_subject TEXT,
+    original_body TEXT,
+    edited INTEGER NOT NULL DEFAULT 0,
+    template TEXT NOT NULL,
+    why TEXT NOT NULL DEFAULT '{}',
+    priority TEXT NOT NULL DEFAULT 'normal',
+    status TEXT NOT NULL DEFAULT 'draft',
+    reason TEXT,
+    message_id TEXT,
+    claimed_by TEXT,
+    claimed_at TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    sent_at TEXT
+);
+CREATE INDEX outbox_status ON outbox(status);
+CREATE INDEX outbox_account ON outbox(account_id);
+
+CREATE TABLE tasks (
+    id INTEGER PRIMARY KEY,
+    dedupe_key TEXT UNIQUE,
+    playbook TEXT,
+    step TEXT,
+    account_id TEXT NOT NULL,
+    owner TEXT,
+    title TEXT NOT NULL,
+    due_date TEXT,
+    priority TEXT NOT NULL DEFAULT 'normal',
+    status TEXT NOT NULL DEFAULT 'open',
+    snoozed_until TEXT,
+    note TEXT,
+    why TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    done_at TEXT
+);
+CREATE INDEX tasks_status ON tasks(status, due_date);
+CREATE INDEX tasks_account ON tasks(account_id);
+
+CREATE TABLE timeline (
+    id INTEGER PRIMARY KEY,
+    account_id TEXT,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    touch INTEGER NOT NULL DEFAULT 0,
+    summary TEXT NOT NULL,
+    ref TEXT
+);
+CREATE INDEX timeline_account ON timeline(account_id, touch, at);
+
+CREATE TABLE snoozes (
+    id INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    playbook TEXT,
+    until TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX snoozes_account ON snoozes(account_id, until);
+
+CREATE TABLE suppressions (
+    email TEXT PRIMARY KEY,
+    reason TEXT,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT
+);
+"""
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT the migration's transaction half-way.
+    for statement in script.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _migration_1(conn: sqlite3.Connection) -> None:
+    _run_script(conn, SCHEMA_V1)
+
+
+def _migration_2(conn: sqlite3.Connection) -> None:
+    """Which accounts each step matched (held out or not), and renewal outcomes: for `csm report`.
+
+    The matches of earlier runs are recovered from the drafts and tasks they left.
+    """
+    _run_script(
+        conn,
+        """CREATE TABLE matches (
+    playbook TEXT NOT NULL,
+    step TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    first_matched TEXT NOT NULL,
+    last_matched TEXT NOT NULL,
+    held_out INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (playbook, step, account_id)
+) WITHOUT ROWID;
+CREATE TABLE outcomes (
+    account_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('renewed', 'churned')),
+    source TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (account_id, date)
+) WITHOUT ROWID;
+INSERT INTO matches (playbook, step, account_id, first_matched, last_matched)
+SELECT playbook, step, account_id, min(date(created_at)), max(date(created_at)) FROM (
+    SELECT playbook, step, account_id, created_at FROM outbox
+    UNION ALL SELECT playbook, step, account_id, created_at FROM tasks WHERE playbook IS NOT NULL
+) GROUP BY playbook, step, account_id""",
+    )
+
+
+def _migration_3(conn: sqlite3.Connection) -> None:
+    """One row per envelope recipient of a draft: its unsubscribe token and what became of its copy.
+
+    ``status``: pending (not handed over yet), sending (being handed over),
+    sent, failed (refused for good) or unknown (may have arrived).
+    """
+    _run_script(
+        conn,
+        """CREATE TABLE deliveries (
+    draft_id INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    token TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'unknown')),
+    detail TEXT,
+    position INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (draft_id, address)
+) WITHOUT ROWID""",
+    )
+
+
+# Numbered migrations: index + 1 is the schema version each one produces.
+# Append only; never edit one that has shipped.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2, _migration_3)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
+    """Open the workspace database, migrating it to the current schema.
+
+    A missing file is an error unless ``create`` is set: csm never silently
+    makes an empty database somewhere unexpected.
+    """
+    if not create and not path.exists():
+        raise WorkspaceError(
+            f"no database at {path}",
+            hint="Run `csm init` to create a workspace, or `csm demo` to try one.",
+        )
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        raise database_problem(exc, path) or WorkspaceError(f"cannot open database {path}: {exc}") from None
+    return conn
+
+
+def database_problem(error: BaseException, path: Path | None) -> WorkspaceError | None:
+    """What to tell a person when SQLite itself fails under csm, or None for any other error.
+
+    The disk is full, the file is read-only, another process holds the write
+    lock past the busy timeout, or the disk failed a read or write. SQLite
+    has rolled back the statement in progress; what was committed before holds.
+    """
+    code = getattr(error, "sqlite_errorcode", None)
+    if not isinstance(error, sqlite3.OperationalError) or code is None:
+        return None
+    where = f"the database {path}" if path is not None else "the workspace database"
+    kept = "Nothing was lost: what csm had recorded stays; the change in progress was rolled back."
+    primary = code & 0xFF  # extended result codes keep the primary code in the low byte
+    if primary == sqlite3.SQLITE_FULL:
+        return WorkspaceError(
+            f"{where} cannot grow: the disk it is on is full ({error})",
+            hint=f"Free some space on that disk, then run the command again. {kept}"
+            " A send cut off here is marked unknown by the next `csm send`.",
+        )
+    if primary == sqlite3.SQLITE_READONLY:
+        return WorkspaceError(
+            f"cannot write {where}: it is read-only ({error})",
+            hint="Let this user write the file and its folder (SQLite also writes the -wal and -shm"
+            f" files beside it), or run csm as the user who owns them. {kept}",
+        )
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return WorkspaceError(
+            f"{where} is locked: another process held it for more than"
+            f" {BUSY_TIMEOUT_MS / 1000:g} s ({error})",
+            hint=f"Another csm (a cron job?) or a database tool is writing to it; let it finish, then run"
+            f" the command again. {kept}",
+        )
+    if primary == sqlite3.SQLITE_IOERR:
+        return WorkspaceError(
+            f"the disk failed a read or write of {where} ({error})",
+            hint=f"Check the disk and the file system it is on, then run the command again. {kept}",
+        )
+    return None
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply the migrations this database has not had yet, each atomically."""
+    if schema_version(conn) >= SCHEMA_VERSION:
+        return
+    with transaction(conn):
+        current = schema_version(conn)  # re-read under the write lock
+        if current > SCHEMA_VERSION:
+            raise WorkspaceError(
+                f"database schema version {current} is newer than this csm ({SCHEMA_VERSION}); upgrade csm"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version - 1](conn)
+            conn.execute(f"PRAGMA user_version = {version}")
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction: all of it commits, or none of it does."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        # SQLite rolls back by itself on some errors (SQLITE_FULL); a second
+        # ROLLBACK would fail and hide the error that matters.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+_SQL_TYPES: dict[str, FieldType] = {"INTEGER": "number", "REAL": "number", "NUMERIC": "number"}
+
+
+def extra_account_columns(conn: sqlite3.Connection) -> dict[str, FieldType]:
+    """Columns an import added to ``accounts`` beyond the standard ones."""
+    standard = {f.name for f in ACCOUNT_COLUMNS}
+    extras: dict[str, FieldType] = {}
+    for row in conn.execute("PRAGMA table_info(accounts)"):
+        if row["name"] not in standard:
+            declared = (row["type"] or "").upper()
+            if declared == "DATE":
+                extras[row["name"]] = "date"
+            elif declared == "BOOLEAN":
+                extras[row["name"]] = "bool"
+            else:
+                extras[row["name"]] = _SQL_TYPES.get(declared, "text")
+    return extras
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )

@@ -1,0 +1,1 @@
+"""The engine: which accounts match which step (SQL), and the drafts and tasks that follow."""

@@ -1,0 +1,217 @@
+"""Who a draft goes to: contact roles, what happens when nobody holds them, and overlaps.
+
+A step's email names contact roles in order of preference. The roles it may
+name are the built-in ones plus those the workspace's contacts hold. When no
+reachable contact holds any of them, the step's ``fallback`` decides: ``skip``
+(the default: nothing is drafted, the CSM gets a task) or ``primary`` (the
+primary contact gets it, and the draft says so). Nothing is ever silently
+readdressed.
+
+A person can be a recipient at two accounts (the champion of both, say); each
+account's draft is kept, and every pending draft names the others to the same
+address, so the reviewer decides.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from email.utils import parseaddr
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from csm.engine.matching import StepResult
+
+# The roles a playbook may name without any contact holding them yet;
+# `primary` means the account's primary contact, whatever their role.
+ROLES = ("primary", "champion", "economic_buyer", "executive_sponsor", "admin", "user")
+FALLBACKS = ("skip", "primary")
+PENDING = ("draft", "approved")
+NO_RECIPIENT = ":no-recipient"  # suffix of the dedupe key of a skipped row and its task
+NOTE_KEY = "recipients"  # the key in a draft's why naming a role nobody holds
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    email: str
+    role: str
+    title: str
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name.strip() else self.email.split("@")[0]
+
+
+def _role_text(role: str, *, human: bool) -> str:
+    if role == "primary":
+        return "primary contact"
+    return role.replace("_", " ") if human else role
+
+
+def _either(roles: Sequence[str], *, human: bool = False, joiner: str = " or ") -> str:
+    return joiner.join(_role_text(r, human=human) for r in roles)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The recipients chosen for one draft, and what was missing on the way."""
+
+    people: tuple[Recipient, ...]
+    missing: tuple[str, ...]  # roles named in `to` that no reachable contact holds
+    unsubscribed: tuple[str, ...]  # of those, the roles held only by unsubscribed contacts
+    fallback: str
+    fell_back: bool  # nobody held a role; the primary contact stands in (fallback: primary)
+
+    def _nobody(self, account_name: str, *, human: bool = False) -> str:
+        where = "to write to" if self.unsubscribed else "on file"
+        text = f"no {_either(self.missing, human=human)} {where} for {account_name}"
+        if self.unsubscribed:
+            text += f" ({_either(self.unsubscribed, human=human, joiner=', ')} unsubscribed)"
+        return text
+
+    def reason(self, account_name: str) -> str:
+        """Why nothing was drafted (``people`` is empty)."""
+        text = self._nobody(account_name)
+        if self.fallback == "primary" and "primary" not in self.missing:
+            text += " and no primary contact to fall back to"
+        return text
+
+    def task_title(self, email_title: str) -> str:
+        """The CSM's to-do when nothing was drafted; `csm today` shows the account beside it."""
+        where = "to write to" if self.unsubscribed else "on file"
+        return (
+            f"No {_either(self.missing, human=True)} {where} for the {email_title} email:"
+            " add one or send it by hand"
+        )
+
+    def note(self, account_name: str) -> str | None:
+        """What the reviewer must know about a draft that did not reach every role, if anything."""
+        if not self.missing:
+            return None
+        if self.fell_back:
+            return f"{self._nobody(account_name)}; to the primary contact instead (fallback: primary)"
+        held = ", ".join(dict.fromkeys(_role_text(p.role, human=False) for p in self.people))
+        return f"{self._nobody(account_name)}; to the {held} only"
+
+
+def _holds(row: sqlite3.Row, role: str) -> bool:
+    return bool(row["is_primary"]) if role == "primary" else row["role"] == role
+
+
+def _person(row: sqlite3.Row) -> Recipient:
+    return Recipient(row["name"] or "", row["email"], row["role"] or "", row["title"] or "")
+
+
+def choose(contacts: Sequence[sqlite3.Row], roles: Sequence[str], fallback: str) -> Choice:
+    """The reachable contacts in ``roles`` (in that order); the primary only when ``fallback`` says so.
+
+    ``contacts``: the account's contacts, each with a ``reachable`` flag (not
+    unsubscribed, not suppressed).
+    """
+    chosen: dict[str, Recipient] = {}
+    missing: list[str] = []
+    unsubscribed: list[str] = []
+    for role in roles:
+        holders = [row for row in contacts if _holds(row, role)]
+        reachable = [row for row in holders if row["reachable"]]
+        if not reachable:
+            missing.append(role)
+            if holders:
+                unsubscribed.append(role)
+        for row in reachable:
+            chosen.setdefault(row["email"].lower(), _person(row))
+    fell_back = False
+    if not chosen and fallback == "primary":
+        primary = [_person(row) for row in contacts if row["is_primary"] and row["reachable"]][:1]
+        chosen = {p.email.lower(): p for p in primary}
+        fell_back = bool(primary)
+    return Choice(tuple(chosen.values()), tuple(missing), tuple(unsubscribed), fallback, fell_back)
+
+
+_CHUNK = 500
+_CONTACTS = (
+    "SELECT c.account_id, c.name, c.email, c.role, c.title, c.is_primary,"
+    " (c.unsubscribed = 0 AND NOT EXISTS"
+    " (SELECT 1 FROM suppressions s WHERE s.email = c.email COLLATE NOCASE)) AS reachable"
+    " FROM contacts c WHERE c.account_id IN ({marks})"
+    " ORDER BY c.account_id, c.is_primary DESC, c.name"
+)
+
+
+def account_contacts(conn: sqlite3.Connection, account_ids: Sequence[str]) -> dict[str, list[sqlite3.Row]]:
+    """Each account's contacts, flagged ``reachable`` when they may be emailed, in chunks."""
+    found: dict[str, list[sqlite3.Row]] = {}
+    for start in range(0, len(account_ids), _CHUNK):
+        chunk = account_ids[start : start + _CHUNK]
+        for row in conn.execute(_CONTACTS.format(marks=", ".join("?" * len(chunk))), tuple(chunk)):
+            found.setdefault(row["account_id"], []).append(row)
+    return found
+
+
+def held_roles(conn: sqlite3.Connection) -> frozenset[str]:
+    """Every role some contact in the workspace holds."""
+    return frozenset(r[0] for r in conn.execute("SELECT DISTINCT role FROM contacts WHERE role IS NOT NULL"))
+
+
+def _addresses(to_addrs: str, cc: str) -> set[str]:
+    found = {address.lower() for _name, address in json.loads(to_addrs)}
+    found.update(parseaddr(entry)[1].lower() for entry in json.loads(cc))
+    return found - {""}
+
+
+def also_to_same_person(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+    """For each of these drafts that is pending, the other pending drafts sharing a recipient.
+
+    Read from the outbox each time, so it is never out of date: once the other
+    draft is sent or skipped, the warning goes.
+    """
+    wanted = set(ids)
+    pending = {
+        row["id"]: row
+        for row in conn.execute(
+            "SELECT o.id, o.status, o.account_id, a.name AS account_name, o.to_addrs, o.cc FROM outbox o"
+            " LEFT JOIN accounts a ON a.id = o.account_id"
+            f" WHERE o.status IN ({', '.join('?' * len(PENDING))}) ORDER BY o.id",
+            PENDING,
+        )
+    }
+    addresses = {draft_id: _addresses(row["to_addrs"], row["cc"]) for draft_id, row in pending.items()}
+    by_address: dict[str, list[int]] = {}
+    for draft_id, found in addresses.items():
+        for address in found:
+            by_address.setdefault(address, []).append(draft_id)
+    overlaps: dict[int, list[dict[str, Any]]] = {draft_id: [] for draft_id in wanted}
+    for draft_id in wanted & pending.keys():
+        shared: dict[int, list[str]] = {}
+        for address in sorted(addresses[draft_id]):
+            for other in by_address[address]:
+                if other != draft_id:
+                    shared.setdefault(other, []).append(address)
+        overlaps[draft_id] = [
+            {
+                "id": other,
+                "account": pending[other]["account_id"],
+                "account_name": pending[other]["account_name"],
+                "status": pending[other]["status"],
+                "emails": emails,
+            }
+            for other, emails in sorted(shared.items())
+        ]
+    return overlaps
+
+
+def addressing(conn: sqlite3.Connection, results: Sequence[StepResult]) -> dict[tuple[str, str, str], Choice]:
+    """Who each email match would go to, by (playbook, step, account): a dry run's view, nothing rendered."""
+    emails = [r for r in results if r.step.email is not None]
+    contacts = account_contacts(conn, sorted({m.account_id for r in emails for m in r.matches}))
+    return {
+        (r.playbook.id, r.step.id, m.account_id): choose(
+            contacts.get(m.account_id, []), r.step.email.to, r.step.email.fallback
+        )
+        for r in emails
+        if r.step.email is not None
+        for m in r.matches
+    }

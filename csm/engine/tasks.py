@@ -1,0 +1,131 @@
+"""Tasks for the CSM (call, review, escalate) and account snoozes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from typing import Any
+
+from csm.data import timeline
+from csm.data.store import transaction
+from csm.errors import InputError, NotFound, StateError
+
+# A snoozed task counts as open again once its date has come.
+FINISHED = ("done", "closed")  # closed: its step's `until` was met, nobody did it
+OPEN_SQL = "(t.status = 'open' OR (t.status = 'snoozed' AND t.snoozed_until <= :today))"
+
+
+def _decode(row: sqlite3.Row) -> dict[str, Any]:
+    """A task as a dict, its ``why`` the object of matched values (as in every JSON output)."""
+    task = dict(row)
+    task["why"] = json.loads(task["why"]) if task.get("why") else {}
+    return task
+
+
+def get(conn: sqlite3.Connection, task_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT t.*, a.name AS account_name FROM tasks t LEFT JOIN accounts a ON a.id = t.account_id"
+        " WHERE t.id = ?",
+        (task_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no task #{task_id}", hint="`csm today` lists your tasks and their ids.")
+    return _decode(row)
+
+
+def open_tasks(
+    conn: sqlite3.Connection,
+    today: dt.date,
+    *,
+    owner: str | None = None,
+    account_id: str | None = None,
+    due_within_days: int | None = None,
+) -> list[dict[str, Any]]:
+    """Open tasks (snoozes that have run out included), most urgent first."""
+    params: dict[str, Any] = {"today": today.isoformat()}
+    where = [OPEN_SQL]
+    if owner is not None:
+        where.append("t.owner = :owner")
+        params["owner"] = owner
+    if account_id is not None:
+        where.append("t.account_id = :account")
+        params["account"] = account_id
+    if due_within_days is not None:
+        where.append("t.due_date <= :horizon")
+        params["horizon"] = (today + dt.timedelta(days=due_within_days)).isoformat()
+    rows = conn.execute(
+        "SELECT t.*, a.name AS account_name FROM tasks t LEFT JOIN accounts a ON a.id = t.account_id"
+        f" WHERE {' AND '.join(where)}"
+        " ORDER BY t.due_date, CASE t.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1"
+        " WHEN 'normal' THEN 2 ELSE 3 END, t.id",
+        params,
+    )
+    return [_decode(r) for r in rows]
+
+
+def done(conn: sqlite3.Connection, task_id: int, now: str, note: str | None = None) -> dict[str, Any]:
+    with transaction(conn):
+        task = get(conn, task_id)
+        if task["status"] in FINISHED:
+            raise StateError(f"task #{task_id} is already {task['status']} (on {task['done_at'][:10]})")
+        conn.execute(
+            "UPDATE tasks SET status = 'done', done_at = ?, note = ? WHERE id = ?",
+            (now, note, task_id),
+        )
+        summary = f"task done: {task['title']}" + (f" — {note}" if note else "")
+        timeline.record(conn, task["account_id"], "task_done", summary, now, ref=f"task:{task_id}")
+    return task
+
+
+def snooze(conn: sqlite3.Connection, task_id: int, until: dt.date, reason: str, today: dt.date) -> None:
+    if until <= today:
+        raise InputError(f"--until {until} is not after today ({today})", hint="Snooze to a later date.")
+    if not reason.strip():
+        raise InputError("a snooze needs a reason", hint='--reason "waiting for their IT team"')
+    with transaction(conn):
+        task = get(conn, task_id)
+        if task["status"] in FINISHED:
+            raise StateError(f"task #{task_id} is {task['status']}; only open tasks can be snoozed")
+        conn.execute(
+            "UPDATE tasks SET status = 'snoozed', snoozed_until = ?, note = ? WHERE id = ?",
+            (until.isoformat(), reason.strip(), task_id),
+        )
+
+
+def snooze_account(
+    conn: sqlite3.Connection,
+    account_id: str,
+    until: dt.date,
+    reason: str,
+    today: dt.date,
+    now: str,
+    playbook: str | None = None,
+) -> None:
+    """Stop one playbook (or all) firing for an account until a date."""
+    if until <= today:
+        raise InputError(f"--until {until} is not after today ({today})", hint="Snooze to a later date.")
+    if not reason.strip():
+        raise InputError("a snooze needs a reason", hint='--reason "mid-migration, back in March"')
+    timeline.require_account(conn, account_id)
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO snoozes (account_id, playbook, until, reason, created_at) VALUES (?, ?, ?, ?, ?)",
+            (account_id, playbook, until.isoformat(), reason.strip(), now),
+        )
+        what = f"playbook {playbook}" if playbook else "all playbooks"
+        timeline.record(conn, account_id, "snooze", f"snoozed {what} until {until}: {reason.strip()}", now)
+
+
+def active_snoozes(
+    conn: sqlite3.Connection, today: dt.date, account_id: str | None = None
+) -> list[dict[str, Any]]:
+    sql = (
+        "SELECT z.*, a.name AS account_name FROM snoozes z LEFT JOIN accounts a ON a.id = z.account_id"
+        " WHERE z.until > ?"
+    )
+    params: list[Any] = [today.isoformat()]
+    if account_id is not None:
+        sql += " AND z.account_id = ?"
+        params.append(account_id)
+    return [dict(r) for r in conn.execute(sql + " ORDER BY z.until, z.id", params)]

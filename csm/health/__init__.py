@@ -1,0 +1,1 @@
+"""Health: the model in health.yaml and the scores, snapshots and explanations built from it."""

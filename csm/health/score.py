@@ -1,0 +1,357 @@
+"""Health scores: every account scored in one SQL statement, snapshots per day, why a score moved.
+
+The health model (:mod:`csm.health_model`) compiles to one query: the derived
+fields the measures are built from, each computed once per account
+(``usage_30d`` serves both the usage trend and active users per seat), then the
+measures' values (materialized CTEs), their 0-100 scores, the weights of the
+account's lifecycle profile, and the weighted average. A snapshot stores that
+for every account on one day in ``health_history`` (account, date, score, band,
+parts); taking it again the same day replaces it. The ``health`` fields read
+these snapshots.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from csm.data.store import get_meta, set_meta, transaction
+from csm.errors import NotFound
+from csm.language.fields import FieldSet
+
+BUCKETS = 10  # the distribution's bars: 0-9, 10-19, ..., 90-100
+DROP_POINTS = -10  # health_change_30d at or below this is a drop worth a look
+BANDS = ("red", "yellow", "green")
+if TYPE_CHECKING:  # the model's parser (YAML, conditions) loads only where a model is read
+    from csm.health.model import HealthModel, Measure
+
+SEEN_IMPORT = "health_snapshot_import"  # meta: the last import (timeline id) the latest snapshot saw
+
+
+def _num(value: float) -> str:
+    """A model number as SQL text (a float from a validated model, never user text)."""
+    return repr(float(value))
+
+
+def _score_sql(measure: Measure, value: str) -> str:
+    """The measure's 0-100 score from its value's SQL (NULL stays NULL unless `missing`)."""
+    if measure.linear is not None:
+        low, high = measure.linear
+        # Multi-argument max() and min() are NULL when the value is.
+        sql = f"max(0.0, min(100.0, ({value} - {_num(low)}) * {_num(100 / (high - low))}))"
+    else:
+        whens = []
+        for band in measure.bands:
+            if band.at_least is not None:
+                test = f"{value} >= {_num(band.at_least)}"
+            elif band.at_most is not None:
+                test = f"{value} <= {_num(band.at_most)}"
+            else:
+                test = "1"
+            whens.append(f"WHEN {test} THEN {_num(band.score)}")
+        sql = f"CASE WHEN {value} IS NULL THEN NULL {' '.join(whens)} ELSE 0.0 END"
+    return sql if measure.missing is None else f"coalesce({sql}, {_num(measure.missing)})"
+
+
+def _by_stage(model: HealthModel, default: float, pick: Any) -> str:
+    """A number that depends on the lifecycle profile: ``pick(profile)`` per stage."""
+    if not model.profiles:
+        return _num(default)
+    whens = " ".join(f"WHEN '{stage}' THEN {_num(pick(p))}" for stage, p in model.profiles.items())
+    return f"(CASE stage {whens} ELSE {_num(default)} END)"
+
+
+def scores_cte(model: HealthModel, fields: FieldSet) -> tuple[str, dict[str, Any]]:
+    """``WITH ... health AS (...)``: account_id, score, band, parts for every account as of :today.
+
+    Accounts that had not started by :today, and accounts with no measure
+    to score, are left out.
+    """
+    from csm.language.compiler import compile_value
+
+    leaves = _leaf_fields(fields, ["lifecycle_stage", *(f for m in model.measures for f in m.value.fields)])
+    on_leaves = _as_columns(fields, leaves)
+    params: dict[str, Any] = {}
+    values, scores, weights, present, points, parts = [], [], [], [], [], []
+    for i, m in enumerate(model.measures):
+        value = compile_value(m.value.source, on_leaves, prefix=f"m{i}_")
+        params.update(value.params)
+        values.append(f"({value.sql}) AS v{i}")
+        scores.append(f"{_score_sql(m, f'v{i}')} AS s{i}")
+        weight = _by_stage(model, m.weight, lambda p, m=m: p.weights[m.id])
+        weights.append(f"{weight} AS w{i}")
+        present.append(f"(CASE WHEN s{i} IS NULL THEN 0 ELSE w{i} END)")
+        points.append(f"coalesce(s{i} * w{i}, 0)")
+        parts.append(
+            f"'{m.id}', json_object('value', round(v{i}, 4), 'score', round(s{i}, 1),"
+            f" 'weight', w{i}, 'points', round(s{i} * w{i} / wsum, 1))"
+        )
+    columns = [f"v{i}" for i in range(len(model.measures))]
+    profiles = ", ".join(f"'{stage}'" for stage in model.profiles) or "NULL"
+    green = _by_stage(model, model.green, lambda p: p.green)
+    yellow = _by_stage(model, model.yellow, lambda p: p.yellow)
+    leaf_columns = "".join(f', ({fields.sql(name)}) AS "{name}"' for name in leaves)
+    sql = (
+        "WITH leaves AS MATERIALIZED ("
+        f"SELECT a.*{leaf_columns} FROM accounts a WHERE a.start_date IS NULL OR a.start_date <= :today"
+        "), vals AS MATERIALIZED ("
+        f"SELECT a.id AS account_id, ({on_leaves.sql('lifecycle_stage')}) AS stage, {', '.join(values)}"
+        " FROM leaves a"
+        "), scored AS MATERIALIZED ("
+        f"SELECT account_id, stage, {', '.join(columns)}, {', '.join(scores)}, {', '.join(weights)}"
+        f", {green} AS green, {yellow} AS yellow FROM vals"
+        "), totals AS ("
+        f"SELECT *, {' + '.join(present)} AS wsum, {' + '.join(points)} AS wpoints FROM scored"
+        "), health AS ("
+        "SELECT account_id, round(wpoints / wsum, 1) AS score,"
+        " CASE WHEN round(wpoints / wsum, 1) >= green THEN 'green'"
+        " WHEN round(wpoints / wsum, 1) >= yellow THEN 'yellow' ELSE 'red' END AS band,"
+        f" json_object('profile', CASE WHEN stage IN ({profiles}) THEN stage END,"
+        f" 'measures', json_object({', '.join(parts)})) AS parts"
+        " FROM totals WHERE wsum > 0)"
+    )
+    return sql, params
+
+
+def _leaf_fields(fields: FieldSet, names: Iterable[str]) -> list[str]:
+    """The derived fields these fields are built from that are built from no other field.
+
+    ``usage_change_30d`` and ``usage_30d / seats_used`` both read ``usage_30d``:
+    computed once per account as a column, they share its range scan.
+    """
+    leaves: dict[str, None] = {}
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if not fields[name].derived:
+            continue
+        refs = fields.references(name)
+        if refs:
+            pending.extend(refs)
+        else:
+            leaves[name] = None
+    return sorted(leaves)
+
+
+def _as_columns(fields: FieldSet, names: list[str]) -> FieldSet:
+    """The fields, with these read as columns of the row ``a`` instead of computed."""
+    return fields.with_fields(replace(fields[n], sql=f'a."{n}"') for n in names)
+
+
+def snapshot(
+    conn: sqlite3.Connection,
+    model: HealthModel,
+    fields: FieldSet,
+    base_params: dict[str, Any],
+    days: Iterable[dt.date],
+) -> int:
+    """Score every account on each day and store it, replacing that day's snapshot; rows written.
+
+    The last import it saw is recorded for :func:`is_current`.
+    """
+    cte, params = scores_cte(model, fields)
+    # An account's snapshot of the day is replaced, never duplicated.
+    insert = (
+        f"{cte} INSERT OR REPLACE INTO health_history (account_id, date, score, band, parts)"
+        " SELECT account_id, :today, score, band, parts FROM health"
+    )
+    written = 0
+    with transaction(conn):
+        for day in days:
+            before = conn.total_changes
+            conn.execute(insert, {**base_params, **params, "today": day.isoformat()})
+            written += conn.total_changes - before  # rowcount is -1 for WITH ... INSERT
+        set_meta(conn, SEEN_IMPORT, str(_last_import(conn)))
+    return written
+
+
+def is_current(conn: sqlite3.Connection, day: dt.date) -> bool:
+    """Is there a snapshot for ``day`` taken after the last import?"""
+    if (
+        conn.execute("SELECT 1 FROM health_history WHERE date = ? LIMIT 1", (day.isoformat(),)).fetchone()
+        is None
+    ):
+        return False
+    return _last_import(conn) <= int(get_meta(conn, SEEN_IMPORT) or -1)
+
+
+def _last_import(conn: sqlite3.Connection) -> int:
+    """The newest import's timeline id: an order no clock can upset (0: none yet)."""
+    row = conn.execute("SELECT id FROM timeline WHERE kind = 'import' ORDER BY id DESC LIMIT 1").fetchone()
+    return 0 if row is None else row[0]
+
+
+def has_history(conn: sqlite3.Connection, day: dt.date) -> bool:
+    """Is there any snapshot on or before ``day``?"""
+    row = conn.execute("SELECT 1 FROM health_history WHERE date <= ? LIMIT 1", (day.isoformat(),))
+    return row.fetchone() is not None
+
+
+# -- what changed ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Part:
+    """One measure's share of a score, then and now."""
+
+    id: str
+    title: str
+    value_then: float | None
+    value_now: float | None
+    score_then: float | None
+    score_now: float | None
+    points_then: float | None
+    points_now: float | None
+
+    @property
+    def change(self) -> float:
+        return round((self.points_now or 0) - (self.points_then or 0), 1)
+
+    def as_json(self) -> dict[str, Any]:
+        return {**vars(self), "change": self.change}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    account_id: str
+    name: str
+    today: str
+    now: dict[str, Any] | None  # {"date", "score", "band", "profile"}
+    then: dict[str, Any] | None  # the snapshot ``days`` before, or None without one
+    parts: tuple[Part, ...]  # biggest loss first
+
+    @property
+    def change(self) -> float | None:
+        if self.now is None or self.then is None:
+            return None
+        return round(self.now["score"] - self.then["score"], 1)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "account": self.account_id,
+            "name": self.name,
+            "today": self.today,
+            "now": self.now,
+            "then": self.then,
+            "change": self.change,
+            "parts": [p.as_json() for p in self.parts],
+        }
+
+
+def _latest(conn: sqlite3.Connection, account_id: str, day: str) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT date, score, band, parts FROM health_history WHERE account_id = ? AND date <= ?"
+        " ORDER BY date DESC LIMIT 1",
+        (account_id, day),
+    ).fetchone()
+
+
+def _head(row: sqlite3.Row | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    if row is None:
+        return None, {}
+    parts = json.loads(row["parts"])
+    head = {"date": row["date"], "score": row["score"], "band": row["band"], "profile": parts.get("profile")}
+    return head, parts.get("measures", {})
+
+
+def explain(
+    conn: sqlite3.Connection, model: HealthModel, account_id: str, today: dt.date, days: int = 30
+) -> Explanation:
+    """Each measure's contribution now and ``days`` ago, biggest loss first."""
+    account = conn.execute("SELECT id, name FROM accounts WHERE id = ?", (account_id,)).fetchone()
+    if account is None:
+        raise NotFound(f"no account '{account_id}'", hint="Check the id with `csm health --json`.")
+    now, now_parts = _head(_latest(conn, account_id, today.isoformat()))
+    then_day = (today - dt.timedelta(days=days)).isoformat()
+    then, then_parts = _head(_latest(conn, account_id, then_day))
+    ids = list(dict.fromkeys([m.id for m in model.measures] + list(now_parts) + list(then_parts)))
+    parts = []
+    for measure_id in ids:
+        old, new = then_parts.get(measure_id, {}), now_parts.get(measure_id, {})
+        measure = model.measure(measure_id)
+        parts.append(
+            Part(
+                measure_id,
+                measure.title if measure else measure_id,
+                old.get("value"),
+                new.get("value"),
+                old.get("score"),
+                new.get("score"),
+                old.get("points"),
+                new.get("points"),
+            )
+        )
+    if then is not None:
+        parts.sort(key=lambda p: (p.change, ids.index(p.id)))
+    return Explanation(account["id"], account["name"], today.isoformat(), now, then, tuple(parts))
+
+
+# -- the book's health ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    today: str
+    bands: dict[str, int]  # red, yellow, green: active accounts in each
+    buckets: list[int]  # active accounts scoring 0-9, 10-19, ..., 90-100
+    drops: list[dict[str, Any]]  # health_change_30d <= DROP_POINTS, biggest first
+
+    def as_json(self) -> dict[str, Any]:
+        labels = [f"{10 * i}-{10 * i + 9 if i < BUCKETS - 1 else 100}" for i in range(BUCKETS)]
+        return {
+            "today": self.today,
+            "accounts": sum(self.bands.values()),
+            "bands": self.bands,
+            "distribution": [
+                {"scores": lab, "accounts": n} for lab, n in zip(labels, self.buckets, strict=True)
+            ],
+            "drops": self.drops,
+        }
+
+
+def summary(
+    conn: sqlite3.Connection,
+    model: HealthModel,
+    fields: FieldSet,
+    base_params: dict[str, Any],
+    today: dt.date,
+    owner: str | None = None,
+) -> Summary:
+    """Today's distribution over active accounts and the biggest drops in 30 days, with their why."""
+    where = "a.status = 'active'" + (" AND a.owner = :owner" if owner else "")
+    params = {**base_params, "owner": owner}
+    health, change = fields.sql("health"), fields.sql("health_change_30d")
+    rows = conn.execute(
+        f"SELECT ({fields.sql('health_band')}) AS band, min(CAST(({health}) / 10 AS INTEGER), {BUCKETS - 1})"
+        f" AS bucket, count(*) AS n FROM accounts a WHERE {where} AND ({health}) IS NOT NULL GROUP BY 1, 2",
+        params,
+    ).fetchall()
+    bands = dict.fromkeys(BANDS, 0)
+    buckets = [0] * BUCKETS
+    for row in rows:
+        bands[row["band"]] = bands.get(row["band"], 0) + row["n"]
+        buckets[row["bucket"]] += row["n"]
+    drops = []
+    for row in conn.execute(
+        f"SELECT a.id, a.name, a.owner, ({health}) AS health, ({fields.sql('health_band')}) AS band,"
+        f" ({change}) AS change FROM accounts a WHERE {where} AND ({change}) <= {DROP_POINTS}"
+        " ORDER BY change, a.id",
+        params,
+    ):
+        lost = [p for p in explain(conn, model, row["id"], today).parts if p.change < 0]
+        drops.append(
+            {
+                "account": row["id"],
+                "name": row["name"],
+                "owner": row["owner"],
+                "health": row["health"],
+                "band": row["band"],
+                "health_change_30d": row["change"],
+                "why": [{"measure": p.id, "change": p.change} for p in lost[:3]],
+            }
+        )
+    return Summary(today.isoformat(), bands, buckets, drops)

@@ -1,0 +1,1 @@
+"""The playbook language: conditions (parser, compiler), fields, strict YAML, playbook models."""

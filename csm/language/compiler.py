@@ -1,0 +1,334 @@
+"""The condition language of playbooks' ``audience:`` and ``when:``.
+
+    days_to_renewal between 91 and 120
+    status = 'active' and seat_utilization >= 90%
+    plan in ('starter', 'team') and not (nps is null or nps < 7)
+
+The parser (:mod:`csm.condition_parser`) builds a small tree that keeps every
+node's character offsets; the checker here resolves names and types
+against a ``FieldSet`` and compiles the tree to a parameterised SQLite boolean
+expression over the accounts row ``a``. Literal values go into ``params``
+(``:c0``, ``:c1``, ...), never into the SQL text. Evaluation is SQL's
+three-valued logic: a comparison with a missing value is unknown, and a WHERE
+keeps only the accounts for which the condition is true.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from csm.errors import ConditionError, did_you_mean
+from csm.language.fields import USAGE_PREFIX, FieldSet
+from csm.language.parser import (
+    DIGITS,
+    KEYWORDS,
+    MAX_DEPTH,
+    Arith,
+    Between,
+    Compare,
+    FieldRef,
+    In,
+    IsNull,
+    Literal,
+    Logical,
+    Node,
+    Unary,
+    parse,
+)
+
+__all__ = [
+    "KEYWORDS",
+    "MAX_DEPTH",
+    "Condition",
+    "check_condition",
+    "check_value",
+    "compile_condition",
+    "compile_value",
+]
+
+_SQL_SPELLING = {"==": "=", "!=": "<>"}
+_MIRRORED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "<>": "<>"}  # a op b == b op' a
+_NULL_FIXES = {"=": "is null", "==": "is null", "!=": "is not null", "<>": "is not null"}
+_EQUALITY = frozenset({"=", "==", "!=", "<>", "in", "not in"})
+_TYPE_NAMES = {
+    "number": "a number",
+    "text": "text",
+    "string": "text",
+    "date": "a date",
+    "bool": "true/false",
+    "null": "no value",
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    source: str
+    sql: str  # a boolean SQL expression, e.g. "((a.nps) < :c0)"
+    params: dict[str, object]  # {"c0": 7}
+    fields: tuple[str, ...]  # field names referenced, in order of first appearance
+
+
+def compile_condition(source: str, fields: FieldSet, *, prefix: str = "c") -> Condition:
+    """Compile ``source`` to SQL; raise the first ``ConditionError`` if it is wrong.
+
+    Parameters are named ``prefix`` + a counter, so several conditions can
+    share one query.
+    """
+    return _compile(source, fields, prefix, value=False)
+
+
+def compile_value(source: str, fields: FieldSet, *, prefix: str = "v") -> Condition:
+    """Compile a number-valued expression (``usage_change_30d * 100``, ``nps``) to SQL.
+
+    The health model's measures use this *value* form of the language; the
+    result's ``sql`` is a number (or NULL when a field it needs is missing).
+    """
+    return _compile(source, fields, prefix, value=True)
+
+
+def check_condition(source: str, fields: FieldSet) -> list[ConditionError]:
+    """Every problem in ``source``: its syntax error, or all its name and type errors."""
+    return _check(source, fields, value=False)
+
+
+def check_value(source: str, fields: FieldSet) -> list[ConditionError]:
+    """Every problem in a number-valued expression, as :func:`check_condition` does for conditions."""
+    return _check(source, fields, value=True)
+
+
+def _compile(source: str, fields: FieldSet, prefix: str, *, value: bool) -> Condition:
+    if not (prefix.isascii() and prefix.isidentifier()):
+        raise ValueError(f"not a parameter prefix: {prefix!r}")
+    compiler = _Compiler(source, fields, prefix)
+    sql = compiler.top(parse(source), value=value)
+    if compiler.errors:
+        raise compiler.first_errors()[0]
+    return Condition(source, sql, compiler.params, tuple(compiler.used))
+
+
+def _check(source: str, fields: FieldSet, *, value: bool) -> list[ConditionError]:
+    try:
+        tree = parse(source)
+    except ConditionError as error:
+        return [error]
+    compiler = _Compiler(source, fields, "c")
+    compiler.top(tree, value=value)
+    return compiler.first_errors()
+
+
+# -- checking and compiling ------------------------------------------------------
+
+
+def _days_from_today(days_sql: str) -> str:
+    return f"date(:today, printf('%+d days', {days_sql}))"
+
+
+def _is_iso_date(text: str) -> bool:
+    if len(text) != 10 or text[4] != "-" or text[7] != "-":
+        return False
+    if not all(c in DIGITS for c in text[:4] + text[5:7] + text[8:]):
+        return False
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+class _Compiler:
+    """Walks the tree in source order: SQL out, params numbered, errors collected.
+
+    Types are number, text, date, bool, "string" (a string literal: text, or
+    a date when compared with one), "null", and "error" (already reported:
+    nothing built on it is reported again).
+    """
+
+    def __init__(self, source: str, fields: FieldSet, prefix: str) -> None:
+        self.source = source
+        self.fields = fields
+        self.prefix = prefix
+        self.params: dict[str, object] = {}
+        self.used: dict[str, None] = {}  # an ordered set
+        self.errors: dict[tuple[int, str], ConditionError] = {}  # each problem once
+
+    def fail(self, message: str, offset: int) -> None:
+        self.errors.setdefault((offset, message), ConditionError(message, offset, self.source))
+
+    def first_errors(self) -> list[ConditionError]:
+        return sorted(self.errors.values(), key=lambda e: e.offset)
+
+    def text(self, node: Node) -> str:
+        return self.source[node.start : node.end]
+
+    def describe(self, node: Node, type_: str) -> str:
+        text = self.text(node)
+        if not (isinstance(node, Literal) and node.kind == "string"):
+            text = f"'{text}'"
+        return f"{text} ({_TYPE_NAMES[type_]})"
+
+    def top(self, node: Node, *, value: bool) -> str:
+        """The whole expression: a condition, or (``value``) a number."""
+        if not value:
+            return self.condition(node)
+        sql, type_ = self.value(node)
+        if type_ not in ("number", "error"):
+            self.fail(f"expected a number, found {self.describe(node, type_)}", node.start)
+        return sql
+
+    def condition(self, node: Node) -> str:
+        sql, type_ = self.value(node)
+        if type_ not in ("bool", "error"):
+            self.fail(f"expected a condition, found {self.describe(node, type_)}", node.start)
+        return sql
+
+    def number(self, node: Node, op: str) -> tuple[str, str]:
+        sql, type_ = self.value(node)
+        if type_ not in ("number", "error"):
+            self.fail(f"'{op}' needs numbers, found {self.describe(node, type_)}", node.start)
+            return sql, "error"
+        return sql, type_
+
+    def value(self, node: Node) -> tuple[str, str]:
+        """The node's SQL and type."""
+        if isinstance(node, Literal):
+            if node.kind == "null":
+                return "NULL", "null"
+            name = f"{self.prefix}{len(self.params)}"
+            self.params[name] = node.value
+            return f":{name}", node.kind
+        if isinstance(node, FieldRef):
+            return self.field(node)
+        if isinstance(node, Unary):
+            if node.op == "not":
+                return f"(NOT {self.condition(node.operand)})", "bool"
+            sql, type_ = self.number(node.operand, "-")
+            return f"(- {sql})", type_
+        if isinstance(node, Compare):
+            return self.comparison(node)
+        if isinstance(node, Arith):
+            return self.arithmetic(node)
+        if isinstance(node, Logical):
+            items = [self.condition(item) for item in node.items]
+            # AND and OR commute, and SQLite tries terms in the order written:
+            # plain columns first, subqueries (usage, touches) last.
+            items.sort(key=lambda sql: sql.count("SELECT"))
+            return "(" + f" {node.op} ".join(items) + ")", "bool"
+        if isinstance(node, In):
+            return self.in_list(node)
+        if isinstance(node, Between):
+            return self.between(node)
+        assert isinstance(node, IsNull)
+        sql, _ = self.value(node.operand)
+        return f"({sql} IS {'NOT ' if node.negated else ''}NULL)", "bool"
+
+    def field(self, node: FieldRef) -> tuple[str, str]:
+        name = node.name
+        if name not in self.fields:
+            if name.startswith(USAGE_PREFIX):
+                hint = f"; write a usage metric as {USAGE_PREFIX}<metric>"
+            else:
+                hint = did_you_mean(name, self.fields) or did_you_mean(name.lower(), self.fields)
+            self.fail(f"unknown field '{name}'{hint}", node.start)
+            return "NULL", "error"
+        self.used[name] = None
+        type_ = self.fields[name].type
+        sql = f"({self.fields.sql(name)})"
+        # Compare dates by day, whatever time of day a column holds.
+        return (f"date({sql})" if type_ == "date" else sql), type_
+
+    def arithmetic(self, node: Arith) -> tuple[str, str]:
+        sql, type_ = self.number(node.items[0], node.ops[0])
+        for op, item in zip(node.ops, node.items[1:], strict=True):
+            item_sql, item_type = self.number(item, op)
+            # SQLite divides integers as integers (7 / 2 = 3): make the dividend real.
+            sql += f" * 1.0 / {item_sql}" if op == "/" else f" {op} {item_sql}"
+            type_ = "error" if "error" in (type_, item_type) else type_
+        return f"({sql})", type_
+
+    def comparison(self, node: Compare) -> tuple[str, str]:
+        left, left_type = self.value(node.left)
+        right, right_type = self.value(node.right)
+        self.comparable(node.op, node.op_start, (node.left, left_type), (node.right, right_type))
+        op = _SQL_SPELLING.get(node.op, node.op)
+        on_column = self.day_count(node.left, op, node.right, right) or self.day_count(
+            node.right, _MIRRORED[op], node.left, left
+        )
+        return on_column or f"({left} {op} {right})", "bool"
+
+    def day_count(self, field: Node, op: str, number: Node, number_sql: str) -> str | None:
+        """``days_to_renewal <= 30`` as ``renewal_date <= date(:today, '+30 days')``, if it is one.
+
+        The same test, on the date itself: no julianday() per row, and an index on
+        the column can serve it. Exact because imports keep these dates plain
+        YYYY-MM-DD, whose day counts are whole numbers.
+        """
+        day_count = self.counted_day(field, number)
+        if day_count is None:
+            return None
+        day, sign = day_count
+        if sign < 0:  # today - day <op> n  is  day <mirrored op> today - n
+            op, number_sql = _MIRRORED[op], f"- {number_sql}"
+        return f"({self.fields.expand(day)} {op} {_days_from_today(number_sql)})"
+
+    def counted_day(self, field: Node, *numbers: Node) -> tuple[str, int] | None:
+        """The field's ``day_count`` when it is one and is compared with whole numbers only."""
+        if not isinstance(field, FieldRef) or field.name not in self.fields:
+            return None
+        if not all(isinstance(n, Literal) and type(n.value) is int for n in numbers):
+            return None
+        return self.fields[field.name].day_count
+
+    def in_list(self, node: In) -> tuple[str, str]:
+        operand = self.value(node.operand)
+        op = "not in" if node.negated else "in"
+        items = []
+        for item in node.items:
+            sql, type_ = self.value(item)
+            self.comparable(op, node.start, (node.operand, operand[1]), (item, type_))
+            items.append(sql)
+        return f"({operand[0]} {op.upper()} ({', '.join(items)}))", "bool"
+
+    def between(self, node: Between) -> tuple[str, str]:
+        operand = self.value(node.operand)
+        low, low_type = self.value(node.low)
+        high, high_type = self.value(node.high)
+        op = "not between" if node.negated else "between"
+        for bound in ((node.low, low_type), (node.high, high_type)):
+            self.comparable(op, node.op_start, (node.operand, operand[1]), bound)
+        day_count = self.counted_day(node.operand, node.low, node.high)
+        if day_count is not None:  # as in day_count(): the date between two dates
+            day, sign = day_count
+            if sign < 0:
+                low, high = f"- {high}", f"- {low}"
+            dates = f"{_days_from_today(low)} AND {_days_from_today(high)}"
+            return f"({self.fields.expand(day)} {op.upper()} {dates})", "bool"
+        return f"({operand[0]} {op.upper()} {low} AND {high})", "bool"
+
+    def comparable(self, op: str, op_start: int, left: tuple[Node, str], right: tuple[Node, str]) -> None:
+        """Report why ``left op right`` makes no sense, if it does not."""
+        (left_node, left_type), (right_node, right_type) = left, right
+        if "error" in (left_type, right_type):
+            return
+        if "null" in (left_type, right_type):
+            null, other = (right_node, left_node) if right_type == "null" else (left_node, right_node)
+            text = self.text(other)
+            fix = _NULL_FIXES.get(op)
+            advice = f"'{text} {fix}'" if fix else f"'{text} is null' or '{text} is not null'"
+            self.fail(f"cannot compare with null using '{op}'; write {advice}", null.start)
+            return
+        if {left_type, right_type} == {"date", "string"}:
+            literal = left_node if left_type == "string" else right_node
+            assert isinstance(literal, Literal) and isinstance(literal.value, str)
+            if not _is_iso_date(literal.value):
+                text = self.text(literal)
+                self.fail(f"{text} is not a date; write dates as 'YYYY-MM-DD'", literal.start)
+            return
+        if left_type.replace("string", "text") != right_type.replace("string", "text"):
+            message = (
+                f"cannot compare {self.describe(left_node, left_type)}"
+                f" with {self.describe(right_node, right_type)}"
+            )
+            self.fail(message, right_node.start)
+        elif left_type == "bool" and op not in _EQUALITY:
+            self.fail(f"cannot use '{op}' on true/false values; use '=' or '!='", op_start)

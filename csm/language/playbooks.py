@@ -1,0 +1,406 @@
+"""Playbook YAML -> validated, frozen models, with every problem's file:line:col.
+
+A playbook file is checked as a whole: unknown keys, wrong types, missing
+fields, bad conditions and missing templates are all collected and reported
+together, each pointing at its place in the file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from csm import textfile
+from csm.engine.recipients import FALLBACKS, ROLES
+from csm.errors import NotFound, PlaybookError, Problem, did_you_mean
+from csm.language import yamlfile
+from csm.language.compiler import Condition, check_condition, check_value, compile_condition, compile_value
+from csm.language.fields import FieldSet
+
+PRIORITIES = ("urgent", "high", "normal", "low")
+PERIODS = ("week", "month", "quarter", "year")
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_ROLE = re.compile(r"^[a-z][a-z0-9_]*$")
+_DURATION = re.compile(r"^(\d+)([dw])$")
+
+_PLAYBOOK_KEYS = ("playbook", "title", "description", "audience", "priority", "holdout", "steps")
+_STEP_KEYS = ("id", "title", "when", "for", "until", "once_per", "priority", "email", "task")
+_PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")
+MAX_FOR_DAYS = 90
+_EMAIL_KEYS = ("template", "to", "fallback")
+_TASK_KEYS = ("title", "due_in")
+
+
+@dataclass(frozen=True)
+class EmailSpec:
+    template: str
+    to: tuple[str, ...]  # contact roles, in order of preference
+    fallback: str = "skip"  # when nobody holds them: "skip" (a task instead) or "primary"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    title: str
+    due_in_days: int
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+    when: Condition
+    once_per: str | None
+    priority: str
+    email: EmailSpec | None
+    task: TaskSpec | None
+    for_days: int = 1  # the condition must have held on each of the last N days
+    until: Condition | None = None  # exit: close open tasks, withdraw unsent drafts
+
+
+@dataclass(frozen=True)
+class Playbook:
+    id: str
+    title: str
+    description: str
+    audience: Condition | None
+    priority: str
+    steps: tuple[Step, ...]
+    path: Path = field(compare=False)
+    holdout: float = 0.0  # share of matching accounts set aside, 0 <= holdout < 1
+
+    def step(self, step_id: str) -> Step | None:
+        return next((s for s in self.steps if s.id == step_id), None)
+
+
+class Checker:
+    """Walks one document, collecting problems instead of stopping at the first."""
+
+    def __init__(
+        self,
+        doc: yamlfile.Document,
+        fields: FieldSet,
+        held_roles: Callable[[], Collection[str]] = frozenset,
+    ) -> None:
+        self.doc = doc
+        self.fields = fields
+        self.held_roles = held_roles  # read only when a step names a role outside the built-ins
+        self.problems: list[Problem] = []
+
+    def add(self, path: tuple[Any, ...], message: str, *, key: bool = False) -> None:
+        self.problems.append(self.doc.problem(path, message, key=key))
+
+    def table(self, value: Any, path: tuple[Any, ...], allowed: tuple[str, ...], what: str) -> dict:
+        if not isinstance(value, dict):
+            self.add(path, f"{what} must be a mapping of keys to values")
+            return {}
+        for key in value:
+            if key not in allowed:
+                hint = did_you_mean(key, allowed) or f" (allowed: {', '.join(allowed)})"
+                self.add((*path, key), f"unknown key '{key}' in {what}{hint}", key=True)
+        return value
+
+    def text(self, table: dict, path: tuple[Any, ...], key: str, *, required: bool) -> str | None:
+        value = table.get(key)
+        if value is None:
+            if required:
+                self.add(path, f"missing required key '{key}'")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.add((*path, key), f"'{key}' must be non-empty text, got {value!r}")
+            return None
+        return value.strip()
+
+    def choice(
+        self, table: dict, path: tuple[Any, ...], key: str, choices: Iterable[str], default: str
+    ) -> str:
+        value = table.get(key, default)
+        choices = tuple(choices)
+        if value not in choices:
+            self.add((*path, key), f"'{key}' must be one of {', '.join(choices)}, got {value!r}")
+            return default
+        return value
+
+    def condition(
+        self,
+        table: dict,
+        path: tuple[Any, ...],
+        key: str,
+        *,
+        required: bool,
+        prefix: str,
+        value: bool = False,
+    ) -> Condition | None:
+        """The compiled condition at ``key`` (``value``: a number-valued expression)."""
+        source = self.text(table, path, key, required=required)
+        if source is None:
+            return None
+        errors = (check_value if value else check_condition)(source, self.fields)
+        for error in errors:
+            line, column = _locate(self.doc, (*path, key), source, error.offset)
+            lines = self.doc.text.splitlines()
+            self.problems.append(
+                Problem(
+                    self.doc.path,
+                    line,
+                    column,
+                    error.message,
+                    lines[line - 1] if line <= len(lines) else "",
+                )
+            )
+        if errors:
+            return None
+        return (compile_value if value else compile_condition)(source, self.fields, prefix=prefix)
+
+
+def _locate(doc: yamlfile.Document, path: tuple[Any, ...], source: str, offset: int) -> tuple[int, int]:
+    """Map an offset inside a (possibly folded, multi-line) scalar to line and column."""
+    where = doc.where(path)
+    lines = doc.text.splitlines()
+    first = lines[where.line - 1] if where.line <= len(lines) else ""
+    rest = first[where.column - 1 :]
+    if rest[:1] in (">", "|"):
+        segments = []
+        indent = None
+        for number in range(where.line + 1, len(lines) + 1):
+            raw = lines[number - 1]
+            if not raw.strip():
+                continue
+            this_indent = len(raw) - len(raw.lstrip())
+            indent = this_indent if indent is None else indent
+            if this_indent < indent:
+                break
+            segments.append((number, this_indent + 1, raw.strip()))
+    else:
+        quote = 1 if rest[:1] in ("'", '"') else 0
+        segments = [(where.line, where.column + quote, rest[quote:].rstrip().rstrip("'\""))]
+        for number in range(where.line + 1, len(lines) + 1):
+            raw = lines[number - 1]
+            if not raw.strip() or (":" in raw.split("#")[0] and not raw.startswith(" " * where.column)):
+                break
+            segments.append((number, len(raw) - len(raw.lstrip()) + 1, raw.strip()))
+    position = 0
+    for number, column, text in segments:
+        if offset <= position + len(text):
+            return number, column + offset - position
+        position += len(text) + 1
+    return where.line, where.column
+
+
+def _duration_days(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if not match:
+        return None
+    return int(match.group(1)) * (7 if match.group(2) == "w" else 1)
+
+
+def _roles(c: Checker, raw_email: dict, email_path: tuple[Any, ...]) -> tuple[str, ...]:
+    """The roles in ``to``: each a built-in role or one a contact holds, with a did-you-mean."""
+    roles = raw_email.get("to", ["primary"])
+    roles = [roles] if isinstance(roles, str) else roles
+    if (
+        not isinstance(roles, list)
+        or not roles
+        or not all(isinstance(r, str) and _ROLE.match(r) for r in roles)
+    ):
+        c.add(
+            (*email_path, "to"),
+            "'to' must be a list of contact roles like [champion, economic_buyer]",
+        )
+        return ("primary",)
+    for i, role in enumerate(roles):
+        if role in ROLES or role in c.held_roles():
+            continue
+        known = sorted({*ROLES, *c.held_roles()})
+        hint = did_you_mean(role, known) or (
+            f": it is not built in and no contact holds it (known roles: {', '.join(known)})"
+        )
+        where = (*email_path, "to", i) if isinstance(raw_email.get("to"), list) else (*email_path, "to")
+        c.add(where, f"unknown contact role '{role}'{hint}")
+    return tuple(roles)
+
+
+def _check_step(
+    c: Checker,
+    raw: Any,
+    path: tuple[Any, ...],
+    playbook_priority: str,
+    index: int,
+    template_exists: Callable[[str], bool] | None,
+) -> Step | None:
+    before = len(c.problems)
+    table = c.table(raw, path, _STEP_KEYS, "a step")
+    step_id = c.text(table, path, "id", required=True)
+    if step_id and not _ID.match(step_id):
+        c.add((*path, "id"), f"step id '{step_id}' must be lowercase letters, digits and dashes")
+    when = c.condition(table, path, "when", required=True, prefix=f"s{index}_")
+    for_days = _duration_days(table.get("for", 1))
+    if for_days is None or not 1 <= for_days <= MAX_FOR_DAYS:
+        c.add(
+            (*path, "for"),
+            f"'for' must be a duration from 1d to {MAX_FOR_DAYS}d like 14d or 2w, got {table.get('for')!r}",
+        )
+    until = c.condition(table, path, "until", required=False, prefix=f"u{index}_")
+    once_per = table.get("once_per")
+    if once_per is not None and once_per not in PERIODS and once_per not in c.fields:
+        hint = did_you_mean(str(once_per), [*PERIODS, *c.fields])
+        c.add(
+            (*path, "once_per"),
+            f"once_per must be a field or one of {', '.join(PERIODS)}, got {once_per!r}{hint}",
+        )
+    email = None
+    if "email" in table:
+        email_path = (*path, "email")
+        raw_email = c.table(table["email"], email_path, _EMAIL_KEYS, "email")
+        template = c.text(raw_email, email_path, "template", required=True)
+        if template and template_exists is not None and not template_exists(template):
+            c.add(
+                (*email_path, "template"),
+                f"template '{template}' not found in the templates folder",
+            )
+        roles = _roles(c, raw_email, email_path)
+        fallback = c.choice(raw_email, email_path, "fallback", FALLBACKS, "skip")
+        email = EmailSpec(template or "", roles, fallback)
+    task = None
+    if "task" in table:
+        task_path = (*path, "task")
+        raw_task = c.table(table["task"], task_path, _TASK_KEYS, "task")
+        title = c.text(raw_task, task_path, "title", required=True)
+        due = _duration_days(raw_task.get("due_in", "3d"))
+        if due is None:
+            c.add(
+                (*task_path, "due_in"),
+                f"due_in must be a duration like 3d or 2w, got {raw_task.get('due_in')!r}",
+            )
+        task = TaskSpec(title or "", due or 0)
+    if "email" not in table and "task" not in table:
+        c.add(path, "a step needs an email, a task, or both")
+    priority = c.choice(table, path, "priority", PRIORITIES, playbook_priority)
+    if len(c.problems) > before or when is None or step_id is None:
+        return None
+    return Step(
+        step_id,
+        table.get("title") or step_id,
+        when,
+        once_per,
+        priority,
+        email,
+        task,
+        for_days or 1,
+        until,
+    )
+
+
+def _holdout(c: Checker, table: dict) -> float:
+    value = table.get("holdout", "0%")
+    match = _PERCENT.match(value) if isinstance(value, str) else None
+    share = float(match.group(1)) / 100 if match else None
+    if share is None or share >= 1:
+        c.add(("holdout",), f"'holdout' must be a percentage below 100% like 10%, got {value!r}")
+        return 0.0
+    return share
+
+
+def parse_playbook(
+    text: str,
+    path: Path,
+    fields: FieldSet,
+    template_exists: Callable[[str], bool] | None = None,
+    held_roles: Callable[[], Collection[str]] = frozenset,
+) -> tuple[Playbook | None, list[Problem]]:
+    """Validate one playbook's text; return the model (if clean) and every problem.
+
+    ``held_roles``: the roles the workspace's contacts hold, asked for only when
+    a step names a role that is not built in.
+    """
+    try:
+        doc = yamlfile.load(text, str(path))
+    except yamlfile.YamlSyntaxError as exc:
+        return None, [exc.problem]
+    c = Checker(doc, fields, held_roles)
+    table = c.table(doc.data, (), _PLAYBOOK_KEYS, "a playbook")
+    if not table:
+        if isinstance(doc.data, dict) or doc.data is None:
+            c.add((), "empty playbook: it needs playbook, title and steps")
+        return None, c.problems
+    playbook_id = c.text(table, (), "playbook", required=True)
+    if playbook_id and playbook_id != path.stem:
+        c.add(("playbook",), f"playbook id '{playbook_id}' must match the file name '{path.stem}'")
+    title = c.text(table, (), "title", required=True)
+    audience = c.condition(table, (), "audience", required=False, prefix="aud_")
+    priority = c.choice(table, (), "priority", PRIORITIES, "normal")
+    holdout = _holdout(c, table)
+    raw_steps = table.get("steps")
+    steps: list[Step] = []
+    if not isinstance(raw_steps, list) or not raw_steps:
+        c.add(("steps",) if "steps" in table else (), "a playbook needs a non-empty list of steps")
+    else:
+        seen: set[str] = set()
+        for i, raw in enumerate(raw_steps):
+            step = _check_step(c, raw, ("steps", i), priority, i, template_exists)
+            if step and step.id in seen:
+                c.add(("steps", i, "id"), f"duplicate step id '{step.id}'")
+            elif step:
+                seen.add(step.id)
+                steps.append(step)
+    if c.problems:
+        return None, c.problems
+    return Playbook(
+        id=playbook_id or path.stem,
+        title=title or path.stem,
+        description=str(table.get("description") or "").strip(),
+        audience=audience,
+        priority=priority,
+        steps=tuple(steps),
+        path=path,
+        holdout=holdout,
+    ), []
+
+
+def load_all(
+    folder: Path,
+    fields: FieldSet,
+    template_exists: Callable[[str], bool] | None = None,
+    held_roles: Callable[[], Collection[str]] = frozenset,
+) -> tuple[list[Playbook], list[Problem]]:
+    """Every ``*.yaml`` playbook in ``folder`` and every problem found in any of them."""
+    playbooks: list[Playbook] = []
+    problems: list[Problem] = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            text = textfile.read_text(path)
+        except textfile.UnreadableFile as exc:
+            problems.append(exc.problem)
+            continue
+        playbook, found = parse_playbook(text, path, fields, template_exists, held_roles)
+        problems.extend(found)
+        if playbook:
+            playbooks.append(playbook)
+    return playbooks, problems
+
+
+def load_selected(
+    folder: Path,
+    fields: FieldSet,
+    names: Iterable[str] = (),
+    template_exists: Callable[[str], bool] | None = None,
+    held_roles: Callable[[], Collection[str]] = frozenset,
+) -> list[Playbook]:
+    """The named playbooks (all when none are named); any problem raises PlaybookError."""
+    playbooks, problems = load_all(folder, fields, template_exists, held_roles)
+    if problems:
+        raise PlaybookError(problems)
+    by_id = {p.id: p for p in playbooks}
+    wanted = list(names) or list(by_id)
+    missing = [n for n in wanted if n not in by_id]
+    if missing:
+        name = missing[0]
+        raise NotFound(
+            f"no playbook '{name}' in {folder}{did_you_mean(name, by_id)}",
+            hint=f"Playbooks here: {', '.join(by_id) or 'none'}.",
+        )
+    return [by_id[n] for n in wanted]

@@ -1,0 +1,1 @@
+"""The outbox and sending: a draft's life, the send ledger, MIME messages, transports."""

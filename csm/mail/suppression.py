@@ -1,0 +1,63 @@
+"""Who must never be emailed again: unsubscribes by address or by the token of a sent copy."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from csm.data import timeline
+from csm.data.store import transaction
+from csm.errors import InputError
+from csm.mail import deliveries
+
+
+def blocked(conn: sqlite3.Connection, addresses: Sequence[str]) -> set[str]:
+    """Those of ``addresses`` (lowercased) that are suppressed or belong to an unsubscribed contact."""
+    if not addresses:
+        return set()
+    marks = ", ".join("?" for _ in addresses)
+    return {
+        row[0].lower()
+        for row in conn.execute(
+            f"SELECT email FROM suppressions WHERE email COLLATE NOCASE IN ({marks})"
+            " UNION SELECT email FROM contacts"
+            f" WHERE unsubscribed = 1 AND email COLLATE NOCASE IN ({marks})",
+            [*addresses, *addresses],
+        )
+    }
+
+
+def unsubscribe(conn: sqlite3.Connection, address: str, reason: str, now: str) -> int:
+    """Suppress an address for good; returns how many contacts carried it."""
+    address = address.strip()
+    if "@" not in address or any(c.isspace() for c in address):
+        raise InputError(f"'{address}' is not an email address")
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO suppressions (email, reason, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT(email) DO UPDATE SET reason = excluded.reason",
+            (address.lower(), reason, now),
+        )
+        cursor = conn.execute(
+            "UPDATE contacts SET unsubscribed = 1 WHERE email = ? COLLATE NOCASE", (address,)
+        )
+        for row in conn.execute("SELECT account_id FROM contacts WHERE email = ? COLLATE NOCASE", (address,)):
+            timeline.record(conn, row[0], "unsubscribed", f"{address} unsubscribed ({reason})", now)
+    return cursor.rowcount
+
+
+def unsubscribe_token(conn: sqlite3.Connection, token: str, reason: str, now: str) -> tuple[str, int]:
+    """Unsubscribe the one address whose copy carried ``token``: (that address, contacts carrying it).
+
+    Raises InputError for a token this workspace never issued (mistyped, cut short or forged).
+    """
+    copy = deliveries.find(conn, token.strip())
+    if copy is None:
+        raise InputError(
+            "unknown unsubscribe token: no message sent from this workspace carried it, so nobody was"
+            " unsubscribed",
+            hint="Copy the whole token from the link (after token=) or the subject (after 'unsubscribe');"
+            " `csm unsubscribe EMAIL` unsubscribes an address by hand.",
+        )
+    reason = f"{reason} (the unsubscribe link of draft #{copy.draft_id})"
+    return copy.address, unsubscribe(conn, copy.address, reason, now)
