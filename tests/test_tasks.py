@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from csm.engine import tasks
 from csm.engine.matching import evaluate
 from csm.errors import CsmError, InputError, NotFound, StateError
 from csm.runtime import Runtime, open_runtime
+from tests.test_cli_morning import rows
 
 TODAY = dt.date(2026, 11, 23)
 NOW = "2026-11-23T09:30:00+00:00"
@@ -32,11 +31,6 @@ steps:
     when: days_since_start > 0
     task: {title: Call them, due_in: 3d}
 """
-
-
-def rows(demo: Path, sql: str, *params: object) -> list[tuple]:
-    with closing(sqlite3.connect(demo / "csm.db")) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 @pytest.fixture
