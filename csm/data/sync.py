@@ -7,7 +7,7 @@ the database exactly as it was. The start time of the last good sync is kept
 in ``meta`` and sent as the source's ``since_param`` next time.
 
     SyncError             the source answered, but not with what we need
-    └── SourceUnavailable 429, 5xx, a timeout or no connection: retried, bounded
+    └── SourceUnavailable 429, 5xx, a timeout or no connection: a TemporaryError, retried, bounded
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from csm.data.importer import (
 )
 from csm.data.sources import Endpoint, Source
 from csm.data.store import get_meta, set_meta, transaction
-from csm.errors import CsmError, redact_url
+from csm.errors import CsmError, TemporaryError, redact_url
 from csm.retry import parse_retry_after, retry
 
 MAX_PAGES = 10_000
@@ -46,12 +46,8 @@ class SyncError(CsmError):
     """A source could not be synced; nothing was written."""
 
 
-class SourceUnavailable(SyncError):
+class SourceUnavailable(SyncError, TemporaryError):
     """Not now: rate limited, a server error, a timeout or no connection."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
