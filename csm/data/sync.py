@@ -23,14 +23,9 @@ from typing import Any
 
 import httpx
 
-from csm.data.importer import (
-    ImportResult,
-    JsonProblem,
-    decode_json,
-    record_on_timeline,
-    summary,
-    upsert_records,
-)
+from csm.data import timeline
+from csm.data.importer import ImportResult, summary, upsert_records
+from csm.data.readers import JsonProblem, decode_json
 from csm.data.sources import Endpoint, Source
 from csm.data.store import get_meta, set_meta, transaction
 from csm.errors import CsmError, TemporaryError, redact_url
@@ -111,7 +106,7 @@ def sync_source(
             _preview(source, pulled) if dry_run else {},
         )
         set_meta(conn, last_sync_key(source.name), started_at)
-        record_on_timeline(conn, started_at, "sync", f"synced {source.name}: {result.summary()}")
+        timeline.record(conn, None, "sync", f"synced {source.name}: {result.summary()}", started_at)
     return result
 
 
