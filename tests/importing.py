@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import sqlite3
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,13 +46,29 @@ def load(conn: sqlite3.Connection, tmp_path: Path, kind: str, name: str, text: s
     return import_file(conn, kind, write(tmp_path, name, text), now=NOW)
 
 
-def assert_refused(
-    conn: sqlite3.Connection, tmp_path: Path, kind: str, name: str, text: str, message: str
-) -> None:
-    """Importing ``text`` fails with ``message`` and leaves the database exactly as it was."""
-    load(conn, tmp_path, "accounts", "good.csv", GOOD)
-    before = dump(conn)
-    with pytest.raises(DataImportError) as exc:
-        load(conn, tmp_path, kind, name, text)
-    assert exc.value.message == f"{tmp_path}/{message}"
-    assert dump(conn) == before
+def refusal_test(table: list[Any]) -> Callable[..., None]:
+    """A test that importing each row of ``table`` fails with its message and changes nothing.
+
+    A row is (kind, file name, text, message); each runs with one chunk and with
+    a chunk a row (the ``chunk_rows`` fixture). Name it in a test module:
+    ``test_x = refusal_test(ROWS)``.
+    """
+
+    @pytest.mark.parametrize(("kind", "name", "text", "message"), table)
+    def test(
+        conn: sqlite3.Connection,
+        tmp_path: Path,
+        kind: str,
+        name: str,
+        text: str,
+        message: str,
+        chunk_rows: int,
+    ) -> None:
+        load(conn, tmp_path, "accounts", "good.csv", GOOD)
+        before = dump(conn)
+        with pytest.raises(DataImportError) as exc:
+            load(conn, tmp_path, kind, name, text)
+        assert exc.value.message == f"{tmp_path}/{message}"
+        assert dump(conn) == before
+
+    return test

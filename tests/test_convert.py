@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from importing import ACCOUNTS_CSV, assert_refused, dump, load, rows
+from importing import ACCOUNTS_CSV, dump, load, refusal_test, rows
 
 from csm.data import store
 from csm.errors import DataImportError
@@ -285,8 +285,4 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "name", "text", "message"), BAD_ROWS + HOSTILE)
-def test_a_bad_value_stops_the_import_and_changes_nothing(
-    conn: sqlite3.Connection, tmp_path: Path, kind: str, name: str, text: str, message: str, chunk_rows: int
-) -> None:
-    assert_refused(conn, tmp_path, kind, name, text, message)
+test_a_bad_value_stops_the_import_and_changes_nothing = refusal_test(BAD_ROWS + HOSTILE)

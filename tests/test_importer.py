@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from importing import ACCOUNTS_CSV, GOOD, NOW, assert_refused, dump, load, rows, write
+from importing import ACCOUNTS_CSV, GOOD, NOW, dump, load, refusal_test, rows, write
 
 from csm.data import store
 from csm.data.importer import ImportResult, import_file, import_records
@@ -141,11 +141,7 @@ BAD_ROWS = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "name", "text", "message"), BAD_ROWS)
-def test_a_bad_row_stops_the_import_and_changes_nothing(
-    conn: sqlite3.Connection, tmp_path: Path, kind: str, name: str, text: str, message: str, chunk_rows: int
-) -> None:
-    assert_refused(conn, tmp_path, kind, name, text, message)
+test_a_bad_row_stops_the_import_and_changes_nothing = refusal_test(BAD_ROWS)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from importing import assert_refused, dump, load
+from importing import dump, load, refusal_test
 
 from csm.data.kinds import column_name
 from csm.errors import DataImportError
@@ -87,8 +87,4 @@ BAD_ROWS = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "name", "text", "message"), BAD_ROWS)
-def test_a_bad_header_stops_the_import_and_changes_nothing(
-    conn: sqlite3.Connection, tmp_path: Path, kind: str, name: str, text: str, message: str, chunk_rows: int
-) -> None:
-    assert_refused(conn, tmp_path, kind, name, text, message)
+test_a_bad_header_stops_the_import_and_changes_nothing = refusal_test(BAD_ROWS)

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from importing import NOW, assert_refused, load, rows, write
+from importing import NOW, load, refusal_test, rows, write
 
 from csm.data import store
 from csm.data.importer import import_file
@@ -200,8 +200,4 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "name", "text", "message"), BAD_ROWS + HOSTILE)
-def test_unreadable_input_stops_the_import_and_changes_nothing(
-    conn: sqlite3.Connection, tmp_path: Path, kind: str, name: str, text: str, message: str, chunk_rows: int
-) -> None:
-    assert_refused(conn, tmp_path, kind, name, text, message)
+test_unreadable_input_stops_the_import_and_changes_nothing = refusal_test(BAD_ROWS + HOSTILE)

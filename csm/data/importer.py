@@ -189,10 +189,13 @@ class _Gathered:
         on_progress: Callable[[int], None] | None,
     ) -> None:
         """Every row, unconverted: the table's, if any, then ``items``'s (records, mapped when asked)."""
+        if mapping is not None:
+            source = self.columns.source
+            items = ((where, mapping.apply(record, f"{source}: {where}")) for where, record in items)
         try:
             if self.table is not None:
                 self._gather_table(on_progress)
-            self._gather_records(items, mapping, on_progress)
+            self._gather_records(items, on_progress)
         except DataImportError as exc:
             raise self.first_problem() or exc from None
         if not self.rows:
@@ -209,17 +212,12 @@ class _Gathered:
                 on_progress(len(self.rows))
 
     def _gather_records(
-        self,
-        items: Iterable[tuple[Any, Any]],
-        mapping: Mapping | None,
-        on_progress: Callable[[int], None] | None,
+        self, items: Iterable[tuple[Any, Any]], on_progress: Callable[[int], None] | None
     ) -> None:
         """Records may bring new fields as they go: a record whose keys differ is planned again."""
         wheres, rows, columns = self.wheres, self.rows, self.columns
         keys: Any = None
         for where, record in items:
-            if mapping is not None:
-                record = mapping.apply(record, f"{columns.source}: {where}")
             if record.keys() != keys:
                 self.sources = columns.plan([(str(k), k) for k in record], where)
                 keys = record.keys()
