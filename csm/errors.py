@@ -13,7 +13,9 @@ as ``Error: ...`` on stderr and exits 1. Anything else is a bug.
     │   ├── UnreadableFile  too big, not UTF-8, bad TOML (file:line; in csm.textfile)
     │   └── TemplateError   a bad template (file:line)
     ├── NotFound            an id that does not exist
-    └── StateError          an action the item's state does not allow
+    ├── StateError          an action the item's state does not allow
+    └── TemporaryError      not now: the same attempt may work later; what csm.retry retries
+                            (a transport's TemporaryFailure, a sync's SourceUnavailable)
 """
 
 from __future__ import annotations
@@ -105,6 +107,21 @@ class NotFound(CsmError):
 
 class StateError(CsmError):
     """The item is in a state that does not allow this action."""
+
+
+class TemporaryError(CsmError):
+    """The other side said "not now" or did not answer: trying again later may work.
+
+    ``retry_after``: the seconds it asked us to wait, when it said.
+    ``maybe_delivered``: the attempt may have done its work already (a message
+    may have arrived), so repeating it is for a person to decide.
+    """
+
+    maybe_delivered = False
+
+    def __init__(self, message: str, hint: str | None = None, *, retry_after: float | None = None) -> None:
+        super().__init__(message, hint)
+        self.retry_after = retry_after
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from csm.mail.transports import TemporaryFailure
+from csm.errors import TemporaryError
 
 T = TypeVar("T")
 
@@ -20,16 +20,15 @@ def retry(
     attempts: int = 4,
     base: float = 0.5,
     cap: float = 30.0,
-    retry_on: type[Exception] | tuple[type[Exception], ...] = TemporaryFailure,
+    retry_on: type[Exception] | tuple[type[Exception], ...] = TemporaryError,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
     on_retry: Callable[[int, float, Exception], None] | None = None,
 ) -> T:
     """Call ``fn`` up to ``attempts`` times while it raises ``retry_on``.
 
-    A failure whose
-    ``maybe_delivered`` is true is never retried: the message may have
-    arrived, and sending it again is for a person to decide. The delay before
+    A failure whose ``maybe_delivered`` is true is never retried: the message
+    may have arrived, and sending it again is for a person to decide. The delay before
     attempt n+1 is the failure's ``retry_after`` when it has one, else a
     random value in [0, base * 2**(n-1)] ("full jitter"); both are capped at
     ``cap``. ``on_retry(attempt, delay, error)`` is called before each sleep.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -20,6 +22,39 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "100")
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> sqlite3.Connection:
+    """An empty database in tmp_path."""
+    from csm.data import store
+
+    return store.connect(tmp_path / "csm.db", create=True)
+
+
+@pytest.fixture(params=[5_000, 1], ids=["one chunk", "a chunk a row"])
+def chunk_rows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """A CSV streams through in chunks; with one row a chunk, every check crosses a chunk's edge."""
+    from csm.data import readers
+
+    monkeypatch.setattr(readers, "CHUNK_ROWS", request.param)
+    return request.param
+
+
+@pytest.fixture
+def timeline_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
+    """(account_id, kind, summary) of each entry written through timeline.record, its one writer."""
+    from csm.data import timeline
+
+    written: list[tuple[object, ...]] = []
+    record = timeline.record
+
+    def spy(*args: Any, **kwargs: Any) -> None:
+        written.append(args[1:4])  # after conn: account_id, kind, summary
+        record(*args, **kwargs)
+
+    monkeypatch.setattr(timeline, "record", spy)
+    return written
 
 
 def build_file_tree(root: Path, files: dict[str, str]) -> None:

@@ -1,10 +1,14 @@
 import datetime as dt
 import random
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from csm.data.sync import SourceUnavailable
+from csm.errors import TemporaryError
 from csm.mail.transports import PermanentFailure, TemporaryFailure
 from csm.retry import backoff, parse_retry_after, retry
 
@@ -80,6 +84,28 @@ def test_only_retryable_failures_are_retried(error: Exception) -> None:
     with pytest.raises(type(error)):
         retry(fn, sleep=lambda _: pytest.fail("slept"))
     assert fn.calls == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TemporaryError("not now", retry_after=2),
+        TemporaryFailure("421 try later", retry_after=2),
+        SourceUnavailable("HTTP 503", retry_after=2),
+    ],
+    ids=["TemporaryError", "a transport's", "a sync source's"],
+)
+def test_every_temporary_error_is_retried_by_default(error: TemporaryError) -> None:
+    fn = Flaky(error)
+    sleeps: list[float] = []
+    assert retry(fn, sleep=sleeps.append) == "done"
+    assert (fn.calls, sleeps) == (2, [2])
+
+
+def test_the_retry_helper_does_not_load_the_mail_package() -> None:
+    code = "import sys, csm.retry; print(sorted(m for m in sys.modules if m.startswith('csm.mail')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
 
 
 def test_retryable_type_is_a_parameter() -> None:

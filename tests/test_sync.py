@@ -427,7 +427,9 @@ def test_a_failed_sync_keeps_the_last_good_time(
     assert store.get_meta(conn, last_sync_key("crm")) == "2026-11-23T06:30:00Z"
 
 
-def test_cli_sync_counts_timeline_and_json(httpserver: HTTPServer, workspace: Path, invoke: Any) -> None:
+def test_cli_sync_counts_timeline_and_json(
+    httpserver: HTTPServer, workspace: Path, invoke: Any, timeline_writes: list[tuple[object, ...]]
+) -> None:
     httpserver.expect_request("/api/companies").respond_with_json(ACCOUNTS[:3])
     write_settings(
         workspace,
@@ -446,6 +448,7 @@ def test_cli_sync_counts_timeline_and_json(httpserver: HTTPServer, workspace: Pa
     with sqlite3.connect(workspace / "csm.db") as db:
         kinds = [r[0] for r in db.execute("SELECT summary FROM timeline WHERE kind = 'sync' ORDER BY id")]
     assert kinds[0] == "synced crm: accounts 3 new, 0 updated, 0 unchanged"
+    assert timeline_writes == [(None, "sync", summary) for summary in kinds]  # timeline.record wrote them
 
 
 def test_cli_dry_run_shows_mapped_records_and_writes_nothing(

@@ -39,7 +39,8 @@ def import_(
     account_id + metric + date. A bad row stops the import with its row number
     and leaves the database as it was.
     """
-    from csm.data.importer import KINDS, import_file, summary
+    from csm.data.importer import import_file, summary
+    from csm.data.kinds import KINDS
     from csm.data.mapping import load_mapping
 
     if kind not in KINDS:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from csm.data.importer import KINDS
+from csm.data.kinds import KINDS
 from csm.data.mapping import Mapping, load_mapping, parse_mapping
 from csm.errors import WorkspaceError, did_you_mean, redact_url
 

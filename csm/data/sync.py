@@ -7,7 +7,7 @@ the database exactly as it was. The start time of the last good sync is kept
 in ``meta`` and sent as the source's ``since_param`` next time.
 
     SyncError             the source answered, but not with what we need
-    └── SourceUnavailable 429, 5xx, a timeout or no connection: retried, bounded
+    └── SourceUnavailable 429, 5xx, a timeout or no connection: a TemporaryError, retried, bounded
 """
 
 from __future__ import annotations
@@ -23,17 +23,12 @@ from typing import Any
 
 import httpx
 
-from csm.data.importer import (
-    ImportResult,
-    JsonProblem,
-    decode_json,
-    record_on_timeline,
-    summary,
-    upsert_records,
-)
+from csm.data import timeline
+from csm.data.importer import ImportResult, summary, upsert_records
+from csm.data.readers import JsonProblem, decode_json
 from csm.data.sources import Endpoint, Source
 from csm.data.store import get_meta, set_meta, transaction
-from csm.errors import CsmError, redact_url
+from csm.errors import CsmError, TemporaryError, redact_url
 from csm.retry import parse_retry_after, retry
 
 MAX_PAGES = 10_000
@@ -46,12 +41,8 @@ class SyncError(CsmError):
     """A source could not be synced; nothing was written."""
 
 
-class SourceUnavailable(SyncError):
+class SourceUnavailable(SyncError, TemporaryError):
     """Not now: rate limited, a server error, a timeout or no connection."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -115,7 +106,7 @@ def sync_source(
             _preview(source, pulled) if dry_run else {},
         )
         set_meta(conn, last_sync_key(source.name), started_at)
-        record_on_timeline(conn, started_at, "sync", f"synced {source.name}: {result.summary()}")
+        timeline.record(conn, None, "sync", f"synced {source.name}: {result.summary()}", started_at)
     return result
 
 

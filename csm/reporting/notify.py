@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from csm.errors import CsmError, WorkspaceError, redact_echo, redact_url
+from csm.errors import CsmError, TemporaryError, WorkspaceError, redact_echo, redact_url
 from csm.mail.claims import abandoned
 from csm.retry import parse_retry_after, retry
 from csm.templating.filters import plural
@@ -25,13 +25,9 @@ TOP_ITEMS = 3
 class NotifyError(CsmError):
     """The webhook refused or did not answer."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
-
-class _NotNow(NotifyError):
-    pass
+class _NotNow(NotifyError, TemporaryError):
+    """429, 5xx, a timeout or no connection: retried."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ The ``[send]`` table of csm.toml picks one with ``transport = "smtp"``,
 should do next:
 
     SendError               base; ``maybe_delivered`` when the message may have arrived
-    ├── TemporaryFailure    try again later (``retry_after`` seconds when known)
+    ├── TemporaryFailure    try again later (``retry_after`` seconds when known); a TemporaryError
     ├── PermanentFailure    this message will never go through as it is
     ├── AuthFailure         the credentials were refused: stop the batch
     └── ConnectionFailure   cannot reach the server at all: stop, drafts stay approved
@@ -19,7 +19,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
 
-from csm.errors import CsmError, WorkspaceError, did_you_mean
+from csm.errors import CsmError, TemporaryError, WorkspaceError, did_you_mean
 from csm.mail.message import OutgoingEmail
 from csm.workspace import SETTINGS_FILE
 
@@ -35,7 +35,7 @@ class SendError(CsmError):
         self.maybe_delivered = maybe_delivered
 
 
-class TemporaryFailure(SendError):
+class TemporaryFailure(SendError, TemporaryError):
     """The server said "not now" (SMTP 4xx, HTTP 429/5xx) or did not answer."""
 
     def __init__(

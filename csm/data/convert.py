@@ -1,0 +1,294 @@
+"""Values: one converter per column type, each a raw value in, a storable value out.
+
+A converter takes what a file gave (text from a CSV, any JSON value) and
+returns what the column stores, or raises :class:`BadValue` saying why not, in
+words a message can quote after "row 3, column 'arr': ". A value SQLite cannot
+hold (a whole number past 64 bits, inf, NaN) is refused here, not by the
+database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+Converter = Callable[[Any], Any]
+
+
+class BadValue(ValueError):
+    """A value that does not fit its column."""
+
+
+_GROUPED_RE = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_WHOLE_RE = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3}){1,6}|\d{1,19})")  # at most 19 digits, like int64
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+_METRIC_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BOOLEANS = {"true": 1, "false": 0, "yes": 1, "no": 0, "y": 1, "n": 0, "1": 1, "0": 0, "": 0}
+_DATETIME_HELP = "expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS"
+
+
+def shown(value: Any) -> str:
+    """A value as a message quotes it: stripped, and cut short when long."""
+    text = repr(value.strip() if isinstance(value, str) else value)
+    return text if len(text) <= 60 else f"{text[:50]}... ({len(text):,} characters)"
+
+
+def _storable(number: int | float, given: Any = None) -> int | float:
+    """``number`` if SQLite can hold it: a whole number of 64 bits, a float that is not inf or NaN.
+
+    ``given``: the value it was read from, as the message shows it.
+    """
+    if isinstance(number, float):
+        if not math.isfinite(number):
+            raise BadValue(f"{number!r} is not a number the database can hold")
+    elif not -(2**63) <= number < 2**63:
+        quoted = number if given is None else given
+        as_text = "" if isinstance(quoted, str) else "; if it is an ID, give it as text"
+        raise BadValue(
+            f"{shown(quoted)} is too large for the database (whole numbers go up to "
+            f"9,223,372,036,854,775,807){as_text}"
+        )
+    return number
+
+
+def _text(value: Any) -> str | None:
+    if type(value) is str:
+        return value.strip() or None
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(_storable(value))
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    kind = "a list" if isinstance(value, list) else "an object"
+    raise BadValue(f"{kind} is not a single value; flatten it, or pick a field with --map")
+
+
+def _parse_number(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        if not _GROUPED_RE.fullmatch(text):
+            raise BadValue(f"{shown(text)} is not a number") from None
+        return float(text.replace(",", ""))
+    if "_" in text or not math.isfinite(number):
+        too_large = not math.isnan(number) and text.lstrip("+-")[:1].isdigit()  # 1e999, not inf
+        raise BadValue(f"{shown(text)} is {'too large for the database' if too_large else 'not a number'}")
+    return number
+
+
+def _number(value: Any) -> float | int | None:
+    if type(value) is str:
+        text = value.strip()
+        return _parse_number(text) if text else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadValue(f"{shown(value)} is not a number")
+    return _storable(value)
+
+
+def _integer(value: Any) -> int | None:
+    if type(value) is str:
+        text = value.strip()
+        if text.isdecimal() and len(text) <= 19:  # 64 bits hold 19 digits, not all of them
+            return int(text) if len(text) < 19 else int(_storable(int(text), value))
+    number = _number(value)
+    if number is None:
+        return None
+    if not float(number).is_integer():
+        raise BadValue(f"{shown(value)} is not a whole number")
+    return int(_storable(int(number), value))
+
+
+def _date(value: Any) -> str | None:
+    if type(value) is str:
+        text = value.strip()
+        if not text:
+            return None
+        if len(text) == 10 and text[4] == "-" and text[7] == "-":
+            try:
+                dt.date.fromisoformat(text)
+                return text
+            except ValueError:
+                pass
+    elif value is None:
+        return None
+    elif isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    elif isinstance(value, dt.date):
+        return value.isoformat()
+    raise BadValue(f"{shown(value)} is not a date (expected YYYY-MM-DD)")
+
+
+def _date_or_datetime(value: Any) -> str | None:
+    """A date as given, or a date-time as YYYY-MM-DDTHH:MM:SS (in UTC if it had an offset)."""
+    moment = value
+    if type(value) is str and len(value.strip()) > 10:
+        text = value.strip()
+        if len(text) == 19 and text[10] == "T" and text[4] == "-" and text[7] == "-":
+            try:  # already YYYY-MM-DDTHH:MM:SS
+                dt.datetime.fromisoformat(text)
+                return text
+            except ValueError:
+                pass
+        try:
+            if text[4] != "-" or text[7] != "-" or text[10] not in "T ":
+                raise ValueError(text)
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise BadValue(f"{shown(text)} is not a date or date-time ({_DATETIME_HELP})") from None
+    if not isinstance(moment, dt.datetime):
+        try:
+            return _date(value)
+        except BadValue:
+            raise BadValue(f"{shown(value)} is not a date or date-time ({_DATETIME_HELP})") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="seconds")
+
+
+def _email(value: Any) -> str | None:
+    """An address as given, lower-cased; an internationalised one (user@bücher.de) too."""
+    text = _text(value)
+    if text is None:
+        return None
+    if not _EMAIL_RE.fullmatch(text):
+        raise BadValue(f"{shown(text)} is not an email address (like name@example.com)")
+    if not text.isprintable():  # control, bidi-override and zero-width characters
+        odd = next(c for c in text if not c.isprintable())
+        raise BadValue(f"{shown(text)} has an invisible character (U+{ord(odd):04X}) in it; retype it")
+    address = text.lower()
+    if not address.isascii():
+        domain = address.rpartition("@")[2]
+        problem = _idna_problem(domain)
+        if problem:
+            raise BadValue(f"{shown(text)}: {shown(domain)} is no domain mail can be sent to ({problem})")
+    return address
+
+
+@functools.lru_cache(maxsize=4096)
+def _idna_problem(domain: str) -> str | None:
+    """Why ``domain`` has no ASCII form for mail to be sent to (bücher.de has: xn--bcher-kva.de)."""
+    import idna  # what sending encodes it with (UTS 46, IDNA 2008)
+
+    try:
+        idna.encode(domain, uts46=True)
+    except UnicodeError as exc:  # idna.IDNAError: a label too long, or characters IDNA refuses
+        return f"IDNA: {exc}"
+    return None
+
+
+def _boolean(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, int) and value in (0, 1):
+        return int(value)
+    if isinstance(value, str):
+        flag = _BOOLEANS.get(value.strip().lower())
+        if flag is not None:
+            return flag
+    raise BadValue(f"{shown(value)} is not true or false (expected true, false, yes, no, 1 or 0)")
+
+
+def _status(value: Any) -> str:
+    text = _text(value)
+    return text.lower() if text else "active"
+
+
+def _role(value: Any) -> str | None:
+    text = _text(value)
+    return re.sub(r"[\s-]+", "_", text.lower()) if text else None
+
+
+def _metric(value: Any) -> str | None:
+    text = _text(value)
+    if text is not None and not _METRIC_RE.fullmatch(text):
+        raise BadValue(f"{shown(text)} is not a metric name (letters, digits and _, like active_users)")
+    return text
+
+
+def account_ref(ids: set[str]) -> Converter:
+    """Text naming one of the accounts ``ids``."""
+
+    def existing(value: Any) -> str | None:
+        text = _text(value)
+        if text is not None and text not in ids:
+            raise BadValue(f"no account {shown(text)}; import accounts first")
+        return text
+
+    return existing
+
+
+def required(convert: Converter) -> Converter:
+    """``convert``, refusing an empty value."""
+
+    def present(value: Any) -> Any:
+        result = convert(value)
+        if result is None:
+            raise BadValue("a value is required")
+        return result
+
+    return present
+
+
+def scalar(value: Any) -> Any:
+    """A new column's value, kept as it is until the column's type is known."""
+    if type(value) is str:
+        return value.strip() or None
+    if value is None or isinstance(value, dt.date):
+        return value
+    return _storable(value) if isinstance(value, int | float) else _text(value)
+
+
+def _whole(value: Any) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    if type(value) is str and _WHOLE_RE.fullmatch(value):
+        return int(_storable(int(value.replace(",", ""))))
+    raise BadValue("not a whole number")
+
+
+def _true_false(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None if value is None else int(value)
+    flag = {"true": 1, "false": 0}.get(value.lower()) if type(value) is str else None
+    if flag is None:
+        raise BadValue("not true or false")
+    return flag
+
+
+def infer_type(values: list[Any]) -> tuple[str, list[Any]]:
+    """The declared type every value fits (INTEGER, REAL, DATE, BOOLEAN, else TEXT)."""
+    if any(v is not None for v in values):
+        for declared, convert in (
+            ("INTEGER", _whole),
+            ("REAL", _number),
+            ("DATE", _date),
+            ("BOOLEAN", _true_false),
+        ):
+            try:
+                return declared, [convert(v) for v in values]
+            except BadValue:
+                continue
+    return "TEXT", [_text(v) for v in values]
+
+
+CONVERTERS: dict[str, Converter] = {
+    "text": _text,
+    "number": _number,
+    "integer": _integer,
+    "date": _date,
+    "date_or_datetime": _date_or_datetime,
+    "email": _email,
+    "boolean": _boolean,
+    "status": _status,
+    "role": _role,
+    "metric": _metric,
+}

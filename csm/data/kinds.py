@@ -1,0 +1,176 @@
+"""The kinds of record an import takes, and which column each field of a file fills.
+
+Each kind (accounts, contacts, usage) has its key, its columns with the
+converter each takes, the columns it requires, header aliases, and columns an
+import may set but never clear. Accounts may bring extra columns of their own;
+the others refuse an unknown field, naming the columns they have.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from csm.data.convert import CONVERTERS, Converter, account_ref, required, scalar
+from csm.errors import DataImportError, InputError, did_you_mean
+from csm.language.fields import DERIVED
+
+KINDS = ("accounts", "contacts", "usage")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of record: its key, its columns (each with a converter's name) and their rules."""
+
+    key: tuple[str, ...]
+    columns: dict[str, str]  # column -> converter name in CONVERTERS
+    required: tuple[str, ...]
+    aliases: dict[str, str]
+    # Columns an import may set but never clear: unsubscribing is for good.
+    sticky: tuple[str, ...] = ()
+
+
+_SPECS = {
+    "accounts": Kind(
+        key=("id",),
+        columns={
+            "id": "text",
+            "name": "text",
+            "owner": "email",
+            "plan": "text",
+            "arr": "number",
+            "seats_licensed": "integer",
+            "seats_used": "integer",
+            "start_date": "date",
+            "renewal_date": "date",
+            "status": "status",
+            "nps": "integer",
+            "open_tickets": "integer",
+            "last_login_at": "date_or_datetime",
+            "health_score": "number",
+        },
+        required=("id", "name"),
+        aliases={},
+    ),
+    "contacts": Kind(
+        key=("account_id", "email"),
+        columns={
+            "account_id": "account",
+            "email": "email",
+            "name": "text",
+            "role": "role",
+            "title": "text",
+            "is_primary": "boolean",
+            "unsubscribed": "boolean",
+        },
+        required=("account_id", "email"),
+        aliases={"account": "account_id", "primary": "is_primary"},
+        sticky=("unsubscribed",),
+    ),
+    "usage": Kind(
+        key=("account_id", "metric", "date"),
+        columns={"account_id": "account", "metric": "metric", "date": "date", "value": "number"},
+        required=("account_id", "metric", "date", "value"),
+        aliases={},
+    ),
+}
+
+# Declared types of extra account columns, and the converter each one takes.
+_DECLARED = {
+    "INTEGER": "integer",
+    "REAL": "number",
+    "FLOAT": "number",
+    "NUMERIC": "number",
+    "DATE": "date",
+    "BOOLEAN": "boolean",
+}
+_DERIVED_NAMES = {f.name for f in DERIVED}
+_EXTRA_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def column_name(header: str) -> str:
+    """A header as a snake_case column name: " Renewal Date " / "renewalDate" -> renewal_date."""
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", header.strip())
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
+def spec(kind: str) -> Kind:
+    """What ``kind`` holds; an unknown kind is an InputError naming the kinds there are."""
+    if kind not in _SPECS:
+        choices = ", ".join(KINDS)
+        raise InputError(f"unknown kind '{kind}'{did_you_mean(kind, KINDS)}; use one of: {choices}")
+    return _SPECS[kind]
+
+
+class Columns:
+    """The columns one import fills, each with its converter; grows as new fields appear."""
+
+    def __init__(self, conn: sqlite3.Connection, kind: str, source: str) -> None:
+        self.spec = spec(kind)
+        self.kind = kind
+        self.source = source
+        self.known = _converters(conn, kind, self.spec)
+        self.names: list[str] = list(self.spec.key)
+        self.converters: list[Converter] = [self.known[c] for c in self.spec.key]
+        self.new_extras: set[str] = set()
+
+    def plan(self, fields: Iterable[tuple[str, Any]], location: str) -> list[Any]:
+        """Where each column so far is in a record, from its (field name, where) pairs."""
+        sources: dict[str, Any] = {}
+        labels: dict[str, str] = {}
+        for label, source in fields:
+            col = column_name(label)
+            col = self.spec.aliases.get(col, col)
+            if col in sources:
+                raise self.error(f"{location}: '{labels[col]}' and '{label}' are both '{col}'")
+            sources[col], labels[col] = source, label
+        for col in self.spec.required:
+            if col not in sources:
+                need = ", ".join(self.spec.required)
+                raise DataImportError(
+                    f"{self.source}: {location}: no '{col}' column ({self.kind} need {need})",
+                    hint="Name the column so, or read a CRM export with --map NAME.",
+                )
+        for col, label in labels.items():
+            if col not in self.known:
+                self._add_extra(label, col, location)
+            if col not in self.names:
+                self.names.append(col)
+                self.converters.append(self.known[col])
+        return [sources.get(col) for col in self.names]
+
+    def _add_extra(self, label: str, col: str, location: str) -> None:
+        if self.kind != "accounts":
+            raise self.error(
+                f"{location}: unknown column '{label}'{did_you_mean(col, self.spec.columns)}; "
+                f"{self.kind} columns are: {', '.join(self.spec.columns)}"
+            )
+        if not _EXTRA_NAME_RE.match(col):
+            raise self.error(f"{location}: column '{label}' needs a name that starts with a letter")
+        if col in _DERIVED_NAMES:
+            raise self.error(f"{location}: column '{label}' would hide the derived field '{col}'; rename it")
+        self.known[col] = scalar
+        self.new_extras.add(col)
+
+    def error(self, message: str) -> DataImportError:
+        return DataImportError(f"{self.source}: {message}")
+
+
+def _converters(conn: sqlite3.Connection, kind: str, spec: Kind) -> dict[str, Converter]:
+    """Each column the kind has in the database, with its converter (required ones refuse empty)."""
+    ids: set[str] = set()
+    if "account_id" in spec.columns:
+        ids = {row[0] for row in conn.execute("SELECT id FROM accounts")}
+    known = {
+        col: account_ref(ids) if conv == "account" else CONVERTERS[conv] for col, conv in spec.columns.items()
+    }
+    if kind == "accounts":
+        for row in conn.execute("PRAGMA table_info(accounts)"):
+            declared = (row[2] or "").upper()
+            known.setdefault(row[1], CONVERTERS[_DECLARED.get(declared, "text")])
+    for col in spec.required:
+        known[col] = required(known[col])
+    return known

@@ -1,0 +1,309 @@
+"""Reading CSV, JSON-array and NDJSON files, and refusing what would crash or hang an import.
+
+A file is told by its first non-blank character: ``[`` JSON, ``{`` NDJSON,
+anything else CSV. JSON comes out as ``(location, record)`` pairs ("record 3
+(line 4)", "line 7"); a CSV as a :class:`Table` that hands out its rows
+``CHUNK_ROWS`` at a time, so an import of any size holds one chunk. The guards
+stand next to what they guard: text that is not UTF-8 or holds a NUL, a key
+twice in one JSON object, nesting past the recursion limit, a number too long
+to read, and a quote that is never closed (named at the line its row starts).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import IO, Any
+
+from csm.data.convert import shown
+from csm.errors import DataImportError, InputError
+
+CHUNK_ROWS = 5_000  # a CSV's rows checked and written together
+
+Record = dict[str, Any]
+_FIRST_CHAR_RE = re.compile(r"\S")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A CSV file's header, and a reader that hands out its rows in chunks."""
+
+    name: str
+    header: list[str]
+    header_row: int
+    reader: Any  # a csv.reader positioned after the header
+    lines: int  # the file's line count: about its row count, known before reading them
+    stream: IO[str]  # what the reader reads, to read a bad row's lines again
+
+    def chunks(self) -> Iterator[tuple[Sequence[int], list[list[str]]]]:
+        """(row numbers, rows) a chunk at a time; a malformed row raises after those before it."""
+        number = self.header_row + 1
+        width = len(self.header)
+        unnamed = [i for i, column in enumerate(self.header) if not column]
+        while True:
+            first = self.reader.line_num + 1
+            try:
+                chunk = list(islice(self.reader, CHUNK_ROWS))
+            except csv.Error as exc:
+                raise _unreadable(self.name, exc, self.reader, self.stream, first) from None
+            if not chunk:
+                return
+            numbers: Sequence[int] = range(number, number + len(chunk))
+            number += len(chunk)
+            problem = None
+            if unnamed or set(map(len, chunk)) != {width}:
+                numbers, chunk, problem = self._tidy(numbers, chunk, width, unnamed)
+            if chunk:
+                yield numbers, chunk
+            if problem:
+                raise problem
+
+    def _tidy(
+        self, numbers: Sequence[int], chunk: list[list[str]], width: int, unnamed: list[int]
+    ) -> tuple[list[int], list[list[str]], DataImportError | None]:
+        """Skip blank rows and pad short ones, up to the first that cannot be read."""
+        kept_numbers, kept = [], []
+        for number, row in zip(numbers, chunk, strict=True):
+            problem = self._problem(number, row, width, unnamed)
+            if problem is not None:
+                return kept_numbers, kept, problem
+            if row:
+                kept_numbers.append(number)
+                kept.append(row + [""] * (width - len(row)))
+        return kept_numbers, kept, None
+
+    def _problem(self, number: int, row: list[str], width: int, unnamed: list[int]) -> DataImportError | None:
+        if len(row) > width:
+            return DataImportError(
+                f"{self.name}: row {number} has {len(row)} values; the header has {width}",
+                hint="A value with a comma in it needs double quotes around it.",
+            )
+        if any(row[i].strip() for i in unnamed if i < len(row)):
+            return DataImportError(
+                f"{self.name}: row {number} has a value in a column with no header; "
+                "name the column or delete it"
+            )
+        return None
+
+    def records(self) -> Iterator[tuple[str, Record]]:
+        for numbers, chunk in self.chunks():
+            for number, values in zip(numbers, chunk, strict=True):
+                record = dict(zip(self.header, values, strict=True))
+                record.pop("", None)
+                yield f"row {number}", record
+
+
+def read_records(
+    path: Path | None, *, name: str, stream: IO[str] | None = None
+) -> Iterator[tuple[str, Record]]:
+    """Records of a CSV, JSON-array or NDJSON file (``path`` None: ``stream``, else stdin).
+
+    The format is told by the first non-blank character: ``[`` JSON, ``{``
+    NDJSON, anything else CSV. ``name`` is what error messages call the file.
+    """
+    parsed = read_input(path, name, stream)
+    yield from parsed.records() if isinstance(parsed, Table) else parsed
+
+
+def read_input(path: Path | None, name: str, stream: IO[str] | None) -> Table | Iterator[tuple[str, Record]]:
+    text, data = _read_text(path, name, stream)
+    first = _FIRST_CHAR_RE.search(text)
+    if first is None:
+        raise DataImportError(f"{name}: the file is empty")
+    if first.group() == "[":
+        return _json_records(text, name)
+    if first.group() == "{":
+        return _ndjson_records(text, name)
+    # From a file, the CSV reader decodes the bytes as it goes (text and bytes are
+    # not both held while rows are read), and faster than from a StringIO.
+    lines = io.StringIO(text, newline="") if data is None else _decoding(data)
+    return _csv_table(text, name, first.start(), lines)
+
+
+def _decoding(data: bytes) -> IO[str]:
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+
+
+_UTF8_HINT = "Save it as UTF-8 (in Excel: File > Save As > CSV UTF-8)."
+
+
+def _read_text(path: Path | None, name: str, stream: IO[str] | None) -> tuple[str, bytes | None]:
+    """The text, checked to be UTF-8, and the bytes it came from (None: read as text)."""
+    data = None
+    try:
+        if stream is None:
+            data = sys.stdin.buffer.read() if path is None else path.read_bytes()
+        text = stream.read().removeprefix("\ufeff") if data is None else data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataImportError(f"{name}: {_undecodable(exc, data)}", hint=_UTF8_HINT) from None
+    except FileNotFoundError:
+        raise InputError(f"no file {name}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {name}: {exc.strerror}") from None
+    if "\x00" in text:  # text holds none; a binary file, or UTF-16 without its BOM, does
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise DataImportError(f"{name}: line {line}: a NUL character: not a text file", hint=_UTF8_HINT)
+    return text, data
+
+
+def _undecodable(exc: UnicodeDecodeError, data: bytes | None) -> str:
+    if data is None:  # a stream's own decoding: where in the file is not known
+        return "not UTF-8 text"
+    line = exc.object.count(b"\n", 0, exc.start) + 1  # exc.object: the bytes after a BOM
+    utf16 = " (it looks like UTF-16)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+    return f"line {line}: not UTF-8 text{utf16}; byte {exc.object[exc.start]:#04x} cannot be read"
+
+
+class JsonProblem(ValueError):
+    """Valid JSON csm cannot take: a key twice in one object, deep nesting, a number too long."""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise JsonProblem(f"the key {shown(key)} appears twice in one object; keep one")
+            seen.add(key)
+    return record
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_object)
+_NOT_SPACE_RE = re.compile(r"[^ \t\n\r]")
+
+
+def decode_json(text: str, start: int | None = None) -> Any:
+    """A JSON document; with ``start``, (the value at that offset, where it ends).
+
+    Raises JSONDecodeError for bad syntax, JsonProblem for what csm cannot take.
+    """
+    try:
+        return _DECODER.decode(text) if start is None else _DECODER.raw_decode(text, start)
+    except (json.JSONDecodeError, JsonProblem):
+        raise
+    except RecursionError:
+        raise JsonProblem(f"nested more than {sys.getrecursionlimit():,} levels deep; flatten it") from None
+    except ValueError:  # Python's int() refuses a number of more than 4,300 digits
+        raise JsonProblem("a number has more digits than the database can hold") from None
+
+
+def _json_value(text: str, name: str, where: str, line: int, start: int | None = None) -> Any:
+    try:
+        return decode_json(text, start)
+    except json.JSONDecodeError as exc:
+        raise _json_error(name, line, exc) from None
+    except JsonProblem as exc:
+        raise DataImportError(f"{name}: {where}: {exc}") from None
+
+
+def _json_error(name: str, line: int, exc: json.JSONDecodeError) -> DataImportError:
+    """``line``: the file's line (NDJSON), or 0: the error's own line in the text."""
+    return DataImportError(f"{name}: line {line or exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}")
+
+
+def _skip_space(text: str, pos: int) -> int:
+    found = _NOT_SPACE_RE.search(text, pos)
+    return len(text) if found is None else found.start()
+
+
+def _json_records(text: str, name: str) -> Iterator[tuple[str, Record]]:
+    """A JSON array's objects one at a time, each located by its index and first line."""
+    pos = _skip_space(text, _skip_space(text, 0) + 1)  # past the "["
+    number, line, counted = 0, 1, 0
+    while number or not text.startswith("]", pos):
+        number += 1
+        line, counted = line + text.count("\n", counted, pos), pos
+        where = f"record {number} (line {line})"
+        item, pos = _json_value(text, name, where, 0, pos)
+        if not isinstance(item, dict):
+            raise DataImportError(f"{name}: {where} is not an object: {item!r:.40}")
+        yield where, item
+        pos = _skip_space(text, pos)
+        if not text.startswith(",", pos):
+            break
+        pos = _skip_space(text, pos + 1)
+    if not text.startswith("]", pos):
+        raise _json_error(name, 0, json.JSONDecodeError("Expecting ',' delimiter", text, pos))
+    pos = _skip_space(text, pos + 1)
+    if pos < len(text):
+        raise _json_error(name, 0, json.JSONDecodeError("Extra data", text, pos))
+
+
+def _ndjson_records(text: str, name: str) -> Iterator[tuple[str, Record]]:
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        item = _json_value(line, name, f"line {number}", number)
+        if not isinstance(item, dict):
+            raise DataImportError(f"{name}: line {number} is not a JSON object: {line:.40}")
+        yield f"line {number}", item
+
+
+def _csv_table(text: str, name: str, start: int, lines: IO[str]) -> Table:
+    end = text.find("\n", start)
+    header_line = text[start : None if end < 0 else end]  # a slice: the whole text is not copied
+    delimiter = ","
+    if "," not in header_line:
+        delimiter = ";" if ";" in header_line else "\t" if "\t" in header_line else ","
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    try:
+        header = next(row for row in reader if row)
+    except csv.Error as exc:
+        raise _unreadable(name, exc, reader, lines, 1) from None
+    names = [h.strip() for h in header]
+    for i, column in enumerate(names):
+        if column and column in names[:i]:
+            first = names.index(column) + 1
+            raise DataImportError(f"{name}: columns {first} and {i + 1} are both '{column}'")
+    return Table(name, names, reader.line_num, reader, text.count("\n", start), lines)
+
+
+_QUOTE_HINT = 'Close the quote, or escape a quote inside a value as "" (two double quotes).'
+
+
+def _unreadable(name: str, exc: csv.Error, reader: Any, stream: IO[str], first: int) -> DataImportError:
+    """What is wrong with a row csv cannot read, at the line the row starts on.
+
+    A quote that is never closed swallows the lines after it, so the line csv
+    stopped at is not where to look: the row's first line is.
+    """
+    reason, end = str(exc), reader.line_num
+    start = _row_start(stream, first, reader.dialect.delimiter)
+    runs = f" (the value runs on to line {end})" if end > start else ""
+    if "end of data" in reason:
+        message = "a quote opened in this row is never closed (the value runs to the end of the file)"
+    elif "expected after" in reason:
+        message = f"a quote opened in this row ends in the middle of a value{runs}"
+    elif "field limit" in reason:
+        message = f"a value is longer than {csv.field_size_limit():,} characters{runs}"
+        if not runs:
+            return DataImportError(f"{name}: line {start}: {message}", hint="Shorten it, or leave it out.")
+    else:
+        return DataImportError(f"{name}: line {end}: not readable as CSV: {reason}")
+    return DataImportError(f"{name}: line {start}: {message}", hint=_QUOTE_HINT)
+
+
+def _row_start(stream: IO[str], first: int, delimiter: str) -> int:
+    """The line the first unreadable row from line ``first`` on starts on, read again."""
+    if isinstance(stream, io.StringIO):
+        text = stream.getvalue()
+    else:  # a TextIOWrapper over the file's bytes
+        text = stream.buffer.getvalue().decode("utf-8-sig")  # type: ignore[attr-defined]
+    reader = csv.reader(
+        islice(io.StringIO(text, newline=""), first - 1, None), delimiter=delimiter, strict=True
+    )
+    start = first
+    try:
+        for _row in reader:
+            start = first + reader.line_num
+    except csv.Error:
+        pass
+    return start
