@@ -149,6 +149,7 @@ def queue(
                     batch.email(result, match, drafter(result, match))
                 except TemplateError as exc:
                     batch.not_drafted.append((key, match.account_id, str(exc.problems[0].message)))
+                    continue  # nor its task: the next run tries both again
             if step.task and key not in have_tasks:
                 due = today + dt.timedelta(days=step.task.due_in_days)
                 batch.task(key, result, match, step.task.title, due)
