@@ -36,16 +36,18 @@ def rt(workspace: Path) -> Runtime:
     """Two active accounts: Acme has a champion, Beta has nobody in that role."""
     (workspace / "playbooks" / "care.yaml").write_text(PLAYBOOK, encoding="utf-8")
     rt = open_runtime(workspace_mod.load(explicit=workspace), TODAY)
-    with rt.conn:
-        rt.conn.executemany(
-            "INSERT INTO accounts (id, name, owner, status, start_date, renewal_date)"
-            " VALUES (?, ?, 'dana@northwind-cs.example', 'active', '2025-01-01', '2027-06-01')",
-            [("A1", "Acme"), ("A2", "Beta")],
-        )
-        rt.conn.executemany(
-            "INSERT INTO contacts (account_id, email, name, role, is_primary) VALUES (?, ?, ?, ?, 1)",
-            [("A1", "kim@acme.example", "Kim Park", "champion"), ("A2", "lee@beta.example", "Lee", "admin")],
-        )
+    rt.conn.executescript(
+        """
+        BEGIN;
+        INSERT INTO accounts (id, name, owner, status, start_date, renewal_date) VALUES
+          ('A1', 'Acme', 'dana@northwind-cs.example', 'active', '2025-01-01', '2027-06-01'),
+          ('A2', 'Beta', 'dana@northwind-cs.example', 'active', '2025-01-01', '2027-06-01');
+        INSERT INTO contacts (account_id, email, name, role, is_primary) VALUES
+          ('A1', 'kim@acme.example', 'Kim Park', 'champion', 1),
+          ('A2', 'lee@beta.example', 'Lee', 'admin', 1);
+        COMMIT;
+        """
+    )
     return rt
 
 

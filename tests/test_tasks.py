@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import db_dump
+from conftest import db_dump, writers_of
 
 from csm.data import store
 from csm.data.store import transaction
@@ -139,11 +138,5 @@ def test_closing_by_key_reaches_past_one_statements_parameters(conn: sqlite3.Con
 
 
 def test_only_this_module_writes_a_tasks_row() -> None:
-    """Every INSERT and UPDATE of the tasks table lives in csm/engine/tasks.py (the guard in lifecycle)."""
-    package = Path(tasks.__file__).parent.parent
-    writers = {
-        str(path.relative_to(package))
-        for path in package.rglob("*.py")
-        if re.search(r"(UPDATE|INSERT INTO)\s+tasks\b", path.read_text(encoding="utf-8"))
-    }
-    assert writers == {"engine/tasks.py"}
+    """Every INSERT and UPDATE of the tasks lives in csm/engine/tasks.py (the guard in csm/data/lifecycle)."""
+    assert writers_of("tasks") == {"engine/tasks.py"}

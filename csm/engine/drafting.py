@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -138,36 +138,40 @@ def queue(
     """
     have_drafts = _existing(conn, "outbox", results) | _sent_by_hand(conn, results)
     have_tasks = _existing(conn, "tasks", results)
-    drafter = _drafter(conn, ws, templates, fields, base_params, results, have_drafts, today)
+    need = _to_draft(results, have_drafts)
+    accounts = account_rows(conn, fields, base_params, need, _read_fields(templates, results))
+    contacts = account_contacts(conn, need)
     batch = _Batch(today, now)
     for result in results:
         step = result.step
         for match in result.matches:
             key = match.dedupe_key(result.playbook, step)
             if step.email and key not in have_drafts:
+                account_id = match.account_id
                 try:
-                    batch.email(result, match, drafter(result, match))
+                    made = draft(
+                        ws,
+                        templates,
+                        contacts.get(account_id, []),
+                        result.playbook,
+                        step,
+                        match,
+                        accounts[account_id],
+                        today,
+                    )
                 except TemplateError as exc:
                     batch.not_drafted.append((key, match.account_id, str(exc.problems[0].message)))
                     continue  # nor its task: the next run tries both again
+                batch.email(result, match, made)
             if step.task and key not in have_tasks:
                 due = today + dt.timedelta(days=step.task.due_in_days)
                 batch.task(key, result, match, step.task.title, due)
     return _store(conn, batch, results)
 
 
-def _drafter(
-    conn: sqlite3.Connection,
-    ws: Workspace,
-    templates: Templates,
-    fields: FieldSet,
-    base_params: dict,
-    results: list[StepResult],
-    have_drafts: set[str],
-    today: dt.date,
-) -> Callable[[StepResult, Match], Draft | Unaddressed]:
-    """Drafts one match's email, the accounts and contacts of every email to draft read once, first."""
-    need = sorted(
+def _to_draft(results: list[StepResult], have_drafts: set[str]) -> list[str]:
+    """The accounts with an email to draft."""
+    return sorted(
         {
             m.account_id
             for r in results
@@ -176,23 +180,6 @@ def _drafter(
             if m.dedupe_key(r.playbook, r.step) not in have_drafts
         }
     )
-    accounts = account_rows(conn, fields, base_params, need, _read_fields(templates, results))
-    contacts = account_contacts(conn, need)
-
-    def one(result: StepResult, match: Match) -> Draft | Unaddressed:
-        account_id = match.account_id
-        return draft(
-            ws,
-            templates,
-            contacts.get(account_id, []),
-            result.playbook,
-            result.step,
-            match,
-            accounts[account_id],
-            today,
-        )
-
-    return one
 
 
 def _read_fields(templates: Templates, results: list[StepResult]) -> set[str] | None:

@@ -137,20 +137,8 @@ def move(conn: sqlite3.Connection, draft_id: int, action: str, new: str, now: st
 
 
 def _moved(conn: sqlite3.Connection, draft_id: int, action: str, new: str, now: str, **changes: Any) -> bool:
-    return _shift(conn, action, new, now, "id = :id", {"id": draft_id}, changes) == 1
-
-
-def _shift(
-    conn: sqlite3.Connection,
-    action: str,
-    new: str,
-    now: str,
-    where: str,
-    params: Mapping[str, Any],
-    changes: Mapping[str, Any],
-) -> int:
-    """Every status change of the outbox: the rows in ``where`` that ``action`` may move."""
-    return lifecycle.shift(conn, "outbox", MOVES[action], new, where, params, {"updated_at": now, **changes})
+    stamped = {"updated_at": now, **changes}
+    return lifecycle.shift(conn, "outbox", MOVES[action], new, "id = :id", {"id": draft_id}, stamped) == 1
 
 
 _INSERT = (
@@ -247,7 +235,8 @@ def withdraw(conn: sqlite3.Connection, playbook: str, step: str, account_id: str
     """
     where = "playbook = :playbook AND step = :step AND account_id = :account"
     keys = {"playbook": playbook, "step": step, "account": account_id}
-    return _shift(conn, "withdraw", "withdrawn", now, where, keys, {"reason": "until met"})
+    changes = {"updated_at": now, "reason": "until met"}
+    return lifecycle.shift(conn, "outbox", MOVES["withdraw"], "withdrawn", where, keys, changes)
 
 
 def fail(conn: sqlite3.Connection, draft_id: int, reason: str, now: str) -> bool:
