@@ -239,8 +239,10 @@ def _playbook_history(conn: sqlite3.Connection, root: Path, rng: random.Random) 
     from csm import runtime, workspace
     from csm.data import timeline
     from csm.engine import matching as engine
-    from csm.engine.queueing import queue
+    from csm.engine import tasks
+    from csm.engine.drafting import queue
     from csm.language.playbooks import load_selected
+    from csm.mail import outbox
     from csm.templating.render import Templates
 
     path = root / "playbooks" / f"{HOLDOUT_PLAYBOOK}.yaml"
@@ -260,21 +262,17 @@ def _playbook_history(conn: sqlite3.Connection, root: Path, rng: random.Random) 
             for item in added:
                 at = f"{day + dt.timedelta(days=1 + (item.kind == 'task'))}T10:00:00+00:00"
                 if item.kind == "draft" and rng.random() < 0.8:
-                    conn.execute(
-                        "UPDATE outbox SET status = 'sent', sent_at = ?, updated_at = ? WHERE id = ?",
-                        (at, at, item.id),
-                    )
+                    outbox.move(conn, item.id, "approve", "approved", at)
+                    outbox.claim(conn, item.id, "csm demo", at)
+                    outbox.finish(conn, item.id, "sent", None, at)
                     summary = f"sent “{item.summary}” ({item.playbook} › {item.step})"
                     timeline.record(conn, item.account_id, "email_sent", summary, at, ref=f"draft:{item.id}")
                 elif item.kind == "draft":
-                    conn.execute(
-                        "UPDATE outbox SET status = 'skipped', reason = ?, updated_at = ? WHERE id = ?",
-                        (rng.choice(_SKIP_REASONS), at, item.id),
-                    )
+                    outbox.move(conn, item.id, "skip", "skipped", at, reason=rng.choice(_SKIP_REASONS))
                 else:
                     if rng.random() >= 0.8:  # the CSM got to it late
                         at = f"{day + dt.timedelta(days=rng.randint(7, 30))}T16:00:00+00:00"
-                    conn.execute("UPDATE tasks SET status = 'done', done_at = ? WHERE id = ?", (at, item.id))
+                    tasks.move(conn, item.id, "do", "done", done_at=at)
                     timeline.record(conn, item.account_id, "task_done", f"task done: {item.summary}", at)
     _as_of(conn, decided, DEMO_TODAY)
 

@@ -121,6 +121,21 @@ def db_dump(path: Path) -> list[str]:
         conn.close()
 
 
+def writers_of(table: str) -> set[str]:
+    """The modules of csm (paths inside the package) whose SQL inserts into or updates ``table``."""
+    import re
+
+    import csm
+
+    package = Path(csm.__file__).parent
+    written = re.compile(rf"(UPDATE|INSERT INTO)\s+{table}\b")
+    return {
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if written.search(path.read_text(encoding="utf-8"))
+    }
+
+
 @pytest.fixture
 def smtp_server() -> Iterator:
     """Start aiosmtpd servers on loopback; stop them after the test."""

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from csm import workspace as workspace_mod
+from csm.engine.drafting import queue
 from csm.engine.matching import evaluate, held_out
-from csm.engine.queueing import queue
 from csm.language.playbooks import parse_playbook
 from csm.runtime import Runtime, open_runtime
 

@@ -117,8 +117,8 @@ def today(
     rt = runtime(ctx)
     who = None if everyone else (owner or rt.ws.me())
     if not no_run:
+        from csm.engine.drafting import queue  # drafting needs Jinja; a --no-run morning does not
         from csm.engine.matching import evaluate
-        from csm.engine.queueing import queue  # drafting needs Jinja; a --no-run morning does not
 
         playbooks = rt.checked_playbooks()  # before the snapshot: a failed check writes nothing
         rt.snapshot_health(if_stale=True)

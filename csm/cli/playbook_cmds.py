@@ -167,7 +167,7 @@ def run(
             _print_results(results, chosen, limit)
             console.print(f"\n[dim]Dry run as of {rt.today}: nothing was written.[/]")
         return
-    from csm.engine.queueing import queue
+    from csm.engine.drafting import queue
 
     report = queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
     if as_json:

@@ -136,13 +136,13 @@ def resolve(
     ] = False,
 ) -> None:
     """Settle a draft whose send outcome is unknown."""
-    from csm.mail.claims import resolve as core_resolve
+    from csm.mail import outbox
     from csm.mail.claims import wall_clock
 
     if sent == again:
         raise typer.BadParameter("give exactly one of --sent or --retry", param_hint="--sent / --retry")
     rt = runtime(ctx)
-    remaining = core_resolve(rt.conn, draft_id, sent=sent, now=wall_clock().isoformat())
+    remaining = outbox.resolve(rt.conn, draft_id, sent=sent, now=wall_clock().isoformat())
     if sent and not remaining:
         console.print(f"Draft #{draft_id} is sent.")
     elif remaining:

@@ -1,20 +1,36 @@
-"""Turning a step match into an email draft: recipients, context, rendering.
+"""Drafting: turning what evaluation matched into drafts in the outbox and tasks in the task list.
 
-Drafts are stored as rendered text (subject + Markdown body); the MIME
-message is built only when previewing or sending.
+For each match of a step, :func:`queue` drafts the step's email (recipients
+chosen, the template rendered with :func:`csm.engine.context.context`) and
+adds its task. An email nobody may receive becomes a skipped outbox row saying
+why, and a task for the CSM instead. Drafts are stored as rendered text
+(subject + Markdown body); the MIME message is built only when previewing or
+sending.
+
+The dedupe key (playbook, step, account, once_per value) is UNIQUE in both
+tables, so evaluating again, or two runs at once, never adds anything twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from csm.engine.matching import Match
-from csm.engine.recipients import NOTE_KEY, Recipient, choose
+from csm.data import timeline
+from csm.data.store import transaction
+from csm.engine import tasks
+from csm.engine.context import context
+from csm.engine.matching import Match, StepResult, account_rows
+from csm.engine.recipients import NO_RECIPIENT, NOTE_KEY, Recipient, account_contacts, choose
+from csm.errors import TemplateError
+from csm.language.fields import FieldSet
 from csm.language.playbooks import Playbook, Step
+from csm.mail import outbox
+from csm.templating.filters import plural
 from csm.templating.render import Templates
 from csm.workspace import Workspace
 
@@ -44,38 +60,6 @@ class Unaddressed:
     task_title: str
 
 
-def context(
-    ws: Workspace,
-    account: dict[str, Any],
-    contact: Recipient,
-    playbook: Playbook,
-    step: Step,
-    today: dt.date,
-) -> dict[str, Any]:
-    """What a template sees."""
-    owner = ws.owner(account.get("owner"))
-    return {
-        "account": account,
-        "contact": {
-            "name": contact.name,
-            "first_name": contact.first_name,
-            "email": contact.email,
-            "role": contact.role,
-            "title": contact.title,
-        },
-        "csm": {
-            "name": owner.name,
-            "first_name": owner.name.split()[0] if owner.name else "",
-            "email": owner.email,
-            "title": owner.title,
-            "signature": owner.signature or f"{owner.name}\n{owner.title}",
-        },
-        "playbook": {"id": playbook.id, "title": playbook.title},
-        "step": {"id": step.id, "title": step.title},
-        "today": today,
-    }
-
-
 def draft(
     ws: Workspace,
     templates: Templates,
@@ -87,7 +71,7 @@ def draft(
     today: dt.date,
 ) -> Draft | Unaddressed:
     """The rendered draft for one match (``contacts``: the account's, see
-    :func:`csm.recipients.account_contacts`), or why nobody may receive it.
+    :func:`csm.engine.recipients.account_contacts`), or why nobody may receive it.
 
     A role nobody holds is never silently replaced: the step's ``fallback``
     decides, and a draft that misses a role says so in its why.
@@ -114,3 +98,251 @@ def draft(
         why={**match.values, NOTE_KEY: note} if note else match.values,
         priority=step.priority,
     )
+
+
+@dataclass(frozen=True)
+class Queued:
+    kind: str  # "draft", "task" or "skipped"
+    id: int
+    playbook: str
+    step: str
+    account_id: str
+    account_name: str
+    summary: str  # the subject, the task title, or why nobody may receive the email
+
+
+@dataclass
+class QueueReport:
+    added: list[Queued] = field(default_factory=list)
+    skipped: list[Queued] = field(default_factory=list)  # emails nobody may receive (summary: why)
+    not_drafted: list[tuple[str, str, str]] = field(default_factory=list)  # (key, account, reason)
+    exited: list[tuple[str, str, str]] = field(default_factory=list)  # (playbook, step, account)
+
+
+def queue(
+    conn: sqlite3.Connection,
+    ws: Workspace,
+    templates: Templates,
+    fields: FieldSet,
+    base_params: dict,
+    results: list[StepResult],
+    today: dt.date,
+    now: str,
+) -> QueueReport:
+    """Draft and store every new email and task the results call for.
+
+    An email nobody may receive (see :mod:`csm.engine.recipients`) leaves a
+    skipped outbox row saying why and a task for the CSM, both under the step's
+    key plus ``:no-recipient``: a later run drafts it once someone holds the
+    role (closing that task), unless the CSM has done the task by hand.
+    """
+    have_drafts = _existing(conn, "outbox", results) | _sent_by_hand(conn, results)
+    have_tasks = _existing(conn, "tasks", results)
+    need = _to_draft(results, have_drafts)
+    accounts = account_rows(conn, fields, base_params, need, _read_fields(templates, results))
+    contacts = account_contacts(conn, need)
+    batch = _Batch(today, now)
+    for result in results:
+        step = result.step
+        for match in result.matches:
+            key = match.dedupe_key(result.playbook, step)
+            if step.email and key not in have_drafts:
+                account_id = match.account_id
+                try:
+                    made = draft(
+                        ws,
+                        templates,
+                        contacts.get(account_id, []),
+                        result.playbook,
+                        step,
+                        match,
+                        accounts[account_id],
+                        today,
+                    )
+                except TemplateError as exc:
+                    batch.not_drafted.append((key, match.account_id, str(exc.problems[0].message)))
+                    continue  # nor its task: the next run tries both again
+                batch.email(result, match, made)
+            if step.task and key not in have_tasks:
+                due = today + dt.timedelta(days=step.task.due_in_days)
+                batch.task(key, result, match, step.task.title, due)
+    return _store(conn, batch, results)
+
+
+def _to_draft(results: list[StepResult], have_drafts: set[str]) -> list[str]:
+    """The accounts with an email to draft."""
+    return sorted(
+        {
+            m.account_id
+            for r in results
+            if r.step.email
+            for m in r.matches
+            if m.dedupe_key(r.playbook, r.step) not in have_drafts
+        }
+    )
+
+
+def _read_fields(templates: Templates, results: list[StepResult]) -> set[str] | None:
+    """The account fields the steps' templates read (None: any), so only those are computed."""
+    needed: set[str] = set()
+    for result in results:
+        if result.step.email and result.matches:
+            used = templates.account_fields(result.step.email.template)
+            if used is None:
+                return None
+            needed |= used
+    return needed
+
+
+@dataclass
+class _Batch:
+    """What one queue() call will add: table rows by dedupe key, as :func:`outbox.add` and
+    :func:`tasks.add` take them."""
+
+    today: dt.date
+    now: str
+    drafts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    not_drafted: list[tuple[str, str, str]] = field(default_factory=list)  # (key, account, reason)
+    # Each row as the report names it (id 0 until inserted), by table and key: a step's
+    # draft and task share a key.
+    shown: dict[tuple[str, str], Queued] = field(default_factory=dict)
+
+    def email(self, result: StepResult, match: Match, made: Draft | Unaddressed) -> None:
+        if isinstance(made, Unaddressed):
+            self._unaddressed(result, match, made)
+            return
+        self.drafts[made.dedupe_key] = {
+            **_row(result, match, made.dedupe_key, self.now),
+            "to_addrs": json.dumps([[r.name, r.email] for r in made.to]),
+            "cc": json.dumps(list(made.cc)),
+            "reply_to": made.reply_to,
+            "subject": made.subject,
+            "body": made.body,
+            "template": made.template,
+            "why": _why_json(made.why),
+            "reason": None,
+        }
+        self.shown["outbox", made.dedupe_key] = _queued("draft", result, match, made.subject)
+
+    def task(self, key: str, result: StepResult, match: Match, title: str, due: dt.date) -> None:
+        self.tasks[key] = {**_row(result, match, key, self.now), "title": title, "due_date": due.isoformat()}
+        self.shown["tasks", key] = _queued("task", result, match, title)
+
+    def _unaddressed(self, result: StepResult, match: Match, made: Unaddressed) -> None:
+        """A skipped outbox row saying why nobody may receive the email, and the CSM's task."""
+        assert result.step.email is not None
+        key = match.dedupe_key(result.playbook, result.step) + NO_RECIPIENT
+        self.skipped[key] = {
+            **_row(result, match, key, self.now),
+            "to_addrs": "[]",
+            "cc": "[]",
+            "reply_to": None,
+            "subject": f"(not drafted: {made.reason})",
+            "body": "",
+            "template": result.step.email.template,
+            "reason": made.reason,
+        }
+        self.shown["outbox", key] = _queued("skipped", result, match, made.reason)
+        self.task(key, result, match, made.task_title, self.today)
+
+
+def _row(result: StepResult, match: Match, key: str, now: str) -> dict[str, Any]:
+    """The columns a step's draft and task share."""
+    return {
+        "dedupe_key": key,
+        "playbook": result.playbook.id,
+        "step": result.step.id,
+        "account_id": match.account_id,
+        "owner": match.owner,
+        "priority": result.step.priority,
+        "why": _why_json(match.values),
+        "now": now,
+    }
+
+
+def _queued(kind: str, result: StepResult, match: Match, summary: str) -> Queued:
+    return Queued(kind, 0, result.playbook.id, result.step.id, match.account_id, match.account_name, summary)
+
+
+# One encoder for every why: json.dumps(..., default=str) builds a new one per call.
+_why_json = json.JSONEncoder(default=str).encode
+
+
+def _store(conn: sqlite3.Connection, batch: _Batch, results: list[StepResult]) -> QueueReport:
+    """Record the matches and `until:` exits and add the batch, in one write; what was added."""
+    with transaction(conn):
+        _record_matches(conn, results, batch.today)
+        exited = _apply_exits(conn, results, batch.now)
+        draft_ids = outbox.add(conn, batch.drafts, "draft")
+        skipped_ids = outbox.add(conn, batch.skipped, "skipped")
+        task_ids = tasks.add(conn, batch.tasks)
+        answered = [key + NO_RECIPIENT for key in draft_ids]
+        tasks.close_keys(conn, answered, "drafted: a contact holds the role now", batch.now)
+    report = QueueReport(not_drafted=batch.not_drafted, exited=exited)
+    for table, ids, into in (
+        ("outbox", draft_ids, report.added),
+        ("tasks", task_ids, report.added),
+        ("outbox", skipped_ids, report.skipped),
+    ):
+        into.extend(replace(batch.shown[table, key], id=row_id) for key, row_id in ids.items())
+    report.added.sort(key=lambda q: (q.kind != "draft", q.id))
+    return report
+
+
+def _existing(conn: sqlite3.Connection, table: str, results: list[StepResult]) -> set[str]:
+    keys: set[str] = set()
+    for playbook_id in {r.playbook.id for r in results}:
+        rows = conn.execute(f"SELECT dedupe_key FROM {table} WHERE playbook = ?", (playbook_id,))
+        keys.update(row[0] for row in rows)
+    return keys
+
+
+def _sent_by_hand(conn: sqlite3.Connection, results: list[StepResult]) -> set[str]:
+    """The keys of emails nobody could receive whose task the CSM has done: never drafted after."""
+    keys: set[str] = set()
+    for playbook_id in {r.playbook.id for r in results}:
+        rows = conn.execute(
+            "SELECT dedupe_key FROM tasks WHERE playbook = ? AND status = 'done' AND dedupe_key LIKE ?",
+            (playbook_id, f"%{NO_RECIPIENT}"),
+        )
+        keys.update(row[0].removesuffix(NO_RECIPIENT) for row in rows)
+    return keys
+
+
+def _record_matches(conn: sqlite3.Connection, results: list[StepResult], today: dt.date) -> None:
+    """Remember each step match, touched or held out, for the report."""
+    rows = [
+        (r.playbook.id, r.step.id, m.account_id, today.isoformat(), int(held))
+        for r in results
+        for held, group in ((False, r.matches), (True, r.held_out))
+        for m in group
+    ]
+    conn.executemany(
+        "INSERT INTO matches (playbook, step, account_id, first_matched, last_matched, held_out)"
+        " VALUES (?, ?, ?, ?, ?4, ?)"
+        " ON CONFLICT (playbook, step, account_id) DO UPDATE SET"
+        " last_matched = max(last_matched, excluded.last_matched)",
+        rows,
+    )
+
+
+def _apply_exits(conn: sqlite3.Connection, results: list[StepResult], now: str) -> list[tuple[str, str, str]]:
+    """`until:` met: close the step's open tasks, withdraw its unsent drafts, note it."""
+    exited = []
+    for r in results:
+        for account_id in r.exits:
+            keys = (r.playbook.id, r.step.id, account_id)
+            closed = tasks.close_step(conn, *keys, now)
+            withdrawn = outbox.withdraw(conn, *keys, now)
+            timeline.record(
+                conn,
+                account_id,
+                "exit",
+                f"{r.playbook.id} › {r.step.id}: until met; {plural(closed, 'task')} closed,"
+                f" {plural(withdrawn, 'draft')} withdrawn",
+                now,
+            )
+            exited.append(keys)
+    return exited

@@ -1,4 +1,8 @@
-"""Tasks for the CSM (call, review, escalate) and account snoozes."""
+"""Tasks for the CSM (call, review, escalate) and account snoozes.
+
+This module is the only writer of a task's status: a task is born ``open``
+and moves only as :data:`MOVES` allows (see :mod:`csm.data.lifecycle`).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,23 @@ import json
 import sqlite3
 from typing import Any
 
-from csm.data import timeline
+from csm.data import lifecycle, timeline
+from csm.data.lifecycle import Move
 from csm.data.store import transaction
 from csm.errors import InputError, NotFound, StateError
 
-# A snoozed task counts as open again once its date has come.
-FINISHED = ("done", "closed")  # closed: its step's `until` was met, nobody did it
+FINISHED = ("done", "closed")  # closed: nobody needs to do it any more
+# Every way a task's status changes: action -> Move(from, to, "only <from> tasks can be <done>").
+# A task is born open; a snoozed one counts as open again once its date has come.
+#   close  nobody needs to do it any more: its step's `until:` was met, or the email it
+#          stood in for was drafted
+# fmt: off
+MOVES: dict[str, Move] = {
+    "do":     Move(("open", "snoozed"), ("done",),    "done"),
+    "snooze": Move(("open", "snoozed"), ("snoozed",), "snoozed"),
+    "close":  Move(("open", "snoozed"), ("closed",),  "closed"),
+}
+# fmt: on
 OPEN_SQL = "(t.status = 'open' OR (t.status = 'snoozed' AND t.snoozed_until <= :today))"
 
 
@@ -64,15 +79,57 @@ def open_tasks(
     return [_decode(r) for r in rows]
 
 
+def move(conn: sqlite3.Connection, task_id: int, action: str, new: str, **changes: Any) -> None:
+    """Make ``action`` (one of :data:`MOVES`) move a task to ``new``, setting ``changes`` too.
+
+    Runs inside the caller's write transaction; raises StateError, changing
+    nothing, when the task's status does not allow the move.
+    """
+    if lifecycle.shift(conn, "tasks", MOVES[action], new, "id = :id", {"id": task_id}, changes) == 0:
+        raise lifecycle.refused("task", task_id, get(conn, task_id)["status"], MOVES[action])
+
+
+def close_step(conn: sqlite3.Connection, playbook: str, step: str, account_id: str, now: str) -> int:
+    """Close a step's open tasks for an account (its `until:` was met); how many (caller's transaction)."""
+    where = "playbook = :playbook AND step = :step AND account_id = :account"
+    keys = {"playbook": playbook, "step": step, "account": account_id}
+    return _close(conn, where, keys, "until met", now)
+
+
+def close_keys(conn: sqlite3.Connection, keys: list[str], note: str, now: str) -> None:
+    """Close the open tasks holding these dedupe keys, saying why (caller's transaction)."""
+    for chunk in lifecycle.chunks(keys):
+        where = f"dedupe_key IN ({', '.join(f':k{i}' for i in range(len(chunk)))})"
+        _close(conn, where, {f"k{i}": key for i, key in enumerate(chunk)}, note, now)
+
+
+def _close(conn: sqlite3.Connection, where: str, params: dict[str, Any], note: str, now: str) -> int:
+    changes = {"done_at": now, "note": note}
+    return lifecycle.shift(conn, "tasks", MOVES["close"], "closed", where, params, changes)
+
+
+_INSERT = (
+    "INSERT INTO tasks (dedupe_key, playbook, step, account_id, owner, title, due_date, priority, why,"
+    " created_at) VALUES (:dedupe_key, :playbook, :step, :account_id, :owner, :title, :due_date, :priority,"
+    " :why, :now)"
+)
+
+
+def add(conn: sqlite3.Connection, rows: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """New open tasks (by dedupe key, named as in the table, ``now`` for their stamp).
+
+    Runs inside the caller's write transaction; returns the ids of the tasks
+    whose key was new. A key already among the tasks is never added again.
+    """
+    return lifecycle.insert_new(conn, "tasks", _INSERT, rows)
+
+
 def done(conn: sqlite3.Connection, task_id: int, now: str, note: str | None = None) -> dict[str, Any]:
     with transaction(conn):
         task = get(conn, task_id)
         if task["status"] in FINISHED:
             raise StateError(f"task #{task_id} is already {task['status']} (on {task['done_at'][:10]})")
-        conn.execute(
-            "UPDATE tasks SET status = 'done', done_at = ?, note = ? WHERE id = ?",
-            (now, note, task_id),
-        )
+        move(conn, task_id, "do", "done", done_at=now, note=note)
         summary = f"task done: {task['title']}" + (f" — {note}" if note else "")
         timeline.record(conn, task["account_id"], "task_done", summary, now, ref=f"task:{task_id}")
     return task
@@ -87,10 +144,7 @@ def snooze(conn: sqlite3.Connection, task_id: int, until: dt.date, reason: str, 
         task = get(conn, task_id)
         if task["status"] in FINISHED:
             raise StateError(f"task #{task_id} is {task['status']}; only open tasks can be snoozed")
-        conn.execute(
-            "UPDATE tasks SET status = 'snoozed', snoozed_until = ?, note = ? WHERE id = ?",
-            (until.isoformat(), reason.strip(), task_id),
-        )
+        move(conn, task_id, "snooze", "snoozed", snoozed_until=until.isoformat(), note=reason.strip())
 
 
 def snooze_account(

@@ -1,9 +1,10 @@
-"""Claims on drafts being sent, and settling the ones whose outcome is unknown.
+"""Who is sending a draft: claimants, and the claims whose process is gone.
 
-A draft is claimed (``approved -> sending``) by one process, named by host and
-pid, before any copy goes out. When that process is gone and the claim still
-stands, some copy may have arrived: the draft becomes ``unknown``, and only a
-person settles it (``csm resolve``), so nothing is sent twice automatically.
+A draft is claimed (``approved -> sending``, :func:`csm.mail.outbox.claim`) by
+one process, named by host and pid, before any copy goes out. When that
+process is gone and the claim still stands, some copy may have arrived: the
+draft becomes ``unknown``, and only a person settles it (``csm resolve``,
+:func:`csm.mail.outbox.resolve`), so nothing is sent twice automatically.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ import os
 import socket
 import sqlite3
 
-from csm.data import timeline
 from csm.data.store import transaction
-from csm.errors import StateError
 from csm.mail import deliveries, outbox
 
 STALE_CLAIM = dt.timedelta(hours=1)
@@ -64,46 +63,5 @@ def recover_abandoned(conn: sqlite3.Connection, now: dt.datetime) -> list[int]:
             copies = deliveries.of(conn, draft_id)
             if len(copies) > 1:
                 reason += f" ({deliveries.summary(copies)})"
-            conn.execute(
-                "UPDATE outbox SET status = 'unknown', updated_at = ?, reason = ?"
-                " WHERE id = ? AND status = 'sending'",
-                (stamp, reason, draft_id),
-            )
+            outbox.recover(conn, draft_id, reason, stamp)
     return gone
-
-
-def resolve(conn: sqlite3.Connection, draft_id: int, *, sent: bool, now: str) -> list[str]:
-    """Settle a draft whose outcome is unknown: its unsure copies arrived (``sent``) or did not.
-
-    The draft is sent when every copy is; otherwise it is approved again for
-    the recipients still to send, whom it returns.
-    """
-    with transaction(conn):
-        draft = outbox.get(conn, draft_id)
-        if draft["status"] != "unknown":
-            raise StateError(
-                f"draft #{draft_id} is {draft['status']}; only unknown drafts can be resolved",
-                hint="`csm outbox --status unknown` lists the drafts waiting to be settled.",
-            )
-        remaining = deliveries.settle(conn, draft_id, arrived=sent, now=now)
-        if sent and not remaining:
-            conn.execute(
-                "UPDATE outbox SET status = 'sent', sent_at = ?, updated_at = ?,"
-                " reason = 'confirmed sent by hand'"
-                " WHERE id = ?",
-                (now, now, draft_id),
-            )
-            timeline.record(
-                conn,
-                draft["account_id"],
-                "email_sent",
-                f"sent “{draft['subject']}” (confirmed)",
-                now,
-                f"draft:{draft_id}",
-            )
-        else:
-            conn.execute(
-                "UPDATE outbox SET status = 'approved', updated_at = ?, reason = NULL WHERE id = ?",
-                (now, draft_id),
-            )
-    return remaining

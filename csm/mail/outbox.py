@@ -1,26 +1,54 @@
 """The outbox: every drafted email and its life.
 
-    draft -> approved -> sending -> sent
-      \\-> skipped (reason)     \\-> failed (reason) | unknown (a person settles it)
-
-Every change is one guarded UPDATE (``WHERE status = ...``) inside a write
-transaction, so two processes can never move the same draft twice.
+This module is the only writer of a draft's status. The statuses are
+:data:`STATUSES`; a row is born in one of :data:`BORN` and moves only as
+:data:`MOVES` allows, each move one guarded ``UPDATE ... WHERE status IN
+(...)`` inside a write transaction (see :mod:`csm.data.lifecycle`), so two
+processes can never move the same draft twice. The copies of a draft (one per
+recipient) have their own life in :mod:`csm.mail.deliveries`.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from csm.data import lifecycle, timeline
+from csm.data.lifecycle import Move, Sql
 from csm.data.store import transaction
-from csm.errors import InputError, NotFound, StateError
+from csm.errors import InputError, NotFound
+from csm.mail import deliveries
 
 STATUSES = ("draft", "approved", "sending", "sent", "failed", "skipped", "unknown", "withdrawn")
 # What waits for a person: to review, to send, to settle. `csm outbox` lists these by default.
 WAITING = ("draft", "approved", "unknown")
+# A new row is a draft, or skipped when nobody may receive it (it says why).
+BORN = ("draft", "skipped")
+
+# Every way a draft's status changes: action -> Move(from, to, "only <from> drafts can be <done>").
+#   withdraw  the step's `until:` was met before it went out
+#   fail      a header is unusable, so nothing was handed over
+#   claim     one process (host:pid) takes it to send
+#   finish    as its copies came out: approved again when some wait for a later run
+#   recover   the claiming process is gone, so some copy may have arrived
+#   resolve   a person says whether the unsure copies arrived
+_SETTLE = "`csm outbox --status unknown` lists the drafts waiting to be settled."
+# fmt: off
+MOVES: dict[str, Move] = {
+    "approve":  Move(("draft",),            ("approved",),                             "approved"),
+    "edit":     Move(("draft", "approved"), ("draft",),                                "edited"),
+    "skip":     Move(("draft", "approved"), ("skipped",),                              "skipped"),
+    "withdraw": Move(("draft", "approved"), ("withdrawn",),                            "withdrawn"),
+    "fail":     Move(("approved",),         ("failed",),                               "failed"),
+    "claim":    Move(("approved",),         ("sending",),                              "claimed"),
+    "finish":   Move(("sending",),          ("sent", "failed", "approved", "unknown"), "finished"),
+    "recover":  Move(("sending",),          ("unknown",),                              "recovered"),
+    "resolve":  Move(("unknown",),          ("sent", "approved"),                      "resolved", _SETTLE),
+}
+# fmt: on
 
 _LIST_COLUMNS = (
     "o.id, o.status, o.playbook, o.step, o.account_id, a.name AS account_name, o.owner,"
@@ -98,34 +126,39 @@ def counts(conn: sqlite3.Connection, *, owner: str | None = None) -> dict[str, i
     return {name: found[name] for name in STATUSES if found.get(name)}
 
 
-def _move(
-    conn: sqlite3.Connection,
-    draft_id: int,
-    allowed: Iterable[str],
-    new: str,
-    now: str,
-    action: str,
-    **changes: Any,
-) -> None:
-    allowed = tuple(allowed)
-    sets = ", ".join(f"{k} = :{k}" for k in changes)
-    marks = ", ".join(f":s{i}" for i in range(len(allowed)))
-    cursor = conn.execute(
-        f"UPDATE outbox SET status = :new, updated_at = :now{', ' + sets if sets else ''}"
-        f" WHERE id = :id AND status IN ({marks})",
-        {
-            "new": new,
-            "now": now,
-            "id": draft_id,
-            **changes,
-            **{f"s{i}": s for i, s in enumerate(allowed)},
-        },
-    )
-    if cursor.rowcount == 0:
-        current = get(conn, draft_id)["status"]
-        raise StateError(
-            f"draft #{draft_id} is {current}; only {' or '.join(allowed)} drafts can be {action}"
-        )
+def move(conn: sqlite3.Connection, draft_id: int, action: str, new: str, now: str, **changes: Any) -> None:
+    """Make ``action`` (one of :data:`MOVES`) move a draft to ``new``, setting ``changes`` too.
+
+    Runs inside the caller's write transaction; raises StateError, changing
+    nothing, when the draft's status does not allow the move.
+    """
+    if not _moved(conn, draft_id, action, new, now, **changes):
+        raise lifecycle.refused("draft", draft_id, get(conn, draft_id)["status"], MOVES[action])
+
+
+def _moved(conn: sqlite3.Connection, draft_id: int, action: str, new: str, now: str, **changes: Any) -> bool:
+    stamped = {"updated_at": now, **changes}
+    return lifecycle.shift(conn, "outbox", MOVES[action], new, "id = :id", {"id": draft_id}, stamped) == 1
+
+
+_INSERT = (
+    "INSERT INTO outbox (dedupe_key, playbook, step, account_id, owner, to_addrs, cc, reply_to, subject,"
+    " body, template, why, priority, status, reason, created_at, updated_at)"
+    " VALUES (:dedupe_key, :playbook, :step, :account_id, :owner, :to_addrs, :cc, :reply_to, :subject,"
+    " :body, :template, :why, :priority, :status, :reason, :now, :now)"
+)
+
+
+def add(conn: sqlite3.Connection, rows: Mapping[str, Mapping[str, Any]], status: str) -> dict[str, int]:
+    """New rows (by dedupe key, named as in the table, ``now`` for their stamps) born in ``status``.
+
+    Runs inside the caller's write transaction; returns the ids of the rows
+    whose key was new. A key already in the outbox is never added again.
+    """
+    if status not in BORN:
+        raise ValueError(f"an outbox row is born {' or '.join(BORN)}, not {status}")
+    born = {key: {**row, "status": status} for key, row in rows.items()}
+    return lifecycle.insert_new(conn, "outbox", _INSERT, born)
 
 
 @dataclass(frozen=True)
@@ -143,7 +176,7 @@ def approve(conn: sqlite3.Connection, ids: Iterable[int], now: str) -> Approval:
             if get(conn, draft_id)["status"] == "approved":
                 already.append(draft_id)
                 continue
-            _move(conn, draft_id, ("draft",), "approved", now, "approved")
+            move(conn, draft_id, "approve", "approved", now)
             approved.append(draft_id)
     return Approval(approved, already)
 
@@ -159,7 +192,7 @@ def approve_playbook(
             params.append(owner)
         ids = [row[0] for row in conn.execute(sql, params)]
         for draft_id in ids:
-            _move(conn, draft_id, ("draft",), "approved", now, "approved")
+            move(conn, draft_id, "approve", "approved", now)
     return ids
 
 
@@ -167,7 +200,7 @@ def skip(conn: sqlite3.Connection, draft_id: int, reason: str, now: str) -> None
     if not reason.strip():
         raise InputError("a skip needs a reason", hint='csm skip ID --reason "already spoke to them"')
     with transaction(conn):
-        _move(conn, draft_id, ("draft", "approved"), "skipped", now, "skipped", reason=reason.strip())
+        move(conn, draft_id, "skip", "skipped", now, reason=reason.strip())
 
 
 def edit(conn: sqlite3.Connection, draft_id: int, subject: str, body: str, now: str) -> None:
@@ -181,16 +214,94 @@ def edit(conn: sqlite3.Connection, draft_id: int, subject: str, body: str, now: 
         raise InputError(f"draft #{draft_id}: the body is empty", hint="Write the email, or skip the draft.")
     with transaction(conn):
         before = get(conn, draft_id)
-        _move(
+        move(
             conn,
             draft_id,
-            ("draft", "approved"),
+            "edit",
             "draft",
             now,
-            "edited",
             subject=subject,
             body=body.rstrip() + "\n",
             edited=1,
             original_subject=before["original_subject"] or before["subject"],
             original_body=before["original_body"] or before["body"],
         )
+
+
+def withdraw(conn: sqlite3.Connection, playbook: str, step: str, account_id: str, now: str) -> int:
+    """Withdraw a step's unsent drafts for an account (its `until:` was met); how many.
+
+    Runs inside the caller's write transaction.
+    """
+    where = "playbook = :playbook AND step = :step AND account_id = :account"
+    keys = {"playbook": playbook, "step": step, "account": account_id}
+    changes = {"updated_at": now, "reason": "until met"}
+    return lifecycle.shift(conn, "outbox", MOVES["withdraw"], "withdrawn", where, keys, changes)
+
+
+def fail(conn: sqlite3.Connection, draft_id: int, reason: str, now: str) -> bool:
+    """An approved draft that cannot go out (a header is unusable) fails; False when it was not approved."""
+    with transaction(conn):
+        return _moved(conn, draft_id, "fail", "failed", now, reason=reason)
+
+
+def claim(conn: sqlite3.Connection, draft_id: int, claimant: str, now: str) -> bool:
+    """``approved -> sending`` for ``claimant`` (host:pid); False when another process claimed it first.
+
+    Runs inside the caller's write transaction, with the copies it records.
+    """
+    return _moved(
+        conn,
+        draft_id,
+        "claim",
+        "sending",
+        now,
+        claimed_by=claimant,
+        claimed_at=now,
+        attempts=Sql("attempts + 1"),
+    )
+
+
+def finish(
+    conn: sqlite3.Connection,
+    draft_id: int,
+    status: str,
+    reason: str | None,
+    now: str,
+    message_id: str | None = None,
+) -> bool:
+    """A claimed draft's outcome; a sent one keeps its Message-ID and time. False when it was not sending.
+
+    Runs inside the caller's write transaction, with the last copy's fate.
+    """
+    sent = {"message_id": message_id, "sent_at": now} if status == "sent" else {}
+    return _moved(conn, draft_id, "finish", status, now, reason=reason, **sent)
+
+
+def recover(conn: sqlite3.Connection, draft_id: int, reason: str, now: str) -> bool:
+    """A draft whose sending process is gone becomes ``unknown``, saying why (caller's transaction)."""
+    return _moved(conn, draft_id, "recover", "unknown", now, reason=reason)
+
+
+def resolve(conn: sqlite3.Connection, draft_id: int, *, sent: bool, now: str) -> list[str]:
+    """Settle a draft whose outcome is unknown: its unsure copies arrived (``sent``) or did not.
+
+    The draft is sent when every copy is; otherwise it is approved again for
+    the recipients still to send, whom it returns.
+    """
+    with transaction(conn):
+        draft = get(conn, draft_id)
+        remaining = deliveries.settle(conn, draft_id, arrived=sent, now=now)
+        if sent and not remaining:
+            move(conn, draft_id, "resolve", "sent", now, sent_at=now, reason="confirmed sent by hand")
+            timeline.record(
+                conn,
+                draft["account_id"],
+                "email_sent",
+                f"sent “{draft['subject']}” (confirmed)",
+                now,
+                f"draft:{draft_id}",
+            )
+        else:
+            move(conn, draft_id, "resolve", "approved", now, reason=None)
+    return remaining

@@ -254,7 +254,7 @@ class Ledger:
             plan = deliveries.plan(conn, draft_id, addresses)
             copies = [self._copy(transport, email, d) for d in plan if d.status == "pending"]
         except HeaderError as exc:
-            self._finish(draft_id, "approved", "failed", reason=exc.message)
+            outbox.fail(conn, draft_id, exc.message, self._now())
             return outcome("failed", exc.message)
         if not self._claim(draft_id, plan, copies[0].delivery.address if copies else None):
             return None
@@ -332,13 +332,8 @@ class Ledger:
         with transaction(conn):
             if last is not None:
                 deliveries.record(conn, last, now)
-            conn.execute(
-                "UPDATE outbox SET status = ?, reason = ?, updated_at = ?"
-                " WHERE id = ? AND status = 'sending'",
-                (status, reason, now, draft_id),
-            )
-            if status == "sent":
-                self._sent(draft, message_id, now)
+            if outbox.finish(conn, draft_id, status, reason, now, message_id) and status == "sent":
+                self._sent(draft, now)
         detail = reason or ""
         if status == "approved":
             detail += " (left approved; try again later)"
@@ -356,27 +351,13 @@ class Ledger:
         """``approved -> sending`` for this process, with the copies recorded and the first marked."""
         now = self._now()
         with transaction(self.rt.conn):
-            cursor = self.rt.conn.execute(
-                "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_at = ?, updated_at = ?,"
-                " attempts = attempts + 1 WHERE id = ? AND status = 'approved'",
-                (claimant(), now, now, draft_id),
-            )
-            if cursor.rowcount == 1:
+            claimed = outbox.claim(self.rt.conn, draft_id, claimant(), now)
+            if claimed:
                 deliveries.add(self.rt.conn, plan, now, sending=first)
-        return cursor.rowcount == 1
+        return claimed
 
-    def _finish(self, draft_id: int, old: str, new: str, *, reason: str | None) -> None:
-        with transaction(self.rt.conn):
-            self.rt.conn.execute(
-                "UPDATE outbox SET status = ?, reason = ?, updated_at = ? WHERE id = ? AND status = ?",
-                (new, reason, self._now(), draft_id, old),
-            )
-
-    def _sent(self, draft: dict[str, Any], message_id: str, now: str) -> None:
-        """The sent draft's Message-ID and time, and its touch on the timeline (in the caller's write)."""
-        self.rt.conn.execute(
-            "UPDATE outbox SET message_id = ?, sent_at = ? WHERE id = ?", (message_id, now, draft["id"])
-        )
+    def _sent(self, draft: dict[str, Any], now: str) -> None:
+        """The sent draft's touch on the timeline (in the caller's write)."""
         timeline.record(
             self.rt.conn,
             draft["account_id"],
