@@ -121,49 +121,13 @@ def _check_step(
 ) -> Step | None:
     before = len(c.problems)
     table = c.table(raw, path, _STEP_KEYS, "a step")
-    step_id = c.text(table, path, "id", required=True)
-    if step_id and not _ID.match(step_id):
-        c.add((*path, "id"), f"step id '{step_id}' must be lowercase letters, digits and dashes")
+    step_id = _step_id(c, table, path)
     when = c.condition(table, path, "when", required=True, prefix=f"s{index}_")
-    for_days = _duration_days(table.get("for", 1))
-    if for_days is None or not 1 <= for_days <= MAX_FOR_DAYS:
-        c.add(
-            (*path, "for"),
-            f"'for' must be a duration from 1d to {MAX_FOR_DAYS}d like 14d or 2w, got {table.get('for')!r}",
-        )
+    for_days = _for_days(c, table, path)
     until = c.condition(table, path, "until", required=False, prefix=f"u{index}_")
-    once_per = table.get("once_per")
-    if once_per is not None and once_per not in PERIODS and once_per not in c.fields:
-        hint = did_you_mean(str(once_per), [*PERIODS, *c.fields])
-        c.add(
-            (*path, "once_per"),
-            f"once_per must be a field or one of {', '.join(PERIODS)}, got {once_per!r}{hint}",
-        )
-    email = None
-    if "email" in table:
-        email_path = (*path, "email")
-        raw_email = c.table(table["email"], email_path, _EMAIL_KEYS, "email")
-        template = c.text(raw_email, email_path, "template", required=True)
-        if template and template_exists is not None and not template_exists(template):
-            c.add(
-                (*email_path, "template"),
-                f"template '{template}' not found in the templates folder",
-            )
-        roles = _roles(c, raw_email, email_path)
-        fallback = c.choice(raw_email, email_path, "fallback", FALLBACKS, "skip")
-        email = EmailSpec(template or "", roles, fallback)
-    task = None
-    if "task" in table:
-        task_path = (*path, "task")
-        raw_task = c.table(table["task"], task_path, _TASK_KEYS, "task")
-        title = c.text(raw_task, task_path, "title", required=True)
-        due = _duration_days(raw_task.get("due_in", "3d"))
-        if due is None:
-            c.add(
-                (*task_path, "due_in"),
-                f"due_in must be a duration like 3d or 2w, got {raw_task.get('due_in')!r}",
-            )
-        task = TaskSpec(title or "", due or 0)
+    once_per = _once_per(c, table, path)
+    email = _email(c, table["email"], (*path, "email"), template_exists) if "email" in table else None
+    task = _task(c, table["task"], (*path, "task")) if "task" in table else None
     if "email" not in table and "task" not in table:
         c.add(path, "a step needs an email, a task, or both")
     priority = c.choice(table, path, "priority", PRIORITIES, playbook_priority)
@@ -180,6 +144,62 @@ def _check_step(
         for_days or 1,
         until,
     )
+
+
+def _step_id(c: Checker, table: dict, path: tuple[Any, ...]) -> str | None:
+    step_id = c.text(table, path, "id", required=True)
+    if step_id and not _ID.match(step_id):
+        c.add((*path, "id"), f"step id '{step_id}' must be lowercase letters, digits and dashes")
+    return step_id
+
+
+def _for_days(c: Checker, table: dict, path: tuple[Any, ...]) -> int | None:
+    """How many days in a row ``when`` must hold (``for``), 1 to MAX_FOR_DAYS."""
+    for_days = _duration_days(table.get("for", 1))
+    if for_days is None or not 1 <= for_days <= MAX_FOR_DAYS:
+        c.add(
+            (*path, "for"),
+            f"'for' must be a duration from 1d to {MAX_FOR_DAYS}d like 14d or 2w, got {table.get('for')!r}",
+        )
+    return for_days
+
+
+def _once_per(c: Checker, table: dict, path: tuple[Any, ...]) -> str | None:
+    once_per = table.get("once_per")
+    if once_per is not None and once_per not in PERIODS and once_per not in c.fields:
+        hint = did_you_mean(str(once_per), [*PERIODS, *c.fields])
+        c.add(
+            (*path, "once_per"),
+            f"once_per must be a field or one of {', '.join(PERIODS)}, got {once_per!r}{hint}",
+        )
+    return once_per
+
+
+def _email(
+    c: Checker, raw: Any, email_path: tuple[Any, ...], template_exists: Callable[[str], bool] | None
+) -> EmailSpec:
+    raw_email = c.table(raw, email_path, _EMAIL_KEYS, "email")
+    template = c.text(raw_email, email_path, "template", required=True)
+    if template and template_exists is not None and not template_exists(template):
+        c.add(
+            (*email_path, "template"),
+            f"template '{template}' not found in the templates folder",
+        )
+    roles = _roles(c, raw_email, email_path)
+    fallback = c.choice(raw_email, email_path, "fallback", FALLBACKS, "skip")
+    return EmailSpec(template or "", roles, fallback)
+
+
+def _task(c: Checker, raw: Any, task_path: tuple[Any, ...]) -> TaskSpec:
+    raw_task = c.table(raw, task_path, _TASK_KEYS, "task")
+    title = c.text(raw_task, task_path, "title", required=True)
+    due = _duration_days(raw_task.get("due_in", "3d"))
+    if due is None:
+        c.add(
+            (*task_path, "due_in"),
+            f"due_in must be a duration like 3d or 2w, got {raw_task.get('due_in')!r}",
+        )
+    return TaskSpec(title or "", due or 0)
 
 
 def _holdout(c: Checker, table: dict) -> float:
