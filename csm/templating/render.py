@@ -15,7 +15,7 @@ part. Undefined names, values that render as None and sandbox violations are
 blank or "None" in a customer's inbox. Files whose name starts with ``_`` are
 partials for ``{% include %}`` / ``{% extends %}``, not emails. Files are read
 only from inside the templates folder and within the size cap of
-:mod:`csm.textfile`; rendering is held to the limits of :mod:`csm.template_limits`.
+:mod:`csm.textfile`; rendering is held to the limits of :mod:`csm.templating.limits`.
 """
 
 from __future__ import annotations
