@@ -14,7 +14,8 @@ from csm.language.playbooks import load_all
 from csm.mail.sending import LEDGER_KEYS, ledger_settings
 from csm.mail.transports import transport_settings_problems
 from csm.runtime import Runtime
-from csm.templating.render import Templates, sample_context
+from csm.templating.render import Templates
+from csm.templating.sample import sample_context
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ class Runtime:
         the templates the named ones use must compile and render a sample account,
         else nothing runs. Each template is checked once, whatever the accounts.
         """
-        from csm.templating.render import sample_context
+        from csm.templating.sample import sample_context
 
         try:
             selected = self.playbooks(names)

@@ -128,6 +128,19 @@ def test_today_json_has_a_stable_schema(invoke, demo: Path) -> None:
     assert len(everyone["drafts"]) > len(data["drafts"])
 
 
+def test_today_without_health_history_lists_usage_drops(invoke, demo: Path) -> None:
+    with sqlite3.connect(demo / "csm.db") as conn:
+        conn.execute("DELETE FROM health_history")
+    data = json.loads(invoke("-w", str(demo), "today", "--json", "--no-run").stdout)
+    assert data["renewals"] and all("health" not in r for r in data["renewals"])
+    usage = data["health_drops"]
+    assert usage and all(
+        set(r) == {"account", "name", "owner", "usage_30d", "usage_change_30d"} for r in usage
+    )
+    assert all(r["usage_change_30d"] <= -0.2 for r in usage)
+    assert [r["usage_change_30d"] for r in usage] == sorted(r["usage_change_30d"] for r in usage)
+
+
 def test_approve_skip_and_bad_states(invoke, demo: Path) -> None:
     invoke("-w", str(demo), "run", "--quiet")
     draft = first_draft(demo)

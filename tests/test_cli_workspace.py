@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -134,6 +135,24 @@ def test_preview_renders_the_email_a_step_would_draft(invoke, demo: Path, tmp_pa
     assert (
         bad_step.exit_code == 1 and "has no email step 'heads' (did you mean 'heads-up'?)" in bad_step.stderr
     )
+
+
+def test_preview_of_an_account_no_email_step_matches(invoke, demo: Path) -> None:
+    plan = json.loads(invoke("-w", str(demo), "run", "--dry-run", "--json", "renewal-ahead").stdout)
+    matched = {m["account"] for step in plan["steps"] for m in step["matches"]}
+    with sqlite3.connect(demo / "csm.db") as conn:
+        ids = [row[0] for row in conn.execute("SELECT id FROM accounts ORDER BY id")]
+    account = next(i for i in ids if i not in matched)
+    none = invoke("-w", str(demo), "preview", "renewal-ahead", "--account", account)
+    assert none.exit_code == 1
+    assert f"Error: account '{account}' matches no email step of 'renewal-ahead' as of 2026-11-23" in (
+        none.stderr
+    )
+    assert "Pass --step STEP to preview one anyway: heads-up, check-in" in none.stderr
+    anyway = invoke("-w", str(demo), "preview", "renewal-ahead", "--account", account, "--step", "check-in")
+    assert anyway.exit_code == 0, anyway.stderr
+    assert f"Note: {account} does not match renewal-ahead › check-in as of 2026-11-23" in anyway.stderr
+    assert anyway.stdout.startswith("From: ")
 
 
 def test_help_stays_light() -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from csm import workspace
-from csm.demo import DEMO_TODAY, ME, OWNERS, DemoSummary, build_demo
+from csm.demo import DEMO_TODAY, DemoSummary, build_demo
+from csm.demo.cohorts import ME, OWNERS
 from csm.language.fields import standard_fields
 
 TABLES = {

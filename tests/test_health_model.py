@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -183,3 +185,9 @@ def test_a_measure_needs_a_value_a_weight_and_a_mapping() -> None:
         "health.yaml:2:5: missing required key 'weight'",
         "health.yaml:2:5: a measure maps its value with either 'linear' or 'bands'",
     ]
+
+
+def test_the_health_model_checks_yaml_without_the_playbook_module() -> None:
+    code = "import sys, csm.health.model; print('csm.language.playbooks' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout == "False\n"

@@ -17,7 +17,8 @@ from csm.builtins import builtin_dir
 from csm.errors import NotFound, TemplateError
 from csm.language.fields import standard_fields
 from csm.templating import filters
-from csm.templating.render import RenderedEmail, Templates, sample_context, to_html
+from csm.templating.render import RenderedEmail, Templates, to_html
+from csm.templating.sample import sample_context
 
 GOLDEN = Path(__file__).parent / "golden"
 TODAY = dt.date(2026, 11, 23)
@@ -541,18 +542,6 @@ def test_html_keeps_line_breaks_and_paragraphs() -> None:
 # --- built-in templates ------------------------------------------------------
 
 
-def test_sample_context_has_the_engine_shape() -> None:
-    ctx = sample_context(standard_fields({"region": "text"}))
-    assert set(ctx) == {"account", "contact", "csm", "playbook", "step", "today"}
-    assert set(ctx["account"]) == set(standard_fields({"region": "text"}))
-    assert set(ctx["contact"]) == {"name", "first_name", "email", "role", "title"}
-    assert set(ctx["csm"]) == {"name", "first_name", "email", "title", "signature"}
-    assert ctx["account"]["renewal_date"] == "2026-12-31"
-    assert ctx["account"]["arr"] == 42
-    assert ctx["account"]["region"] == "Acme Corp"
-    assert isinstance(ctx["today"], dt.date)
-
-
 BUILTIN = Templates(builtin_dir("templates"))
 
 
@@ -663,22 +652,3 @@ def test_builtin_template_matches_golden(name: str) -> None:
     assert text == path.read_text(encoding="utf-8")
     body_lines = email.body.strip().splitlines()
     assert 6 <= len(body_lines) <= 15, f"{name}: {len(body_lines)} body lines"
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        (
-            "{{ account.arr | money }} for {{ account['days_to_renewal'] }} days",
-            {"name", "arr", "days_to_renewal"},
-        ),
-        ("{% if account.health < 50 %}low{% endif %} {{ account.name }}", {"name", "health"}),
-        ("{{ account | tojson }}", None),  # the whole account: any field
-        ("{% for key in account %}{{ key }}{% endfor %}", None),
-        ("{% set a = account %}{{ a.arr }}", None),
-        ("{% include '_footer.md.j2' %}", None),  # another template may read any field
-    ],
-)
-def test_account_fields_a_template_reads(tmp_path: Path, body: str, expected: set[str] | None) -> None:
-    files = {"t.md.j2": f'---\nsubject: "Hi {{{{ account.name }}}}"\n---\n{body}\n', "_footer.md.j2": "x"}
-    assert build(tmp_path, files).account_fields("t.md.j2") == expected

@@ -230,7 +230,7 @@ def test_imports_record_an_outcome_when_the_status_changes(tmp_path: Path) -> No
 
 
 def test_demo_history_gives_the_report_its_figures(demo: Path) -> None:
-    from csm.demo import HOLDOUT_PLAYBOOK
+    from csm.demo.history import HOLDOUT_PLAYBOOK
 
     conn = store.connect(demo / "csm.db")
     r = report.build(conn, TODAY)

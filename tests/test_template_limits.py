@@ -12,7 +12,8 @@ import pytest
 
 from csm.language.fields import standard_fields
 from csm.templating import limits as template_limits
-from csm.templating.render import Templates, sample_context
+from csm.templating.render import Templates
+from csm.templating.sample import sample_context
 
 HEAD = "---\nsubject: s\n---\n"
 

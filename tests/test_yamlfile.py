@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from csm.language import yamlfile
+from csm.language.fields import standard_fields
 
 
 def _refused(text: str) -> str:
@@ -46,3 +47,16 @@ def test_nesting_past_the_cap_is_refused(text: str, where: str) -> None:
 
 def test_fifty_levels_are_fine() -> None:
     assert yamlfile.load("a: " + "[" * 49 + "]" * 49, "p.yaml").data is not None
+
+
+def test_the_checker_collects_every_problem_and_places_a_condition_error_on_its_line() -> None:
+    text = "when: >\n  arr > 0 and\n  helth < 50\nkind: 3\nextra: 1\n"
+    checker = yamlfile.Checker(yamlfile.load(text, "p.yaml"), standard_fields())
+    table = checker.table(checker.doc.data, (), ("when", "kind"), "a step")
+    assert checker.condition(table, (), "when", required=True, prefix="s0_") is None
+    assert checker.text(table, (), "kind", required=True) is None
+    assert [str(p).splitlines()[0] for p in checker.problems] == [
+        "p.yaml:5:1: unknown key 'extra' in a step (allowed: when, kind)",
+        "p.yaml:3:3: unknown field 'helth' (did you mean 'health'?)",
+        "p.yaml:4:7: 'kind' must be non-empty text, got 3",
+    ]

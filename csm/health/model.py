@@ -20,7 +20,7 @@ from csm.errors import HealthModelError, Problem
 from csm.language import yamlfile
 from csm.language.compiler import Condition
 from csm.language.fields import HEALTH_FIELDS, FieldSet
-from csm.language.playbooks import Checker
+from csm.language.yamlfile import Checker
 
 MODEL_FILE = "health.yaml"
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")

@@ -17,8 +17,9 @@ from csm import textfile
 from csm.engine.recipients import FALLBACKS, ROLES
 from csm.errors import NotFound, PlaybookError, Problem, did_you_mean
 from csm.language import yamlfile
-from csm.language.compiler import Condition, check_condition, check_value, compile_condition, compile_value
+from csm.language.compiler import Condition
 from csm.language.fields import FieldSet
+from csm.language.yamlfile import Checker
 
 PRIORITIES = ("urgent", "high", "normal", "low")
 PERIODS = ("week", "month", "quarter", "year")
@@ -75,120 +76,6 @@ class Playbook:
         return next((s for s in self.steps if s.id == step_id), None)
 
 
-class Checker:
-    """Walks one document, collecting problems instead of stopping at the first."""
-
-    def __init__(
-        self,
-        doc: yamlfile.Document,
-        fields: FieldSet,
-        held_roles: Callable[[], Collection[str]] = frozenset,
-    ) -> None:
-        self.doc = doc
-        self.fields = fields
-        self.held_roles = held_roles  # read only when a step names a role outside the built-ins
-        self.problems: list[Problem] = []
-
-    def add(self, path: tuple[Any, ...], message: str, *, key: bool = False) -> None:
-        self.problems.append(self.doc.problem(path, message, key=key))
-
-    def table(self, value: Any, path: tuple[Any, ...], allowed: tuple[str, ...], what: str) -> dict:
-        if not isinstance(value, dict):
-            self.add(path, f"{what} must be a mapping of keys to values")
-            return {}
-        for key in value:
-            if key not in allowed:
-                hint = did_you_mean(key, allowed) or f" (allowed: {', '.join(allowed)})"
-                self.add((*path, key), f"unknown key '{key}' in {what}{hint}", key=True)
-        return value
-
-    def text(self, table: dict, path: tuple[Any, ...], key: str, *, required: bool) -> str | None:
-        value = table.get(key)
-        if value is None:
-            if required:
-                self.add(path, f"missing required key '{key}'")
-            return None
-        if not isinstance(value, str) or not value.strip():
-            self.add((*path, key), f"'{key}' must be non-empty text, got {value!r}")
-            return None
-        return value.strip()
-
-    def choice(
-        self, table: dict, path: tuple[Any, ...], key: str, choices: Iterable[str], default: str
-    ) -> str:
-        value = table.get(key, default)
-        choices = tuple(choices)
-        if value not in choices:
-            self.add((*path, key), f"'{key}' must be one of {', '.join(choices)}, got {value!r}")
-            return default
-        return value
-
-    def condition(
-        self,
-        table: dict,
-        path: tuple[Any, ...],
-        key: str,
-        *,
-        required: bool,
-        prefix: str,
-        value: bool = False,
-    ) -> Condition | None:
-        """The compiled condition at ``key`` (``value``: a number-valued expression)."""
-        source = self.text(table, path, key, required=required)
-        if source is None:
-            return None
-        errors = (check_value if value else check_condition)(source, self.fields)
-        for error in errors:
-            line, column = _locate(self.doc, (*path, key), source, error.offset)
-            lines = self.doc.text.splitlines()
-            self.problems.append(
-                Problem(
-                    self.doc.path,
-                    line,
-                    column,
-                    error.message,
-                    lines[line - 1] if line <= len(lines) else "",
-                )
-            )
-        if errors:
-            return None
-        return (compile_value if value else compile_condition)(source, self.fields, prefix=prefix)
-
-
-def _locate(doc: yamlfile.Document, path: tuple[Any, ...], source: str, offset: int) -> tuple[int, int]:
-    """Map an offset inside a (possibly folded, multi-line) scalar to line and column."""
-    where = doc.where(path)
-    lines = doc.text.splitlines()
-    first = lines[where.line - 1] if where.line <= len(lines) else ""
-    rest = first[where.column - 1 :]
-    if rest[:1] in (">", "|"):
-        segments = []
-        indent = None
-        for number in range(where.line + 1, len(lines) + 1):
-            raw = lines[number - 1]
-            if not raw.strip():
-                continue
-            this_indent = len(raw) - len(raw.lstrip())
-            indent = this_indent if indent is None else indent
-            if this_indent < indent:
-                break
-            segments.append((number, this_indent + 1, raw.strip()))
-    else:
-        quote = 1 if rest[:1] in ("'", '"') else 0
-        segments = [(where.line, where.column + quote, rest[quote:].rstrip().rstrip("'\""))]
-        for number in range(where.line + 1, len(lines) + 1):
-            raw = lines[number - 1]
-            if not raw.strip() or (":" in raw.split("#")[0] and not raw.startswith(" " * where.column)):
-                break
-            segments.append((number, len(raw) - len(raw.lstrip()) + 1, raw.strip()))
-    position = 0
-    for number, column, text in segments:
-        if offset <= position + len(text):
-            return number, column + offset - position
-        position += len(text) + 1
-    return where.line, where.column
-
-
 def _duration_days(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
@@ -234,49 +121,13 @@ def _check_step(
 ) -> Step | None:
     before = len(c.problems)
     table = c.table(raw, path, _STEP_KEYS, "a step")
-    step_id = c.text(table, path, "id", required=True)
-    if step_id and not _ID.match(step_id):
-        c.add((*path, "id"), f"step id '{step_id}' must be lowercase letters, digits and dashes")
+    step_id = _step_id(c, table, path)
     when = c.condition(table, path, "when", required=True, prefix=f"s{index}_")
-    for_days = _duration_days(table.get("for", 1))
-    if for_days is None or not 1 <= for_days <= MAX_FOR_DAYS:
-        c.add(
-            (*path, "for"),
-            f"'for' must be a duration from 1d to {MAX_FOR_DAYS}d like 14d or 2w, got {table.get('for')!r}",
-        )
+    for_days = _for_days(c, table, path)
     until = c.condition(table, path, "until", required=False, prefix=f"u{index}_")
-    once_per = table.get("once_per")
-    if once_per is not None and once_per not in PERIODS and once_per not in c.fields:
-        hint = did_you_mean(str(once_per), [*PERIODS, *c.fields])
-        c.add(
-            (*path, "once_per"),
-            f"once_per must be a field or one of {', '.join(PERIODS)}, got {once_per!r}{hint}",
-        )
-    email = None
-    if "email" in table:
-        email_path = (*path, "email")
-        raw_email = c.table(table["email"], email_path, _EMAIL_KEYS, "email")
-        template = c.text(raw_email, email_path, "template", required=True)
-        if template and template_exists is not None and not template_exists(template):
-            c.add(
-                (*email_path, "template"),
-                f"template '{template}' not found in the templates folder",
-            )
-        roles = _roles(c, raw_email, email_path)
-        fallback = c.choice(raw_email, email_path, "fallback", FALLBACKS, "skip")
-        email = EmailSpec(template or "", roles, fallback)
-    task = None
-    if "task" in table:
-        task_path = (*path, "task")
-        raw_task = c.table(table["task"], task_path, _TASK_KEYS, "task")
-        title = c.text(raw_task, task_path, "title", required=True)
-        due = _duration_days(raw_task.get("due_in", "3d"))
-        if due is None:
-            c.add(
-                (*task_path, "due_in"),
-                f"due_in must be a duration like 3d or 2w, got {raw_task.get('due_in')!r}",
-            )
-        task = TaskSpec(title or "", due or 0)
+    once_per = _once_per(c, table, path)
+    email = _email(c, table["email"], (*path, "email"), template_exists) if "email" in table else None
+    task = _task(c, table["task"], (*path, "task")) if "task" in table else None
     if "email" not in table and "task" not in table:
         c.add(path, "a step needs an email, a task, or both")
     priority = c.choice(table, path, "priority", PRIORITIES, playbook_priority)
@@ -293,6 +144,62 @@ def _check_step(
         for_days or 1,
         until,
     )
+
+
+def _step_id(c: Checker, table: dict, path: tuple[Any, ...]) -> str | None:
+    step_id = c.text(table, path, "id", required=True)
+    if step_id and not _ID.match(step_id):
+        c.add((*path, "id"), f"step id '{step_id}' must be lowercase letters, digits and dashes")
+    return step_id
+
+
+def _for_days(c: Checker, table: dict, path: tuple[Any, ...]) -> int | None:
+    """How many days in a row ``when`` must hold (``for``), 1 to MAX_FOR_DAYS."""
+    for_days = _duration_days(table.get("for", 1))
+    if for_days is None or not 1 <= for_days <= MAX_FOR_DAYS:
+        c.add(
+            (*path, "for"),
+            f"'for' must be a duration from 1d to {MAX_FOR_DAYS}d like 14d or 2w, got {table.get('for')!r}",
+        )
+    return for_days
+
+
+def _once_per(c: Checker, table: dict, path: tuple[Any, ...]) -> str | None:
+    once_per = table.get("once_per")
+    if once_per is not None and once_per not in PERIODS and once_per not in c.fields:
+        hint = did_you_mean(str(once_per), [*PERIODS, *c.fields])
+        c.add(
+            (*path, "once_per"),
+            f"once_per must be a field or one of {', '.join(PERIODS)}, got {once_per!r}{hint}",
+        )
+    return once_per
+
+
+def _email(
+    c: Checker, raw: Any, email_path: tuple[Any, ...], template_exists: Callable[[str], bool] | None
+) -> EmailSpec:
+    raw_email = c.table(raw, email_path, _EMAIL_KEYS, "email")
+    template = c.text(raw_email, email_path, "template", required=True)
+    if template and template_exists is not None and not template_exists(template):
+        c.add(
+            (*email_path, "template"),
+            f"template '{template}' not found in the templates folder",
+        )
+    roles = _roles(c, raw_email, email_path)
+    fallback = c.choice(raw_email, email_path, "fallback", FALLBACKS, "skip")
+    return EmailSpec(template or "", roles, fallback)
+
+
+def _task(c: Checker, raw: Any, task_path: tuple[Any, ...]) -> TaskSpec:
+    raw_task = c.table(raw, task_path, _TASK_KEYS, "task")
+    title = c.text(raw_task, task_path, "title", required=True)
+    due = _duration_days(raw_task.get("due_in", "3d"))
+    if due is None:
+        c.add(
+            (*task_path, "due_in"),
+            f"due_in must be a duration like 3d or 2w, got {raw_task.get('due_in')!r}",
+        )
+    return TaskSpec(title or "", due or 0)
 
 
 def _holdout(c: Checker, table: dict) -> float:

@@ -10,17 +10,24 @@ Bounded, for files a person may get wrong or a stranger may craft: at most
 repeated by an alias (``*name``) each time it appears, so an alias bomb
 ("billion laughs") stops at its first alias past the cap, not after expanding.
 Callers bound the file's size (:mod:`csm.textfile`).
+
+:class:`Checker` walks a loaded document for the files built on it (playbooks,
+the health model): it collects every problem with its place instead of stopping
+at the first, and checks and compiles the conditions they hold.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from csm.errors import Problem
+from csm.errors import Problem, did_you_mean
+from csm.language.compiler import Condition, check_condition, check_value, compile_condition, compile_value
+from csm.language.fields import FieldSet
 
 Path_ = tuple[str | int, ...]
 
@@ -183,3 +190,117 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     if value.lower() in _SPECIAL_FLOATS:
         return _SPECIAL_FLOATS[value.lower()]
     return value
+
+
+class Checker:
+    """Walks one document, collecting problems instead of stopping at the first."""
+
+    def __init__(
+        self,
+        doc: Document,
+        fields: FieldSet,
+        held_roles: Callable[[], Collection[str]] = frozenset,
+    ) -> None:
+        self.doc = doc
+        self.fields = fields
+        self.held_roles = held_roles  # read only when a step names a role outside the built-ins
+        self.problems: list[Problem] = []
+
+    def add(self, path: tuple[Any, ...], message: str, *, key: bool = False) -> None:
+        self.problems.append(self.doc.problem(path, message, key=key))
+
+    def table(self, value: Any, path: tuple[Any, ...], allowed: tuple[str, ...], what: str) -> dict:
+        if not isinstance(value, dict):
+            self.add(path, f"{what} must be a mapping of keys to values")
+            return {}
+        for key in value:
+            if key not in allowed:
+                hint = did_you_mean(key, allowed) or f" (allowed: {', '.join(allowed)})"
+                self.add((*path, key), f"unknown key '{key}' in {what}{hint}", key=True)
+        return value
+
+    def text(self, table: dict, path: tuple[Any, ...], key: str, *, required: bool) -> str | None:
+        value = table.get(key)
+        if value is None:
+            if required:
+                self.add(path, f"missing required key '{key}'")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.add((*path, key), f"'{key}' must be non-empty text, got {value!r}")
+            return None
+        return value.strip()
+
+    def choice(
+        self, table: dict, path: tuple[Any, ...], key: str, choices: Iterable[str], default: str
+    ) -> str:
+        value = table.get(key, default)
+        choices = tuple(choices)
+        if value not in choices:
+            self.add((*path, key), f"'{key}' must be one of {', '.join(choices)}, got {value!r}")
+            return default
+        return value
+
+    def condition(
+        self,
+        table: dict,
+        path: tuple[Any, ...],
+        key: str,
+        *,
+        required: bool,
+        prefix: str,
+        value: bool = False,
+    ) -> Condition | None:
+        """The compiled condition at ``key`` (``value``: a number-valued expression)."""
+        source = self.text(table, path, key, required=required)
+        if source is None:
+            return None
+        errors = (check_value if value else check_condition)(source, self.fields)
+        for error in errors:
+            line, column = _locate(self.doc, (*path, key), source, error.offset)
+            lines = self.doc.text.splitlines()
+            self.problems.append(
+                Problem(
+                    self.doc.path,
+                    line,
+                    column,
+                    error.message,
+                    lines[line - 1] if line <= len(lines) else "",
+                )
+            )
+        if errors:
+            return None
+        return (compile_value if value else compile_condition)(source, self.fields, prefix=prefix)
+
+
+def _locate(doc: Document, path: tuple[Any, ...], source: str, offset: int) -> tuple[int, int]:
+    """Map an offset inside a (possibly folded, multi-line) scalar to line and column."""
+    where = doc.where(path)
+    lines = doc.text.splitlines()
+    first = lines[where.line - 1] if where.line <= len(lines) else ""
+    rest = first[where.column - 1 :]
+    if rest[:1] in (">", "|"):
+        segments = []
+        indent = None
+        for number in range(where.line + 1, len(lines) + 1):
+            raw = lines[number - 1]
+            if not raw.strip():
+                continue
+            this_indent = len(raw) - len(raw.lstrip())
+            indent = this_indent if indent is None else indent
+            if this_indent < indent:
+                break
+            segments.append((number, this_indent + 1, raw.strip()))
+    else:
+        quote = 1 if rest[:1] in ("'", '"') else 0
+        segments = [(where.line, where.column + quote, rest[quote:].rstrip().rstrip("'\""))]
+        for number in range(where.line + 1, len(lines) + 1):
+            raw = lines[number - 1]
+            if not raw.strip() or (":" in raw.split("#")[0] and not raw.startswith(" " * where.column)):
+                break
+            segments.append((number, len(raw) - len(raw.lstrip()) + 1, raw.strip()))
+    position = 0
+    for number, column, text in segments:
+        if offset <= position + len(text):
+            return number, column + offset - position
+        position += len(text) + 1
+    return where.line, where.column

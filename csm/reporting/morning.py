@@ -55,14 +55,22 @@ def _accounts(
 
 
 def morning(rt: Runtime, owner: str | None) -> Morning:
-    settings = rt.ws.settings
-    month_ago = rt.today - dt.timedelta(days=30)
-    has_health = has_history(rt.conn, rt.today)
-    health_cols = ["health"] if has_health else []
+    return Morning(
+        rt.today.isoformat(),
+        owner,
+        _drafts(rt, owner),
+        _tasks(rt, owner),
+        _renewals(rt, owner),
+        _health_drops(rt, owner),
+        _silent(rt, owner),
+    )
 
+
+def _drafts(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
+    """Drafts waiting for review, each with the drafts to the same person it overlaps."""
     pending = outbox.listing(rt.conn, status="draft", owner=owner)
     overlaps = also_to_same_person(rt.conn, [d["id"] for d in pending])
-    drafts = [
+    return [
         {
             "id": d["id"],
             "account": d["account_id"],
@@ -77,55 +85,67 @@ def morning(rt: Runtime, owner: str | None) -> Morning:
         }
         for d in pending
     ]
-    due = []
-    for t in tasks.open_tasks(rt.conn, rt.today, owner=owner, due_within_days=7):
-        state = (
-            "overdue"
-            if t["due_date"] < rt.params["today"]
-            else ("due" if t["due_date"] == rt.params["today"] else "upcoming")
-        )
-        due.append(
-            {
-                "id": t["id"],
-                "account": t["account_id"],
-                "account_name": t["account_name"],
-                "title": t["title"],
-                "due_date": t["due_date"],
-                "state": state,
-                "priority": t["priority"],
-                "playbook": t["playbook"],
-                "step": t["step"],
-                "why": t["why"],
-            }
-        )
-    renewals = _accounts(
+
+
+def _tasks(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
+    """Open tasks due within a week: overdue, due today or upcoming."""
+    today = rt.params["today"]
+    return [
+        {
+            "id": t["id"],
+            "account": t["account_id"],
+            "account_name": t["account_name"],
+            "title": t["title"],
+            "due_date": t["due_date"],
+            "state": _due_state(t["due_date"], today),
+            "priority": t["priority"],
+            "playbook": t["playbook"],
+            "step": t["step"],
+            "why": t["why"],
+        }
+        for t in tasks.open_tasks(rt.conn, rt.today, owner=owner, due_within_days=7)
+    ]
+
+
+def _due_state(due: str, today: str) -> str:
+    return "overdue" if due < today else ("due" if due == today else "upcoming")
+
+
+def _renewals(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
+    health = ["health"] if has_history(rt.conn, rt.today) else []
+    return _accounts(
         rt,
-        ["renewal_date", "days_to_renewal", "arr", *health_cols, "days_since_touch"],
-        f"({rt.fields.sql('days_to_renewal')}) BETWEEN 0 AND {int(settings.renewal_window_days)}",
+        ["renewal_date", "days_to_renewal", "arr", *health, "days_since_touch"],
+        f"({rt.fields.sql('days_to_renewal')}) BETWEEN 0 AND {int(rt.ws.settings.renewal_window_days)}",
         '"days_to_renewal", a.id',
         owner,
     )
-    if has_history(rt.conn, month_ago):
-        drops = _accounts(
+
+
+def _health_drops(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
+    """Health down sharply in 30 days; with no health a month ago, usage down sharply instead."""
+    if has_history(rt.conn, rt.today - dt.timedelta(days=30)):
+        return _accounts(
             rt,
             ["health", "health_change_30d"],
             f"({rt.fields.sql('health_change_30d')}) <= {DROP_POINTS}",
             '"health_change_30d", a.id',
             owner,
         )
-    else:
-        drops = _accounts(
-            rt,
-            ["usage_30d", "usage_change_30d"],
-            f"({rt.fields.sql('usage_change_30d')}) <= {USAGE_DROP}",
-            '"usage_change_30d", a.id',
-            owner,
-        )
-    silent = _accounts(
+    return _accounts(
+        rt,
+        ["usage_30d", "usage_change_30d"],
+        f"({rt.fields.sql('usage_change_30d')}) <= {USAGE_DROP}",
+        '"usage_change_30d", a.id',
+        owner,
+    )
+
+
+def _silent(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
+    return _accounts(
         rt,
         ["days_since_touch", "last_touch_at", "arr"],
-        f"({rt.fields.sql('days_since_touch')}) >= {int(settings.silent_after_days)}",
+        f"({rt.fields.sql('days_since_touch')}) >= {int(rt.ws.settings.silent_after_days)}",
         '"days_since_touch" DESC, a.arr DESC, a.id',
         owner,
     )
-    return Morning(rt.today.isoformat(), owner, drafts, due, renewals, drops, silent)

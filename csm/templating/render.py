@@ -15,12 +15,11 @@ part. Undefined names, values that render as None and sandbox violations are
 blank or "None" in a customer's inbox. Files whose name starts with ``_`` are
 partials for ``{% include %}`` / ``{% extends %}``, not emails. Files are read
 only from inside the templates folder and within the size cap of
-:mod:`csm.textfile`; rendering is held to the limits of :mod:`csm.template_limits`.
+:mod:`csm.textfile`; rendering is held to the limits of :mod:`csm.templating.limits`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import os
 import re
@@ -30,13 +29,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-from jinja2 import nodes
 from jinja2.sandbox import SecurityError
 
 from csm import textfile
 from csm.errors import NotFound, Problem, TemplateError, did_you_mean
 from csm.language import yamlfile
-from csm.language.fields import FieldSet
+from csm.templating.account_fields import FieldReads, Reads, reads
 from csm.templating.files import SUFFIX, outside_links, template_names
 from csm.templating.filters import FILTERS, FilterError
 from csm.templating.limits import (
@@ -108,8 +106,8 @@ class _Compiled:
     body: jinja2.Template | None = None
     cc: tuple[_Header, ...] = ()
     reply_to: _Header | None = None
-    # The `account.X` names its parts read; None when one reads `account` whole.
-    account_fields: set[str] | None = field(default_factory=set)
+    # The `account.X` names its parts read, and the templates they pull in; None: any field.
+    reads: Reads | None = field(default_factory=Reads)
 
 
 class Templates:
@@ -132,6 +130,7 @@ class Templates:
         filters = {**self._env.filters, **FILTERS}
         self._env.filters.update({k: f if k in lenient else guard_filter(k, f) for k, f in filters.items()})
         self._cache: dict[str, _Compiled] = {}
+        self._field_reads = FieldReads(self._env)
 
     def names(self) -> list[str]:
         """Every email template, as a posix path relative to the root."""
@@ -263,7 +262,7 @@ class Templates:
 
     def account_fields(self, name: str) -> set[str] | None:
         """The account fields template ``name`` reads (None: it may read any), for drafting only those."""
-        return self._compiled(name).account_fields
+        return self._field_reads.account_fields(self._compiled(name).reads)
 
     def _template(self, name: str, filename: str, source: str, out: _Compiled) -> jinja2.Template | None:
         try:
@@ -275,8 +274,8 @@ class Templates:
         except (RecursionError, SyntaxError):  # Python's own limits on nesting, met compiling
             out.problems.append(self._problem(name, 1, _TOO_DEEP))
             return None
-        used = _account_fields(tree)
-        out.account_fields = None if used is None or out.account_fields is None else out.account_fields | used
+        used = reads(tree)
+        out.reads = None if used is None or out.reads is None else out.reads | used
         # A plain dict, not make_globals()'s ChainMap: every render copies the globals, and
         # copying a ChainMap runs in Python (a third of a short template's render time).
         return self._env.template_class.from_code(self._env, code, dict(self._env.make_globals(None)))
@@ -385,30 +384,6 @@ font-size:15px;line-height:1.5;color:#222222;">
 
 
 @functools.cache
-def _account_fields(tree: nodes.Template) -> set[str] | None:
-    """``account.X`` and ``account['X']`` names in a template; None if it uses ``account`` otherwise.
-
-    Passing ``account`` whole (to a filter, a loop, a macro, ``set``) or pulling in
-    another template could read any field, so then every field is needed.
-    """
-    if any(tree.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport))):
-        return None
-    used: set[str] = set()
-    reached = 0
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        if isinstance(node.node, nodes.Name) and node.node.name == "account":
-            reached += 1
-            if isinstance(node, nodes.Getattr):
-                used.add(node.attr)
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                used.add(node.arg.value)
-            else:
-                return None
-    bare = sum(1 for n in tree.find_all(nodes.Name) if n.name == "account")
-    return used if bare == reached else None
-
-
-@functools.cache
 def _markdown() -> MarkdownIt:
     from markdown_it import MarkdownIt  # only sending and previews build HTML
 
@@ -419,42 +394,3 @@ def _markdown() -> MarkdownIt:
 def to_html(body: str) -> str:
     """The HTML part: the Markdown body, with any HTML in it (account data too) escaped."""
     return _HTML_PAGE.format(content=_markdown().render(body))
-
-
-_SAMPLES: dict[str, Any] = {
-    "id": "ACME-001",
-    "name": "Acme Corp",
-    "owner": "dana.reyes@example.com",
-    "plan": "business",
-    "status": "active",
-    "lifecycle_stage": "adoption",
-    "seat_utilization": 0.42,
-    "usage_change_30d": 0.12,
-    "nps": 9,
-}
-_SAMPLE_BY_TYPE = {"text": "Acme Corp", "number": 42, "date": "2026-12-31", "bool": True}
-
-
-def sample_context(fields: FieldSet) -> dict[str, Any]:
-    """A plausible context where every field has a value of its type, for `csm check`."""
-    account = {name: _SAMPLES.get(name, _SAMPLE_BY_TYPE[f.type]) for name, f in fields.items()}
-    return {
-        "account": account,
-        "contact": {
-            "name": "Sam Lee",
-            "first_name": "Sam",
-            "email": "sam.lee@acme.example",
-            "role": "champion",
-            "title": "Head of Operations",
-        },
-        "csm": {
-            "name": "Dana Reyes",
-            "first_name": "Dana",
-            "email": "dana.reyes@example.com",
-            "title": "Customer Success Manager",
-            "signature": "Dana Reyes\nCustomer Success Manager",
-        },
-        "playbook": {"id": "sample-playbook", "title": "Sample playbook"},
-        "step": {"id": "sample-step"},
-        "today": dt.date(2026, 6, 1),
-    }

@@ -1,0 +1,76 @@
+"""`csm demo`: a deterministic workspace of 500 accounts with cohorts every built-in step matches."""
+
+from __future__ import annotations
+
+import random
+import re
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from csm.data import store
+from csm.data.importer import import_records
+from csm.demo.cohorts import DEMO_TODAY, ME, NOW, OWNERS, SEED
+from csm.demo.data import Rows, generate
+from csm.demo.history import health_history, playbook_history
+from csm.errors import WorkspaceError
+from csm.init import create
+from csm.workspace import SETTINGS_FILE
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    root: Path
+    me: str
+    counts: dict[str, int]
+
+
+def build_demo(root: Path | None = None) -> DemoSummary:
+    """Create a demo workspace in ``root`` (a new temp folder if None), with a summer of history."""
+    root = Path(tempfile.mkdtemp(prefix="csm-demo-")) if root is None else root.resolve()
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise WorkspaceError(
+            f"{root} is not an empty folder; csm demo only builds in a new or empty one",
+            hint="Pick a new folder, or run `csm demo` alone for a temporary one.",
+        )
+    create(root, me=ME, name=OWNERS[0][1])
+    _pin_settings(root / SETTINGS_FILE)
+    accounts, contacts, usage, timeline = generate(random.Random(SEED))
+    conn = store.connect(root / "csm.db")
+    try:
+        for kind, rows in (("accounts", accounts), ("contacts", contacts), ("usage", usage)):
+            records = ((f"{kind} record {n}", row) for n, row in enumerate(rows, 1))
+            import_records(conn, kind, records, source=f"demo {kind}", now=NOW)
+        with store.transaction(conn):
+            _insert(conn, "timeline", timeline)
+        health_history(conn, root)
+        playbook_history(conn, root, random.Random(SEED + 1))
+        counts = {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("accounts", "contacts", "usage", "timeline", "health_history")
+        }
+    finally:
+        conn.close()
+    return DemoSummary(root=root, me=ME, counts=counts)
+
+
+def _pin_settings(path: Path) -> None:
+    """Pin today (on init's commented example line, else at the top) and add two CSMs."""
+    pinned = f'today = "{DEMO_TODAY.isoformat()}"  # the demo data is as of this date'
+    text, found = re.subn(r"^# today = .*$", pinned, path.read_text(encoding="utf-8"), count=1, flags=re.M)
+    if not found:
+        text = f"{pinned}\n{text}"  # top-level keys must come before any [table]
+    owners = "".join(
+        f'\n[owners."{email}"]\nname = "{name}"\ntitle = "{title}"\nsignature = "{name}\\n{title}"\n'
+        for email, name, title in OWNERS[1:]
+    )
+    path.write_text(text + owners, encoding="utf-8")
+
+
+def _insert(conn: sqlite3.Connection, table: str, rows: Rows) -> None:
+    columns = list(rows[0])
+    conn.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        (tuple(row[c] for c in columns) for row in rows),
+    )

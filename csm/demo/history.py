@@ -1,0 +1,153 @@
+"""The demo's past: a summer of health snapshots and weekly runs, a CSM working each list.
+
+The replay draws from its own seeded ``random.Random``, so it is the same every time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from csm.data import store, timeline
+from csm.demo.cohorts import DEMO_TODAY, NOW
+from csm.engine import tasks
+from csm.mail import outbox
+
+if TYPE_CHECKING:
+    from csm.engine.drafting import Queued
+
+# Health snapshots: daily for three weeks (enough for `for: 14d`), weekly back to 17 weeks.
+HEALTH_DAYS = tuple(
+    DEMO_TODAY - dt.timedelta(days=t) for t in sorted({*range(21), *range(21, 120, 7)}, reverse=True)
+)
+# Past weekly runs of every playbook, all in Q3, so this quarter's steps still fire today.
+HISTORY_RUNS = tuple(DEMO_TODAY - dt.timedelta(days=t) for t in range(119, 55, -7))
+HOLDOUT_PLAYBOOK = "adoption-milestones"  # the demo measures its nudges against a 20% holdout
+_SKIP_REASONS = ("already on a call this week", "champion on leave", "covered in the QBR")
+
+
+def health_history(conn: sqlite3.Connection, root: Path) -> None:
+    """Snapshots as if `csm health` had run on each of :data:`HEALTH_DAYS`, scored by the demo's model."""
+    from csm import runtime, workspace
+    from csm.health import model as health_model
+    from csm.health import score as health
+
+    fields = runtime.fields_for(conn)
+    model = health_model.load(root / health_model.MODEL_FILE, fields)
+    params = runtime.sql_params(workspace.load(explicit=root), DEMO_TODAY)
+    health.snapshot(conn, model, fields, params, HEALTH_DAYS)
+
+
+def playbook_history(conn: sqlite3.Connection, root: Path, rng: random.Random) -> None:
+    """Replay weekly `csm run`s over the summer, and a CSM working each morning's list.
+
+    Four in five drafts are sent the next day, the rest skipped with a reason;
+    four in five tasks are done within two days, the rest weeks later. This
+    gives `csm report` its history. The accounts whose renewal was decided since
+    are replayed as they stood then: active, before that renewal.
+    """
+    from csm import runtime, workspace
+    from csm.engine import matching as engine
+    from csm.engine.drafting import queue
+    from csm.language.playbooks import load_selected
+    from csm.templating.render import Templates
+
+    _hold_out(root / "playbooks" / f"{HOLDOUT_PLAYBOOK}.yaml")
+    ws = workspace.load(explicit=root)
+    fields = runtime.fields_for(conn)
+    templates = Templates(ws.templates_dir)
+    playbooks = load_selected(ws.playbooks_dir, fields, (), templates.exists)
+    decided = _decided_renewals(conn)
+    for day in HISTORY_RUNS:
+        _as_of(conn, decided, day)
+        params = runtime.sql_params(ws, day)
+        results = engine.evaluate(conn, playbooks, fields, params, day)
+        added = queue(conn, ws, templates, fields, params, results, day, f"{day}T07:00:00+00:00").added
+        _work_the_list(conn, day, added, rng)
+    _as_of(conn, decided, DEMO_TODAY)
+
+
+def _hold_out(path: Path) -> None:
+    """Give the playbook at ``path`` a 20% holdout."""
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("\npriority:", "\nholdout: 20%\npriority:", 1), encoding="utf-8")
+
+
+def _work_the_list(conn: sqlite3.Connection, day: dt.date, added: list[Queued], rng: random.Random) -> None:
+    """The CSM's days after the run on ``day``: each new draft sent or skipped, each new task done."""
+    with store.transaction(conn):
+        for item in added:
+            at = f"{day + dt.timedelta(days=1 + (item.kind == 'task'))}T10:00:00+00:00"
+            if item.kind == "draft" and rng.random() < 0.8:
+                outbox.move(conn, item.id, "approve", "approved", at)
+                outbox.claim(conn, item.id, "csm demo", at)
+                outbox.finish(conn, item.id, "sent", None, at)
+                summary = f"sent “{item.summary}” ({item.playbook} › {item.step})"
+                timeline.record(conn, item.account_id, "email_sent", summary, at, ref=f"draft:{item.id}")
+            elif item.kind == "draft":
+                outbox.move(conn, item.id, "skip", "skipped", at, reason=rng.choice(_SKIP_REASONS))
+            else:
+                if rng.random() >= 0.8:  # the CSM got to it late
+                    at = f"{day + dt.timedelta(days=rng.randint(7, 30))}T16:00:00+00:00"
+                tasks.move(conn, item.id, "do", "done", done_at=at)
+                timeline.record(conn, item.account_id, "task_done", f"task done: {item.summary}", at)
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """An account whose renewal was decided this year: what it looked like before."""
+
+    id: str
+    outcome: str
+    renewal: str  # the renewal it decided
+    renewal_after: str  # its renewal date now
+
+
+def _decided_renewals(conn: sqlite3.Connection) -> list[_Decided]:
+    """Renewed and churned accounts, with the outcome dated on the renewal it decided.
+
+    The import dates a renewal it sees on its own day; the demo knows better:
+    a renewed account's decided renewal is a year before its next one.
+    """
+    decided = [
+        _Decided(
+            row[0],
+            row[1],
+            row[2] if row[1] == "churned" else _a_year_before(row[2]),
+            row[2],
+        )
+        for row in conn.execute(
+            "SELECT id, status, renewal_date FROM accounts WHERE status IN ('renewed', 'churned') ORDER BY id"
+        )
+    ]
+    with store.transaction(conn):
+        conn.execute("DELETE FROM outcomes")
+        conn.executemany(
+            "INSERT INTO outcomes (account_id, date, outcome, source, recorded_at)"
+            " VALUES (?, ?, ?, 'import', ?)",
+            ((d.id, d.renewal, d.outcome, NOW) for d in decided),
+        )
+    return decided
+
+
+def _as_of(conn: sqlite3.Connection, decided: list[_Decided], day: dt.date) -> None:
+    """Decided accounts as they stood on ``day``: active, with the old renewal date, until it passed."""
+    with store.transaction(conn):
+        conn.executemany(
+            "UPDATE accounts SET status = ?, renewal_date = ? WHERE id = ?",
+            (
+                ("active", d.renewal, d.id)
+                if day.isoformat() < d.renewal
+                else (d.outcome, d.renewal_after, d.id)
+                for d in decided
+            ),
+        )
+
+
+def _a_year_before(iso_day: str) -> str:
+    day = dt.date.fromisoformat(iso_day)
+    return day.replace(year=day.year - 1, day=min(day.day, 28) if day.month == 2 else day.day).isoformat()
