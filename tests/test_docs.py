@@ -9,9 +9,9 @@ import pytest
 import typer
 
 from csm.cli import app
-from csm.engine.recipients import FALLBACKS, ROLES
 from csm.language import playbooks
 from csm.language.fields import ACCOUNT_COLUMNS, DERIVED
+from csm.language.playbooks import FALLBACKS, ROLES
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 

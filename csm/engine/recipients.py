@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 # The roles a playbook may name without any contact holding them yet;
 # `primary` means the account's primary contact, whatever their role.
-ROLES = ("primary", "champion", "economic_buyer", "executive_sponsor", "admin", "user")
-FALLBACKS = ("skip", "primary")
 PENDING = ("draft", "approved")
 NO_RECIPIENT = ":no-recipient"  # suffix of the dedupe key of a skipped row and its task
 NOTE_KEY = "recipients"  # the key in a draft's why naming a role nobody holds

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from csm import textfile
-from csm.engine.recipients import FALLBACKS, ROLES
 from csm.errors import NotFound, PlaybookError, Problem, did_you_mean
 from csm.language import yamlfile
 from csm.language.compiler import Condition
@@ -33,6 +32,11 @@ _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")
 MAX_FOR_DAYS = 90
 _EMAIL_KEYS = ("template", "to", "fallback")
 _TASK_KEYS = ("title", "due_in")
+
+# The contact roles a step may name without any contact holding them yet, and what an email does
+# when nobody holds its roles.
+ROLES = ("primary", "champion", "economic_buyer", "executive_sponsor", "admin", "user")
+FALLBACKS = ("skip", "primary")
 
 
 @dataclass(frozen=True)
