@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import db_dump
-from test_review_tty import _read_until
+from test_review_tty import _read_until, start_review
+from test_sending import sql
 
 ME = "dana@northwind-cs.example"
 # Today is pinned to 2026-11-23: a renewal on 2027-01-07 is 45 days out (renewal-ahead › check-in,
@@ -56,15 +53,6 @@ steps:
       fallback: primary
 """
 ACME_TASK = "No economic buyer on file for the Renewal check-in email: add one or send it by hand"
-
-
-def sql(ws: Path, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(ws / "csm.db")
-    try:
-        with conn:
-            return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
 
 
 def load(invoke: Any, ws: Path, kind: str, text: str) -> None:
@@ -336,17 +324,7 @@ def test_review_warns_about_the_same_person(invoke: Any, book: Path) -> None:
     invoke("-w", str(book), "run", "--quiet", "renewal-ahead")
     sql(book, "UPDATE outbox SET status = 'skipped' WHERE account_id NOT IN ('A4', 'A5')")
     hooli = draft_id(book, "renewal-ahead:heads-up:A5:2027-03-03")
-    master, slave = pty.openpty()
-    env = {**os.environ, "CSM_WORKSPACE": str(book), "COLUMNS": "200"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "csm", "review"],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        close_fds=True,
-    )
-    os.close(slave)
+    master, proc = start_review(book, columns=200)
     seen = bytearray()
     try:
         _read_until(master, b"[a]pprove", seen)

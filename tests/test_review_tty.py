@@ -26,6 +26,22 @@ def _read_until(fd: int, marker: bytes, seen: bytearray, timeout: float = 20.0) 
             seen.extend(chunk)
 
 
+def start_review(ws: Path, *, columns: int) -> tuple[int, subprocess.Popen[bytes]]:
+    """`csm review` on ``ws`` in a real pseudo-terminal: its master end and the process."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "CSM_WORKSPACE": str(ws), "COLUMNS": str(columns)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "csm", "review"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    return master, proc
+
+
 def test_review_walks_the_drafts(demo: Path, invoke) -> None:
     invoke("-w", str(demo), "run", "--quiet")
     conn = sqlite3.connect(demo / "csm.db")
@@ -38,17 +54,7 @@ def test_review_walks_the_drafts(demo: Path, invoke) -> None:
             " LIMIT 2"
         )
     ]
-    master, slave = pty.openpty()
-    env = {**os.environ, "CSM_WORKSPACE": str(demo), "COLUMNS": "100"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "csm", "review"],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        close_fds=True,
-    )
-    os.close(slave)
+    master, proc = start_review(demo, columns=100)
     seen = bytearray()
     try:
         _read_until(master, b"[a]pprove", seen)
