@@ -187,7 +187,8 @@ def test_fields_are_listed_once_in_order_of_first_appearance() -> None:
     [
         ("helth < 60", "unknown field 'helth' (did you mean 'health'?)", 0),
         ("ARR > 5", "unknown field 'ARR' (did you mean 'arr'?)", 0),
-        ("usage. > 1", "unknown field 'usage.'; write a usage metric as usage.<metric>", 0),
+        ("usage. > 1", "unknown field 'usage.'; write a usage metric as usage.<metric> (its latest value),"
+         " or a window like usage.<metric>.avg(30d)", 0),
         ("arr = 'abc'", "cannot compare 'arr' (a number) with 'abc' (text)", 6),
         ("'abc' < arr", "cannot compare 'abc' (text) with 'arr' (a number)", 8),
         ("renewal_date > 30", "cannot compare 'renewal_date' (a date) with '30' (a number)", 15),

@@ -62,12 +62,12 @@ BAD_ROWS = [
         id="same column twice",
     ),
     pytest.param(
-        "contacts",
-        "contacts.csv",
-        "account_id,email,phone\nA1,ann@acme.example,555\n",
-        "contacts.csv: row 1: unknown column 'phone'; contacts columns are: account_id, email, name, "
-        "role, title, is_primary, unsubscribed",
-        id="contacts extra column",
+        "events",
+        "events.csv",
+        "id,account_id,kind,occurred_at,contatc\nE1,A1,ticket,2026-11-01,x\n",
+        "events.csv: row 1: unknown column 'contatc' (did you mean 'contact'?); events columns are: "
+        "id, account_id, kind, contact, occurred_at, closed_at, attributes",
+        id="events typo",
     ),
     pytest.param(
         "contacts",

@@ -10,7 +10,16 @@ exact place in a playbook. Grammar, loosest first::
                  | ['not'] 'between' sum 'and' sum | 'is' ['not'] 'null']
     sum   := prod (('+' | '-') prod)*
     prod  := unary (('*' | '/') unary)*
-    unary := '-' unary | number | string | true | false | null | field | '(' or ')'
+    unary := '-' unary | post
+    post  := atom ['.' name]
+    atom  := number [day | days | week | weeks] | duration | string | true | false | null
+           | field | call | '(' or ')'
+    call  := name '(' (collection | or (',' or)*) ')'      -- days_since(x), usage.m.avg(30d)
+    collection := name ['within' sum] ['where' or]         -- count(...), any, no, last
+
+A duration is a whole number of days or weeks: ``30d``, ``2w``, ``45 days``,
+``1 week``. Only ``count``, ``any``, ``no`` and ``last`` take a collection:
+``count(ticket where severity = 'P1' and open)``.
 """
 
 from __future__ import annotations
@@ -22,8 +31,11 @@ from decimal import Decimal
 
 from csm.errors import ConditionError, did_you_mean
 
-KEYWORDS = frozenset({"and", "or", "not", "in", "between", "is", "null", "true", "false"})
-_OPERATORS = ("==", "!=", "<>", "<=", ">=", "=", "<", ">", "+", "-", "*", "/", "(", ")", ",")
+KEYWORDS = frozenset({"and", "or", "not", "in", "between", "is", "null", "true", "false", "where", "within"})
+COLLECTION_FUNCTIONS = frozenset({"count", "any", "no", "last"})
+_OPERATORS = ("==", "!=", "<>", "<=", ">=", "=", "<", ">", "+", "-", "*", "/", "(", ")", ",", ".")
+_DURATION_UNITS = {"d": 1, "w": 7}
+_DURATION_WORDS = {"day": 1, "days": 1, "week": 7, "weeks": 7}
 _COMPARISONS = frozenset({"=", "==", "!=", "<>", "<", "<=", ">", ">="})
 DIGITS = frozenset(string.digits)
 _NAME_START = frozenset(string.ascii_letters + "_")
@@ -47,7 +59,7 @@ def parse(source: str) -> Node:
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # number, string, name, keyword, op, end
+    kind: str  # number, duration, string, name, keyword, op, end
     text: str  # as written
     value: object  # the number, the string's content, the lower-cased keyword, the operator
     start: int
@@ -82,7 +94,7 @@ def _tokenize(source: str) -> list[Token]:
             tokens.append(Token("end", "", None, i))
             return tokens
         ch = source[i]
-        if ch in DIGITS:
+        if ch in DIGITS:  # a number or a duration
             token = _number(source, i)
         elif ch in "'\"":
             token = _string(source, i)
@@ -101,6 +113,13 @@ def _number(source: str, start: int) -> Token:
         i = _skip(source, i + 1, DIGITS)
     if _char(source, i) == "%":
         i += 1
+    unit = _char(source, i)
+    if unit in _DURATION_UNITS and _char(source, i + 1) not in _NAME_CHARS | {".", "%"} and i > start:
+        if i - start == integer_digits and integer_digits <= _MAX_INT_DIGITS:  # 30d, 2w
+            text = source[start : i + 1]
+            return Token("duration", text, int(source[start:i]) * _DURATION_UNITS[unit], start)
+        message = f"'{source[start : i + 1]}' is not a whole number of days or weeks"
+        raise ConditionError(message, start, source)
     if _char(source, i) in _NAME_CHARS | {".", "%"}:
         end = _skip(source, i, _NAME_CHARS | {".", "%"})
         raise ConditionError(f"'{source[start:end]}' is not a number", start, source)
@@ -169,13 +188,37 @@ class Node:
 
 @dataclass(frozen=True)
 class Literal(Node):
-    kind: str  # number, string, bool, null
+    kind: str  # number, duration (in days), string, bool, null
     value: object
 
 
 @dataclass(frozen=True)
 class FieldRef(Node):
     name: str
+
+
+@dataclass(frozen=True)
+class Collection(Node):
+    """What ``count``, ``any``, ``no`` and ``last`` range over: contacts, or events of a kind."""
+
+    source: str  # contact, or an event kind
+    within: Node | None  # a duration: only events of the last N days
+    filter: Node | None  # a condition over each row
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    name: str  # days_since, count, usage.logins.avg, ...
+    args: tuple[Node, ...]  # a Collection for count, any, no and last
+
+
+@dataclass(frozen=True)
+class Attr(Node):
+    """``last(nps_response).score``: one field of the row a call picked."""
+
+    operand: Node
+    name: str
+    name_start: int
 
 
 @dataclass(frozen=True)
@@ -371,7 +414,7 @@ class _Parser:
 
     def unary(self) -> Node:
         if not self.at("-"):
-            return self.primary()
+            return self.postfix()
         self.descend()
         start = self.advance().start
         operand = self.unary()
@@ -381,9 +424,26 @@ class _Parser:
             return Literal(start, operand.end, "number", -operand.value)
         return Unary(start, operand.end, "-", operand)
 
+    def postfix(self) -> Node:
+        node = self.primary()
+        if not self.at("."):
+            return node
+        self.advance()
+        name = self.tok
+        if name.kind != "name" or "." in name.text:
+            raise self.expected("a field name after '.'")
+        self.advance()
+        return Attr(node.start, name.end, node, name.text, name.start)
+
     def primary(self) -> Node:
         token = self.tok
-        if token.kind in ("number", "string"):
+        if token.kind == "number":
+            self.advance()
+            unit = self.tok
+            if unit.kind == "name" and unit.text.lower() in _DURATION_WORDS:
+                return self.duration(token, unit)
+            return Literal(token.start, token.end, token.kind, token.value)
+        if token.kind in ("duration", "string"):
             self.advance()
             return Literal(token.start, token.end, token.kind, token.value)
         if self.at("true", "false"):
@@ -394,6 +454,8 @@ class _Parser:
             return Literal(token.start, token.end, "null", None)
         if token.kind == "name":
             self.advance()
+            if self.at("("):
+                return self.call(token)
             return FieldRef(token.start, token.end, token.text)
         if self.at("("):
             self.descend()
@@ -405,3 +467,43 @@ class _Parser:
             return replace(inner, start=token.start, end=self.advance().end)
         after = f" after {self.tokens[self.pos - 1].describe()}" if self.pos else ""
         raise self.error(f"expected a value{after}, found {token.describe()}")
+
+    def duration(self, number: Token, unit: Token) -> Node:
+        """``45 days``, ``2 weeks``: a whole number before the word."""
+        if type(number.value) is not int:
+            message = f"'{number.text} {unit.text}' is not a whole number of days or weeks"
+            raise ConditionError(message, number.start, self.source)
+        self.advance()
+        days = number.value * _DURATION_WORDS[unit.text.lower()]
+        return Literal(number.start, unit.end, "duration", days)
+
+    def call(self, name: Token) -> Node:
+        self.descend()
+        self.advance()  # (
+        if name.text.lower() in COLLECTION_FUNCTIONS:
+            args: list[Node] = [self.collection()]
+        else:
+            args = [self.disjunction()]
+            while self.at(","):
+                self.advance()
+                args.append(self.disjunction())
+        if not self.at(")"):
+            raise self.expected("')' to close " + f"{name.text}(")
+        self.depth -= 1
+        return Call(name.start, self.advance().end, name.text.lower(), tuple(args))
+
+    def collection(self) -> Node:
+        source = self.tok
+        if source.kind != "name" or "." in source.text:
+            raise self.expected("contact or an event kind (like ticket)")
+        self.advance()
+        within = filter_ = None
+        if self.at("within"):
+            self.advance()
+            within = self.sum()
+        if self.at("where"):
+            self.advance()
+            filter_ = self.disjunction()
+        last = filter_ or within
+        end = last.end if last is not None else source.end
+        return Collection(source.start, end, source.text, within, filter_)
