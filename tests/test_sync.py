@@ -495,7 +495,7 @@ BAD_SETTINGS = [
         'base_url = "ftp://x"\n[sources.crm.accounts]\npath = "/a"\n',
         "expected an http:// or https:// address",
     ),
-    ('base_url = "http://x"\n', "a source needs at least one of accounts, contacts, usage"),
+    ('base_url = "http://x"\n', "a source needs at least one of accounts, contacts, usage, events"),
     (
         'base_url = "http://x"\n[sources.crm.accounts]\nrecords = "x"\n',
         "'sources.crm.accounts.path': required",

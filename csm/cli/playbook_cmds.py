@@ -159,7 +159,7 @@ def run(
 
         if quiet and not as_json:
             return
-        chosen = addressing(rt.conn, results)
+        chosen = addressing(rt.conn, results, rt.params)
         if as_json:
             steps = _results_json(results, chosen)
             print_json({"today": rt.today.isoformat(), "dry_run": True, "steps": steps})

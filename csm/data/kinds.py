@@ -201,7 +201,11 @@ class Columns:
         loose = [by_name[n] for n in self.attributes]
         objects = [
             json.dumps(
-                {**(base or {}), **{n: v for n, v in zip(self.attributes, row, strict=True) if v is not None}}
+                {
+                    **(base or {}),
+                    **{n: v for n, v in zip(self.attributes, row, strict=True) if v is not None},
+                },
+                sort_keys=True,
             )
             for base, *row in zip(given, *loose, strict=True)
         ]
