@@ -143,7 +143,12 @@ def test_a_workspace_mapping_wins_over_the_builtin(tmp_path: Path) -> None:
     (tmp_path / "mappings" / "pipedrive.toml").write_text('id = "Org ID"\nname = "Org"\n')
     mapping = load_mapping("hubspot-companies", tmp_path)
     assert mapping.apply({"ID": "7", "Company": "Acme"}, "row 2") == {"id": "7", "name": "Acme"}
-    assert available_mappings(tmp_path) == ["hubspot-companies", "pipedrive", "salesforce-accounts", "zendesk-tickets"]
+    assert available_mappings(tmp_path) == [
+        "hubspot-companies",
+        "pipedrive",
+        "salesforce-accounts",
+        "zendesk-tickets",
+    ]
 
 
 def test_an_unknown_mapping_lists_the_available_ones(tmp_path: Path) -> None:
