@@ -6,6 +6,7 @@ Shared by tests/test_parser.py and tests/test_compiler.py.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -57,3 +58,53 @@ def matching(conn: sqlite3.Connection, source: str, fields: FieldSet) -> set[str
 FIELDS = standard_fields({"churn_risk": "bool", "region": "text"}).with_fields(
     [CsmField("health", "number", "a.health_score", "stands in for the health model", True)]
 )
+
+
+def make_world(path: Path) -> sqlite3.Connection:
+    """The condition book's database, with an imported date column on accounts and two on contacts."""
+    conn = make_db(path)
+    conn.execute("ALTER TABLE accounts ADD COLUMN nps_answered_at DATE")
+    conn.execute("ALTER TABLE contacts ADD COLUMN left_at DATE")
+    conn.execute("ALTER TABLE contacts ADD COLUMN bounced_at DATE")
+    return conn
+
+
+def world_fields(conn: sqlite3.Connection) -> FieldSet:
+    return standard_fields(store.extra_columns(conn, "accounts"), store.extra_columns(conn, "contacts"))
+
+
+def fill(conn: sqlite3.Connection, accounts: list[dict[str, Any]]) -> None:
+    """Accounts, each with its ``_usage``, ``_events`` and ``_contacts``."""
+    insert_accounts(conn, accounts)
+    with store.transaction(conn):
+        for table in ("usage", "events", "contacts"):
+            conn.execute(f"DELETE FROM {table}")
+        conn.execute("UPDATE accounts SET nps_answered_at = :at WHERE id = :id", {"at": None, "id": None})
+        for account in accounts:
+            conn.execute(
+                "UPDATE accounts SET nps_answered_at = ? WHERE id = ?",
+                (account.get("nps_answered_at"), account["id"]),
+            )
+            conn.executemany(
+                "INSERT INTO usage (account_id, metric, date, value) VALUES (?, ?, ?, ?)",
+                [(account["id"], *u) for u in account.get("_usage", [])],
+            )
+            conn.executemany(
+                "INSERT INTO events (id, account_id, kind, contact, occurred_at, closed_at, attributes)"
+                " VALUES (:id, :account_id, :kind, :contact, :occurred_at, :closed_at, :attributes)",
+                [
+                    {**e, "account_id": account["id"], "attributes": json.dumps(e["attributes"])}
+                    for e in account.get("_events", [])
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO contacts (account_id, email, name, role, is_primary, left_at, bounced_at)"
+                " VALUES (:account_id, :email, :name, :role, :is_primary, :left_at, :bounced_at)",
+                [{**c, "account_id": account["id"]} for c in account.get("_contacts", [])],
+            )
+
+
+def selected(conn: sqlite3.Connection, source: str, today: dt.date = TODAY) -> set[str]:
+    condition = compile_condition(source, world_fields(conn))
+    params = {**condition.params, "today": today.isoformat(), "primary_metric": "logins"}
+    return {row[0] for row in conn.execute(f"SELECT a.id FROM accounts a WHERE {condition.sql}", params)}
