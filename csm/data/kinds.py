@@ -71,6 +71,7 @@ _SPECS = {
             "title": "text",
             "is_primary": "boolean",
             "unsubscribed": "boolean",
+            "left_at": "date",
         },
         required=("account_id", "email"),
         aliases={"account": "account_id", "primary": "is_primary"},

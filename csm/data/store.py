@@ -238,6 +238,15 @@ CREATE INDEX events_account_kind ON events(account_id, kind, occurred_at)""",
     )
 
 
+def _migration_5(conn: sqlite3.Connection) -> None:
+    """When a contact left the account: nobody writes to them after, and conditions see who left.
+
+    An import may have added the column already, as an extra one.
+    """
+    if not any(row[1] == "left_at" for row in conn.execute("PRAGMA table_info(contacts)")):
+        conn.execute("ALTER TABLE contacts ADD COLUMN left_at DATE")
+
+
 # Numbered migrations: index + 1 is the schema version each one produces.
 # Append only; never edit one that has shipped.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
@@ -245,6 +254,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_2,
     _migration_3,
     _migration_4,
+    _migration_5,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

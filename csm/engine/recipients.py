@@ -147,13 +147,13 @@ _CONTACTS = (
     "SELECT c.account_id, c.name, c.email, c.role, c.title, c.is_primary,"
     " (c.unsubscribed = 0 AND NOT EXISTS"
     " (SELECT 1 FROM suppressions s WHERE s.email = c.email COLLATE NOCASE)) AS reachable"
-    " FROM contacts c WHERE c.account_id IN ({marks})"
+    " FROM contacts c WHERE c.account_id IN ({marks}) AND c.left_at IS NULL"
     " ORDER BY c.account_id, c.is_primary DESC, c.name"
 )
 
 
 def account_contacts(conn: sqlite3.Connection, account_ids: Sequence[str]) -> dict[str, list[sqlite3.Row]]:
-    """Each account's contacts, flagged ``reachable`` when they may be emailed, in chunks."""
+    """Each account's contacts who have not left it, flagged ``reachable`` when they may be emailed."""
     found: dict[str, list[sqlite3.Row]] = {}
     for start in range(0, len(account_ids), _CHUNK):
         chunk = account_ids[start : start + _CHUNK]

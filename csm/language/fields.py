@@ -309,6 +309,7 @@ CONTACT_COLUMNS: tuple[Field, ...] = (
     _column("title", "text", "job title", alias="ct"),
     _column("is_primary", "bool", "the account's primary contact", alias="ct"),
     _column("unsubscribed", "bool", "asked not to be emailed", alias="ct"),
+    _column("left_at", "date", "when they left the account: never written to after", alias="ct"),
 )
 
 EVENT_FIELDS = FieldSet(
