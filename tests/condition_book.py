@@ -61,10 +61,9 @@ FIELDS = standard_fields({"churn_risk": "bool", "region": "text"}).with_fields(
 
 
 def make_world(path: Path) -> sqlite3.Connection:
-    """The condition book's database, with an imported date column on accounts and two on contacts."""
+    """The condition book's database, with an imported date column on accounts and on contacts."""
     conn = make_db(path)
     conn.execute("ALTER TABLE accounts ADD COLUMN nps_answered_at DATE")
-    conn.execute("ALTER TABLE contacts ADD COLUMN left_at DATE")
     conn.execute("ALTER TABLE contacts ADD COLUMN bounced_at DATE")
     return conn
 

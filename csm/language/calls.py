@@ -86,12 +86,19 @@ def _collection_call(c: _Compiler, node: Call) -> tuple[str, str]:
     if found is None:
         return "NULL", "error"
     table, where = found
+    count = f"(SELECT count(*) FROM {table} WHERE {where})"
+    if node.name != "no":  # a match has none: nothing to show
+        c.values.setdefault(c.text(node), count if node.name != "last" else _last_day(table, where))
     if node.name == "count":
-        return f"(SELECT count(*) FROM {table} WHERE {where})", "number"
+        return count, "number"
     if node.name == "last":
-        return f"(SELECT date(max(e.occurred_at)) FROM {table} WHERE {where})", "date"
+        return _last_day(table, where), "date"
     exists = f"EXISTS (SELECT 1 FROM {table} WHERE {where})"
     return (f"(NOT {exists})" if node.name == "no" else f"({exists})"), "bool"
+
+
+def _last_day(table: str, where: str) -> str:
+    return f"(SELECT date(max(e.occurred_at)) FROM {table} WHERE {where})"
 
 
 def attribute(c: _Compiler, node: Attr) -> tuple[str, str]:
@@ -110,7 +117,9 @@ def attribute(c: _Compiler, node: Attr) -> tuple[str, str]:
     sql = EVENT_FIELDS.sql(node.name)
     if field.type == "date":
         sql = f"date({sql})"
-    return f"(SELECT {sql} FROM {table} WHERE {where} {_LATEST})", field.type
+    picked = f"(SELECT {sql} FROM {table} WHERE {where} {_LATEST})"
+    c.values.setdefault(c.text(node), picked)
+    return picked, field.type
 
 
 def _rows(c: _Compiler, function: str, collection: Collection) -> tuple[str, str] | None:

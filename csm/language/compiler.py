@@ -78,6 +78,9 @@ class Condition:
     # The WHERE clause (over events ``e`` of the account ``a``) of each event collection it
     # tests: whose latest event's contact is the step's `respondent`.
     events: tuple[str, ...] = ()
+    # What the collections it counts hold, for the why: (the call as written, its SQL over
+    # ``a``, with ``params``), e.g. ("count(ticket where open)", "(SELECT count(*) ...)").
+    values: tuple[tuple[str, str], ...] = ()
 
 
 def compile_condition(source: str, fields: FieldSet, *, prefix: str = "c") -> Condition:
@@ -115,7 +118,8 @@ def _compile(source: str, fields: FieldSet, prefix: str, *, value: bool) -> Cond
     sql = compiler.top(parse(source), value=value)
     if compiler.errors:
         raise compiler.first_errors()[0]
-    return Condition(source, sql, compiler.params, tuple(compiler.used), tuple(compiler.events))
+    values = tuple(compiler.values.items())
+    return Condition(source, sql, compiler.params, tuple(compiler.used), tuple(compiler.events), values)
 
 
 def _check(source: str, fields: FieldSet, *, value: bool) -> list[ConditionError]:
@@ -160,6 +164,7 @@ class _Compiler:
         self.used: dict[str, None] = {}  # an ordered set
         self.errors: dict[tuple[int, str], ConditionError] = {}  # each problem once
         self.events: list[str] = []  # the WHERE clause of each event collection (see Condition)
+        self.values: dict[str, str] = {}  # a collection call as written -> its value's SQL
         self.row_fields: str | None = None  # inside a collection's where: "contact field", ...
         self._literals: dict[tuple[int, int], str] = {}  # a literal's place -> its parameter
 
