@@ -39,6 +39,8 @@ def check(ctx: typer.Context) -> None:
     report = run_check(runtime(ctx))
     for problem in report.problems:
         err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+    for warning in report.warnings:
+        err_console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     summary = f"{report.playbooks} playbooks, {report.templates} templates, the health model"
     if report.problems:
         err_console.print(f"[red]{plural(len(report.problems), 'problem')}[/] in {summary}.")

@@ -29,7 +29,7 @@ from csm.data.convert import BadValue, Converter, infer_type
 from csm.data.kinds import Columns, spec
 from csm.data.mapping import Mapping
 from csm.data.readers import CHUNK_ROWS, Record, Table, read_input
-from csm.data.store import transaction
+from csm.data.store import note_metrics, transaction
 from csm.errors import DataImportError
 
 BULK_ROWS = 20_000  # an upsert this big, and at least the table's size, rebuilds its indexes after
@@ -140,10 +140,22 @@ def _check_and_upsert(
             _add_extra_columns(conn, columns, values)
             batches, size = [values], len(values[0])
         before = outcomes.decided(conn) if kind == "accounts" else None
+        metrics: set[str] = set()
+        if kind == "usage":  # remembered, so `csm check` can name a metric nothing holds
+            batches = _noting(batches, columns.names.index("metric"), metrics)
         result = ImportResult(kind, source, *_upsert(conn, kind, columns, batches, size))
         if before is not None:
             outcomes.record_imported(conn, before, now)
+        if metrics:
+            note_metrics(conn, metrics)
     return result
+
+
+def _noting(batches: Iterable[list[list[Any]]], index: int, seen: set[str]) -> Iterator[list[list[Any]]]:
+    """The batches as they are, adding each one's values of column ``index`` to ``seen``."""
+    for values in batches:
+        seen.update(values[index])
+        yield values
 
 
 @contextmanager
