@@ -89,11 +89,9 @@ _DETRACTOR_COMMENT = "Exports keep timing out and support is slow to answer."
 
 
 def _tickets(rng: random.Random, member: Member) -> Rows:
-    """One open ticket per the account's open_tickets; a P1 among them where usage falls fast."""
+    """One open ticket per the account's open_tickets; the first a P1 where usage falls fast."""
     account = member.account
     escalated = member.cohort.name == "falling" and member.trend <= _ESCALATION_TREND
-    if escalated:
-        account["open_tickets"] = int(account["open_tickets"]) + 1
     rows = []
     for n in range(int(account["open_tickets"])):
         severity = "P1" if escalated and n == 0 else rng.choice(("P2", "P3", "P3"))
