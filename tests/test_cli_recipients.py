@@ -116,7 +116,8 @@ def test_check_knows_the_roles_contacts_hold_and_lists_them_when_nothing_is_clos
     assert result.exit_code == 1
     assert (
         f"{path}:10:11: unknown contact role 'cfo': it is not built in and no contact holds it"
-        " (known roles: admin, billing, champion, economic_buyer, executive_sponsor, primary, respondent, user)"
+        " (known roles: admin, billing, champion, economic_buyer, executive_sponsor, primary, respondent,"
+        " user)"
     ) in result.stderr
 
 
