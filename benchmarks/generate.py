@@ -63,9 +63,11 @@ def accounts(n: int, seed: int = 7) -> Iterator[list[object]]:
 
 def contacts(n: int) -> Iterator[list[object]]:
     for i in range(n):
-        left = (TODAY - dt.timedelta(days=i % 60)).isoformat() if i % 97 == 0 else None  # 1% left
-        yield [f"A{i:07d}", f"champion{i}@c{i}.example", f"Casey Champion{i}", "champion", 1, left]
+        yield [f"A{i:07d}", f"champion{i}@c{i}.example", f"Casey Champion{i}", "champion", 1, None]
         yield [f"A{i:07d}", f"buyer{i}@c{i}.example", f"Blake Buyer{i}", "economic_buyer", 0, None]
+        if i % 97 == 0:  # 1% had a champion before this one, who left
+            left = (TODAY - dt.timedelta(days=30 + i % 60)).isoformat()
+            yield [f"A{i:07d}", f"former{i}@c{i}.example", f"Finley Former{i}", "champion", 0, left]
 
 
 def events(n: int, seed: int = 13) -> Iterator[list[object]]:

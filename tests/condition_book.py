@@ -11,8 +11,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from csm.data import store
-from csm.language.compiler import compile_condition
+from csm.errors import ConditionError
+from csm.language.compiler import check_condition, compile_condition
 from csm.language.fields import Field as CsmField
 from csm.language.fields import FieldSet, standard_fields
 
@@ -107,3 +110,11 @@ def selected(conn: sqlite3.Connection, source: str, today: dt.date = TODAY) -> s
     condition = compile_condition(source, world_fields(conn))
     params = {**condition.params, "today": today.isoformat(), "primary_metric": "logins"}
     return {row[0] for row in conn.execute(f"SELECT a.id FROM accounts a WHERE {condition.sql}", params)}
+
+
+def assert_explained(source: str, message: str, offset: int) -> None:
+    """``source`` has exactly this one problem, from check_condition and compile_condition alike."""
+    assert [(e.message, e.offset) for e in check_condition(source, FIELDS)] == [(message, offset)]
+    with pytest.raises(ConditionError) as caught:
+        compile_condition(source, FIELDS)
+    assert (caught.value.message, caught.value.offset, caught.value.source) == (message, offset, source)

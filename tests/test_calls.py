@@ -275,6 +275,12 @@ def _shifted(base: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return base | st.builds(Arith, st.sampled_from(["+", "-"]), base, _DURATIONS)
 
 
+def _combined(atoms: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A where: one atom, or two joined by and / or."""
+    pairs = st.lists(atoms, min_size=2, max_size=2).map(tuple)
+    return atoms | st.builds(Logic, st.sampled_from(["and", "or"]), pairs)
+
+
 def _event_filter() -> st.SearchStrategy[Any]:
     atoms = st.one_of(
         st.builds(Compare, _OPS, st.just(Field("score")), st.integers(0, 10).map(lambda n: Lit(n, str(n)))),
@@ -290,11 +296,7 @@ def _event_filter() -> st.SearchStrategy[Any]:
             Compare, _OPS, st.builds(DayCount, st.just("days_since"), st.just(Field("occurred_at"))), _SMALL
         ),
     )
-    return (
-        atoms
-        | st.builds(Not, atoms)
-        | st.builds(Logic, st.sampled_from(["and", "or"]), st.lists(atoms, min_size=2, max_size=2).map(tuple))
-    )
+    return _combined(atoms) | st.builds(Not, atoms)
 
 
 def _contact_filter() -> st.SearchStrategy[Any]:
@@ -311,9 +313,7 @@ def _contact_filter() -> st.SearchStrategy[Any]:
             Compare, _OPS, st.builds(DayCount, st.just("days_since"), st.just(Field("left_at"))), _SMALL
         ),
     )
-    return atoms | st.builds(
-        Logic, st.sampled_from(["and", "or"]), st.lists(atoms, min_size=2, max_size=2).map(tuple)
-    )
+    return _combined(atoms)
 
 
 _EVENTS = st.builds(Coll, st.sampled_from(_KINDS), st.none() | _DURATIONS, st.none() | _event_filter())

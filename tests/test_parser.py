@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from condition_book import FIELDS
+from condition_book import FIELDS, assert_explained
 
 from csm.errors import ConditionError
-from csm.language.compiler import MAX_DEPTH, check_condition, compile_condition
+from csm.language.compiler import MAX_DEPTH, check_condition
 from csm.language.parser import parse
 
 TOO_DEEP = (
@@ -49,14 +49,7 @@ TOO_DEEP = (
     ],
 )  # fmt: skip
 def test_syntax_errors_are_explained(source: str, message: str, offset: int) -> None:
-    assert [(e.message, e.offset) for e in check_condition(source, FIELDS)] == [(message, offset)]
-    with pytest.raises(ConditionError) as caught:
-        compile_condition(source, FIELDS)
-    assert (caught.value.message, caught.value.offset, caught.value.source) == (
-        message,
-        offset,
-        source,
-    )
+    assert_explained(source, message, offset)
 
     with pytest.raises(ConditionError) as parsed:
         parse(source)
