@@ -70,6 +70,13 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
+def write_html(path: Path, html: str) -> None:
+    from csm.reporting.html.page import write
+
+    write(path, html)
+    err_console.print(f"Wrote {path}: open it in a browser, print it or send it on.", highlight=False)
+
+
 def progress(description: str, total: int | None = None):  # type: ignore[no-untyped-def]
     """A progress bar on stderr (hidden when stderr is not a terminal)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from csm.cli.common import console, print_json
+from csm.cli.common import console, print_json, write_html
 from csm.cli.pictures import sparkline
 from csm.cli.playbook_cmds import runtime
 from csm.cli.values import same_person, show, why
@@ -135,11 +136,26 @@ def account(
     ctx: typer.Context,
     account_id: Annotated[str, typer.Argument(metavar="ID", help="Account id.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Write the account as one self-contained HTML page: trends with touches marked, timeline.",
+            metavar="FILE",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """One account: key fields, trend, renewal countdown, contacts, open items, timeline."""
     from csm.reporting.account import account_view
 
-    view = account_view(runtime(ctx), account_id)
+    rt = runtime(ctx)
+    if html is not None:
+        from csm.reporting.html.account_page import account_html
+
+        write_html(html, account_html(rt, account_id, rt.ws.database_path.name))
+        return
+    view = account_view(rt, account_id)
     if as_json:
         print_json(view.as_json())
         return
