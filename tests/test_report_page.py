@@ -115,3 +115,52 @@ def test_the_steps_and_lift_charts_hold_the_reports_figures(
     for key, figure in (("value", "estimate"), ("low", "low"), ("high", "high")):
         assert lift[key] == pytest.approx(holdout["renewal_lift"][figure] * 100, abs=0.05)
     assert "95% CI" in lift["title"]
+
+
+def _two_emails(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """An account's first two sent emails, oldest first."""
+    db.row_factory = sqlite3.Row
+    account = db.execute(
+        "SELECT account_id FROM outbox WHERE status = 'sent' GROUP BY account_id HAVING count(*) >= 2"
+        " ORDER BY account_id LIMIT 1"
+    ).fetchone()[0]
+    return db.execute(
+        "SELECT * FROM outbox WHERE status = 'sent' AND account_id = ? ORDER BY sent_at LIMIT 2", (account,)
+    ).fetchall()
+
+
+def test_replies_show_once_there_are_any_counted_for_the_email_they_answer(demo: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    from csm.reporting.html.report_page import replies_by_step
+
+    with sqlite3.connect(demo / "csm.db") as db:
+        assert replies_by_step(db, None) is None
+        first, second = _two_emails(db)
+        db.execute(
+            "INSERT INTO timeline (account_id, at, kind, summary) VALUES (?, ?, 'reply', 'Thanks!')",
+            (second["account_id"], second["sent_at"][:10] + "T23:59:59+00:00"),
+        )
+        db.commit()
+        replies = replies_by_step(db, None)
+    assert replies == {(second["playbook"], second["step"]): 1}
+    out = demo / "report.html"
+    assert invoke("-w", str(demo), "report", "--html", str(out)).exit_code == 0
+    html = out.read_text(encoding="utf-8")
+    assert 'data-series="replies" data-value="1"' in html
+    assert f'data-category="{first["playbook"]} › {first["step"]}" data-series="replies"' in html
+
+
+def test_an_unwritable_file_is_an_error_and_leaves_nothing_behind(demo: Path, invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = invoke("-w", str(demo), "report", "--html", str(tmp_path / "nowhere" / "report.html"))
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: cannot write {tmp_path / 'nowhere' / 'report.html'}: ")
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_account_data_is_escaped_on_the_page(demo: Path, invoke) -> None:  # type: ignore[no-untyped-def]
+    with sqlite3.connect(demo / "csm.db") as db:
+        db.execute("UPDATE accounts SET name = '<script>alert(1)</script> & Co' WHERE id = 'A1103'")
+    out = demo / "report.html"
+    assert invoke("-w", str(demo), "report", "--html", str(out)).exit_code == 0
+    html = out.read_text(encoding="utf-8")
+    assert "<script" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in html

@@ -232,10 +232,9 @@ def trend(
             )
         )
     base = height - bottom + 26
-    for m in marks:
-        if start <= dt.date.fromisoformat(m.day) <= end:
-            parts.append(_event(px(m.day), base, top, m))
-    shown = [(kind, style) for kind, style in MARK_STYLES.items() if any(m.kind == kind for m in marks)]
+    inside = [m for m in marks if start <= dt.date.fromisoformat(m.day) <= end]
+    parts.extend(_event(px(m.day), base, top, m) for m in inside)
+    shown = [(kind, style) for kind, style in MARK_STYLES.items() if any(m.kind == kind for m in inside)]
     parts.append(legend(shown, left, 16, {"email sent": "circle"}))
     return frame(chart_id, title, desc, WIDTH, height, "".join(parts), "trend")
 

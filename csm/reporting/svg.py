@@ -79,7 +79,7 @@ class Scale:
         return self.start + (value - self.low) / span * (self.end - self.start)
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+def nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
     """Round tick values covering [low, high]: steps of 1, 2 or 5 times a power of ten."""
     if high <= low:
         high = low + 1
