@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from csm.cli.common import console, print_json
+from csm.cli.completion import account_ids
 from csm.cli.pictures import bar
 from csm.cli.playbook_cmds import runtime
 from csm.cli.values import show
@@ -27,7 +28,8 @@ def register(app: typer.Typer) -> None:
 def health(
     ctx: typer.Context,
     account_id: Annotated[
-        str | None, typer.Argument(metavar="[ACCOUNT]", help="Explain one account's score.")
+        str | None,
+        typer.Argument(metavar="[ACCOUNT]", help="Explain one account's score.", autocompletion=account_ids),
     ] = None,
     owner: Annotated[str | None, typer.Option(help="Only accounts owned by this CSM email.")] = None,
     days: Annotated[int, typer.Option(help="Compare with the snapshot this many days ago.", min=1)] = 30,

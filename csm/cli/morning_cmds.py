@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from csm.cli.common import console, print_json, write_html
+from csm.cli.completion import account_ids
 from csm.cli.pictures import sparkline
 from csm.cli.playbook_cmds import runtime
 from csm.cli.values import same_person, show, why
@@ -134,7 +135,7 @@ def today(
 
 def account(
     ctx: typer.Context,
-    account_id: Annotated[str, typer.Argument(metavar="ID", help="Account id.")],
+    account_id: Annotated[str, typer.Argument(metavar="ID", help="Account id.", autocompletion=account_ids)],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     html: Annotated[
         Path | None,

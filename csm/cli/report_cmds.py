@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from csm.cli.common import console, parse_date, print_json, write_html
+from csm.cli.completion import account_ids
 from csm.cli.pictures import bar
 from csm.cli.playbook_cmds import runtime
 from csm.templating.filters import plural
@@ -71,7 +72,9 @@ def report(
 
 def outcome(
     ctx: typer.Context,
-    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT", help="Account id.")],
+    account_id: Annotated[
+        str, typer.Argument(metavar="ACCOUNT", help="Account id.", autocompletion=account_ids)
+    ],
     result: Annotated[str, typer.Argument(metavar="renewed|churned", help="How the renewal went.")],
     date: Annotated[
         str | None, typer.Option("--date", help="When it was decided (default: today).", metavar="DATE")
