@@ -10,7 +10,7 @@ import typer
 
 from csm.cli.common import console, print_json, write_html
 from csm.cli.completion import account_ids
-from csm.cli.pictures import sparkline
+from csm.cli.pictures import MARKS, print_trend, sparkline, wanted
 from csm.cli.playbook_cmds import runtime
 from csm.cli.values import same_person, show, why
 from csm.templating.filters import plural
@@ -186,7 +186,9 @@ def account(
         change = a.get("health_change_30d")
         moved = f", {change:+g} in 30 days" if change is not None else ""
         console.print(f"Health {a['health']:g} ({a['health_band']}{moved})", highlight=False)
-    if view.trend:
+    if wanted(console):
+        _print_trends(rt, account_id)
+    elif view.trend:
         values = [v for _, v in view.trend]
         console.print(f"{view.trend_label:<14}{sparkline(values)}  {values[0]:g} → {values[-1]:g}")
     console.print(
@@ -213,3 +215,19 @@ def account(
         console.print("\n[bold]Timeline[/]")
         for e in view.timeline:
             console.print(f"  {e['at'][:10]}  {e['kind']:<10} {e['summary']}", highlight=False)
+
+
+def _print_trends(rt, account_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Health and usage as small charts, the days an email was sent or a task done marked beneath."""
+    from csm.reporting.account import history
+
+    past = history(rt, account_id)
+    days = (past.start, past.end)
+    for label, points, scale in (("health", past.health, (0.0, 100.0)), (past.metric, past.usage, None)):
+        if points:
+            print_trend(console, label, points, past.touches, days, scale)
+    if past.touches:
+        console.print(
+            f"{'':<21}" + "  ".join(f"[magenta]{mark}[/] {kind}" for kind, mark in MARKS.items()),
+            highlight=False,
+        )
