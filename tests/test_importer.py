@@ -204,6 +204,20 @@ def test_progress_is_reported_every_5000_rows(conn: sqlite3.Connection, tmp_path
     assert seen == [5_000, 10_000, 12_000]
 
 
+def test_a_csvs_reading_is_reported_in_bytes_of_the_file(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    text = "id,name\n" + "".join(f"A{i},Café {i}\n" for i in range(12_000))  # é: two bytes
+    path = write(tmp_path, "a.csv", text)
+    read: list[tuple[int, int]] = []
+    import_file(conn, "accounts", path, now=NOW, on_read=lambda done, size: read.append((done, size)))
+    size = path.stat().st_size
+    assert len(read) == 3 and {total for _done, total in read} == {size}
+    assert read[0][0] < read[1][0] < read[2][0] == size
+    read.clear()
+    json_path = write(tmp_path, "a.json", json.dumps([{"id": "A1", "name": "x"}]))
+    import_file(conn, "accounts", json_path, now=NOW, on_read=lambda done, size: read.append((done, size)))
+    assert read == []  # records have no reader position: on_progress counts them
+
+
 def test_a_csv_streams_through_a_chunk_at_a_time(conn: sqlite3.Connection, tmp_path: Path) -> None:
     text = "id,name\n" + "".join(f"A{i},Account {i}\n" for i in range(12_000))
     stored: list[int] = []  # rows already written, each time a chunk has been read and checked

@@ -75,17 +75,3 @@ def write_html(path: Path, html: str) -> None:
 
     write(path, html)
     err_console.print(f"Wrote {path}: open it in a browser, print it or send it on.", highlight=False)
-
-
-def progress(description: str, total: int | None = None):  # type: ignore[no-untyped-def]
-    """A progress bar on stderr (hidden when stderr is not a terminal)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-    )

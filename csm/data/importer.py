@@ -71,15 +71,33 @@ def import_file(
     mapping: Mapping | None = None,
     on_progress: Callable[[int], None] | None = None,
     stream: IO[str] | None = None,
+    on_read: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
-    """Import one file (``path`` None: ``stream``, else stdin, called "stdin" in messages)."""
+    """Import one file (``path`` None: ``stream``, else stdin, called "stdin" in messages).
+
+    ``on_progress`` hears the rows gathered so far; ``on_read``, for a CSV, how far
+    the reader is through the file (bytes read, the file's bytes) at the same moments.
+    """
     spec(kind)
     name = "stdin" if path is None else str(path)
     parsed = read_input(path, name, stream)
+    if on_read is not None and isinstance(parsed, Table):
+        on_progress = _reading(parsed, on_progress, on_read)
     if isinstance(parsed, Table) and mapping is None:
         return _import(conn, kind, (), name, now, None, parsed, on_progress)
     records = parsed.records() if isinstance(parsed, Table) else parsed
     return _import(conn, kind, records, name, now, mapping, None, on_progress)
+
+
+def _reading(
+    table: Table, on_progress: Callable[[int], None] | None, on_read: Callable[[int, int], None]
+) -> Callable[[int], None]:
+    def both(rows: int) -> None:
+        if on_progress is not None:
+            on_progress(rows)
+        on_read(table.read_so_far(), table.size)
+
+    return both
 
 
 def summary(result: ImportResult) -> str:

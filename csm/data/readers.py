@@ -41,6 +41,12 @@ class Table:
     reader: Any  # a csv.reader positioned after the header
     lines: int  # the file's line count: about its row count, known before reading them
     stream: IO[str]  # what the reader reads, to read a bad row's lines again
+    size: int  # the file's bytes (characters, when given as text): what read_so_far() runs up to
+
+    def read_so_far(self) -> int:
+        """How much of the file the reader has taken in: bytes from a file, characters from text."""
+        buffer = getattr(self.stream, "buffer", None)
+        return min(self.size, buffer.tell() if buffer is not None else self.stream.tell())
 
     def chunks(self) -> Iterator[tuple[Sequence[int], list[list[str]]]]:
         """(row numbers, rows) a chunk at a time; a malformed row raises after those before it."""
@@ -124,7 +130,7 @@ def read_input(path: Path | None, name: str, stream: IO[str] | None) -> Table | 
     # From a file, the CSV reader decodes the bytes as it goes (text and bytes are
     # not both held while rows are read), and faster than from a StringIO.
     lines = io.StringIO(text, newline="") if data is None else _decoding(data)
-    return _csv_table(text, name, first.start(), lines)
+    return _csv_table(text, name, first.start(), lines, len(text) if data is None else len(data))
 
 
 def _decoding(data: bytes) -> IO[str]:
@@ -247,7 +253,7 @@ def _ndjson_records(text: str, name: str) -> Iterator[tuple[str, Record]]:
         yield f"line {number}", item
 
 
-def _csv_table(text: str, name: str, start: int, lines: IO[str]) -> Table:
+def _csv_table(text: str, name: str, start: int, lines: IO[str], size: int) -> Table:
     end = text.find("\n", start)
     header_line = text[start : None if end < 0 else end]  # a slice: the whole text is not copied
     delimiter = ","
@@ -263,7 +269,7 @@ def _csv_table(text: str, name: str, start: int, lines: IO[str]) -> Table:
         if column and column in names[:i]:
             first = names.index(column) + 1
             raise DataImportError(f"{name}: columns {first} and {i + 1} are both '{column}'")
-    return Table(name, names, reader.line_num, reader, text.count("\n", start), lines)
+    return Table(name, names, reader.line_num, reader, text.count("\n", start), lines, size)
 
 
 _QUOTE_HINT = 'Close the quote, or escape a quote inside a value as "" (two double quotes).'
