@@ -213,7 +213,7 @@ def trend(
     parts = [_y_axis(ticks, y, left, WIDTH - 12)]
     for month in _month_starts(start, end):
         parts.append(
-            text(px(month.isoformat()), height - bottom + 16, month.strftime("%b %-d"), "middle", "tick")
+            text(px(month.isoformat()), height - 8, month.strftime("%b %-d"), "middle", "tick")
         )
     path = " ".join(f"{'M' if i == 0 else 'L'}{num(px(d))},{num(y(v))}" for i, (d, v) in enumerate(points))
     if path:
@@ -231,7 +231,7 @@ def trend(
                 data_value=f"{v:g}",
             )
         )
-    base = height - bottom + 26
+    base = height - bottom + 14  # touched days sit under the plot, the months under them
     inside = [m for m in marks if start <= dt.date.fromisoformat(m.day) <= end]
     parts.extend(_event(px(m.day), base, top, m) for m in inside)
     shown = [(kind, style) for kind, style in MARK_STYLES.items() if any(m.kind == kind for m in inside)]
