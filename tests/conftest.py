@@ -124,6 +124,20 @@ def demo(_demo_template: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(_demo_template, tmp_path / "demo"))
 
 
+def rows(demo: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """The rows a query returns from the workspace's database, read by a connection of its own."""
+    conn = sqlite3.connect(demo / "csm.db")
+    try:
+        with conn:
+            return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def first_draft(demo: Path, status: str = "draft") -> int:
+    return rows(demo, "SELECT min(id) FROM outbox WHERE status = ?", status)[0][0]
+
+
 def db_dump(path: Path) -> list[str]:
     """Every row of a database, for "nothing changed" assertions."""
     conn = sqlite3.connect(path)

@@ -13,8 +13,7 @@ from csm.engine import tasks
 from csm.engine.matching import evaluate
 from csm.errors import CsmError, InputError, NotFound, StateError
 from csm.runtime import Runtime
-from tests.conftest import open_workspace
-from tests.test_cli_morning import rows
+from tests.conftest import open_workspace, rows
 
 TODAY = dt.date(2026, 11, 23)
 NOW = "2026-11-23T09:30:00+00:00"
