@@ -11,7 +11,6 @@ a throwaway profile) photograph each page at its full height, 1280 pixels wide.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,44 +20,22 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 WIDTH = 1280
 PAGES = (("report.png", ["report"]), ("account.png", ["account", "A1243"]))
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--force-device-scale-factor=1",
-)
 
 
 def csm(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "csm", *args], check=True, capture_output=True)
 
 
-def photograph(page: Path, out: Path, profile: Path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+def photograph(page: Path, out: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from tests.browser import chromium  # the browser tests' launcher: the same flags, a fresh profile
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "chromium"
-    for flag in (*FLAGS, f"--user-data-dir={profile}", f"--window-size={WIDTH},800"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(
-        options=options, service=Service(shutil.which("chromedriver") or "chromedriver")
-    )
-    try:
+    with chromium(WIDTH, 800) as driver:
         driver.get(page.as_uri())
         height = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(WIDTH, height + 140)  # the window's frame: the viewport gets the page
-        inner = driver.execute_script("return window.innerHeight")
-        driver.set_window_size(WIDTH, height + (height + 140 - inner))
+        frame = 800 - driver.execute_script("return window.innerHeight")  # the window around the page
+        driver.set_window_size(WIDTH, height + frame)
         driver.save_screenshot(str(out))
-    finally:
-        driver.quit()
 
 
 def main() -> None:
@@ -72,7 +49,7 @@ def main() -> None:
         for name, command in PAGES:
             page = Path(tmp) / name.replace(".png", ".html")
             csm("-w", str(demo), *command, "--html", str(page))
-            photograph(page, args.out / name, Path(tmp) / f"profile-{name}")
+            photograph(page, args.out / name)
             print(f"wrote {args.out / name}")
 
 

@@ -26,6 +26,7 @@ FLAGS = (
     "--disable-sync",
     "--disable-dev-shm-usage",
     "--hide-scrollbars",
+    "--force-device-scale-factor=1",
 )
 
 
