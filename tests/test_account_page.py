@@ -3,15 +3,14 @@ and usage, and the days an email was sent or a task done are marked on them."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser import chromium
+from conftest import rows
 
-from tests.browser import chromium
-
-ACCOUNT = "A1329"  # the demo account touched most
+ACCOUNT = "A1329"  # a demo account with emails sent and tasks done in the last 90 days
 JS_POINTS = """
 return [...document.querySelectorAll(arguments[0])].map(p => [p.dataset.day, +p.dataset.value]);
 """
@@ -38,22 +37,20 @@ def opened(browser, demo: Path, invoke, tmp_path: Path):  # type: ignore[no-unty
     return browser
 
 
-def _db(demo: Path, sql: str) -> list[tuple]:  # type: ignore[type-arg]
-    with sqlite3.connect(demo / "csm.db") as db:
-        return db.execute(sql, (ACCOUNT,)).fetchall()
-
-
 def test_renders_without_console_errors(opened) -> None:  # type: ignore[no-untyped-def]
     assert [e for e in opened.get_log("browser") if e["level"] in ("SEVERE", "WARNING")] == []
     assert opened.title.startswith("Sable Biotech (A1329)")
 
 
 def test_the_health_and_usage_lines_hold_the_accounts_numbers(opened, demo: Path) -> None:  # type: ignore[no-untyped-def]
-    health = _db(demo, "SELECT date, score FROM health_history WHERE account_id = ? AND date > '2026-08-25'")
-    usage = _db(
+    health = rows(
+        demo, "SELECT date, score FROM health_history WHERE account_id = ? AND date > '2026-08-25'", ACCOUNT
+    )
+    usage = rows(
         demo,
         "SELECT date, value FROM usage WHERE account_id = ? AND metric = 'active_users'"
         " AND date > '2026-08-25'",
+        ACCOUNT,
     )
     assert [tuple(p) for p in opened.execute_script(JS_POINTS, "#chart-health circle.point")] == health
     assert [tuple(p) for p in opened.execute_script(JS_POINTS, "#chart-usage circle.point")] == usage
@@ -66,25 +63,26 @@ def test_the_health_and_usage_lines_hold_the_accounts_numbers(opened, demo: Path
 
 
 def test_touched_days_are_marked_on_both_lines(opened, demo: Path) -> None:  # type: ignore[no-untyped-def]
-    touched = _db(
+    touched = rows(
         demo,
         "SELECT DISTINCT date(at), CASE kind WHEN 'email_sent' THEN 'email sent' ELSE 'task done' END"
         " FROM timeline WHERE account_id = ? AND kind IN ('email_sent', 'task_done')"
         " AND date(at) > '2026-08-25'"
         " ORDER BY 1, 2",
+        ACCOUNT,
     )
     assert {kind for _day, kind in touched} == {"email sent", "task done"}
     for chart in ("#chart-health", "#chart-usage"):
         assert [tuple(e) for e in opened.execute_script(JS_EVENTS, chart)] == touched
-    rows = opened.execute_script(
+    listed = opened.execute_script(
         "return [...document.querySelectorAll('#touches-table tbody tr')].map(r => r.textContent)"
     )
-    assert len(rows) == len({day for day, _kind in touched})
+    assert len(listed) == len({day for day, _kind in touched})
 
 
 def test_the_timeline_lists_the_newest_events(opened, demo: Path) -> None:  # type: ignore[no-untyped-def]
-    newest = _db(
-        demo, "SELECT summary FROM timeline WHERE account_id = ? ORDER BY at DESC, id DESC LIMIT 100"
+    newest = rows(
+        demo, "SELECT summary FROM timeline WHERE account_id = ? ORDER BY at DESC, id DESC LIMIT 100", ACCOUNT
     )
     shown = opened.execute_script(
         "return [...document.querySelectorAll('#timeline-table tbody tr td:last-child')]"

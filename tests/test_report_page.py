@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.browser import chromium
+from browser import chromium
 
 JS_MARKS = """
 return [...document.querySelectorAll(arguments[0])].map(m => ({
