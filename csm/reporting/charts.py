@@ -212,9 +212,7 @@ def trend(
 
     parts = [_y_axis(ticks, y, left, WIDTH - 12)]
     for month in _month_starts(start, end):
-        parts.append(
-            text(px(month.isoformat()), height - 8, month.strftime("%b %-d"), "middle", "tick")
-        )
+        parts.append(text(px(month.isoformat()), height - 8, month.strftime("%b %-d"), "middle", "tick"))
     path = " ".join(f"{'M' if i == 0 else 'L'}{num(px(d))},{num(y(v))}" for i, (d, v) in enumerate(points))
     if path:
         parts.append(element("path", d=path, class_="trend-line"))
