@@ -163,3 +163,50 @@ def test_account_data_is_escaped_on_the_page(demo: Path, invoke) -> None:  # typ
     html = out.read_text(encoding="utf-8")
     assert "<script" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in html
+
+
+def test_printed_the_charts_and_tables_stack_in_one_column(browser, page: Path, tmp_path: Path) -> None:
+    b = _open(browser, page, tmp_path, "report")
+    on_screen = b.execute_script(
+        "return getComputedStyle(document.querySelector('.pair')).gridTemplateColumns"
+    )
+    b.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        printed = b.execute_script(
+            "return getComputedStyle(document.querySelector('.pair')).gridTemplateColumns"
+        )
+        breaks = b.execute_script(
+            "return [...document.querySelectorAll('section')].map(s => getComputedStyle(s).breakInside)"
+        )
+    finally:
+        b.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    assert len(on_screen.split()) == 2 and len(printed.split()) == 1
+    assert set(breaks) == {"avoid-page"}
+
+
+def test_an_empty_book_still_makes_a_page(workspace: Path, invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "empty.html"
+    assert invoke("-w", str(workspace), "report", "--html", str(out)).exit_code == 0
+    html = out.read_text(encoding="utf-8")
+    assert "No health snapshots yet" in html and "Nothing yet: `csm run`" in html
+    assert "<svg" in html and 'role="img"' not in html  # only the shared fills, no empty charts
+
+
+def test_an_unknown_account_is_an_error(demo: Path, invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = invoke("-w", str(demo), "account", "NOPE", "--html", str(tmp_path / "a.html"))
+    assert result.exit_code == 1 and result.output.startswith("Error: no account 'NOPE'")
+    assert not (tmp_path / "a.html").exists()
+
+
+def test_without_chromium_the_browser_tests_skip_here_and_fail_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import browser as helper
+
+    monkeypatch.setattr(helper.shutil, "which", lambda _name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        helper.require_chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install chromium chromium-driver"):
+        helper.require_chromium()
