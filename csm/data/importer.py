@@ -28,7 +28,7 @@ from csm.data import outcomes, timeline
 from csm.data.convert import BadValue, Converter, infer_type
 from csm.data.kinds import Columns, spec
 from csm.data.mapping import Mapping
-from csm.data.readers import CHUNK_ROWS, Record, Table, read_input
+from csm.data.readers import CHUNK_ROWS, Record, Records, Table, read_input
 from csm.data.store import transaction
 from csm.errors import DataImportError
 
@@ -88,13 +88,13 @@ def import_file(
 ) -> ImportResult:
     """Import one file (``path`` None: ``stream``, else stdin, called "stdin" in messages).
 
-    ``on_progress`` hears the rows gathered so far; ``on_read``, for a CSV, how far
-    the reader is through the file (bytes read, the file's bytes) at the same moments.
+    ``on_progress`` hears the rows gathered so far; ``on_read``, at the same moments,
+    how far the reader is through the file: (bytes read, the file's bytes).
     """
     spec(kind)
     name = "stdin" if path is None else str(path)
     parsed = read_input(path, name, stream)
-    if on_read is not None and isinstance(parsed, Table):
+    if on_read is not None:
         on_progress = _reading(parsed, on_progress, on_read)
     if isinstance(parsed, Table) and mapping is None:
         return _import(conn, _Input(kind, name, now, table=parsed, on_progress=on_progress))
@@ -103,12 +103,12 @@ def import_file(
 
 
 def _reading(
-    table: Table, on_progress: Callable[[int], None] | None, on_read: Callable[[int, int], None]
+    parsed: Table | Records, on_progress: Callable[[int], None] | None, on_read: Callable[[int, int], None]
 ) -> Callable[[int], None]:
     def both(rows: int) -> None:
         if on_progress is not None:
             on_progress(rows)
-        on_read(table.read_so_far(), table.size)
+        on_read(parsed.read_so_far(), parsed.size)
 
     return both
 
