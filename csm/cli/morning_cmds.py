@@ -17,6 +17,7 @@ from csm.templating.filters import plural
 
 if TYPE_CHECKING:
     from csm.reporting.morning import Morning
+    from csm.runtime import Runtime
 
 SHOWN = 10  # rows per section in the terminal; --json has them all
 
@@ -217,7 +218,7 @@ def account(
             console.print(f"  {e['at'][:10]}  {e['kind']:<10} {e['summary']}", highlight=False)
 
 
-def _print_trends(rt, account_id: str) -> None:  # type: ignore[no-untyped-def]
+def _print_trends(rt: Runtime, account_id: str) -> None:
     """Health and usage as small charts, the days an email was sent or a task done marked beneath."""
     from csm.reporting.account import history
 

@@ -28,7 +28,7 @@ from csm.data import outcomes, timeline
 from csm.data.convert import BadValue, Converter, infer_type
 from csm.data.kinds import Columns, spec
 from csm.data.mapping import Mapping
-from csm.data.readers import CHUNK_ROWS, Record, Records, Table, read_input
+from csm.data.readers import CHUNK_ROWS, Record, Table, read_input, reporting_reads
 from csm.data.store import transaction
 from csm.errors import DataImportError
 
@@ -95,22 +95,11 @@ def import_file(
     name = "stdin" if path is None else str(path)
     parsed = read_input(path, name, stream)
     if on_read is not None:
-        on_progress = _reading(parsed, on_progress, on_read)
+        on_progress = reporting_reads(parsed, on_progress, on_read)
     if isinstance(parsed, Table) and mapping is None:
         return _import(conn, _Input(kind, name, now, table=parsed, on_progress=on_progress))
     records = parsed.records() if isinstance(parsed, Table) else parsed
     return _import(conn, _Input(kind, name, now, records, mapping=mapping, on_progress=on_progress))
-
-
-def _reading(
-    parsed: Table | Records, on_progress: Callable[[int], None] | None, on_read: Callable[[int, int], None]
-) -> Callable[[int], None]:
-    def both(rows: int) -> None:
-        if on_progress is not None:
-            on_progress(rows)
-        on_read(parsed.read_so_far(), parsed.size)
-
-    return both
 
 
 def summary(result: ImportResult) -> str:

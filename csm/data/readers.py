@@ -134,6 +134,19 @@ class Records:
         return min(self.size, self.at * self.size // max(len(self.text), 1))
 
 
+def reporting_reads(
+    parsed: Table | Records, on_progress: Callable[[int], None] | None, on_read: Callable[[int, int], None]
+) -> Callable[[int], None]:
+    """``on_progress`` that also tells ``on_read`` how far into the file it is: (bytes read, bytes)."""
+
+    def both(rows: int) -> None:
+        if on_progress is not None:
+            on_progress(rows)
+        on_read(parsed.read_so_far(), parsed.size)
+
+    return both
+
+
 def read_input(path: Path | None, name: str, stream: IO[str] | None) -> Table | Records:
     text, data = _read_text(path, name, stream)
     first = _FIRST_CHAR_RE.search(text)

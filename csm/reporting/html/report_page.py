@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
 from csm.health.score import BANDS
 from csm.reporting import charts
@@ -87,7 +86,7 @@ def report_html(rt: Runtime, since: dt.date | None, source: str) -> str:
 def _charts(
     the_book: Book, report: Report, rows: list[StepRow], columns: tuple[tuple[str, str], ...]
 ) -> dict[str, str]:
-    found: dict[str, Any] = {"book": "", "movers": "", "steps": "", "lift": ""}
+    found = {"book": "", "movers": "", "steps": "", "lift": ""}
     weeks = the_book.weeks
     if weeks:
         found["book"] = charts.stacked_columns(
