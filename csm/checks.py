@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from csm import textfile
+from csm.data import metrics
 from csm.data.sources import parse_sources
-from csm.data.store import usage_metrics
 from csm.errors import Problem, did_you_mean
 from csm.health import model as health_model
 from csm.language.fields import USAGE_PREFIX
@@ -39,7 +39,7 @@ def check(rt: Runtime) -> CheckReport:
     templates = Templates(rt.ws.templates_dir)
     playbooks, found = load_all(rt.ws.playbooks_dir, rt.fields, templates.exists, lambda: rt.contact_roles)
     problems.extend(found)
-    warnings = metric_warnings(playbooks, usage_metrics(rt.conn) or [])
+    warnings = metric_warnings(playbooks, metrics.held(rt.conn) or [])
     _, found = health_model.load_file(health_model.model_path(rt.ws.health_path), rt.fields)
     problems.extend(found)
     sample = sample_context(rt.fields)

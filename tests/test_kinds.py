@@ -189,10 +189,10 @@ def test_json_events_merge_an_attributes_object_with_their_loose_fields(
 
 
 def test_a_usage_import_notes_its_metrics(conn: sqlite3.Connection, tmp_path: Path) -> None:
-    from csm.data.store import usage_metrics
+    from csm.data.metrics import held
 
     load(conn, tmp_path, "accounts", "a.csv", "id,name\nA1,Acme\n")
-    assert usage_metrics(conn, scan=False) is None
+    assert held(conn, scan=False) is None
     load(conn, tmp_path, "usage", "u.csv", "account_id,metric,date,value\nA1,logins,2026-11-01,3\n")
     load(conn, tmp_path, "usage", "v.csv", "account_id,metric,date,value\nA1,exports,2026-11-01,1\n")
-    assert usage_metrics(conn, scan=False) == ["exports", "logins"]
+    assert held(conn, scan=False) == ["exports", "logins"]

@@ -28,8 +28,9 @@ from csm.data import outcomes, timeline
 from csm.data.convert import BadValue, Converter, infer_type
 from csm.data.kinds import Columns, spec
 from csm.data.mapping import Mapping
-from csm.data.readers import CHUNK_ROWS, Record, Table, read_input
-from csm.data.store import note_metrics, transaction
+from csm.data.metrics import note, noting
+from csm.data.readers import CHUNK_ROWS, Record, Table, read_input, reporting_reads
+from csm.data.store import transaction
 from csm.errors import DataImportError
 
 BULK_ROWS = 20_000  # an upsert this big, and at least the table's size, rebuilds its indexes after
@@ -42,6 +43,19 @@ class ImportResult:
     inserted: int
     updated: int
     unchanged: int
+
+
+@dataclass(frozen=True)
+class _Input:
+    """What one import reads: ``(location, record)`` pairs, or a CSV table a chunk at a time."""
+
+    kind: str
+    source: str  # names the input in messages and on the timeline
+    now: str
+    records: Iterable[tuple[Any, Any]] = ()
+    table: Table | None = None
+    mapping: Mapping | None = None
+    on_progress: Callable[[int], None] | None = None
 
 
 def import_records(
@@ -59,7 +73,7 @@ def import_records(
     The first bad record stops it all; ``source`` names the input in messages
     and on the timeline, and ``now`` is the timeline entry's timestamp.
     """
-    return _import(conn, kind, records, source, now, mapping, None, on_progress)
+    return _import(conn, _Input(kind, source, now, records, mapping=mapping, on_progress=on_progress))
 
 
 def import_file(
@@ -71,15 +85,22 @@ def import_file(
     mapping: Mapping | None = None,
     on_progress: Callable[[int], None] | None = None,
     stream: IO[str] | None = None,
+    on_read: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
-    """Import one file (``path`` None: ``stream``, else stdin, called "stdin" in messages)."""
+    """Import one file (``path`` None: ``stream``, else stdin, called "stdin" in messages).
+
+    ``on_progress`` hears the rows gathered so far; ``on_read``, at the same moments,
+    how far the reader is through the file: (bytes read, the file's bytes).
+    """
     spec(kind)
     name = "stdin" if path is None else str(path)
     parsed = read_input(path, name, stream)
+    if on_read is not None:
+        on_progress = reporting_reads(parsed, on_progress, on_read)
     if isinstance(parsed, Table) and mapping is None:
-        return _import(conn, kind, (), name, now, None, parsed, on_progress)
+        return _import(conn, _Input(kind, name, now, table=parsed, on_progress=on_progress))
     records = parsed.records() if isinstance(parsed, Table) else parsed
-    return _import(conn, kind, records, name, now, mapping, None, on_progress)
+    return _import(conn, _Input(kind, name, now, records, mapping=mapping, on_progress=on_progress))
 
 
 def summary(result: ImportResult) -> str:
@@ -87,19 +108,10 @@ def summary(result: ImportResult) -> str:
     return f"{result.inserted} new, {result.updated} updated, {result.unchanged} unchanged"
 
 
-def _import(
-    conn: sqlite3.Connection,
-    kind: str,
-    items: Iterable[tuple[Any, Any]],
-    source: str,
-    now: str,
-    mapping: Mapping | None,
-    table: Table | None,
-    on_progress: Callable[[int], None] | None,
-) -> ImportResult:
+def _import(conn: sqlite3.Connection, job: _Input) -> ImportResult:
     with transaction(conn):
-        result = _check_and_upsert(conn, kind, items, source, now, mapping, table, on_progress)
-        timeline.record(conn, None, "import", f"imported {source}: {summary(result)}", now)
+        result = _check_and_upsert(conn, job)
+        timeline.record(conn, None, "import", f"imported {job.source}: {summary(result)}", job.now)
     return result
 
 
@@ -114,48 +126,33 @@ def upsert_records(
 ) -> ImportResult:
     """Check and upsert records inside the caller's transaction (a sync's several kinds)."""
     spec(kind)
-    return _check_and_upsert(conn, kind, records, source, now, mapping, None, None)
+    return _check_and_upsert(conn, _Input(kind, source, now, records, mapping=mapping))
 
 
-def _check_and_upsert(
-    conn: sqlite3.Connection,
-    kind: str,
-    items: Iterable[tuple[Any, Any]],
-    source: str,
-    now: str,
-    mapping: Mapping | None,
-    table: Table | None,
-    on_progress: Callable[[int], None] | None,
-) -> ImportResult:
+def _check_and_upsert(conn: sqlite3.Connection, job: _Input) -> ImportResult:
+    kind, table = job.kind, job.table
     with _collector_paused():
-        columns = Columns(conn, kind, source)
+        columns = Columns(conn, kind, job.source)
         gathered = _Gathered(columns, table)
         batches: Iterable[list[list[Any]]]
         if table is not None and not columns.new_extras:
             # A CSV goes through a chunk at a time: memory stays flat at any size.
-            batches, size = gathered.stream(on_progress), table.lines
+            batches, size = gathered.stream(job.on_progress), table.lines
         else:  # records may bring new fields as they go, and new columns need all values for a type
-            gathered.gather(items, mapping, on_progress)
+            gathered.gather(job.records, job.mapping, job.on_progress)
             values = gathered.convert()
             _add_extra_columns(conn, columns, values)
             batches, size = [values], len(values[0])
         before = outcomes.decided(conn) if kind == "accounts" else None
         metrics: set[str] = set()
         if kind == "usage":  # remembered, so `csm check` can name a metric nothing holds
-            batches = _noting(batches, columns.names.index("metric"), metrics)
-        result = ImportResult(kind, source, *_upsert(conn, kind, columns, batches, size))
+            batches = noting(batches, columns.names.index("metric"), metrics)
+        result = ImportResult(kind, job.source, *_upsert(conn, kind, columns, batches, size))
         if before is not None:
-            outcomes.record_imported(conn, before, now)
+            outcomes.record_imported(conn, before, job.now)
         if metrics:
-            note_metrics(conn, metrics)
+            note(conn, metrics)
     return result
-
-
-def _noting(batches: Iterable[list[list[Any]]], index: int, seen: set[str]) -> Iterator[list[list[Any]]]:
-    """The batches as they are, adding each one's values of column ``index`` to ``seen``."""
-    for values in batches:
-        seen.update(values[index])
-        yield values
 
 
 @contextmanager

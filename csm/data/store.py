@@ -7,9 +7,8 @@ Connections run in autocommit mode; every write goes through
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -385,26 +384,6 @@ def extra_columns(conn: sqlite3.Connection, table: str) -> dict[str, FieldType]:
             else:
                 extras[row["name"]] = _SQL_TYPES.get(declared, "text")
     return extras
-
-
-_METRICS_KEY = "usage_metrics"
-
-
-def note_metrics(conn: sqlite3.Connection, metrics: Iterable[str]) -> None:
-    """Remember the usage metrics an import or sync brought (inside its transaction)."""
-    known = set(usage_metrics(conn, scan=False) or ())
-    if not known.issuperset(metrics):
-        set_meta(conn, _METRICS_KEY, json.dumps(sorted(known.union(metrics))))
-
-
-def usage_metrics(conn: sqlite3.Connection, *, scan: bool = True) -> list[str] | None:
-    """The usage metrics the database holds: as imports noted them, else (``scan``) as the table has them."""
-    noted = get_meta(conn, _METRICS_KEY)
-    if noted is not None:
-        return list(json.loads(noted))
-    if not scan:
-        return None
-    return [row[0] for row in conn.execute("SELECT DISTINCT metric FROM usage ORDER BY 1")]
 
 
 def get_meta(conn: sqlite3.Connection, key: str) -> str | None:

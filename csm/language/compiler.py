@@ -25,8 +25,6 @@ from csm.errors import ConditionError, did_you_mean
 from csm.language import calls, dates
 from csm.language.fields import TODAY, USAGE_PREFIX, FieldSet
 from csm.language.parser import (
-    DIGITS,
-    KEYWORDS,
     MAX_DEPTH,
     Arith,
     Attr,
@@ -42,6 +40,7 @@ from csm.language.parser import (
     Unary,
     parse,
 )
+from csm.language.tokens import DIGITS, KEYWORDS
 
 __all__ = [
     "KEYWORDS",
