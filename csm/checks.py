@@ -32,7 +32,13 @@ def check(rt: Runtime) -> CheckReport:
     line = _table_line(rt.ws.settings_path, "[send]")
     problems = [Problem(str(rt.ws.settings_path), line, 1, message) for message in messages]
     templates = Templates(rt.ws.templates_dir)
-    _, found = load_all(rt.ws.playbooks_dir, rt.fields, templates.exists, lambda: rt.contact_roles)
+    _, found = load_all(
+        rt.ws.playbooks_dir,
+        rt.fields,
+        templates.exists,
+        lambda: rt.contact_roles,
+        rt.ws.settings.internal_domains,
+    )
     problems.extend(found)
     _, found = health_model.load_file(health_model.model_path(rt.ws.health_path), rt.fields)
     problems.extend(found)

@@ -84,7 +84,12 @@ class Runtime:
 
         templates = set(template_names(self.ws.templates_dir))
         return load_selected(
-            self.ws.playbooks_dir, self.fields, names, templates.__contains__, lambda: self.contact_roles
+            self.ws.playbooks_dir,
+            self.fields,
+            names,
+            templates.__contains__,
+            lambda: self.contact_roles,
+            self.ws.settings.internal_domains,
         )
 
     def checked_playbooks(self, names: Iterable[str] = ()) -> list[Playbook]:

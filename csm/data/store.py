@@ -216,9 +216,36 @@ def _migration_3(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migration_4(conn: sqlite3.Connection) -> None:
+    """Who does a task and what kind it is; a draft's internal copies and its playbook's touch budget.
+
+    A task's ``assignee`` is the owner unless a step names someone else. A
+    draft's ``touch_budget`` (``"3/7"``: 3 emails per 7 days) is its playbook's
+    own, NULL for csm.toml's; ``deferred`` drafts wait for that budget. Imports
+    and syncs name what they loaded in the timeline's ``ref`` (``import:usage``,
+    ``sync:crm``), found by the ``timeline_loads`` index.
+    """
+    _run_script(
+        conn,
+        """ALTER TABLE tasks ADD COLUMN assignee TEXT;
+UPDATE tasks SET assignee = owner;
+ALTER TABLE tasks ADD COLUMN type TEXT NOT NULL DEFAULT 'other';
+CREATE INDEX tasks_assignee ON tasks(assignee);
+ALTER TABLE outbox ADD COLUMN cc_internal TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE outbox ADD COLUMN touch_budget TEXT;
+CREATE INDEX outbox_step ON outbox(playbook, step, created_at);
+CREATE INDEX timeline_loads ON timeline(ref, at) WHERE account_id IS NULL""",
+    )
+
+
 # Numbered migrations: index + 1 is the schema version each one produces.
 # Append only; never edit one that has shipped.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2, _migration_3)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

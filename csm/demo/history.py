@@ -60,7 +60,9 @@ def playbook_history(conn: sqlite3.Connection, root: Path, rng: random.Random) -
     ws = workspace.load(explicit=root)
     fields = runtime.fields_for(conn)
     templates = Templates(ws.templates_dir)
-    playbooks = load_selected(ws.playbooks_dir, fields, (), templates.exists)
+    playbooks = load_selected(
+        ws.playbooks_dir, fields, (), templates.exists, internal_domains=ws.settings.internal_domains
+    )
     decided = _decided_renewals(conn)
     for day in HISTORY_RUNS:
         _as_of(conn, decided, day)

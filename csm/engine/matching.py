@@ -205,7 +205,8 @@ def _exits(
         "SELECT a.id FROM accounts a WHERE a.id IN ("
         " SELECT t.account_id FROM tasks t WHERE t.playbook = :playbook_id AND t.step = :step_id"
         " AND t.status IN ('open', 'snoozed') UNION SELECT o.account_id FROM outbox o"
-        " WHERE o.playbook = :playbook_id AND o.step = :step_id AND o.status IN ('draft', 'approved'))"
+        " WHERE o.playbook = :playbook_id AND o.step = :step_id"
+        " AND o.status IN ('draft', 'approved', 'deferred'))"
         f" AND ({step.until.sql})"
         + (" AND a.owner = :owner" if owner is not None else "")
         + (" AND a.id = :account_id" if account_id is not None else "")

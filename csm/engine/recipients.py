@@ -149,6 +149,11 @@ def account_contacts(conn: sqlite3.Connection, account_ids: Sequence[str]) -> di
     return found
 
 
+def contact_addresses(conn: sqlite3.Connection) -> frozenset[str]:
+    """Every contact address on file, lowercased: none of them is ever an internal copy."""
+    return frozenset(r[0].lower() for r in conn.execute("SELECT DISTINCT email FROM contacts"))
+
+
 def held_roles(conn: sqlite3.Connection) -> frozenset[str]:
     """Every role some contact in the workspace holds."""
     return frozenset(r[0] for r in conn.execute("SELECT DISTINCT role FROM contacts WHERE role IS NOT NULL"))

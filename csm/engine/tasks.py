@@ -109,9 +109,9 @@ def _close(conn: sqlite3.Connection, where: str, params: dict[str, Any], note: s
 
 
 _INSERT = (
-    "INSERT INTO tasks (dedupe_key, playbook, step, account_id, owner, title, due_date, priority, why,"
-    " created_at) VALUES (:dedupe_key, :playbook, :step, :account_id, :owner, :title, :due_date, :priority,"
-    " :why, :now)"
+    "INSERT INTO tasks (dedupe_key, playbook, step, account_id, owner, assignee, type, title, due_date,"
+    " priority, why, created_at) VALUES (:dedupe_key, :playbook, :step, :account_id, :owner, :assignee,"
+    " :type, :title, :due_date, :priority, :why, :now)"
 )
 
 
@@ -120,8 +120,10 @@ def add(conn: sqlite3.Connection, rows: dict[str, dict[str, Any]]) -> dict[str, 
 
     Runs inside the caller's write transaction; returns the ids of the tasks
     whose key was new. A key already among the tasks is never added again.
+    A row without ``type`` is ``other``; without ``assignee``, the owner's.
     """
-    return lifecycle.insert_new(conn, "tasks", _INSERT, rows)
+    full = {key: {"type": "other", "assignee": row["owner"], **row} for key, row in rows.items()}
+    return lifecycle.insert_new(conn, "tasks", _INSERT, full)
 
 
 def done(conn: sqlite3.Connection, task_id: int, now: str, note: str | None = None) -> dict[str, Any]:
