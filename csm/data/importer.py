@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from csm.data import outcomes, timeline
 from csm.data.convert import BadValue, Converter, infer_type
+from csm.data.freshness import import_ref
 from csm.data.kinds import Columns, spec
 from csm.data.mapping import Mapping
 from csm.data.readers import CHUNK_ROWS, Record, Table, read_input
@@ -99,7 +100,7 @@ def _import(
 ) -> ImportResult:
     with transaction(conn):
         result = _check_and_upsert(conn, kind, items, source, now, mapping, table, on_progress)
-        timeline.record(conn, None, "import", f"imported {source}: {summary(result)}", now)
+        timeline.record(conn, None, "import", f"imported {source}: {summary(result)}", now, import_ref(kind))
     return result
 
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
+
+from csm.language.internal import internal_copies
 
 if TYPE_CHECKING:
     from csm.engine.matching import StepResult
@@ -152,6 +154,23 @@ def account_contacts(conn: sqlite3.Connection, account_ids: Sequence[str]) -> di
 def contact_addresses(conn: sqlite3.Connection) -> frozenset[str]:
     """Every contact address on file, lowercased: none of them is ever an internal copy."""
     return frozenset(r[0].lower() for r in conn.execute("SELECT DISTINCT email FROM contacts"))
+
+
+def internal_now(
+    conn: sqlite3.Connection, stored: Sequence[str], domains: Collection[str]
+) -> tuple[tuple[str, ...], list[str]]:
+    """A draft's internal copies as sending sees them: still in our own domains, still nobody's
+    contact, not suppressed (see :mod:`csm.language.internal`); and why any were left out."""
+    if not stored:
+        return (), []
+    kept, notes = internal_copies(stored, {}, domains, contact_addresses(conn))
+    marks = ", ".join("?" * len(kept))
+    blocked = {
+        r[0].lower()
+        for r in conn.execute(f"SELECT email FROM suppressions WHERE email COLLATE NOCASE IN ({marks})", kept)
+    }
+    notes.extend(f"{a} (suppressed)" for a in kept if a.lower() in blocked)
+    return tuple(a for a in kept if a.lower() not in blocked), notes
 
 
 def held_roles(conn: sqlite3.Connection) -> frozenset[str]:

@@ -57,11 +57,14 @@ def open_tasks(
     account_id: str | None = None,
     due_within_days: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Open tasks (snoozes that have run out included), most urgent first."""
+    """Open tasks (snoozes that have run out included), most urgent first.
+
+    ``owner``: the tasks on this CSM's accounts and those assigned to them elsewhere.
+    """
     params: dict[str, Any] = {"today": today.isoformat()}
     where = [OPEN_SQL]
     if owner is not None:
-        where.append("t.owner = :owner")
+        where.append("(t.owner = :owner OR t.assignee = :owner)")
         params["owner"] = owner
     if account_id is not None:
         where.append("t.account_id = :account")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from csm.engine import tasks
@@ -24,12 +24,18 @@ class Morning:
     renewals: list[dict[str, Any]]
     health_drops: list[dict[str, Any]]
     silent: list[dict[str, Any]]
+    deferred: list[dict[str, Any]] = field(default_factory=list)  # drafts waiting for the touch budget
+    stale: list[dict[str, Any]] = field(default_factory=list)  # data past its [freshness] limit
+    held_back: list[str] = field(default_factory=list)  # steps that did not fire because of it
 
     def as_json(self) -> dict[str, Any]:
         return {
             "today": self.today,
             "owner": self.owner,
+            "stale": self.stale,
+            "held_back": self.held_back,
             "drafts": self.drafts,
+            "deferred": self.deferred,
             "tasks": self.tasks,
             "renewals": self.renewals,
             "health_drops": self.health_drops,
@@ -54,7 +60,9 @@ def _accounts(
     return [dict(r) for r in rt.conn.execute(f"{sql} ORDER BY {order}", params)]
 
 
-def morning(rt: Runtime, owner: str | None) -> Morning:
+def morning(rt: Runtime, owner: str | None, held_back: list[str] | None = None) -> Morning:
+    """The morning list for ``owner`` (None: everyone); ``held_back``: the steps stale data kept
+    from firing in the run just before, if any."""
     return Morning(
         rt.today.isoformat(),
         owner,
@@ -63,7 +71,27 @@ def morning(rt: Runtime, owner: str | None) -> Morning:
         _renewals(rt, owner),
         _health_drops(rt, owner),
         _silent(rt, owner),
+        _deferred(rt, owner),
+        [s.as_json() | {"summary": str(s)} for s in rt.stale_list()],
+        held_back or [],
     )
+
+
+def _deferred(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
+    """Drafts waiting for a contact's touch budget, and why (see csm.mail.budget)."""
+    return [
+        {
+            "id": d["id"],
+            "account": d["account_id"],
+            "account_name": d["account_name"],
+            "playbook": d["playbook"],
+            "step": d["step"],
+            "subject": d["subject"],
+            "priority": d["priority"],
+            "reason": d["reason"],
+        }
+        for d in outbox.listing(rt.conn, status="deferred", owner=owner)
+    ]
 
 
 def _drafts(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
@@ -96,6 +124,8 @@ def _tasks(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
             "account": t["account_id"],
             "account_name": t["account_name"],
             "title": t["title"],
+            "type": t["type"],
+            "assignee": t["assignee"],
             "due_date": t["due_date"],
             "state": _due_state(t["due_date"], today),
             "priority": t["priority"],
