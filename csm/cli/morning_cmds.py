@@ -48,15 +48,13 @@ def _section(
 _STATE_STYLE = {"overdue": "bold red", "due": "yellow", "upcoming": "default"}
 
 
-def _task_line(t: dict[str, Any], owner: str | None) -> str:
-    """A task's line: due state, account, title, and its type and who does it when that is news."""
-    line = (
-        f"[{_STATE_STYLE[t['state']]}]{t['state']} {t['due_date'][5:]}[/] {t['account_name']}: {t['title']}"
-    )
+def _task_detail(t: dict[str, Any], owner: str | None) -> str:
+    """A task's second line: its type, who does it when that is not you, the step and why."""
+    step = f"{t['playbook'] or 'manual'} › {t['step'] or ''}: {why(t['why'])}"
     extra = [t["type"]] if t["type"] != "other" else []
     if t["assignee"] and t["assignee"] != (owner or t["assignee"]):
         extra.append(f"for {t['assignee']}")
-    return line + (f" [dim]({', '.join(extra)})[/]" if extra else "")
+    return " · ".join([" ".join(extra), step]) if extra else step
 
 
 def _print_stale(m: Morning) -> None:
@@ -100,8 +98,9 @@ def _print_morning(m: Morning) -> None:
         m.tasks,
         lambda t: (
             f"#{t['id']}",
-            _task_line(t, m.owner),
-            f"{t['playbook'] or 'manual'} › {t['step'] or ''}: {why(t['why'])}",
+            f"[{_STATE_STYLE[t['state']]}]{t['state']} {t['due_date'][5:]}[/] "
+            f"{t['account_name']}: {t['title']}",
+            _task_detail(t, m.owner),
         ),
     )
     _section(

@@ -219,7 +219,10 @@ def _migration_3(conn: sqlite3.Connection) -> None:
 def _migration_4(conn: sqlite3.Connection) -> None:
     """Who does a task and what kind it is; a draft's internal copies and its playbook's touch budget.
 
-    A task's ``assignee`` is the owner unless a step names someone else. A
+    Accounts gain ``account_executive`` (an address), for task assignees and internal copies.
+
+    A task's ``assignee`` is the owner unless a step names someone else (NULL,
+    as in the tasks made before: the owner). A
     draft's ``touch_budget`` (``"3/7"``: 3 emails per 7 days) is its playbook's
     own, NULL for csm.toml's; ``deferred`` drafts wait for that budget. Imports
     and syncs name what they loaded in the timeline's ``ref`` (``import:usage``,
@@ -227,8 +230,8 @@ def _migration_4(conn: sqlite3.Connection) -> None:
     """
     _run_script(
         conn,
-        """ALTER TABLE tasks ADD COLUMN assignee TEXT;
-UPDATE tasks SET assignee = owner;
+        """ALTER TABLE accounts ADD COLUMN account_executive TEXT;
+ALTER TABLE tasks ADD COLUMN assignee TEXT;
 ALTER TABLE tasks ADD COLUMN type TEXT NOT NULL DEFAULT 'other';
 CREATE INDEX tasks_assignee ON tasks(assignee);
 ALTER TABLE outbox ADD COLUMN cc_internal TEXT NOT NULL DEFAULT '[]';

@@ -35,6 +35,7 @@ def _decode(row: sqlite3.Row) -> dict[str, Any]:
     """A task as a dict, its ``why`` the object of matched values (as in every JSON output)."""
     task = dict(row)
     task["why"] = json.loads(task["why"]) if task.get("why") else {}
+    task["assignee"] = task.get("assignee") or task.get("owner")  # NULL: the owner's
     return task
 
 

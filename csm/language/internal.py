@@ -113,8 +113,8 @@ def internal_copies(
     for entry in entries:
         address = entry if "@" in entry else account.get(entry)
         if not address:
-            notes.append(f"no {entry} on file")
-        elif not is_address(address):
+            continue  # nobody in that column: nobody to copy
+        if not is_address(address):
             notes.append(f"{entry} {address!r} is not an address")
         elif domain(address) not in domains or address.lower() in contact_addresses:
             notes.append(f"{address} ({entry}) is not one of your own addresses")
@@ -132,4 +132,4 @@ def resolve_assignee(
     address = spec if "@" in spec else account.get(spec)
     if is_address(address):
         return address, ""
-    return owner, f"no {spec} on file: assigned to the owner"
+    return owner, f"{spec} {address!r} is not an address: assigned to the owner" if address else ""
