@@ -55,9 +55,9 @@ class Stale:
         verb = "synced" if self.what.startswith("source:") else "loaded"
         if self.loaded_at is None:
             return f"{self.label}: never {verb} (the limit is {self.limit_days}d)"
+        days = f"{self.age_days} day{'' if self.age_days == 1 else 's'}"
         return (
-            f"{self.label}: last {verb} {self.loaded_at[:10]}, {self.age_days} days ago"
-            f" (the limit is {self.limit_days}d)"
+            f"{self.label}: last {verb} {self.loaded_at[:10]}, {days} ago (the limit is {self.limit_days}d)"
         )
 
     def as_json(self) -> dict[str, Any]:

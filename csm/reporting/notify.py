@@ -89,7 +89,7 @@ def message(digests: list[OwnerDigest], today: dt.date, stale: Sequence[object] 
     """The Slack-compatible payload: one ``text`` in mrkdwn; stale data first (see csm.data.freshness)."""
     lines = [f"*csm: what waits on {today.isoformat()}*"]
     if stale:
-        lines.append(":warning: *Stale data: steps that read it do not fire until it is imported again*")
+        lines.append("⚠ *Stale data: steps that read it do not fire until it is imported again*")
         lines.extend(f"    ◦ {item}" for item in stale)
     for d in digests:
         counts = f"{plural(d.drafts, 'draft')} to review, {d.overdue} overdue and {d.due_today} due tasks"
