@@ -193,9 +193,9 @@ def queue(
                 batch.email(result, match, made)
             if step.task and key not in have_tasks:
                 due = today + dt.timedelta(days=step.task.due_in_days)
-                assignee, note = resolve_assignee(
-                    step.task.assignee, accounts.get(match.account_id, {}), match.owner
-                )
+                account = accounts.get(match.account_id, {})
+                domains = ws.settings.internal_domains
+                assignee, note = resolve_assignee(step.task.assignee, account, match.owner, domains)
                 batch.task(key, result, match, step.task.title, due, step.task.type, assignee, note)
     return _store(conn, batch, results)
 

@@ -1,7 +1,8 @@
 """Our own people in a playbook: who a task is assigned to, whom an email copies internally.
 
 A step's ``task.assignee`` is the account's owner (the default), an account
-column holding an address (``account_executive``), or a literal address. An
+column holding an address (``account_executive``), or a literal address, in
+our own domains when the workspace knows them (a task is for a colleague). An
 email's ``cc_internal`` lists account columns or literal addresses of
 colleagues to copy.
 
@@ -66,6 +67,12 @@ def assignee(c: Checker, table: dict, path: tuple[Any, ...]) -> str | None:
     if "@" in value:
         if not is_address(value):
             c.add((*path, "assignee"), f"'assignee' is not an email address: {value!r}")
+        elif c.internal_domains and domain(value) not in c.internal_domains:
+            ours = ", ".join(c.internal_domains)
+            c.add(
+                (*path, "assignee"),
+                f"'{value}' is not in your own domains ({ours}): a task is for a colleague",
+            )
         return value
     _column(c, value, (*path, "assignee"), "assignee")
     return value
@@ -124,12 +131,18 @@ def internal_copies(
 
 
 def resolve_assignee(
-    spec: str | None, account: Mapping[str, Any], owner: str | None
+    spec: str | None, account: Mapping[str, Any], owner: str | None, domains: Collection[str]
 ) -> tuple[str | None, str]:
-    """Who does the task: the address ``spec`` names for this account, else the owner; and a note."""
+    """Who does the task: the address ``spec`` names for this account, else the owner; and a note.
+
+    The owner stands in when the column is empty (no note), or holds something that is not
+    one of our own addresses (a note says so): a task is for a colleague, never a customer.
+    """
     if spec is None:
         return owner, ""
     address = spec if "@" in spec else account.get(spec)
-    if is_address(address):
+    if not address:
+        return owner, ""
+    if is_address(address) and (not domains or domain(address) in domains):
         return address, ""
-    return owner, f"{spec} {address!r} is not an address: assigned to the owner" if address else ""
+    return owner, f"{address} ({spec}) is not one of your own addresses: assigned to the owner"
