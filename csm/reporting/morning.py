@@ -77,20 +77,23 @@ def morning(rt: Runtime, owner: str | None, held_back: list[str] | None = None) 
     )
 
 
+def _listed(d: dict[str, Any]) -> dict[str, Any]:
+    """What a listed draft shows first, wherever it waits."""
+    return {
+        "id": d["id"],
+        "account": d["account_id"],
+        "account_name": d["account_name"],
+        "playbook": d["playbook"],
+        "step": d["step"],
+        "subject": d["subject"],
+        "priority": d["priority"],
+    }
+
+
 def _deferred(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
     """Drafts waiting for a contact's touch budget, and why (see csm.mail.budget)."""
     return [
-        {
-            "id": d["id"],
-            "account": d["account_id"],
-            "account_name": d["account_name"],
-            "playbook": d["playbook"],
-            "step": d["step"],
-            "subject": d["subject"],
-            "priority": d["priority"],
-            "reason": d["reason"],
-        }
-        for d in outbox.listing(rt.conn, status="deferred", owner=owner)
+        {**_listed(d), "reason": d["reason"]} for d in outbox.listing(rt.conn, status="deferred", owner=owner)
     ]
 
 
@@ -100,13 +103,7 @@ def _drafts(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
     overlaps = also_to_same_person(rt.conn, [d["id"] for d in pending])
     return [
         {
-            "id": d["id"],
-            "account": d["account_id"],
-            "account_name": d["account_name"],
-            "playbook": d["playbook"],
-            "step": d["step"],
-            "subject": d["subject"],
-            "priority": d["priority"],
+            **_listed(d),
             "edited": bool(d["edited"]),
             "why": d["why"],
             "also_to_same_person": overlaps[d["id"]],
