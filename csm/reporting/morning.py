@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from csm.engine import tasks
@@ -19,28 +19,17 @@ USAGE_DROP = -0.2  # without 30 days of health history: usage down 20% or more
 class Morning:
     today: str
     owner: str | None
+    stale: list[dict[str, Any]]  # data past its [freshness] limit, first: it held steps back
+    held_back: list[str]  # the steps that did not fire because of it
     drafts: list[dict[str, Any]]
+    deferred: list[dict[str, Any]]  # drafts waiting for a contact's touch budget
     tasks: list[dict[str, Any]]
     renewals: list[dict[str, Any]]
     health_drops: list[dict[str, Any]]
     silent: list[dict[str, Any]]
-    deferred: list[dict[str, Any]] = field(default_factory=list)  # drafts waiting for the touch budget
-    stale: list[dict[str, Any]] = field(default_factory=list)  # data past its [freshness] limit
-    held_back: list[str] = field(default_factory=list)  # steps that did not fire because of it
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "today": self.today,
-            "owner": self.owner,
-            "stale": self.stale,
-            "held_back": self.held_back,
-            "drafts": self.drafts,
-            "deferred": self.deferred,
-            "tasks": self.tasks,
-            "renewals": self.renewals,
-            "health_drops": self.health_drops,
-            "silent": self.silent,
-        }
+        return asdict(self)
 
 
 def _accounts(
@@ -64,16 +53,16 @@ def morning(rt: Runtime, owner: str | None, held_back: list[str] | None = None) 
     """The morning list for ``owner`` (None: everyone); ``held_back``: the steps stale data kept
     from firing in the run just before, if any."""
     return Morning(
-        rt.today.isoformat(),
-        owner,
-        _drafts(rt, owner),
-        _tasks(rt, owner),
-        _renewals(rt, owner),
-        _health_drops(rt, owner),
-        _silent(rt, owner),
-        _deferred(rt, owner),
-        [s.as_json() | {"summary": str(s)} for s in rt.stale_list()],
-        held_back or [],
+        today=rt.today.isoformat(),
+        owner=owner,
+        stale=[s.as_json() | {"summary": str(s)} for s in rt.stale_list()],
+        held_back=held_back or [],
+        drafts=_drafts(rt, owner),
+        deferred=_deferred(rt, owner),
+        tasks=_tasks(rt, owner),
+        renewals=_renewals(rt, owner),
+        health_drops=_health_drops(rt, owner),
+        silent=_silent(rt, owner),
     )
 
 
