@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import build_file_tree
-from test_sending import sql
+from conftest import build_file_tree, rows
 
 ME = "dana@northwind-cs.example"
 AE = "ae@northwind-cs.example"
@@ -80,7 +79,7 @@ def test_the_task_goes_to_the_account_executive_else_the_owner(book: Path, invok
         ("A3", "call", ME),  # a customer's address: never theirs to do
         ("A4", "call", "pat@northwind-cs.example"),  # a colleague (who is also a contact)
     ]
-    why = dict(sql(book, "SELECT account_id, why FROM tasks WHERE account_id = 'A3'"))
+    why = dict(rows(book, "SELECT account_id, why FROM tasks WHERE account_id = 'A3'"))
     assert json.loads(why["A3"])["assignee"] == (
         "ceo@initech.example (account_executive) is not one of your own addresses: assigned to the owner"
     )
@@ -102,10 +101,10 @@ def test_the_owners_morning_says_whose_task_it_is(book: Path, invoke: Any) -> No
 
 
 def test_internal_copies_are_colleagues_only(book: Path) -> None:
-    rows = sql(book, "SELECT account_id, cc_internal, why FROM outbox ORDER BY account_id")
-    copies = {account: json.loads(cc) for account, cc, _ in rows}
+    found = rows(book, "SELECT account_id, cc_internal, why FROM outbox ORDER BY account_id")
+    copies = {account: json.loads(cc) for account, cc, _ in found}
     assert copies == {"A1": [AE, LEAD], "A2": [LEAD], "A3": [LEAD], "A4": [LEAD]}
-    why = {account: json.loads(text).get("cc_internal") for account, _, text in rows}
+    why = {account: json.loads(text).get("cc_internal") for account, _, text in found}
     assert why == {
         "A1": None,
         "A2": None,
@@ -115,7 +114,7 @@ def test_internal_copies_are_colleagues_only(book: Path) -> None:
 
 
 def test_sending_copies_the_colleagues_and_checks_them_again(book: Path, invoke: Any) -> None:
-    ((acme,),) = sql(book, "SELECT id FROM outbox WHERE account_id = 'A1'")
+    ((acme,),) = rows(book, "SELECT id FROM outbox WHERE account_id = 'A1'")
     assert invoke("-w", str(book), "approve", str(acme)).exit_code == 0
     # Since the draft was made, the lead's address became a customer's contact: never copied now.
     extra = book / "more.csv"
@@ -123,11 +122,11 @@ def test_sending_copies_the_colleagues_and_checks_them_again(book: Path, invoke:
     assert invoke("-w", str(book), "import", "contacts", str(extra)).exit_code == 0
     result = invoke("-w", str(book), "send")
     assert result.exit_code == 0, result.output
-    assert sql(book, "SELECT address FROM deliveries WHERE draft_id = ? ORDER BY position", acme) == [
+    assert rows(book, "SELECT address FROM deliveries WHERE draft_id = ? ORDER BY position", acme) == [
         ("ann@acme.example",),
         (AE,),
     ]
-    ((reason,),) = sql(book, "SELECT reason FROM outbox WHERE id = ?", acme)
+    ((reason,),) = rows(book, "SELECT reason FROM outbox WHERE id = ?", acme)
     assert f"left out {LEAD} ({LEAD}) is not one of your own addresses" in reason
 
 

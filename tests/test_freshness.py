@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import build_file_tree
-from test_sending import sql
+from conftest import build_file_tree, rows
 
 from csm.data import freshness
 from csm.data.importer import import_records
@@ -66,7 +65,7 @@ STALE_USAGE = "usage: last loaded 2026-11-10, 13 days ago (the limit is 3d)"
 def test_a_step_reading_stale_data_does_not_fire_and_the_run_exits_3(book: Path, invoke: Any) -> None:
     result = invoke("-w", str(book), "run")
     assert result.exit_code == 3
-    assert sql(book, "SELECT step FROM tasks") == [("every-account",)]
+    assert rows(book, "SELECT step FROM tasks") == [("every-account",)]
     assert result.stderr.splitlines()[:4] == [
         "Stale data: steps that read it do not fire.",
         f"  {STALE_USAGE}",
@@ -80,7 +79,7 @@ def test_fresh_data_fires_and_exits_0(book: Path, invoke: Any) -> None:
     _load(book, "usage", usage, "2026-11-22")
     result = invoke("-w", str(book), "run")
     assert result.exit_code == 0, result.output
-    assert sorted(sql(book, "SELECT step FROM tasks")) == [("every-account",), ("low-usage",)]
+    assert sorted(rows(book, "SELECT step FROM tasks")) == [("every-account",), ("low-usage",)]
     assert "Stale" not in result.output
 
 
@@ -89,7 +88,7 @@ def test_the_dry_run_shows_it_and_writes_nothing(book: Path, invoke: Any) -> Non
     assert result.exit_code == 3
     assert STALE_USAGE in result.stderr
     assert "watch › low-usage  0 accounts  not evaluated: stale usage" in result.stdout
-    assert sql(book, "SELECT count(*) FROM tasks") == [(0,)]
+    assert rows(book, "SELECT count(*) FROM tasks") == [(0,)]
     data = json.loads(invoke("-w", str(book), "run", "--dry-run", "--json").stdout)
     assert data["stale"] == [
         {"data": "usage", "limit_days": 3, "loaded_at": "2026-11-10T07:00:00+00:00", "age_days": 13}

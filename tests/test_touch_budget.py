@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import build_file_tree
-from test_sending import sql
+from conftest import build_file_tree, rows
 
 from csm.data.store import connect, transaction
 from csm.errors import WorkspaceError
@@ -71,7 +70,7 @@ def book(workspace: Path, invoke: Any) -> Path:
 
 
 def statuses(ws: Path, account: str = "A1") -> dict[str, str]:
-    return dict(sql(ws, "SELECT playbook, status FROM outbox WHERE account_id = ? ORDER BY id", account))
+    return dict(rows(ws, "SELECT playbook, status FROM outbox WHERE account_id = ? ORDER BY id", account))
 
 
 def test_the_two_highest_priorities_are_drafted_and_the_third_deferred_with_why(
@@ -81,9 +80,9 @@ def test_the_two_highest_priorities_are_drafted_and_the_third_deferred_with_why(
     assert result.exit_code == 0, result.output
     assert statuses(book) == {"hello": "draft", "nudge": "deferred", "rescue": "draft"}
     assert "2 drafts deferred by the touch budget" in result.output
-    ((reason,),) = sql(book, "SELECT reason FROM outbox WHERE playbook = 'nudge' AND account_id = 'A1'")
+    ((reason,),) = rows(book, "SELECT reason FROM outbox WHERE playbook = 'nudge' AND account_id = 'A1'")
     rescue, hello = (
-        sql(book, "SELECT id FROM outbox WHERE playbook = ? AND account_id = 'A1'", name)[0][0]
+        rows(book, "SELECT id FROM outbox WHERE playbook = ? AND account_id = 'A1'", name)[0][0]
         for name in ("rescue", "hello")
     )
     assert reason == (
@@ -105,19 +104,19 @@ def test_today_lists_the_deferred_drafts_and_why(book: Path, invoke: Any) -> Non
 
 def test_a_deferred_draft_is_drafted_again_once_the_contact_has_room(book: Path, invoke: Any) -> None:
     invoke("-w", str(book), "run")
-    ((rescue,),) = sql(book, "SELECT id FROM outbox WHERE playbook = 'rescue' AND account_id = 'A1'")
+    ((rescue,),) = rows(book, "SELECT id FROM outbox WHERE playbook = 'rescue' AND account_id = 'A1'")
     assert invoke("-w", str(book), "skip", str(rescue), "--reason", "called them instead").exit_code == 0
     invoke("-w", str(book), "run")
     assert statuses(book) == {"hello": "draft", "nudge": "draft", "rescue": "skipped"}
     assert statuses(book, "A2")["nudge"] == "deferred"  # Globex's champion is still full
-    ((reason,),) = sql(book, "SELECT reason FROM outbox WHERE playbook = 'nudge' AND account_id = 'A1'")
+    ((reason,),) = rows(book, "SELECT reason FROM outbox WHERE playbook = 'nudge' AND account_id = 'A1'")
     assert reason is None
 
 
 def test_a_deferred_draft_is_never_drafted_twice(book: Path, invoke: Any) -> None:
     invoke("-w", str(book), "run")
     invoke("-w", str(book), "run")
-    assert sql(book, "SELECT count(*) FROM outbox")[0][0] == 6
+    assert rows(book, "SELECT count(*) FROM outbox")[0][0] == 6
 
 
 def test_a_playbooks_own_budget_judges_its_drafts(book: Path, invoke: Any) -> None:
@@ -144,18 +143,18 @@ def test_sending_defers_an_approved_draft_whose_contact_was_mailed_meanwhile(boo
     )
     (book / "playbooks" / "nudge.yaml").unlink()
     invoke("-w", str(book), "run")
-    ids = [r[0] for r in sql(book, "SELECT id FROM outbox WHERE account_id = 'A1' ORDER BY id")]
+    ids = [r[0] for r in rows(book, "SELECT id FROM outbox WHERE account_id = 'A1' ORDER BY id")]
     conn = connect(book / "csm.db")
     with transaction(conn):  # a person approved the deferred one before the budget moved it
         conn.execute("UPDATE outbox SET status = 'approved' WHERE id IN (?, ?)", ids)
     conn.close()
     result = invoke("-w", str(book), "send", "--limit", "2")
     assert result.exit_code == 0, result.output
-    assert sql(book, "SELECT status FROM outbox WHERE id IN (?, ?) ORDER BY id", *ids) == [
+    assert rows(book, "SELECT status FROM outbox WHERE id IN (?, ?) ORDER BY id", *ids) == [
         ("sent",),
         ("deferred",),
     ]
-    ((reason,),) = sql(book, "SELECT reason FROM outbox WHERE id = ?", ids[1])
+    ((reason,),) = rows(book, "SELECT reason FROM outbox WHERE id = ?", ids[1])
     assert reason.startswith("deferred: Acme's champion Ann Archer already has “Hello for Acme” (sent ")
     assert reason.endswith(" within 7 days (budget 1 per 7 days)")
     assert "1 deferred by the touch budget" in result.output
@@ -278,11 +277,11 @@ def test_a_cooldown_keeps_the_step_from_firing_again_whatever_once_per_says(book
     (book / "playbooks" / "hello.yaml").write_text(COOLING, encoding="utf-8")
     invoke("-w", str(book), "--today", "2026-11-02", "run")
     invoke("-w", str(book), "--today", "2026-11-23", "run")  # another week, 21 days later
-    assert sql(book, "SELECT count(*) FROM outbox WHERE account_id = 'A1'")[0][0] == 1
+    assert rows(book, "SELECT count(*) FROM outbox WHERE account_id = 'A1'")[0][0] == 1
     dry = json.loads(invoke("-w", str(book), "--today", "2026-11-23", "run", "--dry-run", "--json").stdout)
     assert dry["steps"][0]["matches"] == []
     invoke("-w", str(book), "--today", "2026-12-02", "run")  # 30 days on: free again
-    assert sql(book, "SELECT count(*) FROM outbox WHERE account_id = 'A1'")[0][0] == 2
+    assert rows(book, "SELECT count(*) FROM outbox WHERE account_id = 'A1'")[0][0] == 2
 
 
 def test_a_cooldown_does_not_stop_its_own_draft_from_being_sent(book: Path, invoke: Any) -> None:
@@ -290,10 +289,10 @@ def test_a_cooldown_does_not_stop_its_own_draft_from_being_sent(book: Path, invo
         (book / "playbooks" / f"{name}.yaml").unlink()
     (book / "playbooks" / "hello.yaml").write_text(COOLING, encoding="utf-8")
     invoke("-w", str(book), "run")
-    ((draft_id,),) = sql(book, "SELECT id FROM outbox WHERE account_id = 'A1'")
+    ((draft_id,),) = rows(book, "SELECT id FROM outbox WHERE account_id = 'A1'")
     invoke("-w", str(book), "approve", str(draft_id))
     assert invoke("-w", str(book), "send").exit_code == 0
-    assert sql(book, "SELECT status FROM outbox WHERE id = ?", draft_id) == [("sent",)]
+    assert rows(book, "SELECT status FROM outbox WHERE id = ?", draft_id) == [("sent",)]
 
 
 @pytest.mark.parametrize(
