@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import build_file_tree, rows
+from conftest import own_book, rows
 
 ME = "dana@northwind-cs.example"
 AE = "ae@northwind-cs.example"
@@ -43,29 +42,11 @@ steps:
       to: [champion]
       cc_internal: [account_executive, {LEAD}]
 """
-TEMPLATE = """\
----
-subject: "A note for {{ account.name }}"
----
-Hi {{ contact.first_name }}.
-"""
 
 
 @pytest.fixture
 def book(workspace: Path, invoke: Any) -> Path:
-    shutil.rmtree(workspace / "playbooks")
-    build_file_tree(
-        workspace,
-        {
-            "playbooks/renew.yaml": RENEW,
-            "templates/test/hi.md.j2": TEMPLATE,
-            "accounts.csv": ACCOUNTS,
-            "contacts.csv": CONTACTS,
-        },
-    )
-    for kind in ("accounts", "contacts"):
-        result = invoke("-w", str(workspace), "import", kind, str(workspace / f"{kind}.csv"))
-        assert result.exit_code == 0, result.output
+    own_book(invoke, workspace, {"renew.yaml": RENEW}, accounts=ACCOUNTS, contacts=CONTACTS)
     result = invoke("-w", str(workspace), "run")
     assert result.exit_code == 0, result.output
     return workspace

@@ -6,19 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import build_file_tree, rows
+from conftest import build_file_tree, rows, settings_error
 
 from csm.data import freshness
 from csm.data.importer import import_records
 from csm.data.store import connect, transaction
-from csm.errors import WorkspaceError
 from csm.language.fields import standard_fields
-from csm.workspace import parse_settings
 
 ME = "dana@northwind-cs.example"
 TODAY = dt.date(2026, 11, 23)
@@ -190,6 +187,4 @@ def test_the_kinds_a_field_reads(field: str, kinds: set[str]) -> None:
     ],
 )
 def test_freshness_settings_are_checked_with_their_line(text: str, message: str) -> None:
-    with pytest.raises(WorkspaceError) as caught:
-        parse_settings(tomllib.loads(text), "csm.toml", text)
-    assert str(caught.value) == message
+    assert settings_error(text) == message

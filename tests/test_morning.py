@@ -117,21 +117,24 @@ def health(rt: Runtime, scores: dict[str, tuple[float, float]]) -> None:
     )
 
 
+JSON_KEYS = [
+    "today",
+    "owner",
+    "stale",
+    "held_back",
+    "drafts",
+    "deferred",
+    "tasks",
+    "renewals",
+    "health_drops",
+    "silent",
+]
+
+
 def test_the_sections_come_in_their_order(rt: Runtime) -> None:
     report = morning(rt, DANA)
     assert isinstance(report, Morning)
-    assert list(report.as_json()) == [
-        "today",
-        "owner",
-        "stale",
-        "held_back",
-        "drafts",
-        "deferred",
-        "tasks",
-        "renewals",
-        "health_drops",
-        "silent",
-    ]
+    assert list(report.as_json()) == JSON_KEYS
     assert (report.today, report.owner) == ("2026-11-23", DANA)
 
 

@@ -4,18 +4,16 @@ deferred (not lost), re-checked at send; and a step's cooldown."""
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import build_file_tree, rows
+from conftest import own_book, rows, settings_error
 
 from csm.data.store import connect, transaction
-from csm.errors import WorkspaceError
 from csm.mail import budget, outbox
-from csm.workspace import TouchBudget, parse_settings
+from csm.workspace import TouchBudget
 
 ME = "dana@northwind-cs.example"
 ACCOUNTS = f"""\
@@ -27,12 +25,6 @@ CONTACTS = """\
 account_id,email,name,role,is_primary
 A1,ann@acme.example,Ann Archer,champion,true
 A2,gil@globex.example,Gil Gray,champion,true
-"""
-TEMPLATE = """\
----
-subject: "{{ playbook.title }} for {{ account.name }}"
----
-Hi {{ contact.first_name }}, a note from {{ csm.first_name }}.
 """
 
 
@@ -51,22 +43,12 @@ priority: {priority}
 @pytest.fixture
 def book(workspace: Path, invoke: Any) -> Path:
     """Two accounts, one champion each, and three playbooks that all want to write to them today."""
-    shutil.rmtree(workspace / "playbooks")
-    build_file_tree(
-        workspace,
-        {
-            "templates/test/hi.md.j2": TEMPLATE,
-            "playbooks/nudge.yaml": _playbook("nudge", "low"),
-            "playbooks/rescue.yaml": _playbook("rescue", "urgent"),
-            "playbooks/hello.yaml": _playbook("hello", "normal"),
-            "accounts.csv": ACCOUNTS,
-            "contacts.csv": CONTACTS,
-        },
-    )
-    for kind in ("accounts", "contacts"):
-        result = invoke("-w", str(workspace), "import", kind, str(workspace / f"{kind}.csv"))
-        assert result.exit_code == 0, result.output
-    return workspace
+    playbooks = {
+        "nudge.yaml": _playbook("nudge", "low"),
+        "rescue.yaml": _playbook("rescue", "urgent"),
+        "hello.yaml": _playbook("hello", "normal"),
+    }
+    return own_book(invoke, workspace, playbooks, accounts=ACCOUNTS, contacts=CONTACTS)
 
 
 def statuses(ws: Path, account: str = "A1") -> dict[str, str]:
@@ -250,11 +232,7 @@ def test_rebalance_moves_only_through_the_outbox(conn: sqlite3.Connection) -> No
     ],
 )
 def test_budget_settings_are_checked_with_their_line(text: str, message: str) -> None:
-    import tomllib
-
-    with pytest.raises(WorkspaceError) as caught:
-        parse_settings(tomllib.loads(text), "csm.toml", text)
-    assert str(caught.value) == message
+    assert settings_error(text) == message
 
 
 # Cooldown.

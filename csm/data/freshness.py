@@ -23,7 +23,7 @@ import datetime as dt
 import re
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 # The tables a condition's SQL may read, and the kinds of data they hold. Health snapshots
@@ -42,17 +42,17 @@ _ACCOUNT_COLUMN = re.compile(r'\ba\.(?!id\b|"id")("?\w)')
 class Stale:
     """One kind (or source) past its limit: what, since when, and the limit."""
 
-    what: str  # "usage", or "source:crm"
+    data: str  # the kind ("usage") or the sync source ("source:crm")
     limit_days: int
     loaded_at: str | None  # the last import or sync; None: never
     age_days: int | None
 
     @property
     def label(self) -> str:
-        return f"sync source '{self.what[7:]}'" if self.what.startswith("source:") else self.what
+        return f"sync source '{self.data[7:]}'" if self.data.startswith("source:") else self.data
 
     def __str__(self) -> str:
-        verb = "synced" if self.what.startswith("source:") else "loaded"
+        verb = "synced" if self.data.startswith("source:") else "loaded"
         if self.loaded_at is None:
             return f"{self.label}: never {verb} (the limit is {self.limit_days}d)"
         days = f"{self.age_days} day{'' if self.age_days == 1 else 's'}"
@@ -61,12 +61,7 @@ class Stale:
         )
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "data": self.what,
-            "limit_days": self.limit_days,
-            "loaded_at": self.loaded_at,
-            "age_days": self.age_days,
-        }
+        return asdict(self)
 
 
 def import_ref(kind: str) -> str:
