@@ -237,6 +237,8 @@ CREATE INDEX tasks_assignee ON tasks(assignee);
 ALTER TABLE outbox ADD COLUMN cc_internal TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE outbox ADD COLUMN touch_budget TEXT;
 CREATE INDEX outbox_step ON outbox(playbook, step, created_at);
+CREATE INDEX tasks_step ON tasks(playbook, step, created_at);
+CREATE INDEX deliveries_address ON deliveries(address COLLATE NOCASE);
 CREATE INDEX timeline_loads ON timeline(ref, at) WHERE account_id IS NULL""",
     )
 

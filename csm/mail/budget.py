@@ -20,8 +20,9 @@ A draft that finds no room is ``deferred`` (a move in :mod:`csm.mail.outbox`),
 never lost: the next run drafts it again once its contacts have room. The
 reason names who is full and what holds them; :func:`plan` is the one place
 it is computed (``csm today``, ``csm run`` and ``csm explain`` read it).
-Sending checks again (:func:`spent_at_send`): an approved draft whose
-contact was mailed meanwhile waits, deferred, rather than going over.
+Sending checks again (:func:`spent_at_send`, from the copies each send
+records): an approved draft whose contact was mailed meanwhile waits,
+deferred, rather than going over.
 """
 
 from __future__ import annotations
@@ -108,19 +109,21 @@ def plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date) -> Plan
         )
     )
     emails = {row["id"]: _email(row) for row in rows}
-    fixed = [emails[r["id"]] for r in rows if r["status"] in (*GONE, *HELD)]
+    counting = _ByAddress()
+    for row in rows:
+        if row["status"] in (*GONE, *HELD):
+            counting.add(emails[row["id"]])
     contenders = sorted(
         (r for r in rows if r["status"] in CONTENDERS),
         key=lambda r: (RANK.get(r["priority"], 2), r["created_at"], r["id"]),
     )
     result = Plan(before={r["id"]: (r["status"], r["reason"]) for r in contenders})
-    placed: list[_Email] = []
     for row in contenders:
         email, budget = emails[row["id"]], budget_of(row["touch_budget"], default)
-        full = _full(email, budget, today, [*fixed, *placed])
+        full = _full(email, budget, today, counting)
         if full is None:
             result.keep.append(email.id)
-            placed.append(email)
+            counting.add(email)
         else:
             result.defer[email.id] = _why(conn, row, budget, *full)
     return result
@@ -131,25 +134,34 @@ def _override_days(conn: sqlite3.Connection) -> list[int]:
     return [int(r[0].split("/")[1]) for r in rows]
 
 
-def _counted(email: _Email, budget: TouchBudget, today: dt.date, others: Iterable[_Email]) -> list[_Email]:
-    """The other emails that count against ``email``'s contacts in its budget's window."""
-    start = _window_start(today, budget)
-    return [
-        o
-        for o in others
-        if o.id != email.id and o.addresses & email.addresses and (not o.out_day or o.out_day >= start)
-    ]
+class _ByAddress:
+    """The emails that count against each address, so a draft looks only at its own recipients'."""
+
+    def __init__(self, emails: Iterable[_Email] = ()) -> None:
+        self._by: dict[str, list[_Email]] = {}
+        for email in emails:
+            self.add(email)
+
+    def add(self, email: _Email) -> None:
+        for address in email.addresses:
+            self._by.setdefault(address, []).append(email)
+
+    def holding(self, address: str, start: str, besides: int) -> list[_Email]:
+        """The emails to ``address`` waiting, or gone out on or after ``start`` (not ``besides``)."""
+        return [
+            e for e in self._by.get(address, ()) if e.id != besides and (not e.out_day or e.out_day >= start)
+        ]
 
 
 def _full(
-    email: _Email, budget: TouchBudget, today: dt.date, others: list[_Email]
+    email: _Email, budget: TouchBudget, today: dt.date, counting: _ByAddress
 ) -> tuple[str, list[_Email]] | None:
     """The first recipient of ``email`` whose budget is spent, and the emails spending it; None: room."""
     if budget.off:
         return None
-    counted = _counted(email, budget, today, others)
+    start = _window_start(today, budget)
     for address in sorted(email.addresses):
-        holding = [o for o in counted if address in o.addresses]
+        holding = counting.holding(address, start, email.id)
         if len(holding) >= budget.max_emails:
             return address, holding
     return None
@@ -203,8 +215,18 @@ def spent_at_send(
     budget = budget_of(draft["touch_budget"], default)
     if budget.off:
         return None
-    rows = conn.execute(_SELECT + _GONE_SINCE, {"since": _window_start(today, budget)})
-    gone = [_email(r) for r in rows]
     me = conn.execute(_SELECT + "o.id = :id", {"id": draft["id"]}).fetchone()
-    full = _full(_email(me), budget, today, gone)
+    email = _email(me)
+    if not email.addresses:
+        return None
+    # The copies each send records (csm.mail.deliveries), by address: no scan of the sent mail.
+    marks = ", ".join(f":a{i}" for i in range(len(email.addresses)))
+    to_them = (
+        f"o.id IN (SELECT d.draft_id FROM deliveries d WHERE d.address COLLATE NOCASE IN ({marks}))"
+        f" AND o.id != :id AND ({_GONE_SINCE})"
+    )
+    params = {"id": draft["id"], "since": _window_start(today, budget)}
+    params.update({f"a{i}": address for i, address in enumerate(sorted(email.addresses))})
+    gone = _ByAddress(_email(r) for r in conn.execute(_SELECT + to_them, params))
+    full = _full(email, budget, today, gone)
     return None if full is None else _why(conn, me, budget, *full)
