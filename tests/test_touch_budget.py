@@ -302,3 +302,13 @@ def test_a_bad_playbook_budget_is_named_with_its_place(book: Path, invoke: Any) 
         "nudge.yaml:4:15: touch_budget needs per_days: a whole number from 1 to 365, got None"
         in result.stderr
     )
+
+
+def test_the_outbox_lists_deferred_drafts_among_what_waits(book: Path, invoke: Any) -> None:
+    invoke("-w", str(book), "run")
+    listed = json.loads(invoke("-w", str(book), "outbox", "--json").stdout)
+    assert sorted(d["playbook"] for d in listed if d["status"] == "deferred") == ["nudge", "nudge"]
+    ((nudge,),) = rows(book, "SELECT id FROM outbox WHERE playbook = 'nudge' AND account_id = 'A1'")
+    refused = invoke("-w", str(book), "approve", str(nudge))
+    assert refused.exit_code == 1
+    assert f"draft #{nudge} is deferred; only draft drafts can be approved" in refused.stderr

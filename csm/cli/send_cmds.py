@@ -68,8 +68,9 @@ def send(
 def _dry_run(ledger, limit: int | None, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     rows = []
     for draft in ledger.approved(limit):
-        wait = ledger.must_wait(draft)
-        reason = wait or ledger.why_not(draft)
+        skip = ledger.why_not(draft)
+        wait = None if skip else ledger.must_wait(draft)
+        reason = skip or wait
         email, notes = ledger.outgoing(draft)
         rows.append(
             {

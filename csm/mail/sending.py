@@ -250,12 +250,6 @@ class Ledger:
         def outcome(status: str, detail: str = "") -> Outcome:
             return Outcome(draft_id, draft["account_id"], draft["subject"], status, detail)
 
-        wait = self.must_wait(draft)
-        if wait is not None:
-            with transaction(conn):
-                if not outbox.defer(conn, draft_id, wait, self._now()):
-                    return None
-            return outcome("deferred", wait)
         reason = self.why_not(draft)
         if reason is not None:
             try:
@@ -263,6 +257,12 @@ class Ledger:
             except StateError:
                 return None
             return outcome("skipped", reason)
+        wait = self.must_wait(draft)
+        if wait is not None:
+            with transaction(conn):
+                if not outbox.defer(conn, draft_id, wait, self._now()):
+                    return None
+            return outcome("deferred", wait)
         email, notes = self.outgoing(draft)
         try:
             message_id = check_headers(email)  # every header, before anything is recorded
