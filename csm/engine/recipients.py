@@ -178,9 +178,11 @@ def held_roles(conn: sqlite3.Connection) -> frozenset[str]:
     return frozenset(r[0] for r in conn.execute("SELECT DISTINCT role FROM contacts WHERE role IS NOT NULL"))
 
 
-def _addresses(to_addrs: str, cc: str) -> set[str]:
+def addresses(to_addrs: str, cc: str) -> set[str]:
+    """Every address a draft's To and Cc (as the outbox keeps them) name, lowercased."""
     found = {address.lower() for _name, address in json.loads(to_addrs)}
-    found.update(parseaddr(entry)[1].lower() for entry in json.loads(cc))
+    # parseaddr only for "Name <address>": it is slow, and most entries are bare addresses.
+    found.update((parseaddr(e)[1] if "<" in e else e.strip()).lower() for e in json.loads(cc))
     return found - {""}
 
 
@@ -200,15 +202,15 @@ def also_to_same_person(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[in
             PENDING,
         )
     }
-    addresses = {draft_id: _addresses(row["to_addrs"], row["cc"]) for draft_id, row in pending.items()}
+    named = {draft_id: addresses(row["to_addrs"], row["cc"]) for draft_id, row in pending.items()}
     by_address: dict[str, list[int]] = {}
-    for draft_id, found in addresses.items():
+    for draft_id, found in named.items():
         for address in found:
             by_address.setdefault(address, []).append(draft_id)
     overlaps: dict[int, list[dict[str, Any]]] = {draft_id: [] for draft_id in wanted}
     for draft_id in wanted & pending.keys():
         shared: dict[int, list[str]] = {}
-        for address in sorted(addresses[draft_id]):
+        for address in sorted(named[draft_id]):
             for other in by_address[address]:
                 if other != draft_id:
                     shared.setdefault(other, []).append(address)

@@ -28,13 +28,12 @@ deferred, rather than going over.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from typing import Any
 
+from csm.engine.recipients import addresses
 from csm.mail import outbox
 from csm.workspace import TouchBudget
 
@@ -69,16 +68,15 @@ class _Email:
     addresses: frozenset[str]
 
 
-def _addresses(row: sqlite3.Row) -> frozenset[str]:
-    found = {address.lower() for _name, address in json.loads(row["to_addrs"])}
-    found.update(parseaddr(entry)[1].lower() for entry in json.loads(row["cc"]))
-    return frozenset(found - {""})
-
-
 def _email(row: sqlite3.Row) -> _Email:
     out_day = row["out_at"][:10] if row["status"] in GONE else ""
     return _Email(
-        row["id"], row["status"], row["subject"], row["account_name"] or "", out_day, _addresses(row)
+        row["id"],
+        row["status"],
+        row["subject"],
+        row["account_name"] or "",
+        out_day,
+        frozenset(addresses(row["to_addrs"], row["cc"])),
     )
 
 
