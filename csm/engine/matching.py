@@ -11,10 +11,11 @@ import datetime as dt
 import hashlib
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from csm.data.freshness import Stale, kinds_read
 from csm.language.fields import FieldSet
 from csm.language.playbooks import PERIODS, Playbook, Step
 
@@ -44,6 +45,7 @@ class StepResult:
     exits: tuple[str, ...] = ()  # accounts meeting `until` with open tasks or unsent drafts
     match_count: int = 0  # every match to be touched, kept or not
     held_out_count: int = 0
+    stale: tuple[Stale, ...] = ()  # the step reads stale data: it did not fire (see csm.data.freshness)
 
 
 def held_out(playbook_id: str, account_id: str, share: float) -> bool:
@@ -76,6 +78,20 @@ def _once_sql(step: Step, fields: FieldSet, today: dt.date) -> tuple[str, dict[s
     return f"coalesce(({fields.sql(step.once_per)}), '')", {}
 
 
+# The accounts a step fired for within its cooldown: a draft (in any state) or a task it made.
+_COOLING = (
+    "a.id NOT IN (SELECT o.account_id FROM outbox o WHERE o.playbook = :playbook_id AND o.step = :step_id"
+    " AND o.created_at >= :cooled_since UNION ALL SELECT t.account_id FROM tasks t"
+    " WHERE t.playbook = :playbook_id AND t.step = :step_id AND t.created_at >= :cooled_since)"
+)
+
+
+def step_reads(playbook: Playbook, step: Step) -> frozenset[str]:
+    """The kinds of data a step's audience, condition and exit read."""
+    conditions = (playbook.audience, step.when, step.until)
+    return kinds_read(" ".join(c.sql for c in conditions if c is not None))
+
+
 def step_query(
     playbook: Playbook,
     step: Step,
@@ -84,11 +100,14 @@ def step_query(
     *,
     owner: str | None = None,
     account_id: str | None = None,
+    firing: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """The one SQL query that finds this step's matching accounts: id, name, owner, once value.
 
     The condition's fields are not selected: :func:`step_values` computes them for
     the matches kept, so a dry run showing 20 of 80,000 matches computes 20.
+    ``firing``: evaluating to fire, so the step's ``cooldown`` applies (not when
+    sending re-checks a draft the step made).
     """
     once_sql, params = _once_sql(step, fields, today)
     # Cheap filters first: SQLite evaluates AND terms in order, so the audience
@@ -109,6 +128,10 @@ def step_query(
     where.extend(f"({shifted(step.when.sql, k)})" for k in range(1, step.for_days))
     params.update(step.when.params)
     params["playbook_id"] = playbook.id
+    if firing and step.cooldown_days:
+        where.append(_COOLING)
+        params["step_id"] = step.id
+        params["cooled_since"] = (today - dt.timedelta(days=step.cooldown_days - 1)).isoformat()
     if owner is not None:
         where.append("a.owner = :owner")
         params["owner"] = owner
@@ -133,16 +156,25 @@ def evaluate(
     owner: str | None = None,
     account_id: str | None = None,
     keep: int | None = None,
+    stale: Mapping[str, Sequence[Stale]] | None = None,
 ) -> list[StepResult]:
     """Every step of every playbook with the accounts it matches today.
 
     ``keep``: hold only the first N matches (and held-out ones) of each step and
     count the rest, so showing a million matches needs no memory for them.
+    ``stale``: the stale kinds of data (see :func:`csm.data.freshness.stale_data`):
+    a step reading one matches nothing and says why.
     """
     results = []
     for playbook in playbooks:
         for step in playbook.steps:
-            sql, params = step_query(playbook, step, fields, today, owner=owner, account_id=account_id)
+            held = _held_back(playbook, step, stale or {})
+            if held:
+                results.append(StepResult(playbook, step, (), stale=held))
+                continue
+            sql, params = step_query(
+                playbook, step, fields, today, owner=owner, account_id=account_id, firing=True
+            )
             cursor = conn.cursor()
             cursor.row_factory = None  # plain tuples: a sqlite3.Row per match costs more than the match
             cursor.execute(sql, {**base_params, **params})
@@ -162,6 +194,12 @@ def evaluate(
             exits = _exits(conn, playbook, step, base_params, owner, account_id)
             results.append(StepResult(playbook, step, touched, kept_out, exits, counts[0], counts[1]))
     return results
+
+
+def _held_back(playbook: Playbook, step: Step, stale: Mapping[str, Sequence[Stale]]) -> tuple[Stale, ...]:
+    if not stale:
+        return ()
+    return tuple(dict.fromkeys(s for kind in sorted(step_reads(playbook, step)) for s in stale.get(kind, ())))
 
 
 def step_values(
@@ -210,7 +248,8 @@ def _exits(
         "SELECT a.id FROM accounts a WHERE a.id IN ("
         " SELECT t.account_id FROM tasks t WHERE t.playbook = :playbook_id AND t.step = :step_id"
         " AND t.status IN ('open', 'snoozed') UNION SELECT o.account_id FROM outbox o"
-        " WHERE o.playbook = :playbook_id AND o.step = :step_id AND o.status IN ('draft', 'approved'))"
+        " WHERE o.playbook = :playbook_id AND o.step = :step_id"
+        " AND o.status IN ('draft', 'approved', 'deferred'))"
         f" AND ({step.until.sql})"
         + (" AND a.owner = :owner" if owner is not None else "")
         + (" AND a.id = :account_id" if account_id is not None else "")
