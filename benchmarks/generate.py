@@ -7,9 +7,9 @@ Writes ``benchmarks/data/<size>/`` (git-ignored): ``accounts.csv``,
 ``contacts.csv``, ``usage.csv`` and ``ws/``, a csm workspace as it stands on
 the morning of ``TODAY`` before its CSMs type anything: the three tables
 bulk-loaded with sqlite3 (so that building 1M accounts stays practical), a
-timeline of touches, health snapshots taken by csm itself 30 and 2 days ago,
-and yesterday's `csm run` done (its drafts in the outbox, its snapshot
-taken). So a benchmark's `csm today` is an ordinary morning: what is new since
+timeline of touches, health snapshots taken by csm itself 31, 30 and 2 days
+ago, and yesterday's `csm run` done and worked (its snapshot taken, its drafts
+sent and its tasks done). So a benchmark's `csm today` is an ordinary morning: what is new since
 yesterday, not a first run over years of backlog. The same size and seed
 always give the same bytes.
 
@@ -263,13 +263,44 @@ def build(size: int, every: int = 1, *, root: Path = DATA) -> Path:
     )
     _load(ws, size, every)
     _history(ws)
-    yesterday = (TODAY - dt.timedelta(days=1)).isoformat()
+    yesterday = TODAY - dt.timedelta(days=1)
     subprocess.run(
-        [sys.executable, "-m", "csm", "-w", str(ws), "--today", yesterday, "run", "--quiet"],
+        [sys.executable, "-m", "csm", "-w", str(ws), "--today", yesterday.isoformat(), "run", "--quiet"],
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    _settle(ws, yesterday)
     return folder
+
+
+def _settle(ws: Path, day: dt.date) -> None:
+    """Yesterday's work done: its drafts sent and its tasks done, each a touch on the timeline.
+
+    Written in bulk as csm's outbox and task moves would leave them (a sent draft's
+    ``email_sent`` row, a done task's ``task_done``), so this morning's queue holds
+    only this morning's drafts, as a team that works its list each day sees it.
+    """
+    at = dt.datetime.combine(day, dt.time(16, 0), dt.UTC).isoformat()
+    conn = sqlite3.connect(ws / "csm.db", isolation_level=None)
+    conn.execute("BEGIN")
+    conn.execute(
+        "INSERT INTO timeline (account_id, at, kind, touch, summary, ref)"
+        " SELECT account_id, ?, 'email_sent', 1, 'sent “' || subject || '”', 'draft:' || id"
+        " FROM outbox WHERE status = 'draft'",
+        (at,),
+    )
+    conn.execute(
+        "UPDATE outbox SET status = 'sent', sent_at = ?1, updated_at = ?1 WHERE status = 'draft'", (at,)
+    )
+    conn.execute(
+        "INSERT INTO timeline (account_id, at, kind, touch, summary, ref)"
+        " SELECT account_id, ?, 'task_done', 1, 'task done: ' || title, 'task:' || id"
+        " FROM tasks WHERE status = 'open'",
+        (at,),
+    )
+    conn.execute("UPDATE tasks SET status = 'done', done_at = ? WHERE status = 'open'", (at,))
+    conn.execute("COMMIT")
+    conn.close()
 
 
 def main() -> None:

@@ -117,13 +117,9 @@ def today(
     rt = runtime(ctx)
     who = None if everyone else (owner or rt.ws.me())
     if not no_run:
-        from csm.engine.drafting import queue  # drafting needs Jinja; a --no-run morning does not
-        from csm.engine.matching import evaluate
+        from csm.engine import incremental
 
-        playbooks = rt.checked_playbooks()  # before the snapshot: a failed check writes nothing
-        rt.snapshot_health(if_stale=True)
-        results = evaluate(rt.conn, playbooks, rt.fields, rt.params, rt.today)
-        queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
+        incremental.run(rt)  # nothing changed since the last run: nothing evaluated
     report = morning(rt, who)
     if as_json:
         print_json(report.as_json())

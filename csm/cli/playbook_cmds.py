@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,6 +14,7 @@ from csm.cli.values import show
 from csm.templating.filters import plural
 
 if TYPE_CHECKING:
+    from csm.engine.drafting import QueueReport
     from csm.engine.matching import Match, StepResult
     from csm.engine.recipients import Choice
     from csm.runtime import Runtime
@@ -145,35 +147,49 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Take today's health snapshot, evaluate playbooks, queue drafts and tasks (--dry-run: show only)."""
-    from csm.engine.matching import evaluate
-
     rt = runtime(ctx)
-    selected = rt.checked_playbooks(playbooks or ())  # before anything is written
-    if not dry_run:
-        rt.snapshot_health(if_stale=True)  # first, so the health fields see today's scores
-    # A dry run shows `limit` matches per step; only --json and a real run need them all.
-    keep = limit if dry_run and not as_json else None
-    results = evaluate(rt.conn, selected, rt.fields, rt.params, rt.today, owner=owner, keep=keep)
     if dry_run:
-        from csm.engine.recipients import addressing
-
-        if quiet and not as_json:
-            return
-        chosen = addressing(rt.conn, results)
-        if as_json:
-            steps = _results_json(results, chosen)
-            print_json({"today": rt.today.isoformat(), "dry_run": True, "steps": steps})
-        else:
-            _print_results(results, chosen, limit)
-            console.print(f"\n[dim]Dry run as of {rt.today}: nothing was written.[/]")
+        _dry_run(rt, playbooks or (), owner, limit, quiet, as_json)
         return
-    from csm.engine.drafting import queue
+    from csm.engine import incremental
 
-    report = queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
+    report = incremental.run(rt, playbooks or (), owner)
+    if report is None:
+        if as_json:
+            print_json({"today": rt.today.isoformat(), "unchanged": True, "added": [], "skipped": []})
+        elif not quiet:
+            console.print(f"Nothing changed since the last run as of {rt.today}: nothing to add.")
+        return
+    _print_report(rt, report, quiet, as_json)
+
+
+def _dry_run(
+    rt: Runtime, names: Sequence[str], owner: str | None, limit: int, quiet: bool, as_json: bool
+) -> None:
+    from csm.engine.matching import evaluate
+    from csm.engine.recipients import addressing
+
+    selected = rt.checked_playbooks(names)
+    # A dry run shows `limit` matches per step; only --json needs them all.
+    keep = None if as_json else limit
+    results = evaluate(rt.conn, selected, rt.fields, rt.params, rt.today, owner=owner, keep=keep)
+    if quiet and not as_json:
+        return
+    chosen = addressing(rt.conn, results)
+    if as_json:
+        steps = _results_json(results, chosen)
+        print_json({"today": rt.today.isoformat(), "dry_run": True, "steps": steps})
+    else:
+        _print_results(results, chosen, limit)
+        console.print(f"\n[dim]Dry run as of {rt.today}: nothing was written.[/]")
+
+
+def _print_report(rt: Runtime, report: QueueReport, quiet: bool, as_json: bool) -> None:
     if as_json:
         print_json(
             {
                 "today": rt.today.isoformat(),
+                "unchanged": False,
                 "added": [vars(q) for q in report.added],
                 "skipped": [vars(q) for q in report.skipped],
                 "not_drafted": [
