@@ -24,7 +24,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
-from csm.data import outcomes, timeline
+from csm.data import outcomes, rollup, timeline
 from csm.data.convert import BadValue, Converter, infer_type
 from csm.data.kinds import Columns, spec
 from csm.data.mapping import Mapping
@@ -135,6 +135,7 @@ def _check_and_upsert(conn: sqlite3.Connection, job: _Input) -> ImportResult:
             values = gathered.convert()
             _add_extra_columns(conn, columns, values)
             batches, size = [values], len(values[0])
+        rollup.invalidate(conn)  # built again by the next run; the fields compute until then
         before = outcomes.decided(conn) if kind == "accounts" else None
         result = ImportResult(kind, job.source, *_upsert(conn, kind, columns, batches, size))
         if before is not None:

@@ -216,9 +216,31 @@ def _migration_3(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migration_4(conn: sqlite3.Connection) -> None:
+    """The per-account rollup of one day's usage windows and last touch (see csm.data.rollup)."""
+    _run_script(
+        conn,
+        """CREATE TABLE usage_rollup (
+    account_id TEXT PRIMARY KEY,
+    usage_30d REAL,
+    usage_prev_30d REAL,
+    last_touch TEXT
+) WITHOUT ROWID;
+CREATE TABLE usage_rollup_day (
+    day TEXT NOT NULL,
+    metric TEXT NOT NULL
+)""",
+    )
+
+
 # Numbered migrations: index + 1 is the schema version each one produces.
 # Append only; never edit one that has shipped.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2, _migration_3)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from csm.data import rollup
 from csm.data.store import get_meta, set_meta, transaction
 
 if TYPE_CHECKING:
@@ -123,6 +124,8 @@ def run(rt: Runtime, names: Sequence[str] = (), owner: str | None = None) -> Que
     if unchanged(rt.conn, before):
         return None
     playbooks = rt.checked_playbooks(names)  # before the snapshot: a failed check writes nothing
+    with transaction(rt.conn):  # the day's usage windows and last touches, read by what follows
+        rollup.ensure(rt.conn, rt.today, rt.ws.settings.primary_metric)
     rt.snapshot_health(if_stale=True)
     results = evaluate(rt.conn, playbooks, rt.fields, rt.params, rt.today, owner=owner)
     report = queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())

@@ -6,7 +6,8 @@ fields the measures are built from, each computed once per account
 measures' values (materialized CTEs), their 0-100 scores, the weights of the
 account's lifecycle profile, and the weighted average. A snapshot stores that
 for every account on one day in ``health_history`` (account, date, score, band,
-parts); taking it again the same day replaces it. The ``health`` fields read
+parts: the profile and each measure's value, score, weight and points, as a flat
+JSON array); taking it again the same day replaces it. The ``health`` fields read
 these snapshots.
 """
 
@@ -86,10 +87,8 @@ def scores_cte(model: HealthModel, fields: FieldSet) -> tuple[str, dict[str, Any
         weights.append(f"{weight} AS w{i}")
         present.append(f"(CASE WHEN s{i} IS NULL THEN 0 ELSE w{i} END)")
         points.append(f"coalesce(s{i} * w{i}, 0)")
-        parts.append(
-            f"'{m.id}', json_object('value', round(v{i}, 4), 'score', round(s{i}, 1),"
-            f" 'weight', w{i}, 'points', round(s{i} * w{i} / wsum, 1))"
-        )
+        # Flat and unrounded: SQLite's round() and nested json_object() cost more than scoring.
+        parts.append(f"'{m.id}', v{i}, s{i}, w{i}, s{i} * w{i} / wsum")
     columns = [f"v{i}" for i in range(len(model.measures))]
     profiles = ", ".join(f"'{stage}'" for stage in model.profiles) or "NULL"
     green = _by_stage(model, model.green, lambda p: p.green)
@@ -110,8 +109,7 @@ def scores_cte(model: HealthModel, fields: FieldSet) -> tuple[str, dict[str, Any
         "SELECT account_id, round(wpoints / wsum, 1) AS score,"
         " CASE WHEN round(wpoints / wsum, 1) >= green THEN 'green'"
         " WHEN round(wpoints / wsum, 1) >= yellow THEN 'yellow' ELSE 'red' END AS band,"
-        f" json_object('profile', CASE WHEN stage IN ({profiles}) THEN stage END,"
-        f" 'measures', json_object({', '.join(parts)})) AS parts"
+        f" json_array(CASE WHEN stage IN ({profiles}) THEN stage END, {', '.join(parts)}) AS parts"
         " FROM totals WHERE wsum > 0)"
     )
     return sql, params
@@ -253,9 +251,33 @@ def _latest(conn: sqlite3.Connection, account_id: str, day: str) -> sqlite3.Row 
 def _head(row: sqlite3.Row | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     if row is None:
         return None, {}
-    parts = json.loads(row["parts"])
-    head = {"date": row["date"], "score": row["score"], "band": row["band"], "profile": parts.get("profile")}
-    return head, parts.get("measures", {})
+    profile, measures = breakdown(json.loads(row["parts"]))
+    head = {"date": row["date"], "score": row["score"], "band": row["band"], "profile": profile}
+    return head, measures
+
+
+def breakdown(parts: Any) -> tuple[str | None, dict[str, dict[str, Any]]]:
+    """A snapshot's profile and its measures (value, score, weight, points), rounded to show.
+
+    Stored flat, ``[profile, id, value, score, weight, points, id, ...]``; snapshots taken
+    before that hold ``{"profile": ..., "measures": {id: {...}}}``, already rounded.
+    """
+    if isinstance(parts, dict):
+        return parts.get("profile"), parts.get("measures", {})
+    measures = {}
+    for k in range(1, len(parts), 5):
+        measure_id, value, score, weight, points = parts[k : k + 5]
+        measures[measure_id] = {
+            "value": _rounded(value, 4),
+            "score": _rounded(score, 1),
+            "weight": weight,
+            "points": _rounded(points, 1),
+        }
+    return parts[0], measures
+
+
+def _rounded(number: float | None, digits: int) -> float | None:
+    return None if number is None else round(number, digits)
 
 
 def explain(
