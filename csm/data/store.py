@@ -217,7 +217,14 @@ def _migration_3(conn: sqlite3.Connection) -> None:
 
 
 def _migration_4(conn: sqlite3.Connection) -> None:
-    """The per-account rollup of one day's usage windows and last touch (see csm.data.rollup)."""
+    """The per-account rollup of one day's usage windows and last touch (see csm.data.rollup),
+    and health breakdowns apart from the scores, by day.
+
+    A snapshot appends a day of breakdowns to ``health_parts`` (in date order) and writes
+    only small rows into ``health_history`` (in account order, for the health fields'
+    lookups): writing the breakdowns into every page of ``health_history`` cost three times
+    as much. Breakdowns already stored move across.
+    """
     _run_script(
         conn,
         """CREATE TABLE usage_rollup (
@@ -229,7 +236,16 @@ def _migration_4(conn: sqlite3.Connection) -> None:
 CREATE TABLE usage_rollup_day (
     day TEXT NOT NULL,
     metric TEXT NOT NULL
-)""",
+);
+CREATE TABLE health_parts (
+    date TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    parts TEXT NOT NULL,
+    PRIMARY KEY (date, account_id)
+) WITHOUT ROWID;
+INSERT INTO health_parts (date, account_id, parts)
+SELECT date, account_id, parts FROM health_history WHERE parts <> '{}';
+UPDATE health_history SET parts = '{}' WHERE parts <> '{}'""",
     )
 
 

@@ -5,9 +5,9 @@ fields the measures are built from, each computed once per account
 (``usage_30d`` serves both the usage trend and active users per seat), then the
 measures' values (materialized CTEs), their 0-100 scores, the weights of the
 account's lifecycle profile, and the weighted average. A snapshot stores that
-for every account on one day in ``health_history`` (account, date, score, band,
-parts: the profile and each measure's value, score, weight and points, as a flat
-JSON array); taking it again the same day replaces it. The ``health`` fields read
+for every account on one day: ``health_history`` (account, date, score, band)
+and ``health_parts`` (the profile and each measure's value, score, weight and
+points, as a flat JSON array, by date); taking it again the same day replaces it. The ``health`` fields read
 these snapshots.
 """
 
@@ -152,19 +152,36 @@ def snapshot(
     The last import it saw is recorded for :func:`is_current`.
     """
     cte, params = scores_cte(model, fields)
-    # An account's snapshot of the day is replaced, never duplicated.
-    insert = (
-        f"{cte} INSERT OR REPLACE INTO health_history (account_id, date, score, band, parts)"
-        " SELECT account_id, :today, score, band, parts FROM health"
-    )
     written = 0
     with transaction(conn):
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS scored_day (account_id, score, band, parts)")
         for day in days:
-            before = conn.total_changes
-            conn.execute(insert, {**base_params, **params, "today": day.isoformat()})
-            written += conn.total_changes - before  # rowcount is -1 for WITH ... INSERT
+            conn.execute("DELETE FROM scored_day")
+            conn.execute(
+                f"{cte} INSERT INTO scored_day SELECT account_id, score, band, parts FROM health",
+                {**base_params, **params, "today": day.isoformat()},
+            )
+            written += _store_day(conn, day.isoformat())
         set_meta(conn, SEEN_IMPORT, str(_last_import(conn)))
     return written
+
+
+def _store_day(conn: sqlite3.Connection, day: str) -> int:
+    """The scored day into ``health_history`` and its breakdowns into ``health_parts``; rows stored.
+
+    An account's snapshot of the day is replaced, never duplicated.
+    """
+    stored = conn.execute(
+        "INSERT OR REPLACE INTO health_history (account_id, date, score, band)"
+        " SELECT account_id, ?, score, band FROM scored_day",
+        (day,),
+    ).rowcount
+    conn.execute(
+        "INSERT OR REPLACE INTO health_parts (date, account_id, parts)"
+        " SELECT ?, account_id, parts FROM scored_day ORDER BY account_id",
+        (day,),
+    )
+    return stored
 
 
 def is_current(conn: sqlite3.Connection, day: dt.date) -> bool:
@@ -242,8 +259,9 @@ class Explanation:
 
 def _latest(conn: sqlite3.Connection, account_id: str, day: str) -> sqlite3.Row | None:
     return conn.execute(
-        "SELECT date, score, band, parts FROM health_history WHERE account_id = ? AND date <= ?"
-        " ORDER BY date DESC LIMIT 1",
+        "SELECT h.date, h.score, h.band, coalesce(p.parts, h.parts) AS parts FROM health_history h"
+        " LEFT JOIN health_parts p ON p.date = h.date AND p.account_id = h.account_id"
+        " WHERE h.account_id = ? AND h.date <= ? ORDER BY h.date DESC LIMIT 1",
         (account_id, day),
     ).fetchone()
 
