@@ -80,6 +80,7 @@ def _root(
 
 def _register() -> None:
     from csm.cli import (
+        completion,
         data_cmds,
         demo_cmds,
         health_cmds,
@@ -105,6 +106,7 @@ def _register() -> None:
         outbox_cmds,
         send_cmds,
         task_cmds,
+        completion,
     ):
         module.register(app)
 
@@ -113,4 +115,7 @@ _register()
 
 
 def main() -> None:
+    from csm.cli.completion import prepare
+
+    prepare()
     app()
