@@ -378,51 +378,39 @@ def morning(data: Path, tmp: Path, size: int, repeat: int) -> Morning:
     return Morning(size, pick["tf"], pick["ta"], pick["rf"], pick["ra"], pick["send"], drafted, sent)
 
 
+def _command_row(
+    label: str, measured: tuple[float, float], help_s: float, target: float | None = None, rate: str = ""
+) -> Row:
+    """One command's seconds and peak MB beside `csm --help` in the same run, against a target."""
+    return Row(
+        label,
+        f"{measured[0]:.2f} s{rate}, {measured[1]:.0f} MB",
+        f"`csm --help` {help_s:.2f} s",
+        measured[0] / help_s,
+        "report" if target is None else f"<= {target:g} s",
+        None if target is None else measured[0] <= target,
+    )
+
+
 def morning_rows(m: Morning, help_s: float) -> list[Row]:
     per_csm = m.drafted / len(OWNERS)
-    first_target = 3.0 if m.size == 100_000 else None
-    again_target = 0.6 if m.size == 100_000 else None
+    at_100k = m.size == 100_000
     rows = [
-        Row(
+        _command_row(
             f"`csm today` first of the day, {m.size:,} accounts, {m.drafted:,} new drafts"
             f" ({per_csm:,.0f} per CSM)",
-            f"{m.today_first[0]:.2f} s, {m.today_first[1]:.0f} MB",
-            f"`csm --help` {help_s:.2f} s",
-            m.today_first[0] / help_s,
-            "<= 3 s" if first_target else "report",
-            None if first_target is None else m.today_first[0] <= first_target,
+            m.today_first,
+            help_s,
+            3.0 if at_100k else None,
         ),
-        Row(
-            "`csm today` again the same day",
-            f"{m.today_again[0]:.2f} s, {m.today_again[1]:.0f} MB",
-            f"`csm --help` {help_s:.2f} s",
-            m.today_again[0] / help_s,
-            "<= 0.6 s" if again_target else "report",
-            None if again_target is None else m.today_again[0] <= again_target,
-        ),
-        Row(
-            "`csm run` first of the day",
-            f"{m.run_first[0]:.2f} s, {m.run_first[1]:.0f} MB",
-            f"`csm --help` {help_s:.2f} s",
-            m.run_first[0] / help_s,
-            "report",
-            None,
-        ),
-        Row(
-            "`csm run` again the same day",
-            f"{m.run_again[0]:.2f} s, {m.run_again[1]:.0f} MB",
-            f"`csm --help` {help_s:.2f} s",
-            m.run_again[0] / help_s,
-            "report",
-            None,
-        ),
-        Row(
+        _command_row("`csm today` again the same day", m.today_again, help_s, 0.6 if at_100k else None),
+        _command_row("`csm run` first of the day", m.run_first, help_s),
+        _command_row("`csm run` again the same day", m.run_again, help_s),
+        _command_row(
             f"`csm send` the morning's {m.sent:,} drafts via eml",
-            f"{m.send[0]:.2f} s ({m.sent / m.send[0]:,.0f} msg/s), {m.send[1]:.0f} MB",
-            f"`csm --help` {help_s:.2f} s",
-            m.send[0] / help_s,
-            "report",
-            None,
+            m.send,
+            help_s,
+            rate=f" ({m.sent / m.send[0]:,.0f} msg/s)",
         ),
     ]
     peak = max(m.today_first[1], m.run_first[1])
