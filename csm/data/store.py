@@ -224,6 +224,9 @@ def _migration_4(conn: sqlite3.Connection) -> None:
     only small rows into ``health_history`` (in account order, for the health fields'
     lookups): writing the breakdowns into every page of ``health_history`` cost three times
     as much. Breakdowns already stored move across.
+
+    And contacts by address whatever its case: `csm send` checks every recipient against
+    the unsubscribed contacts (``COLLATE NOCASE``), which the binary index cannot serve.
     """
     _run_script(
         conn,
@@ -243,6 +246,7 @@ CREATE TABLE health_parts (
     parts TEXT NOT NULL,
     PRIMARY KEY (date, account_id)
 ) WITHOUT ROWID;
+CREATE INDEX contacts_email_nocase ON contacts(email COLLATE NOCASE);
 INSERT INTO health_parts (date, account_id, parts)
 SELECT date, account_id, parts FROM health_history WHERE parts <> '{}';
 UPDATE health_history SET parts = '{}' WHERE parts <> '{}'""",
