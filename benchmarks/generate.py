@@ -1,12 +1,12 @@
-"""Deterministic benchmark data: a book of N accounts shaped like a real B2B SaaS book.
+"""Deterministic benchmark data: a book of N accounts shaped like a real B2B SaaS book, with events.
 
     python benchmarks/generate.py --size 100k            # CSVs and a ready workspace
     python benchmarks/generate.py --size 1m --usage-every 7
 
 Writes ``benchmarks/data/<size>/`` (git-ignored): ``accounts.csv``,
-``contacts.csv``, ``usage.csv`` and ``ws/``, a csm workspace as it stands on
-the morning of ``TODAY`` before its CSMs type anything: the three tables
-bulk-loaded with sqlite3 (so that building 1M accounts stays practical), a
+``contacts.csv``, ``usage.csv``, ``events.csv`` and ``ws/``, a csm workspace as
+it stands on the morning of ``TODAY`` before its CSMs type anything: the four
+tables bulk-loaded with sqlite3 (so that building 1M accounts stays practical), a
 timeline of touches, health snapshots taken by csm itself 31, 30 and 2 days
 ago, and yesterday's `csm run` done and worked (its snapshot taken, its drafts
 sent and its tasks done). So a benchmark's `csm today` is an ordinary morning: what is new since
@@ -51,8 +51,9 @@ ACCOUNT_COLUMNS = [
     "id", "name", "owner", "plan", "arr", "seats_licensed", "seats_used", "start_date",
     "renewal_date", "status", "nps", "open_tickets", "last_login_at",
 ]  # fmt: skip
-CONTACT_COLUMNS = ["account_id", "email", "name", "role", "is_primary"]
+CONTACT_COLUMNS = ["account_id", "email", "name", "role", "is_primary", "left_at"]
 USAGE_COLUMNS = ["account_id", "metric", "date", "value"]
+EVENT_COLUMNS = ["id", "account_id", "kind", "contact", "occurred_at", "closed_at", "attributes"]
 TIMELINE_COLUMNS = ["account_id", "at", "kind", "touch", "summary"]
 SIZES = {"tiny": 200, "10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 GROWTH = 1.25  # the book grows 25% a year: more young accounts than old ones
@@ -152,24 +153,47 @@ def accounts(n: int) -> Iterator[list[object]]:
 
 
 def contacts(n: int, seed: int = 13) -> Iterator[list[object]]:
-    """A champion (95% of accounts), an economic buyer (85%), an admin (70%) and 0-2 users."""
+    """A champion (95% of accounts), an economic buyer (85%), an admin (70%) and 0-2 users;
+    1% of accounts also had a champion before this one, who left."""
     rng = random.Random(seed)
     for i in range(n):
         account = f"A{i:07d}"
         people = [
-            (role, first)
-            for role, first, share in (
-                ("champion", "Casey", 0.95),
-                ("economic_buyer", "Blake", 0.85),
-                ("admin", "Alex", 0.70),
+            (role, first, local)
+            for role, first, local, share in (
+                ("champion", "Casey", "champion", 0.95),
+                ("economic_buyer", "Blake", "buyer", 0.85),
+                ("admin", "Alex", "admin", 0.70),
             )
             if rng.random() < share
         ]
-        people += [("user", "Jordan")] * rng.randint(0, 2)
-        for k, (role, first) in enumerate(people):
-            local = f"{role.split('_')[0]}{k}.{i}"
+        people += [("user", "Jordan", f"user{k}.") for k in range(rng.randint(0, 2))]
+        for k, (role, first, local) in enumerate(people):
             name = f"{first} {role.title().replace('_', '')}{i}"
-            yield [account, f"{local}@c{i}.example", name, role, int(k == 0)]
+            yield [account, f"{local}{i}@c{i}.example", name, role, int(k == 0), None]
+        if i % 97 == 0:
+            left = (TODAY - dt.timedelta(days=30 + i % 60)).isoformat()
+            yield [account, f"former{i}@c{i}.example", f"Finley Former{i}", "champion", 0, left]
+
+
+def events(n: int, seed: int = 19) -> Iterator[list[object]]:
+    """An NPS answer for 60% of accounts (some this week), and up to three tickets, some open."""
+    rng = random.Random(seed)
+    for i in range(n):
+        account = f"A{i:07d}"
+        if rng.random() < 0.6:
+            day = TODAY - dt.timedelta(days=rng.randint(0, 120))
+            score = rng.randint(0, 10)
+            yield [f"nps-{i}", account, "nps_response", f"buyer{i}@c{i}.example", f"{day}T10:00:00", None,
+                   f'{{"score": {score}}}']  # fmt: skip
+        for t in range(rng.randint(0, 3)):
+            opened = TODAY - dt.timedelta(days=rng.randint(0, 90))
+            closed = (
+                None if rng.random() < 0.3 else f"{opened + dt.timedelta(days=rng.randint(0, 9))}T12:00:00"
+            )
+            severity = rng.choice(["P1", "P2", "P3", "P3"])
+            yield [f"t-{i}-{t}", account, "ticket", f"champion{i}@c{i}.example", f"{opened}T09:00:00", closed,
+                   f'{{"severity": "{severity}"}}']  # fmt: skip
 
 
 def usage(n: int, every: int, seed: int = 11) -> Iterator[list[object]]:
@@ -185,6 +209,8 @@ def usage(n: int, every: int, seed: int = 11) -> Iterator[list[object]]:
                 break
             value = a.level * (1 - a.trend * age) * (0.95 + rng.random() * 0.1)
             yield [a.id, "active_users", day, max(0, round(value))]
+            if age < 60:  # a second metric, over the last 60 days: the usage-drop step reads it
+                yield [a.id, "exports", day, max(0, round(value / 4 * (1 - a.trend * age)))]
         day = TODAY - dt.timedelta(days=min(a.start_age, 7))
         yield [a.id, "integrations", day.isoformat(), a.integrations]
 
@@ -224,6 +250,7 @@ def _load(ws: Path, size: int, every: int) -> None:
     _insert(conn, "accounts", ACCOUNT_COLUMNS, accounts(size))
     _insert(conn, "contacts", CONTACT_COLUMNS, contacts(size))
     _insert(conn, "usage", USAGE_COLUMNS, usage(size, every))
+    _insert(conn, "events", EVENT_COLUMNS, events(size))
     _insert(conn, "timeline", TIMELINE_COLUMNS, timeline(size))
     conn.execute("COMMIT")
     conn.close()
@@ -255,6 +282,7 @@ def build(size: int, every: int = 1, *, root: Path = DATA) -> Path:
     write_csv(folder / "accounts.csv", ACCOUNT_COLUMNS, accounts(size))
     write_csv(folder / "contacts.csv", CONTACT_COLUMNS, contacts(size))
     write_csv(folder / "usage.csv", USAGE_COLUMNS, usage(size, every))
+    write_csv(folder / "events.csv", EVENT_COLUMNS, events(size))
     ws = create(folder / "ws", me=OWNERS[0], name="Casey Morgan")
     settings = ws / "csm.toml"
     settings.write_text(
