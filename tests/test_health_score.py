@@ -105,7 +105,7 @@ def test_snapshots_stored_before_the_flat_form_still_explain(conn: sqlite3.Conne
     flat = conn.execute("SELECT parts FROM health_parts WHERE account_id = 'A3'").fetchone()[0]
     profile, measures = health.breakdown(json.loads(flat))
     nested = json.dumps({"profile": profile, "measures": measures})
-    conn.execute("DELETE FROM health_parts WHERE account_id = 'A3'")  # as schema 3 stored it
+    conn.execute("DELETE FROM health_parts WHERE account_id = 'A3'")  # as schemas before 6 stored it
     conn.execute("UPDATE health_history SET parts = ? WHERE account_id = 'A3'", (nested,))
     assert health.breakdown(json.loads(nested)) == (profile, measures)
     shown = health.explain(conn, model(), "A3", TODAY)
@@ -287,7 +287,7 @@ def test_a_derived_field_two_measures_read_is_computed_once(conn: sqlite3.Connec
     assert score == 72.5
 
 
-def test_the_move_to_schema_4_keeps_every_breakdown(tmp_path) -> None:
+def test_the_move_to_schema_6_keeps_every_breakdown(tmp_path) -> None:
     from csm.data import store
 
     path = tmp_path / "old.db"
