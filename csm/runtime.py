@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from csm.data import store
@@ -54,12 +55,19 @@ class Runtime:
 
         return Templates(self.ws.templates_dir)
 
+    @property
+    def health_file(self) -> Path:
+        """The workspace's health.yaml, else the built-in model's file."""
+        from csm.health.model import model_path
+
+        return model_path(self.ws.health_path)
+
     @cached_property
     def health_model(self) -> HealthModel:
         """The workspace's health.yaml, else the built-in model."""
         from csm.health import model as health_model
 
-        return health_model.load(health_model.model_path(self.ws.health_path), self.fields)
+        return health_model.load(self.health_file, self.fields)
 
     def snapshot_health(self, *, if_stale: bool = False) -> int:
         """Score every account as of today and store the day's snapshot (replacing it).

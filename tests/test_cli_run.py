@@ -52,7 +52,12 @@ def test_run_queues_once_and_reruns_add_nothing(invoke, demo: Path) -> None:
     assert drafts > 50 and tasks > 30
     assert f"Added {drafts} drafts and {tasks} tasks as of 2026-11-23." in first.stdout
     again = invoke("-w", str(demo), "run")
-    assert "Added 0 drafts and 0 tasks as of 2026-11-23." in again.stdout
+    assert "Nothing changed since the last run as of 2026-11-23: nothing to add." in again.stdout
+    assert rows(demo, pending)[0] == (drafts, tasks)
+    account = rows(demo, "SELECT min(id) FROM accounts")[0][0]
+    invoke("-w", str(demo), "log", account, "Call: all good")  # a change: evaluated again
+    evaluated = invoke("-w", str(demo), "run")
+    assert "Added 0 drafts and 0 tasks as of 2026-11-23." in evaluated.stdout
     assert rows(demo, pending)[0] == (drafts, tasks)
 
 

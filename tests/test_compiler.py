@@ -485,6 +485,8 @@ def test_a_day_count_compared_with_a_whole_number_tests_the_date_exactly(
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE accounts (id TEXT, start_date TEXT, renewal_date TEXT)")
     conn.execute("CREATE TABLE timeline (account_id TEXT, at TEXT, touch INTEGER)")
+    conn.execute("CREATE TABLE usage_rollup (account_id TEXT, last_touch TEXT)")  # empty: computed
+    conn.execute("CREATE TABLE usage_rollup_day (day TEXT, metric TEXT)")
     conn.execute(
         "INSERT INTO accounts VALUES ('A1', ?, ?)",
         (start and start.isoformat(), renewal and renewal.isoformat()),

@@ -83,20 +83,33 @@ def test_scores_match_the_hand_computed_examples(conn: sqlite3.Connection) -> No
 def test_parts_record_each_measure_and_the_profile(conn: sqlite3.Connection) -> None:
     health.snapshot(conn, model(), FIELDS, PARAMS, [TODAY])
     parts = {
-        r["account_id"]: json.loads(r["parts"])
-        for r in conn.execute("SELECT account_id, parts FROM health_history WHERE account_id IN ('A3', 'A4')")
+        r["account_id"]: health.breakdown(json.loads(r["parts"]))
+        for r in conn.execute("SELECT account_id, parts FROM health_parts WHERE account_id IN ('A3', 'A4')")
     }
-    assert parts["A3"] == {
-        "profile": None,
-        "measures": {
+    assert parts["A3"] == (
+        None,
+        {
             "seats": {"value": 0.9, "score": 100.0, "weight": 50.0, "points": 71.4},
             "nps": {"value": None, "score": None, "weight": 30.0, "points": None},
             "tickets": {"value": None, "score": 50.0, "weight": 20.0, "points": 14.3},
         },
-    }
-    assert parts["A4"]["profile"] == "onboarding"
-    assert parts["A4"]["measures"]["nps"] == {"value": 10.0, "score": 100.0, "weight": 0.0, "points": 0.0}
-    assert parts["A4"]["measures"]["seats"] == {"value": 0.3, "score": 20.0, "weight": 80.0, "points": 16.0}
+    )
+    profile, measures = parts["A4"]
+    assert profile == "onboarding"
+    assert measures["nps"] == {"value": 10.0, "score": 100.0, "weight": 0.0, "points": 0.0}
+    assert measures["seats"] == {"value": 0.3, "score": 20.0, "weight": 80.0, "points": 16.0}
+
+
+def test_snapshots_stored_before_the_flat_form_still_explain(conn: sqlite3.Connection) -> None:
+    health.snapshot(conn, model(), FIELDS, PARAMS, [TODAY])
+    flat = conn.execute("SELECT parts FROM health_parts WHERE account_id = 'A3'").fetchone()[0]
+    profile, measures = health.breakdown(json.loads(flat))
+    nested = json.dumps({"profile": profile, "measures": measures})
+    conn.execute("DELETE FROM health_parts WHERE account_id = 'A3'")  # as schemas before 6 stored it
+    conn.execute("UPDATE health_history SET parts = ? WHERE account_id = 'A3'", (nested,))
+    assert health.breakdown(json.loads(nested)) == (profile, measures)
+    shown = health.explain(conn, model(), "A3", TODAY)
+    assert [(p.id, p.score_now, p.points_now) for p in shown.parts][:1] == [("seats", 100.0, 71.4)]
 
 
 def test_a_profile_moves_the_thresholds(conn: sqlite3.Connection) -> None:
@@ -272,3 +285,26 @@ def test_a_derived_field_two_measures_read_is_computed_once(conn: sqlite3.Connec
     score = conn.execute("SELECT score FROM health_history WHERE account_id = 'A1'").fetchone()[0]
     # trend +35%: (0.35 + 0.5) / 1.0 * 100 = 85; per seat 27 / 45 = 0.6: 60; (85 + 60) / 2 = 72.5
     assert score == 72.5
+
+
+def test_the_move_to_schema_6_keeps_every_breakdown(tmp_path) -> None:
+    from csm.data import store
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    for version, migration in enumerate(store.MIGRATIONS[:3], start=1):
+        migration(old)
+        old.execute(f"PRAGMA user_version = {version}")
+    nested = {"profile": None, "measures": {"seats": {"value": 0.9, "score": 100.0, "weight": 50.0}}}
+    old.execute("INSERT INTO accounts (id, name) VALUES ('A1', 'Acme')")
+    old.execute(
+        "INSERT INTO health_history VALUES ('A1', ?, 80, 'green', ?)", (TODAY.isoformat(), json.dumps(nested))
+    )
+    old.close()
+    conn = store.connect(path)
+    assert conn.execute("SELECT parts FROM health_history").fetchone()[0] == "{}"
+    assert json.loads(conn.execute("SELECT parts FROM health_parts").fetchone()[0]) == nested
+    assert next((p.id, p.score_now) for p in health.explain(conn, model(), "A1", TODAY).parts) == (
+        "seats",
+        100.0,
+    )

@@ -153,15 +153,9 @@ def today(
     who = None if everyone else (owner or rt.ws.me())
     held: list[str] = []
     if not no_run:
-        from csm.cli.playbook_cmds import held_back
-        from csm.engine.drafting import queue  # drafting needs Jinja; a --no-run morning does not
-        from csm.engine.matching import evaluate
+        from csm.engine import incremental
 
-        playbooks = rt.checked_playbooks()  # before the snapshot: a failed check writes nothing
-        rt.snapshot_health(if_stale=True)
-        results = evaluate(rt.conn, playbooks, rt.fields, rt.params, rt.today, stale=rt.stale)
-        queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
-        held = held_back(results)
+        held = incremental.run(rt).held_back  # nothing changed since the last run: nothing evaluated
     report = morning(rt, who, held)
     if as_json:
         print_json(report.as_json())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,6 +15,7 @@ from csm.cli.values import show
 from csm.templating.filters import plural
 
 if TYPE_CHECKING:
+    from csm.engine.drafting import QueueReport
     from csm.engine.matching import Match, StepResult
     from csm.engine.recipients import Choice
     from csm.runtime import Runtime
@@ -85,11 +87,6 @@ def _results_json(results: list[StepResult], addressing: Addressing) -> list[dic
         }
         for r in results
     ]
-
-
-def held_back(results: list[StepResult]) -> list[str]:
-    """The steps stale data kept from firing, as ``playbook › step``."""
-    return [f"{r.playbook.id} › {r.step.id}" for r in results if r.stale]
 
 
 def print_stale(rt: Runtime, steps: list[str]) -> None:
@@ -177,54 +174,64 @@ def run(
 
     Steps that read stale data (csm.toml's [freshness]) do not fire; the run says so and exits 3.
     """
-    from csm.engine.matching import evaluate
-
     rt = runtime(ctx)
-    selected = rt.checked_playbooks(playbooks or ())  # before anything is written
-    if not dry_run:
-        rt.snapshot_health(if_stale=True)  # first, so the health fields see today's scores
-    # A dry run shows `limit` matches per step; only --json and a real run need them all.
-    keep = limit if dry_run and not as_json else None
+    if dry_run:
+        _dry_run(rt, playbooks or (), owner, limit, quiet=quiet, as_json=as_json)
+        return
+    from csm.engine import incremental
+
+    outcome = incremental.run(rt, playbooks or (), owner)
+    stale = {"stale": [s.as_json() for s in rt.stale_list()], "held_back": outcome.held_back}
+    if not as_json:
+        print_stale(rt, outcome.held_back)
+    if outcome.report is None:
+        if as_json:
+            print_json(
+                {"today": rt.today.isoformat(), "unchanged": True, "added": [], "skipped": [], **stale}
+            )
+        elif not quiet:
+            console.print(f"Nothing changed since the last run as of {rt.today}: nothing to add.")
+    else:
+        _print_report(rt, outcome.report, quiet, as_json, stale)
+    if outcome.held_back:
+        raise typer.Exit(3)
+
+
+def _dry_run(
+    rt: Runtime, names: Sequence[str], owner: str | None, limit: int, *, quiet: bool, as_json: bool
+) -> None:
+    from csm.engine.matching import evaluate, held_back
+    from csm.engine.recipients import addressing
+
+    selected = rt.checked_playbooks(names)
+    # A dry run shows `limit` matches per step; only --json needs them all.
+    keep = None if as_json else limit
     results = evaluate(
         rt.conn, selected, rt.fields, rt.params, rt.today, owner=owner, keep=keep, stale=rt.stale
     )
     stale = {"stale": [s.as_json() for s in rt.stale_list()], "held_back": held_back(results)}
     if not as_json:
         print_stale(rt, stale["held_back"])
-    if dry_run:
-        _dry_run(rt, results, limit, quiet=quiet, as_json=as_json, stale=stale)
-    else:
-        _queue(rt, results, quiet=quiet, as_json=as_json, stale=stale)
+    if not quiet or as_json:
+        chosen = addressing(rt.conn, results, rt.params)
+        if as_json:
+            steps = _results_json(results, chosen)
+            print_json({"today": rt.today.isoformat(), "dry_run": True, **stale, "steps": steps})
+        else:
+            _print_results(results, chosen, limit)
+            console.print(f"\n[dim]Dry run as of {rt.today}: nothing was written.[/]")
     if stale["held_back"]:
         raise typer.Exit(3)
 
 
-def _dry_run(
-    rt: Runtime, results: list[StepResult], limit: int, *, quiet: bool, as_json: bool, stale: dict[str, Any]
+def _print_report(
+    rt: Runtime, report: QueueReport, quiet: bool, as_json: bool, stale: dict[str, Any]
 ) -> None:
-    from csm.engine.recipients import addressing
-
-    if quiet and not as_json:
-        return
-    chosen = addressing(rt.conn, results, rt.params)
-    if as_json:
-        steps = _results_json(results, chosen)
-        print_json({"today": rt.today.isoformat(), "dry_run": True, **stale, "steps": steps})
-    else:
-        _print_results(results, chosen, limit)
-        console.print(f"\n[dim]Dry run as of {rt.today}: nothing was written.[/]")
-
-
-def _queue(
-    rt: Runtime, results: list[StepResult], *, quiet: bool, as_json: bool, stale: dict[str, Any]
-) -> None:
-    from csm.engine.drafting import queue
-
-    report = queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
     if as_json:
         print_json(
             {
                 "today": rt.today.isoformat(),
+                "unchanged": False,
                 "added": [vars(q) for q in report.added],
                 "skipped": [vars(q) for q in report.skipped],
                 "not_drafted": [

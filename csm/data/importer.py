@@ -24,7 +24,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
-from csm.data import outcomes, timeline
+from csm.data import outcomes, rollup, timeline
 from csm.data.convert import BadValue, Converter, infer_type
 from csm.data.freshness import import_ref
 from csm.data.kinds import Columns, spec
@@ -145,6 +145,7 @@ def _check_and_upsert(conn: sqlite3.Connection, job: _Input) -> ImportResult:
             values = gathered.convert()
             _add_extra_columns(conn, columns, values)
             batches, size = [values], len(values[0])
+        rollup.invalidate(conn)  # built again by the next run; the fields compute until then
         before = outcomes.decided(conn) if kind == "accounts" else None
         metrics: set[str] = set()
         if kind == "usage":  # remembered, so `csm check` can name a metric nothing holds

@@ -275,6 +275,43 @@ CREATE INDEX timeline_loads ON timeline(ref, at) WHERE account_id IS NULL""",
     )
 
 
+def _migration_7(conn: sqlite3.Connection) -> None:
+    """The per-account rollup of one day's usage windows and last touch (see csm.data.rollup),
+    and health breakdowns apart from the scores, by day.
+
+    A snapshot appends a day of breakdowns to ``health_parts`` (in date order) and writes
+    only small rows into ``health_history`` (in account order, for the health fields'
+    lookups): writing the breakdowns into every page of ``health_history`` cost three times
+    as much. Breakdowns already stored move across.
+
+    And contacts by address whatever its case: `csm send` checks every recipient against
+    the unsubscribed contacts (``COLLATE NOCASE``), which the binary index cannot serve.
+    """
+    _run_script(
+        conn,
+        """CREATE TABLE usage_rollup (
+    account_id TEXT PRIMARY KEY,
+    usage_30d REAL,
+    usage_prev_30d REAL,
+    last_touch TEXT
+) WITHOUT ROWID;
+CREATE TABLE usage_rollup_day (
+    day TEXT NOT NULL,
+    metric TEXT NOT NULL
+);
+CREATE TABLE health_parts (
+    date TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    parts TEXT NOT NULL,
+    PRIMARY KEY (date, account_id)
+) WITHOUT ROWID;
+CREATE INDEX contacts_email_nocase ON contacts(email COLLATE NOCASE);
+INSERT INTO health_parts (date, account_id, parts)
+SELECT date, account_id, parts FROM health_history WHERE parts <> '{}';
+UPDATE health_history SET parts = '{}' WHERE parts <> '{}'""",
+    )
+
+
 # Numbered migrations: index + 1 is the schema version each one produces.
 # Append only; never edit one that has shipped.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
@@ -284,6 +321,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_4,
     _migration_5,
     _migration_6,
+    _migration_7,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from csm.data import rollup
 from csm.errors import InputError, NotFound
 
 # Kinds that count as touching the customer (they reset days_since_touch).
@@ -20,10 +21,13 @@ def record(
     ref: str | None = None,
 ) -> None:
     """Add one event; the caller owns the transaction."""
+    touch = kind in TOUCH_KINDS
     conn.execute(
         "INSERT INTO timeline (account_id, at, kind, touch, summary, ref) VALUES (?, ?, ?, ?, ?, ?)",
-        (account_id, at, kind, int(kind in TOUCH_KINDS), summary, ref),
+        (account_id, at, kind, int(touch), summary, ref),
     )
+    if touch and account_id is not None:
+        rollup.touched(conn, account_id)
 
 
 def require_account(conn: sqlite3.Connection, account_id: str) -> dict[str, Any]:

@@ -278,3 +278,8 @@ def account_rows(
     columns = ", ".join(f'({fields.sql(f.name)}) AS "{f.name}"' for f in derived)
     select = f"SELECT a.*{', ' if columns else ''}{columns} FROM accounts a"
     return {row["id"]: dict(row) for row in _by_id(conn, select, base_params, ids, tuples=False)}
+
+
+def held_back(results: list[StepResult]) -> list[str]:
+    """The steps stale data kept from firing, as ``playbook › step``."""
+    return [f"{r.playbook.id} › {r.step.id}" for r in results if r.stale]

@@ -218,9 +218,35 @@ def held_roles(conn: sqlite3.Connection) -> frozenset[str]:
 def addresses(to_addrs: str, cc: str) -> set[str]:
     """Every address a draft's To and Cc (as the outbox keeps them) name, lowercased."""
     found = {address.lower() for _name, address in json.loads(to_addrs)}
-    # parseaddr only for "Name <address>": it is slow, and most entries are bare addresses.
-    found.update((parseaddr(e)[1] if "<" in e else e.strip()).lower() for e in json.loads(cc))
+    found.update(_address(entry).lower() for entry in json.loads(cc))
     return found - {""}
+
+
+def _address(entry: str) -> str:
+    """The address of a cc entry: parseaddr only for "Name <address>" (it is slow; most are bare)."""
+    return parseaddr(entry)[1] if "<" in entry else entry.strip()
+
+
+def _pending_addresses(conn: sqlite3.Connection) -> dict[int, set[str]]:
+    """Every pending draft's recipients (to and cc), lower-cased: the JSON read in SQL, where
+    most drafts have no cc to parse."""
+    marks = ", ".join("?" * len(PENDING))
+    found: dict[int, set[str]] = {}
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    rows = cursor.execute(
+        "SELECT o.id, json_extract(j.value, '$[1]') FROM outbox o, json_each(o.to_addrs) j"
+        f" WHERE o.status IN ({marks})",
+        PENDING,
+    )
+    for draft_id, address in rows:
+        found.setdefault(draft_id, set()).add(address.lower())
+    copied = cursor.execute(f"SELECT id, cc FROM outbox WHERE status IN ({marks}) AND cc != '[]'", PENDING)
+    for draft_id, cc in copied:
+        found.setdefault(draft_id, set()).update(_address(entry).lower() for entry in json.loads(cc))
+    for named in found.values():
+        named.discard("")
+    return found
 
 
 def also_to_same_person(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
@@ -230,38 +256,44 @@ def also_to_same_person(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[in
     draft is sent or skipped, the warning goes.
     """
     wanted = set(ids)
-    pending = {
-        row["id"]: row
-        for row in conn.execute(
-            "SELECT o.id, o.status, o.account_id, a.name AS account_name, o.to_addrs, o.cc FROM outbox o"
-            " LEFT JOIN accounts a ON a.id = o.account_id"
-            f" WHERE o.status IN ({', '.join('?' * len(PENDING))}) ORDER BY o.id",
-            PENDING,
-        )
-    }
-    named = {draft_id: addresses(row["to_addrs"], row["cc"]) for draft_id, row in pending.items()}
+    named = _pending_addresses(conn)
     by_address: dict[str, list[int]] = {}
     for draft_id, found in named.items():
         for address in found:
             by_address.setdefault(address, []).append(draft_id)
-    overlaps: dict[int, list[dict[str, Any]]] = {draft_id: [] for draft_id in wanted}
-    for draft_id in wanted & pending.keys():
-        shared: dict[int, list[str]] = {}
+    shared: dict[int, dict[int, list[str]]] = {}
+    for draft_id in wanted & named.keys():
         for address in sorted(named[draft_id]):
             for other in by_address[address]:
                 if other != draft_id:
-                    shared.setdefault(other, []).append(address)
-        overlaps[draft_id] = [
+                    shared.setdefault(draft_id, {}).setdefault(other, []).append(address)
+    others = _drafts_by_id(conn, sorted({other for found in shared.values() for other in found}))
+    return {
+        draft_id: [
             {
                 "id": other,
-                "account": pending[other]["account_id"],
-                "account_name": pending[other]["account_name"],
-                "status": pending[other]["status"],
+                "account": others[other]["account_id"],
+                "account_name": others[other]["account_name"],
+                "status": others[other]["status"],
                 "emails": emails,
             }
-            for other, emails in sorted(shared.items())
+            for other, emails in sorted(shared.get(draft_id, {}).items())
         ]
-    return overlaps
+        for draft_id in wanted
+    }
+
+
+def _drafts_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, sqlite3.Row]:
+    found: dict[int, sqlite3.Row] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        rows = conn.execute(
+            "SELECT o.id, o.status, o.account_id, a.name AS account_name FROM outbox o"
+            f" LEFT JOIN accounts a ON a.id = o.account_id WHERE o.id IN ({', '.join('?' * len(chunk))})",
+            tuple(chunk),
+        )
+        found.update((row["id"], row) for row in rows)
+    return found
 
 
 def addressing(

@@ -5,8 +5,9 @@ fields the measures are built from, each computed once per account
 (``usage_30d`` serves both the usage trend and active users per seat), then the
 measures' values (materialized CTEs), their 0-100 scores, the weights of the
 account's lifecycle profile, and the weighted average. A snapshot stores that
-for every account on one day in ``health_history`` (account, date, score, band,
-parts); taking it again the same day replaces it. The ``health`` fields read
+for every account on one day: ``health_history`` (account, date, score, band)
+and ``health_parts`` (the profile and each measure's value, score, weight and
+points, as a flat JSON array, by date); taking it again the same day replaces it. The ``health`` fields read
 these snapshots.
 """
 
@@ -86,10 +87,8 @@ def scores_cte(model: HealthModel, fields: FieldSet) -> tuple[str, dict[str, Any
         weights.append(f"{weight} AS w{i}")
         present.append(f"(CASE WHEN s{i} IS NULL THEN 0 ELSE w{i} END)")
         points.append(f"coalesce(s{i} * w{i}, 0)")
-        parts.append(
-            f"'{m.id}', json_object('value', round(v{i}, 4), 'score', round(s{i}, 1),"
-            f" 'weight', w{i}, 'points', round(s{i} * w{i} / wsum, 1))"
-        )
+        # Flat and unrounded: SQLite's round() and nested json_object() cost more than scoring.
+        parts.append(f"'{m.id}', v{i}, s{i}, w{i}, s{i} * w{i} / wsum")
     columns = [f"v{i}" for i in range(len(model.measures))]
     profiles = ", ".join(f"'{stage}'" for stage in model.profiles) or "NULL"
     green = _by_stage(model, model.green, lambda p: p.green)
@@ -110,8 +109,7 @@ def scores_cte(model: HealthModel, fields: FieldSet) -> tuple[str, dict[str, Any
         "SELECT account_id, round(wpoints / wsum, 1) AS score,"
         " CASE WHEN round(wpoints / wsum, 1) >= green THEN 'green'"
         " WHEN round(wpoints / wsum, 1) >= yellow THEN 'yellow' ELSE 'red' END AS band,"
-        f" json_object('profile', CASE WHEN stage IN ({profiles}) THEN stage END,"
-        f" 'measures', json_object({', '.join(parts)})) AS parts"
+        f" json_array(CASE WHEN stage IN ({profiles}) THEN stage END, {', '.join(parts)}) AS parts"
         " FROM totals WHERE wsum > 0)"
     )
     return sql, params
@@ -154,19 +152,36 @@ def snapshot(
     The last import it saw is recorded for :func:`is_current`.
     """
     cte, params = scores_cte(model, fields)
-    # An account's snapshot of the day is replaced, never duplicated.
-    insert = (
-        f"{cte} INSERT OR REPLACE INTO health_history (account_id, date, score, band, parts)"
-        " SELECT account_id, :today, score, band, parts FROM health"
-    )
     written = 0
     with transaction(conn):
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS scored_day (account_id, score, band, parts)")
         for day in days:
-            before = conn.total_changes
-            conn.execute(insert, {**base_params, **params, "today": day.isoformat()})
-            written += conn.total_changes - before  # rowcount is -1 for WITH ... INSERT
+            conn.execute("DELETE FROM scored_day")
+            conn.execute(
+                f"{cte} INSERT INTO scored_day SELECT account_id, score, band, parts FROM health",
+                {**base_params, **params, "today": day.isoformat()},
+            )
+            written += _store_day(conn, day.isoformat())
         set_meta(conn, SEEN_IMPORT, str(_last_import(conn)))
     return written
+
+
+def _store_day(conn: sqlite3.Connection, day: str) -> int:
+    """The scored day into ``health_history`` and its breakdowns into ``health_parts``; rows stored.
+
+    An account's snapshot of the day is replaced, never duplicated.
+    """
+    stored = conn.execute(
+        "INSERT OR REPLACE INTO health_history (account_id, date, score, band)"
+        " SELECT account_id, ?, score, band FROM scored_day",
+        (day,),
+    ).rowcount
+    conn.execute(
+        "INSERT OR REPLACE INTO health_parts (date, account_id, parts)"
+        " SELECT ?, account_id, parts FROM scored_day ORDER BY account_id",
+        (day,),
+    )
+    return stored
 
 
 def is_current(conn: sqlite3.Connection, day: dt.date) -> bool:
@@ -244,8 +259,9 @@ class Explanation:
 
 def _latest(conn: sqlite3.Connection, account_id: str, day: str) -> sqlite3.Row | None:
     return conn.execute(
-        "SELECT date, score, band, parts FROM health_history WHERE account_id = ? AND date <= ?"
-        " ORDER BY date DESC LIMIT 1",
+        "SELECT h.date, h.score, h.band, coalesce(p.parts, h.parts) AS parts FROM health_history h"
+        " LEFT JOIN health_parts p ON p.date = h.date AND p.account_id = h.account_id"
+        " WHERE h.account_id = ? AND h.date <= ? ORDER BY h.date DESC LIMIT 1",
         (account_id, day),
     ).fetchone()
 
@@ -253,9 +269,33 @@ def _latest(conn: sqlite3.Connection, account_id: str, day: str) -> sqlite3.Row 
 def _head(row: sqlite3.Row | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     if row is None:
         return None, {}
-    parts = json.loads(row["parts"])
-    head = {"date": row["date"], "score": row["score"], "band": row["band"], "profile": parts.get("profile")}
-    return head, parts.get("measures", {})
+    profile, measures = breakdown(json.loads(row["parts"]))
+    head = {"date": row["date"], "score": row["score"], "band": row["band"], "profile": profile}
+    return head, measures
+
+
+def breakdown(parts: Any) -> tuple[str | None, dict[str, dict[str, Any]]]:
+    """A snapshot's profile and its measures (value, score, weight, points), rounded to show.
+
+    Stored flat, ``[profile, id, value, score, weight, points, id, ...]``; snapshots taken
+    before that hold ``{"profile": ..., "measures": {id: {...}}}``, already rounded.
+    """
+    if isinstance(parts, dict):
+        return parts.get("profile"), parts.get("measures", {})
+    measures = {}
+    for k in range(1, len(parts), 5):
+        measure_id, value, score, weight, points = parts[k : k + 5]
+        measures[measure_id] = {
+            "value": _rounded(value, 4),
+            "score": _rounded(score, 1),
+            "weight": weight,
+            "points": _rounded(points, 1),
+        }
+    return parts[0], measures
+
+
+def _rounded(number: float | None, digits: int) -> float | None:
+    return None if number is None else round(number, digits)
 
 
 def explain(

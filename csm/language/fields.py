@@ -97,6 +97,27 @@ def _usage_avg(after: str, upto: str, metric: str = ":primary_metric", aggregate
     )
 
 
+# What csm.data.rollup stores per account for one day, each computed by this SQL.
+ROLLED_UP = {
+    "usage_30d": _usage_avg("-30 days", ""),
+    "usage_prev_30d": _usage_avg("-60 days", "-30 days"),
+    "last_touch": _LAST_TOUCH,
+}
+
+
+def _rolled(column: str) -> str:
+    """The value from the day's rollup when it was built for :today (one lookup), else computed.
+
+    The usage windows also need the rollup to be of the primary metric; the last touch does not.
+    """
+    metric = " AND s.metric = :primary_metric" if column.startswith("usage") else ""
+    return (
+        f"(CASE WHEN EXISTS (SELECT 1 FROM usage_rollup_day s WHERE s.day = :today{metric})"
+        f" THEN (SELECT r.{column} FROM usage_rollup r WHERE r.account_id = a.id)"
+        f" ELSE {ROLLED_UP[column]} END)"
+    )
+
+
 DERIVED: tuple[Field, ...] = (
     Field(
         "days_to_renewal",
@@ -133,14 +154,15 @@ DERIVED: tuple[Field, ...] = (
     Field(
         "last_touch_at",
         "date",
-        f"date({_LAST_TOUCH})",
+        f"date({_rolled('last_touch')})",
         "date of the last touch on the timeline (email sent, task done, note)",
         True,
     ),
     Field(
         "days_since_touch",
         "number",
-        "CAST(julianday(:today) - julianday(coalesce(date(" + _LAST_TOUCH + "), a.start_date)) AS INTEGER)",
+        "CAST(julianday(:today) - julianday(coalesce(date(" + _rolled("last_touch") + "), a.start_date))"
+        " AS INTEGER)",
         "days since the last touch, or since start_date if never touched",
         True,
         day_count=("coalesce({last_touch_at}, {start_date})", -1),
@@ -158,14 +180,14 @@ DERIVED: tuple[Field, ...] = (
     Field(
         "usage_30d",
         "number",
-        _usage_avg("-30 days", ""),
+        _rolled("usage_30d"),
         "daily average of the primary usage metric over the last 30 days",
         True,
     ),
     Field(
         "usage_prev_30d",
         "number",
-        _usage_avg("-60 days", "-30 days"),
+        _rolled("usage_prev_30d"),
         "daily average of the primary usage metric over the 30 days before those",
         True,
     ),

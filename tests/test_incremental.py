@@ -1,0 +1,126 @@
+"""A run over unchanged inputs is skipped; a change to any input makes it run again."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import TODAY, db_dump, open_workspace, rows
+
+from csm.builtins import builtin_path
+from csm.data import timeline
+from csm.data.store import transaction
+from csm.engine import incremental
+from csm.engine.drafting import QueueReport
+
+SKIPPED = "Nothing changed since the last run as of"
+
+
+def _first_account(demo: Path) -> str:
+    return rows(demo, "SELECT min(id) FROM accounts")[0][0]
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+
+def test_an_unchanged_second_run_writes_nothing(invoke, demo: Path) -> None:
+    assert invoke("-w", str(demo), "run", "--quiet").exit_code == 0
+    before = db_dump(demo / "csm.db")
+    again = invoke("-w", str(demo), "run")
+    assert SKIPPED in again.stdout
+    morning = invoke("-w", str(demo), "today")
+    assert morning.exit_code == 0 and "Good morning." in morning.stdout
+    assert db_dump(demo / "csm.db") == before
+
+
+# Each input a run reads, and a change to it as a CSM (or an editor) makes it.
+CHANGES: dict[str, Callable[[Callable[..., object], Path], object]] = {
+    "an import": lambda invoke, demo: (
+        (demo / "new.csv").write_text("id,name\nZZ-1,New Co\n", encoding="utf-8"),
+        invoke("-w", str(demo), "import", "accounts", str(demo / "new.csv")),
+    ),
+    "a touch on the timeline": lambda invoke, demo: invoke(
+        "-w", str(demo), "log", _first_account(demo), "Call: all good"
+    ),
+    "a snooze": lambda invoke, demo: invoke(
+        "-w", str(demo), "snooze", _first_account(demo), "--until", "2027-01-01", "--reason", "on leave"
+    ),
+    "an unsubscribe": lambda invoke, demo: invoke("-w", str(demo), "unsubscribe", "someone@else.example"),
+    "a playbook file": lambda invoke, demo: _append(demo / "playbooks" / "onboarding.yaml", "# tuned\n"),
+    "a template": lambda invoke, demo: _append(next((demo / "templates").rglob("*.md.j2")), "{# tuned #}\n"),
+    "the health model": lambda invoke, demo: (demo / "health.yaml").write_text(
+        builtin_path("health.yaml").read_text(encoding="utf-8") + "# tuned\n", encoding="utf-8"
+    ),
+    "the settings": lambda invoke, demo: _append(demo / "csm.toml", "# tuned\n"),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_change_to_any_input_runs_again(invoke, demo: Path, change: str) -> None:
+    assert invoke("-w", str(demo), "run", "--quiet").exit_code == 0
+    assert SKIPPED in invoke("-w", str(demo), "run").stdout
+    result = CHANGES[change](invoke, demo)
+    assert getattr(result, "exit_code", 0) == 0, getattr(result, "stdout", "")
+    again = invoke("-w", str(demo), "run")
+    assert again.exit_code == 0, again.stdout
+    assert SKIPPED not in again.stdout and "as of 2026-11-23." in again.stdout
+    assert SKIPPED in invoke("-w", str(demo), "run").stdout  # and then it is current again
+
+
+def test_another_day_runs_again(invoke, demo: Path) -> None:
+    assert invoke("-w", str(demo), "run", "--quiet").exit_code == 0
+    next_day = invoke("-w", str(demo), "--today", "2026-11-24", "run")
+    assert SKIPPED not in next_day.stdout and "as of 2026-11-24." in next_day.stdout
+    assert SKIPPED not in invoke("-w", str(demo), "run").stdout  # back to the 23rd: not the last run
+
+
+def test_another_selection_runs_again(invoke, demo: Path) -> None:
+    assert invoke("-w", str(demo), "run", "--quiet", "onboarding").exit_code == 0
+    assert SKIPPED in invoke("-w", str(demo), "run", "onboarding").stdout
+    assert SKIPPED not in invoke("-w", str(demo), "run").stdout
+    assert SKIPPED not in invoke("-w", str(demo), "run", "--owner", "nobody@example.com").stdout
+
+
+def test_a_write_from_elsewhere_during_a_run_makes_the_next_run_look_again(demo: Path) -> None:
+    rt = open_workspace(demo, dt.date.fromisoformat(TODAY))
+    before = incremental._run_inputs(rt, (), None)
+    with transaction(rt.conn):  # another process's import lands while the run evaluates
+        timeline.record(rt.conn, None, "import", "imported elsewhere", "2026-11-23T08:00:00+00:00")
+    after = incremental._run_inputs(rt, (), None)
+    incremental.remember(rt.conn, before, after)
+    assert not incremental.unchanged(rt.conn, after)
+
+
+def test_the_runs_own_exits_are_taken_in(demo: Path) -> None:
+    rt = open_workspace(demo, dt.date.fromisoformat(TODAY))
+    before = incremental._run_inputs(rt, (), None)
+    with transaction(rt.conn):  # what an `until:` exit leaves on the timeline
+        timeline.record(rt.conn, _first_account(demo), "exit", "until met", "2026-11-23T08:00:00+00:00")
+    after = incremental._run_inputs(rt, (), None)
+    incremental.remember(rt.conn, before, after)
+    assert incremental.unchanged(rt.conn, after)
+
+
+def test_a_run_that_could_not_draft_everything_runs_again(demo: Path, monkeypatch) -> None:
+    from csm.engine import drafting
+
+    failed = QueueReport(not_drafted=[("k", "A1", "the template failed")])
+    monkeypatch.setattr(drafting, "queue", lambda *args: failed)
+    rt = open_workspace(demo, dt.date.fromisoformat(TODAY))
+    assert incremental.run(rt).report is failed
+    assert incremental.run(rt).report is failed  # not skipped: the next run tries again
+
+
+def test_a_run_that_held_a_step_back_on_stale_data_runs_again(demo: Path, monkeypatch) -> None:
+    from csm.engine import matching
+
+    monkeypatch.setattr(matching, "held_back", lambda results: ["at-risk › escalation"])
+    rt = open_workspace(demo, dt.date.fromisoformat(TODAY))
+    first = incremental.run(rt)
+    assert first.report is not None and first.held_back == ["at-risk › escalation"]
+    again = incremental.run(rt)
+    assert again.report is not None  # not skipped: stale data is reported again, every run
+    assert again.held_back == ["at-risk › escalation"]
