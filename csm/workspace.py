@@ -40,6 +40,8 @@ class Settings:
     send: dict[str, Any] = field(default_factory=dict)
     notify: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, Any] = field(default_factory=dict)
+    inbox: dict[str, Any] = field(default_factory=dict)
+    holidays: tuple[dt.date, ...] = ()  # days that are no business days (besides weekends)
 
 
 _TOP_KEYS = {
@@ -54,6 +56,8 @@ _TOP_KEYS = {
     "send": dict,
     "notify": dict,
     "sources": dict,
+    "inbox": dict,
+    "holidays": list,
 }
 _OWNER_KEYS = {"name", "title", "signature"}
 
@@ -163,6 +167,41 @@ def parse_settings(raw: dict[str, Any], path: str) -> Settings:
     for key in ("renewal_window_days", "silent_after_days"):
         if key in raw and raw[key] < 1:
             raise _setting_error(path, key, "must be 1 or more")
+    owners = _owners(raw, path)
+    return Settings(
+        database=raw.get("database", "csm.db"),
+        me=raw.get("me"),
+        timezone=tz,
+        today=today,
+        primary_metric=raw.get("primary_metric", "active_users"),
+        renewal_window_days=raw.get("renewal_window_days", 90),
+        silent_after_days=raw.get("silent_after_days", 60),
+        owners=owners,
+        send=raw.get("send", {}),
+        notify=raw.get("notify", {}),
+        sources=raw.get("sources", {}),
+        inbox=raw.get("inbox", {}),
+        holidays=_holidays(raw.get("holidays", []), path),
+    )
+
+
+def _holidays(values: list[Any], path: str) -> tuple[dt.date, ...]:
+    """``holidays = [2026-12-25, "2027-01-01"]``: TOML dates or ISO date strings, sorted."""
+    days = []
+    for index, value in enumerate(values):
+        day = value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else None
+        if isinstance(value, str):
+            try:
+                day = dt.date.fromisoformat(value)
+            except ValueError:
+                day = None
+        if day is None:
+            raise _setting_error(path, f"holidays[{index}]", f"expected a date like 2026-12-25, got {value!r}")
+        days.append(day)
+    return tuple(sorted(set(days)))
+
+
+def _owners(raw: dict[str, Any], path: str) -> dict[str, Owner]:
     owners = {}
     for email, details in raw.get("owners", {}).items():
         if not isinstance(details, dict):
@@ -180,19 +219,7 @@ def parse_settings(raw: dict[str, Any], path: str) -> Settings:
             title=str(details.get("title", "Customer Success Manager")),
             signature=str(details.get("signature", "")),
         )
-    return Settings(
-        database=raw.get("database", "csm.db"),
-        me=raw.get("me"),
-        timezone=tz,
-        today=today,
-        primary_metric=raw.get("primary_metric", "active_users"),
-        renewal_window_days=raw.get("renewal_window_days", 90),
-        silent_after_days=raw.get("silent_after_days", 60),
-        owners=owners,
-        send=raw.get("send", {}),
-        notify=raw.get("notify", {}),
-        sources=raw.get("sources", {}),
-    )
+    return owners
 
 
 def _kind(type_name: str) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from csm.engine import sequences
 from csm.language.fields import FieldSet
 from csm.language.playbooks import PERIODS, Playbook, Step
 
@@ -91,6 +92,12 @@ def step_query(
     the matches kept, so a dry run showing 20 of 80,000 matches computes 20.
     """
     once_sql, params = _once_sql(step, fields, today)
+    source = "accounts a"
+    if step.follow is not None:  # a follow-up: the email it follows went out, and the wait is over
+        join, follow_where, follow_params, once_suffix = sequences.query_parts(step)
+        source += join
+        once_sql = f"({once_sql}){once_suffix}"
+        params.update(follow_params)
     # Cheap filters first: SQLite evaluates AND terms in order, so the audience
     # (usually plain columns) spares the step's costlier derived fields most rows.
     where = []
@@ -102,6 +109,8 @@ def step_query(
         " WHERE (z.playbook IS NULL OR z.playbook = :playbook_id) AND z.until > :today)"
     )
     where.append(f"({step.when.sql})")
+    if step.follow is not None:
+        where.extend(follow_where)
     if step.until is not None:  # an account that meets the exit does not enter
         where.append(f"NOT coalesce(({step.until.sql}), 0)")
         params.update(step.until.params)
@@ -116,7 +125,7 @@ def step_query(
         where.append("a.id = :account_id")
         params["account_id"] = account_id
     sql = (
-        f"SELECT a.id, a.name, a.owner, {once_sql} FROM accounts a WHERE "
+        f"SELECT a.id, a.name, a.owner, {once_sql} FROM {source} WHERE "
         + " AND ".join(where)
         + " ORDER BY a.id"
     )

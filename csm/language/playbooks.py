@@ -15,7 +15,7 @@ from typing import Any
 
 from csm import textfile
 from csm.errors import NotFound, PlaybookError, Problem, did_you_mean
-from csm.language import yamlfile
+from csm.language import followups, yamlfile
 from csm.language.compiler import Condition
 from csm.language.fields import FieldSet
 from csm.language.yamlfile import Checker
@@ -27,7 +27,7 @@ _ROLE = re.compile(r"^[a-z][a-z0-9_]*$")
 _DURATION = re.compile(r"^(\d+)([dw])$")
 
 _PLAYBOOK_KEYS = ("playbook", "title", "description", "audience", "priority", "holdout", "steps")
-_STEP_KEYS = ("id", "title", "when", "for", "until", "once_per", "priority", "email", "task")
+_STEP_KEYS = ("id", "title", "when", "for", "until", "once_per", "priority", "email", "task", *followups.KEYS)
 _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")
 MAX_FOR_DAYS = 90
 _EMAIL_KEYS = ("template", "to", "fallback")
@@ -63,6 +63,7 @@ class Step:
     task: TaskSpec | None
     for_days: int = 1  # the condition must have held on each of the last N days
     until: Condition | None = None  # exit: close open tasks, withdraw unsent drafts
+    follow: followups.FollowUp | None = None  # `after`/`wait`/`unless`: a follow-up in a sequence
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,10 @@ def _check_step(
     before = len(c.problems)
     table = c.table(raw, path, _STEP_KEYS, "a step")
     step_id = _step_id(c, table, path)
-    when = c.condition(table, path, "when", required=True, prefix=f"s{index}_")
+    follow = followups.check(c, table, path)
+    when = c.condition(table, path, "when", required="after" not in table, prefix=f"s{index}_")
+    if when is None and follow is not None and "when" not in table:
+        when = followups.always(follow.after)
     for_days = _for_days(c, table, path)
     until = c.condition(table, path, "until", required=False, prefix=f"u{index}_")
     once_per = _once_per(c, table, path)
@@ -147,6 +151,7 @@ def _check_step(
         task,
         for_days or 1,
         until,
+        follow,
     )
 
 
@@ -251,6 +256,7 @@ def parse_playbook(
         c.add(("steps",) if "steps" in table else (), "a playbook needs a non-empty list of steps")
     else:
         seen: set[str] = set()
+        order = []
         for i, raw in enumerate(raw_steps):
             step = _check_step(c, raw, ("steps", i), priority, i, template_exists)
             if step and step.id in seen:
@@ -258,6 +264,9 @@ def parse_playbook(
             elif step:
                 seen.add(step.id)
                 steps.append(step)
+                order.append((i, step.id, step.follow, step.email is not None))
+        if not c.problems:  # a step with problems of its own could be the one `after` names
+            followups.check_order(c, order)
     if c.problems:
         return None, c.problems
     return Playbook(

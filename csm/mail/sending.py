@@ -256,7 +256,7 @@ class Ledger:
         except HeaderError as exc:
             outbox.fail(conn, draft_id, exc.message, self._now())
             return outcome("failed", exc.message)
-        if not self._claim(draft_id, plan, copies[0].delivery.address if copies else None):
+        if not self._claim(draft_id, plan, copies[0].delivery.address if copies else None, message_id):
             return None
         fates = {d.address: d for d in deliveries.of(conn, draft_id) if d.status == "sent"}
         fates.update((d.address, d) for d in plan)
@@ -347,13 +347,14 @@ class Ledger:
             partial=status == "sent" and states != {"sent"},
         )
 
-    def _claim(self, draft_id: int, plan: list[Delivery], first: str | None) -> bool:
-        """``approved -> sending`` for this process, with the copies recorded and the first marked."""
+    def _claim(self, draft_id: int, plan: list[Delivery], first: str | None, message_id: str) -> bool:
+        """``approved -> sending`` for this process, with the copies (and the Message-ID they carry)
+        recorded and the first marked."""
         now = self._now()
         with transaction(self.rt.conn):
             claimed = outbox.claim(self.rt.conn, draft_id, claimant(), now)
             if claimed:
-                deliveries.add(self.rt.conn, plan, now, sending=first)
+                deliveries.add(self.rt.conn, plan, now, sending=first, message_id=message_id)
         return claimed
 
     def _sent(self, draft: dict[str, Any], now: str) -> None:
