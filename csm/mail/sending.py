@@ -175,6 +175,8 @@ class Ledger:
             return f"account snoozed until {snooze['until']} ({snooze['reason']})"
         to, cc, dropped = self._addressees(draft)
         if not to and not cc:
+            if suppression.bouncing(conn, dropped):
+                return f"every recipient has unsubscribed or bounces ({', '.join(dropped)})"
             return f"every recipient has unsubscribed ({', '.join(dropped)})"
         playbook = self._playbook(draft["playbook"])
         step = playbook.step(draft["step"]) if playbook else None
@@ -193,7 +195,15 @@ class Ledger:
 
         owner = self.rt.ws.owner(draft["owner"])
         to, cc, dropped = self._addressees(draft)
-        notes = [f"left out {', '.join(dropped)} (unsubscribed)"] if dropped else []
+        bounced = suppression.bouncing(self.rt.conn, dropped)
+        notes = [
+            f"left out {', '.join(gone)} ({why})"
+            for gone, why in (
+                ([a for a in dropped if a.lower() not in bounced], "unsubscribed"),
+                ([a for a in dropped if a.lower() in bounced], "address bounces"),
+            )
+            if gone
+        ]
         if not to and cc:
             notes.append(f"moved {', '.join(addr for _, addr in cc)} from Cc to To")
             to, cc = cc, ()
