@@ -152,3 +152,21 @@ def smtp_server() -> Iterator:
     yield start
     for controller in started:
         controller.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """A real IMAP server on loopback (Dovecot, see tests/imap_server.py). Skips without it, except
+    under CI (CI=true), where a Dovecot that cannot start fails the tests."""
+    import os
+
+    import imap_server
+
+    try:
+        server = imap_server.start(tmp_path_factory.mktemp("dovecot"))
+    except imap_server.Unavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the IMAP tests need Dovecot: {exc}")
+        pytest.skip(f"the IMAP tests need Dovecot: {exc}")
+    yield server
+    server.stop()

@@ -76,6 +76,7 @@ def _show(report: InboxReport) -> None:
         f" {len(report.replies)} repl{'y' if len(report.replies) == 1 else 'ies'},"
         f" {len(report.bounces)} bounce{'' if len(report.bounces) == 1 else 's'}.",
         markup=False,
+        soft_wrap=True,
     )
     if report.replies:
         table = Table(title=f"{verb}: replies", title_justify="left")
@@ -86,14 +87,15 @@ def _show(report: InboxReport) -> None:
             table.add_row(r["account"], r["from"], r["at"][:16].replace("T", " "), r["subject"], answers)
         console.print(table)
     for b in report.bounces:
-        console.print(f"Bouncing: {b['address']} ({', '.join(b['accounts'])}): {b['reason']}", markup=False)
+        console.print(f"Bouncing: {b['address']} ({', '.join(b['accounts'])}): {b['reason']}", markup=False, soft_wrap=True)
     for s in report.stopped:
         console.print(
             f"Stopped {s['playbook']} › {s['step']} for {s['account']}: {s['drafts']} draft(s) withdrawn,"
             f" {s['tasks']} task(s) closed (they replied).",
             markup=False,
+            soft_wrap=True,
         )
     for why, n in sorted(report.ignored.items()):
-        console.print(f"Left alone: {n} ({why}).", markup=False)
+        console.print(f"Left alone: {n} ({why}).", markup=False, soft_wrap=True)
     if report.dry_run:
         err_console.print("Dry run: nothing was written. Run without --dry-run to record.")

@@ -183,8 +183,10 @@ class _Imap:
         try:
             self._client = self._connect()
         except ssl.SSLError as exc:
+            detail = getattr(exc, "verify_message", None)
             raise InboxError(
-                f"TLS with the IMAP server {where} failed: {exc.reason or exc}",
+                f"TLS with the IMAP server {where} failed: "
+                + (f"certificate verify failed: {detail}" if detail else str(exc.reason or exc)),
                 hint="Check security (tls on 993, starttls on 143); for a self-signed server set cafile.",
             ) from None
         except (OSError, imaplib.IMAP4.error) as exc:
