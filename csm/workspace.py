@@ -196,7 +196,9 @@ def _holidays(values: list[Any], path: str) -> tuple[dt.date, ...]:
             except ValueError:
                 day = None
         if day is None:
-            raise _setting_error(path, f"holidays[{index}]", f"expected a date like 2026-12-25, got {value!r}")
+            raise _setting_error(
+                path, f"holidays[{index}]", f"expected a date like 2026-12-25, got {value!r}"
+            )
         days.append(day)
     return tuple(sorted(set(days)))
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from loopback import free_port  # noqa: E402
+from loopback import free_port
 
 USER = "alex.morgan@northbeam.example"
 PASSWORD = "correct horse battery staple"
@@ -191,7 +191,9 @@ service auth-worker {{
 
 if __name__ == "__main__":
     server = start(Path(tempfile.mkdtemp(prefix="csm-dovecot-")))
-    print(f"Dovecot on 127.0.0.1:{server.port} (plaintext) and :{server.tls_port} (TLS, cafile {server.cafile})")
+    print(
+        f"Dovecot on 127.0.0.1:{server.port} (plaintext) and :{server.tls_port} (TLS, cafile {server.cafile})"
+    )
     print(f"user {USER!r}, password {PASSWORD!r}; Ctrl-C stops it")
     try:
         server.process.wait()

@@ -71,7 +71,7 @@ def ws(workspace: Path, invoke: Any, tmp_path: Path) -> Path:
     build_file_tree(workspace, {"playbooks/ping.yaml": PLAYBOOK})
     settings = workspace / "csm.toml"
     text = settings.read_text(encoding="utf-8")
-    settings.write_text(text.replace("\n[", 'holidays = [2026-11-26]\n\n[', 1), encoding="utf-8")
+    settings.write_text(text.replace("\n[", "holidays = [2026-11-26]\n\n[", 1), encoding="utf-8")
     for kind in ("accounts", "contacts"):
         assert invoke("-w", str(workspace), "import", kind, str(tmp_path / f"{kind}.csv")).exit_code == 0
     return workspace
@@ -92,7 +92,9 @@ def send_hello(ws: Path, invoke: Any, smtp_server: Any) -> EmailMessage:
     return email.message_from_bytes(envelope.content, policy=email.policy.default)
 
 
-def reply_to(sent: EmailMessage, *, body: str = "Thanks, all good here.", date: str = "Tue, 24 Nov 2026 09:30:00 +0000") -> bytes:
+def reply_to(
+    sent: EmailMessage, *, body: str = "Thanks, all good here.", date: str = "Tue, 24 Nov 2026 09:30:00 +0000"
+) -> bytes:
     message = EmailMessage()
     message["From"] = "Kim Lee <kim@acme.example>"
     message["To"] = sent["From"]
@@ -125,7 +127,9 @@ def follow_ups(ws: Path) -> list[tuple[str, str, str]]:
     return drafts + sql(ws, "SELECT 'task', step, status FROM tasks WHERE playbook = 'ping'")
 
 
-def test_a_reply_over_imap_means_no_follow_up(ws: Path, invoke: Any, smtp_server: Any, dovecot: Any, imap_env: None) -> None:
+def test_a_reply_over_imap_means_no_follow_up(
+    ws: Path, invoke: Any, smtp_server: Any, dovecot: Any, imap_env: None
+) -> None:
     sent = send_hello(ws, invoke, smtp_server)
     folder = f"t{uuid.uuid4().hex[:8]}"
     dovecot.append(reply_to(sent), folder)
@@ -146,7 +150,12 @@ def test_a_reply_over_imap_means_no_follow_up(ws: Path, invoke: Any, smtp_server
     }
     timeline = sql(ws, "SELECT kind, touch, summary, at FROM timeline WHERE kind = 'reply'")
     assert timeline == [
-        ("reply", 1, f"Kim Lee <kim@acme.example> replied: “Re: {sent['Subject']}” (to draft #{draft_id})", reply["at"])
+        (
+            "reply",
+            1,
+            f"Kim Lee <kim@acme.example> replied: “Re: {sent['Subject']}” (to draft #{draft_id})",
+            reply["at"],
+        )
     ]
     assert sql(ws, "SELECT body FROM replies") == [(None,)]  # never the body unless asked
     for day in ("2026-12-01", "2026-12-10"):
@@ -154,11 +163,17 @@ def test_a_reply_over_imap_means_no_follow_up(ws: Path, invoke: Any, smtp_server
     assert follow_ups(ws) == []
 
 
-def test_no_reply_and_the_follow_up_comes_after_5_business_days(ws: Path, invoke: Any, smtp_server: Any, dovecot: Any, imap_env: None) -> None:
+def test_no_reply_and_the_follow_up_comes_after_5_business_days(
+    ws: Path, invoke: Any, smtp_server: Any, dovecot: Any, imap_env: None
+) -> None:
     send_hello(ws, invoke, smtp_server)
     folder = f"t{uuid.uuid4().hex[:8]}"
     other = EmailMessage()
-    other["From"], other["Subject"], other["Message-ID"] = "news@vendor.example", "Our newsletter", "<n1@vendor.example>"
+    other["From"], other["Subject"], other["Message-ID"] = (
+        "news@vendor.example",
+        "Our newsletter",
+        "<n1@vendor.example>",
+    )
     other.set_content("Hello")
     dovecot.append(bytes(other), folder)
     imap_settings(ws, dovecot, folder)
@@ -174,7 +189,9 @@ def test_no_reply_and_the_follow_up_comes_after_5_business_days(ws: Path, invoke
     assert len(follow_ups(ws)) == 2, "a follow-up fires once per email it follows"
 
 
-def test_a_reply_after_the_follow_up_was_drafted_withdraws_it(ws: Path, invoke: Any, smtp_server: Any, tmp_path: Path) -> None:
+def test_a_reply_after_the_follow_up_was_drafted_withdraws_it(
+    ws: Path, invoke: Any, smtp_server: Any, tmp_path: Path
+) -> None:
     sent = send_hello(ws, invoke, smtp_server)
     assert invoke("-w", str(ws), "--today", "2026-12-01", "run", "ping").exit_code == 0
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
@@ -191,34 +208,44 @@ def test_a_reply_after_the_follow_up_was_drafted_withdraws_it(ws: Path, invoke: 
     ]
 
 
-def test_reading_twice_records_nothing_twice(ws: Path, invoke: Any, smtp_server: Any, dovecot: Any, imap_env: None, tmp_path: Path) -> None:
+def test_reading_twice_records_nothing_twice(
+    ws: Path, invoke: Any, smtp_server: Any, dovecot: Any, imap_env: None, tmp_path: Path
+) -> None:
     sent = send_hello(ws, invoke, smtp_server)
     folder = f"t{uuid.uuid4().hex[:8]}"
-    dovecot.append(reply_to(sent), folder)
+    raw = reply_to(sent)
+    dovecot.append(raw, folder)
     imap_settings(ws, dovecot, folder)
     assert invoke("-w", str(ws), "inbox").exit_code == 0
+    assert sql(ws, "SELECT last_uid FROM mail_cursors") == [(1,)]
     before = db_dump(ws / "csm.db")
     again = invoke("-w", str(ws), "inbox")
-    assert again.exit_code == 0 and "Read 0 messages" in again.stdout
-    # The folder's cursor went past it; the same message in an export is recognised as well.
-    path = tmp_path / "export.mbox"
-    box = mailbox.mbox(path)
-    box.add(reply_to(sent).replace(b"", b""))
+    assert again.exit_code == 0 and "Read 0 messages" in again.stdout  # the folder's cursor is past it
+    # The same message in an export (read whole) is known by its Message-ID.
+    box = mailbox.mbox(tmp_path / "export.mbox")
+    box.add(raw)
     box.close()
-    (uid_row,) = sql(ws, "SELECT last_uid FROM mail_cursors")
-    assert uid_row == (1,)
-    assert sql(ws, "SELECT count(*) FROM replies") == [(1,)]
+    export = invoke("-w", str(ws), "inbox", "--mbox", str(tmp_path / "export.mbox"))
+    assert export.exit_code == 0 and "Left alone: 1 (recorded before)." in export.stdout
     assert db_dump(ws / "csm.db") == before
 
 
-def test_tls_by_default_against_a_self_signed_server(ws: Path, invoke: Any, dovecot: Any, imap_env: None) -> None:
+def test_tls_by_default_against_a_self_signed_server(
+    ws: Path, invoke: Any, dovecot: Any, imap_env: None
+) -> None:
     settings = ws / "csm.toml"
     base = settings.read_text(encoding="utf-8")
-    tls = f'\n[inbox]\nhost = "127.0.0.1"\nport = {dovecot.tls_port}\nuser = "{imap_server.USER}"\npassword_env = "CSM_TEST_IMAP"\n'
+    tls = (
+        f'\n[inbox]\nhost = "127.0.0.1"\nport = {dovecot.tls_port}\nuser = "{imap_server.USER}"\n'
+        'password_env = "CSM_TEST_IMAP"\n'
+    )
     settings.write_text(base + tls, encoding="utf-8")
     refused = invoke("-w", str(ws), "inbox")
     assert refused.exit_code == 1
-    assert "TLS with the IMAP server 127.0.0.1" in refused.stderr and "certificate verify failed" in refused.stderr
+    assert (
+        "TLS with the IMAP server 127.0.0.1" in refused.stderr
+        and "certificate verify failed" in refused.stderr
+    )
     (ws / "ca.pem").write_bytes(dovecot.cafile.read_bytes())
     settings.write_text(base + tls + 'cafile = "ca.pem"\n', encoding="utf-8")
     result = invoke("-w", str(ws), "inbox")
@@ -226,17 +253,31 @@ def test_tls_by_default_against_a_self_signed_server(ws: Path, invoke: Any, dove
     assert f"imap://{imap_server.USER}@127.0.0.1:{dovecot.tls_port}/INBOX" in result.stdout
 
 
+SERVER = 'host = "imap.example.com"\nuser = "a@b.example"\n'
+
+
 @pytest.mark.parametrize(
     ("inbox", "message"),
     [
-        ('host = "imap.example.com"\nuser = "a@b.example"', "inbox.password_env: required"),
-        ('host = "imap.example.com"\nuser = "a@b.example"\npassword_env = "NOPE_NOT_SET"', "environment variable NOPE_NOT_SET is not set"),
-        ('host = "imap.example.com"\nuser = "a@b.example"\npassword_env = "CSM_TEST_IMAP"\nsecurity = "none"', "'none' sends the password in the clear"),
-        ('host = "imap.example.com"\nuser = "a@b.example"\npassword_env = "CSM_TEST_IMAP"\nsecurty = "tls"', "inbox.securty: unknown setting (did you mean 'security'?)"),
+        (SERVER, "inbox.password_env: required"),
+        (
+            SERVER + 'password_env = "NOPE_NOT_SET"',
+            "environment variable NOPE_NOT_SET is not set",
+        ),
+        (
+            SERVER + 'password_env = "CSM_TEST_IMAP"\nsecurity = "none"',
+            "'none' sends the password in the clear",
+        ),
+        (
+            SERVER + 'password_env = "CSM_TEST_IMAP"\nsecurty = "tls"',
+            "inbox.securty: unknown setting (did you mean 'security'?)",
+        ),
         ('maildir = "mail"\nhost = "x"', "name one mailbox"),
     ],
 )
-def test_bad_mailbox_settings_are_one_clear_error(ws: Path, invoke: Any, imap_env: None, inbox: str, message: str) -> None:
+def test_bad_mailbox_settings_are_one_clear_error(
+    ws: Path, invoke: Any, imap_env: None, inbox: str, message: str
+) -> None:
     settings = ws / "csm.toml"
     settings.write_text(settings.read_text(encoding="utf-8") + f"\n[inbox]\n{inbox}\n", encoding="utf-8")
     before = db_dump(ws / "csm.db")
@@ -247,12 +288,15 @@ def test_bad_mailbox_settings_are_one_clear_error(ws: Path, invoke: Any, imap_en
     assert db_dump(ws / "csm.db") == before
 
 
-def test_an_unreachable_server_is_one_clear_error_and_nothing_recorded(ws: Path, invoke: Any, imap_env: None) -> None:
+def test_an_unreachable_server_is_one_clear_error_and_nothing_recorded(
+    ws: Path, invoke: Any, imap_env: None
+) -> None:
     port = free_port()
     settings = ws / "csm.toml"
     settings.write_text(
         settings.read_text(encoding="utf-8")
-        + f'\n[inbox]\nhost = "127.0.0.1"\nport = {port}\nuser = "u@x.example"\npassword_env = "CSM_TEST_IMAP"\n',
+        + f'\n[inbox]\nhost = "127.0.0.1"\nport = {port}\nuser = "u@x.example"\n'
+        + 'password_env = "CSM_TEST_IMAP"\n',
         encoding="utf-8",
     )
     before = db_dump(ws / "csm.db")
@@ -262,7 +306,9 @@ def test_an_unreachable_server_is_one_clear_error_and_nothing_recorded(ws: Path,
     assert db_dump(ws / "csm.db") == before
 
 
-def test_a_refused_login_and_a_missing_folder(ws: Path, invoke: Any, dovecot: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refused_login_and_a_missing_folder(
+    ws: Path, invoke: Any, dovecot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CSM_TEST_IMAP", "wrong")
     imap_settings(ws, dovecot, "INBOX")
     before = db_dump(ws / "csm.db")
@@ -272,7 +318,9 @@ def test_a_refused_login_and_a_missing_folder(ws: Path, invoke: Any, dovecot: An
     assert "wrong" not in result.output  # never the password
     monkeypatch.setenv("CSM_TEST_IMAP", imap_server.PASSWORD)
     settings = ws / "csm.toml"
-    settings.write_text(settings.read_text(encoding="utf-8").replace('folder = "INBOX"', 'folder = "INBX"'), encoding="utf-8")
+    settings.write_text(
+        settings.read_text(encoding="utf-8").replace('folder = "INBOX"', 'folder = "INBX"'), encoding="utf-8"
+    )
     result = invoke("-w", str(ws), "inbox")
     assert result.exit_code == 1
     assert "no folder 'INBX' on 127.0.0.1 (did you mean 'INBOX'?)" in result.stderr

@@ -22,7 +22,8 @@ def register(app: typer.Typer) -> None:
 def inbox(
     ctx: typer.Context,
     maildir: Annotated[
-        Path | None, typer.Option("--maildir", help="Read this Maildir folder instead of [inbox].", metavar="DIR")
+        Path | None,
+        typer.Option("--maildir", help="Read this Maildir folder instead of [inbox].", metavar="DIR"),
     ] = None,
     mbox: Annotated[
         Path | None, typer.Option("--mbox", help="Read this mbox export instead of [inbox].", metavar="FILE")
@@ -30,7 +31,9 @@ def inbox(
     keep_body: Annotated[
         bool, typer.Option("--keep-body", help="Store each reply's text too (default: who, when, subject).")
     ] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be recorded; write nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be recorded; write nothing.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Record replies to what csm sent, and bounces, from the CSM's mailbox.
@@ -87,7 +90,11 @@ def _show(report: InboxReport) -> None:
             table.add_row(r["account"], r["from"], r["at"][:16].replace("T", " "), r["subject"], answers)
         console.print(table)
     for b in report.bounces:
-        console.print(f"Bouncing: {b['address']} ({', '.join(b['accounts'])}): {b['reason']}", markup=False, soft_wrap=True)
+        console.print(
+            f"Bouncing: {b['address']} ({', '.join(b['accounts'])}): {b['reason']}",
+            markup=False,
+            soft_wrap=True,
+        )
     for s in report.stopped:
         console.print(
             f"Stopped {s['playbook']} › {s['step']} for {s['account']}: {s['drafts']} draft(s) withdrawn,"

@@ -301,7 +301,7 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def local_date(timestamp: str | None, timezone: str | None) -> str | None:
-    """SQL ``local_date(ts, tz)``: the ISO date an ISO timestamp (UTC when it says no zone) falls on in ``tz``."""
+    """SQL ``local_date(ts, tz)``: the ISO date of an ISO timestamp (UTC if it names no zone) in ``tz``."""
     if timestamp is None:
         return None
     try:

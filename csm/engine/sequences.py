@@ -194,7 +194,9 @@ def _position(
     return Position(**sent, state="due", detail=f"no reply {follow.wait_text} after {sent_on}: follow-up due")
 
 
-def _follow_up(conn: sqlite3.Connection, playbook: str, step: str, account_id: str, prior_id: int) -> str | None:
+def _follow_up(
+    conn: sqlite3.Connection, playbook: str, step: str, account_id: str, prior_id: int
+) -> str | None:
     """The draft or task this follow-up made for the email ``prior_id``, as a person reads it."""
     pattern = f"{playbook}:{step}:{account_id}:%@{prior_id}"
     for table, noun in (("outbox", "draft"), ("tasks", "task")):

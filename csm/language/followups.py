@@ -51,7 +51,10 @@ def check(c: Checker, table: dict, path: tuple[Any, ...]) -> FollowUp | None:
     if "after" not in table:
         for key in ("wait", "unless"):
             if key in table:
-                c.add((*path, key), f"'{key}' belongs to a follow-up: add 'after: STEP' naming the step it follows")
+                c.add(
+                    (*path, key),
+                    f"'{key}' belongs to a follow-up: add 'after: STEP' naming the step it follows",
+                )
         return None
     after = c.text(table, path, "after", required=True) or ""
     wait = _wait(c, table, path)
@@ -99,7 +102,11 @@ def check_order(c: Checker, steps: Sequence[tuple[int, str, FollowUp | None, boo
             hint = did_you_mean(follow.after, emails) or f" (steps here: {', '.join(emails)})"
             c.add(where, f"'after' names no step of this playbook: '{follow.after}'{hint}")
         elif not emails[follow.after]:
-            c.add(where, f"step '{follow.after}' sends no email, so nothing can go unanswered: follow a step with an email")
+            c.add(
+                where,
+                f"step '{follow.after}' sends no email, so nothing can go unanswered:"
+                " follow a step with an email",
+            )
         elif _loops(step_id, follows):
             c.add(where, f"steps follow each other in a loop: {' → '.join(_chain(step_id, follows))}")
 

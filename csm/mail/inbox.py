@@ -122,7 +122,17 @@ class Reader:
         inserted = self.conn.execute(
             "INSERT INTO replies (message_key, account_id, draft_id, address, at, subject, matched_by, body,"
             " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (message.key, account_id, draft_id, message.sender, message.at, message.subject, how, message.body, now),
+            (
+                message.key,
+                account_id,
+                draft_id,
+                message.sender,
+                message.at,
+                message.subject,
+                how,
+                message.body,
+                now,
+            ),
         ).rowcount
         if not inserted:
             return False
@@ -174,7 +184,9 @@ class Reader:
                 ).rowcount
             ]
             for account in marked:
-                timeline.record(self.conn, account, "bounce", f"{address} bounced{about}: {bounce.reason}", now)
+                timeline.record(
+                    self.conn, account, "bounce", f"{address} bounced{about}: {bounce.reason}", now
+                )
             if not marked:
                 report.ignored["bounce already recorded"] += 1
             else:
@@ -199,7 +211,8 @@ def _contact_accounts(conn: sqlite3.Connection, address: str) -> list[str]:
     if not address:
         return []
     rows = conn.execute(
-        "SELECT DISTINCT account_id FROM contacts WHERE email = ? COLLATE NOCASE ORDER BY account_id", (address,)
+        "SELECT DISTINCT account_id FROM contacts WHERE email = ? COLLATE NOCASE ORDER BY account_id",
+        (address,),
     )
     return [row[0] for row in rows]
 

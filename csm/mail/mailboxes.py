@@ -19,6 +19,7 @@ are read whole each time; recording a message twice is prevented by its key.
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import mailbox
 import ssl
@@ -116,7 +117,8 @@ def _configure(
     security = reader.choice("security", SECURITY, default="tls")
     if security == "none" and host not in _LOOPBACK:
         reader.problem(
-            "security", f"'none' sends the password in the clear: only for a server on this machine, not {host!r}"
+            "security",
+            f"'none' sends the password in the clear: only for a server on this machine, not {host!r}",
         )
     port = int(reader.number("port", default=993 if security == "tls" else 143, whole=True, high=65535))
     password = _password(reader)
@@ -132,7 +134,9 @@ def _password(reader: SettingsReader) -> str | None:
     name = reader.text("password_env", required=True)
     value = reader.environ.get(name) if name else None
     if name and not value:
-        reader.problem("password_env", f"environment variable {name} is not set (export it before `csm inbox`)")
+        reader.problem(
+            "password_env", f"environment variable {name} is not set (export it before `csm inbox`)"
+        )
     return value
 
 
@@ -217,10 +221,8 @@ class _Imap:
 
     def _close(self) -> None:
         if self._client is not None:
-            try:
+            with contextlib.suppress(OSError, imaplib.IMAP4.error):
                 self._client.logout()
-            except (OSError, imaplib.IMAP4.error):
-                pass
             self._client = None
 
     def messages(self, cursor: Cursor | None) -> Iterator[tuple[bytes, Cursor | None]]:
@@ -239,7 +241,8 @@ class _Imap:
         if status != "OK":
             folders = self._folders(client)
             raise InboxError(
-                f"no folder {self.folder!r} on {self.host}{did_you_mean(self.folder, folders)}: {_text(data)}",
+                f"no folder {self.folder!r} on {self.host}{did_you_mean(self.folder, folders)}:"
+                f" {_text(data)}",
                 hint=f"Folders there: {', '.join(folders) or 'none'}.",
             )
         validity = client.untagged_responses.get("UIDVALIDITY", [b"0"])[-1]
@@ -262,7 +265,9 @@ class _Imap:
     def _fetch(self, client: imaplib.IMAP4, uids: list[int]) -> Iterator[tuple[int, bytes]]:
         status, data = client.uid("FETCH", ",".join(map(str, uids)), "(UID BODY.PEEK[])")
         if status != "OK":
-            raise InboxError(f"the IMAP server {self.host} refused to fetch from {self.folder!r}: {_text(data)}")
+            raise InboxError(
+                f"the IMAP server {self.host} refused to fetch from {self.folder!r}: {_text(data)}"
+            )
         found = {}
         for item in data:
             if isinstance(item, tuple) and len(item) == 2:
@@ -283,4 +288,3 @@ def _text(value: Any) -> str:
     if isinstance(value, list):
         value = b" ".join(v for v in value if isinstance(v, bytes))
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-

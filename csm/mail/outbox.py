@@ -229,7 +229,13 @@ def edit(conn: sqlite3.Connection, draft_id: int, subject: str, body: str, now: 
 
 
 def withdraw(
-    conn: sqlite3.Connection, playbook: str, step: str, account_id: str, now: str, *, reason: str = "until met"
+    conn: sqlite3.Connection,
+    playbook: str,
+    step: str,
+    account_id: str,
+    now: str,
+    *,
+    reason: str = "until met",
 ) -> int:
     """Withdraw a step's unsent drafts for an account, saying why (its `until:` was met, or the
     customer replied before a follow-up went out); how many.
