@@ -90,9 +90,9 @@ def seed(conn: sqlite3.Connection, *, sent_at: str | None = SENT) -> None:
         conn.execute("INSERT INTO accounts (id, name, start_date) VALUES ('A2', 'Beta', '2026-01-01')")
         for account in ("A1", "A2"):
             conn.execute(
-                "INSERT INTO outbox (dedupe_key, playbook, step, account_id, to_addrs, subject, body, template,"
-                " status, sent_at, created_at, updated_at) VALUES (?, 'ping', 'hello', ?, '[]', 'Hi', 'Hi', 't',"
-                " ?, ?, ?, ?)",
+                "INSERT INTO outbox (dedupe_key, playbook, step, account_id, to_addrs, subject, body,"
+                " template, status, sent_at, created_at, updated_at)"
+                " VALUES (?, 'ping', 'hello', ?, '[]', 'Hi', 'Hi', 't', ?, ?, ?, ?)",
                 (
                     f"ping:hello:{account}:once",
                     account,
