@@ -13,12 +13,14 @@ from csm.mail import outbox
 from csm.runtime import Runtime
 
 USAGE_DROP = -0.2  # without 30 days of health history: usage down 20% or more
+REPLY_DAYS = 7  # replies of the last week: someone wrote back, so answer them first
 
 
 @dataclass(frozen=True)
 class Morning:
     today: str
     owner: str | None
+    replies: list[dict[str, Any]]
     drafts: list[dict[str, Any]]
     tasks: list[dict[str, Any]]
     renewals: list[dict[str, Any]]
@@ -29,6 +31,7 @@ class Morning:
         return {
             "today": self.today,
             "owner": self.owner,
+            "replies": self.replies,
             "drafts": self.drafts,
             "tasks": self.tasks,
             "renewals": self.renewals,
@@ -58,12 +61,31 @@ def morning(rt: Runtime, owner: str | None) -> Morning:
     return Morning(
         rt.today.isoformat(),
         owner,
+        _replies(rt, owner),
         _drafts(rt, owner),
         _tasks(rt, owner),
         _renewals(rt, owner),
         _health_drops(rt, owner),
         _silent(rt, owner),
     )
+
+
+def _replies(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
+    """Replies of the last week (``csm inbox`` records them), newest first, with the email they answer."""
+    params: dict[str, Any] = {"today": rt.params["today"], "days": f"-{REPLY_DAYS - 1} days"}
+    mine = ""
+    if owner is not None:
+        mine = " AND a.owner = :owner"
+        params["owner"] = owner
+    rows = rt.conn.execute(
+        "SELECT r.account_id AS account, a.name AS account_name, r.address AS \"from\", r.at, r.subject,"
+        " r.draft_id AS draft, o.playbook, o.step FROM replies r JOIN accounts a ON a.id = r.account_id"
+        " LEFT JOIN outbox o ON o.id = r.draft_id"
+        f" WHERE r.at >= date(:today, :days) AND r.at < date(:today, '+1 day'){mine}"
+        " ORDER BY r.at DESC, r.account_id",
+        params,
+    )
+    return [dict(row) for row in rows]
 
 
 def _drafts(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
