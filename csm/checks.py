@@ -11,6 +11,7 @@ from csm.data.sources import parse_sources
 from csm.errors import Problem
 from csm.health import model as health_model
 from csm.language.playbooks import load_all
+from csm.mail.mailboxes import settings_problems as mailbox_settings_problems
 from csm.mail.sending import LEDGER_KEYS, ledger_settings
 from csm.mail.transports import transport_settings_problems
 from csm.runtime import Runtime
@@ -31,6 +32,11 @@ def check(rt: Runtime) -> CheckReport:
     messages = transport_settings_problems(send, os.environ, LEDGER_KEYS) + ledger_settings(send)[1]
     line = _table_line(rt.ws.settings_path, "[send]")
     problems = [Problem(str(rt.ws.settings_path), line, 1, message) for message in messages]
+    inbox_line = _table_line(rt.ws.settings_path, "[inbox]")
+    problems.extend(
+        Problem(str(rt.ws.settings_path), inbox_line, 1, message)
+        for message in mailbox_settings_problems(rt.ws.settings.inbox, rt.ws.root, os.environ)
+    )
     templates = Templates(rt.ws.templates_dir)
     _, found = load_all(rt.ws.playbooks_dir, rt.fields, templates.exists, lambda: rt.contact_roles)
     problems.extend(found)

@@ -332,3 +332,37 @@ def test_a_missing_export_is_one_clear_error(ws: Path, invoke: Any, tmp_path: Pa
         result = invoke("-w", str(ws), "inbox", flag, str(tmp_path / "nope"))
         assert result.exit_code == 1
         assert result.stderr.startswith(f"Error: {tmp_path / 'nope'} is not {what}")
+
+
+def test_csm_check_reports_the_inbox_table_at_its_line(ws: Path, invoke: Any) -> None:
+    settings = ws / "csm.toml"
+    settings.write_text(
+        settings.read_text(encoding="utf-8") + '\n[inbox]\nhost = "imap.example.com"\nuser = "a@b.example"\n',
+        encoding="utf-8",
+    )
+    line = settings.read_text(encoding="utf-8").splitlines().index("[inbox]") + 1
+    result = invoke("-w", str(ws), "check")
+    assert result.exit_code == 1
+    assert f"csm.toml:{line}:1: inbox.password_env: required" in result.output
+
+
+def test_a_bounce_shows_on_the_account_and_the_address_is_left_out_of_sending(
+    ws: Path, invoke: Any, tmp_path: Path
+) -> None:
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    box.add(
+        b"From: MAILER-DAEMON@mx.acme.example\r\nSubject: Undelivered\r\nMessage-ID: <d@mx>\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+        b"Final-Recipient: rfc822; kim@acme.example\r\nAction: failed\r\nStatus: 5.1.1\r\n--B--\r\n"
+    )
+    box.close()
+    result = invoke("-w", str(ws), "inbox", "--maildir", str(tmp_path / "Maildir"))
+    assert result.exit_code == 0, result.output
+    assert "Bouncing: kim@acme.example (A1): 5.1.1" in result.stdout
+    shown = invoke("-w", str(ws), "account", "A1").stdout
+    assert "Kim Lee <kim@acme.example> champion (primary) (bouncing since" in shown
+    assert "bounce     kim@acme.example bounced: 5.1.1" in shown
+    # Nobody left to write to: hello becomes a task for the CSM instead of a draft.
+    assert invoke("-w", str(ws), "--today", "2026-11-23", "run", "ping").exit_code == 0
+    assert sql(ws, "SELECT status FROM outbox") == [("skipped",)]
