@@ -133,6 +133,11 @@ def test_a_follow_up_matches_when_the_wait_is_over_once_per_email_it_follows(
     assert matched(conn, playbook, "call", "2026-11-27", holidays=("2026-11-26",)) == []
     assert matched(conn, playbook, "later", "2026-11-27") == [("A1", "once@1"), ("A2", "once@2")]
     assert matched(conn, playbook, "later", "2026-11-26") == []
+    # Due for LATE_DAYS more days, then it lapses.
+    assert [a for a, _ in matched(conn, playbook, "later", "2026-12-17")] == ["A1", "A2"]
+    assert matched(conn, playbook, "later", "2026-12-18") == []
+    assert [a for a, _ in matched(conn, playbook, "call", "2026-12-25")] == ["A1", "A2"]  # 25 business days
+    assert matched(conn, playbook, "call", "2026-12-28") == []
 
 
 def test_the_wait_counts_in_the_workspace_timezone(conn: sqlite3.Connection, playbook: Playbook) -> None:
@@ -150,7 +155,7 @@ def test_only_a_sent_email_starts_the_wait_and_a_reply_since_stops_it(
     conn: sqlite3.Connection, playbook: Playbook
 ) -> None:
     seed(conn, sent_at=None)
-    assert matched(conn, playbook, "call", "2026-12-31") == []
+    assert matched(conn, playbook, "call", "2026-12-10") == []
     conn.execute("UPDATE outbox SET status = 'sent', sent_at = ? WHERE account_id = 'A1'", (SENT,))
     with conn:
         for account, at in (("A1", "2026-11-19T09:00:00+00:00"), ("A2", "2026-11-23T09:00:00+00:00")):
@@ -160,10 +165,10 @@ def test_only_a_sent_email_starts_the_wait_and_a_reply_since_stops_it(
                 (f"<{account}@x>", account, at, at),
             )
     # A1's reply came before the email went out: it does not count. A2's email never went out.
-    assert matched(conn, playbook, "call", "2026-12-31") == [("A1", "once@1")]
+    assert matched(conn, playbook, "call", "2026-12-10") == [("A1", "once@1")]
     conn.execute("UPDATE outbox SET status = 'sent', sent_at = ? WHERE account_id = 'A2'", (SENT,))
-    assert matched(conn, playbook, "call", "2026-12-31") == [("A1", "once@1")]  # A2 replied
-    assert [a for a, _ in matched(conn, playbook, "later", "2026-12-31")] == ["A1", "A2"]  # no `unless`
+    assert matched(conn, playbook, "call", "2026-12-10") == [("A1", "once@1")]  # A2 replied
+    assert [a for a, _ in matched(conn, playbook, "later", "2026-12-10")] == ["A1", "A2"]  # no `unless`
 
 
 def test_position_says_where_each_account_is(conn: sqlite3.Connection, playbook: Playbook) -> None:
@@ -205,6 +210,16 @@ def test_position_says_where_each_account_is(conn: sqlite3.Connection, playbook:
         "call",
         "replied",
         "kim@beta.example replied 2026-11-23: no follow-up",
+    )
+    assert where("A2", "2026-12-30")[0] == (
+        "call",
+        "replied",
+        "kim@beta.example replied 2026-11-23: no follow-up",
+    )
+    assert where("A1", "2026-12-28")[1] == (
+        "later",
+        "lapsed",
+        "no reply to 'hello' of 2026-11-20; too late now",
     )
     conn.execute("DELETE FROM outbox")
     assert where("A1", "2026-11-30")[0] == ("call", "not-started", "no email of 'hello' sent yet")

@@ -57,7 +57,9 @@ def _print_morning(m: Morning) -> None:
         lambda r: (
             r["at"][5:10],
             f"{r['account_name']} ({r['account']}): {r['from']} wrote “{r['subject']}”",
-            f"answers {r['playbook']} › {r['step']} (draft #{r['draft']})" if r["draft"] else "from a contact",
+            f"answers {r['playbook']} › {r['step']} (draft #{r['draft']})"
+            if r["draft"]
+            else "from a contact",
         ),
     )
     _section(

@@ -5,7 +5,7 @@ A follow-up step (``after``/``wait``/``unless`` in the playbook, see
 step it follows was sent (per the outbox), ``wait`` days have passed since, in
 the workspace's timezone (business days skip weekends and the ``holidays`` of
 csm.toml), and, with ``unless: replied``, no reply from the account came in
-since it went out. All of that is SQL inside the step's one query
+since it went out. It stays due for :data:`LATE_DAYS` more days, then lapses. All of that is SQL inside the step's one query
 (:func:`csm.engine.matching.step_query`); the calendar arithmetic is a plain
 SQL expression (:func:`business_days_sql`); ``:holidays`` (a JSON list of ISO dates) and
 ``:timezone`` come with every evaluation's parameters (:func:`csm.runtime.sql_params`).
@@ -36,6 +36,9 @@ _PRIOR = (
     " WHERE o.playbook = :playbook_id AND o.step = :{key} AND o.status = 'sent' AND o.sent_at IS NOT NULL"
     " GROUP BY o.account_id) p ON p.account_id = a.id"
 )
+# A follow-up is due from the end of its wait for this many more (business) days, then lapses:
+# a step added to an old workspace does not bring back calls about last year's emails.
+LATE_DAYS = 20
 _REPLIED = "EXISTS (SELECT 1 FROM replies r WHERE r.account_id = a.id AND r.at >= p.sent_at)"
 
 
@@ -75,7 +78,8 @@ def query_parts(step: Step) -> tuple[str, list[str], dict[str, Any], str]:
     """What a follow-up adds to its step's query: (a JOIN, WHERE terms, params, the once-value suffix)."""
     assert step.follow is not None
     key = "follow_after"
-    where = [f"{elapsed_sql(step, 'p.sent_on', ':today')} >= {int(step.follow.wait_days)}"]
+    wait = int(step.follow.wait_days)
+    where = [f"{elapsed_sql(step, 'p.sent_on', ':today')} BETWEEN {wait} AND {wait + LATE_DAYS}"]
     if step.follow.unless_replied:
         where.append(f"NOT {_REPLIED}")
     return _PRIOR.format(key=key), where, {key: step.follow.after}, " || '@' || p.draft_id"
@@ -119,7 +123,7 @@ class Position:
     playbook: str
     step: str
     after: str
-    state: str  # not-started | waiting | replied | due | done
+    state: str  # not-started | waiting | replied | due | lapsed | done
     detail: str  # one line a CSM reads
     sent_at: str | None = None  # when the email followed went out
     wait_ends: str | None = None  # the first day the follow-up may fire
@@ -172,11 +176,11 @@ def _position(
     if prior is None:
         return Position(**base, state="not-started", detail=f"no email of '{follow.after}' sent yet")
     sent_on = dt.date.fromisoformat(prior["sent_on"])
-    ends = (
-        add_business_days(sent_on, follow.wait_days, holidays)
-        if follow.business
-        else sent_on + dt.timedelta(days=follow.wait_days)
-    )
+
+    def after(days: int) -> dt.date:
+        return add_business_days(sent_on, days, holidays) if follow.business else sent_on + dt.timedelta(days)
+
+    ends = after(follow.wait_days)
     sent = {**base, "sent_at": prior["sent_at"], "wait_ends": ends.isoformat()}
     made = _follow_up(conn, playbook.id, step.id, account_id, prior["id"])
     reply = conn.execute(
@@ -191,6 +195,10 @@ def _position(
     if today < ends:
         detail = f"'{follow.after}' sent {sent_on}; waiting {follow.wait_text}, until {ends}"
         return Position(**sent, state="waiting", detail=detail)
+    if today > after(follow.wait_days + LATE_DAYS):
+        return Position(
+            **sent, state="lapsed", detail=f"no reply to '{follow.after}' of {sent_on}; too late now"
+        )
     return Position(**sent, state="due", detail=f"no reply {follow.wait_text} after {sent_on}: follow-up due")
 
 

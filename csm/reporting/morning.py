@@ -78,7 +78,7 @@ def _replies(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
         mine = " AND a.owner = :owner"
         params["owner"] = owner
     rows = rt.conn.execute(
-        "SELECT r.account_id AS account, a.name AS account_name, r.address AS \"from\", r.at, r.subject,"
+        'SELECT r.account_id AS account, a.name AS account_name, r.address AS "from", r.at, r.subject,'
         " r.draft_id AS draft, o.playbook, o.step FROM replies r JOIN accounts a ON a.id = r.account_id"
         " LEFT JOIN outbox o ON o.id = r.draft_id"
         f" WHERE r.at >= date(:today, :days) AND r.at < date(:today, '+1 day'){mine}"
