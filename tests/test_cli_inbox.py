@@ -199,7 +199,8 @@ def test_a_reply_after_the_follow_up_was_drafted_withdraws_it(
     box.close()
     result = invoke("-w", str(ws), "inbox", "--maildir", str(tmp_path / "Maildir"))
     assert result.exit_code == 0, result.output
-    assert "Stopped ping › nudge for A1: 1 draft(s) withdrawn, 0 task(s) closed" in result.stdout
+    assert "Stopped ping › nudge for A1 (they replied): 1 draft withdrawn, 0 tasks closed." in result.stdout
+    assert "Stopped ping › call for A1 (they replied): 0 drafts withdrawn, 1 task closed." in result.stdout
     assert sql(ws, "SELECT status, reason FROM outbox WHERE step = 'nudge'") == [
         ("withdrawn", "kim@acme.example replied on 2026-12-01")
     ]
@@ -226,7 +227,7 @@ def test_reading_twice_records_nothing_twice(
     box.add(raw)
     box.close()
     export = invoke("-w", str(ws), "inbox", "--mbox", str(tmp_path / "export.mbox"))
-    assert export.exit_code == 0 and "Left alone: 1 (recorded before)." in export.stdout
+    assert export.exit_code == 0 and "Left alone: 1 recorded before." in export.stdout
     assert db_dump(ws / "csm.db") == before
 
 
@@ -352,14 +353,18 @@ def test_a_bounce_shows_on_the_account_and_the_address_is_left_out_of_sending(
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
     box.add(
         b"From: MAILER-DAEMON@mx.acme.example\r\nSubject: Undelivered\r\nMessage-ID: <d@mx>\r\n"
-        b'MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
         b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
         b"Final-Recipient: rfc822; kim@acme.example\r\nAction: failed\r\nStatus: 5.1.1\r\n--B--\r\n"
     )
     box.close()
     result = invoke("-w", str(ws), "inbox", "--maildir", str(tmp_path / "Maildir"))
     assert result.exit_code == 0, result.output
-    assert "Bouncing: kim@acme.example (A1): 5.1.1" in result.stdout
+    assert (
+        "bouncing addresses (left out of every send from now on)\n  kim@acme.example (A1): 5.1.1"
+        in result.stdout
+    )
     shown = invoke("-w", str(ws), "account", "A1").stdout
     assert "Kim Lee <kim@acme.example> champion (primary) (bouncing since" in shown
     assert "bounce     kim@acme.example bounced: 5.1.1" in shown

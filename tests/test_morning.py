@@ -247,8 +247,8 @@ def test_the_owner_filter_keeps_one_book_in_every_section(rt: Runtime) -> None:
 
 def add_reply(rt: Runtime, account: str, at: str, draft: int | None = None) -> None:
     rt.conn.execute(
-        "INSERT INTO replies (message_key, account_id, draft_id, address, at, subject, matched_by, recorded_at)"
-        " VALUES (?, ?, ?, 'pat@r10.example', ?, 'Re: Renewal', ?, ?)",
+        "INSERT INTO replies (message_key, account_id, draft_id, address, at, subject, matched_by,"
+        " recorded_at) VALUES (?, ?, ?, 'pat@r10.example', ?, 'Re: Renewal', ?, ?)",
         (f"<{account}{at}@x>", account, draft, at, "thread" if draft else "sender", NOW),
     )
 

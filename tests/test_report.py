@@ -89,8 +89,8 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
         _draft(conn, 8, "A8", "withdrawn", reason="until met")
         conn.execute(  # A1 answered in the email's thread
             "INSERT INTO replies (message_key, account_id, draft_id, address, at, subject, matched_by,"
-            " recorded_at) VALUES ('<r1@a1>', 'A1', 1, 'kim@a1.example', '2026-08-04T08:00:00+00:00', 'Re: s',"
-            " 'thread', ?)",
+            " recorded_at) VALUES ('<r1@a1>', 'A1', 1, 'kim@a1.example', '2026-08-04T08:00:00+00:00',"
+            " 'Re: s', 'thread', ?)",
             (NOW,),
         )
         conn.execute(

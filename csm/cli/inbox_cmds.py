@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from csm.cli.common import console, err_console, print_json, today, workspace
+from csm.templating.filters import plural
 
 if TYPE_CHECKING:
     from csm.mail.inbox import InboxReport
@@ -71,38 +73,40 @@ def _ours(ws: Workspace) -> frozenset[str]:
 
 
 def _show(report: InboxReport) -> None:
-    from rich.table import Table
-
     verb = "Would record" if report.dry_run else "Recorded"
+    replies, bounces = len(report.replies), len(report.bounces)
     console.print(
-        f"Read {report.read} message{'' if report.read == 1 else 's'} from {report.mailbox}:"
-        f" {len(report.replies)} repl{'y' if len(report.replies) == 1 else 'ies'},"
-        f" {len(report.bounces)} bounce{'' if len(report.bounces) == 1 else 's'}.",
+        f"Read {plural(report.read, 'message')} from {report.mailbox}:"
+        f" {plural(replies, 'reply', 'replies')}, {plural(bounces, 'bounce')}.",
         markup=False,
         soft_wrap=True,
     )
     if report.replies:
-        table = Table(title=f"{verb}: replies", title_justify="left")
-        for column in ("account", "from", "when", "subject", "answers"):
-            table.add_column(column)
-        for r in report.replies:
-            answers = f"draft #{r['draft']}" if r["draft"] else "(from a contact)"
-            table.add_row(r["account"], r["from"], r["at"][:16].replace("T", " "), r["subject"], answers)
-        console.print(table)
+        console.print(f"\n[bold]{verb}: replies[/]")
+    for r in report.replies:
+        answers = f"answers draft #{r['draft']}" if r["draft"] else "from a contact"
+        console.print(
+            f"  {r['at'][:16].replace('T', ' ')}  {r['account']}  {r['from']}:"
+            f" “{escape(r['subject'])}”, {answers}",
+            no_wrap=True,
+            overflow="ellipsis",
+            highlight=False,
+        )
+    if report.bounces:
+        console.print(f"\n[bold]{verb}: bouncing addresses[/] (left out of every send from now on)")
     for b in report.bounces:
         console.print(
-            f"Bouncing: {b['address']} ({', '.join(b['accounts'])}): {b['reason']}",
-            markup=False,
-            soft_wrap=True,
+            f"  {b['address']} ({', '.join(b['accounts'])}): {b['reason']}", markup=False, soft_wrap=True
         )
     for s in report.stopped:
         console.print(
-            f"Stopped {s['playbook']} › {s['step']} for {s['account']}: {s['drafts']} draft(s) withdrawn,"
-            f" {s['tasks']} task(s) closed (they replied).",
+            f"\nStopped {s['playbook']} › {s['step']} for {s['account']} (they replied):"
+            f" {plural(s['drafts'], 'draft')} withdrawn, {plural(s['tasks'], 'task')} closed.",
             markup=False,
             soft_wrap=True,
         )
-    for why, n in sorted(report.ignored.items()):
-        console.print(f"Left alone: {n} ({why}).", markup=False, soft_wrap=True)
+    left = ", ".join(f"{n} {why}" for why, n in sorted(report.ignored.items()))
+    if left:
+        console.print(f"\nLeft alone: {left}.", markup=False, soft_wrap=True)
     if report.dry_run:
         err_console.print("Dry run: nothing was written. Run without --dry-run to record.")

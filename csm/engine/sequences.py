@@ -5,10 +5,12 @@ A follow-up step (``after``/``wait``/``unless`` in the playbook, see
 step it follows was sent (per the outbox), ``wait`` days have passed since, in
 the workspace's timezone (business days skip weekends and the ``holidays`` of
 csm.toml), and, with ``unless: replied``, no reply from the account came in
-since it went out. It stays due for :data:`LATE_DAYS` more days, then lapses. All of that is SQL inside the step's one query
+since it went out. It stays due for :data:`LATE_DAYS` more days, then lapses.
+All of that is SQL inside the step's one query
 (:func:`csm.engine.matching.step_query`); the calendar arithmetic is a plain
-SQL expression (:func:`business_days_sql`); ``:holidays`` (a JSON list of ISO dates) and
-``:timezone`` come with every evaluation's parameters (:func:`csm.runtime.sql_params`).
+SQL expression (:func:`business_days_sql`); ``:holidays`` (a JSON list of ISO
+dates) and ``:timezone`` come with every evaluation's parameters
+(:func:`csm.runtime.sql_params`).
 
 A follow-up fires once per email it follows: its once value carries that
 draft's id. A reply withdraws the account's pending follow-up drafts and closes
