@@ -145,7 +145,7 @@ class _Files:
 
     def __init__(self, path: Path, kind: str) -> None:
         self.path, self.kind = path.resolve(), kind
-        self.name = f"{kind}:{self.path}"
+        self.name = f"{kind}:{path}"  # as given: what the person typed
 
     def __enter__(self) -> _Files:
         exists = self.path.is_dir() if self.kind == "maildir" else self.path.is_file()
