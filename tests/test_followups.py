@@ -55,7 +55,14 @@ def test_a_follow_up_loads(follow: str, expected: FollowUp) -> None:
     assert problems == []
     step = playbook.step("call")
     assert step.follow == expected
-    assert (step.when.sql, step.when.fields, step.when.source) == ("1", (), "after hello")
+    assert (step.when.sql, step.when.fields) == ("1", ())
+    assert step.when.source == expected.text()
+
+
+def test_a_follow_up_reads_where_a_condition_would() -> None:
+    follow = parse("    after: hello\n    wait: 5 business days\n    unless: replied")[0].step("call").follow
+    assert follow.text() == "after hello: 5 business days, unless replied"
+    assert FollowUp("hello", 1, False, False).text() == "after hello: 1 day"
 
 
 def test_a_follow_up_may_have_a_when_of_its_own() -> None:

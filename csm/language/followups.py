@@ -40,10 +40,14 @@ class FollowUp:
         unit = "business day" if self.business else "day"
         return f"{self.wait_days} {unit}{'' if self.wait_days == 1 else 's'}"
 
+    def text(self) -> str:
+        """How it reads where a condition would: ``after heads-up: 5 business days, unless replied``."""
+        return f"after {self.after}: {self.wait_text}" + (", unless replied" if self.unless_replied else "")
 
-def always(after: str) -> Condition:
+
+def always(follow: FollowUp) -> Condition:
     """The `when:` of a follow-up that has none: its sequence keys decide alone."""
-    return Condition(source=f"after {after}", sql="1", params={}, fields=())
+    return Condition(source=follow.text(), sql="1", params={}, fields=())
 
 
 def check(c: Checker, table: dict, path: tuple[Any, ...]) -> FollowUp | None:

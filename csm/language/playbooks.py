@@ -130,7 +130,7 @@ def _check_step(
     follow = followups.check(c, table, path)
     when = c.condition(table, path, "when", required="after" not in table, prefix=f"s{index}_")
     if when is None and follow is not None and "when" not in table:
-        when = followups.always(follow.after)
+        when = followups.always(follow)
     for_days = _for_days(c, table, path)
     until = c.condition(table, path, "until", required=False, prefix=f"u{index}_")
     once_per = _once_per(c, table, path)
