@@ -7,7 +7,6 @@ import email
 import email.policy
 import json
 import mailbox
-import sqlite3
 import uuid
 from email.message import EmailMessage
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import imap_server
 import pytest
 from conftest import build_file_tree, db_dump
+from conftest import rows as sql
 from loopback import Collect, free_port
 from test_sending import set_send, smtp_settings
 
@@ -40,15 +40,6 @@ steps:
     unless: replied
     email: { template: silent-account/hello.md.j2, to: [champion] }
 """
-
-
-def sql(ws: Path, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(ws / "csm.db")
-    try:
-        with conn:
-            return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.fixture

@@ -102,7 +102,7 @@ def _last_week(conn: sqlite3.Connection, ws: Workspace, playbooks: list[Playbook
     added = queue(
         conn, ws, Templates(ws.templates_dir), fields, params, results, day, f"{day}T07:00:00+00:00"
     )
-    sent = _send(conn, [q for q in added.added if q.kind == "draft"], f"{day}T10:00:00+00:00")
+    sent = _send(conn, added.added, f"{day}T10:00:00+00:00", f"{day + dt.timedelta(days=1)}T16:00:00+00:00")
     steps = dict(
         conn.execute("SELECT id, step FROM outbox WHERE status = 'sent' AND sent_at >= ?", (str(day),))
     )
@@ -114,12 +114,21 @@ def _last_week(conn: sqlite3.Connection, ws: Workspace, playbooks: list[Playbook
     replies.answer(conn, playbooks, answered, [1 + n % 3 for n in range(len(answered))])
 
 
-def _send(conn: sqlite3.Connection, drafts: list[Queued], at: str) -> list[int]:
-    """Approve and send these drafts at ``at``, each with the Message-ID csm would give it."""
+def _send(conn: sqlite3.Connection, added: list[Queued], at: str, done_at: str) -> list[int]:
+    """Send these drafts at ``at``, each with the Message-ID csm would give it, and do the tasks
+    at ``done_at``; returns the drafts sent."""
     with store.transaction(conn):
-        for item in drafts:
-            _sent(conn, item, at)
-    return [item.id for item in drafts]
+        for item in added:
+            if item.kind == "draft":
+                _sent(conn, item, at)
+            else:
+                _done(conn, item, done_at)
+    return [item.id for item in added if item.kind == "draft"]
+
+
+def _done(conn: sqlite3.Connection, item: Queued, at: str) -> None:
+    tasks.move(conn, item.id, "do", "done", done_at=at)
+    timeline.record(conn, item.account_id, "task_done", f"task done: {item.summary}", at)
 
 
 def _sent(conn: sqlite3.Connection, item: Queued, at: str) -> None:
@@ -156,8 +165,7 @@ def _work_the_list(
             else:
                 if rng.random() >= 0.8:  # the CSM got to it late
                     at = f"{day + dt.timedelta(days=rng.randint(7, 30))}T16:00:00+00:00"
-                tasks.move(conn, item.id, "do", "done", done_at=at)
-                timeline.record(conn, item.account_id, "task_done", f"task done: {item.summary}", at)
+                _done(conn, item, at)
     return sent
 
 
