@@ -243,6 +243,14 @@ def test_tls_by_default_against_a_self_signed_server(
     result = invoke("-w", str(ws), "inbox")
     assert result.exit_code == 0, result.output
     assert f"imap://{imap_server.USER}@127.0.0.1:{dovecot.tls_port}/INBOX" in result.stdout
+    # STARTTLS on the plaintext port, with the same CA.
+    starttls = (
+        tls.replace(str(dovecot.tls_port), str(dovecot.port)) + 'security = "starttls"\ncafile = "ca.pem"\n'
+    )
+    settings.write_text(base + starttls, encoding="utf-8")
+    result = invoke("-w", str(ws), "inbox")
+    assert result.exit_code == 0, result.output
+    assert f"imap://{imap_server.USER}@127.0.0.1:{dovecot.port}/INBOX" in result.stdout
 
 
 SERVER = 'host = "imap.example.com"\nuser = "a@b.example"\n'
@@ -320,6 +328,8 @@ def test_a_refused_login_and_a_missing_folder(
 
 
 def test_a_missing_export_is_one_clear_error(ws: Path, invoke: Any, tmp_path: Path) -> None:
+    both = invoke("-w", str(ws), "inbox", "--maildir", "a", "--mbox", "b")
+    assert both.exit_code == 2 and "give --maildir or --mbox, not both" in both.output
     for flag, what in (("--maildir", "a Maildir folder"), ("--mbox", "an mbox file")):
         result = invoke("-w", str(ws), "inbox", flag, str(tmp_path / "nope"))
         assert result.exit_code == 1

@@ -55,7 +55,8 @@ def inbox(
     mailbox = open_mailbox(ws.settings.inbox, root=ws.root, environ=os.environ, maildir=maildir, mbox=mbox)
     rt = open_runtime(ws, today(ctx, ws))
     try:
-        reader = Reader(rt.conn, rt.checked_playbooks(), _ours(ws), rt.now, keep_body=keep_body)
+        # The playbooks say which follow-ups a reply stops; inbox renders nothing, so no template gate.
+        reader = Reader(rt.conn, rt.playbooks(), _ours(ws), rt.now, keep_body=keep_body)
         report = reader.read(mailbox, dry_run=dry_run)
     finally:
         rt.conn.close()
