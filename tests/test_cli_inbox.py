@@ -17,6 +17,7 @@ import pytest
 from conftest import build_file_tree, db_dump
 from conftest import rows as sql
 from loopback import Collect, free_port
+from test_inbox import dsn
 from test_sending import set_send, smtp_settings
 
 SENT_AT = "2026-11-23T10:00:00+00:00"  # a Monday; the send's real time is pinned to it after sending
@@ -220,6 +221,12 @@ def test_reading_twice_records_nothing_twice(
     export = invoke("-w", str(ws), "inbox", "--mbox", str(tmp_path / "export.mbox"))
     assert export.exit_code == 0 and "Left alone: 1 recorded before." in export.stdout
     assert db_dump(ws / "csm.db") == before
+    # A folder whose UIDVALIDITY changed (recreated on the server) is read again from the start.
+    sql(ws, "UPDATE mail_cursors SET uidvalidity = 1")
+    reread = invoke("-w", str(ws), "inbox")
+    assert "Read 1 message" in reread.stdout and "Left alone: 1 recorded before." in reread.stdout
+    assert sql(ws, "SELECT count(*) FROM replies") == [(1,)]
+    assert sql(ws, "SELECT uidvalidity != 1, last_uid FROM mail_cursors") == [(1, 1)]
 
 
 def test_tls_by_default_against_a_self_signed_server(
@@ -352,23 +359,36 @@ def test_a_bounce_shows_on_the_account_and_the_address_is_left_out_of_sending(
     ws: Path, invoke: Any, tmp_path: Path
 ) -> None:
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
-    box.add(
-        b"From: MAILER-DAEMON@mx.acme.example\r\nSubject: Undelivered\r\nMessage-ID: <d@mx>\r\n"
-        b"MIME-Version: 1.0\r\n"
-        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
-        b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
-        b"Final-Recipient: rfc822; kim@acme.example\r\nAction: failed\r\nStatus: 5.1.1\r\n--B--\r\n"
-    )
+    box.add(dsn("kim@acme.example"))
     box.close()
     result = invoke("-w", str(ws), "inbox", "--maildir", str(tmp_path / "Maildir"))
     assert result.exit_code == 0, result.output
     assert (
-        "bouncing addresses (left out of every send from now on)\n  kim@acme.example (A1): 5.1.1"
+        "bouncing addresses (left out of every send from now on)\n  kim@acme.example (A1): 550 5.1.1 <x>:"
         in result.stdout
     )
     shown = invoke("-w", str(ws), "account", "A1").stdout
     assert "Kim Lee <kim@acme.example> champion (primary) (bouncing since" in shown
-    assert "bounce     kim@acme.example bounced: 5.1.1" in shown
+    assert "bounce     kim@acme.example bounced: 550 5.1.1" in shown
     # Nobody left to write to: hello becomes a task for the CSM instead of a draft.
     assert invoke("-w", str(ws), "--today", "2026-11-23", "run", "ping").exit_code == 0
     assert sql(ws, "SELECT status FROM outbox") == [("skipped",)]
+
+
+def test_a_bounce_before_sending_skips_the_approved_draft(
+    ws: Path, invoke: Any, smtp_server: Any, tmp_path: Path
+) -> None:
+    handler = Collect()
+    set_send(ws, smtp_settings(smtp_server(handler).port))
+    assert invoke("-w", str(ws), "--today", "2026-11-23", "run", "ping").exit_code == 0
+    assert invoke("-w", str(ws), "approve", "--playbook", "ping").exit_code == 0
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    box.add(dsn("kim@acme.example"))
+    box.close()
+    assert invoke("-w", str(ws), "inbox", "--maildir", str(tmp_path / "Maildir")).exit_code == 0
+    result = invoke("-w", str(ws), "--today", "2026-11-23", "send")
+    assert handler.envelopes == []
+    assert sql(ws, "SELECT status, reason FROM outbox") == [
+        ("skipped", "every recipient has unsubscribed or bounces (kim@acme.example)")
+    ]
+    assert result.exit_code == 0, result.output
