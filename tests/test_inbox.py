@@ -14,7 +14,7 @@ from csm.mail import suppression
 from csm.mail.inbox import Reader
 from csm.mail.mailboxes import open_mailbox
 
-NOW = "2026-11-24T12:00:00+00:00"
+NOW = "2026-11-24T18:00:00+00:00"
 OURS = "<csm.abc@northbeam.example>"
 
 

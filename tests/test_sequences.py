@@ -166,6 +166,11 @@ def test_only_a_sent_email_starts_the_wait_and_a_reply_since_stops_it(
             )
     # A1's reply came before the email went out: it does not count. A2's email never went out.
     assert matched(conn, playbook, "call", "2026-12-10") == [("A1", "once@1")]
+    conn.execute(  # in the email's thread, it counts whatever the sender's clock said
+        "UPDATE replies SET draft_id = 1, matched_by = 'thread' WHERE account_id = 'A1'"
+    )
+    assert matched(conn, playbook, "call", "2026-12-10") == []
+    conn.execute("UPDATE replies SET draft_id = NULL, matched_by = 'sender' WHERE account_id = 'A1'")
     conn.execute("UPDATE outbox SET status = 'sent', sent_at = ? WHERE account_id = 'A2'", (SENT,))
     assert matched(conn, playbook, "call", "2026-12-10") == [("A1", "once@1")]  # A2 replied
     assert [a for a, _ in matched(conn, playbook, "later", "2026-12-10")] == ["A1", "A2"]  # no `unless`

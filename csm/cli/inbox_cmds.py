@@ -56,7 +56,8 @@ def inbox(
     rt = open_runtime(ws, today(ctx, ws))
     try:
         # The playbooks say which follow-ups a reply stops; inbox renders nothing, so no template gate.
-        reader = Reader(rt.conn, rt.playbooks(), _ours(ws), rt.now, keep_body=keep_body)
+        # Mail arrives on the real clock: a pinned --today changes evaluation, never these stamps.
+        reader = Reader(rt.conn, rt.playbooks(), _ours(ws), _stamp, keep_body=keep_body)
         report = reader.read(mailbox, dry_run=dry_run)
     finally:
         rt.conn.close()
@@ -64,6 +65,12 @@ def inbox(
         print_json(report.as_json())
         return
     _show(report)
+
+
+def _stamp() -> str:
+    from csm.mail.claims import wall_clock
+
+    return wall_clock().isoformat(timespec="seconds")
 
 
 def _ours(ws: Workspace) -> frozenset[str]:

@@ -41,7 +41,12 @@ _PRIOR = (
 # A follow-up is due from the end of its wait for this many more (business) days, then lapses:
 # a step added to an old workspace does not bring back calls about last year's emails.
 LATE_DAYS = 20
-_REPLIED = "EXISTS (SELECT 1 FROM replies r WHERE r.account_id = a.id AND r.at >= p.sent_at)"
+# A reply in the email's own thread counts whatever its clock said; other mail from the account
+# counts when it came after the email went out.
+_REPLIED = (
+    "EXISTS (SELECT 1 FROM replies r WHERE r.account_id = a.id"
+    " AND (r.draft_id = p.draft_id OR r.at >= p.sent_at))"
+)
 
 
 def business_days_sql(start: str, end: str) -> str:
@@ -186,8 +191,9 @@ def _position(
     sent = {**base, "sent_at": prior["sent_at"], "wait_ends": ends.isoformat()}
     made = _follow_up(conn, playbook.id, step.id, account_id, prior["id"])
     reply = conn.execute(
-        "SELECT at, address FROM replies WHERE account_id = ? AND at >= ? ORDER BY at LIMIT 1",
-        (account_id, prior["sent_at"]),
+        "SELECT at, address FROM replies WHERE account_id = ? AND (draft_id = ? OR at >= ?)"
+        " ORDER BY at LIMIT 1",
+        (account_id, prior["id"], prior["sent_at"]),
     ).fetchone()
     if reply is not None and follow.unless_replied:
         detail = f"{reply['address']} replied {reply['at'][:10]}: no follow-up"

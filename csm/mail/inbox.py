@@ -84,9 +84,10 @@ class Reader:
         return report
 
     def _dry(self, messages: Iterator[tuple[bytes, Cursor | None]], name: str, report: InboxReport) -> None:
+        fetched = list(messages)  # off the network before taking the write lock
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            self._chunk(list(messages), name, report)
+            self._chunk(fetched, name, report)
         finally:
             self.conn.execute("ROLLBACK")
 

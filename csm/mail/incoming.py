@@ -38,7 +38,7 @@ class Incoming:
     key: str  # its Message-ID, else a hash of its bytes: the same message is recorded once
     sender: str  # the From address, lowercased ("" when there is none)
     sender_name: str
-    at: str  # when it was written (its Date), UTC ISO; `received` when the Date is unreadable
+    at: str  # when it was written (its Date), UTC ISO; `received` when the Date is unreadable or later
     subject: str
     references: tuple[str, ...]  # Message-IDs it answers: In-Reply-To first, then References, newest first
     automatic: bool  # an auto-reply (out of office...), not a person writing back
@@ -85,7 +85,7 @@ def _written(message: Message, received: dt.datetime) -> str:
         when = email.utils.parsedate_to_datetime(_header(message, "Date"))
     except (TypeError, ValueError, IndexError):
         when = None
-    if when is None or when.tzinfo is None:
+    if when is None or when.tzinfo is None or when > received:  # nobody writes from the future
         when = received
     return when.astimezone(dt.UTC).replace(microsecond=0).isoformat()
 
