@@ -177,6 +177,9 @@ def test_no_reply_and_the_follow_up_comes_after_5_business_days(
     assert follow_ups(ws) == []
     assert invoke("-w", str(ws), "--today", "2026-12-01", "run", "ping").exit_code == 0
     assert sorted(follow_ups(ws)) == [("draft", "nudge", "draft"), ("task", "call", "open")]
+    assert sql(ws, "SELECT why FROM tasks WHERE step = 'call'") == [
+        ('{"after": "hello sent 2026-11-23, no reply"}',)
+    ]
     assert invoke("-w", str(ws), "--today", "2026-12-08", "run", "ping").exit_code == 0
     assert len(follow_ups(ws)) == 2, "a follow-up fires once per email it follows"
 

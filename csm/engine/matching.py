@@ -86,7 +86,8 @@ def step_query(
     owner: str | None = None,
     account_id: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The one SQL query that finds this step's matching accounts: id, name, owner, once value.
+    """The one SQL query that finds this step's matching accounts: id, name, owner, once value
+    (and, for a follow-up, the day the email it follows went out).
 
     The condition's fields are not selected: :func:`step_values` computes them for
     the matches kept, so a dry run showing 20 of 80,000 matches computes 20.
@@ -96,7 +97,7 @@ def step_query(
     if step.follow is not None:  # a follow-up: the email it follows went out, and the wait is over
         join, follow_where, follow_params, once_suffix = sequences.query_parts(step)
         source += join
-        once_sql = f"({once_sql}){once_suffix}"
+        once_sql = f"({once_sql}){once_suffix}, p.sent_on"  # and when the email it follows went out
         params.update(follow_params)
     # Cheap filters first: SQLite evaluates AND terms in order, so the audience
     # (usually plain columns) spares the step's costlier derived fields most rows.
@@ -165,6 +166,9 @@ def evaluate(
             values = step_values(
                 conn, fields, step, base_params, [row[0] for group in groups for row in group]
             )
+            if step.follow is not None:  # its why: the email it follows, and when it went out
+                for r in (row for group in groups for row in group):
+                    values[r[0]] = {**values[r[0]], "after": sequences.why(step, r[4])}
             touched, kept_out = (
                 tuple(Match(r[0], r[1], r[2], values[r[0]], str(r[3])) for r in group) for group in groups
             )

@@ -92,6 +92,12 @@ def query_parts(step: Step) -> tuple[str, list[str], dict[str, Any], str]:
     return _PRIOR.format(key=key), where, {key: step.follow.after}, " || '@' || p.draft_id"
 
 
+def why(step: Step, sent_on: str) -> str:
+    """What a follow-up's match says: ``heads-up sent 2026-11-16, no reply``."""
+    assert step.follow is not None
+    return f"{step.follow.after} sent {sent_on}" + (", no reply" if step.follow.unless_replied else "")
+
+
 def add_business_days(start: dt.date, count: int, holidays: Sequence[dt.date]) -> dt.date:
     """The day ``count`` business days after ``start`` (the Python twin of :func:`business_days_sql`,
     for saying when a wait ends; the match itself is decided in SQL)."""
