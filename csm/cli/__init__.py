@@ -80,6 +80,7 @@ def _root(
 
 def _register() -> None:
     from csm.cli import (
+        completion,
         data_cmds,
         demo_cmds,
         health_cmds,
@@ -107,6 +108,7 @@ def _register() -> None:
         send_cmds,
         inbox_cmds,
         task_cmds,
+        completion,
     ):
         module.register(app)
 
@@ -115,4 +117,7 @@ _register()
 
 
 def main() -> None:
+    from csm.cli.completion import prepare
+
+    prepare()
     app()
