@@ -37,10 +37,11 @@ def build_demo(root: Path | None = None) -> DemoSummary:
         )
     create(root, me=ME, name=OWNERS[0][1])
     _pin_settings(root / SETTINGS_FILE)
-    accounts, contacts, usage, timeline = generate(random.Random(SEED))
+    accounts, contacts, usage, timeline, events = generate(random.Random(SEED))
     conn = store.connect(root / "csm.db")
     try:
-        for kind, rows in (("accounts", accounts), ("contacts", contacts), ("usage", usage)):
+        kinds = (("accounts", accounts), ("contacts", contacts), ("usage", usage), ("events", events))
+        for kind, rows in kinds:
             records = ((f"{kind} record {n}", row) for n, row in enumerate(rows, 1))
             import_records(conn, kind, records, source=f"demo {kind}", now=NOW)
         with store.transaction(conn):
@@ -50,7 +51,7 @@ def build_demo(root: Path | None = None) -> DemoSummary:
         write_export(conn, root)
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("accounts", "contacts", "usage", "timeline", "health_history")
+            for table in ("accounts", "contacts", "usage", "events", "timeline", "health_history")
         }
     finally:
         conn.close()
