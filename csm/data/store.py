@@ -258,14 +258,16 @@ def _migration_6(conn: sqlite3.Connection) -> None:
     ``sent`` (a copy left for later, an unknown outcome). ``replies.message_key``
     (the reply's own Message-ID, else a hash of its bytes) makes reading the
     same mail twice record nothing twice. ``mail_cursors``: per mailbox folder,
-    its UIDVALIDITY and the highest UID read.
+    its UIDVALIDITY and the highest UID read. ``contacts.bounced_at`` (a DATE
+    column, as an import may have brought it already) is when an address bounced.
     """
+    if not any(row[1] == "bounced_at" for row in conn.execute("PRAGMA table_info(contacts)")):
+        conn.execute("ALTER TABLE contacts ADD COLUMN bounced_at DATE")
     _run_script(
         conn,
         """ALTER TABLE deliveries ADD COLUMN message_id TEXT;
 UPDATE deliveries SET message_id = (SELECT o.message_id FROM outbox o WHERE o.id = deliveries.draft_id);
 CREATE INDEX deliveries_message_id ON deliveries(message_id);
-ALTER TABLE contacts ADD COLUMN bounced_at TEXT;
 ALTER TABLE contacts ADD COLUMN bounce_reason TEXT;
 CREATE INDEX outbox_message_id ON outbox(message_id);
 CREATE TABLE replies (
