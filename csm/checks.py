@@ -15,6 +15,7 @@ from csm.errors import Problem, did_you_mean
 from csm.health import model as health_model
 from csm.language.fields import USAGE_PREFIX
 from csm.language.playbooks import Playbook, load_all
+from csm.mail.mailboxes import settings_problems as mailbox_settings_problems
 from csm.mail.sending import LEDGER_KEYS, ledger_settings
 from csm.mail.transports import transport_settings_problems
 from csm.runtime import Runtime
@@ -36,6 +37,11 @@ def check(rt: Runtime) -> CheckReport:
     messages = transport_settings_problems(send, os.environ, LEDGER_KEYS) + ledger_settings(send)[1]
     line = _table_line(rt.ws.settings_path, "[send]")
     problems = [Problem(str(rt.ws.settings_path), line, 1, message) for message in messages]
+    inbox_line = _table_line(rt.ws.settings_path, "[inbox]")
+    problems.extend(
+        Problem(str(rt.ws.settings_path), inbox_line, 1, message)
+        for message in mailbox_settings_problems(rt.ws.settings.inbox, rt.ws.root, os.environ)
+    )
     templates = Templates(rt.ws.templates_dir)
     playbooks, found = load_all(
         rt.ws.playbooks_dir,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,7 +33,14 @@ def fields_for(conn: sqlite3.Connection) -> FieldSet:
 
 
 def sql_params(ws: Workspace, today: dt.date) -> dict[str, Any]:
-    return {"today": today.isoformat(), "primary_metric": ws.settings.primary_metric}
+    """The parameters every evaluation query may name (sequences read the calendar ones)."""
+    settings = ws.settings
+    return {
+        "today": today.isoformat(),
+        "primary_metric": settings.primary_metric,
+        "holidays": json.dumps([day.isoformat() for day in settings.holidays]),
+        "timezone": settings.timezone,
+    }
 
 
 @dataclass

@@ -64,6 +64,8 @@ class Settings:
     internal_domains: tuple[str, ...] = ()  # our own mail domains: who cc_internal may name
     touch_budget: TouchBudget = TouchBudget()
     freshness: dict[str, int] = field(default_factory=dict)  # kind or "source:NAME" -> max age in days
+    inbox: dict[str, Any] = field(default_factory=dict)
+    holidays: tuple[dt.date, ...] = ()  # days that are no business days (besides weekends)
 
 
 _TOP_KEYS = {
@@ -81,6 +83,8 @@ _TOP_KEYS = {
     "internal_domains": list,
     "touch_budget": dict,
     "freshness": dict,
+    "inbox": dict,
+    "holidays": list,
 }
 _OWNER_KEYS = {"name", "title", "signature"}
 
@@ -286,6 +290,46 @@ def parse_settings(raw: dict[str, Any], path: str, text: str | None = None) -> S
     for key in ("renewal_window_days", "silent_after_days"):
         if key in raw and raw[key] < 1:
             raise _setting_error(path, key, "must be 1 or more")
+    owners = _owners(raw, path)
+    return Settings(
+        database=raw.get("database", "csm.db"),
+        me=raw.get("me"),
+        timezone=tz,
+        today=today,
+        primary_metric=raw.get("primary_metric", "active_users"),
+        renewal_window_days=raw.get("renewal_window_days", 90),
+        silent_after_days=raw.get("silent_after_days", 60),
+        owners=owners,
+        send=raw.get("send", {}),
+        notify=raw.get("notify", {}),
+        sources=raw.get("sources", {}),
+        internal_domains=_internal_domains(raw, path, text),
+        touch_budget=_touch_budget(raw, path, text),
+        freshness=_freshness(raw, path, text),
+        inbox=raw.get("inbox", {}),
+        holidays=_holidays(raw.get("holidays", []), path),
+    )
+
+
+def _holidays(values: list[Any], path: str) -> tuple[dt.date, ...]:
+    """``holidays = [2026-12-25, "2027-01-01"]``: TOML dates or ISO date strings, sorted."""
+    days = []
+    for index, value in enumerate(values):
+        day = value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else None
+        if isinstance(value, str):
+            try:
+                day = dt.date.fromisoformat(value)
+            except ValueError:
+                day = None
+        if day is None:
+            raise _setting_error(
+                path, f"holidays[{index}]", f"expected a date like 2026-12-25, got {value!r}"
+            )
+        days.append(day)
+    return tuple(sorted(set(days)))
+
+
+def _owners(raw: dict[str, Any], path: str) -> dict[str, Owner]:
     owners = {}
     for email, details in raw.get("owners", {}).items():
         if not isinstance(details, dict):
@@ -303,22 +347,7 @@ def parse_settings(raw: dict[str, Any], path: str, text: str | None = None) -> S
             title=str(details.get("title", "Customer Success Manager")),
             signature=str(details.get("signature", "")),
         )
-    return Settings(
-        database=raw.get("database", "csm.db"),
-        me=raw.get("me"),
-        timezone=tz,
-        today=today,
-        primary_metric=raw.get("primary_metric", "active_users"),
-        renewal_window_days=raw.get("renewal_window_days", 90),
-        silent_after_days=raw.get("silent_after_days", 60),
-        owners=owners,
-        send=raw.get("send", {}),
-        notify=raw.get("notify", {}),
-        sources=raw.get("sources", {}),
-        internal_domains=_internal_domains(raw, path, text),
-        touch_budget=_touch_budget(raw, path, text),
-        freshness=_freshness(raw, path, text),
-    )
+    return owners
 
 
 def _kind(type_name: str) -> str:

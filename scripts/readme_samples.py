@@ -44,10 +44,12 @@ class Sample:
 
 
 SAMPLES = (
+    Sample("inbox --mbox inbox.mbox"),
     Sample(
         "today",
         (
             ("Good morning.", 7),
+            ("Drafts to review (", 3),
             ("Tasks (", 3),
             ("Renewals coming up (", 3),
             ("Health falling (", 3),
@@ -60,6 +62,7 @@ SAMPLES = (
     Sample("health", (("Health of", 4), ("Biggest drops", 3))),
     Sample("health A1179", (("Redwood Dental", 5), ("Health fell", 2))),
     Sample("report", (("Playbook report", 6), ("After the touch", 5), ("Holdouts", 10))),
+    Sample("account A1225", (("Orchid Insurance", 6), ("Timeline", 5))),
 )
 
 
@@ -73,6 +76,7 @@ def run(workspace: Path, command: str) -> str:
         text=True,
         encoding="utf-8",
         env=env,
+        cwd=workspace,  # as the README's `cd csm-demo`: relative paths are the workspace's
         check=False,
     )
     if result.returncode != 0:

@@ -67,7 +67,8 @@ def make_world(path: Path) -> sqlite3.Connection:
     """The condition book's database, with an imported date column on accounts and on contacts."""
     conn = make_db(path)
     conn.execute("ALTER TABLE accounts ADD COLUMN nps_answered_at DATE")
-    conn.execute("ALTER TABLE contacts ADD COLUMN bounced_at DATE")
+    if not any(row[1] == "bounced_at" for row in conn.execute("PRAGMA table_info(contacts)")):
+        conn.execute("ALTER TABLE contacts ADD COLUMN bounced_at DATE")  # csm inbox's column since schema 6
     return conn
 
 

@@ -215,3 +215,21 @@ def settings_error(text: str) -> str:
     with pytest.raises(WorkspaceError) as caught:
         parse_settings(tomllib.loads(text), "csm.toml", text)
     return str(caught.value)
+
+
+@pytest.fixture(scope="session")
+def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """A real IMAP server on loopback (Dovecot, see tests/imap_server.py). Skips without it, except
+    under CI (CI=true), where a Dovecot that cannot start fails the tests."""
+    import os
+
+    import imap_server
+
+    try:
+        server = imap_server.start(tmp_path_factory.mktemp("dovecot"))
+    except imap_server.Unavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the IMAP tests need Dovecot: {exc}")
+        pytest.skip(f"the IMAP tests need Dovecot: {exc}")
+    yield server
+    server.stop()

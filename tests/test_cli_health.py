@@ -187,6 +187,7 @@ def test_the_new_playbooks_match_on_the_demo(invoke, demo: Path) -> None:
         "at-risk/champion-left",
         "at-risk/detractor",
         "silent-account/hello",
+        "silent-account/no-reply",
         "silent-account/call",
     }
     assert all(3 <= n <= 30 for n in matched.values()), matched

@@ -29,7 +29,7 @@ def test_dry_run_shows_limit_rows_and_counts_the_rest(invoke, demo: Path) -> Non
     full = json.loads(invoke("-w", str(demo), "run", "--dry-run", "--json", "renewal-ahead").stdout)
     heads_up = next(s for s in full["steps"] if s["step"] == "heads-up")
     assert len(heads_up["matches"]) == 15
-    section = shown.stdout.split("renewal-ahead › heads-up")[1].split("renewal-ahead › check-in")[0]
+    section = shown.stdout.split("renewal-ahead › heads-up")[1].split("\nrenewal-ahead › ")[0]
     assert "15 accounts" in section and "… and 12 more" in section
     assert [m["account"] for m in heads_up["matches"][:3]] == re.findall(r"^(A\d+) ", section, re.M)
     # The values shown are computed for the kept rows alone; they are the ones --json gives.

@@ -167,7 +167,8 @@ def test_usage_is_180_days_of_three_metrics_and_60_of_exports_ending_today(db: s
 
 def test_timeline_holds_past_touches_only(db: sqlite3.Connection) -> None:
     kinds = {k for (k,) in db.execute("SELECT DISTINCT kind FROM timeline WHERE touch = 1")}
-    assert kinds == {"email_sent", "note", "call", "task_done"}  # task_done: the summer's worked tasks
+    # task_done: the summer's worked tasks; reply: customers answering what the demo sent
+    assert kinds == {"email_sent", "note", "call", "task_done", "reply"}
     assert db.execute("SELECT max(at) FROM timeline").fetchone()[0] < "2026-11-24"
 
 

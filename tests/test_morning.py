@@ -18,7 +18,7 @@ TODAY = dt.date(2026, 11, 23)
 NOW = "2026-11-23T07:00:00+00:00"
 DANA = "dana@northwind-cs.example"  # the workspace's "me"
 LEE = "lee@northwind-cs.example"
-SECTIONS = ["Drafts to review", "Tasks", "Renewals coming up", "Health falling", "Silent accounts"]
+SECTIONS = ["Replies", "Drafts to review", "Tasks", "Renewals coming up", "Health falling", "Silent accounts"]
 
 # id: (owner, status, start_date, renewal_date, arr, last touch). Renewal window 90 days, silent after 60.
 ACCOUNTS: dict[str, tuple[str, str, str, str, float | None, str | None]] = {
@@ -122,6 +122,7 @@ JSON_KEYS = [
     "owner",
     "stale",
     "held_back",
+    "replies",
     "drafts",
     "deferred",
     "tasks",
@@ -252,15 +253,39 @@ def test_the_owner_filter_keeps_one_book_in_every_section(rt: Runtime) -> None:
     assert "GONE" not in json.dumps(everyone.as_json())  # a churned account is in no section
 
 
+def add_reply(rt: Runtime, account: str, at: str, draft: int | None = None) -> None:
+    rt.conn.execute(
+        "INSERT INTO replies (message_key, account_id, draft_id, address, at, subject, matched_by,"
+        " recorded_at) VALUES (?, ?, ?, 'pat@r10.example', ?, 'Re: Renewal', ?, ?)",
+        (f"<{account}{at}@x>", account, draft, at, "thread" if draft else "sender", NOW),
+    )
+
+
+def test_replies_of_the_last_week_newest_first_with_what_they_answer(rt: Runtime) -> None:
+    draft = add_draft(rt, "R10", "normal", "pat@r10.example", status="sent")
+    add_reply(rt, "R10", "2026-11-20T09:00:00+00:00", draft)
+    add_reply(rt, "R90", "2026-11-22T17:00:00+00:00")
+    add_reply(rt, "R90", "2026-11-16T23:00:00+00:00")  # 7 days before today: too old
+    add_reply(rt, "R91", "2026-11-24T08:00:00+00:00")  # after "today"
+    add_reply(rt, "RLEE", "2026-11-22T08:00:00+00:00")  # Lee's book
+    found = morning(rt, DANA).replies
+    assert [(r["account"], r["at"][:10], r["playbook"], r["step"], r["draft"]) for r in found] == [
+        ("R90", "2026-11-22", None, None, None),
+        ("R10", "2026-11-20", "renewal-ahead", "check-in", draft),
+    ]
+
+
 def test_today_prints_the_sections_in_order_each_item_with_its_why(invoke, rt: Runtime) -> None:
-    add_draft(rt, "R10", "normal", "pat@r10.example")
+    draft = add_draft(rt, "R10", "normal", "pat@r10.example")
     add_task(rt, "R10", "2026-11-24")
+    add_reply(rt, "R10", "2026-11-22T17:00:00+00:00", draft)
     result = invoke("-w", str(rt.ws.root), "today", "--no-run")
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert out.startswith(f"Good morning. 2026-11-23, the book of {DANA}.")
     headings = [line for line in out.splitlines() if line.split(" (")[0] in SECTIONS]
     assert headings == [
+        "Replies (1)",
         "Drafts to review (1)",
         "Tasks (1)",
         "Renewals coming up (3)",
@@ -270,6 +295,8 @@ def test_today_prints_the_sections_in_order_each_item_with_its_why(invoke, rt: R
     assert "renewal-ahead › check-in: days_to_renewal=10" in out
     assert "onboarding › stalled: days_since_start=40" in out
     assert "no touch since 2026-09-24" in out
+    assert "  11-22 R10 Ltd (R10): pat@r10.example wrote “Re: Renewal”" in out
+    assert f"answers renewal-ahead › check-in (draft #{draft})" in out
 
 
 def test_a_book_with_nothing_due_says_so(invoke, rt: Runtime) -> None:

@@ -87,6 +87,12 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
         _draft(conn, 4, "A4", "approved")
         _draft(conn, 7, "A7", "skipped", reason="already on a call")
         _draft(conn, 8, "A8", "withdrawn", reason="until met")
+        conn.execute(  # A1 answered in the email's thread
+            "INSERT INTO replies (message_key, account_id, draft_id, address, at, subject, matched_by,"
+            " recorded_at) VALUES ('<r1@a1>', 'A1', 1, 'kim@a1.example', '2026-08-04T08:00:00+00:00',"
+            " 'Re: s', 'thread', ?)",
+            (NOW,),
+        )
         conn.execute(
             "INSERT INTO tasks (dedupe_key, playbook, step, account_id, title, status, created_at, done_at)"
             " VALUES ('renew:ask:A3:once', 'renew', 'ask', 'A3', 'Call', 'done',"
@@ -118,6 +124,36 @@ def test_activity_counts(conn: sqlite3.Connection) -> None:
     assert (s.drafted, s.approved, s.sent, s.withdrawn) == (5, 3, 2, 1)
     assert s.skipped == {"already on a call": 1}
     assert (s.tasks, s.tasks_done) == (2, 1)
+    assert (s.replied, s.as_json()["reply_rate"]) == (1, 0.5)
+
+
+def test_a_reply_from_the_account_counts_for_the_last_email_before_it(conn: sqlite3.Connection) -> None:
+    def reply(key: str, at: str) -> None:
+        with store.transaction(conn):
+            conn.execute(
+                "INSERT INTO replies (message_key, account_id, address, at, subject, matched_by, recorded_at)"
+                " VALUES (?, 'A2', 'lee@a2.example', ?, 'Hello', 'sender', ?)",
+                (key, at, NOW),
+            )
+
+    reply("<before@a2>", "2026-08-02T08:00:00+00:00")  # before A2's email went out: not an answer
+    assert _step(report.build(conn, TODAY)).replied == 1
+    with store.transaction(conn):
+        conn.execute(
+            "INSERT INTO outbox (dedupe_key, playbook, step, account_id, to_addrs, subject, body, template,"
+            " status, sent_at, created_at, updated_at) VALUES ('other:x:A2:once', 'other', 'x', 'A2', '[]',"
+            " 's', 'b', 't', 'sent', '2026-08-10T09:00:00+00:00', '2026-08-09T07:00:00+00:00', ?)",
+            (NOW,),
+        )
+    reply("<after@a2>", "2026-08-12T08:00:00+00:00")  # answers the later email of another playbook
+    steps = {(s.playbook, s.step): s.replied for s in report.build(conn, TODAY).steps}
+    assert steps == {("renew", "ask"): 1, ("other", "x"): 1}
+    reply("<between@a2>", "2026-08-05T08:00:00+00:00")
+    assert _step_of(report.build(conn, TODAY), "renew").replied == 2
+
+
+def _step_of(r: report.Report, playbook: str) -> report.StepReport:
+    return next(s for s in r.steps if s.playbook == playbook)
 
 
 def test_touched_against_not_touched(conn: sqlite3.Connection) -> None:
@@ -178,7 +214,7 @@ def test_report_json_and_table(
     assert step["not_touched"]["median_health_change"]["30"] == {"median": -1.5, "accounts": 4}
     assert data["holdouts"][0]["renewal_lift"]["estimate"] == 0.1667
     table = invoke("-w", str(workspace), "report").output  # type: ignore[attr-defined]
-    assert "  ask                6    2       5     3    2       1     1     2    1" in table
+    assert "  ask                6    2       5     3    2    1   50%       1     1     2    1" in table
     assert "renew › ask skipped: already on a call (1)" in table
     assert "  ask          touched         3 ███████···  67% of 3   +4.0  +8.0 +12.0" in table
     assert "               not touched     5 ███·······  33% of 3   -1.5 -10.0 -15.0" in table

@@ -102,10 +102,10 @@ def test_the_steps_and_lift_charts_hold_the_reports_figures(
             ("matched", "matched"),
             ("drafted", "drafted"),
             ("sent", "sent"),
+            ("replied", "replies"),  # the demo's customers answer about a third of its emails
             ("tasks_done", "tasks done"),
         ):
             assert drawn[name, series]["value"] == s[key], (name, series)
-    assert not any(series == "replies" for _name, series in drawn)  # the demo has no replies yet
     widths = {round(m["width"] / m["value"], 3) for m in drawn.values() if m["value"]}
     assert max(widths) - min(widths) < 0.01
     (lift,) = b.execute_script(JS_MARKS, "#chart-lift g.mark")
@@ -116,36 +116,18 @@ def test_the_steps_and_lift_charts_hold_the_reports_figures(
     assert "95% CI" in lift["title"]
 
 
-def _two_emails(db: sqlite3.Connection) -> list[sqlite3.Row]:
-    """An account's first two sent emails, oldest first."""
-    db.row_factory = sqlite3.Row
-    account = db.execute(
-        "SELECT account_id FROM outbox WHERE status = 'sent' GROUP BY account_id HAVING count(*) >= 2"
-        " ORDER BY account_id LIMIT 1"
-    ).fetchone()[0]
-    return db.execute(
-        "SELECT * FROM outbox WHERE status = 'sent' AND account_id = ? ORDER BY sent_at LIMIT 2", (account,)
-    ).fetchall()
-
-
-def test_replies_show_once_there_are_any_counted_for_the_email_they_answer(demo: Path, invoke) -> None:  # type: ignore[no-untyped-def]
-    from csm.reporting.html.report_page import replies_by_step
-
-    with sqlite3.connect(demo / "csm.db") as db:
-        assert replies_by_step(db, None) is None
-        first, second = _two_emails(db)
-        db.execute(
-            "INSERT INTO timeline (account_id, at, kind, summary) VALUES (?, ?, 'reply', 'Thanks!')",
-            (second["account_id"], second["sent_at"][:10] + "T23:59:59+00:00"),
-        )
-        db.commit()
-        replies = replies_by_step(db, None)
-    assert replies == {(second["playbook"], second["step"]): 1}
+def test_replies_show_once_there_are_any_as_the_report_counts_them(demo: Path, invoke) -> None:  # type: ignore[no-untyped-def]
     out = demo / "report.html"
+    report = json.loads(invoke("-w", str(demo), "report", "--json").output)
+    answered = next(s for s in report["steps"] if s["replied"])
     assert invoke("-w", str(demo), "report", "--html", str(out)).exit_code == 0
+    name = f"{answered['playbook']} › {answered['step']}"
     html = out.read_text(encoding="utf-8")
-    assert 'data-series="replies" data-value="1"' in html
-    assert f'data-category="{first["playbook"]} › {first["step"]}" data-series="replies"' in html
+    assert f'data-category="{name}" data-series="replies" data-value="{answered["replied"]}"' in html
+    with sqlite3.connect(demo / "csm.db") as db:
+        db.execute("DELETE FROM replies")
+    assert invoke("-w", str(demo), "report", "--html", str(out)).exit_code == 0
+    assert 'data-series="replies"' not in out.read_text(encoding="utf-8")
 
 
 def test_an_unwritable_file_is_an_error_and_leaves_nothing_behind(demo: Path, invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -84,6 +84,7 @@ def _register() -> None:
         data_cmds,
         demo_cmds,
         health_cmds,
+        inbox_cmds,
         morning_cmds,
         outbox_cmds,
         playbook_cmds,
@@ -105,6 +106,7 @@ def _register() -> None:
         report_cmds,
         outbox_cmds,
         send_cmds,
+        inbox_cmds,
         task_cmds,
         completion,
     ):

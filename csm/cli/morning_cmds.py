@@ -77,6 +77,17 @@ def _print_morning(m: Morning) -> None:
     console.print(f"[bold]Good morning.[/] {m.today}, the book of {who}.", highlight=False)
     _print_stale(m)
     _section(
+        "Replies",
+        m.replies,
+        lambda r: (
+            r["at"][5:10],
+            f"{r['account_name']} ({r['account']}): {r['from']} wrote “{r['subject']}”",
+            f"answers {r['playbook']} › {r['step']} (draft #{r['draft']})"
+            if r["draft"]
+            else "from a contact",
+        ),
+    )
+    _section(
         "Drafts to review",
         m.drafts,
         lambda d: (
@@ -133,7 +144,7 @@ def _print_morning(m: Morning) -> None:
             f"no touch since {r['last_touch_at'] or 'the start'}, arr={show('arr', r['arr'])}",
         ),
     )
-    if not (m.drafts or m.deferred or m.tasks or m.renewals or m.health_drops or m.silent):
+    if not (m.replies or m.drafts or m.deferred or m.tasks or m.renewals or m.health_drops or m.silent):
         console.print("\nNothing needs you today.")
     elif m.drafts:
         console.print("\nNext: `csm review` to work the drafts, or `csm show ID`.")
@@ -146,7 +157,7 @@ def today(
     no_run: Annotated[bool, typer.Option("--no-run", help="Skip evaluating playbooks first.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """The morning list: drafts to review, tasks, renewals, health drops, silent accounts."""
+    """The morning list: replies, drafts to review, tasks, renewals, health drops, silent accounts."""
     from csm.reporting.morning import morning
 
     rt = runtime(ctx)
@@ -223,7 +234,8 @@ def account(
         console.print(f"{view.trend_label:<14}{sparkline(values)}  {values[0]:g} → {values[-1]:g}")
     console.print(
         f"Last touch {a['last_touch_at'] or 'never'}"
-        + (f" ({plural(a['days_since_touch'], 'day')})" if a["days_since_touch"] is not None else ""),
+        + (f" ({plural(a['days_since_touch'], 'day')})" if a["days_since_touch"] is not None else "")
+        + f" · last reply {a['last_reply_at'] or 'never'}",
         highlight=False,
     )
     if view.contacts:
@@ -231,6 +243,7 @@ def account(
         for c in view.contacts:
             flags = " [dim](primary)[/]" if c["is_primary"] else ""
             flags += " [red](unsubscribed)[/]" if c["unsubscribed"] else ""
+            flags += f" [red](bouncing since {c['bounced_at'][:10]})[/]" if c["bounced_at"] else ""
             console.print(f"  {c['name']} <{c['email']}> {c['role'] or ''}{flags}", highlight=False)
     for t in view.tasks:
         console.print(f"[magenta]task[/] #{t['id']} due {t['due_date']}: {t['title']}", highlight=False)

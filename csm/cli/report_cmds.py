@@ -25,6 +25,8 @@ _PIPELINE = (
     ("drafted", "drafted"),
     ("approved", "appr-\noved"),
     ("sent", "sent"),
+    ("replied", "rep-\nlied"),
+    ("reply_rate", "reply\nrate"),
     ("skipped", "skipped"),
     ("withdrawn", "with-\ndrawn"),
     ("tasks", "tasks"),
@@ -103,7 +105,7 @@ def _print(r: Report) -> None:
         if first:
             table.add_row(f"[bold]{s.playbook}[/]")
         figures = s.as_json()
-        table.add_row(f"  {s.step}", *(str(figures[key]) for key, _header in _PIPELINE))
+        table.add_row(f"  {s.step}", *(_cell(figures[key]) for key, _header in _PIPELINE))
     console.print(table)
     for s in r.steps:
         if s.skipped:
@@ -112,6 +114,13 @@ def _print(r: Report) -> None:
     _print_outcomes(r.steps)
     if r.holdouts:
         _print_holdouts(r.holdouts)
+
+
+def _cell(value: float | None) -> str:
+    """A count as it is, a rate (a float) as a percentage; none as a dash."""
+    if value is None:
+        return "—"
+    return f"{value:.0%}" if isinstance(value, float) else str(value)
 
 
 def _table(first_column: str) -> Table:

@@ -7,10 +7,13 @@ Connections run in autocommit mode; every write goes through
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from csm.errors import WorkspaceError
 from csm.language.fields import ACCOUNT_COLUMNS, CONTACT_COLUMNS, FieldType
@@ -312,6 +315,49 @@ UPDATE health_history SET parts = '{}' WHERE parts <> '{}'""",
     )
 
 
+def _migration_8(conn: sqlite3.Connection) -> None:
+    """Mail coming back: replies to what csm sent, bounces, and how far `csm inbox` has read.
+
+    ``deliveries.message_id``: the Message-ID each copy carried, so a reply's
+    In-Reply-To finds its draft and recipient even when the draft never reached
+    ``sent`` (a copy left for later, an unknown outcome). ``replies.message_key``
+    (the reply's own Message-ID, else a hash of its bytes) makes reading the
+    same mail twice record nothing twice. ``mail_cursors``: per mailbox folder,
+    its UIDVALIDITY and the highest UID read. ``contacts.bounced_at`` (a DATE
+    column, as an import may have brought it already) is when an address bounced.
+    """
+    if not any(row[1] == "bounced_at" for row in conn.execute("PRAGMA table_info(contacts)")):
+        conn.execute("ALTER TABLE contacts ADD COLUMN bounced_at DATE")
+    _run_script(
+        conn,
+        """ALTER TABLE deliveries ADD COLUMN message_id TEXT;
+UPDATE deliveries SET message_id = (SELECT o.message_id FROM outbox o WHERE o.id = deliveries.draft_id);
+CREATE INDEX deliveries_message_id ON deliveries(message_id);
+ALTER TABLE contacts ADD COLUMN bounce_reason TEXT;
+CREATE INDEX outbox_message_id ON outbox(message_id);
+CREATE TABLE replies (
+    message_key TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    draft_id INTEGER,
+    address TEXT NOT NULL,
+    at TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    matched_by TEXT NOT NULL CHECK (matched_by IN ('thread', 'sender')),
+    body TEXT,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (message_key, account_id)
+) WITHOUT ROWID;
+CREATE INDEX replies_account ON replies(account_id, at);
+CREATE INDEX replies_draft ON replies(draft_id);
+CREATE TABLE mail_cursors (
+    mailbox TEXT PRIMARY KEY,
+    uidvalidity INTEGER NOT NULL,
+    last_uid INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+)""",
+    )
+
+
 # Numbered migrations: index + 1 is the schema version each one produces.
 # Append only; never edit one that has shipped.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
@@ -322,6 +368,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_5,
     _migration_6,
     _migration_7,
+    _migration_8,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -343,10 +390,29 @@ def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.create_function("local_date", 2, local_date, deterministic=True)
         migrate(conn)
     except sqlite3.DatabaseError as exc:
         raise database_problem(exc, path) or WorkspaceError(f"cannot open database {path}: {exc}") from None
     return conn
+
+
+@functools.cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_date(timestamp: str | None, timezone: str | None) -> str | None:
+    """SQL ``local_date(ts, tz)``: the ISO date of an ISO timestamp (UTC if it names no zone) in ``tz``."""
+    if timestamp is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(timestamp)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(_zone(timezone or "UTC")).date().isoformat()
 
 
 def database_problem(error: BaseException, path: Path | None) -> WorkspaceError | None:

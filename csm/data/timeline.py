@@ -8,8 +8,11 @@ from typing import Any
 from csm.data import rollup
 from csm.errors import InputError, NotFound
 
-# Kinds that count as touching the customer (they reset days_since_touch).
-TOUCH_KINDS = frozenset({"email_sent", "task_done", "note", "call", "meeting"})
+# Kinds that count as touching the customer (they reset days_since_touch). A reply is the
+# strongest touch of all: the customer wrote back.
+TOUCH_KINDS = frozenset({"email_sent", "task_done", "note", "call", "meeting", "reply"})
+# What `csm log` may record by hand; the others are recorded by what they describe.
+LOGGED_KINDS = ("note", "call", "meeting")
 
 
 def record(
@@ -45,7 +48,7 @@ def log_note(conn: sqlite3.Connection, account_id: str, note: str, at: str, kind
 
     if not note.strip():
         raise InputError("the note is empty", hint='Write what happened: csm log ACCOUNT "Call: ..."')
-    if kind not in TOUCH_KINDS - {"email_sent", "task_done"}:
+    if kind not in LOGGED_KINDS:
         raise InputError(f"unknown kind '{kind}'", hint="Use note, call or meeting.")
     require_account(conn, account_id)
     with transaction(conn):

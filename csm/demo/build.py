@@ -14,6 +14,7 @@ from csm.data.importer import import_records
 from csm.demo.cohorts import DEMO_TODAY, ME, NOW, OWNERS, SEED
 from csm.demo.data import Rows, generate
 from csm.demo.history import health_history, playbook_history
+from csm.demo.replies import write_export
 from csm.errors import WorkspaceError
 from csm.init import create
 from csm.workspace import SETTINGS_FILE
@@ -47,6 +48,7 @@ def build_demo(root: Path | None = None) -> DemoSummary:
             _insert(conn, "timeline", timeline)
         health_history(conn, root)
         playbook_history(conn, root, random.Random(SEED + 1))
+        write_export(conn, root)
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in ("accounts", "contacts", "usage", "events", "timeline", "health_history")

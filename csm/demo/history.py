@@ -5,6 +5,7 @@ The replay draws from its own seeded ``random.Random``, so it is the same every 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 import sqlite3
@@ -13,12 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from csm.data import store, timeline
+from csm.demo import replies
 from csm.demo.cohorts import DEMO_TODAY, NOW
 from csm.engine import tasks
 from csm.mail import outbox
 
 if TYPE_CHECKING:
     from csm.engine.drafting import Queued
+    from csm.language.playbooks import Playbook
+    from csm.workspace import Workspace
 
 # Health snapshots: daily for three weeks (enough for `for: 14d`), weekly back to 17 weeks.
 HEALTH_DAYS = tuple(
@@ -28,6 +32,8 @@ HEALTH_DAYS = tuple(
 HISTORY_RUNS = tuple(DEMO_TODAY - dt.timedelta(days=t) for t in range(119, 55, -7))
 HOLDOUT_PLAYBOOK = "adoption-milestones"  # the demo measures its nudges against a 20% holdout
 _SKIP_REASONS = ("already on a call this week", "champion on leave", "covered in the QBR")
+REPLY_SEED = 20261125  # who answered the summer's emails: a stream of its own
+LAST_WEEK_STEPS = {("renewal-ahead", "heads-up"), ("silent-account", "hello")}
 
 
 def health_history(conn: sqlite3.Connection, root: Path) -> None:
@@ -46,9 +52,12 @@ def playbook_history(conn: sqlite3.Connection, root: Path, rng: random.Random) -
     """Replay weekly `csm run`s over the summer, and a CSM working each morning's list.
 
     Four in five drafts are sent the next day, the rest skipped with a reason;
-    four in five tasks are done within two days, the rest weeks later. This
-    gives `csm report` its history. The accounts whose renewal was decided since
-    are replayed as they stood then: active, before that renewal.
+    four in five tasks are done within two days, the rest weeks later; about a
+    third of the emails sent get an answer within three days (their own random
+    stream, :data:`REPLY_SEED`). This gives `csm report` its history. The
+    accounts whose renewal was decided since are replayed as they stood then:
+    active, before that renewal. Last, last week's heads-ups and hellos
+    (:func:`_last_week`), the sequences `csm today` follows up.
     """
     from csm import runtime, workspace
     from csm.engine import matching as engine
@@ -64,13 +73,73 @@ def playbook_history(conn: sqlite3.Connection, root: Path, rng: random.Random) -
         ws.playbooks_dir, fields, (), templates.exists, internal_domains=ws.settings.internal_domains
     )
     decided = _decided_renewals(conn)
+    answers = random.Random(REPLY_SEED)
     for day in HISTORY_RUNS:
         _as_of(conn, decided, day)
         params = runtime.sql_params(ws, day)
         results = engine.evaluate(conn, playbooks, fields, params, day)
         added = queue(conn, ws, templates, fields, params, results, day, f"{day}T07:00:00+00:00").added
-        _work_the_list(conn, day, [*added, *_drafted_again(conn, added)], rng)
+        sent = _work_the_list(conn, day, [*added, *_drafted_again(conn, added)], rng)
+        answered = [draft for draft in sent if answers.random() < 0.35]
+        replies.answer(conn, playbooks, answered, [answers.randint(0, 2) for _ in answered])
     _as_of(conn, decided, DEMO_TODAY)
+    _last_week(conn, ws, playbooks)
+
+
+def _last_week(conn: sqlite3.Connection, ws: Workspace, playbooks: list[Playbook]) -> None:
+    """Monday a week ago: every renewal heads-up due, and a hello to every third silent account,
+    sent that morning; a third of the heads-ups and a quarter of the hellos answered since."""
+    from csm import runtime
+    from csm.engine import matching as engine
+    from csm.engine.drafting import queue
+    from csm.templating.render import Templates
+
+    day, fields = replies.LAST_WEEK, runtime.fields_for(conn)
+    params = runtime.sql_params(ws, day)
+    results = [
+        dataclasses.replace(r, matches=r.matches[:: 1 if r.step.id == "heads-up" else 3])
+        for r in engine.evaluate(conn, playbooks, fields, params, day)
+        if (r.playbook.id, r.step.id) in LAST_WEEK_STEPS
+    ]
+    added = queue(
+        conn, ws, Templates(ws.templates_dir), fields, params, results, day, f"{day}T07:00:00+00:00"
+    )
+    sent = _send(conn, added.added, f"{day}T10:00:00+00:00", f"{day + dt.timedelta(days=1)}T16:00:00+00:00")
+    steps = dict(
+        conn.execute("SELECT id, step FROM outbox WHERE status = 'sent' AND sent_at >= ?", (str(day),))
+    )
+    answered = [
+        draft
+        for n, draft in enumerate(sent)
+        if (steps[draft] == "heads-up" and n % 3 == 1) or (steps[draft] == "hello" and n % 4 == 2)
+    ]
+    replies.answer(conn, playbooks, answered, [1 + n % 3 for n in range(len(answered))])
+
+
+def _send(conn: sqlite3.Connection, added: list[Queued], at: str, done_at: str) -> list[int]:
+    """Send these drafts at ``at``, each with the Message-ID csm would give it, and do the tasks
+    at ``done_at``; returns the drafts sent."""
+    with store.transaction(conn):
+        for item in added:
+            if item.kind == "draft":
+                _sent(conn, item, at)
+            else:
+                _done(conn, item, done_at)
+    return [item.id for item in added if item.kind == "draft"]
+
+
+def _done(conn: sqlite3.Connection, item: Queued, at: str) -> None:
+    tasks.move(conn, item.id, "do", "done", done_at=at)
+    timeline.record(conn, item.account_id, "task_done", f"task done: {item.summary}", at)
+
+
+def _sent(conn: sqlite3.Connection, item: Queued, at: str) -> None:
+    key, owner = conn.execute("SELECT dedupe_key, owner FROM outbox WHERE id = ?", (item.id,)).fetchone()
+    outbox.move(conn, item.id, "approve", "approved", at)
+    outbox.claim(conn, item.id, "csm demo", at)
+    outbox.finish(conn, item.id, "sent", None, at, replies.sent_message_id(key, owner))
+    summary = f"sent “{item.summary}” ({item.playbook} › {item.step})"
+    timeline.record(conn, item.account_id, "email_sent", summary, at, ref=f"draft:{item.id}")
 
 
 def _hold_out(path: Path) -> None:
@@ -90,24 +159,27 @@ def _drafted_again(conn: sqlite3.Connection, added: list[Queued]) -> list[Queued
     return [Queued("draft", r[0], r[1], r[2], r[3], "", r[4]) for r in rows if r[0] not in new]
 
 
-def _work_the_list(conn: sqlite3.Connection, day: dt.date, added: list[Queued], rng: random.Random) -> None:
-    """The CSM's days after the run on ``day``: each new draft sent or skipped, each new task done."""
+def _work_the_list(
+    conn: sqlite3.Connection, day: dt.date, added: list[Queued], rng: random.Random
+) -> list[int]:
+    """The CSM's days after the run on ``day``: each new draft sent or skipped, each new task done.
+
+    Returns the drafts sent.
+    """
+    sent = []
     with store.transaction(conn):
         for item in added:
             at = f"{day + dt.timedelta(days=1 + (item.kind == 'task'))}T10:00:00+00:00"
             if item.kind == "draft" and rng.random() < 0.8:
-                outbox.move(conn, item.id, "approve", "approved", at)
-                outbox.claim(conn, item.id, "csm demo", at)
-                outbox.finish(conn, item.id, "sent", None, at)
-                summary = f"sent “{item.summary}” ({item.playbook} › {item.step})"
-                timeline.record(conn, item.account_id, "email_sent", summary, at, ref=f"draft:{item.id}")
+                _sent(conn, item, at)
+                sent.append(item.id)
             elif item.kind == "draft":
                 outbox.move(conn, item.id, "skip", "skipped", at, reason=rng.choice(_SKIP_REASONS))
             else:
                 if rng.random() >= 0.8:  # the CSM got to it late
                     at = f"{day + dt.timedelta(days=rng.randint(7, 30))}T16:00:00+00:00"
-                tasks.move(conn, item.id, "do", "done", done_at=at)
-                timeline.record(conn, item.account_id, "task_done", f"task done: {item.summary}", at)
+                _done(conn, item, at)
+    return sent
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from csm.data.freshness import Stale, kinds_read
+from csm.engine import sequences
 from csm.language.fields import FieldSet
 from csm.language.playbooks import PERIODS, Playbook, Step
 
@@ -102,7 +103,8 @@ def step_query(
     account_id: str | None = None,
     firing: bool = False,
 ) -> tuple[str, dict[str, Any]]:
-    """The one SQL query that finds this step's matching accounts: id, name, owner, once value.
+    """The one SQL query that finds this step's matching accounts: id, name, owner, once value
+    (and, for a follow-up, the day the email it follows went out).
 
     The condition's fields are not selected: :func:`step_values` computes them for
     the matches kept, so a dry run showing 20 of 80,000 matches computes 20.
@@ -110,6 +112,12 @@ def step_query(
     sending re-checks a draft the step made).
     """
     once_sql, params = _once_sql(step, fields, today)
+    source = "accounts a"
+    if step.follow is not None:  # a follow-up: the email it follows went out, and the wait is over
+        join, follow_where, follow_params, once_suffix = sequences.query_parts(step)
+        source += join
+        once_sql = f"({once_sql}){once_suffix}, p.sent_on"  # and when the email it follows went out
+        params.update(follow_params)
     # Cheap filters first: SQLite evaluates AND terms in order, so the audience
     # (usually plain columns) spares the step's costlier derived fields most rows.
     where = []
@@ -121,6 +129,8 @@ def step_query(
         " WHERE (z.playbook IS NULL OR z.playbook = :playbook_id) AND z.until > :today)"
     )
     where.append(f"({step.when.sql})")
+    if step.follow is not None:
+        where.extend(follow_where)
     if step.until is not None:  # an account that meets the exit does not enter
         where.append(f"NOT coalesce(({step.until.sql}), 0)")
         params.update(step.until.params)
@@ -139,7 +149,7 @@ def step_query(
         where.append("a.id = :account_id")
         params["account_id"] = account_id
     sql = (
-        f"SELECT a.id, a.name, a.owner, {once_sql} FROM accounts a WHERE "
+        f"SELECT a.id, a.name, a.owner, {once_sql} FROM {source} WHERE "
         + " AND ".join(where)
         + " ORDER BY a.id"
     )
@@ -188,6 +198,9 @@ def evaluate(
             values = step_values(
                 conn, fields, step, base_params, [row[0] for group in groups for row in group]
             )
+            if step.follow is not None:  # its why: the email it follows, and when it went out
+                for r in (row for group in groups for row in group):
+                    values[r[0]] = {**values[r[0]], "after": sequences.why(step, r[4])}
             touched, kept_out = (
                 tuple(Match(r[0], r[1], r[2], values[r[0]], str(r[3])) for r in group) for group in groups
             )

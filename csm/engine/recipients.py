@@ -146,7 +146,7 @@ def choose(
 _CHUNK = 500
 _CONTACTS = (
     "SELECT c.account_id, c.name, c.email, c.role, c.title, c.is_primary,"
-    " (c.unsubscribed = 0 AND NOT EXISTS"
+    " (c.unsubscribed = 0 AND c.bounced_at IS NULL AND NOT EXISTS"
     " (SELECT 1 FROM suppressions s WHERE s.email = c.email COLLATE NOCASE)) AS reachable"
     " FROM contacts c WHERE c.account_id IN ({marks}) AND c.left_at IS NULL"
     " ORDER BY c.account_id, c.is_primary DESC, c.name"

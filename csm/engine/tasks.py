@@ -93,11 +93,14 @@ def move(conn: sqlite3.Connection, task_id: int, action: str, new: str, **change
         raise lifecycle.refused("task", task_id, get(conn, task_id)["status"], MOVES[action])
 
 
-def close_step(conn: sqlite3.Connection, playbook: str, step: str, account_id: str, now: str) -> int:
-    """Close a step's open tasks for an account (its `until:` was met); how many (caller's transaction)."""
+def close_step(
+    conn: sqlite3.Connection, playbook: str, step: str, account_id: str, now: str, *, note: str = "until met"
+) -> int:
+    """Close a step's open tasks for an account (its `until:` was met, or the customer replied to
+    what a follow-up follows); how many (caller's transaction)."""
     where = "playbook = :playbook AND step = :step AND account_id = :account"
     keys = {"playbook": playbook, "step": step, "account": account_id}
-    return _close(conn, where, keys, "until met", now)
+    return _close(conn, where, keys, note, now)
 
 
 def close_keys(conn: sqlite3.Connection, keys: list[str], note: str, now: str) -> None:

@@ -80,6 +80,16 @@ _LAST_TOUCH = (
     " AND t.touch = 1 AND t.at < date(:today, '+1 day'))"
 )
 
+# The customer writing back: replies `csm inbox` put on the timeline (touch = 1 is indexed).
+_LAST_REPLY = (
+    "(SELECT max(r.at) FROM timeline r WHERE r.account_id = a.id"
+    " AND r.touch = 1 AND r.kind = 'reply' AND r.at < date(:today, '+1 day'))"
+)
+_LAST_SENT = (
+    "(SELECT max(s.at) FROM timeline s WHERE s.account_id = a.id"
+    " AND s.touch = 1 AND s.kind = 'email_sent' AND s.at < date(:today, '+1 day'))"
+)
+
 # The health fields read the snapshots `csm health` stores, relative to :today,
 # so a condition evaluated "as of" an earlier day sees that day's health.
 _SNAPSHOT = (
@@ -155,7 +165,7 @@ DERIVED: tuple[Field, ...] = (
         "last_touch_at",
         "date",
         f"date({_rolled('last_touch')})",
-        "date of the last touch on the timeline (email sent, task done, note)",
+        "date of the last touch on the timeline (email sent, reply, task done, note)",
         True,
     ),
     Field(
@@ -166,6 +176,35 @@ DERIVED: tuple[Field, ...] = (
         "days since the last touch, or since start_date if never touched",
         True,
         day_count=("coalesce({last_touch_at}, {start_date})", -1),
+    ),
+    Field(
+        "last_reply_at",
+        "date",
+        f"date({_LAST_REPLY})",
+        "date of the last reply from the account's people (`csm inbox`)",
+        True,
+    ),
+    Field(
+        "days_since_reply",
+        "number",
+        f"CAST(julianday(:today) - julianday(date({_LAST_REPLY})) AS INTEGER)",
+        "days since the last reply; empty (null) if they never replied",
+        True,
+        day_count=("{last_reply_at}", -1),
+    ),
+    Field(
+        "replied",
+        "bool",
+        f"coalesce({_LAST_REPLY} > coalesce({_LAST_SENT}, ''), 0)",
+        "they wrote back after the last email csm sent them (or ever, if csm never emailed them)",
+        True,
+    ),
+    Field(
+        "bounced_contacts",
+        "number",
+        "(SELECT count(*) FROM contacts c WHERE c.account_id = a.id AND c.bounced_at IS NOT NULL)",
+        "the account's contacts whose address bounces (a delivery failure `csm inbox` read)",
+        True,
     ),
     Field(
         "lifecycle_stage",

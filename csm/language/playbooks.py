@@ -15,7 +15,7 @@ from typing import Any
 
 from csm import textfile
 from csm.errors import NotFound, PlaybookError, Problem, did_you_mean
-from csm.language import internal, yamlfile
+from csm.language import followups, internal, yamlfile
 from csm.language.compiler import Condition
 from csm.language.fields import FieldSet
 from csm.language.yamlfile import Checker
@@ -36,7 +36,19 @@ _PLAYBOOK_KEYS = (
     "touch_budget",
     "steps",
 )
-_STEP_KEYS = ("id", "title", "when", "for", "until", "once_per", "cooldown", "priority", "email", "task")
+_STEP_KEYS = (
+    "id",
+    "title",
+    "when",
+    "for",
+    "until",
+    "once_per",
+    "cooldown",
+    "priority",
+    "email",
+    "task",
+    *followups.KEYS,
+)
 _BUDGET_KEYS = ("max_emails", "per_days")
 MAX_COOLDOWN_DAYS = 730
 _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")
@@ -80,6 +92,7 @@ class Step:
     for_days: int = 1  # the condition must have held on each of the last N days
     until: Condition | None = None  # exit: close open tasks, withdraw unsent drafts
     cooldown_days: int = 0  # after firing for an account, not again for it within this many days
+    follow: followups.FollowUp | None = None  # `after`/`wait`/`unless`: a follow-up in a sequence
 
 
 @dataclass(frozen=True)
@@ -144,7 +157,10 @@ def _check_step(
     before = len(c.problems)
     table = c.table(raw, path, _STEP_KEYS, "a step")
     step_id = _step_id(c, table, path)
-    when = c.condition(table, path, "when", required=True, prefix=f"s{index}_")
+    follow = followups.check(c, table, path)
+    when = c.condition(table, path, "when", required="after" not in table, prefix=f"s{index}_")
+    if when is None and follow is not None and "when" not in table:
+        when = followups.always(follow)
     for_days = _for_days(c, table, path)
     until = c.condition(table, path, "until", required=False, prefix=f"u{index}_")
     once_per = _once_per(c, table, path)
@@ -173,6 +189,7 @@ def _check_step(
         for_days or 1,
         until,
         cooldown,
+        follow,
     )
 
 
@@ -313,6 +330,7 @@ def parse_playbook(
         c.add(("steps",) if "steps" in table else (), "a playbook needs a non-empty list of steps")
     else:
         seen: set[str] = set()
+        order = []
         for i, raw in enumerate(raw_steps):
             step = _check_step(c, raw, ("steps", i), priority, i, template_exists)
             if step and step.id in seen:
@@ -320,6 +338,9 @@ def parse_playbook(
             elif step:
                 seen.add(step.id)
                 steps.append(step)
+                order.append((i, step.id, step.follow, step.email is not None))
+        if not c.problems:  # a step with problems of its own could be the one `after` names
+            followups.check_order(c, order)
     if c.problems:
         return None, c.problems
     return Playbook(

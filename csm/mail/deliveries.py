@@ -49,15 +49,24 @@ def plan(conn: sqlite3.Connection, draft_id: int, addresses: Sequence[str]) -> l
     return [recorded.get(a) or Delivery(draft_id, a, new_token(), "pending") for a in addresses]
 
 
-def add(conn: sqlite3.Connection, copies: Sequence[Delivery], now: str, *, sending: str | None) -> None:
+def add(
+    conn: sqlite3.Connection,
+    copies: Sequence[Delivery],
+    now: str,
+    *,
+    sending: str | None,
+    message_id: str | None = None,
+) -> None:
     """Record the copies not recorded yet, and mark the copy to ``sending`` as being handed over.
 
-    Runs inside the caller's transaction (the claim of the draft).
+    ``message_id``: the Message-ID the copies carry, by which a reply to any
+    of them finds its draft and recipient (``csm inbox``). Runs inside the
+    caller's transaction (the claim of the draft).
     """
     conn.executemany(
-        "INSERT INTO deliveries (draft_id, address, token, status, position, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (draft_id, address) DO NOTHING",
-        [(c.draft_id, c.address, c.token, c.status, i, now) for i, c in enumerate(copies)],
+        "INSERT INTO deliveries (draft_id, address, token, status, position, updated_at, message_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (draft_id, address) DO NOTHING",
+        [(c.draft_id, c.address, c.token, c.status, i, now, message_id) for i, c in enumerate(copies)],
     )
     if sending is not None and copies:
         _set(conn, copies[0].draft_id, sending, "sending", None, now)

@@ -30,7 +30,7 @@ WAITING = ("draft", "approved", "unknown", "deferred")
 BORN = ("draft", "skipped")
 
 # Every way a draft's status changes: action -> Move(from, to, "only <from> drafts can be <done>").
-#   withdraw  the step's `until:` was met before it went out
+#   withdraw  the step's `until:` was met, or the customer replied to the email a follow-up follows
 #   fail      a header is unusable, so nothing was handed over
 #   claim     one process (host:pid) takes it to send
 #   finish    as its copies came out: approved again when some wait for a later run
@@ -236,14 +236,23 @@ def edit(conn: sqlite3.Connection, draft_id: int, subject: str, body: str, now: 
         )
 
 
-def withdraw(conn: sqlite3.Connection, playbook: str, step: str, account_id: str, now: str) -> int:
-    """Withdraw a step's unsent drafts for an account (its `until:` was met); how many.
+def withdraw(
+    conn: sqlite3.Connection,
+    playbook: str,
+    step: str,
+    account_id: str,
+    now: str,
+    *,
+    reason: str = "until met",
+) -> int:
+    """Withdraw a step's unsent drafts for an account, saying why (its `until:` was met, or the
+    customer replied before a follow-up went out); how many.
 
     Runs inside the caller's write transaction.
     """
     where = "playbook = :playbook AND step = :step AND account_id = :account"
     keys = {"playbook": playbook, "step": step, "account": account_id}
-    changes = {"updated_at": now, "reason": "until met"}
+    changes = {"updated_at": now, "reason": reason}
     return lifecycle.shift(conn, "outbox", MOVES["withdraw"], "withdrawn", where, keys, changes)
 
 

@@ -177,6 +177,8 @@ class Ledger:
             return f"account snoozed until {snooze['until']} ({snooze['reason']})"
         to, cc, dropped = self._addressees(draft)
         if not to and not cc:
+            if suppression.bouncing(conn, dropped):
+                return f"every recipient has unsubscribed or bounces ({', '.join(dropped)})"
             return f"every recipient has unsubscribed ({', '.join(dropped)})"
         playbook = self._playbook(draft["playbook"])
         step = playbook.step(draft["step"]) if playbook else None
@@ -199,7 +201,15 @@ class Ledger:
 
         owner = self.rt.ws.owner(draft["owner"])
         to, cc, dropped = self._addressees(draft)
-        notes = [f"left out {', '.join(dropped)} (unsubscribed)"] if dropped else []
+        bounced = suppression.bouncing(self.rt.conn, dropped)
+        notes = [
+            f"left out {', '.join(gone)} ({why})"
+            for gone, why in (
+                ([a for a in dropped if a.lower() not in bounced], "unsubscribed"),
+                ([a for a in dropped if a.lower() in bounced], "address bounces"),
+            )
+            if gone
+        ]
         if not to and cc:
             notes.append(f"moved {', '.join(addr for _, addr in cc)} from Cc to To")
             to, cc = cc, ()
@@ -272,7 +282,7 @@ class Ledger:
         except HeaderError as exc:
             outbox.fail(conn, draft_id, exc.message, self._now())
             return outcome("failed", exc.message)
-        if not self._claim(draft_id, plan, copies[0].delivery.address if copies else None):
+        if not self._claim(draft_id, plan, copies[0].delivery.address if copies else None, message_id):
             return None
         fates = {d.address: d for d in deliveries.of(conn, draft_id) if d.status == "sent"}
         fates.update((d.address, d) for d in plan)
@@ -363,13 +373,14 @@ class Ledger:
             partial=status == "sent" and states != {"sent"},
         )
 
-    def _claim(self, draft_id: int, plan: list[Delivery], first: str | None) -> bool:
-        """``approved -> sending`` for this process, with the copies recorded and the first marked."""
+    def _claim(self, draft_id: int, plan: list[Delivery], first: str | None, message_id: str) -> bool:
+        """``approved -> sending`` for this process, with the copies (and the Message-ID they carry)
+        recorded and the first marked."""
         now = self._now()
         with transaction(self.rt.conn):
             claimed = outbox.claim(self.rt.conn, draft_id, claimant(), now)
             if claimed:
-                deliveries.add(self.rt.conn, plan, now, sending=first)
+                deliveries.add(self.rt.conn, plan, now, sending=first, message_id=message_id)
         return claimed
 
     def _sent(self, draft: dict[str, Any], now: str) -> None:

@@ -1,4 +1,5 @@
-"""Who must never be emailed again: unsubscribes by address or by the token of a sent copy."""
+"""Who must not be emailed: unsubscribes (by address or by the token of a sent copy), and
+addresses that bounce (``contacts.bounced_at``, set by `csm inbox` from a delivery failure)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from csm.mail import deliveries
 
 
 def blocked(conn: sqlite3.Connection, addresses: Sequence[str]) -> set[str]:
-    """Those of ``addresses`` (lowercased) that are suppressed or belong to an unsubscribed contact."""
+    """Those of ``addresses`` (lowercased) that are suppressed, or belong to an unsubscribed contact
+    or to one whose address bounces."""
     if not addresses:
         return set()
     marks = ", ".join("?" for _ in addresses)
@@ -21,10 +23,19 @@ def blocked(conn: sqlite3.Connection, addresses: Sequence[str]) -> set[str]:
         for row in conn.execute(
             f"SELECT email FROM suppressions WHERE email COLLATE NOCASE IN ({marks})"
             " UNION SELECT email FROM contacts"
-            f" WHERE unsubscribed = 1 AND email COLLATE NOCASE IN ({marks})",
+            f" WHERE (unsubscribed = 1 OR bounced_at IS NOT NULL) AND email COLLATE NOCASE IN ({marks})",
             [*addresses, *addresses],
         )
     }
+
+
+def bouncing(conn: sqlite3.Connection, addresses: Sequence[str]) -> set[str]:
+    """Those of ``addresses`` (lowercased) that bounced (a contact's ``bounced_at``)."""
+    if not addresses:
+        return set()
+    marks = ", ".join("?" for _ in addresses)
+    sql = f"SELECT email FROM contacts WHERE bounced_at IS NOT NULL AND email COLLATE NOCASE IN ({marks})"
+    return {row[0].lower() for row in conn.execute(sql, list(addresses))}
 
 
 def unsubscribe(conn: sqlite3.Connection, address: str, reason: str, now: str) -> int:

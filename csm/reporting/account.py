@@ -107,7 +107,8 @@ def account_view(rt: Runtime, account_id: str) -> AccountView:
     contacts = [
         dict(r)
         for r in rt.conn.execute(
-            "SELECT name, email, role, title, is_primary, unsubscribed FROM contacts WHERE account_id = ?"
+            "SELECT name, email, role, title, is_primary, unsubscribed, bounced_at FROM contacts"
+            " WHERE account_id = ?"
             " ORDER BY is_primary DESC, role, name",
             (account_id,),
         )

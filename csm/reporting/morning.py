@@ -13,6 +13,7 @@ from csm.mail import outbox
 from csm.runtime import Runtime
 
 USAGE_DROP = -0.2  # without 30 days of health history: usage down 20% or more
+REPLY_DAYS = 7  # replies of the last week: someone wrote back, so answer them first
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Morning:
     owner: str | None
     stale: list[dict[str, Any]]  # data past its [freshness] limit, first: it held steps back
     held_back: list[str]  # the steps that did not fire because of it
+    replies: list[dict[str, Any]]
     drafts: list[dict[str, Any]]
     deferred: list[dict[str, Any]]  # drafts waiting for a contact's touch budget
     tasks: list[dict[str, Any]]
@@ -57,6 +59,7 @@ def morning(rt: Runtime, owner: str | None, held_back: list[str] | None = None) 
         owner=owner,
         stale=[s.as_json() | {"summary": str(s)} for s in rt.stale_list()],
         held_back=held_back or [],
+        replies=_replies(rt, owner),
         drafts=_drafts(rt, owner),
         deferred=_deferred(rt, owner),
         tasks=_tasks(rt, owner),
@@ -84,6 +87,24 @@ def _deferred(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
     return [
         {**_listed(d), "reason": d["reason"]} for d in outbox.listing(rt.conn, status="deferred", owner=owner)
     ]
+
+
+def _replies(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
+    """Replies of the last week (``csm inbox`` records them), newest first, with the email they answer."""
+    params: dict[str, Any] = {"today": rt.params["today"], "days": f"-{REPLY_DAYS - 1} days"}
+    mine = ""
+    if owner is not None:
+        mine = " AND a.owner = :owner"
+        params["owner"] = owner
+    rows = rt.conn.execute(
+        'SELECT r.account_id AS account, a.name AS account_name, r.address AS "from", r.at, r.subject,'
+        " r.draft_id AS draft, o.playbook, o.step FROM replies r JOIN accounts a ON a.id = r.account_id"
+        " LEFT JOIN outbox o ON o.id = r.draft_id"
+        f" WHERE r.at >= date(:today, :days) AND r.at < date(:today, '+1 day'){mine}"
+        " ORDER BY r.at DESC, r.account_id",
+        params,
+    )
+    return [dict(row) for row in rows]
 
 
 def _drafts(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:

@@ -1,7 +1,10 @@
 """`csm report`: what each playbook did, and what happened to the accounts after.
 
 Activity per step: accounts matched (and held out), drafts drafted, approved,
-sent, skipped by reason and withdrawn, tasks made and done.
+sent, skipped by reason and withdrawn, tasks made and done, and the reply rate:
+the share of sent emails someone from the account answered (a reply in the
+email's thread, or mail from the account after it and before csm's next email
+to them, as ``csm inbox`` recorded them).
 
 Outcomes per step, for two groups of the accounts it matched: *touched* (an
 email of the step was sent or its task done; measured from that day) and *not
@@ -87,6 +90,16 @@ FROM tasks WHERE playbook IS NOT NULL AND created_at >= :since GROUP BY playbook
 
 _COUNTS = ("matched", "held_out", "drafted", "approved", "sent", "withdrawn", "tasks", "tasks_done")
 
+_REPLIED = """
+SELECT o.playbook, o.step, count(*) AS n FROM outbox o
+WHERE o.status = 'sent' AND o.sent_at IS NOT NULL AND o.created_at >= :since AND EXISTS (
+    SELECT 1 FROM replies r WHERE r.account_id = o.account_id AND (r.draft_id = o.id OR (
+        r.draft_id IS NULL AND r.at >= o.sent_at AND NOT EXISTS (
+            SELECT 1 FROM outbox n WHERE n.account_id = o.account_id AND n.status = 'sent'
+            AND n.sent_at > o.sent_at AND n.sent_at <= r.at))))
+GROUP BY o.playbook, o.step
+"""
+
 _SKIPPED = """
 SELECT playbook, step, coalesce(nullif(trim(reason), ''), 'no reason given') AS reason, count(*) AS n
 FROM outbox WHERE status = 'skipped' AND created_at >= :since
@@ -153,6 +166,7 @@ class StepReport:
     withdrawn: int = 0
     tasks: int = 0
     tasks_done: int = 0
+    replied: int = 0  # sent emails someone from the account answered
     skipped: dict[str, int] = field(default_factory=dict)
     touched: Group = field(default_factory=Group)
     not_touched: Group = field(default_factory=Group)
@@ -171,6 +185,8 @@ class StepReport:
             "withdrawn": self.withdrawn,
             "tasks": self.tasks,
             "tasks_done": self.tasks_done,
+            "replied": self.replied,
+            "reply_rate": _round(self.replied / self.sent, 4) if self.sent else None,
             "touched": self.touched.as_json(),
             "not_touched": self.not_touched.as_json(),
         }
@@ -263,6 +279,8 @@ def build(conn: sqlite3.Connection, today: dt.date, since: dt.date | None = None
         s = step(row["playbook"], row["step"])
         for name in _COUNTS:
             setattr(s, name, getattr(s, name) + (row[name] or 0))
+    for row in conn.execute(_REPLIED, params):
+        step(row["playbook"], row["step"]).replied = row["n"]
     for row in conn.execute(_SKIPPED, params):
         step(row["playbook"], row["step"]).skipped[row["reason"]] = row["n"]
     by_playbook: dict[str, dict[str, dict[str, sqlite3.Row]]] = defaultdict(lambda: defaultdict(dict))

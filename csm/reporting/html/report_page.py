@@ -20,20 +20,7 @@ from csm.runtime import Runtime
 
 # (StepReport attribute, column and series name) in pipeline order; replies join when there are any.
 _COLUMNS = (("matched", "matched"), ("drafted", "drafted"), ("sent", "sent"), ("tasks_done", "tasks done"))
-_REPLIES = ("replies", "replies")
-
-# A sent email counts as replied when a reply reaches its account before the account's next email.
-_REPLIES_SQL = """
-WITH sent AS (
-    SELECT playbook, step, account_id, sent_at,
-           lead(sent_at) OVER (PARTITION BY account_id ORDER BY sent_at, id) AS next_sent
-    FROM outbox WHERE status = 'sent' AND sent_at IS NOT NULL AND created_at >= :since
-)
-SELECT playbook, step, count(*) AS replies FROM sent s
-WHERE EXISTS (SELECT 1 FROM timeline t WHERE t.account_id = s.account_id AND t.kind = 'reply'
-              AND t.at >= s.sent_at AND (s.next_sent IS NULL OR t.at < s.next_sent))
-GROUP BY playbook, step
-"""
+_REPLIES = ("replied", "replies")  # sent emails answered, as csm.reporting.report counts them
 
 
 @dataclass(frozen=True)
@@ -43,29 +30,18 @@ class StepRow:
     figures: dict[str, int]
 
 
-def replies_by_step(conn: sqlite3.Connection, since: dt.date | None) -> dict[tuple[str, str], int] | None:
-    """Replies per step, or None while no reply has ever been recorded (the column is left out)."""
-    if conn.execute("SELECT 1 FROM timeline WHERE kind = 'reply' LIMIT 1").fetchone() is None:
-        return None
-    params = {"since": "" if since is None else since.isoformat()}
-    return {(r["playbook"], r["step"]): r["replies"] for r in conn.execute(_REPLIES_SQL, params)}
+def replies_recorded(conn: sqlite3.Connection) -> bool:
+    """Whether `csm inbox` has recorded any reply: until then the replies column is left out."""
+    return conn.execute("SELECT 1 FROM replies LIMIT 1").fetchone() is not None
 
 
 def report_html(rt: Runtime, since: dt.date | None, source: str) -> str:
     report = build(rt.conn, rt.today, since)
     the_book = book(rt.conn, rt.fields, rt.params, rt.today)
-    replies = replies_by_step(rt.conn, since)
-    columns = _COLUMNS[:3] + ((_REPLIES,) if replies is not None else ()) + _COLUMNS[3:]
+    replies = replies_recorded(rt.conn)
+    columns = _COLUMNS[:3] + ((_REPLIES,) if replies else ()) + _COLUMNS[3:]
     rows = [
-        StepRow(
-            s.playbook,
-            s.step,
-            {
-                key: (replies or {}).get((s.playbook, s.step), 0) if key == "replies" else getattr(s, key)
-                for key, _name in columns
-            },
-        )
-        for s in report.steps
+        StepRow(s.playbook, s.step, {key: getattr(s, key) for key, _name in columns}) for s in report.steps
     ]
     return render(
         "report.html.j2",
@@ -77,7 +53,7 @@ def report_html(rt: Runtime, since: dt.date | None, source: str) -> str:
         movers=the_book.movers,
         steps=rows,
         columns=columns,
-        show_replies=replies is not None,
+        show_replies=replies,
         holdouts=report.holdouts,
         charts=_charts(the_book, report, rows, columns),
     )
