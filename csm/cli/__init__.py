@@ -82,6 +82,7 @@ def _register() -> None:
     from csm.cli import (
         data_cmds,
         demo_cmds,
+        explain_cmds,
         health_cmds,
         morning_cmds,
         outbox_cmds,
@@ -99,6 +100,7 @@ def _register() -> None:
         data_cmds,
         sync_cmds,
         playbook_cmds,
+        explain_cmds,
         morning_cmds,
         health_cmds,
         report_cmds,

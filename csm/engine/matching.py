@@ -234,3 +234,20 @@ def account_rows(
     columns = ", ".join(f'({fields.sql(f.name)}) AS "{f.name}"' for f in derived)
     select = f"SELECT a.*{', ' if columns else ''}{columns} FROM accounts a"
     return {row["id"]: dict(row) for row in _by_id(conn, select, base_params, ids, tuples=False)}
+
+
+def once_value(
+    conn: sqlite3.Connection,
+    step: Step,
+    fields: FieldSet,
+    base_params: dict[str, Any],
+    today: dt.date,
+    account_id: str,
+) -> str:
+    """The step's once_per value for one account today: the last part of its dedupe key."""
+    sql, params = _once_sql(step, fields, today)
+    row = conn.execute(
+        f"SELECT {sql} FROM accounts a WHERE a.id = :account_id",
+        {**base_params, **params, "account_id": account_id},
+    ).fetchone()
+    return str(row[0])
