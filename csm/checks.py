@@ -10,7 +10,7 @@ from csm import textfile
 from csm.data.sources import parse_sources
 from csm.errors import Problem
 from csm.health import model as health_model
-from csm.language.playbooks import load_all
+from csm.language.playbooks import Playbook, load_all
 from csm.mail.sending import LEDGER_KEYS, ledger_settings
 from csm.mail.transports import transport_settings_problems
 from csm.runtime import Runtime
@@ -32,8 +32,10 @@ def check(rt: Runtime) -> CheckReport:
     line = _table_line(rt.ws.settings_path, "[send]")
     problems = [Problem(str(rt.ws.settings_path), line, 1, message) for message in messages]
     templates = Templates(rt.ws.templates_dir)
-    _, found = load_all(rt.ws.playbooks_dir, rt.fields, templates.exists, lambda: rt.contact_roles)
+    playbooks, found = load_all(rt.ws.playbooks_dir, rt.fields, templates.exists, lambda: rt.contact_roles)
     problems.extend(found)
+    if not found:  # the tests are checked once the playbooks they name load
+        problems.extend(_test_problems(rt.ws.playbooks_dir, {p.id: p for p in playbooks}))
     _, found = health_model.load_file(health_model.model_path(rt.ws.health_path), rt.fields)
     problems.extend(found)
     sample = sample_context(rt.fields)
@@ -42,6 +44,15 @@ def check(rt: Runtime) -> CheckReport:
     for name in names:
         problems.extend(templates.check(name, sample))
     return CheckReport(len(list(rt.ws.playbooks_dir.glob("*.yaml"))), len(names), tuple(problems))
+
+
+def _test_problems(playbooks_dir: Path, known: dict[str, Playbook]) -> list[Problem]:
+    """Every problem in the playbooks' test files (``playbooks/tests/*.yaml``)."""
+    from csm.playtest import testfile
+
+    folder = playbooks_dir / testfile.TESTS_FOLDER
+    paths = testfile.test_files([folder], playbooks_dir) if folder.is_dir() else []
+    return [problem for path in paths for problem in testfile.load(path, known)[1]]
 
 
 def _table_line(path: Path, header: str) -> int:
