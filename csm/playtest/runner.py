@@ -24,7 +24,7 @@ from typing import Any
 from csm.data import store
 from csm.engine import matching
 from csm.engine.drafting import QueueReport, queue
-from csm.engine.explain import explain
+from csm.engine.explain import StepVerdict, explain
 from csm.errors import DataImportError, Problem, ProblemsError
 from csm.language.playbooks import Playbook
 from csm.playtest import testfile, world
@@ -137,27 +137,41 @@ class Suite:
         result = CaseResult(case)
         conn = world.build(case)
         try:
-            report = QueueReport()
-            for day in (*case.given.runs, case.today):
-                results, report = self._run_day(case, conn, day)
-            _Compare(self, case, conn, results, report, result, update).all()
+            for day in case.given.runs:
+                rt, results = self._evaluate(case, conn, day)
+                self._queue(rt, results)
+            rt, results = self._evaluate(case, conn, case.today)
+            verdicts = self._verdicts(rt, case)  # as they stand before today's run adds anything
+            report = self._queue(rt, results)
+            _Compare(case, conn, results, report, verdicts, result, update).all()
         finally:
             conn.close()
         result.seconds = time.perf_counter() - started
         return result
 
-    def _run_day(
+    def _evaluate(
         self, case: Case, conn: sqlite3.Connection, day: dt.date
-    ) -> tuple[list[matching.StepResult], QueueReport]:
-        """What `csm run` does on ``day``, for the playbook under test."""
+    ) -> tuple[Runtime, list[matching.StepResult]]:
+        """What `csm run` evaluates on ``day``, for the playbook under test."""
         rt = self.runtime(case, conn, day)
-        playbook = self.playbooks(rt)[case.playbook]
         if not world.has_health(case, day):
             rt.snapshot_health(if_stale=True)
-        results = matching.evaluate(conn, [playbook], rt.fields, rt.params, day)
-        return results, queue(
-            conn, rt.ws, rt.templates, rt.fields, rt.params, results, day, world.stamp(day, "07:00:00+00:00")
-        )
+        playbook = self.playbooks(rt)[case.playbook]
+        return rt, matching.evaluate(conn, [playbook], rt.fields, rt.params, day)
+
+    def _queue(self, rt: Runtime, results: list[matching.StepResult]) -> QueueReport:
+        now = world.stamp(rt.today, "07:00:00+00:00")
+        return queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, now)
+
+    def _verdicts(self, rt: Runtime, case: Case) -> dict[tuple[str, str], StepVerdict]:
+        """`csm explain`'s verdict for each (account, step) the case expects suppressed."""
+        playbook = self.playbooks(rt)[case.playbook]
+        return {
+            (account, step): explain(
+                rt.conn, [playbook], rt.fields, rt.params, rt.today, account, step
+            ).steps[0]
+            for account, step, _kind in case.expect.suppressed
+        }
 
 
 def run_suite(
@@ -195,11 +209,11 @@ def _listing(values: Iterable[str]) -> str:
 
 @dataclass
 class _Compare:
-    suite: Suite
     case: Case
     conn: sqlite3.Connection
     results: list[matching.StepResult]
     report: QueueReport
+    verdicts: dict[tuple[str, str], StepVerdict]
     out: CaseResult
     update: bool
 
@@ -303,17 +317,12 @@ class _Compare:
                 self.fail(f"{what}: {name}", expected, actual)
 
     def suppressed(self) -> None:
-        if not self.expect.suppressed:
-            return
-        rt = self.suite.runtime(self.case, self.conn, self.case.today)
-        playbook = self.suite.playbooks(rt)[self.case.playbook]
         drafts, tasks = self.added("draft"), self.added("task")
         for account, step, kind in self.expect.suppressed:
             what = f"{account} › {step} suppressed by {kind}"
-            (verdict,) = explain(self.conn, [playbook], rt.fields, rt.params, rt.today, account, step).steps
-            kinds = [r.kind for r in verdict.reasons]
-            if kind not in kinds:
-                why = "; ".join(r.message for r in verdict.reasons) or (
+            verdict = self.verdicts[account, step]
+            if kind not in [r.kind for r in verdict.reasons]:
+                why = "; ".join(r.message for r in verdict.reasons if r.blocking) or (
                     "nothing holds it back" if verdict.matched else "its audience and when do not both hold"
                 )
                 self.fail(what, kind, why)
