@@ -53,6 +53,7 @@ def explanation_json(found: Explanation) -> dict[str, Any]:
             {
                 "playbook": v.playbook,
                 "step": v.step,
+                "title": v.title,
                 "matched": v.matched,
                 "would_act": v.would_act,
                 "audience": _clause_json(v.audience) if v.audience else None,
@@ -81,13 +82,12 @@ def _headline(verdict: StepVerdict) -> str:
     if verdict.would_act:
         state = "[green]✓ matches[/]: a run today adds it"
     elif verdict.matched:
-        state = "[yellow]✓ matches, but nothing is added[/]"
+        state = "[yellow]✓ matches, held back[/]"
     elif verdict.reasons:
-        state = "[yellow]✗ not matched[/]: the conditions hold, but"
+        state = "[yellow]✗ held back[/] though the conditions hold"
     else:
         state = "[dim]✗ no match[/]"
-    title = f"{verdict.playbook} › {verdict.step}"
-    return f"[bold]{escape(title)}[/]  {escape(verdict.title)}  {state}"
+    return f"[bold]{escape(verdict.playbook)} › {escape(verdict.step)}[/]  {state}"
 
 
 def _step_tree(verdict: StepVerdict) -> Tree:
