@@ -24,7 +24,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
-from csm.data import outcomes, timeline
+from csm.data import history, outcomes, timeline
 from csm.data.convert import BadValue, Converter, infer_type
 from csm.data.kinds import Columns, spec
 from csm.data.mapping import Mapping
@@ -140,7 +140,9 @@ def _check_and_upsert(
             _add_extra_columns(conn, columns, values)
             batches, size = [values], len(values[0])
         before = outcomes.decided(conn) if kind == "accounts" else None
-        result = ImportResult(kind, source, *_upsert(conn, kind, columns, batches, size))
+        with history.kept(conn, kind, now) as kept:
+            inserted, updated, unchanged = _upsert(conn, kind, columns, batches, size)
+        result = ImportResult(kind, source, inserted, updated - kept.rows, unchanged + kept.rows)
         if before is not None:
             outcomes.record_imported(conn, before, now)
     return result
