@@ -80,6 +80,7 @@ def _root(
 
 def _register() -> None:
     from csm.cli import (
+        backtest_cmds,
         data_cmds,
         demo_cmds,
         explain_cmds,
@@ -103,6 +104,7 @@ def _register() -> None:
         playbook_cmds,
         playtest_cmds,
         explain_cmds,
+        backtest_cmds,
         morning_cmds,
         health_cmds,
         report_cmds,

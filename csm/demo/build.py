@@ -13,7 +13,13 @@ from csm.data import store
 from csm.data.importer import import_records
 from csm.demo.cohorts import DEMO_TODAY, ME, NOW, OWNERS, SEED
 from csm.demo.data import Rows, generate
-from csm.demo.history import health_history, playbook_history
+from csm.demo.history import (
+    HISTORY_START,
+    accounts_on,
+    decided_renewals,
+    health_history,
+    playbook_history,
+)
 from csm.errors import WorkspaceError
 from csm.init import create
 from csm.workspace import SETTINGS_FILE
@@ -39,13 +45,20 @@ def build_demo(root: Path | None = None) -> DemoSummary:
     accounts, contacts, usage, timeline = generate(random.Random(SEED))
     conn = store.connect(root / "csm.db")
     try:
-        for kind, rows in (("accounts", accounts), ("contacts", contacts), ("usage", usage)):
+        decided = decided_renewals(accounts)
+        first = accounts_on(accounts, decided, HISTORY_START)
+        for kind, rows, at in (
+            ("accounts", first, f"{HISTORY_START}T06:00:00+00:00"),
+            ("contacts", contacts, NOW),
+            ("usage", usage, NOW),
+        ):
             records = ((f"{kind} record {n}", row) for n, row in enumerate(rows, 1))
-            import_records(conn, kind, records, source=f"demo {kind}", now=NOW)
+            import_records(conn, kind, records, source=f"demo {kind}", now=at)
         with store.transaction(conn):
             _insert(conn, "timeline", timeline)
         health_history(conn, root)
-        playbook_history(conn, root, random.Random(SEED + 1))
+        playbook_history(conn, root, random.Random(SEED + 1), decided)
+        health_history(conn, root, today_only=True)  # seen the imports of decided renewals
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in ("accounts", "contacts", "usage", "timeline", "health_history")
