@@ -133,11 +133,13 @@ def evaluate(
     owner: str | None = None,
     account_id: str | None = None,
     keep: int | None = None,
+    with_values: bool = True,
 ) -> list[StepResult]:
     """Every step of every playbook with the accounts it matches today.
 
     ``keep``: hold only the first N matches (and held-out ones) of each step and
     count the rest, so showing a million matches needs no memory for them.
+    ``with_values``: compute the fields each match's condition names (a backtest needs none).
     """
     results = []
     for playbook in playbooks:
@@ -153,11 +155,11 @@ def evaluate(
                 counts[held] += 1
                 if keep is None or counts[held] <= keep:
                     groups[held].append(row)
-            values = step_values(
-                conn, fields, step, base_params, [row[0] for group in groups for row in group]
-            )
+            ids = [row[0] for group in groups for row in group]
+            values = step_values(conn, fields, step, base_params, ids) if with_values else {}
             touched, kept_out = (
-                tuple(Match(r[0], r[1], r[2], values[r[0]], str(r[3])) for r in group) for group in groups
+                tuple(Match(r[0], r[1], r[2], values.get(r[0], {}), str(r[3])) for r in group)
+                for group in groups
             )
             exits = _exits(conn, playbook, step, base_params, owner, account_id)
             results.append(StepResult(playbook, step, touched, kept_out, exits, counts[0], counts[1]))

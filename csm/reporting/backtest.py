@@ -105,7 +105,7 @@ def backtest(
     try:
         for day in days:
             shadow.move_to(day)
-            results = evaluate(conn, playbooks, fields, params_for(day), day)
+            results = evaluate(conn, playbooks, fields, params_for(day), day, with_values=False)
             _tally(conn, results, day, steps, keys)
             if on_day is not None:
                 on_day(day)
@@ -145,27 +145,28 @@ def _tally(
     steps: dict[tuple[str, str], StepBacktest],
     real: _RealKeys,
 ) -> None:
+    """One day's matches: counted per week; those a run would have acted on, by the run's dedupe keys."""
     have = real.on(day)
+    week_name = week_of(day)
     new_emails = []
     for result in results:
         step = steps[result.playbook.id, result.step.id]
-        week = step.week(week_of(day))
-        for match in (*result.matches, *result.held_out):
-            week.matched.add(match.account_id)
-            step.first_matched.setdefault(match.account_id, day)
+        week = step.week(week_name)
+        ids = {m.account_id for m in result.matches} | {m.account_id for m in result.held_out}
+        week.matched |= ids
+        step.first_matched.update(dict.fromkeys(ids - step.first_matched.keys(), day))
         step.held_out.update(m.account_id for m in result.held_out)
-        fresh_email = []
-        for match in result.matches:
-            key = match.dedupe_key(result.playbook, result.step)
-            if result.step.email and key not in have["outbox"]:
-                have["outbox"].add(key)
-                fresh_email.append(match)
-            if result.step.task and key not in have["tasks"]:
-                have["tasks"].add(key)
-                week.tasks += 1
-                step.acted.add(match.account_id)
-        if fresh_email:
-            new_emails.append(StepResult(result.playbook, result.step, tuple(fresh_email)))
+        keyed = [(m.dedupe_key(result.playbook, result.step), m) for m in result.matches]
+        if result.step.task:
+            tasks = [(k, m) for k, m in keyed if k not in have["tasks"]]
+            have["tasks"].update(k for k, _m in tasks)
+            week.tasks += len(tasks)
+            step.acted.update(m.account_id for _k, m in tasks)
+        if result.step.email:
+            emails = [(k, m) for k, m in keyed if k not in have["outbox"]]
+            have["outbox"].update(k for k, _m in emails)
+            if emails:
+                new_emails.append(StepResult(result.playbook, result.step, tuple(m for _k, m in emails)))
     _address(conn, new_emails, day, steps)
 
 
