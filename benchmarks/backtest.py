@@ -29,10 +29,9 @@ def with_history(source: Path, tmp: Path) -> Path:
         from csm.data.importer import import_records
         conn = store.connect(__import__("pathlib").Path({str(ws / "csm.db")!r}))
         rows = conn.execute("SELECT id, name, seats_used, nps FROM accounts WHERE rowid % 10 = 0").fetchall()
-        records = (
-            (f"row {{n}}", {{"id": r[0], "name": r[1], "seats_used": (r[2] or 0) + 3, "nps": ((r[3] or 5) + 4) % 11}})
-            for n, r in enumerate(rows, 1)
-        )
+        changed = [{{"id": r[0], "name": r[1], "seats_used": (r[2] or 0) + 3, "nps": ((r[3] or 5) + 4) % 11}}
+                   for r in rows]
+        records = ((f"row {{n}}", row) for n, row in enumerate(changed, 1))
         import_records(conn, "accounts", records, source="october export", now="2026-10-01T06:00:00+00:00")
         """)
     )

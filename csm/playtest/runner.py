@@ -224,12 +224,6 @@ class _Compare:
     def fail(self, what: str, expected: Any, actual: Any, diff: str = "") -> None:
         self.out.failures.append(Failure(what, expected, actual, diff))
 
-    def all(self) -> None:
-        self.matches()
-        self.drafts()
-        self.tasks()
-        self.suppressed()
-
     def matches(self) -> None:
         by_step = {r.step.id: r for r in self.results}
         for step, expected in self.expect.matches.items():
@@ -251,14 +245,21 @@ class _Compare:
             shown = [f"{a} › {s}" for a, s in sorted(expected)]
             self.fail(f"{kind}s added", _listing(shown), _listing(f"{a} › {s}" for a, s in sorted(actual)))
 
-    def drafts(self) -> None:
-        if self.expect.drafts is None:
+    def all(self) -> None:
+        self.matches()
+        self.specs("draft", self.expect.drafts, self.draft)
+        self.specs("task", self.expect.tasks, self.task)
+        self.suppressed()
+
+    def specs(self, kind: str, specs: tuple[Any, ...] | None, check: Callable[[Any, dict], None]) -> None:
+        """Exactly the drafts (or tasks) expected were added, each as expected; None: not checked."""
+        if specs is None:
             return
-        actual = self.added("draft")
-        self.exactly("draft", self.expect.drafts, actual)
-        for spec in self.expect.drafts:
+        actual = self.added(kind)
+        self.exactly(kind, specs, actual)
+        for spec in specs:
             if (spec.account, spec.step) in actual:
-                self.draft(spec, actual[spec.account, spec.step])
+                check(spec, actual[spec.account, spec.step])
 
     def draft(self, spec: DraftSpec, row: dict[str, Any]) -> None:
         what = f"draft {spec.account} › {spec.step}"
@@ -296,15 +297,6 @@ class _Compare:
             )
         )
         self.fail(f"{what}: body (golden {path.name})", expected, body, diff)
-
-    def tasks(self) -> None:
-        if self.expect.tasks is None:
-            return
-        actual = self.added("task")
-        self.exactly("task", self.expect.tasks, actual)
-        for spec in self.expect.tasks:
-            if (spec.account, spec.step) in actual:
-                self.task(spec, actual[spec.account, spec.step])
 
     def task(self, spec: TaskSpec, row: dict[str, Any]) -> None:
         what = f"task {spec.account} › {spec.step}"
