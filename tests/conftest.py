@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from typer.testing import CliRunner
+
+if TYPE_CHECKING:
+    from csm.runtime import Runtime
 
 TODAY = "2026-11-23"
 
@@ -95,6 +99,16 @@ def workspace(tmp_path: Path) -> Path:
     return root
 
 
+def open_workspace(workspace: Path, today: dt.date, playbooks: dict[str, str] | None = None) -> Runtime:
+    """The workspace's runtime as of ``today``, with these playbooks (file name: YAML) added first."""
+    from csm import workspace as workspace_mod
+    from csm.runtime import open_runtime
+
+    for name, text in (playbooks or {}).items():
+        (workspace / "playbooks" / name).write_text(text, encoding="utf-8")
+    return open_runtime(workspace_mod.load(explicit=workspace), today)
+
+
 @pytest.fixture(scope="session")
 def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from csm.demo import build_demo
@@ -110,10 +124,22 @@ def demo(_demo_template: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(_demo_template, tmp_path / "demo"))
 
 
+def rows(demo: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """The rows a query returns from the workspace's database, read by a connection of its own."""
+    conn = sqlite3.connect(demo / "csm.db")
+    try:
+        with conn:
+            return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def first_draft(demo: Path, status: str = "draft") -> int:
+    return rows(demo, "SELECT min(id) FROM outbox WHERE status = ?", status)[0][0]
+
+
 def db_dump(path: Path) -> list[str]:
     """Every row of a database, for "nothing changed" assertions."""
-    import sqlite3
-
     conn = sqlite3.connect(path)
     try:
         return list(conn.iterdump())

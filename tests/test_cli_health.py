@@ -6,8 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from tests.conftest import db_dump
-from tests.test_cli_morning import rows
+from tests.conftest import db_dump, rows
 
 TODAY = "2026-11-23"
 

@@ -1,39 +1,32 @@
-"""`csm outbox`, `approve` and the shape of `why` in every JSON output, on the demo workspace."""
+"""The draft queue through the CLI on the demo: outbox, approve, skip, edit, review; `why` in JSON."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import first_draft, rows
+
 WAITING = ("draft", "approved", "unknown")  # what `csm outbox` lists by default
 STATUSES = ("draft", "approved", "sending", "sent", "failed", "skipped", "unknown", "withdrawn")
 
 
-def sql(demo: Path, query: str, *params: object) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(demo / "csm.db")
-    try:
-        with conn:
-            return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
-
-
 def by_status(demo: Path) -> dict[str, int]:
-    return dict(sql(demo, "SELECT status, count(*) FROM outbox GROUP BY status"))
+    return dict(rows(demo, "SELECT status, count(*) FROM outbox GROUP BY status"))
 
 
 @pytest.fixture
 def worked(demo: Path, invoke: Any) -> Path:
     """The demo after a run, with one draft approved and one whose send outcome is unknown."""
     assert invoke("-w", str(demo), "run", "--quiet").exit_code == 0
-    drafts = sql(demo, "SELECT id FROM outbox WHERE status = 'draft' ORDER BY id LIMIT 2")
+    drafts = rows(demo, "SELECT id FROM outbox WHERE status = 'draft' ORDER BY id LIMIT 2")
     first, second = (r[0] for r in drafts)
     assert invoke("-w", str(demo), "approve", str(first)).exit_code == 0
-    sql(demo, "UPDATE outbox SET status = 'unknown' WHERE id = ?", second)
+    rows(demo, "UPDATE outbox SET status = 'unknown' WHERE id = ?", second)
     return demo
 
 
@@ -89,26 +82,28 @@ def test_an_empty_queue_still_points_at_the_history(workspace: Path, invoke: Any
 
 
 def test_approving_an_approved_draft_is_a_no_op(worked: Path, invoke: Any) -> None:
-    (approved, when), *_ = sql(worked, "SELECT id, updated_at FROM outbox WHERE status = 'approved'")
+    (approved, when), *_ = rows(worked, "SELECT id, updated_at FROM outbox WHERE status = 'approved'")
     again = invoke("-w", str(worked), "approve", str(approved))
     assert again.exit_code == 0
     assert again.stdout == f"#{approved} is already approved.\n"
-    assert sql(worked, "SELECT status, updated_at FROM outbox WHERE id = ?", approved) == [("approved", when)]
+    assert rows(worked, "SELECT status, updated_at FROM outbox WHERE id = ?", approved) == [
+        ("approved", when)
+    ]
 
-    (draft,) = sql(worked, "SELECT min(id) FROM outbox WHERE status = 'draft'")[0]
+    (draft,) = rows(worked, "SELECT min(id) FROM outbox WHERE status = 'draft'")[0]
     mixed = invoke("-w", str(worked), "approve", str(approved), str(draft))
     assert mixed.exit_code == 0
     assert mixed.stdout.splitlines() == [
         f"#{approved} is already approved.",
         "Approved 1 draft. Next: `csm send --dry-run`, then `csm send`.",
     ]
-    assert sql(worked, "SELECT status FROM outbox WHERE id = ?", draft) == [("approved",)]
+    assert rows(worked, "SELECT status FROM outbox WHERE id = ?", draft) == [("approved",)]
 
 
 @pytest.mark.parametrize("status", ["sent", "skipped"])
 def test_approving_a_sent_or_skipped_draft_stays_an_error(worked: Path, invoke: Any, status: str) -> None:
-    (done,) = sql(worked, "SELECT min(id) FROM outbox WHERE status = ?", status)[0]
-    (draft,) = sql(worked, "SELECT min(id) FROM outbox WHERE status = 'draft'")[0]
+    (done,) = rows(worked, "SELECT min(id) FROM outbox WHERE status = ?", status)[0]
+    (draft,) = rows(worked, "SELECT min(id) FROM outbox WHERE status = 'draft'")[0]
     before = by_status(worked)
     result = invoke("-w", str(worked), "approve", str(draft), str(done))
     assert result.exit_code == 1
@@ -139,3 +134,89 @@ def test_why_is_one_object_in_every_json_output(worked: Path, invoke: Any) -> No
     assert any(w for w in whys)  # the matched values, not empty objects
     same_task = {t["id"]: t["why"] for t in today["tasks"]}
     assert all(same_task[t["id"]] == t["why"] for t in tasks if t["id"] in same_task)
+
+
+def test_approve_skip_and_bad_states(invoke, demo: Path) -> None:
+    invoke("-w", str(demo), "run", "--quiet")
+    draft = first_draft(demo)
+    assert invoke("-w", str(demo), "approve", str(draft)).exit_code == 0
+    again = invoke("-w", str(demo), "approve", str(draft))
+    assert again.exit_code == 0
+    assert again.stdout == f"#{draft} is already approved.\n"
+    other = first_draft(demo)
+    skipped = invoke("-w", str(demo), "skip", str(other), "--reason", "spoke to them yesterday")
+    assert skipped.exit_code == 0
+    assert rows(demo, "SELECT status, reason FROM outbox WHERE id = ?", other) == [
+        ("skipped", "spoke to them yesterday")
+    ]
+    refused = invoke("-w", str(demo), "approve", str(other))
+    assert refused.exit_code == 1
+    assert f"Error: draft #{other} is skipped; only draft drafts can be approved" in refused.stderr
+    missing = invoke("-w", str(demo), "approve", "99999")
+    assert missing.exit_code == 1 and "Error: no draft #99999" in missing.stderr
+
+
+def test_approve_by_playbook(invoke, demo: Path) -> None:
+    invoke("-w", str(demo), "run", "--quiet")
+    waiting = rows(demo, "SELECT count(*) FROM outbox WHERE playbook = 'renewal-ahead' AND status = 'draft'")[
+        0
+    ][0]
+    result = invoke("-w", str(demo), "approve", "--playbook", "renewal-ahead")
+    assert f"Approved {waiting} drafts." in result.stdout
+    assert invoke("-w", str(demo), "approve").exit_code == 2
+
+
+def test_edit_through_a_scripted_editor_keeps_the_original(
+    invoke, demo: Path, tmp_path: Path, monkeypatch
+) -> None:
+    invoke("-w", str(demo), "run", "--quiet")
+    draft = first_draft(demo)
+    (original,) = rows(demo, "SELECT subject FROM outbox WHERE id = ?", draft)
+    script = tmp_path / "editor.py"
+    script.write_text(
+        "import sys, pathlib\np = pathlib.Path(sys.argv[1])\nt = p.read_text()\n"
+        "p.write_text(t.replace('Subject: ', 'Subject: [edited] ', 1) + '\\nPS: see you Tuesday.\\n')\n"
+    )
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+    result = invoke("-w", str(demo), "edit", str(draft))
+    assert result.exit_code == 0, result.output
+    subject, body, edited, kept = rows(
+        demo, "SELECT subject, body, edited, original_subject FROM outbox WHERE id = ?", draft
+    )[0]
+    assert subject == "[edited] " + original[0] and edited == 1 and kept == original[0]
+    assert body.rstrip().endswith("PS: see you Tuesday.")
+
+
+def test_an_edit_that_empties_the_subject_is_refused(invoke, demo: Path, tmp_path: Path, monkeypatch) -> None:
+    invoke("-w", str(demo), "run", "--quiet")
+    draft = first_draft(demo)
+    before = rows(demo, "SELECT subject, body, edited FROM outbox WHERE id = ?", draft)
+    script = tmp_path / "blank.py"
+    script.write_text(
+        "import sys, pathlib\npathlib.Path(sys.argv[1]).write_text('Subject:   \\n\\nhello\\n')\n"
+    )
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script}")
+    result = invoke("-w", str(demo), "edit", str(draft))
+    assert result.exit_code == 1
+    assert f"Error: draft #{draft}: the subject is empty" in result.stderr
+    assert rows(demo, "SELECT subject, body, edited FROM outbox WHERE id = ?", draft) == before
+
+
+def test_review_refuses_without_a_terminal(invoke, demo: Path) -> None:
+    result = invoke("-w", str(demo), "review")
+    assert result.exit_code == 2
+    assert "csm review needs a terminal" in result.stderr
+    assert "csm approve ID" in result.stderr
+
+
+@pytest.mark.parametrize("status", ["draft", "bogus"])
+def test_outbox_listing(invoke, demo: Path, status: str) -> None:
+    invoke("-w", str(demo), "run", "--quiet")
+    result = invoke("-w", str(demo), "outbox", "--status", status, "--json")
+    if status == "bogus":
+        assert result.exit_code == 1 and "Error: unknown status 'bogus'" in result.stderr
+    else:
+        items = json.loads(result.stdout)
+        assert items and all(i["status"] == "draft" for i in items)
+        shown = invoke("-w", str(demo), "show", str(items[0]["id"]))
+        assert f"Subject: {items[0]['subject']}" in shown.stdout and "Why:" in shown.stdout

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from csm import workspace as workspace_mod
 from csm.engine import drafting
 from csm.engine.context import context
 from csm.engine.drafting import Draft, QueueReport, Unaddressed, queue
 from csm.engine.matching import Match, StepResult, account_rows, evaluate
 from csm.engine.recipients import NO_RECIPIENT, Recipient, account_contacts
-from csm.runtime import Runtime, open_runtime
+from csm.runtime import Runtime
+from tests.conftest import open_workspace
 
 TODAY = dt.date(2026, 11, 23)
 
@@ -34,8 +34,7 @@ steps:
 @pytest.fixture
 def rt(workspace: Path) -> Runtime:
     """Two active accounts: Acme has a champion, Beta has nobody in that role."""
-    (workspace / "playbooks" / "care.yaml").write_text(PLAYBOOK, encoding="utf-8")
-    rt = open_runtime(workspace_mod.load(explicit=workspace), TODAY)
+    rt = open_workspace(workspace, TODAY, {"care.yaml": PLAYBOOK})
     rt.conn.executescript(
         """
         BEGIN;

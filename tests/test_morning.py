@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from csm import workspace as workspace_mod
 from csm.data import timeline
 from csm.reporting.morning import Morning, morning
-from csm.runtime import Runtime, open_runtime
+from csm.runtime import Runtime
+from tests.conftest import open_workspace
 
 TODAY = dt.date(2026, 11, 23)
 NOW = "2026-11-23T07:00:00+00:00"
@@ -45,7 +45,7 @@ USAGE = {"U50": (100, 50), "U25": (100, 75), "U10": (100, 90), "ULEE": (100, 10)
 
 @pytest.fixture
 def rt(workspace: Path) -> Runtime:
-    runtime = open_runtime(workspace_mod.load(explicit=workspace), TODAY)
+    runtime = open_workspace(workspace, TODAY)
     conn = runtime.conn
     for account, (owner, status, start, renewal, arr, touched) in ACCOUNTS.items():
         conn.execute(

@@ -18,7 +18,7 @@ from csm.errors import NotFound, TemplateError
 from csm.language.fields import standard_fields
 from csm.templating import filters
 from csm.templating.render import RenderedEmail, Templates, to_html
-from csm.templating.sample import sample_context
+from csm.templating.sample import SAMPLE_CSM, sample_context
 
 GOLDEN = Path(__file__).parent / "golden"
 TODAY = dt.date(2026, 11, 23)
@@ -621,13 +621,7 @@ def golden_context(name: str) -> dict[str, Any]:
             "role": "champion",
             "title": "Head of Operations",
         },
-        "csm": {
-            "name": "Dana Reyes",
-            "first_name": "Dana",
-            "email": "dana.reyes@example.com",
-            "title": "Customer Success Manager",
-            "signature": "Dana Reyes\nCustomer Success Manager",
-        },
+        "csm": dict(SAMPLE_CSM),
         "playbook": {"id": name.split("/")[0], "title": name.split("/")[0].capitalize()},
         "step": {"id": name.split("/")[1].removesuffix(".md.j2")},
         "today": TODAY,

@@ -17,6 +17,7 @@ from loopback import Busy, Collect, Stall, free_port
 from pytest_httpserver import HTTPServer
 
 from csm.mail.message import message_id
+from tests.conftest import rows
 
 PASSWORD = "s3cret-Pa55word"
 
@@ -43,19 +44,10 @@ def statuses(ws: Path) -> dict[str, int]:
         return dict(conn.execute(query).fetchall())
 
 
-def sql(ws: Path, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(ws / "csm.db")
-    try:
-        with conn:
-            return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
-
-
 def copies(ws: Path, where: str, *params: Any) -> int:
     """How many recipients (To and Cc, each once) the drafts ``where`` selects have."""
-    rows = sql(ws, f"SELECT to_addrs, cc FROM outbox WHERE {where}", *params)
-    return sum(len(dict.fromkeys([a for _, a in json.loads(t)] + json.loads(c))) for t, c in rows)
+    found = rows(ws, f"SELECT to_addrs, cc FROM outbox WHERE {where}", *params)
+    return sum(len(dict.fromkeys([a for _, a in json.loads(t)] + json.loads(c))) for t, c in found)
 
 
 @pytest.fixture
@@ -75,7 +67,7 @@ def test_smtp_send_delivers_each_approved_draft_once(approved: Path, invoke: Any
     handler = Collect()
     server = smtp_server(handler)
     set_send(approved, smtp_settings(server.port))
-    drafts = sql(
+    drafts = rows(
         approved, "SELECT id, dedupe_key, to_addrs, cc FROM outbox WHERE status = 'approved' ORDER BY id"
     )
     first_id, key, to, _ = drafts[0]
@@ -99,7 +91,7 @@ def test_smtp_send_delivers_each_approved_draft_once(approved: Path, invoke: Any
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
     assert handler.envelopes[0].rcpt_tos == [json.loads(to)[0][1]]
     assert statuses(approved)["sent"] == 17
-    touches = sql(approved, "SELECT kind, ref FROM timeline WHERE ref = ?", f"draft:{first_id}")
+    touches = rows(approved, "SELECT kind, ref FROM timeline WHERE ref = ?", f"draft:{first_id}")
     assert touches == [("email_sent", f"draft:{first_id}")]
     again = invoke("-w", str(approved), "send")
     assert "Sent 0 via smtp" in again.stdout and len(handler.envelopes) == len(expected)
@@ -126,16 +118,16 @@ def test_limit_sends_at_most_n(approved: Path, invoke: Any) -> None:
 
 
 def test_recheck_skips_snoozed_unsubscribed_and_no_longer_matching(approved: Path, invoke: Any) -> None:
-    rows = sql(
+    three = rows(
         approved,
         "SELECT id, account_id, to_addrs, cc FROM outbox WHERE status = 'approved' ORDER BY id LIMIT 3",
     )
-    (snoozed_id, snoozed_acct, _, _), (unsub_id, _, unsub_to, unsub_cc), (moved_id, moved_acct, _, _) = rows
+    (snoozed_id, snoozed_acct, _, _), (unsub_id, _, unsub_to, unsub_cc), (moved_id, moved_acct, _, _) = three
     invoke("-w", str(approved), "snooze", snoozed_acct, "--until", "2026-12-31", "--reason", "mid-migration")
     everyone = [addr for _, addr in json.loads(unsub_to)] + json.loads(unsub_cc)
     for addr in everyone:
         assert invoke("-w", str(approved), "unsubscribe", addr).exit_code == 0
-    sql(approved, "UPDATE accounts SET start_date = '2026-01-01' WHERE id = ?", moved_acct)
+    rows(approved, "UPDATE accounts SET start_date = '2026-01-01' WHERE id = ?", moved_acct)
     dry = invoke("-w", str(approved), "send", "--dry-run", "--json")
     would = {row["id"]: row["reason"] for row in json.loads(dry.stdout)}
     assert would[snoozed_id].startswith("account snoozed until 2026-12-31 (mid-migration)")
@@ -143,7 +135,7 @@ def test_recheck_skips_snoozed_unsubscribed_and_no_longer_matching(approved: Pat
     assert would[moved_id].startswith("the account no longer matches onboarding › welcome")
     result = invoke("-w", str(approved), "send")
     assert result.exit_code == 0
-    reasons = dict(sql(approved, f"SELECT id, reason FROM outbox WHERE status = 'skipped' AND {TODAYS}"))
+    reasons = dict(rows(approved, f"SELECT id, reason FROM outbox WHERE status = 'skipped' AND {TODAYS}"))
     assert set(reasons) == {snoozed_id, unsub_id, moved_id}
     assert len(list((approved / "outbox-eml").glob("*.eml"))) == copies(
         approved, f"status = 'sent' AND {TODAYS}"
@@ -161,7 +153,7 @@ def test_temporary_failures_are_retried_then_left_approved(
     assert "0 failed, 0 unknown, 2 left approved" in result.stdout
     assert "451 4.3.0 Try again later" in result.stdout
     assert statuses(approved)["approved"] == 17
-    assert sql(approved, "SELECT max(attempts) FROM outbox")[0][0] == 1
+    assert rows(approved, "SELECT max(attempts) FROM outbox")[0][0] == 1
 
 
 def test_a_permanent_failure_marks_the_draft_and_the_batch_goes_on(
@@ -170,8 +162,8 @@ def test_a_permanent_failure_marks_the_draft_and_the_batch_goes_on(
     handler = Collect()
     server = smtp_server(handler)
     set_send(approved, smtp_settings(server.port))
-    first = sql(approved, "SELECT min(id) FROM outbox WHERE status = 'approved'")[0][0]
-    sql(
+    first = rows(approved, "SELECT min(id) FROM outbox WHERE status = 'approved'")[0][0]
+    rows(
         approved,
         "UPDATE outbox SET to_addrs = ?, cc = '[]' WHERE id = ?",
         json.dumps([["No Body", "nobody@x.example"]]),
@@ -180,8 +172,8 @@ def test_a_permanent_failure_marks_the_draft_and_the_batch_goes_on(
     result = invoke("-w", str(approved), "send")
     assert result.exit_code == 3
     assert "Sent 16 via smtp; 0 skipped, 1 failed" in result.stdout
-    assert sql(approved, "SELECT status FROM outbox WHERE id = ?", first) == [("failed",)]
-    assert "550" in sql(approved, "SELECT reason FROM outbox WHERE id = ?", first)[0][0]
+    assert rows(approved, "SELECT status FROM outbox WHERE id = ?", first) == [("failed",)]
+    assert "550" in rows(approved, "SELECT reason FROM outbox WHERE id = ?", first)[0][0]
 
 
 def test_refused_login_stops_the_batch_and_never_shows_the_password(
@@ -220,11 +212,11 @@ def test_a_stall_after_data_is_unknown_and_a_person_resolves_it(
     result = invoke("-w", str(approved), "send", "--limit", "1")
     assert result.exit_code == 3
     assert "1 unknown" in result.stdout and "csm resolve ID --sent" in result.stdout
-    (draft_id,) = sql(approved, "SELECT id FROM outbox WHERE status = 'unknown'")[0]
+    (draft_id,) = rows(approved, "SELECT id FROM outbox WHERE status = 'unknown'")[0]
     again = invoke("-w", str(approved), "send", "--dry-run", "--json")
     assert draft_id not in {row["id"] for row in json.loads(again.stdout)}
     assert invoke("-w", str(approved), "resolve", str(draft_id), "--retry").exit_code == 0
-    assert sql(approved, "SELECT status FROM outbox WHERE id = ?", draft_id) == [("approved",)]
+    assert rows(approved, "SELECT status FROM outbox WHERE id = ?", draft_id) == [("approved",)]
     bad = invoke("-w", str(approved), "resolve", str(draft_id), "--sent")
     assert bad.exit_code == 1
     assert f"draft #{draft_id} is approved; only unknown drafts can be resolved" in bad.stderr
@@ -238,16 +230,16 @@ def test_an_injected_header_is_refused_and_never_reaches_the_wire(
     handler = Collect()
     server = smtp_server(handler)
     set_send(approved, smtp_settings(server.port))
-    first = sql(approved, "SELECT min(id) FROM outbox WHERE status = 'approved'")[0][0]
-    sql(approved, "UPDATE outbox SET subject = 'Hello\r\nBcc: everyone@evil.example' WHERE id = ?", first)
+    first = rows(approved, "SELECT min(id) FROM outbox WHERE status = 'approved'")[0][0]
+    rows(approved, "UPDATE outbox SET subject = 'Hello\r\nBcc: everyone@evil.example' WHERE id = ?", first)
     result = invoke("-w", str(approved), "send")
     assert result.exit_code == 3
-    reason = sql(approved, "SELECT status, reason FROM outbox WHERE id = ?", first)[0]
+    reason = rows(approved, "SELECT status, reason FROM outbox WHERE id = ?", first)[0]
     assert reason[0] == "failed" and f"draft {first}: the Subject header contains a line break" in reason[1]
     assert all(b"evil.example" not in e.content for e in handler.envelopes)
     assert len(handler.envelopes) == copies(approved, "status = 'sent' AND id != ? AND " + TODAYS, first)
     assert statuses(approved)["sent"] == 16
-    assert sql(approved, "SELECT count(*) FROM deliveries WHERE draft_id = ?", first) == [(0,)]
+    assert rows(approved, "SELECT count(*) FROM deliveries WHERE draft_id = ?", first) == [(0,)]
 
 
 def test_http_api_with_429_then_success_and_an_idempotency_key(
@@ -282,8 +274,8 @@ def test_an_email_api_failure_never_prints_a_key_in_its_url(
     set_send(approved, f'transport = "http"\nurl = "{url}"\ntoken_env = "CSM_EMAIL_TOKEN"')
     result = invoke("-w", str(approved), "send", "--limit", "1")
     assert result.exit_code != 0
-    assert "the email API at" in result.output + str(sql(approved, "SELECT reason FROM outbox"))
-    shown = result.output + str(sql(approved, "SELECT reason FROM outbox WHERE reason IS NOT NULL"))
+    assert "the email API at" in result.output + str(rows(approved, "SELECT reason FROM outbox"))
+    shown = result.output + str(rows(approved, "SELECT reason FROM outbox WHERE reason IS NOT NULL"))
     assert "SECRET123" not in shown and "api_key=***" in shown
 
 
@@ -362,7 +354,7 @@ def test_rate_limit_paces_the_batch_and_list_unsubscribe_is_set(approved: Path) 
             message["List-Unsubscribe"],
         )
         assert link, message["List-Unsubscribe"]
-        [(address,)] = sql(approved, "SELECT address FROM deliveries WHERE token = ?", link.group(1))
+        [(address,)] = rows(approved, "SELECT address FROM deliveries WHERE token = ?", link.group(1))
         assert message["To"].addresses[0].addr_spec == address
         assert "List-Unsubscribe-Post" not in message
     rt.conn.close()
@@ -373,7 +365,7 @@ def test_rate_limit_paces_the_batch_and_list_unsubscribe_is_set(approved: Path) 
 
 def only(ws: Path, draft_id: int) -> None:
     """Leave ``draft_id`` the only approved draft."""
-    sql(
+    rows(
         ws,
         "UPDATE outbox SET status = 'skipped', reason = 'test' WHERE status = 'approved' AND id != ?",
         draft_id,
@@ -387,15 +379,15 @@ def test_sent_mail_is_dated_when_it_is_sent_not_on_the_pinned_day(
 
     handler = Collect()
     set_send(approved, smtp_settings(smtp_server(handler).port))
-    (draft_id,) = sql(approved, "SELECT min(id) FROM outbox WHERE status = 'approved'")[0]
+    (draft_id,) = rows(approved, "SELECT min(id) FROM outbox WHERE status = 'approved'")[0]
     before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     result = invoke("-w", str(approved), "--today", "2026-11-23", "send", "--limit", "1")
     after = dt.datetime.now(dt.UTC)
     assert result.exit_code == 0, result.output
     date = parse(handler.envelopes[0].content)["Date"].datetime
     assert before <= date <= after, (before, date, after)
-    [(sent_at, claimed_at)] = sql(approved, "SELECT sent_at, claimed_at FROM outbox WHERE id = ?", draft_id)
-    [(touched,)] = sql(approved, "SELECT at FROM timeline WHERE ref = ?", f"draft:{draft_id}")
+    [(sent_at, claimed_at)] = rows(approved, "SELECT sent_at, claimed_at FROM outbox WHERE id = ?", draft_id)
+    [(touched,)] = rows(approved, "SELECT at FROM timeline WHERE ref = ?", f"draft:{draft_id}")
     for stamp in (sent_at, claimed_at, touched):
         assert before <= dt.datetime.fromisoformat(stamp) <= after, stamp
 
@@ -410,19 +402,19 @@ def test_every_ledger_stamp_comes_from_its_clock_whatever_today_is(approved: Pat
 
     moment = dt.datetime(2031, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
     rt = open_runtime(load(explicit=approved), dt.date(2026, 11, 23))
-    (draft_id,) = sql(approved, "SELECT min(id) FROM outbox WHERE status = 'approved'")[0]
+    (draft_id,) = rows(approved, "SELECT min(id) FROM outbox WHERE status = 'approved'")[0]
     report = Ledger(rt, clock=lambda: moment).send(MaildirTransport(approved / "mail"), limit=1)
     rt.conn.close()
     assert report.count("sent") == 1
     for path in (approved / "mail" / "cur").iterdir():
         assert parse(path.read_bytes())["Date"] == "Tue, 06 May 2031 07:08:09 +0000"
     stamp = moment.isoformat()
-    assert sql(approved, "SELECT sent_at, claimed_at, updated_at FROM outbox WHERE id = ?", draft_id) == [
+    assert rows(approved, "SELECT sent_at, claimed_at, updated_at FROM outbox WHERE id = ?", draft_id) == [
         (stamp, stamp, stamp)
     ]
-    assert sql(approved, "SELECT at FROM timeline WHERE ref = ?", f"draft:{draft_id}") == [(stamp,)]
+    assert rows(approved, "SELECT at FROM timeline WHERE ref = ?", f"draft:{draft_id}") == [(stamp,)]
     assert {
-        r[0] for r in sql(approved, "SELECT updated_at FROM deliveries WHERE draft_id = ?", draft_id)
+        r[0] for r in rows(approved, "SELECT updated_at FROM deliveries WHERE draft_id = ?", draft_id)
     } == {stamp}
 
 
@@ -434,7 +426,7 @@ def test_an_unsubscribed_to_leaves_the_draft_to_its_subscribed_cc(
 ) -> None:
     handler = Collect()
     set_send(approved, smtp_settings(smtp_server(handler).port))
-    draft_id, to, cc = sql(
+    draft_id, to, cc = rows(
         approved, "SELECT id, to_addrs, cc FROM outbox WHERE status = 'approved' AND cc != '[]' ORDER BY id"
     )[0]
     only(approved, draft_id)
@@ -452,7 +444,7 @@ def test_an_unsubscribed_to_leaves_the_draft_to_its_subscribed_cc(
     assert envelope.rcpt_tos == [kept]
     message = parse(envelope.content)
     assert [a.addr_spec for a in message["To"].addresses] == [kept] and "Cc" not in message
-    assert sql(approved, "SELECT status, reason FROM outbox WHERE id = ?", draft_id) == [("sent", note)]
+    assert rows(approved, "SELECT status, reason FROM outbox WHERE id = ?", draft_id) == [("sent", note)]
     shown = invoke("-w", str(approved), "show", str(draft_id))
     assert f"Reason: {note}" in " ".join(shown.stdout.split())  # unwrapped
 
@@ -463,8 +455,8 @@ def test_an_unsubscribed_to_leaves_the_draft_to_its_subscribed_cc(
 def test_an_account_named_with_a_right_to_left_override_sends_a_clean_subject(
     demo: Path, invoke: Any, smtp_server: Any
 ) -> None:
-    sql(demo, "UPDATE accounts SET name = char(0x202E) || name")  # reads backwards in a subject
-    sql(demo, "UPDATE contacts SET name = name || char(7) || char(0x200F)")
+    rows(demo, "UPDATE accounts SET name = char(0x202E) || name")  # reads backwards in a subject
+    rows(demo, "UPDATE contacts SET name = name || char(7) || char(0x200F)")
     assert invoke("-w", str(demo), "run", "--quiet").exit_code == 0
     assert "Approved 17 drafts" in invoke("-w", str(demo), "approve", "--playbook", "onboarding").stdout
     handler = Collect()
@@ -476,9 +468,9 @@ def test_an_account_named_with_a_right_to_left_override_sends_a_clean_subject(
         message = parse(envelope.content)
         for header in ("Subject", "To", "Cc"):
             assert not set(str(message.get(header, ""))) & {"\u202e", "\x07", "\u200f"}, message[header]
-    rows = sql(demo, f"SELECT to_addrs, reason FROM outbox WHERE status = 'sent' AND {TODAYS}")
-    assert len(rows) == 17
-    for to, reason in rows:
+    sent = rows(demo, f"SELECT to_addrs, reason FROM outbox WHERE status = 'sent' AND {TODAYS}")
+    assert len(sent) == 17
+    for to, reason in sent:
         [(_, addr)] = json.loads(to)
         assert reason == f"removed U+202E from the Subject; removed U+0007, U+200F from the To name of {addr}"
 
@@ -487,20 +479,20 @@ def test_internationalised_addresses_go_out_and_smtputf8_is_used_only_when_offer
     approved: Path, invoke: Any, smtp_server: Any
 ) -> None:
     ascii_local, utf8_local = (
-        r[0] for r in sql(approved, "SELECT id FROM outbox WHERE status = 'approved' LIMIT 2")
+        r[0] for r in rows(approved, "SELECT id FROM outbox WHERE status = 'approved' LIMIT 2")
     )
-    sql(
+    rows(
         approved,
         "UPDATE outbox SET status = 'skipped' WHERE status = 'approved' AND id NOT IN (?, ?)",
         ascii_local,
         utf8_local,
     )
-    sql(
+    rows(
         approved,
         """UPDATE outbox SET to_addrs = '[["Ann", "ann@bücher.de"]]', cc = '[]' WHERE id = ?""",
         ascii_local,
     )
-    sql(
+    rows(
         approved,
         """UPDATE outbox SET to_addrs = '[["Jörg", "jörg@bücher.de"]]', cc = '[]' WHERE id = ?""",
         utf8_local,
@@ -514,14 +506,14 @@ def test_internationalised_addresses_go_out_and_smtputf8_is_used_only_when_offer
     [envelope] = plain.envelopes
     assert envelope.rcpt_tos == ["ann@xn--bcher-kva.de"]
     assert parse(envelope.content)["To"] == "Ann <ann@xn--bcher-kva.de>"
-    [(status, reason)] = sql(approved, "SELECT status, reason FROM outbox WHERE id = ?", utf8_local)
+    [(status, reason)] = rows(approved, "SELECT status, reason FROM outbox WHERE id = ?", utf8_local)
     assert status == "failed"
     assert reason.endswith(
         "does not offer SMTPUTF8, which jörg@xn--bcher-kva.de needs (a non-ASCII name before the @)"
     )
 
-    sql(approved, "UPDATE outbox SET status = 'approved' WHERE id = ?", utf8_local)
-    sql(approved, "UPDATE deliveries SET status = 'pending' WHERE draft_id = ?", utf8_local)
+    rows(approved, "UPDATE outbox SET status = 'approved' WHERE id = ?", utf8_local)
+    rows(approved, "UPDATE deliveries SET status = 'pending' WHERE draft_id = ?", utf8_local)
     international = Collect()
     set_send(approved, smtp_settings(smtp_server(international, enable_SMTPUTF8=True).port))
     again = invoke("-w", str(approved), "send")
@@ -542,10 +534,10 @@ def test_notify_counts_unknown_sends_and_ones_cut_off_mid_send(approved: Path, i
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a real process id that has ended
     owner = "alex.morgan@northbeam.example"
-    ids = sql(approved, "SELECT id FROM outbox WHERE status = 'approved' AND owner = ? LIMIT 2", owner)
+    ids = rows(approved, "SELECT id FROM outbox WHERE status = 'approved' AND owner = ? LIMIT 2", owner)
     (first,), (second,) = ids
-    sql(approved, "UPDATE outbox SET status = 'unknown' WHERE id = ?", first)
-    sql(
+    rows(approved, "UPDATE outbox SET status = 'unknown' WHERE id = ?", first)
+    rows(
         approved,
         "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_at = ? WHERE id = ?",
         f"{socket.gethostname()}:{gone.pid}",
@@ -555,7 +547,7 @@ def test_notify_counts_unknown_sends_and_ones_cut_off_mid_send(approved: Path, i
     result = invoke("-w", str(approved), "notify", "--dry-run")
     assert result.exit_code == 0
     assert re.search(rf"• \*{re.escape(owner)}\*: [^\n]*, 2 sends to settle\n", result.stdout), result.stdout
-    assert sql(approved, "SELECT status FROM outbox WHERE id = ?", second) == [("sending",)]  # wrote nothing
+    assert rows(approved, "SELECT status FROM outbox WHERE id = ?", second) == [("sending",)]  # wrote nothing
 
 
 def test_check_refuses_an_unsubscribe_setting_that_would_hide_the_token(demo: Path, invoke: Any) -> None:

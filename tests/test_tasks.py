@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
-from csm import workspace as workspace_mod
 from csm.engine import tasks
 from csm.engine.matching import evaluate
 from csm.errors import CsmError, InputError, NotFound, StateError
-from csm.runtime import Runtime, open_runtime
-from tests.test_cli_morning import rows
+from csm.runtime import Runtime
+from tests.conftest import open_workspace, rows
 
 TODAY = dt.date(2026, 11, 23)
 NOW = "2026-11-23T09:30:00+00:00"
@@ -36,8 +35,7 @@ steps:
 @pytest.fixture
 def rt(workspace: Path) -> Runtime:
     """Dana's A1 and Lee's A2, no tasks yet."""
-    (workspace / "playbooks" / "hello.yaml").write_text(PLAYBOOK, encoding="utf-8")
-    runtime = open_runtime(workspace_mod.load(explicit=workspace), TODAY)
+    runtime = open_workspace(workspace, TODAY, {"hello.yaml": PLAYBOOK})
     runtime.conn.executemany(
         "INSERT INTO accounts (id, name, owner, start_date) VALUES (?, ?, ?, '2025-01-01')",
         [("A1", "Acme", DANA), ("A2", "Birch", LEE)],

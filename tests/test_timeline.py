@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from csm import workspace as workspace_mod
 from csm.data import timeline
 from csm.data.store import transaction
 from csm.errors import CsmError, InputError, NotFound
-from csm.runtime import Runtime, open_runtime
+from csm.runtime import Runtime
+from tests.conftest import open_workspace
 
 TODAY = dt.date(2026, 11, 23)
 NOW = "2026-11-23T09:30:00+00:00"
@@ -21,7 +21,7 @@ NOW = "2026-11-23T09:30:00+00:00"
 @pytest.fixture
 def rt(workspace: Path) -> Runtime:
     """A1 (started 2026-01-01, never touched) and A2."""
-    runtime = open_runtime(workspace_mod.load(explicit=workspace), TODAY)
+    runtime = open_workspace(workspace, TODAY)
     runtime.conn.executemany(
         "INSERT INTO accounts (id, name, start_date) VALUES (?, ?, '2026-01-01')",
         [("A1", "Acme"), ("A2", "Birch")],

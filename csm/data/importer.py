@@ -44,6 +44,19 @@ class ImportResult:
     unchanged: int
 
 
+@dataclass(frozen=True)
+class _Input:
+    """What one import reads: ``(location, record)`` pairs, or a CSV table a chunk at a time."""
+
+    kind: str
+    source: str  # names the input in messages and on the timeline
+    now: str
+    records: Iterable[tuple[Any, Any]] = ()
+    table: Table | None = None
+    mapping: Mapping | None = None
+    on_progress: Callable[[int], None] | None = None
+
+
 def import_records(
     conn: sqlite3.Connection,
     kind: str,
@@ -59,7 +72,7 @@ def import_records(
     The first bad record stops it all; ``source`` names the input in messages
     and on the timeline, and ``now`` is the timeline entry's timestamp.
     """
-    return _import(conn, kind, records, source, now, mapping, None, on_progress)
+    return _import(conn, _Input(kind, source, now, records, mapping=mapping, on_progress=on_progress))
 
 
 def import_file(
@@ -77,9 +90,9 @@ def import_file(
     name = "stdin" if path is None else str(path)
     parsed = read_input(path, name, stream)
     if isinstance(parsed, Table) and mapping is None:
-        return _import(conn, kind, (), name, now, None, parsed, on_progress)
+        return _import(conn, _Input(kind, name, now, table=parsed, on_progress=on_progress))
     records = parsed.records() if isinstance(parsed, Table) else parsed
-    return _import(conn, kind, records, name, now, mapping, None, on_progress)
+    return _import(conn, _Input(kind, name, now, records, mapping=mapping, on_progress=on_progress))
 
 
 def summary(result: ImportResult) -> str:
@@ -87,19 +100,10 @@ def summary(result: ImportResult) -> str:
     return f"{result.inserted} new, {result.updated} updated, {result.unchanged} unchanged"
 
 
-def _import(
-    conn: sqlite3.Connection,
-    kind: str,
-    items: Iterable[tuple[Any, Any]],
-    source: str,
-    now: str,
-    mapping: Mapping | None,
-    table: Table | None,
-    on_progress: Callable[[int], None] | None,
-) -> ImportResult:
+def _import(conn: sqlite3.Connection, job: _Input) -> ImportResult:
     with transaction(conn):
-        result = _check_and_upsert(conn, kind, items, source, now, mapping, table, on_progress)
-        timeline.record(conn, None, "import", f"imported {source}: {summary(result)}", now)
+        result = _check_and_upsert(conn, job)
+        timeline.record(conn, None, "import", f"imported {job.source}: {summary(result)}", job.now)
     return result
 
 
@@ -114,37 +118,29 @@ def upsert_records(
 ) -> ImportResult:
     """Check and upsert records inside the caller's transaction (a sync's several kinds)."""
     spec(kind)
-    return _check_and_upsert(conn, kind, records, source, now, mapping, None, None)
+    return _check_and_upsert(conn, _Input(kind, source, now, records, mapping=mapping))
 
 
-def _check_and_upsert(
-    conn: sqlite3.Connection,
-    kind: str,
-    items: Iterable[tuple[Any, Any]],
-    source: str,
-    now: str,
-    mapping: Mapping | None,
-    table: Table | None,
-    on_progress: Callable[[int], None] | None,
-) -> ImportResult:
+def _check_and_upsert(conn: sqlite3.Connection, job: _Input) -> ImportResult:
+    kind, table = job.kind, job.table
     with _collector_paused():
-        columns = Columns(conn, kind, source)
+        columns = Columns(conn, kind, job.source)
         gathered = _Gathered(columns, table)
         batches: Iterable[list[list[Any]]]
         if table is not None and not columns.new_extras:
             # A CSV goes through a chunk at a time: memory stays flat at any size.
-            batches, size = gathered.stream(on_progress), table.lines
+            batches, size = gathered.stream(job.on_progress), table.lines
         else:  # records may bring new fields as they go, and new columns need all values for a type
-            gathered.gather(items, mapping, on_progress)
+            gathered.gather(job.records, job.mapping, job.on_progress)
             values = gathered.convert()
             _add_extra_columns(conn, columns, values)
             batches, size = [values], len(values[0])
         before = outcomes.decided(conn) if kind == "accounts" else None
-        with history.kept(conn, kind, now) as kept:
+        with history.kept(conn, kind, job.now) as kept:
             inserted, updated, unchanged = _upsert(conn, kind, columns, batches, size)
-        result = ImportResult(kind, source, inserted, updated - kept.rows, unchanged + kept.rows)
+        result = ImportResult(kind, job.source, inserted, updated - kept.rows, unchanged + kept.rows)
         if before is not None:
-            outcomes.record_imported(conn, before, now)
+            outcomes.record_imported(conn, before, job.now)
     return result
 
 

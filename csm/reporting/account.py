@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from csm.data import timeline
@@ -28,17 +28,14 @@ class AccountView:
     timeline: list[dict[str, Any]]
 
     def as_json(self) -> dict[str, Any]:
+        fields = asdict(self)
+        label, points = fields.pop("trend_label"), fields.pop("trend")
+        trend = {"label": label, "points": [{"date": d, "value": v} for d, v in points]}
         return {
-            "account": self.account,
-            "contacts": self.contacts,
-            "trend": {
-                "label": self.trend_label,
-                "points": [{"date": d, "value": v} for d, v in self.trend],
-            },
-            "tasks": self.tasks,
-            "drafts": self.drafts,
-            "snoozes": self.snoozes,
-            "timeline": self.timeline,
+            "account": fields.pop("account"),
+            "contacts": fields.pop("contacts"),
+            "trend": trend,
+            **fields,
         }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from csm.engine import tasks
@@ -26,15 +26,7 @@ class Morning:
     silent: list[dict[str, Any]]
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "today": self.today,
-            "owner": self.owner,
-            "drafts": self.drafts,
-            "tasks": self.tasks,
-            "renewals": self.renewals,
-            "health_drops": self.health_drops,
-            "silent": self.silent,
-        }
+        return asdict(self)
 
 
 def _accounts(

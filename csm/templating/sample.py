@@ -21,6 +21,15 @@ _SAMPLES: dict[str, Any] = {
 _SAMPLE_BY_TYPE = {"text": "Acme Corp", "number": 42, "date": "2026-12-31", "bool": True}
 
 
+SAMPLE_CSM: dict[str, str] = {
+    "name": "Dana Reyes",
+    "first_name": "Dana",
+    "email": "dana.reyes@example.com",
+    "title": "Customer Success Manager",
+    "signature": "Dana Reyes\nCustomer Success Manager",
+}
+
+
 def sample_context(fields: FieldSet) -> dict[str, Any]:
     """A plausible context where every field has a value of its type, for `csm check`."""
     account = {name: _SAMPLES.get(name, _SAMPLE_BY_TYPE[f.type]) for name, f in fields.items()}
@@ -33,13 +42,7 @@ def sample_context(fields: FieldSet) -> dict[str, Any]:
             "role": "champion",
             "title": "Head of Operations",
         },
-        "csm": {
-            "name": "Dana Reyes",
-            "first_name": "Dana",
-            "email": "dana.reyes@example.com",
-            "title": "Customer Success Manager",
-            "signature": "Dana Reyes\nCustomer Success Manager",
-        },
+        "csm": dict(SAMPLE_CSM),
         "playbook": {"id": "sample-playbook", "title": "Sample playbook"},
         "step": {"id": "sample-step"},
         "today": dt.date(2026, 6, 1),
