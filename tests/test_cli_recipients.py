@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from conftest import db_dump
+from conftest import rows as sql
 from test_review_tty import _read_until, start_review
-from test_sending import sql
 
 ME = "dana@northwind-cs.example"
 # Today is pinned to 2026-11-23: a renewal on 2027-01-07 is 45 days out (renewal-ahead › check-in,

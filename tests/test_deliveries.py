@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from conftest import db_dump
+from conftest import rows as sql
 from loopback import Collect, Picky
 from pytest_httpserver import HTTPServer
-from test_sending import approved, parse, set_send, smtp_settings, sql  # noqa: F401  (a fixture)
+from test_sending import approved, parse, set_send, smtp_settings  # noqa: F401  (a fixture)
 from werkzeug import Request, Response
 
 UNSUB = 'list_unsubscribe = "https://northbeam.example/unsub"'

@@ -204,6 +204,31 @@ def test_progress_is_reported_every_5000_rows(conn: sqlite3.Connection, tmp_path
     assert seen == [5_000, 10_000, 12_000]
 
 
+def test_a_csvs_reading_is_reported_in_bytes_of_the_file(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    text = "id,name\n" + "".join(f"A{i},Café {i}\n" for i in range(12_000))  # é: two bytes
+    path = write(tmp_path, "a.csv", text)
+    read: list[tuple[int, int]] = []
+    import_file(conn, "accounts", path, now=NOW, on_read=lambda done, size: read.append((done, size)))
+    size = path.stat().st_size
+    assert len(read) == 3 and {total for _done, total in read} == {size}
+    assert read[0][0] < read[1][0] < read[2][0] == size
+
+
+@pytest.mark.parametrize("form", ["json", "ndjson"])
+def test_json_records_report_how_far_into_the_file_they_came(
+    conn: sqlite3.Connection, tmp_path: Path, form: str
+) -> None:
+    records = [{"id": f"A{i}", "name": f"Café {i}"} for i in range(12_000)]
+    text = json.dumps(records) if form == "json" else "\n".join(map(json.dumps, records)) + "\n"
+    path = write(tmp_path, f"a.{form}", text)
+    read: list[tuple[int, int]] = []
+    import_file(conn, "accounts", path, now=NOW, on_read=lambda done, size: read.append((done, size)))
+    size = path.stat().st_size
+    assert [total for _done, total in read] == [size] * 3  # at 5,000 and 10,000 records, and the end
+    assert read[0][0] < read[1][0] < read[2][0] == size
+    assert abs(read[0][0] - size * 5 / 12) < size * 0.01  # 5,000 of 12,000 like-sized records
+
+
 def test_a_csv_streams_through_a_chunk_at_a_time(conn: sqlite3.Connection, tmp_path: Path) -> None:
     text = "id,name\n" + "".join(f"A{i},Account {i}\n" for i in range(12_000))
     stored: list[int] = []  # rows already written, each time a chunk has been read and checked

@@ -81,6 +81,7 @@ def _root(
 def _register() -> None:
     from csm.cli import (
         backtest_cmds,
+        completion,
         data_cmds,
         demo_cmds,
         explain_cmds,
@@ -111,6 +112,7 @@ def _register() -> None:
         outbox_cmds,
         send_cmds,
         task_cmds,
+        completion,
     ):
         module.register(app)
 
@@ -119,4 +121,7 @@ _register()
 
 
 def main() -> None:
+    from csm.cli.completion import prepare
+
+    prepare()
     app()

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from csm.cli.common import console, err_console, parse_date, print_json
+from csm.cli.completion import playbook_names
 from csm.cli.playbook_cmds import runtime
 
 if TYPE_CHECKING:
@@ -24,7 +25,8 @@ def backtest(
     start: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD).", metavar="DATE")],
     end: Annotated[str, typer.Option("--to", help="Last day (YYYY-MM-DD).", metavar="DATE")],
     playbook: Annotated[
-        list[str] | None, typer.Option("--playbook", "-p", help="Only this playbook.")
+        list[str] | None,
+        typer.Option("--playbook", "-p", help="Only this playbook.", autocompletion=playbook_names),
     ] = None,
     accounts: Annotated[bool, typer.Option("--accounts", help="List the accounts of each step.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

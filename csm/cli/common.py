@@ -70,15 +70,8 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
-def progress(description: str, total: int | None = None):  # type: ignore[no-untyped-def]
-    """A progress bar on stderr (hidden when stderr is not a terminal)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+def write_html(path: Path, html: str) -> None:
+    from csm.reporting.html.page import write
 
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-    )
+    write(path, html)
+    err_console.print(f"Wrote {path}: open it in a browser, print it or send it on.", highlight=False)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from csm.cli.common import console, open_db, print_json, progress, workspace
+from csm.cli.common import console, open_db, print_json, workspace
 
 
 def register(app: typer.Typer) -> None:
@@ -39,6 +39,7 @@ def import_(
     account_id + metric + date. A bad row stops the import with its row number
     and leaves the database as it was.
     """
+    from csm.cli.progress import progress
     from csm.data.importer import import_file, summary
     from csm.data.kinds import KINDS
     from csm.data.mapping import load_mapping
@@ -51,15 +52,16 @@ def import_(
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     conn = open_db(ws)
     try:
-        with progress(f"Importing {file}") as bar:
-            task = bar.add_task(f"Importing {file}", total=None)
+        name = Path(file).name
+        with progress(f"Importing {name}") as update:
             result = import_file(
                 conn,
                 kind,
                 path,
                 now=now,
                 mapping=mapping,
-                on_progress=lambda rows: bar.update(task, completed=rows),
+                on_progress=lambda rows: update(description=f"Importing {name}: {rows:,} rows"),
+                on_read=lambda done, size: update(completed=done, total=size, unit="bytes"),
             )
     finally:
         conn.close()

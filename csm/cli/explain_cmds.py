@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from csm.cli.common import console, print_json
+from csm.cli.completion import account_ids, playbook_names
 from csm.cli.playbook_cmds import runtime
 from csm.cli.values import show
 
@@ -22,8 +23,10 @@ def register(app: typer.Typer) -> None:
 
 def explain(
     ctx: typer.Context,
-    account: Annotated[str, typer.Argument(help="Account id.")],
-    playbook: Annotated[str | None, typer.Argument(help="Only this playbook.")] = None,
+    account: Annotated[str, typer.Argument(help="Account id.", autocompletion=account_ids)],
+    playbook: Annotated[
+        str | None, typer.Argument(help="Only this playbook.", autocompletion=playbook_names)
+    ] = None,
     step: Annotated[str | None, typer.Argument(help="Only this step of it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:

@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from csm.cli.common import console, print_json
-from csm.cli.pictures import bar
+from csm.cli.completion import account_ids
+from csm.cli.pictures import bar, column, wanted
 from csm.cli.playbook_cmds import runtime
 from csm.cli.values import show
 
@@ -27,7 +28,8 @@ def register(app: typer.Typer) -> None:
 def health(
     ctx: typer.Context,
     account_id: Annotated[
-        str | None, typer.Argument(metavar="[ACCOUNT]", help="Explain one account's score.")
+        str | None,
+        typer.Argument(metavar="[ACCOUNT]", help="Explain one account's score.", autocompletion=account_ids),
     ] = None,
     owner: Annotated[str | None, typer.Option(help="Only accounts owned by this CSM email.")] = None,
     days: Annotated[int, typer.Option(help="Compare with the snapshot this many days ago.", min=1)] = 30,
@@ -49,7 +51,7 @@ def health(
     if as_json:
         print_json(report.as_json())
     else:
-        _print_summary(report)
+        _print_summary(report, rt.health_model)
 
 
 def _band(band: str | None, text: str) -> str:
@@ -57,7 +59,7 @@ def _band(band: str | None, text: str) -> str:
     return f"[{style}]{text}[/]"
 
 
-def _print_summary(s: Summary) -> None:
+def _print_summary(s: Summary, model: HealthModel) -> None:
     data = s.as_json()
     total = data["accounts"]
     console.print(f"[bold]Health[/] of {total} active accounts on {s.today}", highlight=False)
@@ -68,11 +70,14 @@ def _print_summary(s: Summary) -> None:
     for band, count in s.bands.items():
         console.print(f"  {band:<7}{count:>5}  {_band(band, bar(count, widest))}", highlight=False)
     console.print("\n[bold]Scores[/]")
-    widest = max(s.buckets)
-    for row in data["distribution"]:
-        console.print(
-            f"  {row['scores']:>6}{row['accounts']:>5}  {bar(row['accounts'], widest)}", highlight=False
-        )
+    if wanted(console):
+        _print_columns(s.buckets, model)
+    else:
+        widest = max(s.buckets)
+        for row in data["distribution"]:
+            console.print(
+                f"  {row['scores']:>6}{row['accounts']:>5}  {bar(row['accounts'], widest)}", highlight=False
+            )
     if not s.drops:
         console.print("\nNo account's health fell by 10 points or more in 30 days.")
         return
@@ -90,6 +95,23 @@ def _print_summary(s: Summary) -> None:
     if len(s.drops) > SHOWN:
         console.print(f"  [dim]… and {len(s.drops) - SHOWN} more (--json lists all)[/]")
     console.print(f"\nNext: `csm health {s.drops[0]['account']}` to see why a score fell.")
+
+
+def _print_columns(buckets: list[int], model: HealthModel, height: int = 8) -> None:
+    """The distribution as columns, one per ten points, each in the colour of its band."""
+    widest = max(buckets)
+    cells = [column(n, widest, height) for n in buckets]
+    bands = [
+        "green" if 10 * i + 5 >= model.green else "yellow" if 10 * i + 5 >= model.yellow else "red"
+        for i in range(len(buckets))
+    ]
+    for row in range(height):
+        line = " ".join(_band(band, c[row] * 4) for c, band in zip(cells, bands, strict=True))
+        console.print(f"  {line}", highlight=False)
+    console.print("  " + " ".join(f"{n:<4}" for n in buckets), highlight=False)
+    console.print(
+        "  " + " ".join(f"{10 * i:<4}" for i in range(len(buckets))) + " [dim]score[/]", highlight=False
+    )
 
 
 def _value(model: HealthModel, part: Part, value: Any) -> str:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from csm.cli.common import console, print_json
-from csm.cli.pictures import sparkline
+from csm.cli.common import console, print_json, write_html
+from csm.cli.completion import account_ids
+from csm.cli.pictures import MARKS, print_trend, sparkline, wanted
 from csm.cli.playbook_cmds import runtime
 from csm.cli.values import same_person, show, why
 from csm.templating.filters import plural
 
 if TYPE_CHECKING:
     from csm.reporting.morning import Morning
+    from csm.runtime import Runtime
 
 SHOWN = 10  # rows per section in the terminal; --json has them all
 
@@ -133,13 +136,28 @@ def today(
 
 def account(
     ctx: typer.Context,
-    account_id: Annotated[str, typer.Argument(metavar="ID", help="Account id.")],
+    account_id: Annotated[str, typer.Argument(metavar="ID", help="Account id.", autocompletion=account_ids)],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Write the account as one self-contained HTML page: trends with touches marked, timeline.",
+            metavar="FILE",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """One account: key fields, trend, renewal countdown, contacts, open items, timeline."""
     from csm.reporting.account import account_view
 
-    view = account_view(runtime(ctx), account_id)
+    rt = runtime(ctx)
+    if html is not None:
+        from csm.reporting.html.account_page import account_html
+
+        write_html(html, account_html(rt, account_id, rt.ws.database_path.name))
+        return
+    view = account_view(rt, account_id)
     if as_json:
         print_json(view.as_json())
         return
@@ -169,7 +187,9 @@ def account(
         change = a.get("health_change_30d")
         moved = f", {change:+g} in 30 days" if change is not None else ""
         console.print(f"Health {a['health']:g} ({a['health_band']}{moved})", highlight=False)
-    if view.trend:
+    if wanted(console):
+        _print_trends(rt, account_id)
+    elif view.trend:
         values = [v for _, v in view.trend]
         console.print(f"{view.trend_label:<14}{sparkline(values)}  {values[0]:g} → {values[-1]:g}")
     console.print(
@@ -196,3 +216,19 @@ def account(
         console.print("\n[bold]Timeline[/]")
         for e in view.timeline:
             console.print(f"  {e['at'][:10]}  {e['kind']:<10} {e['summary']}", highlight=False)
+
+
+def _print_trends(rt: Runtime, account_id: str) -> None:
+    """Health and usage as small charts, the days an email was sent or a task done marked beneath."""
+    from csm.reporting.account import history
+
+    past = history(rt, account_id)
+    days = (past.start, past.end)
+    for label, points, scale in (("health", past.health, (0.0, 100.0)), (past.metric, past.usage, None)):
+        if points:
+            print_trend(console, label, points, past.touches, days, scale)
+    if past.touches:
+        console.print(
+            f"{'':<21}" + "  ".join(f"[magenta]{mark}[/] {kind}" for kind, mark in MARKS.items()),
+            highlight=False,
+        )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from csm.cli.common import console, err_console, print_json
+from csm.cli.completion import playbook_names
 from csm.cli.playbook_cmds import runtime
 from csm.cli.values import same_person, why
 from csm.templating.filters import plural
@@ -151,7 +152,9 @@ def show(
 def approve(
     ctx: typer.Context,
     ids: Annotated[list[int] | None, typer.Argument(metavar="ID...", help="Draft ids.")] = None,
-    playbook: Annotated[str | None, typer.Option(help="Approve every draft of this playbook.")] = None,
+    playbook: Annotated[
+        str | None, typer.Option(help="Approve every draft of this playbook.", autocompletion=playbook_names)
+    ] = None,
 ) -> None:
     """Approve drafts for `csm send`."""
     from csm.mail import outbox as core

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from csm.cli.common import console, err_console, print_json, state, workspace
+from csm.cli.completion import account_ids, playbook_names
 from csm.cli.values import show
 from csm.templating.filters import plural
 
@@ -135,7 +136,10 @@ def _print_results(results: list[StepResult], addressing: Addressing, limit: int
 
 def run(
     ctx: typer.Context,
-    playbooks: Annotated[list[str] | None, typer.Argument(help="Playbooks to run (default: all).")] = None,
+    playbooks: Annotated[
+        list[str] | None,
+        typer.Argument(help="Playbooks to run (default: all).", autocompletion=playbook_names),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what matches; write nothing.")] = False,
     owner: Annotated[str | None, typer.Option(help="Only accounts owned by this CSM email.")] = None,
     limit: Annotated[int, typer.Option(help="Accounts shown per step.", min=1)] = 20,
@@ -219,8 +223,8 @@ def run(
 
 def preview(
     ctx: typer.Context,
-    playbook: Annotated[str, typer.Argument(help="Playbook id.")],
-    account: Annotated[str, typer.Option("--account", "-a", help="Account id.")],
+    playbook: Annotated[str, typer.Argument(help="Playbook id.", autocompletion=playbook_names)],
+    account: Annotated[str, typer.Option("--account", "-a", help="Account id.", autocompletion=account_ids)],
     step: Annotated[
         str | None, typer.Option(help="Step id (default: the first email step that matches).")
     ] = None,

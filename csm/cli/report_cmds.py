@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from csm.cli.common import console, parse_date, print_json
+from csm.cli.common import console, parse_date, print_json, write_html
+from csm.cli.completion import account_ids
 from csm.cli.pictures import bar
 from csm.cli.playbook_cmds import runtime
 from csm.templating.filters import plural
@@ -41,12 +43,26 @@ def report(
         str | None, typer.Option(help="Only what happened from this date (YYYY-MM-DD).", metavar="DATE")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Write the report to FILE: one self-contained HTML page with charts.",
+            metavar="FILE",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """What each playbook did and what happened after: touched against not touched and held out."""
     from csm.reporting.report import build
 
     start = parse_date(since, "--since")
     rt = runtime(ctx)
+    if html is not None:
+        from csm.reporting.html.report_page import report_html
+
+        write_html(html, report_html(rt, start, rt.ws.database_path.name))
+        return
     result = build(rt.conn, rt.today, start)
     if as_json:
         print_json(result.as_json())
@@ -56,7 +72,9 @@ def report(
 
 def outcome(
     ctx: typer.Context,
-    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT", help="Account id.")],
+    account_id: Annotated[
+        str, typer.Argument(metavar="ACCOUNT", help="Account id.", autocompletion=account_ids)
+    ],
     result: Annotated[str, typer.Argument(metavar="renewed|churned", help="How the renewal went.")],
     date: Annotated[
         str | None, typer.Option("--date", help="When it was decided (default: today).", metavar="DATE")

@@ -46,11 +46,10 @@ def send(
         rt.ws.settings.send, root=rt.ws.root, environ=os.environ, other_keys=LEDGER_KEYS
     )
     drafts = len(ledger.approved(limit))
-    from csm.cli.common import progress
+    from csm.cli.progress import progress
 
-    with progress("Sending") as bar:
-        task = bar.add_task("Sending", total=drafts)
-        report = ledger.send(transport, limit=limit, on_progress=lambda _: bar.advance(task))
+    with progress("Sending", "drafts", total=drafts) as update:
+        report = ledger.send(transport, limit=limit, on_progress=lambda _: update(advance=1))
     if as_json:
         print_json(
             {

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from csm.cli.common import console, err_console, open_db, print_json, progress, workspace
+from csm.cli.common import console, err_console, open_db, print_json, workspace
 
 if TYPE_CHECKING:
     from csm.data.sync import SyncResult
@@ -35,6 +35,7 @@ def sync(
     A failure leaves the database as it was. Incremental: the start time of the
     last good sync is sent as the source's since_param.
     """
+    from csm.cli.progress import progress
     from csm.data.sources import parse_sources
     from csm.data.sync import sync_source
     from csm.errors import WorkspaceError, did_you_mean
@@ -56,8 +57,7 @@ def sync(
     results = []
     try:
         for item in chosen:
-            with progress(f"Syncing {item.name}") as bar:
-                task = bar.add_task(f"Syncing {item.name}", total=None)
+            with progress(f"Syncing {item.name}", "pages") as update:
                 results.append(
                     sync_source(
                         conn,
@@ -65,8 +65,8 @@ def sync(
                         now=dt.datetime.now(dt.UTC),
                         dry_run=dry_run,
                         full=full,
-                        on_page=lambda kind, n, b=bar, t=task, s=item.name: b.update(
-                            t, description=f"Syncing {s}: {kind}", completed=n
+                        on_page=lambda kind, n, u=update, s=item.name: u(
+                            advance=1, description=f"Syncing {s}: {kind}, {n:,} records"
                         ),
                     )
                 )

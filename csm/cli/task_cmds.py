@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from csm.cli.common import console, parse_date, print_json
+from csm.cli.completion import account_ids, playbook_names
 from csm.cli.playbook_cmds import runtime
 
 task_app = typer.Typer(help="Tasks playbooks created for you.", no_args_is_help=True)
@@ -73,10 +74,12 @@ def task_snooze(
 
 def snooze(
     ctx: typer.Context,
-    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")],
+    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT", autocompletion=account_ids)],
     until: Annotated[str, typer.Option(help="Playbooks fire again from this date (YYYY-MM-DD).")],
     reason: Annotated[str, typer.Option(help="Why the account is muted.")],
-    playbook: Annotated[str | None, typer.Option(help="Only this playbook (default: all).")] = None,
+    playbook: Annotated[
+        str | None, typer.Option(help="Only this playbook (default: all).", autocompletion=playbook_names)
+    ] = None,
 ) -> None:
     """Stop a playbook (or all) firing for an account until a date."""
     from csm.engine import tasks
@@ -114,7 +117,7 @@ def snoozes(
 
 def log(
     ctx: typer.Context,
-    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")],
+    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT", autocompletion=account_ids)],
     note: Annotated[str, typer.Argument(help="What happened.")],
     kind: Annotated[str, typer.Option(help="note, call or meeting.")] = "note",
 ) -> None:

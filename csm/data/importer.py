@@ -28,7 +28,7 @@ from csm.data import history, outcomes, timeline
 from csm.data.convert import BadValue, Converter, infer_type
 from csm.data.kinds import Columns, spec
 from csm.data.mapping import Mapping
-from csm.data.readers import CHUNK_ROWS, Record, Table, read_input
+from csm.data.readers import CHUNK_ROWS, Record, Table, read_input, reporting_reads
 from csm.data.store import transaction
 from csm.errors import DataImportError
 
@@ -84,11 +84,18 @@ def import_file(
     mapping: Mapping | None = None,
     on_progress: Callable[[int], None] | None = None,
     stream: IO[str] | None = None,
+    on_read: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
-    """Import one file (``path`` None: ``stream``, else stdin, called "stdin" in messages)."""
+    """Import one file (``path`` None: ``stream``, else stdin, called "stdin" in messages).
+
+    ``on_progress`` hears the rows gathered so far; ``on_read``, at the same moments,
+    how far the reader is through the file: (bytes read, the file's bytes).
+    """
     spec(kind)
     name = "stdin" if path is None else str(path)
     parsed = read_input(path, name, stream)
+    if on_read is not None:
+        on_progress = reporting_reads(parsed, on_progress, on_read)
     if isinstance(parsed, Table) and mapping is None:
         return _import(conn, _Input(kind, name, now, table=parsed, on_progress=on_progress))
     records = parsed.records() if isinstance(parsed, Table) else parsed

@@ -16,7 +16,7 @@ import io
 import json
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -41,6 +41,12 @@ class Table:
     reader: Any  # a csv.reader positioned after the header
     lines: int  # the file's line count: about its row count, known before reading them
     stream: IO[str]  # what the reader reads, to read a bad row's lines again
+    size: int  # the file's bytes (characters, when given as text): what read_so_far() runs up to
+
+    def read_so_far(self) -> int:
+        """How much of the file the reader has taken in: bytes from a file, characters from text."""
+        buffer = getattr(self.stream, "buffer", None)
+        return min(self.size, buffer.tell() if buffer is not None else self.stream.tell())
 
     def chunks(self) -> Iterator[tuple[Sequence[int], list[list[str]]]]:
         """(row numbers, rows) a chunk at a time; a malformed row raises after those before it."""
@@ -112,19 +118,49 @@ def read_records(
     yield from parsed.records() if isinstance(parsed, Table) else parsed
 
 
-def read_input(path: Path | None, name: str, stream: IO[str] | None) -> Table | Iterator[tuple[str, Record]]:
+class Records:
+    """A JSON or NDJSON file's records one at a time, and how far into the file they have come."""
+
+    def __init__(self, text: str, size: int, walk: Callable[[Records], Iterator[tuple[str, Record]]]) -> None:
+        self.text, self.size = text, size  # size: the file's bytes (characters, when given as text)
+        self.at = 0  # characters of text the records so far came from
+        self._records = walk(self)
+
+    def __iter__(self) -> Iterator[tuple[str, Record]]:
+        return self._records
+
+    def read_so_far(self) -> int:
+        """About as many bytes as the records so far came from (characters scaled to the file's bytes)."""
+        return min(self.size, self.at * self.size // max(len(self.text), 1))
+
+
+def reporting_reads(
+    parsed: Table | Records, on_progress: Callable[[int], None] | None, on_read: Callable[[int, int], None]
+) -> Callable[[int], None]:
+    """``on_progress`` that also tells ``on_read`` how far into the file it is: (bytes read, bytes)."""
+
+    def both(rows: int) -> None:
+        if on_progress is not None:
+            on_progress(rows)
+        on_read(parsed.read_so_far(), parsed.size)
+
+    return both
+
+
+def read_input(path: Path | None, name: str, stream: IO[str] | None) -> Table | Records:
     text, data = _read_text(path, name, stream)
     first = _FIRST_CHAR_RE.search(text)
     if first is None:
         raise DataImportError(f"{name}: the file is empty")
+    size = len(text) if data is None else len(data)
     if first.group() == "[":
-        return _json_records(text, name)
+        return Records(text, size, lambda records: _json_records(records, name))
     if first.group() == "{":
-        return _ndjson_records(text, name)
+        return Records(text, size, lambda records: _ndjson_records(records, name))
     # From a file, the CSV reader decodes the bytes as it goes (text and bytes are
     # not both held while rows are read), and faster than from a StringIO.
     lines = io.StringIO(text, newline="") if data is None else _decoding(data)
-    return _csv_table(text, name, first.start(), lines)
+    return _csv_table(text, name, first.start(), lines, size)
 
 
 def _decoding(data: bytes) -> IO[str]:
@@ -214,8 +250,9 @@ def _skip_space(text: str, pos: int) -> int:
     return len(text) if found is None else found.start()
 
 
-def _json_records(text: str, name: str) -> Iterator[tuple[str, Record]]:
+def _json_records(records: Records, name: str) -> Iterator[tuple[str, Record]]:
     """A JSON array's objects one at a time, each located by its index and first line."""
+    text = records.text
     pos = _skip_space(text, _skip_space(text, 0) + 1)  # past the "["
     number, line, counted = 0, 1, 0
     while number or not text.startswith("]", pos):
@@ -225,6 +262,7 @@ def _json_records(text: str, name: str) -> Iterator[tuple[str, Record]]:
         item, pos = _json_value(text, name, where, 0, pos)
         if not isinstance(item, dict):
             raise DataImportError(f"{name}: {where} is not an object: {item!r:.40}")
+        records.at = pos
         yield where, item
         pos = _skip_space(text, pos)
         if not text.startswith(",", pos):
@@ -235,10 +273,12 @@ def _json_records(text: str, name: str) -> Iterator[tuple[str, Record]]:
     pos = _skip_space(text, pos + 1)
     if pos < len(text):
         raise _json_error(name, 0, json.JSONDecodeError("Extra data", text, pos))
+    records.at = len(text)
 
 
-def _ndjson_records(text: str, name: str) -> Iterator[tuple[str, Record]]:
-    for number, line in enumerate(text.split("\n"), 1):
+def _ndjson_records(records: Records, name: str) -> Iterator[tuple[str, Record]]:
+    for number, line in enumerate(records.text.split("\n"), 1):
+        records.at += len(line) + 1
         if not line.strip():
             continue
         item = _json_value(line, name, f"line {number}", number)
@@ -247,7 +287,7 @@ def _ndjson_records(text: str, name: str) -> Iterator[tuple[str, Record]]:
         yield f"line {number}", item
 
 
-def _csv_table(text: str, name: str, start: int, lines: IO[str]) -> Table:
+def _csv_table(text: str, name: str, start: int, lines: IO[str], size: int) -> Table:
     end = text.find("\n", start)
     header_line = text[start : None if end < 0 else end]  # a slice: the whole text is not copied
     delimiter = ","
@@ -263,7 +303,7 @@ def _csv_table(text: str, name: str, start: int, lines: IO[str]) -> Table:
         if column and column in names[:i]:
             first = names.index(column) + 1
             raise DataImportError(f"{name}: columns {first} and {i + 1} are both '{column}'")
-    return Table(name, names, reader.line_num, reader, text.count("\n", start), lines)
+    return Table(name, names, reader.line_num, reader, text.count("\n", start), lines, size)
 
 
 _QUOTE_HINT = 'Close the quote, or escape a quote inside a value as "" (two double quotes).'

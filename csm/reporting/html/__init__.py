@@ -1,0 +1,1 @@
+"""`csm report --html` and `csm account ID --html`: one self-contained page each."""
