@@ -478,6 +478,9 @@ def main() -> None:
         rows.append(today_time(data, tmp, size, args.repeat))
         rows.extend(send_rates(small, tmp, drafts))
         rows.extend(memory(small, data, tmp, min(size, 10_000), size))
+        from backtest import backtest_time  # benchmarks/backtest.py, beside this script
+
+        rows.append(backtest_time(small, tmp, min(size, 10_000), args.repeat))
     show(rows, size)
 
 

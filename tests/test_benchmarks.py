@@ -28,5 +28,6 @@ def test_benchmarks_print_every_figure_at_the_tiny_size(tmp_path: Path) -> None:
         "`csm send` 200 via smtp",
         "peak RSS `run --dry-run` 200",
         "peak RSS `today` 200",
+        "`csm backtest` 90 days, 200 accounts",
     ):
         assert figure in result.stdout, figure

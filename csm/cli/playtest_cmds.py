@@ -102,6 +102,11 @@ def _print_failure(failure: Failure) -> None:
 def _summary(result: SuiteResult) -> None:
     for problem in result.problems:
         err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+    if not result.cases and not result.problems:
+        console.print(
+            'No test cases: write them in playbooks/tests/*.yaml (the README\'s "Your first playbook test").',
+            highlight=False,
+        )
     passed = len(result.cases) - len(result.failed)
     parts = [f"{passed} passed"]
     if result.failed:

@@ -108,8 +108,9 @@ def root_of(path: Path) -> Path | None:
 
 def test_files(paths: list[Path], playbooks_dir: Path) -> list[Path]:
     """The test files named (a file, or a folder's ``*.yaml``), else those in ``playbooks/tests``."""
-    if not paths:
-        paths = [playbooks_dir / TESTS_FOLDER]
+    if not paths:  # a workspace made before csm shipped tests has none: nothing to run
+        default = playbooks_dir / TESTS_FOLDER
+        paths = [default] if default.is_dir() else []
     found: list[Path] = []
     for path in paths:
         found.extend(sorted(path.glob("*.yaml")) if path.is_dir() else [path])
