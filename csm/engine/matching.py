@@ -22,6 +22,11 @@ _CHUNK = 500
 _TODAY = re.compile(r":today\b")
 
 
+def dedupe_key(playbook_id: str, step_id: str, account_id: str, once_value: object) -> str:
+    """What makes a draft or task unique: (playbook, step, account, once_per value)."""
+    return f"{playbook_id}:{step_id}:{account_id}:{once_value}"
+
+
 class Match(NamedTuple):
     """One account a step matched. A tuple, not a dataclass: a run may build a million."""
 
@@ -32,7 +37,7 @@ class Match(NamedTuple):
     once_value: str
 
     def dedupe_key(self, playbook: Playbook, step: Step) -> str:
-        return f"{playbook.id}:{step.id}:{self.account_id}:{self.once_value}"
+        return dedupe_key(playbook.id, step.id, self.account_id, self.once_value)
 
 
 @dataclass(frozen=True)
@@ -133,37 +138,49 @@ def evaluate(
     owner: str | None = None,
     account_id: str | None = None,
     keep: int | None = None,
-    with_values: bool = True,
 ) -> list[StepResult]:
     """Every step of every playbook with the accounts it matches today.
 
     ``keep``: hold only the first N matches (and held-out ones) of each step and
     count the rest, so showing a million matches needs no memory for them.
-    ``with_values``: compute the fields each match's condition names (a backtest needs none).
     """
     results = []
     for playbook in playbooks:
         for step in playbook.steps:
-            sql, params = step_query(playbook, step, fields, today, owner=owner, account_id=account_id)
-            cursor = conn.cursor()
-            cursor.row_factory = None  # plain tuples: a sqlite3.Row per match costs more than the match
-            cursor.execute(sql, {**base_params, **params})
             groups: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] = ([], [])
             counts = [0, 0]
-            for row in cursor:
-                held = playbook.holdout > 0 and held_out(playbook.id, row[0], playbook.holdout)
+            share = playbook.holdout
+            for row in step_rows(conn, playbook, step, fields, base_params, today, owner, account_id):
+                held = share > 0 and held_out(playbook.id, row[0], share)
                 counts[held] += 1
                 if keep is None or counts[held] <= keep:
                     groups[held].append(row)
-            ids = [row[0] for group in groups for row in group]
-            values = step_values(conn, fields, step, base_params, ids) if with_values else {}
+            values = step_values(
+                conn, fields, step, base_params, [row[0] for group in groups for row in group]
+            )
             touched, kept_out = (
-                tuple(Match(r[0], r[1], r[2], values.get(r[0], {}), str(r[3])) for r in group)
-                for group in groups
+                tuple(Match(r[0], r[1], r[2], values[r[0]], str(r[3])) for r in group) for group in groups
             )
             exits = _exits(conn, playbook, step, base_params, owner, account_id)
             results.append(StepResult(playbook, step, touched, kept_out, exits, counts[0], counts[1]))
     return results
+
+
+def step_rows(
+    conn: sqlite3.Connection,
+    playbook: Playbook,
+    step: Step,
+    fields: FieldSet,
+    base_params: dict[str, Any],
+    today: dt.date,
+    owner: str | None = None,
+    account_id: str | None = None,
+) -> sqlite3.Cursor:
+    """The step query's rows: (id, name, owner, once_per value) of each account it matches."""
+    sql, params = step_query(playbook, step, fields, today, owner=owner, account_id=account_id)
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: a sqlite3.Row per match costs more than the match
+    return cursor.execute(sql, {**base_params, **params})
 
 
 def step_values(

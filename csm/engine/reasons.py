@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from csm.engine.matching import held_out, once_value, shifted
+from csm.engine.matching import dedupe_key, held_out, once_value, shifted
 from csm.engine.recipients import NO_RECIPIENT, account_contacts, choose
 from csm.language.fields import FieldSet
 from csm.language.playbooks import Playbook, Step
@@ -102,7 +102,7 @@ def holdout(s: Situation) -> Iterator[Reason]:
 def once_done(s: Situation) -> Iterator[Reason]:
     """The step's draft or task for this once_per value exists already (in any state)."""
     once = once_value(s.conn, s.step, s.fields, s.params, s.today, s.account_id)
-    key = f"{s.playbook.id}:{s.step.id}:{s.account_id}:{once}"
+    key = dedupe_key(s.playbook.id, s.step.id, s.account_id, once)
     per = f"once_per {s.step.once_per}" if s.step.once_per else "once ever"
     if s.step.email:
         for row in s.conn.execute(

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from csm.data.history import Shadow, first_change
-from csm.engine.matching import StepResult, evaluate
+from csm.engine.matching import Match, StepResult, dedupe_key, held_out, step_rows
 from csm.engine.recipients import NO_RECIPIENT, addressing
 from csm.errors import InputError
 from csm.language.fields import FieldSet
@@ -105,8 +105,7 @@ def backtest(
     try:
         for day in days:
             shadow.move_to(day)
-            results = evaluate(conn, playbooks, fields, params_for(day), day, with_values=False)
-            _tally(conn, results, day, steps, keys)
+            _day(conn, playbooks, fields, params_for(day), day, steps, keys)
             if on_day is not None:
                 on_day(day)
     finally:
@@ -138,35 +137,47 @@ class _RealKeys:
         return self.have
 
 
-def _tally(
+def _day(
     conn: sqlite3.Connection,
-    results: list[StepResult],
+    playbooks: list[Playbook],
+    fields: FieldSet,
+    params: dict[str, Any],
     day: dt.date,
     steps: dict[tuple[str, str], StepBacktest],
     real: _RealKeys,
 ) -> None:
-    """One day's matches: counted per week; those a run would have acted on, by the run's dedupe keys."""
+    """One day: each step's query (the run's), its matches counted per week, and what a run would add.
+
+    The rows stay plain tuples: a backtest of 90 days sees millions of them.
+    """
     have = real.on(day)
     week_name = week_of(day)
     new_emails = []
-    for result in results:
-        step = steps[result.playbook.id, result.step.id]
-        week = step.week(week_name)
-        ids = {m.account_id for m in result.matches} | {m.account_id for m in result.held_out}
-        week.matched |= ids
-        step.first_matched.update(dict.fromkeys(ids - step.first_matched.keys(), day))
-        step.held_out.update(m.account_id for m in result.held_out)
-        keyed = [(m.dedupe_key(result.playbook, result.step), m) for m in result.matches]
-        if result.step.task:
-            tasks = [(k, m) for k, m in keyed if k not in have["tasks"]]
-            have["tasks"].update(k for k, _m in tasks)
-            week.tasks += len(tasks)
-            step.acted.update(m.account_id for _k, m in tasks)
-        if result.step.email:
-            emails = [(k, m) for k, m in keyed if k not in have["outbox"]]
-            have["outbox"].update(k for k, _m in emails)
-            if emails:
-                new_emails.append(StepResult(result.playbook, result.step, tuple(m for _k, m in emails)))
+    for playbook in playbooks:
+        for spec in playbook.steps:
+            step = steps[playbook.id, spec.id]
+            week = step.week(week_name)
+            rows = step_rows(conn, playbook, spec, fields, params, day).fetchall()
+            held: set[str] = set()
+            if playbook.holdout:
+                held = {r[0] for r in rows if held_out(playbook.id, r[0], playbook.holdout)}
+                rows = [r for r in rows if r[0] not in held]
+            touched = {dedupe_key(playbook.id, spec.id, r[0], r[3]): r for r in rows}  # key -> row
+            ids = {r[0] for r in rows} | held
+            week.matched |= ids
+            step.first_matched.update(dict.fromkeys(ids - step.first_matched.keys(), day))
+            step.held_out |= held
+            if spec.task:
+                tasks = touched.keys() - have["tasks"]
+                have["tasks"] |= tasks
+                week.tasks += len(tasks)
+                step.acted.update(touched[key][0] for key in tasks)
+            if spec.email:
+                emails = touched.keys() - have["outbox"]
+                have["outbox"] |= emails
+                if emails:
+                    matches = tuple(Match(*touched[k][:3], {}, str(touched[k][3])) for k in sorted(emails))
+                    new_emails.append(StepResult(playbook, spec, matches))
     _address(conn, new_emails, day, steps)
 
 
