@@ -28,7 +28,7 @@ from csm.engine.explain import StepVerdict, explain
 from csm.errors import DataImportError, Problem, ProblemsError
 from csm.language.playbooks import Playbook
 from csm.playtest import testfile, world
-from csm.playtest.testfile import Case, DraftSpec, Expect, TaskSpec
+from csm.playtest.cases import Case, DraftSpec, Expect, TaskSpec
 from csm.runtime import Runtime
 from csm.workspace import Workspace, parse_settings
 

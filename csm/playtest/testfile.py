@@ -3,16 +3,13 @@
 A file names the playbook it tests, a ``today``, what every case starts from
 (``given``) and its ``cases``: each adds to the given, may change ``today``, and
 says what must happen (``expect``). Dates may be written relative to the
-case's today: ``+91d``, ``-2w``, ``today``. Usage series use Prometheus'
-promtool notation, oldest first, the last value on today: ``10+5x3`` is
-10 15 20 25, ``7x2`` is 7 7 7, ``_`` a day without a value, ``_x3`` three.
+case's today (``+91d``, ``-2w``, ``today``), usage series in Prometheus'
+promtool notation (:mod:`csm.playtest.notation`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,8 @@ from csm.language import yamlfile
 from csm.language.fields import ACCOUNT_COLUMNS, FieldSet
 from csm.language.playbooks import Playbook
 from csm.language.yamlfile import Checker, Document
+from csm.playtest import notation
+from csm.playtest.cases import Case, DraftSpec, Expect, Given, TaskSpec
 
 TESTS_FOLDER = "tests"
 _FILE_KEYS = ("playbook", "today", "settings", "account_defaults", "given", "cases")
@@ -36,66 +35,7 @@ _USAGE_KEYS = ("account", "metric", "values")
 _TIMELINE_KEYS = ("account", "at", "kind", "summary")
 _HEALTH_KEYS = ("account", "date", "score", "band")
 _SNOOZE_KEYS = ("account", "until", "reason", "playbook")
-_RELATIVE = re.compile(r"^(?:today)?\s*([+-])\s*(\d+)([dw])$|^today$")
-_TERM = re.compile(r"^(?:(_)|(-?\d+(?:\.\d+)?)(?:([+-])(\d+(?:\.\d+)?))?)(?:x(\d+))?$")
 _COLUMNS = frozenset(f.name for f in ACCOUNT_COLUMNS)
-
-
-@dataclass(frozen=True)
-class Given:
-    """What a case starts from. Rows are plain records, dates already resolved."""
-
-    accounts: tuple[dict[str, Any], ...] = ()
-    contacts: tuple[dict[str, Any], ...] = ()
-    usage: tuple[dict[str, Any], ...] = ()
-    timeline: tuple[dict[str, Any], ...] = ()
-    health: tuple[dict[str, Any], ...] = ()
-    snoozes: tuple[dict[str, Any], ...] = ()
-    runs: tuple[dt.date, ...] = ()  # earlier days `csm run` ran on, oldest first
-
-
-@dataclass(frozen=True)
-class DraftSpec:
-    account: str
-    step: str
-    to: tuple[str, ...] | None = None
-    cc: tuple[str, ...] | None = None
-    subject: str | None = None
-    body_contains: tuple[str, ...] = ()
-    body_golden: Path | None = None
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    account: str
-    step: str
-    title: str | None = None
-    due: dt.date | None = None
-    priority: str | None = None
-
-
-@dataclass(frozen=True)
-class Expect:
-    matches: dict[str, tuple[str, ...]] = field(default_factory=dict)  # step -> accounts, exactly
-    drafts: tuple[DraftSpec, ...] | None = None  # None: not checked; else exactly these
-    tasks: tuple[TaskSpec, ...] | None = None
-    suppressed: tuple[tuple[str, str, str], ...] = ()  # (account, step, reason kind)
-
-
-@dataclass(frozen=True)
-class Case:
-    path: Path
-    line: int
-    name: str
-    playbook: str
-    today: dt.date
-    settings: dict[str, Any]
-    given: Given
-    expect: Expect
-
-    @property
-    def id(self) -> str:
-        return f"{self.path.stem}::{self.name}"
 
 
 def root_of(path: Path) -> Path | None:
@@ -268,7 +208,7 @@ class _Reader:
             if key not in table:
                 self.c.add(path, f"missing required key '{key}'")
                 return []
-        values = expand_series(str(table["values"]))
+        values = notation.expand_series(str(table["values"]))
         if values is None:
             self.c.add(
                 (*path, "values"),
@@ -414,35 +354,9 @@ class _Reader:
 
     def relative(self, raw: Any, path: tuple[Any, ...], today: dt.date | None) -> Any:
         """``+91d``, ``-2w``, ``today`` as an ISO date; anything else as it is."""
-        if not isinstance(raw, str) or not _RELATIVE.match(raw.strip()):
+        if not notation.is_relative(raw):
             return raw
         if today is None:
             self.c.add(path, f"{raw!r} is relative to today, and this file has no 'today'")
             return raw
-        match = _RELATIVE.match(raw.strip())
-        assert match is not None
-        if match.group(2) is None:
-            return today.isoformat()
-        days = int(match.group(2)) * (7 if match.group(3) == "w" else 1)
-        return (today + dt.timedelta(days=days if match.group(1) == "+" else -days)).isoformat()
-
-
-def expand_series(text: str) -> list[float | None] | None:
-    """promtool's notation: ``a+bxn`` is a, a+b, ..., a+n*b; ``axn`` is n+1 a's; ``_xn`` n gaps."""
-    values: list[float | None] = []
-    for term in text.split():
-        match = _TERM.match(term)
-        if match is None:
-            return None
-        gap, start, sign, step, times = match.groups()
-        if gap:
-            values.extend([None] * (int(times) if times else 1))
-            continue
-        delta = float(step or 0) * (-1 if sign == "-" else 1)
-        count = int(times) + 1 if times else 1
-        values.extend(_number(float(start) + delta * i) for i in range(count))
-    return values or None
-
-
-def _number(value: float) -> float | int:
-    return int(value) if value.is_integer() else value
+        return notation.relative_day(raw, today).isoformat()

@@ -16,7 +16,7 @@ from pathlib import Path
 from csm.data import store, timeline
 from csm.data.importer import import_records
 from csm.engine.tasks import snooze_account
-from csm.playtest.testfile import Case
+from csm.playtest.cases import Case
 
 _IMPORTED_AT = "06:00:00+00:00"  # before the morning's run
 
