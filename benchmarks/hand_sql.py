@@ -16,12 +16,32 @@ _LATEST = (
     " AND u.date <= :today ORDER BY u.date DESC LIMIT 1)"
 )
 _AVG = (
-    "(SELECT avg(u.value) FROM usage u WHERE u.account_id = a.id AND u.metric = 'active_users'"
+    "(SELECT avg(u.value) FROM usage u WHERE u.account_id = a.id AND u.metric = '{metric}'"
     " AND u.date > {after} AND u.date <= {upto})"
 )
-_CHANGE = (
-    f"({_AVG.format(after=':d30', upto=':today')} - {_AVG.format(after=':d60', upto=':d30')})"
-    f" / nullif({_AVG.format(after=':d60', upto=':d30')}, 0)"
+
+
+def _change(metric: str) -> str:
+    now = _AVG.format(metric=metric, after=":d30", upto=":today")
+    before = _AVG.format(metric=metric, after=":d60", upto=":d30")
+    return f"({now} - {before}) / nullif({before}, 0)"
+
+
+_CHANGE = _change("active_users")
+_DETRACTOR_ANSWERED = (
+    "EXISTS (SELECT 1 FROM events e WHERE e.account_id = a.id AND e.kind = 'nps_response'"
+    " AND e.occurred_at >= :d2 AND e.occurred_at < :tomorrow AND json_extract(e.attributes, '$.score') <= 6)"
+)
+_OPEN_P1 = (
+    "EXISTS (SELECT 1 FROM events e WHERE e.account_id = a.id AND e.kind = 'ticket'"
+    " AND e.occurred_at < :tomorrow AND json_extract(e.attributes, '$.severity') = 'P1'"
+    " AND (e.closed_at IS NULL OR e.closed_at >= :tomorrow))"
+)
+_CHAMPION_LEFT = (
+    "EXISTS (SELECT 1 FROM contacts c WHERE c.account_id = a.id AND c.role = 'champion'"
+    " AND c.left_at BETWEEN :d90 AND :today)"
+    " AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.account_id = a.id AND c.role = 'champion'"
+    " AND c.left_at IS NULL)"
 )
 _SCORE = (
     "(SELECT h.{column} FROM health_history h WHERE h.account_id = a.id AND h.date <= {day}"
@@ -51,7 +71,11 @@ STEPS: dict[str, tuple[str, str]] = {
         " AND ".join(f"{_SCORE.format(column='band', day=day)} = 'red'" for day in (":today", ":d1", ":d2")),
     ),
     "at-risk › ticket-spike": (_ESTABLISHED, "a.open_tickets >= 5"),
-    "at-risk › detractor": (_ESTABLISHED, "a.nps <= 6"),
+    "at-risk › detractor-answered": (_ESTABLISHED, _DETRACTOR_ANSWERED),
+    "at-risk › escalation": (_ESTABLISHED, f"{_CHANGE} <= -0.3 AND {_OPEN_P1}"),
+    "at-risk › usage-drop": (_ESTABLISHED, f"({_CHANGE} <= -0.3 OR {_change('exports')} <= -0.3)"),
+    "at-risk › champion-left": (_ESTABLISHED, _CHAMPION_LEFT),
+    "at-risk › detractor": (_ESTABLISHED, f"a.nps <= 6 AND NOT {_DETRACTOR_ANSWERED}"),
     "expansion › seats-nearly-full": (_EXPANSION, f"{_UTIL} >= 0.9 AND a.nps >= 7"),
     "expansion › next-plan": (_EXPANSION, f"a.plan IN ('starter', 'team') AND {_CHANGE} >= 0.25"),
     "onboarding › welcome": (_ONBOARDING, "a.start_date >= :d14"),

@@ -238,7 +238,7 @@ def drafting_time(data: Path, tmp: Path, repeat: int, count: int) -> list[Row]:
     with sqlite3.connect(source / "csm.db") as conn:
         rows = conn.execute(
             "SELECT a.name, a.seats_used, a.seats_licensed, c.email, c.name FROM accounts a"
-            " JOIN contacts c ON c.account_id = a.id AND c.role = 'champion'"
+            " JOIN contacts c ON c.account_id = a.id AND c.role = 'champion' AND c.left_at IS NULL"
         ).fetchall()
     mm = tmp / "mailmerge"
     mm.mkdir()
@@ -261,7 +261,8 @@ def drafting_time(data: Path, tmp: Path, repeat: int, count: int) -> list[Row]:
             template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(src)
             conn = sqlite3.connect({str(source / "csm.db")!r})
             rows = conn.execute("SELECT a.id, a.name, a.seats_used, a.seats_licensed, c.name FROM accounts a"
-                                " JOIN contacts c ON c.account_id = a.id AND c.role = 'champion'").fetchall()
+                                " JOIN contacts c ON c.account_id = a.id AND c.role = 'champion'"
+                                " AND c.left_at IS NULL").fetchall()
             out = sqlite3.connect({str(db)!r}, isolation_level=None)
             out.execute("CREATE TABLE outbox (key TEXT UNIQUE, subject TEXT, body TEXT)")
             out.execute("BEGIN")

@@ -26,7 +26,7 @@ _GATE_HINT = "Nothing was run or written. Fix the above (`csm check` lists every
 
 def fields_for(conn: sqlite3.Connection) -> FieldSet:
     """Every field conditions may use in this database."""
-    return standard_fields(store.extra_account_columns(conn))
+    return standard_fields(store.extra_columns(conn, "accounts"), store.extra_columns(conn, "contacts"))
 
 
 def sql_params(ws: Workspace, today: dt.date) -> dict[str, Any]:

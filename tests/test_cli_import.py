@@ -95,7 +95,8 @@ def test_an_unknown_mapping_lists_the_choices(ws: Path, tmp_path: Path) -> None:
     result = csm(ws, "import", "accounts", "-", "--map", "hubspot", input=ACCOUNTS)
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: no mapping named 'hubspot'; available: hubspot-companies, salesforce-accounts\n"
+        "Error: no mapping named 'hubspot'; available: hubspot-companies, salesforce-accounts,"
+        " zendesk-tickets\n"
         f"Add your own as {ws.resolve() / 'mappings' / 'hubspot'}.toml.\n"
     )
 

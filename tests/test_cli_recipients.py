@@ -116,7 +116,8 @@ def test_check_knows_the_roles_contacts_hold_and_lists_them_when_nothing_is_clos
     assert result.exit_code == 1
     assert (
         f"{path}:10:11: unknown contact role 'cfo': it is not built in and no contact holds it"
-        " (known roles: admin, billing, champion, economic_buyer, executive_sponsor, primary, user)"
+        " (known roles: admin, billing, champion, economic_buyer, executive_sponsor, primary, respondent,"
+        " user)"
     ) in result.stderr
 
 
@@ -335,3 +336,34 @@ def test_review_warns_about_the_same_person(invoke: Any, book: Path) -> None:
         proc.kill()
         os.close(master)
     assert f"Also to the same person: #{hooli} Hooli (A5, draft, pat@consult.example)".encode() in seen
+
+
+def test_the_detractor_follow_up_goes_to_the_person_who_answered(invoke: Any, demo: Path) -> None:
+    """On the demo, each answer of 6 or below this week is followed up with whoever gave it."""
+    assert invoke("-w", str(demo), "run", "at-risk").exit_code == 0
+    drafted = sql(
+        demo,
+        "SELECT o.account_id, o.to_addrs, o.cc FROM outbox o"
+        " WHERE o.step = 'detractor-answered' AND o.status = 'draft' ORDER BY o.account_id",
+    )
+    answered = sql(
+        demo,
+        "SELECT e.account_id, e.contact, c.role FROM events e"
+        " JOIN contacts c ON c.account_id = e.account_id AND c.email = e.contact"
+        " WHERE e.kind = 'nps_response' AND e.occurred_at >= '2026-11-21'"
+        " AND json_extract(e.attributes, '$.score') <= 6 ORDER BY e.account_id",
+    )
+    assert len(drafted) >= 3
+    assert [(a, [e for _, e in json.loads(to)], json.loads(cc)) for a, to, cc in drafted] == [
+        (account, [contact], []) for account, contact, _ in answered
+    ]
+    assert {role for _, _, role in answered} - {"champion"}  # not the champion, who did not answer
+
+
+def test_nobody_writes_to_a_champion_who_left(invoke: Any, demo: Path) -> None:
+    assert invoke("-w", str(demo), "run", "at-risk").exit_code == 0
+    left = {r[0] for r in sql(demo, "SELECT email FROM contacts WHERE left_at IS NOT NULL")}
+    addressed = {e for (to,) in sql(demo, "SELECT to_addrs FROM outbox") for _, e in json.loads(to)}
+    assert left and not left & addressed
+    drafted = sql(demo, "SELECT count(*) FROM outbox WHERE step = 'champion-left' AND status = 'draft'")
+    assert drafted[0][0] >= 3

@@ -20,6 +20,7 @@ TABLES = {
     "accounts": "id",
     "contacts": "account_id, email",
     "usage": "account_id, metric, date",
+    "events": "id",
     "timeline": "id",
     "health_history": "account_id, date",
 }
@@ -47,7 +48,18 @@ STEPS = {
     "at-risk/health-falling": AT_RISK + "{health_change_30d} <= -15 AND ({nps} IS NULL OR {nps} > 6)",
     "at-risk/red-band": AT_RISK + "{health_band} = 'red'",
     "at-risk/ticket-spike": AT_RISK + "{open_tickets} >= 5",
-    "at-risk/detractor": AT_RISK + "{nps} <= 6",
+    "at-risk/detractor": AT_RISK + "{nps} <= 6 AND a.id NOT IN (SELECT account_id FROM events"
+    " WHERE kind = 'nps_response' AND occurred_at >= date(:today, '-2 days')"
+    " AND json_extract(attributes, '$.score') <= 6)",
+    "at-risk/detractor-answered": AT_RISK + "a.id IN (SELECT account_id FROM events"
+    " WHERE kind = 'nps_response' AND occurred_at >= date(:today, '-2 days')"
+    " AND json_extract(attributes, '$.score') <= 6)",
+    "at-risk/escalation": AT_RISK + "{usage_change_30d} <= -0.3 AND a.id IN (SELECT account_id FROM events"
+    " WHERE kind = 'ticket' AND closed_at IS NULL AND json_extract(attributes, '$.severity') = 'P1')",
+    "at-risk/usage-drop": AT_RISK + "({usage_change_30d} <= -0.3 OR {usage.exports.change(30d)} <= -0.3)",
+    "at-risk/champion-left": AT_RISK + "a.id IN (SELECT account_id FROM contacts WHERE role = 'champion'"
+    " AND left_at >= date(:today, '-90 days')) AND a.id NOT IN (SELECT account_id FROM contacts"
+    " WHERE role = 'champion' AND left_at IS NULL)",
     "silent-account/hello": AT_RISK + "{days_since_touch} >= 60",
     "silent-account/call": AT_RISK + "{days_since_touch} >= 90",
 }
@@ -67,7 +79,7 @@ def db(demo: DemoSummary) -> Iterator[sqlite3.Connection]:
 
 def _sql(condition: str) -> str:
     fields = standard_fields()
-    return re.sub(r"\{([\w.]+)\}", lambda m: f"({fields.sql(m.group(1))})", condition)
+    return re.sub(r"\{([\w.()]+)\}", lambda m: f"({fields.sql(m.group(1))})", condition)
 
 
 def _digest(path: Path) -> dict[str, str]:
@@ -95,7 +107,8 @@ def test_counts(demo: DemoSummary, db: sqlite3.Connection) -> None:
     assert demo.counts == actual
     assert actual["accounts"] == 500
     assert 2 * 500 <= actual["contacts"] <= 5 * 500
-    assert 200_000 <= actual["usage"] <= 500 * 180 * 3
+    assert 200_000 <= actual["usage"] <= 500 * 180 * 3 + 500 * 60  # three metrics, and 60 days of exports
+    assert 500 <= actual["events"] <= 2_000
     assert actual["timeline"] > 1000
     assert demo.me == ME
 
@@ -134,13 +147,14 @@ def test_accounts_span_every_lifecycle_stage_and_owner(db: sqlite3.Connection) -
     assert db.execute("SELECT count(DISTINCT name) FROM accounts").fetchone()[0] == 500
 
 
-def test_usage_is_180_days_of_three_metrics_ending_today(db: sqlite3.Connection) -> None:
+def test_usage_is_180_days_of_three_metrics_and_60_of_exports_ending_today(db: sqlite3.Connection) -> None:
     metrics = db.execute(
         "SELECT metric, min(date), max(date), min(value) FROM usage GROUP BY metric ORDER BY 1"
     ).fetchall()
     assert metrics == [
         ("active_users", "2026-05-28", "2026-11-23", 0),
         ("dashboards", "2026-05-28", "2026-11-23", 1),
+        ("exports", "2026-09-25", "2026-11-23", 0),
         ("integrations", "2026-05-28", "2026-11-23", 0),
     ]
     shrinking = db.execute(

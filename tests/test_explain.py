@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from condition_book import TODAY, fields_of, insert_accounts, make_db
 from condition_reference import evaluate, render, truth
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_conditions import _ROW, TODAY, conditions, fields_of, insert_accounts, make_db
+from test_compiler import _ROW, conditions
 
 from csm.engine.explain import explain
 from csm.engine.matching import evaluate as run_evaluate

@@ -122,7 +122,9 @@ def test_salesforce_accounts_report(conn: sqlite3.Connection, tmp_path: Path) ->
 @pytest.mark.parametrize("path", sorted(BUILTIN_DIR.glob("*.toml")), ids=lambda p: p.stem)
 def test_every_builtin_mapping_parses(path: Path) -> None:
     mapping = parse_mapping(tomllib.loads(path.read_text(encoding="utf-8")), str(path))
-    assert {"id", "name"} <= {f.column for f in mapping.fields}
+    kind = path.stem.rpartition("-")[2]  # hubspot-companies: accounts; zendesk-tickets: events
+    required = {"id", "account_id", "kind", "occurred_at"} if kind == "tickets" else {"id", "name"}
+    assert required <= {f.column for f in mapping.fields}
 
 
 def test_builtins_live_inside_the_package_so_the_wheel_ships_them() -> None:
@@ -141,7 +143,12 @@ def test_a_workspace_mapping_wins_over_the_builtin(tmp_path: Path) -> None:
     (tmp_path / "mappings" / "pipedrive.toml").write_text('id = "Org ID"\nname = "Org"\n')
     mapping = load_mapping("hubspot-companies", tmp_path)
     assert mapping.apply({"ID": "7", "Company": "Acme"}, "row 2") == {"id": "7", "name": "Acme"}
-    assert available_mappings(tmp_path) == ["hubspot-companies", "pipedrive", "salesforce-accounts"]
+    assert available_mappings(tmp_path) == [
+        "hubspot-companies",
+        "pipedrive",
+        "salesforce-accounts",
+        "zendesk-tickets",
+    ]
 
 
 def test_an_unknown_mapping_lists_the_available_ones(tmp_path: Path) -> None:
@@ -149,7 +156,7 @@ def test_an_unknown_mapping_lists_the_available_ones(tmp_path: Path) -> None:
         load_mapping("hubspot-company", tmp_path)
     assert exc.value.message == (
         "no mapping named 'hubspot-company' (did you mean 'hubspot-companies'?); "
-        "available: hubspot-companies, salesforce-accounts"
+        "available: hubspot-companies, salesforce-accounts, zendesk-tickets"
     )
     assert exc.value.hint == f"Add your own as {tmp_path / 'mappings' / 'hubspot-company'}.toml."
     with pytest.raises(InputError, match=r"^no mapping named '\.\./csm'"):
@@ -311,3 +318,28 @@ def test_parse_errors_name_the_file_and_the_key(raw: dict[str, Any], message: st
     with pytest.raises(InputError) as exc:
         parse_mapping(raw, "m.toml")
     assert exc.value.message == message
+
+
+def test_zendesk_tickets_export(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    """A helpdesk export becomes ticket events: dates read, the chosen columns kept as attributes."""
+    for account in ("A1", "A2"):
+        conn.execute("INSERT INTO accounts (id, name) VALUES (?, ?)", (account, account))
+    mapping = load_mapping("zendesk-tickets", tmp_path)
+    result = import_file(conn, "events", DATA / "zendesk-tickets.csv", now=NOW, mapping=mapping)
+    assert (result.inserted, result.updated, result.unchanged) == (3, 0, 0)
+    rows = conn.execute(
+        "SELECT id, account_id, kind, contact, occurred_at, closed_at, attributes FROM events ORDER BY id"
+    )
+    assert [tuple(r) for r in rows] == [
+        ("48007", "A2", "ticket", "ana@globex.example", "2026-10-15T08:30:00", "2026-10-16T09:00:00",
+         '{"satisfaction": "bad", "severity": "low", "status": "closed", "subject": "Invoice address",'
+         ' "ticket_type": "task"}'),
+        ("48190", "A1", "ticket", "sam.okafor@acme.example", "2026-11-02T13:05:55", "2026-11-03T10:01:17",
+         '{"satisfaction": "good", "severity": "normal", "status": "solved", "subject": "How do I add SSO?",'
+         ' "ticket_type": "question"}'),
+        ("48213", "A1", "ticket", "dana.reyes@acme.example", "2026-11-20T09:14:03", None,
+         '{"satisfaction": "unoffered", "severity": "urgent", "status": "open",'
+         ' "subject": "Exports fail with a timeout", "ticket_type": "incident"}'),
+    ]  # fmt: skip
+    again = import_file(conn, "events", DATA / "zendesk-tickets.csv", now=NOW, mapping=mapping)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 3)

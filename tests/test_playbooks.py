@@ -92,6 +92,23 @@ def test_a_good_playbook_loads_into_a_frozen_model() -> None:
             ("once_per: renewal_date", "once_per: fortnight"),
             "8:15: once_per must be a field or one of week, month, quarter, year, got 'fortnight'",
         ),
+        (
+            ("[champion, economic_buyer]", "[respondent]"),
+            "11:11: 'respondent' is the contact of the latest event the step's when tests, and this one"
+            " tests none; write a condition on events, like count(nps_response within 2d) > 0",
+        ),
+        (
+            ("days_to_renewal between 91 and 120", "count(ticket wher open) > 0"),
+            "7:24: expected ')' to close count(, found 'wher' (did you mean 'where'?)",
+        ),
+        (
+            ("days_to_renewal between 91 and 120", "no(contact where rol = 'x')"),
+            "7:28: unknown contact field 'rol' (did you mean 'role'?)",
+        ),
+        (
+            ("days_to_renewal between 91 and 120", "usage.logins.change(0d) < 0"),
+            "7:31: usage.logins.change() takes a window from 1d to 3650d, like usage.logins.change(30d)",
+        ),
     ],
 )
 def test_each_problem_is_located(change: tuple[str, str], expected: str) -> None:
@@ -118,6 +135,15 @@ def test_roles_the_contacts_hold_are_known_and_asked_for_only_when_needed() -> N
         ("champion", "billing"),
         "primary",
     )
+
+
+def test_respondent_names_the_contact_on_the_events_the_step_tests() -> None:
+    text = GOOD.replace("days_to_renewal between 91 and 120", "any(nps_response within 2d where score <= 6)")
+    playbook, problems = parse(text.replace("[champion, economic_buyer]", "[respondent, champion]"))
+    assert problems == [] and playbook is not None
+    step = playbook.steps[0]
+    assert step.email is not None and step.email.to == ("respondent", "champion")
+    assert len(step.when.events) == 1
 
 
 def test_all_problems_of_a_file_are_listed_at_once() -> None:

@@ -607,6 +607,8 @@ GOLDEN_CASES: dict[str, dict[str, Any]] = {
     "expansion/seats.md.j2": {"seats_used": 47, "nps": 9},
     "expansion/next-plan.md.j2": {"usage_change_30d": 0.38},
     "at-risk/check-in.md.j2": {"nps": 4, "open_tickets": 3, "health": 41},
+    "at-risk/detractor.md.j2": {"nps": 3},
+    "at-risk/champion-left.md.j2": {"renewal_date": "2027-02-15"},
     "silent-account/hello.md.j2": {"last_touch_at": "2026-09-10", "nps": None},
 }
 

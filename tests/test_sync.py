@@ -383,6 +383,38 @@ def test_a_bad_contact_rolls_back_the_accounts_too(
     assert db_dump(workspace / "csm.db") == before
 
 
+def test_events_sync_with_the_accounts_their_attributes_kept(
+    httpserver: HTTPServer, workspace: Path, conn: sqlite3.Connection
+) -> None:
+    """A helpdesk API's tickets arrive as events beside the accounts they belong to, in one go."""
+    httpserver.expect_request("/api/companies").respond_with_json(ACCOUNTS)
+    httpserver.expect_request("/api/tickets").respond_with_json(
+        {"tickets": [
+            {"id": 48213, "org": "C1", "opened": "2026-11-20T09:14:03Z", "priority": "urgent",
+             "by": "Ann@C1.example"},
+            {"id": 48190, "org": "C2", "opened": "2026-11-02T13:05:55Z", "priority": "low", "by": None},
+        ]}
+    )  # fmt: skip
+    source = load(
+        workspace,
+        settings(
+            httpserver,
+            '[sources.crm.accounts]\npath = "/companies"\n'
+            f"[sources.crm.accounts.fields]\n{FIELDS}"
+            '[sources.crm.events]\npath = "/tickets"\nrecords = "tickets"\n'
+            '[sources.crm.events.fields]\nid = "id"\naccount_id = "org"\nkind = { value = "ticket" }\n'
+            'occurred_at = "opened"\ncontact = { from = "by", lowercase = true }\n'
+            'severity = "priority"\n',
+        ),
+    )
+    result = sync_source(conn, source, now=NOW)
+    assert [(r.kind, r.inserted) for r in result.results] == [("accounts", 7), ("events", 2)]
+    assert [tuple(r) for r in conn.execute("SELECT * FROM events ORDER BY id")] == [
+        ("48190", "C2", "ticket", None, "2026-11-02T13:05:55", None, '{"severity": "low"}'),
+        ("48213", "C1", "ticket", "ann@c1.example", "2026-11-20T09:14:03", None, '{"severity": "urgent"}'),
+    ]
+
+
 # -- incremental, dry run, CLI --------------------------------------------------------------------
 
 
@@ -495,7 +527,7 @@ BAD_SETTINGS = [
         'base_url = "ftp://x"\n[sources.crm.accounts]\npath = "/a"\n',
         "expected an http:// or https:// address",
     ),
-    ('base_url = "http://x"\n', "a source needs at least one of accounts, contacts, usage"),
+    ('base_url = "http://x"\n', "a source needs at least one of accounts, contacts, usage, events"),
     (
         'base_url = "http://x"\n[sources.crm.accounts]\nrecords = "x"\n',
         "'sources.crm.accounts.path': required",

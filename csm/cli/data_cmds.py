@@ -1,4 +1,4 @@
-"""`csm import`: load accounts, contacts or usage from CSV, JSON or NDJSON."""
+"""`csm import`: load accounts, contacts, usage or events from CSV, JSON or NDJSON."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 def import_(
     ctx: typer.Context,
     kind: Annotated[
-        str, typer.Argument(help="What the file holds: accounts, contacts or usage.", metavar="KIND")
+        str, typer.Argument(help="What the file holds: accounts, contacts, usage or events.", metavar="KIND")
     ],
     file: Annotated[str, typer.Argument(help="A CSV, JSON or NDJSON file; - reads stdin.", metavar="FILE")],
     map_name: Annotated[
@@ -33,10 +33,11 @@ def import_(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
-    """Load accounts, contacts or usage: new rows are added, changed ones updated.
+    """Load accounts, contacts, usage or events: new rows are added, changed ones updated.
 
     Accounts match on id, contacts on account_id + email, usage on
-    account_id + metric + date. A bad row stops the import with its row number
+    account_id + metric + date, events on id (their other fields become
+    attributes). A bad row stops the import with its row number
     and leaves the database as it was.
     """
     from csm.cli.progress import progress

@@ -40,6 +40,8 @@ def check(ctx: typer.Context) -> None:
     report = run_check(runtime(ctx))
     for problem in report.problems:
         err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+    for warning in report.warnings:
+        err_console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     summary = f"{report.playbooks} playbooks, {report.templates} templates, the health model"
     if report.problems:
         err_console.print(f"[red]{plural(len(report.problems), 'problem')}[/] in {summary}.")
@@ -163,7 +165,7 @@ def run(
 
         if quiet and not as_json:
             return
-        chosen = addressing(rt.conn, results)
+        chosen = addressing(rt.conn, results, rt.params)
         if as_json:
             steps = _results_json(results, chosen)
             print_json({"today": rt.today.isoformat(), "dry_run": True, "steps": steps})

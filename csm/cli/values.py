@@ -12,10 +12,15 @@ _FRACTIONS = frozenset(f.name for f in DERIVED if f.fraction)
 _MONEY = frozenset({"arr"})
 
 
+def _fraction(name: str) -> bool:
+    """A share or a change: the derived ones, and a usage window's change (usage.logins.change(14d))."""
+    return name in _FRACTIONS or (name.startswith("usage.") and ".change(" in name)
+
+
 def show(name: str, value: Any) -> str:
     if value is None:
         return "—"
-    if name in _FRACTIONS and isinstance(value, int | float):
+    if _fraction(name) and isinstance(value, int | float):
         return f"{value:+.0%}" if "change" in name else f"{value:.0%}"
     if name in _MONEY and isinstance(value, int | float):
         return money(value)

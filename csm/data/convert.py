@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import math
 import re
 from collections.abc import Callable
@@ -27,6 +28,7 @@ _GROUPED_RE = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _WHOLE_RE = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3}){1,6}|\d{1,19})")  # at most 19 digits, like int64
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 _METRIC_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DECIMAL_RE = re.compile(r"[-+]?\d+\.\d+")
 _BOOLEANS = {"true": 1, "false": 0, "yes": 1, "no": 0, "y": 1, "n": 0, "1": 1, "0": 0, "": 0}
 _DATETIME_HELP = "expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS"
 
@@ -214,6 +216,44 @@ def _metric(value: Any) -> str | None:
     return text
 
 
+def _kind(value: Any) -> str | None:
+    """An event's kind, as conditions name it: ticket, nps_response."""
+    text = _text(value)
+    if text is not None and not _METRIC_RE.fullmatch(text):
+        raise BadValue(f"{shown(text)} is not an event kind (letters, digits and _, like nps_response)")
+    return text.lower() if text else None
+
+
+def _attributes(value: Any) -> dict[str, Any] | None:
+    """An event's attributes given whole: a JSON object, or text holding one."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise BadValue(f"{shown(value)} is not a JSON object") from None
+    if not isinstance(value, dict):
+        raise BadValue(f"{shown(value)} is not a JSON object of attributes")
+    return value
+
+
+def attribute(value: Any) -> Any:
+    """One free attribute of an event: numbers stay numbers (a CSV's "6" is 6), so conditions compare them."""
+    if type(value) is str:
+        text = value.strip()
+        if _WHOLE_RE.fullmatch(text) and "," not in text:
+            return int(_storable(int(text)))
+        if _DECIMAL_RE.fullmatch(text):
+            return _storable(float(text))
+        return text or None
+    if value is None or isinstance(value, bool | dict | list):
+        return value
+    if isinstance(value, int | float):
+        return _storable(value)
+    return _text(value)
+
+
 def account_ref(ids: set[str]) -> Converter:
     """Text naming one of the accounts ``ids``."""
 
@@ -291,4 +331,6 @@ CONVERTERS: dict[str, Converter] = {
     "status": _status,
     "role": _role,
     "metric": _metric,
+    "kind": _kind,
+    "attributes": _attributes,
 }

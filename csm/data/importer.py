@@ -1,4 +1,4 @@
-"""Importing accounts, contacts and usage from CSV, JSON and NDJSON: checking and upserting.
+"""Importing accounts, contacts, usage and events from CSV, JSON and NDJSON: checking and upserting.
 
 Reading (:mod:`csm.data.readers`) yields ``(location, record)`` pairs ("row
 2", "record 3", "line 7"), or a CSV's rows a chunk at a time. Importing
@@ -28,6 +28,7 @@ from csm.data import history, outcomes, timeline
 from csm.data.convert import BadValue, Converter, infer_type
 from csm.data.kinds import Columns, spec
 from csm.data.mapping import Mapping
+from csm.data.metrics import note, noting
 from csm.data.readers import CHUNK_ROWS, Record, Table, read_input, reporting_reads
 from csm.data.store import transaction
 from csm.errors import DataImportError
@@ -143,11 +144,16 @@ def _check_and_upsert(conn: sqlite3.Connection, job: _Input) -> ImportResult:
             _add_extra_columns(conn, columns, values)
             batches, size = [values], len(values[0])
         before = outcomes.decided(conn) if kind == "accounts" else None
+        metrics: set[str] = set()
+        if kind == "usage":  # remembered, so `csm check` can name a metric nothing holds
+            batches = noting(batches, columns.names.index("metric"), metrics)
         with history.kept(conn, kind, job.now) as kept:
             inserted, updated, unchanged = _upsert(conn, kind, columns, batches, size)
         result = ImportResult(kind, job.source, inserted, updated - kept.rows, unchanged + kept.rows)
         if before is not None:
             outcomes.record_imported(conn, before, job.now)
+        if metrics:
+            note(conn, metrics)
     return result
 
 
@@ -327,11 +333,11 @@ def _describe_key(names: tuple[str, ...], key: tuple[Any, ...]) -> str:
 
 
 def _add_extra_columns(conn: sqlite3.Connection, columns: Columns, values: list[list[Any]]) -> None:
-    """Give each new accounts column the narrowest type all its values fit, and add it."""
+    """Give each new column the narrowest type all its values fit, and add it."""
     for index, col in enumerate(columns.names):
         if col in columns.new_extras:
             declared, values[index] = infer_type(values[index])
-            conn.execute(f'ALTER TABLE accounts ADD COLUMN "{col}" {declared}')
+            conn.execute(f'ALTER TABLE {columns.kind} ADD COLUMN "{col}" {declared}')
 
 
 def _upsert(
@@ -348,7 +354,7 @@ def _upsert(
     total = 0
     with _bulk(conn, table, size >= max(before, BULK_ROWS)):
         for values in batches:
-            conn.executemany(sql, zip(*values, strict=True))
+            conn.executemany(sql, zip(*columns.fold(values), strict=True))
             total += len(values[0])
     # An upsert whose WHERE is false changes nothing, so it is not in total_changes.
     inserted = conn.execute(count).fetchone()[0] - before
@@ -358,7 +364,7 @@ def _upsert(
 
 def _upsert_sql(table: str, columns: Columns) -> str:
     """INSERT the row, or on its key UPDATE the columns that differ (a sticky one only upwards)."""
-    names, key = columns.names, columns.spec.key
+    names, key = columns.stored, columns.spec.key
     new = {
         c: f'max("{c}", excluded."{c}")' if c in columns.spec.sticky else f'excluded."{c}"'
         for c in names

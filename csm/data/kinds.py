@@ -1,24 +1,27 @@
 """The kinds of record an import takes, and which column each field of a file fills.
 
-Each kind (accounts, contacts, usage) has its key, its columns with the
-converter each takes, the columns it requires, header aliases, and columns an
-import may set but never clear. Accounts may bring extra columns of their own;
-the others refuse an unknown field, naming the columns they have.
+Each kind (accounts, contacts, usage, events) has its key, its columns with
+the converter each takes, the columns it requires, header aliases, and columns
+an import may set but never clear. Accounts and contacts may bring extra
+columns of their own; an event's unknown fields become its attributes (one
+JSON object); usage refuses an unknown field, naming the columns it has.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from csm.data.convert import CONVERTERS, Converter, account_ref, required, scalar
+from csm.data.convert import CONVERTERS, Converter, account_ref, attribute, required, scalar
 from csm.errors import DataImportError, InputError, did_you_mean
-from csm.language.fields import DERIVED
+from csm.language.fields import DERIVED, TODAY
 
-KINDS = ("accounts", "contacts", "usage")
+KINDS = ("accounts", "contacts", "usage", "events")
+ATTRIBUTES = "attributes"  # the events column holding the other fields, as a JSON object
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class Kind:
     aliases: dict[str, str]
     # Columns an import may set but never clear: unsubscribing is for good.
     sticky: tuple[str, ...] = ()
+    # What an unknown field becomes: a new column of its own, an attribute, or an error ("").
+    extras: str = ""
 
 
 _SPECS = {
@@ -54,6 +59,7 @@ _SPECS = {
         },
         required=("id", "name"),
         aliases={},
+        extras="columns",
     ),
     "contacts": Kind(
         key=("account_id", "email"),
@@ -65,16 +71,33 @@ _SPECS = {
             "title": "text",
             "is_primary": "boolean",
             "unsubscribed": "boolean",
+            "left_at": "date",
         },
         required=("account_id", "email"),
         aliases={"account": "account_id", "primary": "is_primary"},
         sticky=("unsubscribed",),
+        extras="columns",
     ),
     "usage": Kind(
         key=("account_id", "metric", "date"),
         columns={"account_id": "account", "metric": "metric", "date": "date", "value": "number"},
         required=("account_id", "metric", "date", "value"),
         aliases={},
+    ),
+    "events": Kind(
+        key=("id",),
+        columns={
+            "id": "text",
+            "account_id": "account",
+            "kind": "kind",
+            "contact": "email",
+            "occurred_at": "date_or_datetime",
+            "closed_at": "date_or_datetime",
+            ATTRIBUTES: "attributes",
+        },
+        required=("id", "account_id", "kind", "occurred_at"),
+        aliases={"account": "account_id", "type": "kind", "email": "contact", "date": "occurred_at"},
+        extras=ATTRIBUTES,
     ),
 }
 
@@ -87,7 +110,7 @@ _DECLARED = {
     "DATE": "date",
     "BOOLEAN": "boolean",
 }
-_DERIVED_NAMES = {f.name for f in DERIVED}
+_RESERVED_NAMES = {TODAY, *(f.name for f in DERIVED)}
 _EXTRA_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -116,6 +139,7 @@ class Columns:
         self.names: list[str] = list(self.spec.key)
         self.converters: list[Converter] = [self.known[c] for c in self.spec.key]
         self.new_extras: set[str] = set()
+        self.attributes: list[str] = []  # an event's fields folded into its attributes
 
     def plan(self, fields: Iterable[tuple[str, Any]], location: str) -> list[Any]:
         """Where each column so far is in a record, from its (field name, where) pairs."""
@@ -143,17 +167,50 @@ class Columns:
         return [sources.get(col) for col in self.names]
 
     def _add_extra(self, label: str, col: str, location: str) -> None:
-        if self.kind != "accounts":
+        # Accounts took any new column before contacts and events did; theirs are refused when
+        # they look like a misspelt column, which would otherwise be lost in a new one.
+        typo = did_you_mean(col, self.spec.columns)
+        if not self.spec.extras or (typo and self.kind != "accounts"):
             raise self.error(
-                f"{location}: unknown column '{label}'{did_you_mean(col, self.spec.columns)}; "
+                f"{location}: unknown column '{label}'{typo}; "
                 f"{self.kind} columns are: {', '.join(self.spec.columns)}"
             )
         if not _EXTRA_NAME_RE.match(col):
             raise self.error(f"{location}: column '{label}' needs a name that starts with a letter")
-        if col in _DERIVED_NAMES:
+        if col in _RESERVED_NAMES and self.kind == "accounts":
             raise self.error(f"{location}: column '{label}' would hide the derived field '{col}'; rename it")
-        self.known[col] = scalar
-        self.new_extras.add(col)
+        if self.spec.extras == ATTRIBUTES:
+            self.known[col] = attribute
+            self.attributes.append(col)
+        else:
+            self.known[col] = scalar
+            self.new_extras.add(col)
+
+    @property
+    def stored(self) -> list[str]:
+        """The columns written: an event's attribute fields are folded into its attributes."""
+        if not self.attributes and ATTRIBUTES not in self.names:
+            return self.names
+        return [n for n in self.names if n not in self.attributes and n != ATTRIBUTES] + [ATTRIBUTES]
+
+    def fold(self, values: list[list[Any]]) -> list[list[Any]]:
+        """Converted values (a list per column) as :attr:`stored` lays them out."""
+        if not self.attributes and ATTRIBUTES not in self.names:
+            return values
+        by_name = dict(zip(self.names, values, strict=True))
+        given = by_name.get(ATTRIBUTES) or [None] * len(values[0])
+        loose = [by_name[n] for n in self.attributes]
+        objects = [
+            json.dumps(
+                {
+                    **(base or {}),
+                    **{n: v for n, v in zip(self.attributes, row, strict=True) if v is not None},
+                },
+                sort_keys=True,
+            )
+            for base, *row in zip(given, *loose, strict=True)
+        ]
+        return [by_name[n] for n in self.stored[:-1]] + [objects]
 
     def error(self, message: str) -> DataImportError:
         return DataImportError(f"{self.source}: {message}")
@@ -167,8 +224,8 @@ def _converters(conn: sqlite3.Connection, kind: str, spec: Kind) -> dict[str, Co
     known = {
         col: account_ref(ids) if conv == "account" else CONVERTERS[conv] for col, conv in spec.columns.items()
     }
-    if kind == "accounts":
-        for row in conn.execute("PRAGMA table_info(accounts)"):
+    if spec.extras == "columns":
+        for row in conn.execute(f"PRAGMA table_info({kind})"):
             declared = (row[2] or "").upper()
             known.setdefault(row[1], CONVERTERS[_DECLARED.get(declared, "text")])
     for col in spec.required:

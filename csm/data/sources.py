@@ -176,7 +176,7 @@ def _parse_source(name: str, raw: Any, settings_path: Path, workspace_root: Path
         _parse_endpoint(check, kind, raw[kind], workspace_root) for kind in KINDS if kind in raw
     )
     if not endpoints:
-        raise check.error("accounts", "a source needs at least one of accounts, contacts, usage")
+        raise check.error("accounts", "a source needs at least one of accounts, contacts, usage, events")
     since = raw.get("since_param")
     return Source(
         name=name,

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from csm.errors import WorkspaceError
-from csm.language.fields import ACCOUNT_COLUMNS, FieldType
+from csm.language.fields import ACCOUNT_COLUMNS, CONTACT_COLUMNS, FieldType
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -217,6 +217,37 @@ def _migration_3(conn: sqlite3.Connection) -> None:
 
 
 def _migration_4(conn: sqlite3.Connection) -> None:
+    """Dated events of an account (tickets, NPS answers, ...), with free attributes as JSON text.
+
+    ``contact``: the address of the person it concerns, if any; ``closed_at``: when it
+    was closed (a ticket solved), if ever. Conditions count and test events of one
+    kind in a window, so (account_id, kind, occurred_at) is the index they need.
+    """
+    _run_script(
+        conn,
+        """CREATE TABLE events (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    contact TEXT,
+    occurred_at TEXT NOT NULL,
+    closed_at TEXT,
+    attributes TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX events_account_kind ON events(account_id, kind, occurred_at)""",
+    )
+
+
+def _migration_5(conn: sqlite3.Connection) -> None:
+    """When a contact left the account: nobody writes to them after, and conditions see who left.
+
+    An import may have added the column already, as an extra one.
+    """
+    if not any(row[1] == "left_at" for row in conn.execute("PRAGMA table_info(contacts)")):
+        conn.execute("ALTER TABLE contacts ADD COLUMN left_at DATE")
+
+
+def _migration_6(conn: sqlite3.Connection) -> None:
     """The values accounts and contacts held before an import changed them: `csm backtest`'s past.
 
     One row per changed row and import day: its columns as they were (JSON) and the day
@@ -248,6 +279,8 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_2,
     _migration_3,
     _migration_4,
+    _migration_5,
+    _migration_6,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -352,11 +385,22 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 _SQL_TYPES: dict[str, FieldType] = {"INTEGER": "number", "REAL": "number", "NUMERIC": "number"}
 
 
+_STANDARD = {
+    "accounts": {f.name for f in ACCOUNT_COLUMNS},
+    "contacts": {"account_id", *(f.name for f in CONTACT_COLUMNS)},
+}
+
+
 def extra_account_columns(conn: sqlite3.Connection) -> dict[str, FieldType]:
     """Columns an import added to ``accounts`` beyond the standard ones."""
-    standard = {f.name for f in ACCOUNT_COLUMNS}
+    return extra_columns(conn, "accounts")
+
+
+def extra_columns(conn: sqlite3.Connection, table: str) -> dict[str, FieldType]:
+    """Columns an import added to ``accounts`` or ``contacts`` beyond the standard ones, by type."""
+    standard = _STANDARD[table]
     extras: dict[str, FieldType] = {}
-    for row in conn.execute("PRAGMA table_info(accounts)"):
+    for row in conn.execute(f"PRAGMA table_info({table})"):
         if row["name"] not in standard:
             declared = (row["type"] or "").upper()
             if declared == "DATE":

@@ -1,4 +1,4 @@
-"""Pulling accounts, contacts and usage from a source's HTTP JSON API.
+"""Pulling accounts, contacts, usage and events from a source's HTTP JSON API.
 
 A sync fetches every page of every endpoint first, with no database lock
 held, then checks and upserts everything in one write transaction through the

@@ -42,7 +42,7 @@ def build_demo(root: Path | None = None) -> DemoSummary:
         )
     create(root, me=ME, name=OWNERS[0][1])
     _pin_settings(root / SETTINGS_FILE)
-    accounts, contacts, usage, timeline = generate(random.Random(SEED))
+    accounts, contacts, usage, timeline, events = generate(random.Random(SEED))
     conn = store.connect(root / "csm.db")
     try:
         decided = decided_renewals(accounts)
@@ -51,6 +51,7 @@ def build_demo(root: Path | None = None) -> DemoSummary:
             ("accounts", first, f"{HISTORY_START}T06:00:00+00:00"),
             ("contacts", contacts, NOW),
             ("usage", usage, NOW),
+            ("events", events, NOW),
         ):
             records = ((f"{kind} record {n}", row) for n, row in enumerate(rows, 1))
             import_records(conn, kind, records, source=f"demo {kind}", now=at)
@@ -61,7 +62,7 @@ def build_demo(root: Path | None = None) -> DemoSummary:
         health_history(conn, root, today_only=True)  # seen the imports of decided renewals
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("accounts", "contacts", "usage", "timeline", "health_history")
+            for table in ("accounts", "contacts", "usage", "events", "timeline", "health_history")
         }
     finally:
         conn.close()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from csm.demo.cohorts import COHORTS, DEMO_TODAY, OWNERS, PLANS, Cohort
+from csm.demo.signals import Member, signals
 
 Rows = list[dict[str, object]]
 
@@ -62,8 +63,8 @@ _NOTES = (
 )
 
 
-def generate(rng: random.Random) -> tuple[Rows, Rows, Rows, Rows]:
-    """The demo's accounts, contacts, usage and timeline rows, in insertion order."""
+def generate(rng: random.Random) -> tuple[Rows, Rows, Rows, Rows, Rows]:
+    """The demo's accounts, contacts, usage, timeline and event rows, in insertion order."""
     drawn = [(cohort, _OWNER_PATTERN[i % 4]) for cohort in COHORTS for i in range(cohort.count)]
     rng.shuffle(drawn)
     names = _company_names(rng, len(drawn))
@@ -74,6 +75,7 @@ def generate(rng: random.Random) -> tuple[Rows, Rows, Rows, Rows]:
     contacts: Rows = []
     usage: Rows = []
     timeline: Rows = []
+    members: list[Member] = []
     for i, ((cohort, owner), name) in enumerate(zip(drawn, names, strict=True)):
         account, profile = _account(rng, cohort, f"A{1001 + i}", name, OWNERS[owner][0])
         accounts.append(account)
@@ -81,7 +83,10 @@ def generate(rng: random.Random) -> tuple[Rows, Rows, Rows, Rows]:
         contacts.extend(people)
         usage.extend(_usage(rng, cohort, account, profile, iso_days, weekday))
         timeline.extend(_timeline(rng, cohort, account, profile, people))
-    return accounts, contacts, usage, timeline
+        members.append(Member(cohort, account, people, profile.trend))
+    # After every other draw, from a generator of its own: the rows above stay as they were.
+    events, exports = signals(random.Random(rng.getrandbits(64)), members)
+    return accounts, contacts, usage + exports, timeline, events
 
 
 # Half of every cohort goes to "me", a quarter to each other CSM.

@@ -25,7 +25,7 @@ from csm.data.store import transaction
 from csm.engine import tasks
 from csm.engine.context import context
 from csm.engine.matching import Match, StepResult, account_rows
-from csm.engine.recipients import NO_RECIPIENT, NOTE_KEY, Recipient, account_contacts, choose
+from csm.engine.recipients import NO_RECIPIENT, NOTE_KEY, Recipient, account_contacts, choose, respondents
 from csm.errors import TemplateError
 from csm.language.fields import FieldSet
 from csm.language.playbooks import Playbook, Step
@@ -69,15 +69,17 @@ def draft(
     match: Match,
     account: dict[str, Any],
     today: dt.date,
+    respondent: str | None = None,
 ) -> Draft | Unaddressed:
     """The rendered draft for one match (``contacts``: the account's, see
-    :func:`csm.engine.recipients.account_contacts`), or why nobody may receive it.
+    :func:`csm.engine.recipients.account_contacts`; ``respondent``: see
+    :func:`csm.engine.recipients.respondents`), or why nobody may receive it.
 
     A role nobody holds is never silently replaced: the step's ``fallback``
     decides, and a draft that misses a role says so in its why.
     """
     assert step.email is not None
-    choice = choose(contacts, step.email.to, step.email.fallback)
+    choice = choose(contacts, step.email.to, step.email.fallback, respondent)
     if not choice.people:
         return Unaddressed(choice.reason(match.account_name), choice.task_title(step.title))
     people = choice.people
@@ -144,6 +146,7 @@ def queue(
     batch = _Batch(today, now)
     for result in results:
         step = result.step
+        who = respondents(conn, step, base_params, [m.account_id for m in result.matches])
         for match in result.matches:
             key = match.dedupe_key(result.playbook, step)
             if step.email and key not in have_drafts:
@@ -158,6 +161,7 @@ def queue(
                         match,
                         accounts[account_id],
                         today,
+                        who.get(account_id),
                     )
                 except TemplateError as exc:
                     batch.not_drafted.append((key, match.account_id, str(exc.problems[0].message)))

@@ -186,12 +186,17 @@ def step_rows(
 def step_values(
     conn: sqlite3.Connection, fields: FieldSet, step: Step, base_params: dict[str, Any], ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    """The fields the step's condition names, as they are today, for each of these accounts."""
+    """The fields the step's condition names, and what its collections hold, today, for each account."""
     names = list(dict.fromkeys(step.when.fields))
-    columns = "".join(f", ({fields.sql(name)})" for name in names)
+    sqls = [fields.sql(name) for name in names]
+    for label, sql in step.when.values:
+        names.append(label)
+        sqls.append(sql)
+    columns = "".join(f", ({sql})" for sql in sqls)
+    params = {**base_params, **step.when.params} if step.when.values else base_params
     return {
         row[0]: dict(zip(names, row[1:], strict=True))
-        for row in _by_id(conn, f"SELECT a.id{columns} FROM accounts a", base_params, ids, tuples=True)
+        for row in _by_id(conn, f"SELECT a.id{columns} FROM accounts a", params, ids, tuples=True)
     }
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from csm.engine import drafting
 from csm.engine.matching import Match, account_rows, evaluate
-from csm.engine.recipients import NOTE_KEY, account_contacts
+from csm.engine.recipients import NOTE_KEY, account_contacts, respondents
 from csm.errors import InputError, NotFound, did_you_mean
 from csm.language.playbooks import Playbook, Step
 from csm.runtime import Runtime
@@ -36,7 +36,8 @@ def render_preview(rt: Runtime, playbook_id: str, account_id: str, step_id: str 
     account = accounts[account_id]
     match = matched.get(step.id) or Match(account_id, account["name"], account["owner"], {}, "preview")
     contacts = account_contacts(rt.conn, [account_id]).get(account_id, [])
-    made = drafting.draft(rt.ws, rt.templates, contacts, playbook, step, match, account, rt.today)
+    respondent = respondents(rt.conn, step, rt.params, [account_id]).get(account_id)
+    made = drafting.draft(rt.ws, rt.templates, contacts, playbook, step, match, account, rt.today, respondent)
     if isinstance(made, drafting.Unaddressed):
         raise InputError(
             f"{playbook.id} › {step.id} would not be drafted: {made.reason}",

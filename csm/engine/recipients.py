@@ -7,6 +7,11 @@ reachable contact holds any of them, the step's ``fallback`` decides: ``skip``
 primary contact gets it, and the draft says so). Nothing is ever silently
 readdressed.
 
+``respondent`` is the person who answered: the contact of the latest event
+the step's ``when`` tested (the detractor's NPS response). It is never an
+address from the event alone: only one of the account's own contacts, and only
+while reachable, as for any role.
+
 A person can be a recipient at two accounts (the champion of both, say); each
 account's draft is kept, and every pending draft names the others to the same
 address, so the reviewer decides.
@@ -21,8 +26,11 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
+from csm.language.playbooks import RESPONDENT
+
 if TYPE_CHECKING:
     from csm.engine.matching import StepResult
+    from csm.language.playbooks import Step
 
 # The roles a playbook may name without any contact holding them yet;
 # `primary` means the account's primary contact, whatever their role.
@@ -95,7 +103,9 @@ class Choice:
         return f"{self._nobody(account_name)}; to the {held} only"
 
 
-def _holds(row: sqlite3.Row, role: str) -> bool:
+def _holds(row: sqlite3.Row, role: str, respondent: str | None) -> bool:
+    if role == RESPONDENT:
+        return respondent is not None and row["email"].lower() == respondent.lower()
     return bool(row["is_primary"]) if role == "primary" else row["role"] == role
 
 
@@ -103,17 +113,20 @@ def _person(row: sqlite3.Row) -> Recipient:
     return Recipient(row["name"] or "", row["email"], row["role"] or "", row["title"] or "")
 
 
-def choose(contacts: Sequence[sqlite3.Row], roles: Sequence[str], fallback: str) -> Choice:
+def choose(
+    contacts: Sequence[sqlite3.Row], roles: Sequence[str], fallback: str, respondent: str | None = None
+) -> Choice:
     """The reachable contacts in ``roles`` (in that order); the primary only when ``fallback`` says so.
 
     ``contacts``: the account's contacts, each with a ``reachable`` flag (not
-    unsubscribed, not suppressed).
+    unsubscribed, not suppressed); ``respondent``: the address on the event the
+    step tested (see :func:`respondents`), if any.
     """
     chosen: dict[str, Recipient] = {}
     missing: list[str] = []
     unsubscribed: list[str] = []
     for role in roles:
-        holders = [row for row in contacts if _holds(row, role)]
+        holders = [row for row in contacts if _holds(row, role, respondent)]
         reachable = [row for row in holders if row["reachable"]]
         if not reachable:
             missing.append(role)
@@ -134,18 +147,43 @@ _CONTACTS = (
     "SELECT c.account_id, c.name, c.email, c.role, c.title, c.is_primary,"
     " (c.unsubscribed = 0 AND NOT EXISTS"
     " (SELECT 1 FROM suppressions s WHERE s.email = c.email COLLATE NOCASE)) AS reachable"
-    " FROM contacts c WHERE c.account_id IN ({marks})"
+    " FROM contacts c WHERE c.account_id IN ({marks}) AND c.left_at IS NULL"
     " ORDER BY c.account_id, c.is_primary DESC, c.name"
 )
 
 
 def account_contacts(conn: sqlite3.Connection, account_ids: Sequence[str]) -> dict[str, list[sqlite3.Row]]:
-    """Each account's contacts, flagged ``reachable`` when they may be emailed, in chunks."""
+    """Each account's contacts who have not left it, flagged ``reachable`` when they may be emailed."""
     found: dict[str, list[sqlite3.Row]] = {}
     for start in range(0, len(account_ids), _CHUNK):
         chunk = account_ids[start : start + _CHUNK]
         for row in conn.execute(_CONTACTS.format(marks=", ".join("?" * len(chunk))), tuple(chunk)):
             found.setdefault(row["account_id"], []).append(row)
+    return found
+
+
+def respondents(
+    conn: sqlite3.Connection, step: Step, base_params: dict[str, Any], account_ids: Sequence[str]
+) -> dict[str, str]:
+    """Each account's respondent for this step: the contact of the latest event its ``when`` tested.
+
+    Only for a step whose email names ``respondent``; the events are those of the
+    condition's own collections (their kinds, windows and filters), as of today.
+    """
+    if step.email is None or RESPONDENT not in step.email.to or not step.when.events:
+        return {}
+    tested = " OR ".join(f"({where})" for where in step.when.events)
+    latest = (
+        f"(SELECT e.contact FROM events e WHERE ({tested}) AND e.contact IS NOT NULL"
+        " ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1)"
+    )
+    found: dict[str, str] = {}
+    for start in range(0, len(account_ids), _CHUNK):
+        chunk = account_ids[start : start + _CHUNK]
+        marks = ", ".join(f":id{i}" for i in range(len(chunk)))
+        params = {**base_params, **step.when.params, **{f"id{i}": v for i, v in enumerate(chunk)}}
+        sql = f"SELECT a.id, {latest} FROM accounts a WHERE a.id IN ({marks})"
+        found.update((row[0], row[1]) for row in conn.execute(sql, params) if row[1] is not None)
     return found
 
 
@@ -201,15 +239,18 @@ def also_to_same_person(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[in
     return overlaps
 
 
-def addressing(conn: sqlite3.Connection, results: Sequence[StepResult]) -> dict[tuple[str, str, str], Choice]:
+def addressing(
+    conn: sqlite3.Connection, results: Sequence[StepResult], base_params: dict[str, Any]
+) -> dict[tuple[str, str, str], Choice]:
     """Who each email match would go to, by (playbook, step, account): a dry run's view, nothing rendered."""
     emails = [r for r in results if r.step.email is not None]
     contacts = account_contacts(conn, sorted({m.account_id for r in emails for m in r.matches}))
-    return {
-        (r.playbook.id, r.step.id, m.account_id): choose(
-            contacts.get(m.account_id, []), r.step.email.to, r.step.email.fallback
-        )
-        for r in emails
-        if r.step.email is not None
-        for m in r.matches
-    }
+    chosen = {}
+    for r in emails:
+        assert r.step.email is not None
+        who = respondents(conn, r.step, base_params, [m.account_id for m in r.matches])
+        for m in r.matches:
+            chosen[r.playbook.id, r.step.id, m.account_id] = choose(
+                contacts.get(m.account_id, []), r.step.email.to, r.step.email.fallback, who.get(m.account_id)
+            )
+    return chosen

@@ -3,14 +3,17 @@
     days_to_renewal between 91 and 120
     status = 'active' and seat_utilization >= 90%
     plan in ('starter', 'team') and not (nps is null or nps < 7)
+    count(ticket where severity = 'P1' and open) > 0 and usage.logins.change(14d) <= -30%
 
-The parser (:mod:`csm.condition_parser`) builds a small tree that keeps every
+The parser (:mod:`csm.language.parser`) builds a small tree that keeps every
 node's character offsets; the checker here resolves names and types
 against a ``FieldSet`` and compiles the tree to a parameterised SQLite boolean
 expression over the accounts row ``a``. Literal values go into ``params``
 (``:c0``, ``:c1``, ...), never into the SQL text. Evaluation is SQL's
 three-valued logic: a comparison with a missing value is unknown, and a WHERE
-keeps only the accounts for which the condition is true.
+keeps only the accounts for which the condition is true. Dates and durations
+are :mod:`csm.language.dates`; calls (day counts, usage windows, collections
+of contacts and events) are :mod:`csm.language.calls`.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ import datetime as dt
 from dataclasses import dataclass
 
 from csm.errors import ConditionError, did_you_mean
-from csm.language.fields import USAGE_PREFIX, FieldSet
+from csm.language import calls, dates
+from csm.language.fields import TODAY, USAGE_PREFIX, FieldSet
 from csm.language.parser import (
-    DIGITS,
-    KEYWORDS,
     MAX_DEPTH,
     Arith,
+    Attr,
     Between,
+    Call,
     Compare,
     FieldRef,
     In,
@@ -36,6 +40,7 @@ from csm.language.parser import (
     Unary,
     parse,
 )
+from csm.language.tokens import DIGITS, KEYWORDS
 
 __all__ = [
     "KEYWORDS",
@@ -49,7 +54,6 @@ __all__ = [
 ]
 
 _SQL_SPELLING = {"==": "=", "!=": "<>"}
-_MIRRORED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "<>": "<>"}  # a op b == b op' a
 _NULL_FIXES = {"=": "is null", "==": "is null", "!=": "is not null", "<>": "is not null"}
 _EQUALITY = frozenset({"=", "==", "!=", "<>", "in", "not in"})
 _TYPE_NAMES = {
@@ -59,7 +63,10 @@ _TYPE_NAMES = {
     "date": "a date",
     "bool": "true/false",
     "null": "no value",
+    "duration": "a duration",
+    "any": "an event attribute",
 }
+_USAGE_FORMS = f"{USAGE_PREFIX}<metric> (its latest value), or a window like {USAGE_PREFIX}<metric>.avg(30d)"
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,12 @@ class Condition:
     sql: str  # a boolean SQL expression, e.g. "((a.nps) < :c0)"
     params: dict[str, object]  # {"c0": 7}
     fields: tuple[str, ...]  # field names referenced, in order of first appearance
+    # The WHERE clause (over events ``e`` of the account ``a``) of each event collection it
+    # tests: whose latest event's contact is the step's `respondent`.
+    events: tuple[str, ...] = ()
+    # What the collections it counts hold, for the why: (the call as written, its SQL over
+    # ``a``, with ``params``), e.g. ("count(ticket where open)", "(SELECT count(*) ...)").
+    values: tuple[tuple[str, str], ...] = ()
 
 
 def compile_condition(source: str, fields: FieldSet, *, prefix: str = "c") -> Condition:
@@ -128,7 +141,8 @@ def _compile(source: str, fields: FieldSet, prefix: str, *, value: bool) -> Cond
     sql = compiler.top(parse(source), value=value)
     if compiler.errors:
         raise compiler.first_errors()[0]
-    return Condition(source, sql, compiler.params, tuple(compiler.used))
+    values = tuple(compiler.values.items())
+    return Condition(source, sql, compiler.params, tuple(compiler.used), tuple(compiler.events), values)
 
 
 def _check(source: str, fields: FieldSet, *, value: bool) -> list[ConditionError]:
@@ -142,10 +156,6 @@ def _check(source: str, fields: FieldSet, *, value: bool) -> list[ConditionError
 
 
 # -- checking and compiling ------------------------------------------------------
-
-
-def _days_from_today(days_sql: str) -> str:
-    return f"date(:today, printf('%+d days', {days_sql}))"
 
 
 def _is_iso_date(text: str) -> bool:
@@ -163,9 +173,10 @@ def _is_iso_date(text: str) -> bool:
 class _Compiler:
     """Walks the tree in source order: SQL out, params numbered, errors collected.
 
-    Types are number, text, date, bool, "string" (a string literal: text, or
-    a date when compared with one), "null", and "error" (already reported:
-    nothing built on it is reported again).
+    Types are number, text, date, bool, duration, "string" (a string literal:
+    text, or a date when compared with one), "null", "any" (an event's
+    attribute: known only at run time, so it goes with every type), and
+    "error" (already reported: nothing built on it is reported again).
     """
 
     def __init__(self, source: str, fields: FieldSet, prefix: str) -> None:
@@ -175,6 +186,20 @@ class _Compiler:
         self.params: dict[str, object] = {}
         self.used: dict[str, None] = {}  # an ordered set
         self.errors: dict[tuple[int, str], ConditionError] = {}  # each problem once
+        self.events: list[str] = []  # the WHERE clause of each event collection (see Condition)
+        self.values: dict[str, str] = {}  # a collection call as written -> its value's SQL
+        self.row_fields: str | None = None  # inside a collection's where: "contact field", ...
+        self._literals: dict[tuple[int, int], str] = {}  # a literal's place -> its parameter
+
+    def param(self, value: object) -> str:
+        """A new parameter holding ``value``; its SQL."""
+        name = f"{self.prefix}{len(self.params)}"
+        self.params[name] = value
+        return f":{name}"
+
+    def literal_sql(self, node: Literal) -> str:
+        """The parameter of a literal compiled already."""
+        return self._literals[node.start, node.end]
 
     def fail(self, message: str, offset: int) -> None:
         self.errors.setdefault((offset, message), ConditionError(message, offset, self.source))
@@ -202,13 +227,15 @@ class _Compiler:
 
     def condition(self, node: Node) -> str:
         sql, type_ = self.value(node)
-        if type_ not in ("bool", "error"):
+        if type_ not in ("bool", "any", "error"):
             self.fail(f"expected a condition, found {self.describe(node, type_)}", node.start)
         return sql
 
     def number(self, node: Node, op: str) -> tuple[str, str]:
-        sql, type_ = self.value(node)
-        if type_ not in ("number", "error"):
+        return self.as_number(node, op, *self.value(node))
+
+    def as_number(self, node: Node, op: str, sql: str, type_: str) -> tuple[str, str]:
+        if type_ not in ("number", "any", "error"):
             self.fail(f"'{op}' needs numbers, found {self.describe(node, type_)}", node.start)
             return sql, "error"
         return sql, type_
@@ -218,11 +245,14 @@ class _Compiler:
         if isinstance(node, Literal):
             if node.kind == "null":
                 return "NULL", "null"
-            name = f"{self.prefix}{len(self.params)}"
-            self.params[name] = node.value
-            return f":{name}", node.kind
+            sql = self._literals[node.start, node.end] = self.param(node.value)
+            return sql, node.kind
         if isinstance(node, FieldRef):
-            return self.field(node)
+            return (":today", "date") if node.name == TODAY else self.field(node)
+        if isinstance(node, Call):
+            return calls.call(self, node)
+        if isinstance(node, Attr):
+            return calls.attribute(self, node)
         if isinstance(node, Unary):
             if node.op == "not":
                 return f"(NOT {self.condition(node.operand)})", "bool"
@@ -249,22 +279,30 @@ class _Compiler:
     def field(self, node: FieldRef) -> tuple[str, str]:
         name = node.name
         if name not in self.fields:
-            if name.startswith(USAGE_PREFIX):
-                hint = f"; write a usage metric as {USAGE_PREFIX}<metric>"
+            if name.startswith(USAGE_PREFIX) and self.row_fields is None:
+                hint = f"; write a usage metric as {_USAGE_FORMS}"
             else:
                 hint = did_you_mean(name, self.fields) or did_you_mean(name.lower(), self.fields)
-            self.fail(f"unknown field '{name}'{hint}", node.start)
+            self.fail(f"unknown {self.row_fields or 'field'} '{name}'{hint}", node.start)
             return "NULL", "error"
-        self.used[name] = None
+        return self.named_field(name, node)
+
+    def named_field(self, name: str, node: Node) -> tuple[str, str]:
+        """A field known to be there: its SQL and type (a made-on-demand one too, by its name)."""
+        if self.row_fields is None:  # a contact's or an event's fields are no account field
+            self.used[name] = None
         type_ = self.fields[name].type
         sql = f"({self.fields.sql(name)})"
         # Compare dates by day, whatever time of day a column holds.
         return (f"date({sql})" if type_ == "date" else sql), type_
 
     def arithmetic(self, node: Arith) -> tuple[str, str]:
-        sql, type_ = self.number(node.items[0], node.ops[0])
-        for op, item in zip(node.ops, node.items[1:], strict=True):
-            item_sql, item_type = self.number(item, op)
+        items = [self.value(item) for item in node.items]
+        if any(type_ in ("date", "duration") for _, type_ in items):
+            return dates.arithmetic(self, node, items)
+        sql, type_ = self.as_number(node.items[0], node.ops[0], *items[0])
+        for op, item, compiled in zip(node.ops, node.items[1:], items[1:], strict=True):
+            item_sql, item_type = self.as_number(item, op, *compiled)
             # SQLite divides integers as integers (7 / 2 = 3): make the dividend real.
             sql += f" * 1.0 / {item_sql}" if op == "/" else f" {op} {item_sql}"
             type_ = "error" if "error" in (type_, item_type) else type_
@@ -275,33 +313,10 @@ class _Compiler:
         right, right_type = self.value(node.right)
         self.comparable(node.op, node.op_start, (node.left, left_type), (node.right, right_type))
         op = _SQL_SPELLING.get(node.op, node.op)
-        on_column = self.day_count(node.left, op, node.right, right) or self.day_count(
-            node.right, _MIRRORED[op], node.left, left
+        on_column = dates.on_column(self, node.left, op, node.right, right) or dates.on_column(
+            self, node.right, dates.MIRRORED[op], node.left, left
         )
         return on_column or f"({left} {op} {right})", "bool"
-
-    def day_count(self, field: Node, op: str, number: Node, number_sql: str) -> str | None:
-        """``days_to_renewal <= 30`` as ``renewal_date <= date(:today, '+30 days')``, if it is one.
-
-        The same test, on the date itself: no julianday() per row, and an index on
-        the column can serve it. Exact because imports keep these dates plain
-        YYYY-MM-DD, whose day counts are whole numbers.
-        """
-        day_count = self.counted_day(field, number)
-        if day_count is None:
-            return None
-        day, sign = day_count
-        if sign < 0:  # today - day <op> n  is  day <mirrored op> today - n
-            op, number_sql = _MIRRORED[op], f"- {number_sql}"
-        return f"({self.fields.expand(day)} {op} {_days_from_today(number_sql)})"
-
-    def counted_day(self, field: Node, *numbers: Node) -> tuple[str, int] | None:
-        """The field's ``day_count`` when it is one and is compared with whole numbers only."""
-        if not isinstance(field, FieldRef) or field.name not in self.fields:
-            return None
-        if not all(isinstance(n, Literal) and type(n.value) is int for n in numbers):
-            return None
-        return self.fields[field.name].day_count
 
     def in_list(self, node: In) -> tuple[str, str]:
         operand = self.value(node.operand)
@@ -320,19 +335,20 @@ class _Compiler:
         op = "not between" if node.negated else "between"
         for bound in ((node.low, low_type), (node.high, high_type)):
             self.comparable(op, node.op_start, (node.operand, operand[1]), bound)
-        day_count = self.counted_day(node.operand, node.low, node.high)
-        if day_count is not None:  # as in day_count(): the date between two dates
-            day, sign = day_count
+        counted = dates.counted_day(self, node.operand, node.low, node.high)
+        if counted is not None:  # as in dates.on_column(): the date between two dates
+            day, sign, offset, timed = counted
             if sign < 0:
                 low, high = f"- {high}", f"- {low}"
-            dates = f"{_days_from_today(low)} AND {_days_from_today(high)}"
-            return f"({self.fields.expand(day)} {op.upper()} {dates})", "bool"
+            shift = f" - (0{offset})" if offset else ""
+            bounds = [dates.days_from_today(f"{bound}{shift}") for bound in (low, high)]
+            return dates.between_test(day, timed, node.negated, *bounds), "bool"
         return f"({operand[0]} {op.upper()} {low} AND {high})", "bool"
 
     def comparable(self, op: str, op_start: int, left: tuple[Node, str], right: tuple[Node, str]) -> None:
         """Report why ``left op right`` makes no sense, if it does not."""
         (left_node, left_type), (right_node, right_type) = left, right
-        if "error" in (left_type, right_type):
+        if "error" in (left_type, right_type) or "any" in (left_type, right_type):
             return
         if "null" in (left_type, right_type):
             null, other = (right_node, left_node) if right_type == "null" else (left_node, right_node)

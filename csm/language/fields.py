@@ -3,21 +3,32 @@
 Derived fields are SQL expressions over the ``accounts`` row aliased ``a`` and
 the named parameter ``:today`` (an ISO date), so evaluation stays in SQLite.
 A field's ``sql`` may name other fields as ``{name}``; they are expanded
-in place.
+in place. Usage metrics (``usage.<metric>``, ``usage.<metric>.avg(30d)``)
+are fields made on demand. The rows a collection ranges over have fields of
+their own: a contact's (alias ``ct``) and an event's (alias ``e``, whose other
+names are its free attributes, of a type known only at run time).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-FieldType = Literal["text", "number", "date", "bool"]
+FieldType = Literal["text", "number", "date", "bool", "any"]
 
 USAGE_PREFIX = "usage."
+TODAY = "today"  # the day of the evaluation: a name, not a field, so no column may take it
+METRIC_WINDOWS = ("avg", "sum", "change")  # usage.<metric>.avg(30d)
+METRIC_VALUES = ("last", "days_since_nonzero")  # usage.<metric>.last
 _REF = re.compile(r"\{(\w+)\}")  # another field named in a field's SQL
 _METRIC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME_RE = _METRIC_RE
+_USAGE_RE = re.compile(
+    r"^usage\.([A-Za-z_][A-Za-z0-9_]*)"
+    rf"(?:\.({'|'.join(METRIC_VALUES)})|\.({'|'.join(METRIC_WINDOWS)})\(([1-9][0-9]{{0,3}})d\))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -32,11 +43,18 @@ class Field:
     # date's SQL, which may name {fields}; +1 if the count grows with the date, else
     # -1): a comparison with a whole number then tests the date (see csm.conditions).
     day_count: tuple[str, int] | None = None
+    # A stored date column's bare SQL: a comparison of it with a day relative to
+    # :today tests the column itself, as a range an index serves (see csm.language.dates).
+    # ``timed``: it may hold a time of day too (YYYY-MM-DDTHH:MM:SS).
+    stored_day: str | None = None
+    timed: bool = False
 
 
-def _column(name: str, type_: FieldType, description: str) -> Field:
+def _column(name: str, type_: FieldType, description: str, *, alias: str = "a", timed: bool = False) -> Field:
     quoted = name.replace('"', '""')  # imported columns may be SQL keywords: "group", "order"
-    return Field(name, type_, f'a."{quoted}"', description)
+    sql = f'{alias}."{quoted}"'
+    stored_day = sql if type_ == "date" else None
+    return Field(name, type_, sql, description, stored_day=stored_day, timed=timed)
 
 
 ACCOUNT_COLUMNS: tuple[Field, ...] = (
@@ -52,7 +70,7 @@ ACCOUNT_COLUMNS: tuple[Field, ...] = (
     _column("status", "text", "active, churned, renewed, ..."),
     _column("nps", "number", "latest NPS answer, 0-10"),
     _column("open_tickets", "number", "open support tickets"),
-    _column("last_login_at", "date", "last product login"),
+    _column("last_login_at", "date", "last product login", timed=True),
     _column("health_score", "number", "a health score imported from elsewhere"),
 )
 
@@ -69,11 +87,11 @@ _SNAPSHOT = (
 )
 
 
-def _usage_avg(after: str, upto: str) -> str:
-    """The primary metric's daily average over (today + after, today + upto]."""
+def _usage_avg(after: str, upto: str, metric: str = ":primary_metric", aggregate: str = "avg") -> str:
+    """A metric's daily average (or sum) over (today + after, today + upto]."""
     end = f"date(:today, '{upto}')" if upto else ":today"
     return (
-        "(SELECT avg(u.value) FROM usage u WHERE u.account_id = a.id AND u.metric = :primary_metric"
+        f"(SELECT {aggregate}(u.value) FROM usage u WHERE u.account_id = a.id AND u.metric = {metric}"
         f" AND u.date > date(:today, '{after}') AND u.date <= {end})"
     )
 
@@ -186,36 +204,81 @@ DERIVED: tuple[Field, ...] = (
 HEALTH_FIELDS = frozenset({"health", "health_band", "health_change_30d"})
 
 
-def usage_field(metric: str) -> Field:
-    """``usage.<metric>``: the metric's latest value on or before today."""
-    if not _METRIC_RE.match(metric):
-        raise ValueError(f"not a metric name: {metric!r}")
+def usage_field(name: str) -> Field | None:
+    """A ``usage.<metric>...`` field: the latest value, days since non-zero, or a window (None: not one)."""
+    found = _USAGE_RE.match(name)
+    if found is None:
+        return None
+    metric, value, window, days = found.groups()
+    quoted = f"'{metric}'"  # letters, digits and _ only
+    if window is not None:
+        return _metric_window(name, quoted, window, int(days))
+    if value == "days_since_nonzero":
+        last = (
+            f"(SELECT max(u.date) FROM usage u WHERE u.account_id = a.id AND u.metric = {quoted}"
+            " AND u.value <> 0 AND u.date <= :today)"
+        )
+        sql = f"CAST(julianday(:today) - julianday({last}) AS INTEGER)"
+        return Field(name, "number", sql, f"days since '{metric}' was last above zero", True)
     return Field(
-        USAGE_PREFIX + metric,
+        name,
         "number",
         "(SELECT u.value FROM usage u WHERE u.account_id = a.id"
-        f" AND u.metric = '{metric}' AND u.date <= :today"
+        f" AND u.metric = {quoted} AND u.date <= :today"
         " ORDER BY u.date DESC LIMIT 1)",
         f"latest value of the usage metric '{metric}'",
         True,
     )
 
 
-class FieldSet(Mapping[str, Field]):
-    """The fields known for one evaluation: columns, extras and derived ones."""
+def _metric_window(name: str, metric: str, window: str, days: int) -> Field:
+    """avg and sum over the last ``days`` days; change: that average against the one before, a fraction."""
+    if window == "change":
+        now = _usage_avg(f"-{days} days", "", metric)
+        before = _usage_avg(f"-{2 * days} days", f"-{days} days", metric)
+        sql = f"({now} / nullif({before}, 0) - 1)"
+        return Field(name, "number", sql, f"change of the {days}-day average of {metric}", True, True)
+    sql = _usage_avg(f"-{days} days", "", metric, window)
+    return Field(name, "number", sql, f"{window} of {metric} over the last {days} days", True)
 
-    def __init__(self, fields: Iterable[Field]) -> None:
+
+def _attribute(name: str) -> Field | None:
+    """An event's free attribute: its type is known only at run time."""
+    if not _NAME_RE.match(name):
+        return None
+    return Field(name, "any", f"json_extract(e.attributes, '$.{name}')", "an attribute of the event")
+
+
+class FieldSet(Mapping[str, Field]):
+    """The fields known for one evaluation: columns, extras and derived ones.
+
+    ``dynamic`` makes the fields no list can hold (usage metrics, event
+    attributes) from their names; ``contacts`` are the fields of a contact row.
+    """
+
+    def __init__(
+        self,
+        fields: Iterable[Field],
+        *,
+        dynamic: Callable[[str], Field | None] | None = None,
+        contacts: FieldSet | None = None,
+    ) -> None:
         self._fields = {f.name: f for f in fields}
+        self._dynamic = dynamic
+        self.contacts = contacts
 
     def __getitem__(self, name: str) -> Field:
-        if name.startswith(USAGE_PREFIX) and name not in self._fields:
-            return usage_field(name[len(USAGE_PREFIX) :])
-        return self._fields[name]
+        found = self._fields.get(name)
+        if found is None and self._dynamic is not None:
+            found = self._dynamic(name)
+        if found is None:
+            raise KeyError(name)
+        return found
 
     def __contains__(self, name: object) -> bool:
-        if isinstance(name, str) and name.startswith(USAGE_PREFIX):
-            return bool(_METRIC_RE.match(name[len(USAGE_PREFIX) :]))
-        return name in self._fields
+        if not isinstance(name, str):
+            return False
+        return name in self._fields or (self._dynamic is not None and self._dynamic(name) is not None)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._fields)
@@ -236,14 +299,52 @@ class FieldSet(Mapping[str, Field]):
         return _REF.findall(self[name].sql)
 
     def with_fields(self, extra: Iterable[Field]) -> FieldSet:
-        return FieldSet([*self._fields.values(), *extra])
+        return FieldSet([*self._fields.values(), *extra], dynamic=self._dynamic, contacts=self.contacts)
 
 
-def standard_fields(extra_columns: Mapping[str, FieldType] | None = None) -> FieldSet:
-    """Columns, any extra imported columns, and the derived fields."""
-    extras = [
-        _column(name, type_, "imported column")
-        for name, type_ in (extra_columns or {}).items()
-        if name not in {f.name for f in ACCOUNT_COLUMNS}
+CONTACT_COLUMNS: tuple[Field, ...] = (
+    _column("email", "text", "the contact's address", alias="ct"),
+    _column("name", "text", "the contact's name", alias="ct"),
+    _column("role", "text", "champion, economic_buyer, admin, user, ...", alias="ct"),
+    _column("title", "text", "job title", alias="ct"),
+    _column("is_primary", "bool", "the account's primary contact", alias="ct"),
+    _column("unsubscribed", "bool", "asked not to be emailed", alias="ct"),
+    _column("left_at", "date", "when they left the account: never written to after", alias="ct"),
+)
+
+EVENT_FIELDS = FieldSet(
+    (
+        _column("id", "text", "the event's id", alias="e"),
+        _column("kind", "text", "ticket, nps_response, ...", alias="e"),
+        _column("contact", "text", "the address of the person it concerns", alias="e"),
+        _column("occurred_at", "date", "when it happened", alias="e", timed=True),
+        _column("closed_at", "date", "when it was closed (a ticket solved)", alias="e", timed=True),
+        Field(
+            "open",
+            "bool",
+            "(e.closed_at IS NULL OR e.closed_at >= date(:today, '+1 day'))",
+            "not closed by today",
+            True,
+        ),
+    ),
+    dynamic=_attribute,
+)
+
+
+def _extras(standard: Iterable[Field], columns: Mapping[str, FieldType] | None, alias: str) -> list[Field]:
+    names = {f.name for f in standard}
+    return [
+        _column(name, type_, "imported column", alias=alias)
+        for name, type_ in (columns or {}).items()
+        if name not in names
     ]
-    return FieldSet([*ACCOUNT_COLUMNS, *extras, *DERIVED])
+
+
+def standard_fields(
+    extra_columns: Mapping[str, FieldType] | None = None,
+    contact_columns: Mapping[str, FieldType] | None = None,
+) -> FieldSet:
+    """Columns, any extra imported columns, and the derived fields; a contact's, with its extras."""
+    contacts = FieldSet([*CONTACT_COLUMNS, *_extras(CONTACT_COLUMNS, contact_columns, "ct")])
+    extras = _extras(ACCOUNT_COLUMNS, extra_columns, "a")
+    return FieldSet([*ACCOUNT_COLUMNS, *extras, *DERIVED], dynamic=usage_field, contacts=contacts)

@@ -1,4 +1,4 @@
-"""Tokenizer and recursive-descent parser of the condition language.
+"""The recursive-descent parser of the condition language (its tokens: :mod:`csm.language.tokens`).
 
 The tree keeps every node's character offsets so errors can point at the
 exact place in a playbook. Grammar, loosest first::
@@ -10,26 +10,29 @@ exact place in a playbook. Grammar, loosest first::
                  | ['not'] 'between' sum 'and' sum | 'is' ['not'] 'null']
     sum   := prod (('+' | '-') prod)*
     prod  := unary (('*' | '/') unary)*
-    unary := '-' unary | number | string | true | false | null | field | '(' or ')'
+    unary := '-' unary | post
+    post  := atom ['.' name]
+    atom  := number [day | days | week | weeks] | duration | string | true | false | null
+           | field | call | '(' or ')'
+    call  := name '(' (collection | or (',' or)*) ')'      -- days_since(x), usage.m.avg(30d)
+    collection := name ['within' sum] ['where' or]         -- count(...), any, no, last
+
+A duration is a whole number of days or weeks: ``30d``, ``2w``, ``45 days``,
+``1 week``. Only ``count``, ``any``, ``no`` and ``last`` take a collection:
+``count(ticket where severity = 'P1' and open)``.
 """
 
 from __future__ import annotations
 
-import string
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from decimal import Decimal
 
 from csm.errors import ConditionError, did_you_mean
+from csm.language.tokens import KEYWORDS, Token, tokenize
 
-KEYWORDS = frozenset({"and", "or", "not", "in", "between", "is", "null", "true", "false"})
-_OPERATORS = ("==", "!=", "<>", "<=", ">=", "=", "<", ">", "+", "-", "*", "/", "(", ")", ",")
+COLLECTION_FUNCTIONS = frozenset({"count", "any", "no", "last"})
+_DURATION_WORDS = {"day": 1, "days": 1, "week": 7, "weeks": 7}
 _COMPARISONS = frozenset({"=", "==", "!=", "<>", "<", "<=", ">", ">="})
-DIGITS = frozenset(string.digits)
-_NAME_START = frozenset(string.ascii_letters + "_")
-_NAME_CHARS = _NAME_START | DIGITS
-_CHAR_HINTS = {"&": "and", "|": "or", "!": "not"}
-_MAX_INT_DIGITS = 18  # below 2**63, so every integer binds as an SQLite INTEGER
 # Levels of parentheses, 'not' and unary '-' one inside another. Each level
 # nests the SQL deeper, and SQLite's parser gives up ("parser stack overflow")
 # at about ten levels around the deepest derived field; real conditions use
@@ -40,122 +43,6 @@ MAX_DEPTH = 8
 def parse(source: str) -> Node:
     """The tree of one condition; a syntax error raises ConditionError."""
     return _Parser(source).parse()
-
-
-# -- tokens ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str  # number, string, name, keyword, op, end
-    text: str  # as written
-    value: object  # the number, the string's content, the lower-cased keyword, the operator
-    start: int
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.text)
-
-    def describe(self) -> str:
-        if self.kind == "end":
-            return "end of condition"
-        return self.text if self.kind == "string" else f"'{self.text}'"
-
-
-def _char(source: str, i: int) -> str:
-    return source[i] if i < len(source) else ""
-
-
-def _skip(source: str, i: int, chars: frozenset[str]) -> int:
-    while _char(source, i) in chars:
-        i += 1
-    return i
-
-
-def _tokenize(source: str) -> list[Token]:
-    tokens: list[Token] = []
-    i = 0
-    while True:
-        while _char(source, i).isspace():
-            i += 1
-        if i == len(source):
-            tokens.append(Token("end", "", None, i))
-            return tokens
-        ch = source[i]
-        if ch in DIGITS:
-            token = _number(source, i)
-        elif ch in "'\"":
-            token = _string(source, i)
-        elif ch in _NAME_START:
-            token = _name(source, i)
-        else:
-            token = _operator(source, i)
-        tokens.append(token)
-        i = token.end
-
-
-def _number(source: str, start: int) -> Token:
-    i = _skip(source, start, DIGITS)
-    integer_digits = i - start
-    if _char(source, i) == "." and _char(source, i + 1) in DIGITS:
-        i = _skip(source, i + 1, DIGITS)
-    if _char(source, i) == "%":
-        i += 1
-    if _char(source, i) in _NAME_CHARS | {".", "%"}:
-        end = _skip(source, i, _NAME_CHARS | {".", "%"})
-        raise ConditionError(f"'{source[start:end]}' is not a number", start, source)
-    text = source[start:i]
-    if integer_digits > _MAX_INT_DIGITS:
-        raise ConditionError(f"the number {text} is too large", start, source)
-    digits = text.removesuffix("%")
-    value: int | float
-    if text.endswith("%"):
-        value = float(Decimal(digits) / 100)
-    elif "." in digits:
-        value = float(digits)
-    else:
-        value = int(digits)
-    return Token("number", text, value, start)
-
-
-def _string(source: str, start: int) -> Token:
-    """A quoted string; a quote inside is doubled or backslashed, ``\\\\`` is a backslash."""
-    quote = source[start]
-    chars: list[str] = []
-    i = start + 1
-    while i < len(source):
-        ch, after = source[i], _char(source, i + 1)
-        if ch == "\\" and after in ("'", '"', "\\"):
-            chars.append(after)
-            i += 2
-        elif ch == quote and after == quote:
-            chars.append(quote)
-            i += 2
-        elif ch == quote:
-            return Token("string", source[start : i + 1], "".join(chars), start)
-        else:
-            chars.append(ch)
-            i += 1
-    raise ConditionError(f"unterminated string; close it with {quote}", start, source)
-
-
-def _name(source: str, start: int) -> Token:
-    i = _skip(source, start, _NAME_CHARS)
-    while _char(source, i) == ".":  # usage.<metric>
-        i = _skip(source, i + 1, _NAME_CHARS)
-    text = source[start:i]
-    if text.lower() in KEYWORDS:
-        return Token("keyword", text, text.lower(), start)
-    return Token("name", text, text, start)
-
-
-def _operator(source: str, start: int) -> Token:
-    for op in _OPERATORS:
-        if source.startswith(op, start):
-            return Token("op", op, op, start)
-    ch = source[start]
-    hint = f"; write '{_CHAR_HINTS[ch]}'" if ch in _CHAR_HINTS else ""
-    raise ConditionError(f"unexpected character '{ch}'{hint}", start, source)
 
 
 # -- the tree ------------------------------------------------------------------
@@ -169,13 +56,37 @@ class Node:
 
 @dataclass(frozen=True)
 class Literal(Node):
-    kind: str  # number, string, bool, null
+    kind: str  # number, duration (in days), string, bool, null
     value: object
 
 
 @dataclass(frozen=True)
 class FieldRef(Node):
     name: str
+
+
+@dataclass(frozen=True)
+class Collection(Node):
+    """What ``count``, ``any``, ``no`` and ``last`` range over: contacts, or events of a kind."""
+
+    source: str  # contact, or an event kind
+    within: Node | None  # a duration: only events of the last N days
+    filter: Node | None  # a condition over each row
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    name: str  # days_since, count, usage.logins.avg, ...
+    args: tuple[Node, ...]  # a Collection for count, any, no and last
+
+
+@dataclass(frozen=True)
+class Attr(Node):
+    """``last(nps_response).score``: one field of the row a call picked."""
+
+    operand: Node
+    name: str
+    name_start: int
 
 
 @dataclass(frozen=True)
@@ -239,7 +150,7 @@ def _suggestion(token: Token) -> str:
 class _Parser:
     def __init__(self, source: str) -> None:
         self.source = source
-        self.tokens = _tokenize(source)
+        self.tokens = tokenize(source)
         self.pos = 0
         self.depth = 0
 
@@ -371,7 +282,7 @@ class _Parser:
 
     def unary(self) -> Node:
         if not self.at("-"):
-            return self.primary()
+            return self.postfix()
         self.descend()
         start = self.advance().start
         operand = self.unary()
@@ -381,9 +292,26 @@ class _Parser:
             return Literal(start, operand.end, "number", -operand.value)
         return Unary(start, operand.end, "-", operand)
 
+    def postfix(self) -> Node:
+        node = self.primary()
+        if not self.at("."):
+            return node
+        self.advance()
+        name = self.tok
+        if name.kind != "name" or "." in name.text:
+            raise self.expected("a field name after '.'")
+        self.advance()
+        return Attr(node.start, name.end, node, name.text, name.start)
+
     def primary(self) -> Node:
         token = self.tok
-        if token.kind in ("number", "string"):
+        if token.kind == "number":
+            self.advance()
+            unit = self.tok
+            if unit.kind == "name" and unit.text.lower() in _DURATION_WORDS:
+                return self.duration(token, unit)
+            return Literal(token.start, token.end, token.kind, token.value)
+        if token.kind in ("duration", "string"):
             self.advance()
             return Literal(token.start, token.end, token.kind, token.value)
         if self.at("true", "false"):
@@ -394,6 +322,8 @@ class _Parser:
             return Literal(token.start, token.end, "null", None)
         if token.kind == "name":
             self.advance()
+            if self.at("("):
+                return self.call(token)
             return FieldRef(token.start, token.end, token.text)
         if self.at("("):
             self.descend()
@@ -405,3 +335,43 @@ class _Parser:
             return replace(inner, start=token.start, end=self.advance().end)
         after = f" after {self.tokens[self.pos - 1].describe()}" if self.pos else ""
         raise self.error(f"expected a value{after}, found {token.describe()}")
+
+    def duration(self, number: Token, unit: Token) -> Node:
+        """``45 days``, ``2 weeks``: a whole number before the word."""
+        if type(number.value) is not int:
+            message = f"'{number.text} {unit.text}' is not a whole number of days or weeks"
+            raise ConditionError(message, number.start, self.source)
+        self.advance()
+        days = number.value * _DURATION_WORDS[unit.text.lower()]
+        return Literal(number.start, unit.end, "duration", days)
+
+    def call(self, name: Token) -> Node:
+        self.descend()
+        self.advance()  # (
+        if name.text.lower() in COLLECTION_FUNCTIONS:
+            args: list[Node] = [self.collection()]
+        else:
+            args = [self.disjunction()]
+            while self.at(","):
+                self.advance()
+                args.append(self.disjunction())
+        if not self.at(")"):
+            raise self.expected("')' to close " + f"{name.text}(")
+        self.depth -= 1
+        return Call(name.start, self.advance().end, name.text.lower(), tuple(args))
+
+    def collection(self) -> Node:
+        source = self.tok
+        if source.kind != "name" or "." in source.text:
+            raise self.expected("contact or an event kind (like ticket)")
+        self.advance()
+        within = filter_ = None
+        if self.at("within"):
+            self.advance()
+            within = self.sum()
+        if self.at("where"):
+            self.advance()
+            filter_ = self.disjunction()
+        last = filter_ or within
+        end = last.end if last is not None else source.end
+        return Collection(source.start, end, source.text, within, filter_)

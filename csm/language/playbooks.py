@@ -36,6 +36,8 @@ _TASK_KEYS = ("title", "due_in")
 # The contact roles a step may name without any contact holding them yet, and what an email does
 # when nobody holds its roles.
 ROLES = ("primary", "champion", "economic_buyer", "executive_sponsor", "admin", "user")
+# Not a role a contact holds: the contact of the latest event the step's `when` tested.
+RESPONDENT = "respondent"
 FALLBACKS = ("skip", "primary")
 
 
@@ -104,9 +106,9 @@ def _roles(c: Checker, raw_email: dict, email_path: tuple[Any, ...]) -> tuple[st
         )
         return ("primary",)
     for i, role in enumerate(roles):
-        if role in ROLES or role in c.held_roles():
+        if role in ROLES or role == RESPONDENT or role in c.held_roles():
             continue
-        known = sorted({*ROLES, *c.held_roles()})
+        known = sorted({*ROLES, RESPONDENT, *c.held_roles()})
         hint = did_you_mean(role, known) or (
             f": it is not built in and no contact holds it (known roles: {', '.join(known)})"
         )
@@ -135,6 +137,12 @@ def _check_step(
     if "email" not in table and "task" not in table:
         c.add(path, "a step needs an email, a task, or both")
     priority = c.choice(table, path, "priority", PRIORITIES, playbook_priority)
+    if email is not None and RESPONDENT in email.to and when is not None and not when.events:
+        c.add(
+            (*path, "email", "to"),
+            f"'{RESPONDENT}' is the contact of the latest event the step's when tests, and this one"
+            " tests none; write a condition on events, like count(nps_response within 2d) > 0",
+        )
     if len(c.problems) > before or when is None or step_id is None:
         return None
     return Step(

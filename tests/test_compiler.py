@@ -1,4 +1,4 @@
-"""The condition language: parse, check, compile to SQL that SQLite evaluates."""
+"""The condition language's compiler: names, types, SQL, and agreement with the reference evaluator."""
 
 from __future__ import annotations
 
@@ -10,6 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from condition_book import (
+    FIELDS,
+    TODAY,
+    assert_explained,
+    fields_of,
+    insert_accounts,
+    make_db,
+    matching,
+    selected_ids,
+)
 from condition_reference import (
     FIELD_TYPES,
     Arith,
@@ -30,50 +40,9 @@ from condition_reference import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from csm.data import store
 from csm.errors import ConditionError
 from csm.language.compiler import MAX_DEPTH, check_condition, compile_condition
-from csm.language.fields import Field as CsmField
-from csm.language.fields import FieldSet, standard_fields
-
-TODAY = dt.date(2026, 6, 1)
-COLUMNS = [
-    "id", "name", "owner", "plan", "arr", "seats_licensed", "seats_used", "start_date",
-    "renewal_date", "status", "nps", "open_tickets", "last_login_at", "health_score",
-    "churn_risk", "region",
-]  # fmt: skip
-
-
-def make_db(path: Path) -> sqlite3.Connection:
-    conn = store.connect(path, create=True)
-    conn.execute("ALTER TABLE accounts ADD COLUMN churn_risk BOOLEAN")
-    conn.execute("ALTER TABLE accounts ADD COLUMN region TEXT")
-    return conn
-
-
-def fields_of(conn: sqlite3.Connection) -> FieldSet:
-    return standard_fields(store.extra_account_columns(conn))
-
-
-def insert_accounts(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
-    marks = ", ".join(f":{c}" for c in COLUMNS)
-    with store.transaction(conn):
-        conn.execute("DELETE FROM accounts")
-        conn.executemany(
-            f"INSERT INTO accounts ({', '.join(COLUMNS)}) VALUES ({marks})",
-            [{c: row.get(c) for c in COLUMNS} for row in rows],
-        )
-
-
-def selected_ids(conn: sqlite3.Connection, sql: str, params: dict[str, object]) -> set[str]:
-    params = {**params, "today": TODAY.isoformat(), "primary_metric": "logins"}
-    return {row[0] for row in conn.execute(sql, params)}
-
-
-def matching(conn: sqlite3.Connection, source: str, fields: FieldSet) -> set[str]:
-    condition = compile_condition(source, fields)
-    return selected_ids(conn, f"SELECT a.id FROM accounts a WHERE {condition.sql}", condition.params)
-
+from csm.language.fields import standard_fields
 
 # -- a small fixed book of accounts, "today" is 2026-06-01 ----------------------
 
@@ -174,11 +143,6 @@ def test_a_literal_never_reaches_the_sql_text(book: sqlite3.Connection) -> None:
     assert matching(book, source, fields_of(book)) == {"A1"}
 
 
-FIELDS = standard_fields({"churn_risk": "bool", "region": "text"}).with_fields(
-    [CsmField("health", "number", "a.health_score", "stands in for the health model", True)]
-)
-
-
 @pytest.mark.parametrize(
     ("source", "sql", "params"),
     [
@@ -227,18 +191,13 @@ def test_fields_are_listed_once_in_order_of_first_appearance() -> None:
     assert condition.fields == ("arr", "nps", "usage.logins")
 
 
-TOO_DEEP = (
-    f"the condition is nested too deeply (more than {MAX_DEPTH} levels of parentheses,"
-    " 'not' and '-'); simplify it"
-)
-
-
 @pytest.mark.parametrize(
     ("source", "message", "offset"),
     [
         ("helth < 60", "unknown field 'helth' (did you mean 'health'?)", 0),
         ("ARR > 5", "unknown field 'ARR' (did you mean 'arr'?)", 0),
-        ("usage. > 1", "unknown field 'usage.'; write a usage metric as usage.<metric>", 0),
+        ("usage. > 1", "unknown field 'usage.'; write a usage metric as usage.<metric> (its latest value),"
+         " or a window like usage.<metric>.avg(30d)", 0),
         ("arr = 'abc'", "cannot compare 'arr' (a number) with 'abc' (text)", 6),
         ("'abc' < arr", "cannot compare 'abc' (text) with 'arr' (a number)", 8),
         ("renewal_date > 30", "cannot compare 'renewal_date' (a date) with '30' (a number)", 15),
@@ -266,45 +225,10 @@ TOO_DEEP = (
         ("null", "expected a condition, found 'null' (no value)", 0),
         ("not arr", "expected a condition, found 'arr' (a number)", 4),
         ("nps > 1 and (plan)", "expected a condition, found '(plan)' (text)", 12),
-        ("", "the condition is empty", 0),
-        ("   ", "the condition is empty", 3),
-        ("days_to_renewal >=", "expected a value after '>=', found end of condition", 18),
-        ("arr > 5 and", "expected a value after 'and', found end of condition", 11),
-        ("plan in ()", "expected a value after '(', found ')'", 9),
-        ("(arr > 5))", "unexpected ')'", 9),
-        ("(arr > 5", "expected ')', found end of condition", 8),
-        ("(arr betwen 1 and 5)", "expected ')', found 'betwen' (did you mean 'between'?)", 5),
-        ("arr > 5 adn nps < 3", "unexpected 'adn' (did you mean 'and'?)", 8),
-        ("arr > 5 nps < 3", "unexpected 'nps'; join conditions with 'and' or 'or'", 8),
-        ("arr > 1 > 0", "unexpected '>'", 8),
-        ("plan = 'starter", "unterminated string; close it with '", 7),
-        ('plan = "it\\"', 'unterminated string; close it with "', 7),
-        ("arr > 5 & nps < 3", "unexpected character '&'; write 'and'", 8),
-        ("arr > 5 || nps < 3", "unexpected character '|'; write 'or'", 8),
-        ("arr > 5 %", "unexpected character '%'", 8),
-        ("plan in 'starter'", "expected '(' after 'in', found 'starter'", 8),
-        ("plan in ('a' 'b')", "expected ',' or ')' to finish the list, found 'b'", 13),
-        ("arr between 1 5", "expected 'and' to finish 'between', found '5'", 14),
-        ("arr not 5", "expected 'in' or 'between' after 'not', found '5'", 8),
-        ("nps is 5", "expected 'null' or 'not null' after 'is', found '5'", 7),
-        ("nps is not 5", "expected 'null' after 'is not', found '5'", 11),
-        ("arr > 90days", "'90days' is not a number", 6),
-        ("arr > 1.5.2", "'1.5.2' is not a number", 6),
-        ("arr > 1234567890123456789", "the number 1234567890123456789 is too large", 6),
-        ("(" * (MAX_DEPTH + 1) + "arr > 1" + ")" * (MAX_DEPTH + 1), TOO_DEEP, MAX_DEPTH),
-        ("not " * (MAX_DEPTH + 1) + "churn_risk", TOO_DEEP, 4 * MAX_DEPTH),
-        ("arr > " + "-(" * 5 + "1" + ")" * 5, TOO_DEEP, 6 + MAX_DEPTH),
     ],
 )  # fmt: skip
-def test_invalid_conditions_are_explained(source: str, message: str, offset: int) -> None:
-    assert [(e.message, e.offset) for e in check_condition(source, FIELDS)] == [(message, offset)]
-    with pytest.raises(ConditionError) as caught:
-        compile_condition(source, FIELDS)
-    assert (caught.value.message, caught.value.offset, caught.value.source) == (
-        message,
-        offset,
-        source,
-    )
+def test_name_and_type_errors_are_explained(source: str, message: str, offset: int) -> None:
+    assert_explained(source, message, offset)
 
 
 def test_every_name_and_type_problem_is_listed_in_order() -> None:
@@ -318,12 +242,6 @@ def test_every_name_and_type_problem_is_listed_in_order() -> None:
     ]
     with pytest.raises(ConditionError, match="cannot compare 'plan'"):
         compile_condition(source, FIELDS)
-
-
-def test_a_syntax_error_is_the_only_problem_reported() -> None:
-    assert [e.message for e in check_condition("helth > 1 and (", FIELDS)] == [
-        "expected a value after '(', found end of condition"
-    ]
 
 
 def test_the_deepest_and_longest_allowed_conditions_run_in_sqlite(tmp_path: Path) -> None:

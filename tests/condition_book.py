@@ -1,0 +1,120 @@
+"""A small fixed book of conditions' helpers: a database, its fields, and running a condition on it.
+
+Shared by tests/test_parser.py and tests/test_compiler.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from csm.data import store
+from csm.errors import ConditionError
+from csm.language.compiler import check_condition, compile_condition
+from csm.language.fields import Field as CsmField
+from csm.language.fields import FieldSet, standard_fields
+
+TODAY = dt.date(2026, 6, 1)
+COLUMNS = [
+    "id", "name", "owner", "plan", "arr", "seats_licensed", "seats_used", "start_date",
+    "renewal_date", "status", "nps", "open_tickets", "last_login_at", "health_score",
+    "churn_risk", "region",
+]  # fmt: skip
+
+
+def make_db(path: Path) -> sqlite3.Connection:
+    conn = store.connect(path, create=True)
+    conn.execute("ALTER TABLE accounts ADD COLUMN churn_risk BOOLEAN")
+    conn.execute("ALTER TABLE accounts ADD COLUMN region TEXT")
+    return conn
+
+
+def fields_of(conn: sqlite3.Connection) -> FieldSet:
+    return standard_fields(store.extra_account_columns(conn))
+
+
+def insert_accounts(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+    marks = ", ".join(f":{c}" for c in COLUMNS)
+    with store.transaction(conn):
+        conn.execute("DELETE FROM accounts")
+        conn.executemany(
+            f"INSERT INTO accounts ({', '.join(COLUMNS)}) VALUES ({marks})",
+            [{c: row.get(c) for c in COLUMNS} for row in rows],
+        )
+
+
+def selected_ids(conn: sqlite3.Connection, sql: str, params: dict[str, object]) -> set[str]:
+    params = {**params, "today": TODAY.isoformat(), "primary_metric": "logins"}
+    return {row[0] for row in conn.execute(sql, params)}
+
+
+def matching(conn: sqlite3.Connection, source: str, fields: FieldSet) -> set[str]:
+    condition = compile_condition(source, fields)
+    return selected_ids(conn, f"SELECT a.id FROM accounts a WHERE {condition.sql}", condition.params)
+
+
+FIELDS = standard_fields({"churn_risk": "bool", "region": "text"}).with_fields(
+    [CsmField("health", "number", "a.health_score", "stands in for the health model", True)]
+)
+
+
+def make_world(path: Path) -> sqlite3.Connection:
+    """The condition book's database, with an imported date column on accounts and on contacts."""
+    conn = make_db(path)
+    conn.execute("ALTER TABLE accounts ADD COLUMN nps_answered_at DATE")
+    conn.execute("ALTER TABLE contacts ADD COLUMN bounced_at DATE")
+    return conn
+
+
+def world_fields(conn: sqlite3.Connection) -> FieldSet:
+    return standard_fields(store.extra_columns(conn, "accounts"), store.extra_columns(conn, "contacts"))
+
+
+def fill(conn: sqlite3.Connection, accounts: list[dict[str, Any]]) -> None:
+    """Accounts, each with its ``_usage``, ``_events`` and ``_contacts``."""
+    insert_accounts(conn, accounts)
+    with store.transaction(conn):
+        for table in ("usage", "events", "contacts"):
+            conn.execute(f"DELETE FROM {table}")
+        conn.execute("UPDATE accounts SET nps_answered_at = :at WHERE id = :id", {"at": None, "id": None})
+        for account in accounts:
+            conn.execute(
+                "UPDATE accounts SET nps_answered_at = ? WHERE id = ?",
+                (account.get("nps_answered_at"), account["id"]),
+            )
+            conn.executemany(
+                "INSERT INTO usage (account_id, metric, date, value) VALUES (?, ?, ?, ?)",
+                [(account["id"], *u) for u in account.get("_usage", [])],
+            )
+            conn.executemany(
+                "INSERT INTO events (id, account_id, kind, contact, occurred_at, closed_at, attributes)"
+                " VALUES (:id, :account_id, :kind, :contact, :occurred_at, :closed_at, :attributes)",
+                [
+                    {**e, "account_id": account["id"], "attributes": json.dumps(e["attributes"])}
+                    for e in account.get("_events", [])
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO contacts (account_id, email, name, role, is_primary, left_at, bounced_at)"
+                " VALUES (:account_id, :email, :name, :role, :is_primary, :left_at, :bounced_at)",
+                [{**c, "account_id": account["id"]} for c in account.get("_contacts", [])],
+            )
+
+
+def selected(conn: sqlite3.Connection, source: str, today: dt.date = TODAY) -> set[str]:
+    condition = compile_condition(source, world_fields(conn))
+    params = {**condition.params, "today": today.isoformat(), "primary_metric": "logins"}
+    return {row[0] for row in conn.execute(f"SELECT a.id FROM accounts a WHERE {condition.sql}", params)}
+
+
+def assert_explained(source: str, message: str, offset: int) -> None:
+    """``source`` has exactly this one problem, from check_condition and compile_condition alike."""
+    assert [(e.message, e.offset) for e in check_condition(source, FIELDS)] == [(message, offset)]
+    with pytest.raises(ConditionError) as caught:
+        compile_condition(source, FIELDS)
+    assert (caught.value.message, caught.value.offset, caught.value.source) == (message, offset, source)
