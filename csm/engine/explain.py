@@ -27,7 +27,7 @@ from csm.language.compiler import Part, compile_part
 from csm.language.fields import FieldSet
 from csm.language.playbooks import Playbook, Step
 
-# Nodes whose meaning is their parts; any other node that is not a condition is a value explain shows.
+# Nodes whose meaning is their parts, taken apart; any other node is shown whole.
 _STRUCTURAL = (
     parser.Unary,
     parser.Compare,
@@ -183,22 +183,26 @@ class _Parts:
     def shape(self, node: parser.Node) -> _Shape:
         index = self.add(node)
         reads = tuple(dict.fromkeys(self.add(n) for n in self.reads(node, top=True)))
-        parts = tuple(self.shape(child) for child in _children(node) if self.is_condition(child))
+        children = _children(node) if isinstance(node, _STRUCTURAL) else ()
+        parts = tuple(self.shape(child) for child in children if self.is_condition(child))
         return _Shape(index, reads, parts)
 
     def is_condition(self, node: parser.Node) -> bool:
         return not isinstance(node, parser.Literal) and self.type(node) == "bool"
 
     def reads(self, node: parser.Node, *, top: bool) -> Iterator[parser.Node]:
-        """The fields a clause reads, and any value whose parts explain does not know."""
+        """The fields a clause reads, and any value whose parts explain does not take apart.
+
+        Only the nodes above are taken apart: a function or a collection (whose
+        ``where`` reads a contact's or an event's row, not the account's) is shown
+        whole, a value read, or a clause of its own.
+        """
         if isinstance(node, parser.FieldRef):
             yield node
-        elif isinstance(node, parser.Literal):
-            return
-        elif top or isinstance(node, _STRUCTURAL) or self.type(node) == "bool":
+        elif isinstance(node, _STRUCTURAL):
             for child in _children(node):
                 yield from self.reads(child, top=False)
-        else:  # a value of a kind added later (a function, say): shown whole
+        elif not (isinstance(node, parser.Literal) or top or self.type(node) == "bool"):
             yield node
 
 

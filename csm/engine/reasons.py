@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from csm.engine.matching import dedupe_key, held_out, once_value, shifted
-from csm.engine.recipients import NO_RECIPIENT, account_contacts, choose
+from csm.engine.recipients import NO_RECIPIENT, account_contacts, choose, respondents
 from csm.language.fields import FieldSet
 from csm.language.playbooks import Playbook, Step
 
@@ -129,7 +129,8 @@ def recipients(s: Situation) -> Iterator[Reason]:
     if email is None:
         return
     contacts = account_contacts(s.conn, [s.account_id]).get(s.account_id, [])
-    choice = choose(contacts, email.to, email.fallback)
+    respondent = respondents(s.conn, s.step, s.params, [s.account_id]).get(s.account_id)
+    choice = choose(contacts, email.to, email.fallback, respondent)
     if not choice.people:
         kind = "unsubscribed" if choice.unsubscribed else "no_recipient"
         yield Reason(

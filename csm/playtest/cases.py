@@ -15,6 +15,7 @@ class Given:
     accounts: tuple[dict[str, Any], ...] = ()
     contacts: tuple[dict[str, Any], ...] = ()
     usage: tuple[dict[str, Any], ...] = ()
+    events: tuple[dict[str, Any], ...] = ()
     timeline: tuple[dict[str, Any], ...] = ()
     health: tuple[dict[str, Any], ...] = ()
     snoozes: tuple[dict[str, Any], ...] = ()

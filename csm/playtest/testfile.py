@@ -25,7 +25,7 @@ from csm.playtest.cases import Case, DraftSpec, Expect, Given, TaskSpec
 
 TESTS_FOLDER = "tests"
 _FILE_KEYS = ("playbook", "today", "settings", "account_defaults", "given", "cases")
-_GIVEN_KEYS = ("accounts", "contacts", "usage", "timeline", "health", "snoozes", "runs")
+_GIVEN_KEYS = ("accounts", "contacts", "usage", "events", "timeline", "health", "snoozes", "runs")
 _CASE_KEYS = ("name", "today", "given", "expect")
 _EXPECT_KEYS = ("matches", "drafts", "tasks", "suppressed")
 _DRAFT_KEYS = ("account", "step", "to", "cc", "subject", "body_contains", "body_golden")
@@ -159,6 +159,7 @@ class _Reader:
             accounts=tuple(parts["accounts"]),
             contacts=tuple(parts["contacts"]),
             usage=tuple(r for rows in parts["usage"] for r in rows),
+            events=tuple(parts["events"]),
             timeline=tuple(parts["timeline"]),
             health=tuple(parts["health"]),
             snoozes=tuple(parts["snoozes"]),
@@ -183,7 +184,7 @@ class _Reader:
         if allowed is not None:
             table = self.c.table(raw, path, allowed, f"a {key} entry")
         elif isinstance(raw, dict):
-            table = raw  # accounts and contacts: the import checks their columns
+            table = raw  # accounts, contacts and events: the import checks their columns
         else:
             self.c.add(path, f"each of '{key}' must be a mapping")
             table = {}

@@ -31,7 +31,8 @@ def build(case: Case) -> sqlite3.Connection:
     given = case.given
     first = min((case.today, *given.runs))
     now = stamp(first)
-    for kind, rows in (("accounts", given.accounts), ("contacts", given.contacts), ("usage", given.usage)):
+    kinds = ("accounts", "contacts", "usage", "events")
+    for kind, rows in ((kind, getattr(given, kind)) for kind in kinds):
         if rows:
             records = (
                 (f"{case.path}: case '{case.name}', {kind[:-1]} {n}", row) for n, row in enumerate(rows, 1)

@@ -178,17 +178,18 @@ def _day(
                 if emails:
                     matches = tuple(Match(*touched[k][:3], {}, str(touched[k][3])) for k in sorted(emails))
                     new_emails.append(StepResult(playbook, spec, matches))
-    _address(conn, new_emails, day, steps)
+    _address(conn, new_emails, params, day, steps)
 
 
 def _address(
     conn: sqlite3.Connection,
     results: list[StepResult],
+    params: dict[str, Any],
     day: dt.date,
     steps: dict[tuple[str, str], StepBacktest],
 ) -> None:
     """New emails: drafted, or nobody to write to then (a skipped row and a task, as a run does)."""
-    chosen = addressing(conn, results)
+    chosen = addressing(conn, results, params)
     for result in results:
         step = steps[result.playbook.id, result.step.id]
         week = step.week(week_of(day))
