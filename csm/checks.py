@@ -37,7 +37,13 @@ def check(rt: Runtime) -> CheckReport:
     line = _table_line(rt.ws.settings_path, "[send]")
     problems = [Problem(str(rt.ws.settings_path), line, 1, message) for message in messages]
     templates = Templates(rt.ws.templates_dir)
-    playbooks, found = load_all(rt.ws.playbooks_dir, rt.fields, templates.exists, lambda: rt.contact_roles)
+    playbooks, found = load_all(
+        rt.ws.playbooks_dir,
+        rt.fields,
+        templates.exists,
+        lambda: rt.contact_roles,
+        rt.ws.settings.internal_domains,
+    )
     problems.extend(found)
     if not found:  # the tests are checked once the playbooks they name load
         problems.extend(_test_problems(rt.ws.playbooks_dir, {p.id: p for p in playbooks}))

@@ -23,6 +23,18 @@ me = "{me}"
 primary_metric = "active_users"   # the usage metric behind usage_30d / usage_change_30d
 renewal_window_days = 90          # `csm today` lists renewals this close
 silent_after_days = 60            # no touch for this long = a silent account
+# internal_domains = ["yourcompany.com"]   # whom cc_internal may copy (me's and the owners' domains count)
+
+[touch_budget]                    # at most this many emails to one contact, across all playbooks
+max_emails = 2                    # 0: no budget
+per_days = 7
+
+# Fresh data or no firing: a step whose condition reads data older than this
+# does not fire, and `csm run` says so and exits 3. Off until you set it.
+# [freshness]
+# accounts = "2d"
+# contacts = "7d"
+# usage = "3d"
 
 [owners."{me}"]
 name = "{name}"

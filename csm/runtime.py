@@ -16,6 +16,7 @@ from csm.templating.files import template_names
 from csm.workspace import Workspace
 
 if TYPE_CHECKING:  # loaded when used: `csm today` reads no playbook and renders nothing
+    from csm.data.freshness import Stale
     from csm.health.model import HealthModel
     from csm.language.playbooks import Playbook
     from csm.templating.render import Templates
@@ -73,6 +74,23 @@ class Runtime:
         return health.snapshot(self.conn, self.health_model, self.fields, self.params, [self.today])
 
     @cached_property
+    def stale(self) -> dict[str, list[Stale]]:
+        """The stale kinds of data and why, by csm.toml's ``[freshness]`` (see csm.data.freshness)."""
+        from csm.data.freshness import stale_data
+        from csm.data.kinds import KINDS
+
+        supplies = {
+            name: [kind for kind in table if kind in KINDS]
+            for name, table in self.ws.settings.sources.items()
+            if isinstance(table, dict)
+        }
+        return stale_data(self.conn, self.ws.settings.freshness, supplies, self.today)
+
+    def stale_list(self) -> list[Stale]:
+        """Each stale kind or source once."""
+        return list(dict.fromkeys(s for found in self.stale.values() for s in found))
+
+    @cached_property
     def contact_roles(self) -> frozenset[str]:
         """Every role a contact holds: playbooks may name these besides the built-in roles."""
         from csm.engine.recipients import held_roles
@@ -84,7 +102,12 @@ class Runtime:
 
         templates = set(template_names(self.ws.templates_dir))
         return load_selected(
-            self.ws.playbooks_dir, self.fields, names, templates.__contains__, lambda: self.contact_roles
+            self.ws.playbooks_dir,
+            self.fields,
+            names,
+            templates.__contains__,
+            lambda: self.contact_roles,
+            self.ws.settings.internal_domains,
         )
 
     def checked_playbooks(self, names: Iterable[str] = ()) -> list[Playbook]:

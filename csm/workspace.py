@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,26 @@ class Owner:
 
 
 @dataclass(frozen=True)
+class TouchBudget:
+    """At most ``max_emails`` emails to one contact in ``per_days`` days, across all playbooks."""
+
+    max_emails: int = 2
+    per_days: int = 7
+
+    @property
+    def off(self) -> bool:
+        return self.max_emails == 0
+
+    def __str__(self) -> str:
+        return "no touch budget" if self.off else f"budget {self.max_emails} per {self.per_days} days"
+
+
+# The data kinds with a freshness limit in [freshness]; sync sources go in [freshness.sources].
+FRESHNESS_KINDS = ("accounts", "contacts", "usage", "events")
+_AGE = re.compile(r"^(\d+)([dw])$")
+
+
+@dataclass(frozen=True)
 class Settings:
     database: str = "csm.db"
     me: str | None = None
@@ -40,6 +61,9 @@ class Settings:
     send: dict[str, Any] = field(default_factory=dict)
     notify: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, Any] = field(default_factory=dict)
+    internal_domains: tuple[str, ...] = ()  # our own mail domains: who cc_internal may name
+    touch_budget: TouchBudget = TouchBudget()
+    freshness: dict[str, int] = field(default_factory=dict)  # kind or "source:NAME" -> max age in days
 
 
 _TOP_KEYS = {
@@ -54,6 +78,9 @@ _TOP_KEYS = {
     "send": dict,
     "notify": dict,
     "sources": dict,
+    "internal_domains": list,
+    "touch_budget": dict,
+    "freshness": dict,
 }
 _OWNER_KEYS = {"name", "title", "signature"}
 
@@ -134,14 +161,110 @@ def read_settings(path: Path) -> Settings:
         raw = textfile.load_toml(path)
     except textfile.UnreadableFile as exc:
         raise WorkspaceError(str(exc.problem)) from None
-    return parse_settings(raw, str(path))
+    return parse_settings(raw, str(path), textfile.read_text(path))
 
 
 def _setting_error(path: str, key: str, message: str) -> WorkspaceError:
     return WorkspaceError(f"{path}: setting '{key}': {message}")
 
 
-def parse_settings(raw: dict[str, Any], path: str) -> Settings:
+def _line_of(text: str, key: str) -> int | None:
+    """The line a dotted setting (``freshness.usage``) is written on, else its table's line.
+
+    Finds ``[table]`` then ``name =``, a top-level ``table.name =`` and ``table = { name = ... }``.
+    """
+    *tables, name = key.split(".")
+    table = ".".join(tables)
+    plain = re.compile(rf"^\s*{re.escape(name)}\s*=")
+    dotted = re.compile(
+        rf"^\s*{re.escape(table)}\s*\.\s*{re.escape(name)}\s*=|"
+        rf"^\s*{re.escape(table)}\s*=\s*\{{.*\b{re.escape(name)}\s*="
+    )
+    current = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        header = re.match(r"^\s*\[\s*([^\]]+?)\s*\]", line)
+        if header:
+            current = header.group(1).replace('"', "")
+            if current == key:
+                return number
+        elif (current == table and plain.match(line)) or (table and current == "" and dotted.match(line)):
+            return number
+    return _line_of(text, table) if table else None
+
+
+def _placed_error(path: str, text: str | None, key: str, message: str) -> WorkspaceError:
+    """A setting's problem as ``csm.toml:LINE: setting 'key': ...``, the line when it can be found."""
+    line = _line_of(text, key) if text else None
+    return WorkspaceError(f"{path}{f':{line}' if line else ''}: setting '{key}': {message}")
+
+
+def _touch_budget(raw: dict[str, Any], path: str, text: str | None) -> TouchBudget:
+    table = raw.get("touch_budget", {})
+    values = {}
+    for key, value in table.items():
+        if key not in ("max_emails", "per_days"):
+            hint = did_you_mean(key, ("max_emails", "per_days")) or " (use max_emails and per_days)"
+            raise _placed_error(path, text, f"touch_budget.{key}", "unknown setting" + hint)
+        low = 0 if key == "max_emails" else 1
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 365:
+            raise _placed_error(
+                path, text, f"touch_budget.{key}", f"expected a whole number from {low} to 365, got {value!r}"
+            )
+        values[key] = value
+    return TouchBudget(**values)
+
+
+def age_days(value: Any) -> int | None:
+    """``"3d"`` or ``"2w"`` as days (at least 1), else None."""
+    match = _AGE.match(value) if isinstance(value, str) else None
+    days = int(match.group(1)) * (7 if match.group(2) == "w" else 1) if match else 0
+    return days if days >= 1 else None
+
+
+def _freshness(raw: dict[str, Any], path: str, text: str | None) -> dict[str, int]:
+    """``[freshness]`` as kind -> days and ``source:NAME`` -> days."""
+    limits: dict[str, int] = {}
+    table = dict(raw.get("freshness", {}))
+    sources = table.pop("sources", {})
+    if not isinstance(sources, dict):
+        raise _placed_error(path, text, "freshness.sources", 'expected a table like { crm = "1d" }')
+    entries = [(k, k, v) for k, v in table.items()] + [
+        (f"sources.{k}", f"source:{k}", v) for k, v in sources.items()
+    ]
+    for key, name, value in entries:
+        if not key.startswith("sources.") and key not in FRESHNESS_KINDS:
+            hint = (
+                did_you_mean(key, FRESHNESS_KINDS)
+                or f" (kinds: {', '.join(FRESHNESS_KINDS)}; sync sources go in [freshness.sources])"
+            )
+            raise _placed_error(path, text, f"freshness.{key}", "unknown data kind" + hint)
+        source = key.removeprefix("sources.")
+        if key.startswith("sources.") and source not in raw.get("sources", {}):
+            hint = did_you_mean(source, raw.get("sources", {})) or " (no such [sources] table)"
+            raise _placed_error(path, text, f"freshness.{key}", "unknown sync source" + hint)
+        days = age_days(value)
+        if days is None:
+            raise _placed_error(
+                path, text, f"freshness.{key}", f'expected an age like "2d" or "1w", got {value!r}'
+            )
+        limits[name] = days
+    return limits
+
+
+def _internal_domains(raw: dict[str, Any], path: str, text: str | None) -> tuple[str, ...]:
+    """Our own mail domains: ``internal_domains``, plus those of ``me``, the owners and ``[send] from``."""
+    listed = raw.get("internal_domains", [])
+    for value in listed:
+        if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", value.lower()):
+            raise _placed_error(
+                path, text, "internal_domains", f'expected domains like "yourcompany.com", got {value!r}'
+            )
+    addresses = [raw.get("me"), *raw.get("owners", {}), raw.get("send", {}).get("from")]
+    found = [a.rsplit("@", 1)[1] for a in addresses if isinstance(a, str) and "@" in a]
+    return tuple(dict.fromkeys(d.lower() for d in (*listed, *found)))
+
+
+def parse_settings(raw: dict[str, Any], path: str, text: str | None = None) -> Settings:
     for key, value in raw.items():
         if key not in _TOP_KEYS:
             raise _setting_error(path, key, "unknown setting" + did_you_mean(key, _TOP_KEYS))
@@ -192,8 +315,13 @@ def parse_settings(raw: dict[str, Any], path: str) -> Settings:
         send=raw.get("send", {}),
         notify=raw.get("notify", {}),
         sources=raw.get("sources", {}),
+        internal_domains=_internal_domains(raw, path, text),
+        touch_budget=_touch_budget(raw, path, text),
+        freshness=_freshness(raw, path, text),
     )
 
 
 def _kind(type_name: str) -> str:
-    return {"str": "text", "int": "a whole number", "dict": "a table"}.get(type_name, type_name)
+    return {"str": "text", "int": "a whole number", "dict": "a table", "list": "a list"}.get(
+        type_name, type_name
+    )

@@ -178,3 +178,40 @@ def smtp_server() -> Iterator:
     yield start
     for controller in started:
         controller.stop()
+
+
+# A one-line email for tests that write their own playbooks: `template: test/hi.md.j2`.
+HI_TEMPLATE = """\
+---
+subject: "{{ playbook.title }} for {{ account.name }}"
+---
+Hi {{ contact.first_name }}, a note from {{ csm.first_name }}.
+"""
+
+
+def own_book(invoke: Callable[..., Any], workspace: Path, playbooks: dict[str, str], **imports: str) -> Path:
+    """The workspace with only these playbooks (file name: YAML), the test template, and each
+    CSV in ``imports`` (kind: text) imported through the CLI."""
+    import shutil
+
+    shutil.rmtree(workspace / "playbooks")
+    files = {f"playbooks/{name}": text for name, text in playbooks.items()}
+    build_file_tree(workspace, {**files, "templates/test/hi.md.j2": HI_TEMPLATE})
+    for kind, text in imports.items():
+        path = workspace / f"{kind}.csv"
+        path.write_text(text, encoding="utf-8")
+        result = invoke("-w", str(workspace), "import", kind, str(path))
+        assert result.exit_code == 0, result.output
+    return workspace
+
+
+def settings_error(text: str) -> str:
+    """The message the csm.toml ``text`` is refused with (naming its line)."""
+    import tomllib
+
+    from csm.errors import WorkspaceError
+    from csm.workspace import parse_settings
+
+    with pytest.raises(WorkspaceError) as caught:
+        parse_settings(tomllib.loads(text), "csm.toml", text)
+    return str(caught.value)

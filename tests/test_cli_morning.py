@@ -6,6 +6,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+from test_morning import JSON_KEYS
+
 from tests.conftest import rows
 
 ME = "alex.morgan@northbeam.example"
@@ -26,7 +28,7 @@ def test_today_lists_my_book_with_reasons(invoke, demo: Path) -> None:
 
 def test_today_json_has_a_stable_schema(invoke, demo: Path) -> None:
     data = json.loads(invoke("-w", str(demo), "today", "--json").stdout)
-    assert set(data) == {"today", "owner", "drafts", "tasks", "renewals", "health_drops", "silent"}
+    assert list(data) == JSON_KEYS
     assert data["today"] == "2026-11-23" and data["owner"] == ME
     draft = data["drafts"][0]
     assert set(draft) == {

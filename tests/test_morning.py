@@ -117,18 +117,24 @@ def health(rt: Runtime, scores: dict[str, tuple[float, float]]) -> None:
     )
 
 
+JSON_KEYS = [
+    "today",
+    "owner",
+    "stale",
+    "held_back",
+    "drafts",
+    "deferred",
+    "tasks",
+    "renewals",
+    "health_drops",
+    "silent",
+]
+
+
 def test_the_sections_come_in_their_order(rt: Runtime) -> None:
     report = morning(rt, DANA)
     assert isinstance(report, Morning)
-    assert list(report.as_json()) == [
-        "today",
-        "owner",
-        "drafts",
-        "tasks",
-        "renewals",
-        "health_drops",
-        "silent",
-    ]
+    assert list(report.as_json()) == JSON_KEYS
     assert (report.today, report.owner) == ("2026-11-23", DANA)
 
 
@@ -173,6 +179,8 @@ def test_tasks_due_within_a_week_soonest_first_with_their_state_and_why(rt: Runt
         "account": "S60",
         "account_name": "S60 Ltd",
         "title": "Call S60",
+        "type": "other",
+        "assignee": ACCOUNTS["S60"][0],
         "due_date": "2026-11-20",
         "state": "overdue",
         "priority": "normal",

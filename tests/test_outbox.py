@@ -89,6 +89,8 @@ NAMED: dict[str, Callable[[sqlite3.Connection, int, str], Any]] = {
     "finish": lambda c, i, to: _in_write(outbox.finish)(c, i, to, None, LATER, "<m@acme.example>"),
     "recover": lambda c, i, to: _in_write(outbox.recover)(c, i, "gone", LATER),
     "resolve": lambda c, i, to: outbox.resolve(c, i, sent=to == "sent", now=LATER),
+    "defer": lambda c, i, to: _in_write(outbox.defer)(c, i, "budget spent", LATER),
+    "undefer": lambda c, i, to: _in_write(outbox.undefer)(c, i, LATER),
 }
 ALLOWED = [
     (action, old, new)

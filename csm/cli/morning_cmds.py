@@ -51,9 +51,31 @@ def _section(
 _STATE_STYLE = {"overdue": "bold red", "due": "yellow", "upcoming": "default"}
 
 
+def _task_detail(t: dict[str, Any], owner: str | None) -> str:
+    """A task's second line: its type, who does it when that is not you, the step and why."""
+    step = f"{t['playbook'] or 'manual'} › {t['step'] or ''}: {why(t['why'])}"
+    extra = [t["type"]] if t["type"] != "other" else []
+    if t["assignee"] and t["assignee"] != (owner or t["assignee"]):
+        extra.append(f"for {t['assignee']}")
+    return " · ".join([" ".join(extra), step]) if extra else step
+
+
+def _print_stale(m: Morning) -> None:
+    """Stale data first and loudly: what it held back matters more than anything below it."""
+    if not m.stale:
+        return
+    console.print("\n[bold red]Stale data[/]: steps that read it did not fire today.", highlight=False)
+    for item in m.stale:
+        console.print(f"  [red]{item['summary']}[/]", highlight=False)
+    if m.held_back:
+        console.print(f"  [dim]held back: {', '.join(m.held_back)}[/]", highlight=False)
+    console.print("  Import or sync fresh data, then run again.")
+
+
 def _print_morning(m: Morning) -> None:
     who = m.owner or "everyone"
     console.print(f"[bold]Good morning.[/] {m.today}, the book of {who}.", highlight=False)
+    _print_stale(m)
     _section(
         "Drafts to review",
         m.drafts,
@@ -65,13 +87,23 @@ def _print_morning(m: Morning) -> None:
         ),
     )
     _section(
+        "Deferred by the touch budget",
+        m.deferred,
+        lambda d: (
+            f"#{d['id']}",
+            d["subject"] if d["account_name"] in d["subject"] else f"{d['account_name']}: {d['subject']}",
+            f"{d['playbook']} › {d['step']}",
+            d["reason"] or "",
+        ),
+    )
+    _section(
         "Tasks",
         m.tasks,
         lambda t: (
             f"#{t['id']}",
             f"[{_STATE_STYLE[t['state']]}]{t['state']} {t['due_date'][5:]}[/] "
             f"{t['account_name']}: {t['title']}",
-            f"{t['playbook'] or 'manual'} › {t['step'] or ''}: {why(t['why'])}",
+            _task_detail(t, m.owner),
         ),
     )
     _section(
@@ -101,7 +133,7 @@ def _print_morning(m: Morning) -> None:
             f"no touch since {r['last_touch_at'] or 'the start'}, arr={show('arr', r['arr'])}",
         ),
     )
-    if not (m.drafts or m.tasks or m.renewals or m.health_drops or m.silent):
+    if not (m.drafts or m.deferred or m.tasks or m.renewals or m.health_drops or m.silent):
         console.print("\nNothing needs you today.")
     elif m.drafts:
         console.print("\nNext: `csm review` to work the drafts, or `csm show ID`.")
@@ -119,15 +151,18 @@ def today(
 
     rt = runtime(ctx)
     who = None if everyone else (owner or rt.ws.me())
+    held: list[str] = []
     if not no_run:
+        from csm.cli.playbook_cmds import held_back
         from csm.engine.drafting import queue  # drafting needs Jinja; a --no-run morning does not
         from csm.engine.matching import evaluate
 
         playbooks = rt.checked_playbooks()  # before the snapshot: a failed check writes nothing
         rt.snapshot_health(if_stale=True)
-        results = evaluate(rt.conn, playbooks, rt.fields, rt.params, rt.today)
+        results = evaluate(rt.conn, playbooks, rt.fields, rt.params, rt.today, stale=rt.stale)
         queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
-    report = morning(rt, who)
+        held = held_back(results)
+    report = morning(rt, who, held)
     if as_json:
         print_json(report.as_json())
     else:

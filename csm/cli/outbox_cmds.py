@@ -41,7 +41,7 @@ def outbox(
     owner: Annotated[str | None, typer.Option(help="Only this CSM's drafts.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the same drafts).")] = False,
 ) -> None:
-    """List what waits for a person (draft, approved, unknown); --all or --status for the history."""
+    """List what waits (draft, approved, unknown, deferred); --all or --status for the history."""
     from csm.mail import outbox as core
 
     if everything and status:
@@ -129,6 +129,8 @@ def _print_draft(draft: dict[str, Any]) -> None:
     console.print("[bold]To:[/] " + ", ".join(f"{n} <{e}>" for n, e in draft["to_addrs"]), highlight=False)
     if draft["cc"]:
         console.print("[bold]Cc:[/] " + ", ".join(draft["cc"]), highlight=False)
+    if draft.get("cc_internal"):
+        console.print("[bold]Cc (internal):[/] " + ", ".join(draft["cc_internal"]), highlight=False)
     console.print(f"[bold]Subject:[/] {draft['subject']}\n", highlight=False)
     console.print(draft["body"], markup=False, highlight=False)
 

@@ -81,9 +81,30 @@ def _results_json(results: list[StepResult], addressing: Addressing) -> list[dic
             ],
             "held_out": [m.account_id for m in r.held_out],
             "exits": list(r.exits),
+            "stale": [s.as_json() for s in r.stale],
         }
         for r in results
     ]
+
+
+def held_back(results: list[StepResult]) -> list[str]:
+    """The steps stale data kept from firing, as ``playbook › step``."""
+    return [f"{r.playbook.id} › {r.step.id}" for r in results if r.stale]
+
+
+def print_stale(rt: Runtime, steps: list[str]) -> None:
+    """Loudly, on stderr: which data is stale, since when, and what did not fire because of it."""
+    stale = rt.stale_list()
+    if not stale:
+        return
+    err_console.print("[bold red]Stale data[/]: steps that read it do not fire.", highlight=False)
+    for item in stale:
+        err_console.print(f"  [red]{item}[/]", highlight=False)
+    if steps:
+        err_console.print(f"  held back: {', '.join(steps)}", highlight=False)
+    err_console.print(
+        "  Import or sync fresh data (`csm import`, `csm sync`), then run again.", highlight=False
+    )
 
 
 def _print_addressing(result: StepResult, addressing: Addressing, limit: int) -> None:
@@ -115,6 +136,8 @@ def _print_results(results: list[StepResult], addressing: Addressing, limit: int
             if label
         )
         held_for = f" for {result.step.for_days}d" if result.step.for_days > 1 else ""
+        if result.stale:
+            extra += f"  [red]not evaluated: stale {', '.join(s.label for s in result.stale)}[/]"
         console.print(
             f"\n[bold]{result.playbook.id} › {result.step.id}[/]  {count} {plural}{extra}"
             f"  [dim]when {result.step.when.source}{held_for}[/]",
@@ -150,7 +173,10 @@ def run(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Take today's health snapshot, evaluate playbooks, queue drafts and tasks (--dry-run: show only)."""
+    """Take today's health snapshot, evaluate playbooks, queue drafts and tasks (--dry-run: show only).
+
+    Steps that read stale data (csm.toml's [freshness]) do not fire; the run says so and exits 3.
+    """
     from csm.engine.matching import evaluate
 
     rt = runtime(ctx)
@@ -159,20 +185,39 @@ def run(
         rt.snapshot_health(if_stale=True)  # first, so the health fields see today's scores
     # A dry run shows `limit` matches per step; only --json and a real run need them all.
     keep = limit if dry_run and not as_json else None
-    results = evaluate(rt.conn, selected, rt.fields, rt.params, rt.today, owner=owner, keep=keep)
+    results = evaluate(
+        rt.conn, selected, rt.fields, rt.params, rt.today, owner=owner, keep=keep, stale=rt.stale
+    )
+    stale = {"stale": [s.as_json() for s in rt.stale_list()], "held_back": held_back(results)}
+    if not as_json:
+        print_stale(rt, stale["held_back"])
     if dry_run:
-        from csm.engine.recipients import addressing
+        _dry_run(rt, results, limit, quiet=quiet, as_json=as_json, stale=stale)
+    else:
+        _queue(rt, results, quiet=quiet, as_json=as_json, stale=stale)
+    if stale["held_back"]:
+        raise typer.Exit(3)
 
-        if quiet and not as_json:
-            return
-        chosen = addressing(rt.conn, results, rt.params)
-        if as_json:
-            steps = _results_json(results, chosen)
-            print_json({"today": rt.today.isoformat(), "dry_run": True, "steps": steps})
-        else:
-            _print_results(results, chosen, limit)
-            console.print(f"\n[dim]Dry run as of {rt.today}: nothing was written.[/]")
+
+def _dry_run(
+    rt: Runtime, results: list[StepResult], limit: int, *, quiet: bool, as_json: bool, stale: dict[str, Any]
+) -> None:
+    from csm.engine.recipients import addressing
+
+    if quiet and not as_json:
         return
+    chosen = addressing(rt.conn, results, rt.params)
+    if as_json:
+        steps = _results_json(results, chosen)
+        print_json({"today": rt.today.isoformat(), "dry_run": True, **stale, "steps": steps})
+    else:
+        _print_results(results, chosen, limit)
+        console.print(f"\n[dim]Dry run as of {rt.today}: nothing was written.[/]")
+
+
+def _queue(
+    rt: Runtime, results: list[StepResult], *, quiet: bool, as_json: bool, stale: dict[str, Any]
+) -> None:
     from csm.engine.drafting import queue
 
     report = queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
@@ -186,6 +231,8 @@ def run(
                     {"dedupe_key": k, "account": a, "reason": r} for k, a, r in report.not_drafted
                 ],
                 "exited": [{"playbook": p, "step": s, "account": a} for p, s, a in report.exited],
+                "deferred": [{"id": i, "reason": r} for i, r in sorted(report.deferred.items())],
+                **stale,
             }
         )
         return
@@ -218,6 +265,11 @@ def run(
         console.print(
             f"{plural(len(report.skipped), 'email')} not drafted: nobody in the step's roles to write to;"
             " a task for each says what to do."
+        )
+    if report.deferred:
+        console.print(
+            f"{plural(len(report.deferred), 'draft')} deferred by the touch budget"
+            " (`csm today` says why; each is drafted again once its contact has room)."
         )
     if drafts:
         console.print("Next: `csm today` to see your morning, `csm review` to work the drafts.")

@@ -67,7 +67,9 @@ def send(
 def _dry_run(ledger, limit: int | None, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     rows = []
     for draft in ledger.approved(limit):
-        reason = ledger.why_not(draft)
+        skip = ledger.why_not(draft)
+        wait = None if skip else ledger.must_wait(draft)
+        reason = skip or wait
         email, notes = ledger.outgoing(draft)
         rows.append(
             {
@@ -75,7 +77,7 @@ def _dry_run(ledger, limit: int | None, as_json: bool) -> None:  # type: ignore[
                 "account": draft["account_id"],
                 "to": [addr for _, addr in (*email.to, *email.cc)],
                 "subject": email.subject,
-                "would": "skip" if reason else "send",
+                "would": "defer" if wait else ("skip" if reason else "send"),
                 "reason": reason,
                 "notes": [] if reason else notes,
             }
@@ -92,7 +94,7 @@ def _dry_run(ledger, limit: int | None, as_json: bool) -> None:  # type: ignore[
     for column in ("id", "to", "subject", "would"):
         table.add_column(column)
     for row in rows:
-        would = f"skip: {row['reason']}" if row["reason"] else "; ".join(["send", *row["notes"]])
+        would = f"{row['would']}: {row['reason']}" if row["reason"] else "; ".join(["send", *row["notes"]])
         table.add_row(f"#{row['id']}", ", ".join(row["to"]), row["subject"], would)
     console.print(table)
     if rows:
@@ -110,7 +112,8 @@ def _summary(report: SendReport, transport: str) -> None:
     console.print(
         f"Sent {report.count('sent')} via {transport}; {report.count('skipped')} skipped, "
         f"{report.count('failed')} failed, {report.count('unknown')} unknown, "
-        f"{report.count('approved')} left approved."
+        f"{report.count('approved')} left approved"
+        + (f", {report.count('deferred')} deferred by the touch budget." if report.count("deferred") else ".")
     )
     problems = [o for o in report.outcomes if o.status != "sent" or o.detail]
     if problems:
@@ -189,7 +192,7 @@ def notify(
     from csm.reporting import notify as core
 
     rt = runtime(ctx)
-    payload = core.message(core.digest(rt.conn, rt.today, wall_clock()), rt.today)
+    payload = core.message(core.digest(rt.conn, rt.today, wall_clock()), rt.today, rt.stale_list())
     if dry_run or as_json:
         if as_json:
             print_json(payload)

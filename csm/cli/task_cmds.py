@@ -27,7 +27,7 @@ def task_list(
     everyone: Annotated[bool, typer.Option("--all", help="Every CSM's tasks.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Open tasks, soonest first."""
+    """Open tasks, soonest first: type, who does it, account, title (yours include those assigned to you)."""
     from csm.engine import tasks
 
     rt = runtime(ctx)
@@ -36,7 +36,11 @@ def task_list(
         print_json(items)
         return
     for t in items:
-        console.print(f"#{t['id']:<5} {t['due_date']}  {t['account_name']}: {t['title']}", highlight=False)
+        console.print(
+            f"#{t['id']:<5} {t['due_date']}  {t['type']:<10} {t['assignee'] or '—'}  {t['account_name']}:"
+            f" {t['title']}",
+            highlight=False,
+        )
     if not items:
         console.print("No open tasks.")
 

@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from csm.data import history, outcomes, timeline
 from csm.data.convert import BadValue, Converter, infer_type
+from csm.data.freshness import import_ref
 from csm.data.kinds import Columns, spec
 from csm.data.mapping import Mapping
 from csm.data.metrics import note, noting
@@ -111,7 +112,8 @@ def summary(result: ImportResult) -> str:
 def _import(conn: sqlite3.Connection, job: _Input) -> ImportResult:
     with transaction(conn):
         result = _check_and_upsert(conn, job)
-        timeline.record(conn, None, "import", f"imported {job.source}: {summary(result)}", job.now)
+        summary_text = f"imported {job.source}: {summary(result)}"
+        timeline.record(conn, None, "import", summary_text, job.now, import_ref(job.kind))
     return result
 
 

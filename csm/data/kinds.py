@@ -56,6 +56,7 @@ _SPECS = {
             "open_tickets": "integer",
             "last_login_at": "date_or_datetime",
             "health_score": "number",
+            "account_executive": "email",
         },
         required=("id", "name"),
         aliases={},

@@ -248,6 +248,34 @@ def _migration_5(conn: sqlite3.Connection) -> None:
 
 
 def _migration_6(conn: sqlite3.Connection) -> None:
+    """Who does a task and what kind it is; a draft's internal copies and its playbook's touch budget.
+
+    Accounts gain ``account_executive`` (an address), for task assignees and internal copies.
+
+    A task's ``assignee`` is the owner unless a step names someone else (NULL,
+    as in the tasks made before: the owner). A
+    draft's ``touch_budget`` (``"3/7"``: 3 emails per 7 days) is its playbook's
+    own, NULL for csm.toml's; ``deferred`` drafts wait for that budget. Imports
+    and syncs name what they loaded in the timeline's ``ref`` (``import:usage``,
+    ``sync:crm``), found by the ``timeline_loads`` index.
+    """
+    if not any(row[1] == "account_executive" for row in conn.execute("PRAGMA table_info(accounts)")):
+        conn.execute("ALTER TABLE accounts ADD COLUMN account_executive TEXT")  # an import may have added it
+    _run_script(
+        conn,
+        """ALTER TABLE tasks ADD COLUMN assignee TEXT;
+ALTER TABLE tasks ADD COLUMN type TEXT NOT NULL DEFAULT 'other';
+CREATE INDEX tasks_assignee ON tasks(assignee);
+ALTER TABLE outbox ADD COLUMN cc_internal TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE outbox ADD COLUMN touch_budget TEXT;
+CREATE INDEX outbox_step ON outbox(playbook, step, created_at);
+CREATE INDEX tasks_step ON tasks(playbook, step, created_at);
+CREATE INDEX deliveries_address ON deliveries(address COLLATE NOCASE);
+CREATE INDEX timeline_loads ON timeline(ref, at) WHERE account_id IS NULL""",
+    )
+
+
+def _migration_7(conn: sqlite3.Connection) -> None:
     """The values accounts and contacts held before an import changed them: `csm backtest`'s past.
 
     One row per changed row and import day: its columns as they were (JSON) and the day
@@ -281,6 +309,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_4,
     _migration_5,
     _migration_6,
+    _migration_7,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

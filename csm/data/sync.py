@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from csm.data import timeline
+from csm.data.freshness import sync_ref
 from csm.data.importer import ImportResult, summary, upsert_records
 from csm.data.readers import JsonProblem, decode_json
 from csm.data.sources import Endpoint, Source
@@ -106,7 +107,8 @@ def sync_source(
             _preview(source, pulled) if dry_run else {},
         )
         set_meta(conn, last_sync_key(source.name), started_at)
-        timeline.record(conn, None, "sync", f"synced {source.name}: {result.summary()}", started_at)
+        summary = f"synced {source.name}: {result.summary()}"
+        timeline.record(conn, None, "sync", summary, started_at, sync_ref(source.name))
     return result
 
 

@@ -22,6 +22,9 @@ OWNERS = (
     ("sam.okafor@northbeam.example", "Sam Okafor", "Customer Success Manager"),
 )
 ME = OWNERS[0][0]
+# The account executives who sell the larger plans' renewals (cc'd on renewal talks, assigned the
+# at-risk renewal calls); the smaller plans have none.
+ACCOUNT_EXECUTIVES = ("jordan.lee@northbeam.example", "casey.rivera@northbeam.example")
 
 PLANS = ("starter", "team", "business", "enterprise")
 _NOT_STARTER = PLANS[1:]

@@ -11,7 +11,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from csm.demo.cohorts import COHORTS, DEMO_TODAY, OWNERS, PLANS, Cohort
+from csm.demo.cohorts import ACCOUNT_EXECUTIVES, COHORTS, DEMO_TODAY, OWNERS, PLANS, Cohort
 from csm.demo.signals import Member, signals
 
 Rows = list[dict[str, object]]
@@ -147,6 +147,8 @@ def _account(
         "nps": nps,
         "open_tickets": rng.randint(*cohort.tickets),
         "last_login_at": login_at.isoformat(timespec="seconds") + "+00:00",
+        # By the account number, not the generator: the other data stays as it was.
+        "account_executive": ACCOUNT_EXECUTIVES[int(account_id[1:]) % 2] if plan in PLANS[2:] else None,
     }
     profile = _Profile(
         days_since_start=dss,

@@ -66,7 +66,9 @@ def playbook_history(
     ws = workspace.load(explicit=root)
     fields = runtime.fields_for(conn)
     templates = Templates(ws.templates_dir)
-    playbooks = load_selected(ws.playbooks_dir, fields, (), templates.exists)
+    playbooks = load_selected(
+        ws.playbooks_dir, fields, (), templates.exists, internal_domains=ws.settings.internal_domains
+    )
     since = HISTORY_START
     for day in HISTORY_RUNS:
         _import_decided(conn, decided, since, day)
@@ -74,7 +76,7 @@ def playbook_history(
         params = runtime.sql_params(ws, day)
         results = engine.evaluate(conn, playbooks, fields, params, day)
         added = queue(conn, ws, templates, fields, params, results, day, f"{day}T07:00:00+00:00").added
-        _work_the_list(conn, day, added, rng)
+        _work_the_list(conn, day, [*added, *_drafted_again(conn, added)], rng)
     _import_decided(conn, decided, since, DEMO_TODAY)
     _record_outcomes(conn, decided)
 
@@ -83,6 +85,17 @@ def _hold_out(path: Path) -> None:
     """Give the playbook at ``path`` a 20% holdout."""
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace("\npriority:", "\nholdout: 20%\npriority:", 1), encoding="utf-8")
+
+
+def _drafted_again(conn: sqlite3.Connection, added: list[Queued]) -> list[Queued]:
+    """The drafts the touch budget let out again this run (deferred before, not in ``added``)."""
+    from csm.engine.drafting import Queued
+
+    new = {item.id for item in added if item.kind == "draft"}
+    rows = conn.execute(
+        "SELECT id, playbook, step, account_id, subject FROM outbox WHERE status = 'draft' ORDER BY id"
+    )
+    return [Queued("draft", r[0], r[1], r[2], r[3], "", r[4]) for r in rows if r[0] not in new]
 
 
 def _work_the_list(conn: sqlite3.Connection, day: dt.date, added: list[Queued], rng: random.Random) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,14 +25,23 @@ from csm.data.store import transaction
 from csm.engine import tasks
 from csm.engine.context import context
 from csm.engine.matching import Match, StepResult, account_rows
-from csm.engine.recipients import NO_RECIPIENT, NOTE_KEY, Recipient, account_contacts, choose, respondents
+from csm.engine.recipients import (
+    NO_RECIPIENT,
+    NOTE_KEY,
+    Recipient,
+    account_contacts,
+    choose,
+    contact_addresses,
+    respondents,
+)
 from csm.errors import TemplateError
 from csm.language.fields import FieldSet
+from csm.language.internal import internal_copies, resolve_assignee
 from csm.language.playbooks import Playbook, Step
-from csm.mail import outbox
+from csm.mail import budget, outbox
 from csm.templating.filters import plural
 from csm.templating.render import Templates
-from csm.workspace import Workspace
+from csm.workspace import TouchBudget, Workspace
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class Draft:
     owner: str | None
     to: tuple[Recipient, ...]
     cc: tuple[str, ...]
+    cc_internal: tuple[str, ...]  # colleagues copied (see csm.language.internal for the trust rule)
     reply_to: str | None
     subject: str
     body: str
@@ -70,13 +80,15 @@ def draft(
     account: dict[str, Any],
     today: dt.date,
     respondent: str | None = None,
+    on_file: Collection[str] = frozenset(),
 ) -> Draft | Unaddressed:
     """The rendered draft for one match (``contacts``: the account's, see
     :func:`csm.engine.recipients.account_contacts`; ``respondent``: see
     :func:`csm.engine.recipients.respondents`), or why nobody may receive it.
 
     A role nobody holds is never silently replaced: the step's ``fallback``
-    decides, and a draft that misses a role says so in its why.
+    decides, and a draft that misses a role says so in its why. ``on_file``:
+    every contact address (lowercased), never an internal copy.
     """
     assert step.email is not None
     choice = choose(contacts, step.email.to, step.email.fallback, respondent)
@@ -85,6 +97,10 @@ def draft(
     people = choice.people
     note = choice.note(match.account_name)
     rendered = templates.render(step.email.template, context(ws, account, people[0], playbook, step, today))
+    copies, left_out = internal_copies(step.email.cc_internal, account, ws.settings.internal_domains, on_file)
+    why = {**match.values, NOTE_KEY: note} if note else match.values
+    if left_out:
+        why = {**why, "cc_internal": "; ".join(left_out)}
     return Draft(
         dedupe_key=match.dedupe_key(playbook, step),
         playbook=playbook.id,
@@ -93,11 +109,12 @@ def draft(
         owner=match.owner,
         to=(people[0],),
         cc=tuple(dict.fromkeys([p.email for p in people[1:]] + list(rendered.cc))),
+        cc_internal=copies,
         reply_to=rendered.reply_to,
         subject=rendered.subject,
         body=rendered.body,
         template=step.email.template,
-        why={**match.values, NOTE_KEY: note} if note else match.values,
+        why=why,
         priority=step.priority,
     )
 
@@ -119,6 +136,8 @@ class QueueReport:
     skipped: list[Queued] = field(default_factory=list)  # emails nobody may receive (summary: why)
     not_drafted: list[tuple[str, str, str]] = field(default_factory=list)  # (key, account, reason)
     exited: list[tuple[str, str, str]] = field(default_factory=list)  # (playbook, step, account)
+    # Every draft waiting for a contact's touch budget (new ones are not in `added`) -> why.
+    deferred: dict[int, str] = field(default_factory=dict)
 
 
 def queue(
@@ -141,9 +160,18 @@ def queue(
     have_drafts = _existing(conn, "outbox", results) | _sent_by_hand(conn, results)
     have_tasks = _existing(conn, "tasks", results)
     need = _to_draft(results, have_drafts)
-    accounts = account_rows(conn, fields, base_params, need, _read_fields(templates, results))
+    accounts = account_rows(
+        conn,
+        fields,
+        base_params,
+        sorted({*need, *_assigned(results, have_tasks)}),
+        _read_fields(templates, results),
+    )
     contacts = account_contacts(conn, need)
-    batch = _Batch(today, now)
+    on_file = (
+        contact_addresses(conn) if any(r.step.email and r.step.email.cc_internal for r in results) else ()
+    )
+    batch = _Batch(today, now, ws.settings.touch_budget)
     for result in results:
         step = result.step
         who = respondents(conn, step, base_params, [m.account_id for m in result.matches])
@@ -162,6 +190,7 @@ def queue(
                         accounts[account_id],
                         today,
                         who.get(account_id),
+                        on_file,
                     )
                 except TemplateError as exc:
                     batch.not_drafted.append((key, match.account_id, str(exc.problems[0].message)))
@@ -169,8 +198,22 @@ def queue(
                 batch.email(result, match, made)
             if step.task and key not in have_tasks:
                 due = today + dt.timedelta(days=step.task.due_in_days)
-                batch.task(key, result, match, step.task.title, due)
+                account = accounts.get(match.account_id, {})
+                domains = ws.settings.internal_domains
+                assignee, note = resolve_assignee(step.task.assignee, account, match.owner, domains)
+                batch.task(key, result, match, step.task.title, due, step.task.type, assignee, note)
     return _store(conn, batch, results)
+
+
+def _assigned(results: list[StepResult], have_tasks: set[str]) -> set[str]:
+    """The accounts with a new task assigned through an account column (read from their row)."""
+    return {
+        m.account_id
+        for r in results
+        if r.step.task and r.step.task.assignee and "@" not in r.step.task.assignee
+        for m in r.matches
+        if m.dedupe_key(r.playbook, r.step) not in have_tasks
+    }
 
 
 def _to_draft(results: list[StepResult], have_drafts: set[str]) -> list[str]:
@@ -205,6 +248,7 @@ class _Batch:
 
     today: dt.date
     now: str
+    touch_budget: TouchBudget
     drafts: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped: dict[str, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -221,17 +265,38 @@ class _Batch:
             **_row(result, match, made.dedupe_key, self.now),
             "to_addrs": json.dumps([[r.name, r.email] for r in made.to]),
             "cc": json.dumps(list(made.cc)),
+            "cc_internal": json.dumps(list(made.cc_internal)),
             "reply_to": made.reply_to,
             "subject": made.subject,
             "body": made.body,
             "template": made.template,
             "why": _why_json(made.why),
+            "touch_budget": _budget_text(result.playbook),
             "reason": None,
         }
         self.shown["outbox", made.dedupe_key] = _queued("draft", result, match, made.subject)
 
-    def task(self, key: str, result: StepResult, match: Match, title: str, due: dt.date) -> None:
-        self.tasks[key] = {**_row(result, match, key, self.now), "title": title, "due_date": due.isoformat()}
+    def task(
+        self,
+        key: str,
+        result: StepResult,
+        match: Match,
+        title: str,
+        due: dt.date,
+        kind: str,
+        assignee: str | None,
+        note: str = "",
+    ) -> None:
+        row = _row(result, match, key, self.now)
+        if note:
+            row["why"] = _why_json({**match.values, "assignee": note})
+        self.tasks[key] = {
+            **row,
+            "title": title,
+            "due_date": due.isoformat(),
+            "type": kind,
+            "assignee": assignee,
+        }
         self.shown["tasks", key] = _queued("task", result, match, title)
 
     def _unaddressed(self, result: StepResult, match: Match, made: Unaddressed) -> None:
@@ -242,14 +307,16 @@ class _Batch:
             **_row(result, match, key, self.now),
             "to_addrs": "[]",
             "cc": "[]",
+            "cc_internal": "[]",
             "reply_to": None,
             "subject": f"(not drafted: {made.reason})",
             "body": "",
             "template": result.step.email.template,
+            "touch_budget": None,
             "reason": made.reason,
         }
         self.shown["outbox", key] = _queued("skipped", result, match, made.reason)
-        self.task(key, result, match, made.task_title, self.today)
+        self.task(key, result, match, made.task_title, self.today, "email", match.owner)
 
 
 def _row(result: StepResult, match: Match, key: str, now: str) -> dict[str, Any]:
@@ -264,6 +331,11 @@ def _row(result: StepResult, match: Match, key: str, now: str) -> dict[str, Any]
         "why": _why_json(match.values),
         "now": now,
     }
+
+
+def _budget_text(playbook: Playbook) -> str | None:
+    """The playbook's own touch budget as the outbox keeps it (``"3/7"``), None for csm.toml's."""
+    return None if playbook.touch_budget is None else "{}/{}".format(*playbook.touch_budget)
 
 
 def _queued(kind: str, result: StepResult, match: Match, summary: str) -> Queued:
@@ -284,13 +356,15 @@ def _store(conn: sqlite3.Connection, batch: _Batch, results: list[StepResult]) -
         task_ids = tasks.add(conn, batch.tasks)
         answered = [key + NO_RECIPIENT for key in draft_ids]
         tasks.close_keys(conn, answered, "drafted: a contact holds the role now", batch.now)
-    report = QueueReport(not_drafted=batch.not_drafted, exited=exited)
+        budgeted = budget.rebalance(conn, batch.touch_budget, batch.today, batch.now)
+    report = QueueReport(not_drafted=batch.not_drafted, exited=exited, deferred=budgeted.defer)
     for table, ids, into in (
         ("outbox", draft_ids, report.added),
         ("tasks", task_ids, report.added),
         ("outbox", skipped_ids, report.skipped),
     ):
         into.extend(replace(batch.shown[table, key], id=row_id) for key, row_id in ids.items())
+    report.added = [q for q in report.added if not (q.kind == "draft" and q.id in report.deferred)]
     report.added.sort(key=lambda q: (q.kind != "draft", q.id))
     return report
 

@@ -11,10 +11,11 @@ import datetime as dt
 import hashlib
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from csm.data.freshness import Stale, kinds_read
 from csm.language.fields import FieldSet
 from csm.language.playbooks import PERIODS, Playbook, Step
 
@@ -49,6 +50,7 @@ class StepResult:
     exits: tuple[str, ...] = ()  # accounts meeting `until` with open tasks or unsent drafts
     match_count: int = 0  # every match to be touched, kept or not
     held_out_count: int = 0
+    stale: tuple[Stale, ...] = ()  # the step reads stale data: it did not fire (see csm.data.freshness)
 
 
 def held_out(playbook_id: str, account_id: str, share: float) -> bool:
@@ -81,6 +83,20 @@ def _once_sql(step: Step, fields: FieldSet, today: dt.date) -> tuple[str, dict[s
     return f"coalesce(({fields.sql(step.once_per)}), '')", {}
 
 
+# The accounts a step fired for within its cooldown: a draft (in any state) or a task it made.
+_COOLING = (
+    "a.id NOT IN (SELECT o.account_id FROM outbox o WHERE o.playbook = :playbook_id AND o.step = :step_id"
+    " AND o.created_at >= :cooled_since UNION ALL SELECT t.account_id FROM tasks t"
+    " WHERE t.playbook = :playbook_id AND t.step = :step_id AND t.created_at >= :cooled_since)"
+)
+
+
+def step_reads(playbook: Playbook, step: Step) -> frozenset[str]:
+    """The kinds of data a step's audience, condition and exit read."""
+    conditions = (playbook.audience, step.when, step.until)
+    return kinds_read(" ".join(c.sql for c in conditions if c is not None))
+
+
 def step_query(
     playbook: Playbook,
     step: Step,
@@ -89,11 +105,14 @@ def step_query(
     *,
     owner: str | None = None,
     account_id: str | None = None,
+    firing: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """The one SQL query that finds this step's matching accounts: id, name, owner, once value.
 
     The condition's fields are not selected: :func:`step_values` computes them for
     the matches kept, so a dry run showing 20 of 80,000 matches computes 20.
+    ``firing``: evaluating to fire, so the step's ``cooldown`` applies (not when
+    sending re-checks a draft the step made).
     """
     once_sql, params = _once_sql(step, fields, today)
     # Cheap filters first: SQLite evaluates AND terms in order, so the audience
@@ -114,6 +133,10 @@ def step_query(
     where.extend(f"({shifted(step.when.sql, k)})" for k in range(1, step.for_days))
     params.update(step.when.params)
     params["playbook_id"] = playbook.id
+    if firing and step.cooldown_days:
+        where.append(_COOLING)
+        params["step_id"] = step.id
+        params["cooled_since"] = (today - dt.timedelta(days=step.cooldown_days - 1)).isoformat()
     if owner is not None:
         where.append("a.owner = :owner")
         params["owner"] = owner
@@ -138,15 +161,22 @@ def evaluate(
     owner: str | None = None,
     account_id: str | None = None,
     keep: int | None = None,
+    stale: Mapping[str, Sequence[Stale]] | None = None,
 ) -> list[StepResult]:
     """Every step of every playbook with the accounts it matches today.
 
     ``keep``: hold only the first N matches (and held-out ones) of each step and
     count the rest, so showing a million matches needs no memory for them.
+    ``stale``: the stale kinds of data (see :func:`csm.data.freshness.stale_data`):
+    a step reading one matches nothing and says why.
     """
     results = []
     for playbook in playbooks:
         for step in playbook.steps:
+            stale_kinds = _held_back(playbook, step, stale or {})
+            if stale_kinds:
+                results.append(StepResult(playbook, step, (), stale=stale_kinds))
+                continue
             groups: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] = ([], [])
             counts = [0, 0]
             share = playbook.holdout
@@ -166,6 +196,12 @@ def evaluate(
     return results
 
 
+def _held_back(playbook: Playbook, step: Step, stale: Mapping[str, Sequence[Stale]]) -> tuple[Stale, ...]:
+    if not stale:
+        return ()
+    return tuple(dict.fromkeys(s for kind in sorted(step_reads(playbook, step)) for s in stale.get(kind, ())))
+
+
 def step_rows(
     conn: sqlite3.Connection,
     playbook: Playbook,
@@ -177,7 +213,7 @@ def step_rows(
     account_id: str | None = None,
 ) -> sqlite3.Cursor:
     """The step query's rows: (id, name, owner, once_per value) of each account it matches."""
-    sql, params = step_query(playbook, step, fields, today, owner=owner, account_id=account_id)
+    sql, params = step_query(playbook, step, fields, today, owner=owner, account_id=account_id, firing=True)
     cursor = conn.cursor()
     cursor.row_factory = None  # plain tuples: a sqlite3.Row per match costs more than the match
     return cursor.execute(sql, {**base_params, **params})
@@ -229,7 +265,8 @@ def _exits(
         "SELECT a.id FROM accounts a WHERE a.id IN ("
         " SELECT t.account_id FROM tasks t WHERE t.playbook = :playbook_id AND t.step = :step_id"
         " AND t.status IN ('open', 'snoozed') UNION SELECT o.account_id FROM outbox o"
-        " WHERE o.playbook = :playbook_id AND o.step = :step_id AND o.status IN ('draft', 'approved'))"
+        " WHERE o.playbook = :playbook_id AND o.step = :step_id"
+        " AND o.status IN ('draft', 'approved', 'deferred'))"
         f" AND ({step.until.sql})"
         + (" AND a.owner = :owner" if owner is not None else "")
         + (" AND a.id = :account_id" if account_id is not None else "")

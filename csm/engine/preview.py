@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from csm.engine import drafting
 from csm.engine.matching import Match, account_rows, evaluate
-from csm.engine.recipients import NOTE_KEY, account_contacts, respondents
+from csm.engine.recipients import NOTE_KEY, account_contacts, contact_addresses, respondents
 from csm.errors import InputError, NotFound, did_you_mean
 from csm.language.playbooks import Playbook, Step
 from csm.runtime import Runtime
@@ -37,7 +37,10 @@ def render_preview(rt: Runtime, playbook_id: str, account_id: str, step_id: str 
     match = matched.get(step.id) or Match(account_id, account["name"], account["owner"], {}, "preview")
     contacts = account_contacts(rt.conn, [account_id]).get(account_id, [])
     respondent = respondents(rt.conn, step, rt.params, [account_id]).get(account_id)
-    made = drafting.draft(rt.ws, rt.templates, contacts, playbook, step, match, account, rt.today, respondent)
+    on_file = contact_addresses(rt.conn)
+    made = drafting.draft(
+        rt.ws, rt.templates, contacts, playbook, step, match, account, rt.today, respondent, on_file
+    )
     if isinstance(made, drafting.Unaddressed):
         raise InputError(
             f"{playbook.id} › {step.id} would not be drafted: {made.reason}",
@@ -82,8 +85,8 @@ def _headers(owner: Owner, made: drafting.Draft) -> tuple[tuple[str, str], ...]:
         ("From", f"{owner.name} <{owner.email}>"),
         ("To", ", ".join(f"{r.name} <{r.email}>" for r in made.to)),
     ]
-    if made.cc:
-        headers.append(("Cc", ", ".join(made.cc)))
+    if made.cc or made.cc_internal:
+        headers.append(("Cc", ", ".join((*made.cc, *made.cc_internal))))
     if made.reply_to:
         headers.append(("Reply-To", made.reply_to))
     headers.append(("Subject", made.subject))

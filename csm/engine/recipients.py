@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
+from csm.language.internal import internal_copies
 from csm.language.playbooks import RESPONDENT
 
 if TYPE_CHECKING:
@@ -187,14 +188,38 @@ def respondents(
     return found
 
 
+def contact_addresses(conn: sqlite3.Connection) -> frozenset[str]:
+    """Every contact address on file, lowercased: none of them is ever an internal copy."""
+    return frozenset(r[0].lower() for r in conn.execute("SELECT DISTINCT email FROM contacts"))
+
+
+def internal_now(
+    conn: sqlite3.Connection, stored: Sequence[str], domains: Collection[str]
+) -> tuple[tuple[str, ...], list[str]]:
+    """A draft's internal copies as sending sees them: still in our own domains, still nobody's
+    contact, not suppressed (see :mod:`csm.language.internal`); and why any were left out."""
+    if not stored:
+        return (), []
+    kept, notes = internal_copies(stored, {}, domains, contact_addresses(conn))
+    marks = ", ".join("?" * len(kept))
+    blocked = {
+        r[0].lower()
+        for r in conn.execute(f"SELECT email FROM suppressions WHERE email COLLATE NOCASE IN ({marks})", kept)
+    }
+    notes.extend(f"{a} (suppressed)" for a in kept if a.lower() in blocked)
+    return tuple(a for a in kept if a.lower() not in blocked), notes
+
+
 def held_roles(conn: sqlite3.Connection) -> frozenset[str]:
     """Every role some contact in the workspace holds."""
     return frozenset(r[0] for r in conn.execute("SELECT DISTINCT role FROM contacts WHERE role IS NOT NULL"))
 
 
-def _addresses(to_addrs: str, cc: str) -> set[str]:
+def addresses(to_addrs: str, cc: str) -> set[str]:
+    """Every address a draft's To and Cc (as the outbox keeps them) name, lowercased."""
     found = {address.lower() for _name, address in json.loads(to_addrs)}
-    found.update(parseaddr(entry)[1].lower() for entry in json.loads(cc))
+    # parseaddr only for "Name <address>": it is slow, and most entries are bare addresses.
+    found.update((parseaddr(e)[1] if "<" in e else e.strip()).lower() for e in json.loads(cc))
     return found - {""}
 
 
@@ -214,15 +239,15 @@ def also_to_same_person(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[in
             PENDING,
         )
     }
-    addresses = {draft_id: _addresses(row["to_addrs"], row["cc"]) for draft_id, row in pending.items()}
+    named = {draft_id: addresses(row["to_addrs"], row["cc"]) for draft_id, row in pending.items()}
     by_address: dict[str, list[int]] = {}
-    for draft_id, found in addresses.items():
+    for draft_id, found in named.items():
         for address in found:
             by_address.setdefault(address, []).append(draft_id)
     overlaps: dict[int, list[dict[str, Any]]] = {draft_id: [] for draft_id in wanted}
     for draft_id in wanted & pending.keys():
         shared: dict[int, list[str]] = {}
-        for address in sorted(addresses[draft_id]):
+        for address in sorted(named[draft_id]):
             for other in by_address[address]:
                 if other != draft_id:
                     shared.setdefault(other, []).append(address)

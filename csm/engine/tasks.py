@@ -35,6 +35,7 @@ def _decode(row: sqlite3.Row) -> dict[str, Any]:
     """A task as a dict, its ``why`` the object of matched values (as in every JSON output)."""
     task = dict(row)
     task["why"] = json.loads(task["why"]) if task.get("why") else {}
+    task["assignee"] = task.get("assignee") or task.get("owner")  # NULL: the owner's
     return task
 
 
@@ -57,11 +58,14 @@ def open_tasks(
     account_id: str | None = None,
     due_within_days: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Open tasks (snoozes that have run out included), most urgent first."""
+    """Open tasks (snoozes that have run out included), most urgent first.
+
+    ``owner``: the tasks on this CSM's accounts and those assigned to them elsewhere.
+    """
     params: dict[str, Any] = {"today": today.isoformat()}
     where = [OPEN_SQL]
     if owner is not None:
-        where.append("t.owner = :owner")
+        where.append("(t.owner = :owner OR t.assignee = :owner)")
         params["owner"] = owner
     if account_id is not None:
         where.append("t.account_id = :account")
@@ -109,9 +113,9 @@ def _close(conn: sqlite3.Connection, where: str, params: dict[str, Any], note: s
 
 
 _INSERT = (
-    "INSERT INTO tasks (dedupe_key, playbook, step, account_id, owner, title, due_date, priority, why,"
-    " created_at) VALUES (:dedupe_key, :playbook, :step, :account_id, :owner, :title, :due_date, :priority,"
-    " :why, :now)"
+    "INSERT INTO tasks (dedupe_key, playbook, step, account_id, owner, assignee, type, title, due_date,"
+    " priority, why, created_at) VALUES (:dedupe_key, :playbook, :step, :account_id, :owner, :assignee,"
+    " :type, :title, :due_date, :priority, :why, :now)"
 )
 
 
@@ -120,8 +124,10 @@ def add(conn: sqlite3.Connection, rows: dict[str, dict[str, Any]]) -> dict[str, 
 
     Runs inside the caller's write transaction; returns the ids of the tasks
     whose key was new. A key already among the tasks is never added again.
+    A row without ``type`` is ``other``; without ``assignee``, the owner's.
     """
-    return lifecycle.insert_new(conn, "tasks", _INSERT, rows)
+    full = {key: {"type": "other", "assignee": row["owner"], **row} for key, row in rows.items()}
+    return lifecycle.insert_new(conn, "tasks", _INSERT, full)
 
 
 def done(conn: sqlite3.Connection, task_id: int, now: str, note: str | None = None) -> dict[str, Any]:

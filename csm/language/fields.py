@@ -72,6 +72,7 @@ ACCOUNT_COLUMNS: tuple[Field, ...] = (
     _column("open_tickets", "number", "open support tickets"),
     _column("last_login_at", "date", "last product login", timed=True),
     _column("health_score", "number", "a health score imported from elsewhere"),
+    _column("account_executive", "text", "the account executive's email: who sells the renewal"),
 )
 
 _LAST_TOUCH = (

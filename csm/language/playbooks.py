@@ -15,7 +15,7 @@ from typing import Any
 
 from csm import textfile
 from csm.errors import NotFound, PlaybookError, Problem, did_you_mean
-from csm.language import yamlfile
+from csm.language import internal, yamlfile
 from csm.language.compiler import Condition
 from csm.language.fields import FieldSet
 from csm.language.yamlfile import Checker
@@ -26,12 +26,23 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _ROLE = re.compile(r"^[a-z][a-z0-9_]*$")
 _DURATION = re.compile(r"^(\d+)([dw])$")
 
-_PLAYBOOK_KEYS = ("playbook", "title", "description", "audience", "priority", "holdout", "steps")
-_STEP_KEYS = ("id", "title", "when", "for", "until", "once_per", "priority", "email", "task")
+_PLAYBOOK_KEYS = (
+    "playbook",
+    "title",
+    "description",
+    "audience",
+    "priority",
+    "holdout",
+    "touch_budget",
+    "steps",
+)
+_STEP_KEYS = ("id", "title", "when", "for", "until", "once_per", "cooldown", "priority", "email", "task")
+_BUDGET_KEYS = ("max_emails", "per_days")
+MAX_COOLDOWN_DAYS = 730
 _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")
 MAX_FOR_DAYS = 90
-_EMAIL_KEYS = ("template", "to", "fallback")
-_TASK_KEYS = ("title", "due_in")
+_EMAIL_KEYS = ("template", "to", "fallback", "cc_internal")
+_TASK_KEYS = ("title", "due_in", "type", "assignee")
 
 # The contact roles a step may name without any contact holding them yet, and what an email does
 # when nobody holds its roles.
@@ -46,12 +57,15 @@ class EmailSpec:
     template: str
     to: tuple[str, ...]  # contact roles, in order of preference
     fallback: str = "skip"  # when nobody holds them: "skip" (a task instead) or "primary"
+    cc_internal: tuple[str, ...] = ()  # account columns or our own addresses (see csm.language.internal)
 
 
 @dataclass(frozen=True)
 class TaskSpec:
     title: str
     due_in_days: int
+    type: str = "other"  # one of csm.language.internal.TASK_TYPES
+    assignee: str | None = None  # None: the account's owner; else an account column or an address
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,7 @@ class Step:
     task: TaskSpec | None
     for_days: int = 1  # the condition must have held on each of the last N days
     until: Condition | None = None  # exit: close open tasks, withdraw unsent drafts
+    cooldown_days: int = 0  # after firing for an account, not again for it within this many days
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,7 @@ class Playbook:
     steps: tuple[Step, ...]
     path: Path = field(compare=False)
     holdout: float = 0.0  # share of matching accounts set aside, 0 <= holdout < 1
+    touch_budget: tuple[int, int] | None = None  # (max_emails, per_days) instead of csm.toml's
 
     def step(self, step_id: str) -> Step | None:
         return next((s for s in self.steps if s.id == step_id), None)
@@ -132,6 +148,7 @@ def _check_step(
     for_days = _for_days(c, table, path)
     until = c.condition(table, path, "until", required=False, prefix=f"u{index}_")
     once_per = _once_per(c, table, path)
+    cooldown = _cooldown(c, table, path)
     email = _email(c, table["email"], (*path, "email"), template_exists) if "email" in table else None
     task = _task(c, table["task"], (*path, "task")) if "task" in table else None
     if "email" not in table and "task" not in table:
@@ -155,6 +172,7 @@ def _check_step(
         task,
         for_days or 1,
         until,
+        cooldown,
     )
 
 
@@ -174,6 +192,37 @@ def _for_days(c: Checker, table: dict, path: tuple[Any, ...]) -> int | None:
             f"'for' must be a duration from 1d to {MAX_FOR_DAYS}d like 14d or 2w, got {table.get('for')!r}",
         )
     return for_days
+
+
+def _cooldown(c: Checker, table: dict, path: tuple[Any, ...]) -> int:
+    """``cooldown``: after firing for an account, the step waits this long for it, whatever once_per says."""
+    if "cooldown" not in table:
+        return 0
+    days = _duration_days(table["cooldown"])
+    if days is None or not 1 <= days <= MAX_COOLDOWN_DAYS:
+        c.add(
+            (*path, "cooldown"),
+            f"'cooldown' must be a duration from 1d to {MAX_COOLDOWN_DAYS}d like 30d or 6w,"
+            f" got {table['cooldown']!r}",
+        )
+        return 0
+    return days
+
+
+def _touch_budget(c: Checker, table: dict) -> tuple[int, int] | None:
+    """A playbook's own ``touch_budget: {max_emails, per_days}`` (max_emails 0: exempt)."""
+    if "touch_budget" not in table:
+        return None
+    raw = c.table(table["touch_budget"], ("touch_budget",), _BUDGET_KEYS, "touch_budget")
+    values = []
+    for key, low in (("max_emails", 0), ("per_days", 1)):
+        value = raw.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 365:
+            where = ("touch_budget", key) if key in raw else ("touch_budget",)
+            c.add(where, f"touch_budget needs {key}: a whole number from {low} to 365, got {value!r}")
+            return None
+        values.append(value)
+    return values[0], values[1]
 
 
 def _once_per(c: Checker, table: dict, path: tuple[Any, ...]) -> str | None:
@@ -199,7 +248,8 @@ def _email(
         )
     roles = _roles(c, raw_email, email_path)
     fallback = c.choice(raw_email, email_path, "fallback", FALLBACKS, "skip")
-    return EmailSpec(template or "", roles, fallback)
+    copies = internal.cc_internal(c, raw_email, email_path, c.internal_domains)
+    return EmailSpec(template or "", roles, fallback, copies)
 
 
 def _task(c: Checker, raw: Any, task_path: tuple[Any, ...]) -> TaskSpec:
@@ -211,7 +261,8 @@ def _task(c: Checker, raw: Any, task_path: tuple[Any, ...]) -> TaskSpec:
             (*task_path, "due_in"),
             f"due_in must be a duration like 3d or 2w, got {raw_task.get('due_in')!r}",
         )
-    return TaskSpec(title or "", due or 0)
+    kind = internal.task_type(c, raw_task, task_path)
+    return TaskSpec(title or "", due or 0, kind, internal.assignee(c, raw_task, task_path))
 
 
 def _holdout(c: Checker, table: dict) -> float:
@@ -230,17 +281,19 @@ def parse_playbook(
     fields: FieldSet,
     template_exists: Callable[[str], bool] | None = None,
     held_roles: Callable[[], Collection[str]] = frozenset,
+    internal_domains: Collection[str] = (),
 ) -> tuple[Playbook | None, list[Problem]]:
     """Validate one playbook's text; return the model (if clean) and every problem.
 
     ``held_roles``: the roles the workspace's contacts hold, asked for only when
-    a step names a role that is not built in.
+    a step names a role that is not built in. ``internal_domains``: the
+    workspace's own mail domains, the only ones ``cc_internal`` may name.
     """
     try:
         doc = yamlfile.load(text, str(path))
     except yamlfile.YamlSyntaxError as exc:
         return None, [exc.problem]
-    c = Checker(doc, fields, held_roles)
+    c = Checker(doc, fields, held_roles, internal_domains)
     table = c.table(doc.data, (), _PLAYBOOK_KEYS, "a playbook")
     if not table:
         if isinstance(doc.data, dict) or doc.data is None:
@@ -253,6 +306,7 @@ def parse_playbook(
     audience = c.condition(table, (), "audience", required=False, prefix="aud_")
     priority = c.choice(table, (), "priority", PRIORITIES, "normal")
     holdout = _holdout(c, table)
+    budget = _touch_budget(c, table)
     raw_steps = table.get("steps")
     steps: list[Step] = []
     if not isinstance(raw_steps, list) or not raw_steps:
@@ -277,6 +331,7 @@ def parse_playbook(
         steps=tuple(steps),
         path=path,
         holdout=holdout,
+        touch_budget=budget,
     ), []
 
 
@@ -285,6 +340,7 @@ def load_all(
     fields: FieldSet,
     template_exists: Callable[[str], bool] | None = None,
     held_roles: Callable[[], Collection[str]] = frozenset,
+    internal_domains: Collection[str] = (),
 ) -> tuple[list[Playbook], list[Problem]]:
     """Every ``*.yaml`` playbook in ``folder`` and every problem found in any of them."""
     playbooks: list[Playbook] = []
@@ -295,7 +351,7 @@ def load_all(
         except textfile.UnreadableFile as exc:
             problems.append(exc.problem)
             continue
-        playbook, found = parse_playbook(text, path, fields, template_exists, held_roles)
+        playbook, found = parse_playbook(text, path, fields, template_exists, held_roles, internal_domains)
         problems.extend(found)
         if playbook:
             playbooks.append(playbook)
@@ -308,9 +364,10 @@ def load_selected(
     names: Iterable[str] = (),
     template_exists: Callable[[str], bool] | None = None,
     held_roles: Callable[[], Collection[str]] = frozenset,
+    internal_domains: Collection[str] = (),
 ) -> list[Playbook]:
     """The named playbooks (all when none are named); any problem raises PlaybookError."""
-    playbooks, problems = load_all(folder, fields, template_exists, held_roles)
+    playbooks, problems = load_all(folder, fields, template_exists, held_roles, internal_domains)
     if problems:
         raise PlaybookError(problems)
     by_id = {p.id: p for p in playbooks}

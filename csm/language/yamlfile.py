@@ -200,10 +200,12 @@ class Checker:
         doc: Document,
         fields: FieldSet,
         held_roles: Callable[[], Collection[str]] = frozenset,
+        internal_domains: Collection[str] = (),
     ) -> None:
         self.doc = doc
         self.fields = fields
         self.held_roles = held_roles  # read only when a step names a role outside the built-ins
+        self.internal_domains = internal_domains  # our own mail domains, for internal copies
         self.problems: list[Problem] = []
 
     def add(self, path: tuple[Any, ...], message: str, *, key: bool = False) -> None:

@@ -22,9 +22,10 @@ from csm.data.store import transaction
 from csm.errors import InputError, NotFound
 from csm.mail import deliveries
 
-STATUSES = ("draft", "approved", "sending", "sent", "failed", "skipped", "unknown", "withdrawn")
-# What waits for a person: to review, to send, to settle. `csm outbox` lists these by default.
-WAITING = ("draft", "approved", "unknown")
+STATUSES = ("draft", "approved", "sending", "sent", "failed", "skipped", "unknown", "withdrawn", "deferred")
+# What waits: for a person to review, send or settle, or for a contact's touch budget.
+# `csm outbox` lists these by default.
+WAITING = ("draft", "approved", "unknown", "deferred")
 # A new row is a draft, or skipped when nobody may receive it (it says why).
 BORN = ("draft", "skipped")
 
@@ -35,13 +36,17 @@ BORN = ("draft", "skipped")
 #   finish    as its copies came out: approved again when some wait for a later run
 #   recover   the claiming process is gone, so some copy may have arrived
 #   resolve   a person says whether the unsure copies arrived
+#   defer     a contact's touch budget is spent (csm.mail.budget); the reason names what holds it
+#   undefer   the budget allows it again: a draft to review once more
 _SETTLE = "`csm outbox --status unknown` lists the drafts waiting to be settled."
 # fmt: off
 MOVES: dict[str, Move] = {
     "approve":  Move(("draft",),            ("approved",),                             "approved"),
     "edit":     Move(("draft", "approved"), ("draft",),                                "edited"),
-    "skip":     Move(("draft", "approved"), ("skipped",),                              "skipped"),
-    "withdraw": Move(("draft", "approved"), ("withdrawn",),                            "withdrawn"),
+    "skip":     Move(("draft", "approved", "deferred"), ("skipped",),                  "skipped"),
+    "withdraw": Move(("draft", "approved", "deferred"), ("withdrawn",),                "withdrawn"),
+    "defer":    Move(("draft", "approved", "deferred"), ("deferred",),                 "deferred"),
+    "undefer":  Move(("deferred",),         ("draft",),                                "drafted again"),
     "fail":     Move(("approved",),         ("failed",),                               "failed"),
     "claim":    Move(("approved",),         ("sending",),                              "claimed"),
     "finish":   Move(("sending",),          ("sent", "failed", "approved", "unknown"), "finished"),
@@ -58,7 +63,7 @@ _LIST_COLUMNS = (
 
 def _decode(row: sqlite3.Row) -> dict[str, Any]:
     item = dict(row)
-    for key in ("to_addrs", "cc", "why"):
+    for key in ("to_addrs", "cc", "cc_internal", "why"):
         if key in item and isinstance(item[key], str):
             item[key] = json.loads(item[key])
     return item
@@ -142,11 +147,14 @@ def _moved(conn: sqlite3.Connection, draft_id: int, action: str, new: str, now: 
 
 
 _INSERT = (
-    "INSERT INTO outbox (dedupe_key, playbook, step, account_id, owner, to_addrs, cc, reply_to, subject,"
-    " body, template, why, priority, status, reason, created_at, updated_at)"
-    " VALUES (:dedupe_key, :playbook, :step, :account_id, :owner, :to_addrs, :cc, :reply_to, :subject,"
-    " :body, :template, :why, :priority, :status, :reason, :now, :now)"
+    "INSERT INTO outbox (dedupe_key, playbook, step, account_id, owner, to_addrs, cc, cc_internal, reply_to,"
+    " subject, body, template, why, priority, touch_budget, status, reason, created_at, updated_at)"
+    " VALUES (:dedupe_key, :playbook, :step, :account_id, :owner, :to_addrs, :cc, :cc_internal, :reply_to,"
+    " :subject, :body, :template, :why, :priority, :touch_budget, :status, :reason, :now, :now)"
 )
+
+
+_OPTIONAL = {"cc_internal": "[]", "touch_budget": None}  # columns a row may leave out
 
 
 def add(conn: sqlite3.Connection, rows: Mapping[str, Mapping[str, Any]], status: str) -> dict[str, int]:
@@ -157,7 +165,7 @@ def add(conn: sqlite3.Connection, rows: Mapping[str, Mapping[str, Any]], status:
     """
     if status not in BORN:
         raise ValueError(f"an outbox row is born {' or '.join(BORN)}, not {status}")
-    born = {key: {**row, "status": status} for key, row in rows.items()}
+    born = {key: {**_OPTIONAL, **row, "status": status} for key, row in rows.items()}
     return lifecycle.insert_new(conn, "outbox", _INSERT, born)
 
 
@@ -237,6 +245,19 @@ def withdraw(conn: sqlite3.Connection, playbook: str, step: str, account_id: str
     keys = {"playbook": playbook, "step": step, "account": account_id}
     changes = {"updated_at": now, "reason": "until met"}
     return lifecycle.shift(conn, "outbox", MOVES["withdraw"], "withdrawn", where, keys, changes)
+
+
+def defer(conn: sqlite3.Connection, draft_id: int, reason: str, now: str) -> bool:
+    """A waiting draft waits for its contacts' touch budget, saying why (caller's transaction).
+
+    False when it was no longer waiting (sent, skipped meanwhile).
+    """
+    return _moved(conn, draft_id, "defer", "deferred", now, reason=reason)
+
+
+def undefer(conn: sqlite3.Connection, draft_id: int, now: str) -> bool:
+    """A deferred draft has room again: a draft to review (caller's transaction); False if not deferred."""
+    return _moved(conn, draft_id, "undefer", "draft", now, reason=None)
 
 
 def fail(conn: sqlite3.Connection, draft_id: int, reason: str, now: str) -> bool:

@@ -4,7 +4,8 @@ For every draft, in this order:
 
 1. re-check: the account still matches the step and is not snoozed;
    unsubscribed recipients are dropped (and named), and the draft is skipped
-   with why when nobody is left;
+   with why when nobody is left; a contact mailed up to the touch budget
+   meanwhile defers it (:mod:`csm.mail.budget`); internal copies are re-checked;
 2. build one copy per recipient, each with its own unsubscribe token, and
    record the copies (``deliveries``) with the tokens;
 3. claim: ``approved -> sending`` in a committed write transaction, naming
@@ -37,9 +38,10 @@ from typing import Any
 from csm.data import timeline
 from csm.data.store import transaction
 from csm.engine import matching as engine
+from csm.engine.recipients import internal_now
 from csm.errors import InputError, StateError, WorkspaceError
 from csm.language.playbooks import Playbook
-from csm.mail import deliveries, outbox, suppression
+from csm.mail import budget, deliveries, outbox, suppression
 from csm.mail.claims import claimant, recover_abandoned, wall_clock
 from csm.mail.deliveries import Delivery
 from csm.mail.message import (
@@ -187,6 +189,10 @@ class Ledger:
             return f"the account no longer matches {playbook.id} › {step.id} ({step.when.source})"
         return None
 
+    def must_wait(self, draft: dict[str, Any]) -> str | None:
+        """Why this draft waits for its contacts' touch budget (mail went to them meanwhile), or None."""
+        return budget.spent_at_send(self.rt.conn, draft, self.rt.ws.settings.touch_budget, self.rt.today)
+
     def outgoing(self, draft: dict[str, Any]) -> tuple[OutgoingEmail, list[str]]:
         """The email to the draft's recipients who are still subscribed, and notes on what changed."""
         from csm.templating.render import to_html
@@ -197,6 +203,10 @@ class Ledger:
         if not to and cc:
             notes.append(f"moved {', '.join(addr for _, addr in cc)} from Cc to To")
             to, cc = cc, ()
+        stored = json.loads(draft.get("cc_internal") or "[]")
+        internal, left_out = internal_now(self.rt.conn, stored, self.rt.ws.settings.internal_domains)
+        notes.extend(f"left out {note}" for note in left_out)
+        cc = (*cc, *(("", addr) for addr in internal))
         email = OutgoingEmail(
             draft_id=draft["id"],
             dedupe_key=draft["dedupe_key"],
@@ -247,6 +257,12 @@ class Ledger:
             except StateError:
                 return None
             return outcome("skipped", reason)
+        wait = self.must_wait(draft)
+        if wait is not None:
+            with transaction(conn):
+                if not outbox.defer(conn, draft_id, wait, self._now()):
+                    return None
+            return outcome("deferred", wait)
         email, notes = self.outgoing(draft)
         try:
             message_id = check_headers(email)  # every header, before anything is recorded

@@ -115,7 +115,7 @@ def account_view(rt: Runtime, account_id: str) -> AccountView:
     drafts = [
         d
         for d in outbox.listing(rt.conn, account_id=account_id)
-        if d["status"] in ("draft", "approved", "unknown", "failed")
+        if d["status"] in ("draft", "approved", "unknown", "failed", "deferred")
     ]
     return AccountView(
         account=found[account_id],

@@ -19,7 +19,10 @@ USAGE_DROP = -0.2  # without 30 days of health history: usage down 20% or more
 class Morning:
     today: str
     owner: str | None
+    stale: list[dict[str, Any]]  # data past its [freshness] limit, first: it held steps back
+    held_back: list[str]  # the steps that did not fire because of it
     drafts: list[dict[str, Any]]
+    deferred: list[dict[str, Any]]  # drafts waiting for a contact's touch budget
     tasks: list[dict[str, Any]]
     renewals: list[dict[str, Any]]
     health_drops: list[dict[str, Any]]
@@ -46,16 +49,41 @@ def _accounts(
     return [dict(r) for r in rt.conn.execute(f"{sql} ORDER BY {order}", params)]
 
 
-def morning(rt: Runtime, owner: str | None) -> Morning:
+def morning(rt: Runtime, owner: str | None, held_back: list[str] | None = None) -> Morning:
+    """The morning list for ``owner`` (None: everyone); ``held_back``: the steps stale data kept
+    from firing in the run just before, if any."""
     return Morning(
-        rt.today.isoformat(),
-        owner,
-        _drafts(rt, owner),
-        _tasks(rt, owner),
-        _renewals(rt, owner),
-        _health_drops(rt, owner),
-        _silent(rt, owner),
+        today=rt.today.isoformat(),
+        owner=owner,
+        stale=[s.as_json() | {"summary": str(s)} for s in rt.stale_list()],
+        held_back=held_back or [],
+        drafts=_drafts(rt, owner),
+        deferred=_deferred(rt, owner),
+        tasks=_tasks(rt, owner),
+        renewals=_renewals(rt, owner),
+        health_drops=_health_drops(rt, owner),
+        silent=_silent(rt, owner),
     )
+
+
+def _listed(d: dict[str, Any]) -> dict[str, Any]:
+    """What a listed draft shows first, wherever it waits."""
+    return {
+        "id": d["id"],
+        "account": d["account_id"],
+        "account_name": d["account_name"],
+        "playbook": d["playbook"],
+        "step": d["step"],
+        "subject": d["subject"],
+        "priority": d["priority"],
+    }
+
+
+def _deferred(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
+    """Drafts waiting for a contact's touch budget, and why (see csm.mail.budget)."""
+    return [
+        {**_listed(d), "reason": d["reason"]} for d in outbox.listing(rt.conn, status="deferred", owner=owner)
+    ]
 
 
 def _drafts(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
@@ -64,13 +92,7 @@ def _drafts(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
     overlaps = also_to_same_person(rt.conn, [d["id"] for d in pending])
     return [
         {
-            "id": d["id"],
-            "account": d["account_id"],
-            "account_name": d["account_name"],
-            "playbook": d["playbook"],
-            "step": d["step"],
-            "subject": d["subject"],
-            "priority": d["priority"],
+            **_listed(d),
             "edited": bool(d["edited"]),
             "why": d["why"],
             "also_to_same_person": overlaps[d["id"]],
@@ -88,6 +110,8 @@ def _tasks(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
             "account": t["account_id"],
             "account_name": t["account_name"],
             "title": t["title"],
+            "type": t["type"],
+            "assignee": t["assignee"],
             "due_date": t["due_date"],
             "state": _due_state(t["due_date"], today),
             "priority": t["priority"],

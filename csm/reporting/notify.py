@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,9 +85,12 @@ def digest(conn: sqlite3.Connection, today: dt.date, now: dt.datetime) -> list[O
     ]
 
 
-def message(digests: list[OwnerDigest], today: dt.date) -> dict[str, Any]:
-    """The Slack-compatible payload: one ``text`` in mrkdwn."""
+def message(digests: list[OwnerDigest], today: dt.date, stale: Sequence[object] = ()) -> dict[str, Any]:
+    """The Slack-compatible payload: one ``text`` in mrkdwn; stale data first (see csm.data.freshness)."""
     lines = [f"*csm: what waits on {today.isoformat()}*"]
+    if stale:
+        lines.append("⚠ *Stale data: steps that read it do not fire until it is imported again*")
+        lines.extend(f"    ◦ {item}" for item in stale)
     for d in digests:
         counts = f"{plural(d.drafts, 'draft')} to review, {d.overdue} overdue and {d.due_today} due tasks"
         if d.unknown:

@@ -1,0 +1,230 @@
+"""The touch budget: at most N emails to one contact in D days, across all playbooks.
+
+Every email to a contact counts against that contact's budget: those sent
+(or being sent, or of unknown fate) within the last D days, and every draft
+still waiting (``draft``, ``approved``). csm.toml sets the budget
+(``[touch_budget]``, by default 2 emails per 7 days); a playbook may set its
+own (``touch_budget:``), kept on each of its drafts, which then judges that
+draft (``max_emails: 0`` exempts it, though it still counts for the others).
+
+:func:`plan` decides which waiting drafts keep their place. Sent mail and
+approved drafts (a person said yes) hold theirs; the drafts still to review
+and those deferred before are then ranked, and each takes its place while
+every one of its recipients has room:
+
+1. priority: urgent, high, normal, low;
+2. among equals, the draft made first (it has waited longest);
+3. then the lower id.
+
+A draft that finds no room is ``deferred`` (a move in :mod:`csm.mail.outbox`),
+never lost: the next run drafts it again once its contacts have room. The
+reason names who is full and what holds them; :func:`plan` is the one place
+it is computed (``csm today``, ``csm run`` and ``csm explain`` read it).
+Sending checks again (:func:`spent_at_send`, from the copies each send
+records): an approved draft whose contact was mailed meanwhile waits,
+deferred, rather than going over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from csm.engine.recipients import addresses
+from csm.mail import outbox
+from csm.workspace import TouchBudget
+
+RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+GONE = ("sent", "sending", "unknown")  # went out, or may have
+HELD = ("approved",)  # a person said yes: keeps its place
+CONTENDERS = ("draft", "deferred")
+_SELECT = (
+    "SELECT o.id, o.status, o.playbook, o.step, o.account_id, a.name AS account_name, o.to_addrs, o.cc,"
+    " o.subject, o.priority, o.touch_budget, o.reason, o.created_at,"
+    " coalesce(o.sent_at, o.updated_at) AS out_at"
+    " FROM outbox o LEFT JOIN accounts a ON a.id = o.account_id WHERE "
+)
+_GONE_SINCE = "o.status IN ('sending', 'unknown') OR (o.status = 'sent' AND o.sent_at >= :since)"
+
+
+def budget_of(text: str | None, default: TouchBudget) -> TouchBudget:
+    """A draft's budget: its playbook's own (``"3/7"``), else csm.toml's."""
+    if not text:
+        return default
+    max_emails, per_days = text.split("/")
+    return TouchBudget(int(max_emails), int(per_days))
+
+
+@dataclass(frozen=True)
+class _Email:
+    id: int
+    status: str
+    subject: str
+    account: str
+    out_day: str  # the day it went out (GONE), else ""
+    addresses: frozenset[str]
+
+
+def _email(row: sqlite3.Row) -> _Email:
+    out_day = row["out_at"][:10] if row["status"] in GONE else ""
+    return _Email(
+        row["id"],
+        row["status"],
+        row["subject"],
+        row["account_name"] or "",
+        out_day,
+        frozenset(addresses(row["to_addrs"], row["cc"])),
+    )
+
+
+@dataclass
+class Plan:
+    """Which waiting drafts keep their place and which wait, with why."""
+
+    keep: list[int] = field(default_factory=list)  # drafts (to review) with room
+    defer: dict[int, str] = field(default_factory=dict)  # draft id -> why it waits
+    before: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # id -> (status, reason) found
+
+    def reason(self, draft_id: int) -> str | None:
+        return self.defer.get(draft_id)
+
+
+def _window_start(today: dt.date, budget: TouchBudget) -> str:
+    """The first day of a ``per_days`` window ending today."""
+    return (today - dt.timedelta(days=budget.per_days - 1)).isoformat()
+
+
+def plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date) -> Plan:
+    """Rank every waiting draft against its contacts' budgets (see the module docstring)."""
+    longest = max([default.per_days, *_override_days(conn)])
+    waiting = "o.status IN ('draft', 'approved', 'deferred') OR "
+    rows = list(
+        conn.execute(
+            _SELECT + waiting + _GONE_SINCE, {"since": (today - dt.timedelta(days=longest)).isoformat()}
+        )
+    )
+    emails = {row["id"]: _email(row) for row in rows}
+    counting = _ByAddress()
+    for row in rows:
+        if row["status"] in (*GONE, *HELD):
+            counting.add(emails[row["id"]])
+    contenders = sorted(
+        (r for r in rows if r["status"] in CONTENDERS),
+        key=lambda r: (RANK.get(r["priority"], 2), r["created_at"], r["id"]),
+    )
+    result = Plan(before={r["id"]: (r["status"], r["reason"]) for r in contenders})
+    for row in contenders:
+        email, budget = emails[row["id"]], budget_of(row["touch_budget"], default)
+        full = _full(email, budget, today, counting)
+        if full is None:
+            result.keep.append(email.id)
+            counting.add(email)
+        else:
+            result.defer[email.id] = _why(conn, row, budget, *full)
+    return result
+
+
+def _override_days(conn: sqlite3.Connection) -> list[int]:
+    rows = conn.execute("SELECT DISTINCT touch_budget FROM outbox WHERE touch_budget IS NOT NULL")
+    return [int(r[0].split("/")[1]) for r in rows]
+
+
+class _ByAddress:
+    """The emails that count against each address, so a draft looks only at its own recipients'."""
+
+    def __init__(self, emails: Iterable[_Email] = ()) -> None:
+        self._by: dict[str, list[_Email]] = {}
+        for email in emails:
+            self.add(email)
+
+    def add(self, email: _Email) -> None:
+        for address in email.addresses:
+            self._by.setdefault(address, []).append(email)
+
+    def holding(self, address: str, start: str, besides: int) -> list[_Email]:
+        """The emails to ``address`` waiting, or gone out on or after ``start`` (not ``besides``)."""
+        return [
+            e for e in self._by.get(address, ()) if e.id != besides and (not e.out_day or e.out_day >= start)
+        ]
+
+
+def _full(
+    email: _Email, budget: TouchBudget, today: dt.date, counting: _ByAddress
+) -> tuple[str, list[_Email]] | None:
+    """The first recipient of ``email`` whose budget is spent, and the emails spending it; None: room."""
+    if budget.off:
+        return None
+    start = _window_start(today, budget)
+    for address in sorted(email.addresses):
+        holding = counting.holding(address, start, email.id)
+        if len(holding) >= budget.max_emails:
+            return address, holding
+    return None
+
+
+def _who(conn: sqlite3.Connection, account_id: str, account_name: str, address: str) -> str:
+    """``Acme's champion Jane Doe`` for an address at the draft's account."""
+    row = conn.execute(
+        "SELECT name, role, is_primary FROM contacts WHERE account_id = ? AND email = ? COLLATE NOCASE",
+        (account_id, address),
+    ).fetchone()
+    if row is None:
+        return address
+    role = (row["role"] or ("primary contact" if row["is_primary"] else "contact")).replace("_", " ")
+    return f"{account_name}'s {role} {row['name'] or address}".rstrip()
+
+
+def _held(email: _Email) -> str:
+    if email.out_day:
+        return f"“{email.subject}” (sent {email.out_day})"
+    return f"“{email.subject}” ({email.status} #{email.id})"
+
+
+def _why(
+    conn: sqlite3.Connection, row: sqlite3.Row, budget: TouchBudget, address: str, holding: list[_Email]
+) -> str:
+    held = ", ".join(_held(e) for e in holding[:-1])
+    held = f"{held} and {_held(holding[-1])}" if held else _held(holding[-1])
+    return (
+        f"deferred: {_who(conn, row['account_id'], row['account_name'] or '', address)} already has {held}"
+        f" within {budget.per_days} days ({budget})"
+    )
+
+
+def rebalance(conn: sqlite3.Connection, default: TouchBudget, today: dt.date, now: str) -> Plan:
+    """Apply :func:`plan`: defer the drafts without room, draft again those with room (caller's write)."""
+    result = plan(conn, default, today)
+    for draft_id, reason in result.defer.items():
+        if result.before.get(draft_id) != ("deferred", reason):
+            outbox.defer(conn, draft_id, reason, now)
+    for draft_id in result.keep:
+        if result.before[draft_id][0] == "deferred":
+            outbox.undefer(conn, draft_id, now)
+    return result
+
+
+def spent_at_send(
+    conn: sqlite3.Connection, draft: dict[str, Any], default: TouchBudget, today: dt.date
+) -> str | None:
+    """Why an approved draft must wait now: its contacts' budget spent by mail gone out meanwhile."""
+    budget = budget_of(draft["touch_budget"], default)
+    if budget.off:
+        return None
+    me = conn.execute(_SELECT + "o.id = :id", {"id": draft["id"]}).fetchone()
+    email = _email(me)
+    if not email.addresses:
+        return None
+    # The copies each send records (csm.mail.deliveries), by address: no scan of the sent mail.
+    marks = ", ".join(f":a{i}" for i in range(len(email.addresses)))
+    to_them = (
+        f"o.id IN (SELECT d.draft_id FROM deliveries d WHERE d.address COLLATE NOCASE IN ({marks}))"
+        f" AND o.id != :id AND ({_GONE_SINCE})"
+    )
+    params = {"id": draft["id"], "since": _window_start(today, budget)}
+    params.update({f"a{i}": address for i, address in enumerate(sorted(email.addresses))})
+    gone = _ByAddress(_email(r) for r in conn.execute(_SELECT + to_them, params))
+    full = _full(email, budget, today, gone)
+    return None if full is None else _why(conn, me, budget, *full)
