@@ -600,6 +600,9 @@ def main() -> None:
         rows.extend(morning_rows(large_morning, help_s))
         rows.extend(send_rates(small, tmp, drafts))
         rows.append(memory(small, data, min(size, 10_000), size))
+        from backtest import backtest_time  # benchmarks/backtest.py, beside this script
+
+        rows.append(backtest_time(small, tmp, min(size, 10_000), args.repeat))
     show(rows, size)
     growth(small_morning, large_morning)
 

@@ -51,6 +51,8 @@ def check(rt: Runtime) -> CheckReport:
         rt.ws.settings.internal_domains,
     )
     problems.extend(found)
+    if not found:  # the tests are checked once the playbooks they name load
+        problems.extend(_test_problems(rt.ws.playbooks_dir, {p.id: p for p in playbooks}))
     warnings = metric_warnings(playbooks, metrics.held(rt.conn) or [])
     _, found = health_model.load_file(health_model.model_path(rt.ws.health_path), rt.fields)
     problems.extend(found)
@@ -90,6 +92,15 @@ def _first_mention(text: str, name: str) -> tuple[int, int]:
         return 1, 1
     before = text[: found.start()]
     return before.count("\n") + 1, found.start() - before.rfind("\n")
+
+
+def _test_problems(playbooks_dir: Path, known: dict[str, Playbook]) -> list[Problem]:
+    """Every problem in the playbooks' test files (``playbooks/tests/*.yaml``)."""
+    from csm.playtest import testfile
+
+    folder = playbooks_dir / testfile.TESTS_FOLDER
+    paths = testfile.test_files([folder], playbooks_dir) if folder.is_dir() else []
+    return [problem for path in paths for problem in testfile.load(path, known)[1]]
 
 
 def _table_line(path: Path, header: str) -> int:

@@ -63,6 +63,11 @@ SAMPLES = (
     Sample("health A1179", (("Redwood Dental", 5), ("Health fell", 2))),
     Sample("report", (("Playbook report", 6), ("After the touch", 5), ("Holdouts", 10))),
     Sample("account A1225", (("Orchid Insurance", 6), ("Timeline", 5))),
+    Sample("explain A1026 renewal-ahead heads-up"),
+    Sample(
+        "backtest --from 2026-07-27 --to 2026-09-27 --playbook renewal-ahead",
+        (("Backtest", 2), ("renewal-ahead › heads-up", 14)),
+    ),
 )
 
 

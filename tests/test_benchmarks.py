@@ -34,5 +34,6 @@ def test_benchmarks_print_every_figure_at_the_tiny_size(tmp_path: Path) -> None:
         "peak RSS `run --dry-run` 200",
         "peak RSS `today`/`run` 200",
         "How cost grows",
+        "`csm backtest` 90 days, 200 accounts",
     ):
         assert figure in result.stdout, figure

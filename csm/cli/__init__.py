@@ -80,14 +80,17 @@ def _root(
 
 def _register() -> None:
     from csm.cli import (
+        backtest_cmds,
         completion,
         data_cmds,
         demo_cmds,
+        explain_cmds,
         health_cmds,
         inbox_cmds,
         morning_cmds,
         outbox_cmds,
         playbook_cmds,
+        playtest_cmds,
         report_cmds,
         send_cmds,
         sync_cmds,
@@ -101,6 +104,9 @@ def _register() -> None:
         data_cmds,
         sync_cmds,
         playbook_cmds,
+        playtest_cmds,
+        explain_cmds,
+        backtest_cmds,
         morning_cmds,
         health_cmds,
         report_cmds,

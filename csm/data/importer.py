@@ -24,7 +24,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
-from csm.data import outcomes, rollup, timeline
+from csm.data import history, outcomes, rollup, timeline
 from csm.data.convert import BadValue, Converter, infer_type
 from csm.data.freshness import import_ref
 from csm.data.kinds import Columns, spec
@@ -150,7 +150,9 @@ def _check_and_upsert(conn: sqlite3.Connection, job: _Input) -> ImportResult:
         metrics: set[str] = set()
         if kind == "usage":  # remembered, so `csm check` can name a metric nothing holds
             batches = noting(batches, columns.names.index("metric"), metrics)
-        result = ImportResult(kind, job.source, *_upsert(conn, kind, columns, batches, size))
+        with history.kept(conn, kind, job.now) as kept:
+            inserted, updated, unchanged = _upsert(conn, kind, columns, batches, size)
+        result = ImportResult(kind, job.source, inserted, updated - kept.rows, unchanged + kept.rows)
         if before is not None:
             outcomes.record_imported(conn, before, job.now)
         if metrics:

@@ -358,6 +358,31 @@ CREATE TABLE mail_cursors (
     )
 
 
+def _migration_9(conn: sqlite3.Connection) -> None:
+    """The values accounts and contacts held before an import changed them: `csm backtest`'s past.
+
+    One row per changed row and import day: its columns as they were (JSON) and the day
+    they stopped holding. The current values are the table's own; a day before every
+    change recorded reads the oldest values kept (see :mod:`csm.data.history`).
+    """
+    _run_script(
+        conn,
+        """CREATE TABLE account_history (
+    account_id TEXT NOT NULL,
+    valid_until TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, valid_until)
+) WITHOUT ROWID;
+CREATE TABLE contact_history (
+    account_id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    valid_until TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, email, valid_until)
+) WITHOUT ROWID""",
+    )
+
+
 # Numbered migrations: index + 1 is the schema version each one produces.
 # Append only; never edit one that has shipped.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
@@ -369,6 +394,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_6,
     _migration_7,
     _migration_8,
+    _migration_9,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -13,7 +13,13 @@ from csm.data import store
 from csm.data.importer import import_records
 from csm.demo.cohorts import DEMO_TODAY, ME, NOW, OWNERS, SEED
 from csm.demo.data import Rows, generate
-from csm.demo.history import health_history, playbook_history
+from csm.demo.history import (
+    HISTORY_START,
+    accounts_on,
+    decided_renewals,
+    health_history,
+    playbook_history,
+)
 from csm.demo.replies import write_export
 from csm.errors import WorkspaceError
 from csm.init import create
@@ -40,14 +46,21 @@ def build_demo(root: Path | None = None) -> DemoSummary:
     accounts, contacts, usage, timeline, events = generate(random.Random(SEED))
     conn = store.connect(root / "csm.db")
     try:
-        kinds = (("accounts", accounts), ("contacts", contacts), ("usage", usage), ("events", events))
-        for kind, rows in kinds:
+        decided = decided_renewals(accounts)
+        first = accounts_on(accounts, decided, HISTORY_START)
+        for kind, rows, at in (
+            ("accounts", first, f"{HISTORY_START}T06:00:00+00:00"),
+            ("contacts", contacts, NOW),
+            ("usage", usage, NOW),
+            ("events", events, NOW),
+        ):
             records = ((f"{kind} record {n}", row) for n, row in enumerate(rows, 1))
-            import_records(conn, kind, records, source=f"demo {kind}", now=NOW)
+            import_records(conn, kind, records, source=f"demo {kind}", now=at)
         with store.transaction(conn):
             _insert(conn, "timeline", timeline)
         health_history(conn, root)
-        playbook_history(conn, root, random.Random(SEED + 1))
+        playbook_history(conn, root, random.Random(SEED + 1), decided)
+        health_history(conn, root, today_only=True)  # seen the imports of decided renewals
         write_export(conn, root)
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

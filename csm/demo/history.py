@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from csm.data import store, timeline
+from csm.data.importer import import_records
 from csm.demo import replies
 from csm.demo.cohorts import DEMO_TODAY, NOW
 from csm.engine import tasks
@@ -30,14 +31,17 @@ HEALTH_DAYS = tuple(
 )
 # Past weekly runs of every playbook, all in Q3, so this quarter's steps still fire today.
 HISTORY_RUNS = tuple(DEMO_TODAY - dt.timedelta(days=t) for t in range(119, 55, -7))
+# The CRM export is first imported at the start of the usage history; renewals decided since are
+# imported on the day they were decided, so the accounts' values have a history to backtest on.
+HISTORY_START = DEMO_TODAY - dt.timedelta(days=180)
 HOLDOUT_PLAYBOOK = "adoption-milestones"  # the demo measures its nudges against a 20% holdout
 _SKIP_REASONS = ("already on a call this week", "champion on leave", "covered in the QBR")
 REPLY_SEED = 20261125  # who answered the summer's emails: a stream of its own
 LAST_WEEK_STEPS = {("renewal-ahead", "heads-up"), ("silent-account", "hello")}
 
 
-def health_history(conn: sqlite3.Connection, root: Path) -> None:
-    """Snapshots as if `csm health` had run on each of :data:`HEALTH_DAYS`, scored by the demo's model."""
+def health_history(conn: sqlite3.Connection, root: Path, *, today_only: bool = False) -> None:
+    """Snapshots as if `csm health` had run on each of :data:`HEALTH_DAYS` (or today), by the demo's model."""
     from csm import runtime, workspace
     from csm.health import model as health_model
     from csm.health import score as health
@@ -45,19 +49,21 @@ def health_history(conn: sqlite3.Connection, root: Path) -> None:
     fields = runtime.fields_for(conn)
     model = health_model.load(root / health_model.MODEL_FILE, fields)
     params = runtime.sql_params(workspace.load(explicit=root), DEMO_TODAY)
-    health.snapshot(conn, model, fields, params, HEALTH_DAYS)
+    health.snapshot(conn, model, fields, params, [DEMO_TODAY] if today_only else HEALTH_DAYS)
 
 
-def playbook_history(conn: sqlite3.Connection, root: Path, rng: random.Random) -> None:
+def playbook_history(
+    conn: sqlite3.Connection, root: Path, rng: random.Random, decided: list[_Decided]
+) -> None:
     """Replay weekly `csm run`s over the summer, and a CSM working each morning's list.
 
     Four in five drafts are sent the next day, the rest skipped with a reason;
     four in five tasks are done within two days, the rest weeks later; about a
     third of the emails sent get an answer within three days (their own random
     stream, :data:`REPLY_SEED`). This gives `csm report` its history. The
-    accounts whose renewal was decided since are replayed as they stood then:
-    active, before that renewal. Last, last week's heads-ups and hellos
-    (:func:`_last_week`), the sequences `csm today` follows up.
+    accounts whose renewal was decided since stood active, before that renewal,
+    until the day an import says it was decided. Last, last week's heads-ups and
+    hellos (:func:`_last_week`), the sequences `csm today` follows up.
     """
     from csm import runtime, workspace
     from csm.engine import matching as engine
@@ -72,17 +78,19 @@ def playbook_history(conn: sqlite3.Connection, root: Path, rng: random.Random) -
     playbooks = load_selected(
         ws.playbooks_dir, fields, (), templates.exists, internal_domains=ws.settings.internal_domains
     )
-    decided = _decided_renewals(conn)
     answers = random.Random(REPLY_SEED)
+    since = HISTORY_START
     for day in HISTORY_RUNS:
-        _as_of(conn, decided, day)
+        _import_decided(conn, decided, since, day)
+        since = day
         params = runtime.sql_params(ws, day)
         results = engine.evaluate(conn, playbooks, fields, params, day)
         added = queue(conn, ws, templates, fields, params, results, day, f"{day}T07:00:00+00:00").added
         sent = _work_the_list(conn, day, [*added, *_drafted_again(conn, added)], rng)
         answered = [draft for draft in sent if answers.random() < 0.35]
         replies.answer(conn, playbooks, answered, [answers.randint(0, 2) for _ in answered])
-    _as_of(conn, decided, DEMO_TODAY)
+    _import_decided(conn, decided, since, DEMO_TODAY)
+    _record_outcomes(conn, decided)
     _last_week(conn, ws, playbooks)
 
 
@@ -187,49 +195,64 @@ class _Decided:
     """An account whose renewal was decided this year: what it looked like before."""
 
     id: str
+    name: str
     outcome: str
     renewal: str  # the renewal it decided
     renewal_after: str  # its renewal date now
 
+    def on(self, day: dt.date) -> dict[str, object]:
+        """Its row's status and renewal date as they stood on ``day``."""
+        before = day.isoformat() < self.renewal
+        status, renewal = ("active", self.renewal) if before else (self.outcome, self.renewal_after)
+        return {"id": self.id, "name": self.name, "status": status, "renewal_date": renewal}
 
-def _decided_renewals(conn: sqlite3.Connection) -> list[_Decided]:
-    """Renewed and churned accounts, with the outcome dated on the renewal it decided.
 
-    The import dates a renewal it sees on its own day; the demo knows better:
-    a renewed account's decided renewal is a year before its next one.
+def decided_renewals(accounts: list[dict[str, object]]) -> list[_Decided]:
+    """The renewed and churned accounts, each with the renewal it decided.
+
+    A renewed account's decided renewal is a year before its next one.
     """
-    decided = [
+    return [
         _Decided(
-            row[0],
-            row[1],
-            row[2] if row[1] == "churned" else _a_year_before(row[2]),
-            row[2],
+            str(row["id"]),
+            str(row["name"]),
+            str(row["status"]),
+            str(row["renewal_date"])
+            if row["status"] == "churned"
+            else _a_year_before(str(row["renewal_date"])),
+            str(row["renewal_date"]),
         )
-        for row in conn.execute(
-            "SELECT id, status, renewal_date FROM accounts WHERE status IN ('renewed', 'churned') ORDER BY id"
-        )
+        for row in sorted(accounts, key=lambda r: str(r["id"]))
+        if row["status"] in ("renewed", "churned")
     ]
+
+
+def accounts_on(accounts: list[dict[str, object]], decided: list[_Decided], day: dt.date) -> list[dict]:
+    """The CRM export as it stood on ``day``: the decided renewals not decided yet."""
+    then = {d.id: d.on(day) for d in decided}
+    return [{**row, **then.get(str(row["id"]), {})} for row in accounts]
+
+
+def _import_decided(conn: sqlite3.Connection, decided: list[_Decided], since: dt.date, day: dt.date) -> None:
+    """The renewals decided after ``since`` up to ``day``, each imported on the day it was decided."""
+    due: dict[str, list[_Decided]] = {}
+    for d in decided:
+        if since.isoformat() < d.renewal <= day.isoformat():
+            due.setdefault(d.renewal, []).append(d)
+    for renewal, group in sorted(due.items()):
+        on = dt.date.fromisoformat(renewal)
+        records = ((f"CRM export record {n}", d.on(on)) for n, d in enumerate(group, 1))
+        import_records(conn, "accounts", records, source="demo CRM export", now=f"{renewal}T06:00:00+00:00")
+
+
+def _record_outcomes(conn: sqlite3.Connection, decided: list[_Decided]) -> None:
+    """One outcome per decided renewal, dated on the renewal it decided (as `csm outcome` would)."""
     with store.transaction(conn):
         conn.execute("DELETE FROM outcomes")
         conn.executemany(
             "INSERT INTO outcomes (account_id, date, outcome, source, recorded_at)"
             " VALUES (?, ?, ?, 'import', ?)",
             ((d.id, d.renewal, d.outcome, NOW) for d in decided),
-        )
-    return decided
-
-
-def _as_of(conn: sqlite3.Connection, decided: list[_Decided], day: dt.date) -> None:
-    """Decided accounts as they stood on ``day``: active, with the old renewal date, until it passed."""
-    with store.transaction(conn):
-        conn.executemany(
-            "UPDATE accounts SET status = ?, renewal_date = ? WHERE id = ?",
-            (
-                ("active", d.renewal, d.id)
-                if day.isoformat() < d.renewal
-                else (d.outcome, d.renewal_after, d.id)
-                for d in decided
-            ),
         )
 
 

@@ -24,6 +24,11 @@ _CHUNK = 500
 _TODAY = re.compile(r":today\b")
 
 
+def dedupe_key(playbook_id: str, step_id: str, account_id: str, once_value: object) -> str:
+    """What makes a draft or task unique: (playbook, step, account, once_per value)."""
+    return f"{playbook_id}:{step_id}:{account_id}:{once_value}"
+
+
 class Match(NamedTuple):
     """One account a step matched. A tuple, not a dataclass: a run may build a million."""
 
@@ -34,7 +39,7 @@ class Match(NamedTuple):
     once_value: str
 
     def dedupe_key(self, playbook: Playbook, step: Step) -> str:
-        return f"{playbook.id}:{step.id}:{self.account_id}:{self.once_value}"
+        return dedupe_key(playbook.id, step.id, self.account_id, self.once_value)
 
 
 @dataclass(frozen=True)
@@ -178,20 +183,15 @@ def evaluate(
     results = []
     for playbook in playbooks:
         for step in playbook.steps:
-            held = _held_back(playbook, step, stale or {})
-            if held:
-                results.append(StepResult(playbook, step, (), stale=held))
+            stale_kinds = _held_back(playbook, step, stale or {})
+            if stale_kinds:
+                results.append(StepResult(playbook, step, (), stale=stale_kinds))
                 continue
-            sql, params = step_query(
-                playbook, step, fields, today, owner=owner, account_id=account_id, firing=True
-            )
-            cursor = conn.cursor()
-            cursor.row_factory = None  # plain tuples: a sqlite3.Row per match costs more than the match
-            cursor.execute(sql, {**base_params, **params})
             groups: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] = ([], [])
             counts = [0, 0]
-            for row in cursor:
-                held = playbook.holdout > 0 and held_out(playbook.id, row[0], playbook.holdout)
+            share = playbook.holdout
+            for row in step_rows(conn, playbook, step, fields, base_params, today, owner, account_id):
+                held = share > 0 and held_out(playbook.id, row[0], share)
                 counts[held] += 1
                 if keep is None or counts[held] <= keep:
                     groups[held].append(row)
@@ -213,6 +213,23 @@ def _held_back(playbook: Playbook, step: Step, stale: Mapping[str, Sequence[Stal
     if not stale:
         return ()
     return tuple(dict.fromkeys(s for kind in sorted(step_reads(playbook, step)) for s in stale.get(kind, ())))
+
+
+def step_rows(
+    conn: sqlite3.Connection,
+    playbook: Playbook,
+    step: Step,
+    fields: FieldSet,
+    base_params: dict[str, Any],
+    today: dt.date,
+    owner: str | None = None,
+    account_id: str | None = None,
+) -> sqlite3.Cursor:
+    """The step query's rows: (id, name, owner, once_per value) of each account it matches."""
+    sql, params = step_query(playbook, step, fields, today, owner=owner, account_id=account_id, firing=True)
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: a sqlite3.Row per match costs more than the match
+    return cursor.execute(sql, {**base_params, **params})
 
 
 def step_values(
@@ -296,3 +313,20 @@ def account_rows(
 def held_back(results: list[StepResult]) -> list[str]:
     """The steps stale data kept from firing, as ``playbook › step``."""
     return [f"{r.playbook.id} › {r.step.id}" for r in results if r.stale]
+
+
+def once_value(
+    conn: sqlite3.Connection,
+    step: Step,
+    fields: FieldSet,
+    base_params: dict[str, Any],
+    today: dt.date,
+    account_id: str,
+) -> str:
+    """The step's once_per value for one account today: the last part of its dedupe key."""
+    sql, params = _once_sql(step, fields, today)
+    row = conn.execute(
+        f"SELECT {sql} FROM accounts a WHERE a.id = :account_id",
+        {**base_params, **params, "account_id": account_id},
+    ).fetchone()
+    return str(row[0])

@@ -49,6 +49,7 @@ __all__ = [
     "check_condition",
     "check_value",
     "compile_condition",
+    "compile_part",
     "compile_value",
 ]
 
@@ -98,6 +99,29 @@ def compile_value(source: str, fields: FieldSet, *, prefix: str = "v") -> Condit
     result's ``sql`` is a number (or NULL when a field it needs is missing).
     """
     return _compile(source, fields, prefix, value=True)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One sub-expression of a condition, compiled on its own: ``csm explain`` evaluates each."""
+
+    source: str  # the sub-expression as written
+    sql: str
+    params: dict[str, object]
+    type: str  # number, text, date, bool, string (a text literal), null
+
+
+def compile_part(node: Node, source: str, fields: FieldSet, *, prefix: str = "x") -> Part:
+    """Compile one node of ``parse(source)``'s tree, as the whole condition compiles it.
+
+    The same code path as :func:`compile_condition`, so any node the compiler
+    knows compiles here too. A node of a condition that checked compiles cleanly.
+    """
+    compiler = _Compiler(source, fields, prefix)
+    sql, type_ = compiler.value(node)
+    if compiler.errors:
+        raise compiler.first_errors()[0]
+    return Part(source[node.start : node.end], sql, compiler.params, type_)
 
 
 def check_condition(source: str, fields: FieldSet) -> list[ConditionError]:

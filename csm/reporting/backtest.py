@@ -1,0 +1,254 @@
+"""`csm backtest`: what the playbooks as they stand would have done on each past day, against what was done.
+
+Each day of the range is evaluated by the run's own engine
+(:func:`csm.engine.matching.evaluate`) on that day's values:
+:class:`csm.data.history.Shadow` puts the accounts and contacts as they stood
+then (and the snoozes and suppressions that existed then) in TEMP tables, and
+usage, health snapshots and the timeline are read as of the day, as every
+derived field already does. What a run would have added follows the run's
+dedupe rule: a step's draft or task is new unless its key was in the outbox or
+the task list by then, really or earlier in the backtest. Nothing is written
+to the workspace: the TEMP tables live and die with the connection's temporary
+store.
+
+What a backtest cannot see: values before the oldest import that changed them
+(the oldest values kept stand in), edits made outside imports (`csm outcome`,
+`csm unsubscribe` are dated, a hand edit of the database is not), a health
+snapshot on a day nobody took one (the latest before it counts), and `for:`
+judged on earlier days with the day's own account values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from csm.data.history import Shadow, first_change
+from csm.engine.matching import Match, StepResult, dedupe_key, held_out, step_rows
+from csm.engine.recipients import NO_RECIPIENT, addressing
+from csm.errors import InputError
+from csm.language.fields import FieldSet
+from csm.language.playbooks import Playbook
+
+MAX_DAYS = 400
+
+
+def week_of(day: dt.date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass
+class Week:
+    week: str
+    matched: set[str] = field(default_factory=set)  # accounts matched on some day of the week
+    drafts: int = 0  # new drafts a run would have added
+    tasks: int = 0
+    unaddressed: int = 0  # emails nobody could have received (a task instead)
+    real_drafts: int = 0
+    real_sent: int = 0
+    real_tasks: int = 0
+    real_done: int = 0
+
+
+@dataclass
+class StepBacktest:
+    playbook: str
+    step: str
+    title: str
+    weeks: dict[str, Week] = field(default_factory=dict)
+    first_matched: dict[str, dt.date] = field(default_factory=dict)  # account -> first day it matched
+    acted: set[str] = field(default_factory=set)  # accounts given a draft or task in the backtest
+    held_out: set[str] = field(default_factory=set)
+    real: set[str] = field(default_factory=set)  # accounts really given a draft or task in the range
+    outcomes: dict[str, int] = field(default_factory=dict)  # renewed / churned, after the first match
+
+    def week(self, name: str) -> Week:
+        return self.weeks.setdefault(name, Week(name))
+
+
+@dataclass(frozen=True)
+class Backtest:
+    start: dt.date
+    end: dt.date
+    steps: tuple[StepBacktest, ...]
+    history_from: str | None  # the oldest change recorded: before it, the oldest values kept stand in
+
+
+def day_range(start: dt.date, end: dt.date) -> list[dt.date]:
+    if end < start:
+        raise InputError(f"--to {end} is before --from {start}", hint="Give the earlier date to --from.")
+    days = (end - start).days + 1
+    if days > MAX_DAYS:
+        raise InputError(f"{days} days is too long a backtest (at most {MAX_DAYS})", hint="Split the range.")
+    return [start + dt.timedelta(days=n) for n in range(days)]
+
+
+def backtest(
+    conn: sqlite3.Connection,
+    playbooks: list[Playbook],
+    fields: FieldSet,
+    params_for: Callable[[dt.date], dict[str, Any]],
+    start: dt.date,
+    end: dt.date,
+    on_day: Callable[[dt.date], None] | None = None,
+) -> Backtest:
+    """Evaluate each day from ``start`` to ``end`` (inclusive) as it stood; set it beside what was done."""
+    days = day_range(start, end)
+    steps = {(p.id, s.id): StepBacktest(p.id, s.id, s.title) for p in playbooks for s in p.steps}
+    keys = _RealKeys(conn, {p.id for p in playbooks})
+    shadow = Shadow(conn, start)
+    try:
+        for day in days:
+            shadow.move_to(day)
+            _day(conn, playbooks, fields, params_for(day), day, steps, keys)
+            if on_day is not None:
+                on_day(day)
+    finally:
+        shadow.close()
+    _real_activity(conn, steps, start, end)
+    _outcomes(conn, steps.values())
+    return Backtest(start, end, tuple(steps.values()), first_change(conn))
+
+
+class _RealKeys:
+    """The dedupe keys in the outbox and task list, as they stood on each day, plus the backtest's own."""
+
+    def __init__(self, conn: sqlite3.Connection, playbook_ids: set[str]) -> None:
+        self.pending: list[tuple[str, str, str]] = []  # (day made, table, key), oldest first
+        for table in ("outbox", "tasks"):
+            for playbook in sorted(playbook_ids):
+                rows = conn.execute(
+                    f"SELECT date(created_at), dedupe_key FROM {table} WHERE playbook = ?", (playbook,)
+                )
+                self.pending.extend((made, table, key.removesuffix(NO_RECIPIENT)) for made, key in rows)
+        self.pending.sort(reverse=True)
+        self.have: dict[str, set[str]] = {"outbox": set(), "tasks": set()}
+
+    def on(self, day: dt.date) -> dict[str, set[str]]:
+        """The keys made before ``day`` (a run on the day itself is what the backtest replays)."""
+        while self.pending and self.pending[-1][0] < day.isoformat():
+            _made, table, key = self.pending.pop()
+            self.have[table].add(key)
+        return self.have
+
+
+def _day(
+    conn: sqlite3.Connection,
+    playbooks: list[Playbook],
+    fields: FieldSet,
+    params: dict[str, Any],
+    day: dt.date,
+    steps: dict[tuple[str, str], StepBacktest],
+    real: _RealKeys,
+) -> None:
+    """One day: each step's query (the run's), its matches counted per week, and what a run would add.
+
+    The rows stay plain tuples: a backtest of 90 days sees millions of them.
+    """
+    have = real.on(day)
+    week_name = week_of(day)
+    new_emails = []
+    for playbook in playbooks:
+        for spec in playbook.steps:
+            step = steps[playbook.id, spec.id]
+            week = step.week(week_name)
+            rows = step_rows(conn, playbook, spec, fields, params, day).fetchall()
+            held: set[str] = set()
+            if playbook.holdout:
+                held = {r[0] for r in rows if held_out(playbook.id, r[0], playbook.holdout)}
+                rows = [r for r in rows if r[0] not in held]
+            touched = {dedupe_key(playbook.id, spec.id, r[0], r[3]): r for r in rows}  # key -> row
+            ids = {r[0] for r in rows} | held
+            week.matched |= ids
+            step.first_matched.update(dict.fromkeys(ids - step.first_matched.keys(), day))
+            step.held_out |= held
+            if spec.task:
+                tasks = touched.keys() - have["tasks"]
+                have["tasks"] |= tasks
+                week.tasks += len(tasks)
+                step.acted.update(touched[key][0] for key in tasks)
+            if spec.email:
+                emails = touched.keys() - have["outbox"]
+                have["outbox"] |= emails
+                if emails:
+                    matches = tuple(Match(*touched[k][:3], {}, str(touched[k][3])) for k in sorted(emails))
+                    new_emails.append(StepResult(playbook, spec, matches))
+    _address(conn, new_emails, params, day, steps)
+
+
+def _address(
+    conn: sqlite3.Connection,
+    results: list[StepResult],
+    params: dict[str, Any],
+    day: dt.date,
+    steps: dict[tuple[str, str], StepBacktest],
+) -> None:
+    """New emails: drafted, or nobody to write to then (a skipped row and a task, as a run does)."""
+    chosen = addressing(conn, results, params)
+    for result in results:
+        step = steps[result.playbook.id, result.step.id]
+        week = step.week(week_of(day))
+        for match in result.matches:
+            step.acted.add(match.account_id)
+            if chosen[result.playbook.id, result.step.id, match.account_id].people:
+                week.drafts += 1
+            else:
+                week.unaddressed += 1
+                week.tasks += 1
+
+
+_REAL = {
+    "real_drafts": (
+        "SELECT playbook, step, account_id, date(created_at) FROM outbox"
+        f" WHERE dedupe_key NOT LIKE '%{NO_RECIPIENT}' AND date(created_at) BETWEEN :start AND :end"
+    ),
+    "real_sent": (
+        "SELECT playbook, step, account_id, date(sent_at) FROM outbox"
+        " WHERE status = 'sent' AND date(sent_at) BETWEEN :start AND :end"
+    ),
+    "real_tasks": (
+        "SELECT playbook, step, account_id, date(created_at) FROM tasks"
+        " WHERE playbook IS NOT NULL AND date(created_at) BETWEEN :start AND :end"
+    ),
+    "real_done": (
+        "SELECT playbook, step, account_id, date(done_at) FROM tasks"
+        " WHERE playbook IS NOT NULL AND status = 'done' AND date(done_at) BETWEEN :start AND :end"
+    ),
+}
+
+
+def _real_activity(
+    conn: sqlite3.Connection, steps: dict[tuple[str, str], StepBacktest], start: dt.date, end: dt.date
+) -> None:
+    """What was really drafted, sent and done on the range's days, by the week it happened."""
+    params = {"start": start.isoformat(), "end": end.isoformat()}
+    for counter, sql in _REAL.items():
+        for playbook, step_id, account_id, day in conn.execute(sql, params):
+            step = steps.get((playbook, step_id))
+            if step is None:  # a step since removed from the playbook
+                continue
+            week = step.week(week_of(dt.date.fromisoformat(day)))
+            setattr(week, counter, getattr(week, counter) + 1)
+            if counter in ("real_drafts", "real_tasks"):
+                step.real.add(account_id)
+
+
+def _outcomes(conn: sqlite3.Connection, steps: Iterable[StepBacktest]) -> None:
+    """How the accounts each step matched renewed: the first outcome on or after its first match."""
+    decided: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for account_id, day, outcome in conn.execute(
+        "SELECT account_id, date, outcome FROM outcomes ORDER BY date"
+    ):
+        decided[account_id].append((day, outcome))
+    for step in steps:
+        counts = {"renewed": 0, "churned": 0}
+        for account_id, first in step.first_matched.items():
+            later = [o for d, o in decided.get(account_id, []) if d >= first.isoformat()]
+            if later:
+                counts[later[0]] += 1
+        step.outcomes = counts
