@@ -212,3 +212,19 @@ def test_an_unknown_account_or_step_is_refused(demo: Path, invoke) -> None:
     result = invoke("--workspace", str(demo), "explain", "A1001", "renewal-ahead", "heads-op")
     assert result.exit_code == 1
     assert "no step 'heads-op' in renewal-ahead (did you mean 'heads-up'?)" in result.output
+
+
+def test_explain_shows_where_an_account_stands_in_a_sequence(demo: Path, invoke: Any) -> None:
+    """Last Monday's heads-ups: A1010 never answered (the call is due), A1026 replied (no follow-up)."""
+
+    def reasons_of(account: str) -> tuple[bool, list[dict[str, Any]]]:
+        result = invoke("-w", str(demo), "explain", account, "renewal-ahead", "no-reply", "--json")
+        assert result.exit_code == 0, result.output
+        (step,) = json.loads(result.stdout)["steps"]
+        return step["matched"], [r for r in step["reasons"] if r["kind"] == "sequence"]
+
+    matched, (due,) = reasons_of("A1010")
+    assert matched and (due["state"], due["blocking"], due["wait_ends"]) == ("due", False, "2026-11-23")
+    matched, (replied,) = reasons_of("A1026")
+    assert not matched and (replied["state"], replied["blocking"]) == ("replied", True)
+    assert replied["message"].endswith("replied 2026-11-17: no follow-up")

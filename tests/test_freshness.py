@@ -188,3 +188,12 @@ def test_the_kinds_a_field_reads(field: str, kinds: set[str]) -> None:
 )
 def test_freshness_settings_are_checked_with_their_line(text: str, message: str) -> None:
     assert settings_error(text) == message
+
+
+def test_explain_names_the_stale_data_a_step_reads(book: Path, invoke) -> None:
+    result = invoke("-w", str(book), "explain", "A1", "watch", "--json")
+    assert result.exit_code == 0, result.output
+    steps = {s["step"]: s for s in json.loads(result.stdout)["steps"]}
+    held = [r for r in steps["low-usage"]["reasons"] if r["kind"] == "stale"]
+    assert [r["message"] for r in held] == [f"held back: it reads stale data ({STALE_USAGE})"]
+    assert not [r for r in steps["every-account"]["reasons"] if r["kind"] == "stale"]  # accounts are fresh

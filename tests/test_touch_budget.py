@@ -312,3 +312,32 @@ def test_the_outbox_lists_deferred_drafts_among_what_waits(book: Path, invoke: A
     refused = invoke("-w", str(book), "approve", str(nudge))
     assert refused.exit_code == 1
     assert f"draft #{nudge} is deferred; only draft drafts can be approved" in refused.stderr
+
+
+def _explained(ws: Path, invoke: Any, *args: str) -> list[dict[str, Any]]:
+    result = invoke("-w", str(ws), *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["steps"]
+
+
+def test_explain_names_the_deferral_and_its_reason(book: Path, invoke: Any) -> None:
+    invoke("-w", str(book), "run")
+    ((draft, reason),) = rows(
+        book, "SELECT id, reason FROM outbox WHERE playbook = 'nudge' AND account_id = 'A1'"
+    )
+    (step,) = _explained(book, invoke, "explain", "A1", "nudge")
+    found = [r for r in step["reasons"] if r["kind"] == "deferred"]
+    assert found and found[0]["message"] == f"draft #{draft} deferred: {reason}"
+    assert found[0]["blocking"] is True
+
+
+def test_explain_says_a_cooling_step_does_not_match_and_why(book: Path, invoke: Any) -> None:
+    for name in ("nudge", "rescue"):
+        (book / "playbooks" / f"{name}.yaml").unlink()
+    (book / "playbooks" / "hello.yaml").write_text(COOLING, encoding="utf-8")
+    invoke("-w", str(book), "--today", "2026-11-02", "run")
+    (step,) = _explained(book, invoke, "--today", "2026-11-23", "explain", "A1", "hello")
+    assert step["matched"] is False  # as the dry run says: the cooldown keeps it out
+    assert [r["kind"] for r in step["reasons"]] == ["cooldown"]
+    (free,) = _explained(book, invoke, "--today", "2026-12-02", "explain", "A1", "hello")
+    assert free["matched"] is True and free["reasons"] == []

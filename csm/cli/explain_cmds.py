@@ -31,11 +31,16 @@ def explain(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Why each step matches ACCOUNT or not today, clause by clause, and why a match would not draft."""
+    from csm.engine.explain import Context
     from csm.engine.explain import explain as explain_account
 
     rt = runtime(ctx)
     playbooks = rt.playbooks([playbook] if playbook else ())
-    found = explain_account(rt.conn, playbooks, rt.fields, rt.params, rt.today, account, step)
+    settings = rt.ws.settings
+    context = Context(rt.stale, settings.timezone, settings.holidays)
+    found = explain_account(
+        rt.conn, playbooks, rt.fields, rt.params, rt.today, account, step, context=context
+    )
     if as_json:
         print_json(explanation_json(found))
         return

@@ -15,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from csm.engine import reasons
@@ -86,6 +86,8 @@ def explain(
     today: dt.date,
     account_id: str,
     step_id: str | None = None,
+    *,
+    context: Context | None = None,
 ) -> Explanation:
     """Every step of ``playbooks`` (only ``step_id`` when given) explained for one account."""
     row = conn.execute("SELECT id, name FROM accounts WHERE id = ?", (account_id,)).fetchone()
@@ -94,7 +96,9 @@ def explain(
     steps = []
     for playbook in playbooks:
         for step in _steps(playbook, step_id):
-            steps.append(_verdict(conn, playbook, step, fields, params, today, row[0], row[1]))
+            steps.append(
+                _verdict(conn, playbook, step, fields, params, today, row[0], row[1], context or Context())
+            )
     return Explanation(row[0], row[1], today, tuple(steps))
 
 
@@ -120,8 +124,9 @@ def _verdict(
     today: dt.date,
     account_id: str,
     account_name: str,
+    context: Context,
 ) -> StepVerdict:
-    sql, query_params = step_query(playbook, step, fields, today, account_id=account_id)
+    sql, query_params = step_query(playbook, step, fields, today, account_id=account_id, firing=True)
     matched = conn.execute(sql, {**params, **query_params}).fetchone() is not None
     audience = (
         clause(conn, playbook.audience.source, fields, params, account_id) if playbook.audience else None
@@ -132,9 +137,40 @@ def _verdict(
         when = clause(conn, step.when.source, fields, params, account_id)
     found: tuple[reasons.Reason, ...] = ()
     if when.value and (audience is None or audience.value):
-        situation = reasons.Situation(conn, playbook, step, account_id, account_name, fields, params, today)
+        situation = reasons.Situation(
+            conn, playbook, step, account_id, account_name, fields, params, today, context.stale
+        )
         found = tuple(reasons.found(situation))
+    if step.follow is not None:
+        found = (*found, _sequence(conn, playbook, step, account_id, today, context))
     return StepVerdict(playbook.id, step.id, step.title, matched, audience, when, found)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the run knows besides the database: stale data, and the calendar a sequence waits by."""
+
+    stale: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    timezone: str = "UTC"
+    holidays: tuple[dt.date, ...] = ()
+
+
+def _sequence(
+    conn: sqlite3.Connection,
+    playbook: Playbook,
+    step: Step,
+    account_id: str,
+    today: dt.date,
+    context: Context,
+) -> reasons.Reason:
+    """Where the account stands in the sequence this follow-up step belongs to."""
+    from csm.engine import sequences
+
+    stands = sequences.position(
+        conn, playbook, account_id, today, timezone=context.timezone, holidays=context.holidays
+    )
+    here = next(p for p in stands if p.step == step.id)
+    return reasons.Reason("sequence", here.detail, blocking=here.state != "due", details=here.as_json())
 
 
 # -- clauses -------------------------------------------------------------------------

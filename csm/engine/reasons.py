@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from csm.engine.matching import dedupe_key, held_out, once_value, shifted
+from csm.engine.matching import dedupe_key, held_out, once_value, shifted, step_query, step_reads
 from csm.engine.recipients import NO_RECIPIENT, account_contacts, choose, respondents
 from csm.language.fields import FieldSet
 from csm.language.playbooks import Playbook, Step
@@ -42,6 +42,7 @@ class Situation:
     fields: FieldSet
     params: dict[str, Any]
     today: dt.date
+    stale: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # see csm.data.freshness.stale_data
 
     def value(self, sql: str, params: dict[str, Any] | None = None) -> Any:
         """One SQL expression over the account's row."""
@@ -142,11 +143,69 @@ def recipients(s: Situation) -> Iterator[Reason]:
         yield Reason("recipients", note, blocking=False, details={"to": [p.email for p in choice.people]})
 
 
+def stale_data(s: Situation) -> Iterator[Reason]:
+    """The step reads a kind of data past its [freshness] limit: the run does not evaluate it."""
+    for kind in sorted(step_reads(s.playbook, s.step)):
+        for stale in s.stale.get(kind, ()):
+            yield Reason("stale", f"held back: it reads stale data ({stale})", details={"data": str(stale)})
+
+
+def cooling_down(s: Situation) -> Iterator[Reason]:
+    """`cooldown:`: the step fired for the account lately; the run's own query (firing) keeps it out."""
+    if not s.step.cooldown_days:
+        return
+
+    def matches(firing: bool) -> bool:
+        sql, params = step_query(
+            s.playbook, s.step, s.fields, s.today, account_id=s.account_id, firing=firing
+        )
+        return s.conn.execute(sql, {**s.params, **params}).fetchone() is not None
+
+    if matches(firing=False) and not matches(firing=True):
+        yield Reason(
+            "cooldown",
+            f"cooling down: it fired for this account within {s.step.cooldown_days} days",
+            details={"cooldown_days": s.step.cooldown_days},
+        )
+
+
+def deferred(s: Situation) -> Iterator[Reason]:
+    """The step's draft waits for a contact's touch budget (see csm.mail.budget)."""
+    for draft_id, why in s.conn.execute(
+        "SELECT id, reason FROM outbox WHERE playbook = ? AND step = ? AND account_id = ?"
+        " AND status = 'deferred' ORDER BY id",
+        (s.playbook.id, s.step.id, s.account_id),
+    ):
+        yield Reason("deferred", f"draft #{draft_id} deferred: {why}", details={"draft": draft_id})
+
+
 Check = Callable[[Situation], Iterator[Reason]]
 
 # In the order a person reads them: what keeps the account out, then what stops the draft.
-CHECKS: tuple[Check, ...] = (snoozed, until_met, held_for, holdout, once_done, recipients)
-KINDS = ("snoozed", "until", "for", "holdout", "once_per", "no_recipient", "unsubscribed", "recipients")
+CHECKS: tuple[Check, ...] = (
+    stale_data,
+    snoozed,
+    until_met,
+    held_for,
+    holdout,
+    cooling_down,
+    once_done,
+    deferred,
+    recipients,
+)
+KINDS = (
+    "snoozed",
+    "until",
+    "for",
+    "holdout",
+    "once_per",
+    "no_recipient",
+    "unsubscribed",
+    "recipients",
+    "stale",
+    "cooldown",
+    "deferred",
+)
 
 
 def found(situation: Situation) -> Iterator[Reason]:
