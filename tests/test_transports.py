@@ -193,7 +193,6 @@ def test_smtp_stall_after_data_may_have_delivered(smtp_server) -> None:
 @pytest.fixture(scope="module")
 def tls_contexts(tmp_path_factory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(server, client) contexts around a throwaway certificate for 127.0.0.1."""
-    pytest.importorskip("cryptography")
     import ipaddress
 
     from cryptography import x509
