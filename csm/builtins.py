@@ -8,11 +8,11 @@ _PACKAGE = Path(__file__).parent
 
 
 def builtin_path(name: str) -> Path:
-    """``playbooks``, ``templates`` or ``health.yaml``: inside the wheel, else the source checkout."""
+    """``playbooks``, ``templates``, ``content`` or ``health.yaml``: in the wheel, else the checkout."""
     packaged = _PACKAGE / "_builtins" / name
     return packaged if packaged.exists() else _PACKAGE.parent / name
 
 
 def builtin_dir(kind: str) -> Path:
-    """The built-in ``playbooks`` or ``templates`` folder."""
+    """The built-in ``playbooks``, ``templates`` or ``content`` folder."""
     return builtin_path(kind)

@@ -58,6 +58,7 @@ def check(rt: Runtime) -> CheckReport:
     problems.extend(found)
     sample = sample_context(rt.fields)
     problems.extend(templates.outside_links())
+    problems.extend(templates.library.problems())
     names = templates.names()
     for name in names:
         problems.extend(templates.check(name, sample))

@@ -1,4 +1,4 @@
-"""Creating a workspace: csm.toml, the built-in playbooks, templates and health model, csm.db."""
+"""Creating a workspace: csm.toml, the built-in playbooks, templates, content and health model, csm.db."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ def create(root: Path, *, me: str = "me@example.com", name: str = "Your Name") -
     """Create a workspace in ``root``; refuse if one is already there."""
     root.mkdir(parents=True, exist_ok=True)
     clashes = [
-        p for p in (SETTINGS_FILE, "csm.db", "playbooks", "templates", MODEL_FILE) if (root / p).exists()
+        p
+        for p in (SETTINGS_FILE, "csm.db", "playbooks", "templates", "content", MODEL_FILE)
+        if (root / p).exists()
     ]
     if clashes:
         raise WorkspaceError(
@@ -60,6 +62,7 @@ def create(root: Path, *, me: str = "me@example.com", name: str = "Your Name") -
         )
     shutil.copytree(builtin_dir("playbooks"), root / "playbooks")
     shutil.copytree(builtin_dir("templates"), root / "templates")
+    shutil.copytree(builtin_dir("content"), root / "content")
     shutil.copyfile(builtin_path(MODEL_FILE), root / MODEL_FILE)
     (root / SETTINGS_FILE).write_text(DEFAULT_SETTINGS.format(me=me, name=name), encoding="utf-8")
     store.connect(root / "csm.db", create=True).close()

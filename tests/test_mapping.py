@@ -343,3 +343,59 @@ def test_zendesk_tickets_export(conn: sqlite3.Connection, tmp_path: Path) -> Non
     ]  # fmt: skip
     again = import_file(conn, "events", DATA / "zendesk-tickets.csv", now=NOW, mapping=mapping)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 3)
+
+
+# -- why they bought: goals, use case, success criteria, integrations -------------------------------
+
+
+def test_salesforce_goals_become_lists_and_an_export_without_them_keeps_them(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    mapping = load_mapping("salesforce-accounts", tmp_path)
+    header, *rows = (DATA / "salesforce-accounts.csv").read_text(encoding="utf-8").splitlines()
+    with_goals = tmp_path / "with-goals.csv"
+    with_goals.write_text(
+        "\n".join(
+            [
+                header + ',"Goals","Use Case","Connected Integrations"',
+                rows[0]
+                + ',"Close the books in 3 days; Retire the spreadsheets","Month-end close","Slack;Jira"',
+                rows[1] + ',"","",""',
+            ]
+        ),
+        encoding="utf-8",
+    )
+    import_file(conn, "accounts", with_goals, now=NOW, mapping=mapping)
+    assert accounts(conn, "goals, use_case, success_criteria, integrations") == [
+        ("Close the books in 3 days\nRetire the spreadsheets", "Month-end close", None, "Slack\nJira"),
+        (None, None, None, None),
+    ]
+    import_file(conn, "accounts", DATA / "salesforce-accounts.csv", now=NOW, mapping=mapping)
+    assert accounts(conn, "goals, integrations")[0] == (
+        "Close the books in 3 days\nRetire the spreadsheets",
+        "Slack\nJira",
+    )
+
+
+def test_goals_from_json_are_a_list_and_a_nested_value_is_refused(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    path = tmp_path / "accounts.json"
+    path.write_text(
+        '[{"id": "A1", "name": "Acme", "goals": ["Cut churn", " ", "Grow seats"], "use_case": "Reporting"},'
+        ' {"id": "A2", "name": "Bo", "goals": [{"x": 1}]}]',
+        encoding="utf-8",
+    )
+    with pytest.raises(DataImportError, match=r"record 2 .*column .goals.: an object is not a single value"):
+        import_file(conn, "accounts", path, now=NOW)
+    assert accounts(conn, "id") == []
+    path.write_text(
+        '[{"id": "A1", "name": "Acme", "goals": ["Cut churn", " ", "Grow seats"]}]', encoding="utf-8"
+    )
+    import_file(conn, "accounts", path, now=NOW)
+    assert accounts(conn, "goals") == [("Cut churn\nGrow seats",)]
+
+
+def test_optional_must_be_true_or_false(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="'goals': optional must be true or false"):
+        parse_mapping({"id": "ID", "goals": {"from": "Goals", "optional": "yes"}}, "m.toml")

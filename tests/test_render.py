@@ -571,6 +571,13 @@ def northwind(**changes: Any) -> dict[str, Any]:
         "usage_30d": 36.4,
         "usage_change_30d": 0.04,
         "health": 78,
+        "health_change_30d": 2,
+        "goals": "Cut month-end close from 8 days to 3\nRetire the regional reporting spreadsheets",
+        "use_case": "month-end reporting",
+        "success_criteria": (
+            "Close done in 3 working days by June\nEvery regional lead reading the same dashboard"
+        ),
+        "integrations": None,
         **changes,
     }
 
@@ -600,15 +607,23 @@ GOLDEN_CASES: dict[str, dict[str, Any]] = {
         "seats_used": 9,
     },
     "adoption/roll-out-help.md.j2": {"start_date": "2026-07-01", "seats_used": 16},
-    "adoption/integrations.md.j2": {"start_date": "2026-08-20", "renewal_date": "2027-08-20"},
+    "adoption/integrations.md.j2": {
+        "start_date": "2026-08-20",
+        "renewal_date": "2027-08-20",
+    },
     "adoption/milestone.md.j2": {"seats_used": 43, "usage_change_30d": 0.14},
     "renewal/heads-up.md.j2": {},
     "renewal/check-in.md.j2": {"renewal_date": "2027-01-12"},
     "expansion/seats.md.j2": {"seats_used": 47, "nps": 9},
     "expansion/next-plan.md.j2": {"usage_change_30d": 0.38},
-    "at-risk/check-in.md.j2": {"nps": 4, "open_tickets": 3, "health": 41},
+    "at-risk/check-in.md.j2": {"open_tickets": 3, "health": 41, "health_change_30d": -22},
     "at-risk/detractor.md.j2": {"nps": 3},
     "at-risk/champion-left.md.j2": {"renewal_date": "2027-02-15"},
+    "at-risk/ticket-note.md.j2": {"open_tickets": 2},
+    "nps/promoter.md.j2": {"nps": 10},
+    "nps/passive.md.j2": {"nps": 7},
+    "nurture/first-dashboard.md.j2": {"start_date": "2026-10-20", "seats_used": 12},
+    "nurture/first-automation.md.j2": {"start_date": "2026-05-04"},
     "silent-account/hello.md.j2": {"last_touch_at": "2026-09-10", "nps": None},
 }
 
@@ -648,3 +663,12 @@ def test_builtin_template_matches_golden(name: str) -> None:
     assert text == path.read_text(encoding="utf-8")
     body_lines = email.body.strip().splitlines()
     assert 6 <= len(body_lines) <= 15, f"{name}: {len(body_lines)} body lines"
+
+
+def test_the_integrations_email_names_only_what_they_have_not_connected() -> None:
+    ctx = golden_context("adoption/integrations.md.j2")
+    ctx["account"].update(integrations="Slack\nJira")
+    body = BUILTIN.render("adoption/integrations.md.j2", ctx).body
+    assert "apart from Slack and Jira none of your tools is connected yet" in body
+    named = [line.split(":")[0] for line in body.splitlines() if line.startswith("- ")]
+    assert named == ["- Salesforce", "- HubSpot"]

@@ -68,7 +68,7 @@ def test_one_ticket_is_followed_up_as_it() -> None:
     ctx = golden_context("at-risk/check-in.md.j2")
     ctx["account"].update(open_tickets=1)
     body = BUILTIN.render("at-risk/check-in.md.j2", ctx).body
-    assert "I can also see 1 support ticket still open, and I'm following up on it myself." in body
+    assert "I can see 1 support ticket still open, and I'm following up on it myself." in body
 
 
 def test_the_cli_shows_money_and_day_counts(demo: Path, invoke: Any) -> None:
@@ -89,3 +89,25 @@ def test_the_cli_shows_money_and_day_counts(demo: Path, invoke: Any) -> None:
     assert re.search(r"arr=\$\d{1,3}(,\d{3})*\n", silent), silent
     renewals = morning[morning.index("Renewals coming up") : morning.index("Silent accounts")]
     assert re.search(r"arr=\$\d{1,3}(,\d{3})*, health=", renewals), renewals
+
+
+# The house rules for a built-in email (README, "Writing a playbook"): short, specific to the
+# account, one clear ask, written as a person, no hard sell; a subject never reads like monitoring.
+_SIGN_OFF = re.compile(r"\n(?:Best|Thanks|Thank you|Congratulations again),\n.*", re.S)
+_MONITORING = re.compile(r"%|\busage\b|\bactivity\b|\balert\b|\bdropped\b|\bup \d", re.I)
+_HARD_SELL = re.compile(
+    r"\b(?:limited time|discount|act now|don't miss|upgrade today|exclusive offer)\b", re.I
+)
+
+
+@pytest.mark.parametrize("name", BUILTIN.names())
+def test_builtin_emails_keep_the_house_rules(name: str) -> None:
+    ctx = golden_context(name)
+    email = BUILTIN.render(name, ctx)
+    body = _SIGN_OFF.sub("", email.body)
+    assert len(body.split()) <= 140, f"{name}: {len(body.split())} words"
+    assert body.count("?") == 1, f"{name}: one clear ask, found {body.count('?')} questions"
+    assert ctx["account"]["name"] in email.subject + body or ctx["contact"]["first_name"] in email.subject
+    assert not _MONITORING.search(email.subject), email.subject
+    assert not _HARD_SELL.search(body)
+    assert " I " in body or body.startswith("I") or "I'" in body, "written as a person"

@@ -72,6 +72,20 @@ def _text(value: Any) -> str | None:
     raise BadValue(f"{kind} is not a single value; flatten it, or pick a field with --map")
 
 
+LIST_SEPARATORS = re.compile(r"[\n;]")  # a line each, or "a; b" as CRM multi-select fields export
+
+
+def text_list(value: Any) -> str | None:
+    """Free text or a list (JSON, or items on lines or between semicolons), kept as one item a line."""
+    if isinstance(value, list):
+        parts = [_text(item) for item in value]
+    else:
+        text = _text(value)
+        parts = LIST_SEPARATORS.split(text) if text else []
+    items = [part.strip() for part in parts if part and part.strip()]
+    return "\n".join(items) or None
+
+
 def _parse_number(text: str) -> float:
     try:
         number = float(text)
@@ -333,4 +347,5 @@ CONVERTERS: dict[str, Converter] = {
     "metric": _metric,
     "kind": _kind,
     "attributes": _attributes,
+    "text_list": text_list,
 }

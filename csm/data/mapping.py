@@ -9,6 +9,7 @@ field's name, or a table with one of ``from`` / ``value`` and options::
     renewal_date = { from = "Close Date", date_format = "%m/%d/%Y" }
     name = { from = "properties.name" }                       # dotted path into nested JSON
     status = { value = "active" }                             # a constant
+    goals = { from = "Goals", optional = true }               # an export without it leaves goals as they are
 
 Field names match exactly, else ignoring case and surrounding whitespace.
 User mappings in ``<workspace>/mappings/NAME.toml`` win over the built-ins in
@@ -32,7 +33,7 @@ USER_DIR = "mappings"
 
 _COLUMN_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_OPTIONS = ("from", "value", "date_format", "number", "lowercase")
+_OPTIONS = ("from", "value", "date_format", "number", "lowercase", "optional")
 _TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%f", "%p", "%X", "%c", "%z", "%T", "%R")
 # A currency sign or code before or after the number, thousands separated by commas.
 _CURRENCY = r"(?:[A-Z]{3}|[$€£¥])?"
@@ -50,6 +51,7 @@ class FieldSpec:
     date_format: str | None = None
     number: bool = False
     lowercase: bool = False
+    optional: bool = False  # an export without the field leaves the column as it was
 
     def convert(self, raw: Any, location: str) -> Any:
         if raw is None or (isinstance(raw, str) and not raw.strip()):
@@ -103,6 +105,8 @@ class Mapping:
                 out[spec.column] = spec.value
                 continue
             raw = _lookup(record, spec.source)
+            if raw is _MISSING and spec.optional:
+                continue
             if raw is _MISSING:
                 raise DataImportError(
                     f"{location}: no field '{spec.source}' (mapping '{self.name}' reads it "
@@ -174,7 +178,7 @@ def _parse_spec(column: str, spec: Any, source: str) -> FieldSpec:
     field = spec["from"]
     if not isinstance(field, str) or not field.strip():
         raise error("from must be a field name")
-    for flag in ("number", "lowercase"):
+    for flag in ("number", "lowercase", "optional"):
         if not isinstance(spec.get(flag, False), bool):
             raise error(f"{flag} must be true or false")
     date_format = spec.get("date_format")
@@ -188,6 +192,7 @@ def _parse_spec(column: str, spec: Any, source: str) -> FieldSpec:
         date_format=date_format,
         number=spec.get("number", False),
         lowercase=spec.get("lowercase", False),
+        optional=spec.get("optional", False),
     )
 
 

@@ -383,6 +383,22 @@ CREATE TABLE contact_history (
     )
 
 
+# Why the customer bought, and the integrations they connected: lists kept as text, one item a line.
+_LIST_COLUMNS = ("goals", "use_case", "success_criteria", "integrations")
+
+
+def _migration_10(conn: sqlite3.Connection) -> None:
+    """Accounts gain ``goals``, ``use_case``, ``success_criteria`` and ``integrations``.
+
+    Free text or a list, stored as text with one item a line (see
+    :func:`csm.data.convert.text_list`); an import may have added any of them already.
+    """
+    have = {row[1] for row in conn.execute("PRAGMA table_info(accounts)")}
+    for column in _LIST_COLUMNS:
+        if column not in have:
+            conn.execute(f"ALTER TABLE accounts ADD COLUMN {column} TEXT")
+
+
 # Numbered migrations: index + 1 is the schema version each one produces.
 # Append only; never edit one that has shipped.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
@@ -395,6 +411,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_7,
     _migration_8,
     _migration_9,
+    _migration_10,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

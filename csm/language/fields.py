@@ -73,6 +73,10 @@ ACCOUNT_COLUMNS: tuple[Field, ...] = (
     _column("last_login_at", "date", "last product login", timed=True),
     _column("health_score", "number", "a health score imported from elsewhere"),
     _column("account_executive", "text", "the account executive's email: who sells the renewal"),
+    _column("goals", "text", "why they bought: their goals, one a line"),
+    _column("use_case", "text", "what they use it for, one a line"),
+    _column("success_criteria", "text", "how they will judge success, one a line"),
+    _column("integrations", "text", "the integrations they connected, one a line"),
 )
 
 _LAST_TOUCH = (

@@ -134,7 +134,29 @@ def first_name(value: Any) -> str:
     return text.split()[0]
 
 
-FILTERS: dict[str, Callable[..., str]] = {
+def as_list(value: Any) -> list[str]:
+    """A list field (``goals``: one item a line) as its items; empty (None) is no items."""
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return [str(item) for item in value]
+    if not isinstance(value, str):
+        raise FilterError(f"as_list: expected text or a list, got {value!r}")
+    return [line.strip() for line in value.splitlines() if line.strip()]
+
+
+def join_and(value: Any, word: str = "and", quote: bool = False) -> str:
+    """``["Slack", "Jira", "Asana"]`` → ``Slack, Jira and Asana``; one item alone; ``word`` may be "or".
+
+    ``quote=true`` puts each item in quotation marks: a customer's own words, quoted back.
+    """
+    items = [f"“{item}”" if quote else item for item in as_list(value)]
+    if not items:
+        raise FilterError("join_and: the list is empty; guard it with {% if ... %}")
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
     "date": date,
     "money": money,
     "pct": pct,
@@ -142,4 +164,6 @@ FILTERS: dict[str, Callable[..., str]] = {
     "days": days,
     "plural": plural,
     "first_name": first_name,
+    "as_list": as_list,
+    "join_and": join_and,
 }

@@ -34,6 +34,7 @@ from jinja2.sandbox import SecurityError
 from csm import textfile
 from csm.errors import NotFound, Problem, TemplateError, did_you_mean
 from csm.language import yamlfile
+from csm.templating import content
 from csm.templating.account_fields import FieldReads, Reads, reads
 from csm.templating.files import SUFFIX, outside_links, template_names
 from csm.templating.filters import FILTERS, FilterError
@@ -113,8 +114,10 @@ class _Compiled:
 class Templates:
     """The templates of one workspace, each compiled once on first use."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, content_root: Path | None = None) -> None:
         self.root = root
+        # The guides live beside the templates: <workspace>/content.
+        self.library = content.Library(content_root or root.parent / content.FOLDER)
         self._loader = Loader(root)
         self._env = _Environment(
             loader=self._loader,
@@ -129,6 +132,7 @@ class Templates:
         lenient = {"default", "d", *INTERNAL_FILTERS}
         filters = {**self._env.filters, **FILTERS}
         self._env.filters.update({k: f if k in lenient else guard_filter(k, f) for k, f in filters.items()})
+        content.install(self._env, self.library)
         self._cache: dict[str, _Compiled] = {}
         self._field_reads = FieldReads(self._env)
 
@@ -274,6 +278,8 @@ class Templates:
         except (RecursionError, SyntaxError):  # Python's own limits on nesting, met compiling
             out.problems.append(self._problem(name, 1, _TOO_DEEP))
             return None
+        for line, message, key in content.static_problems(self.library, tree):
+            out.problems.append(self._problem(name, line, message, key))
         used = reads(tree)
         out.reads = None if used is None or out.reads is None else out.reads | used
         # A plain dict, not make_globals()'s ChainMap: every render copies the globals, and
