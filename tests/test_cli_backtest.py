@@ -88,7 +88,7 @@ def test_each_day_is_judged_on_its_own_values(book: Path, invoke) -> None:
     assert _weeks(detractor, "matched") == {"2026-W36": 1, "2026-W37": 1, "2026-W38": 1}, (
         "not before 09-01's import"
     )
-    assert _weeks(detractor, "drafts") == {"2026-W36": 1}
+    assert _weeks(detractor, "drafts") == {}, "nobody answered: a call, not an email to whoever is there"
     assert _weeks(detractor, "tasks") == {"2026-W36": 1}, "once per quarter"
 
 

@@ -182,6 +182,7 @@ def test_the_new_playbooks_match_on_the_demo(invoke, demo: Path) -> None:
         "at-risk/red-band",
         "at-risk/ticket-spike",
         "at-risk/detractor-answered",
+        "at-risk/ticket-severe",
         "at-risk/escalation",
         "at-risk/usage-drop",
         "at-risk/champion-left",

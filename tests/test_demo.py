@@ -29,8 +29,22 @@ PARAMS = {"today": DEMO_TODAY.isoformat(), "primary_metric": "active_users"}
 # Each built-in step's audience and `when`, as SQL over {field} expressions.
 ONBOARDING = "{days_since_start} BETWEEN 0 AND 90 AND "
 ADOPTION = "{days_since_start} > 60 AND "
-EXPANSION = "{days_since_start} >= 90 AND {open_tickets} <= 2 AND coalesce({nps}, 7) >= 7 AND "
 AT_RISK = "{days_since_start} >= 90 AND "  # at-risk and silent-account leave onboarding alone
+BAD_WEEK = (
+    " AND a.id NOT IN (SELECT account_id FROM events WHERE occurred_at >= date(:today, '-7 days')"
+    " AND (kind = 'ticket' AND json_extract(attributes, '$.severity') IN ('P1', 'P2', 'urgent', 'high')"
+    " OR kind = 'nps_response' AND json_extract(attributes, '$.score') <= 6))"
+    " AND coalesce({health_change_30d}, 0) > -10 AND "
+)
+EXPANSION = "{days_since_start} >= 90 AND {open_tickets} <= 2 AND coalesce({nps}, 7) >= 7" + BAD_WEEK
+NURTURE = "{days_since_start} >= 15 AND {lifecycle_stage} IN ('onboarding', 'adoption') AND "
+ANSWERED = (
+    "a.id IN (SELECT account_id FROM events WHERE kind = 'nps_response'"
+    " AND occurred_at >= date(:today, '-7 days') AND json_extract(attributes, '$.score') "
+)
+NO_OPEN_TICKET = (
+    " AND a.id NOT IN (SELECT account_id FROM events WHERE kind = 'ticket' AND closed_at IS NULL)"
+)
 STEPS = {
     "onboarding/welcome": ONBOARDING + "{days_since_start} BETWEEN 0 AND 14",
     "onboarding/first-value": ONBOARDING
@@ -40,7 +54,8 @@ STEPS = {
     "adoption/first-integration": ADOPTION + "{usage.integrations} = 0",
     "adoption/milestone": ADOPTION + "{seat_utilization} >= 0.8 AND {usage_change_30d} >= 0",
     "expansion/seats-nearly-full": EXPANSION + "{seat_utilization} >= 0.9 AND {nps} >= 7",
-    "expansion/next-plan": EXPANSION + "{usage_change_30d} >= 0.25 AND {plan} IN ('starter', 'team')",
+    "expansion/next-plan": EXPANSION
+    + "{usage_change_30d} >= 0.25 AND {plan} IN ('starter', 'team') AND {goals} IS NOT NULL",
     "renewal/heads-up": "{days_to_renewal} BETWEEN 91 AND 120",
     "renewal/check-in": "{days_to_renewal} BETWEEN 31 AND 60",
     "renewal/at-risk": "{days_to_renewal} BETWEEN 0 AND 60"
@@ -54,6 +69,9 @@ STEPS = {
     "at-risk/detractor-answered": AT_RISK + "a.id IN (SELECT account_id FROM events"
     " WHERE kind = 'nps_response' AND occurred_at >= date(:today, '-2 days')"
     " AND json_extract(attributes, '$.score') <= 6)",
+    "at-risk/ticket-severe": AT_RISK + "a.id IN (SELECT account_id FROM events WHERE kind = 'ticket'"
+    " AND closed_at IS NULL AND (json_extract(attributes, '$.severity') IN ('P1', 'urgent')"
+    " OR occurred_at < date(:today, '-13 days')))",
     "at-risk/escalation": AT_RISK + "{usage_change_30d} <= -0.3 AND a.id IN (SELECT account_id FROM events"
     " WHERE kind = 'ticket' AND closed_at IS NULL AND json_extract(attributes, '$.severity') = 'P1')",
     "at-risk/usage-drop": AT_RISK + "({usage_change_30d} <= -0.3 OR {usage.exports.change(30d)} <= -0.3)",
@@ -61,6 +79,11 @@ STEPS = {
     " AND left_at >= date(:today, '-90 days')) AND a.id NOT IN (SELECT account_id FROM contacts"
     " WHERE role = 'champion' AND left_at IS NULL)",
     "silent-account/hello": AT_RISK + "{days_since_touch} >= 60",
+    "nps/promoter": ANSWERED + ">= 9) AND {health_band} = 'green'" + NO_OPEN_TICKET,
+    "nps/passive": ANSWERED + "BETWEEN 7 AND 8)",
+    "nurture/first-dashboard": NURTURE + "{usage.dashboards} = 0",
+    "nurture/first-automation": NURTURE
+    + "{lifecycle_stage} = 'adoption' AND {usage.dashboards} > 0 AND {usage.automations} = 0",
     "silent-account/call": AT_RISK + "{days_since_touch} >= 90",
 }
 
@@ -107,7 +130,8 @@ def test_counts(demo: DemoSummary, db: sqlite3.Connection) -> None:
     assert demo.counts == actual
     assert actual["accounts"] == 500
     assert 2 * 500 <= actual["contacts"] <= 5 * 500
-    assert 200_000 <= actual["usage"] <= 500 * 180 * 3 + 500 * 60  # three metrics, and 60 days of exports
+    # three metrics, 60 days of exports and 5 weeks of automations
+    assert 200_000 <= actual["usage"] <= 500 * 180 * 3 + 500 * 60 + 500 * 5
     assert 500 <= actual["events"] <= 2_000
     assert actual["timeline"] > 1000
     assert demo.me == ME
@@ -147,13 +171,16 @@ def test_accounts_span_every_lifecycle_stage_and_owner(db: sqlite3.Connection) -
     assert db.execute("SELECT count(DISTINCT name) FROM accounts").fetchone()[0] == 500
 
 
-def test_usage_is_180_days_of_three_metrics_and_60_of_exports_ending_today(db: sqlite3.Connection) -> None:
+def test_usage_is_180_days_of_three_metrics_60_of_exports_and_5_weeks_of_automations(
+    db: sqlite3.Connection,
+) -> None:
     metrics = db.execute(
         "SELECT metric, min(date), max(date), min(value) FROM usage GROUP BY metric ORDER BY 1"
     ).fetchall()
     assert metrics == [
         ("active_users", "2026-05-28", "2026-11-23", 0),
-        ("dashboards", "2026-05-28", "2026-11-23", 1),
+        ("automations", "2026-10-26", "2026-11-23", 0),
+        ("dashboards", "2026-05-28", "2026-11-23", 0),  # a few new accounts have built none yet
         ("exports", "2026-09-25", "2026-11-23", 0),
         ("integrations", "2026-05-28", "2026-11-23", 0),
     ]

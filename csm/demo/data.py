@@ -54,6 +54,34 @@ _EMAIL_SUBJECTS = (
     "Release notes and what they mean for your team",
     "Following up on our call",
 )
+# Why they bought, from the sales handoff: (goals, use case, success criteria), chosen by the
+# account's number so the rows drawn at random stay as they were; every sixth has none on file.
+_WHY = (
+    (
+        "Cut month-end close from 8 days to 3; Retire the regional reporting spreadsheets",
+        "month-end reporting",
+        "Close done in 3 working days by June",
+    ),
+    (
+        "Give every store manager the same weekly numbers",
+        "store performance reporting",
+        "Every manager opens the Monday dashboard; Fewer than 5 report requests a week to the data team",
+    ),
+    (
+        "Halve the time from order to invoice",
+        "order-to-invoice tracking",
+        "Invoices out within 2 days of delivery",
+    ),
+    (
+        "Replace three tools with one; Onboard new hires in a week, not a month",
+        "team operations",
+        "One tool in use by every team by the renewal",
+    ),
+    ("Answer customer escalations the same day", "escalation handling", None),
+)
+# The integrations an account connected, in the order accounts connect them (the usage metric
+# `integrations` counts them; the account field names them).
+_INTEGRATIONS = ("Slack", "Salesforce", "Jira", "HubSpot", "Google Drive", "Zendesk")
 _CALL_TOPICS = ("roadmap questions", "rollout plan", "reporting needs", "quarterly review")
 _NOTES = (
     "Champion asked about SSO; sent the guide",
@@ -150,6 +178,9 @@ def _account(
         # By the account number, not the generator: the other data stays as it was.
         "account_executive": ACCOUNT_EXECUTIVES[int(account_id[1:]) % 2] if plan in PLANS[2:] else None,
     }
+    number = int(account_id[1:])
+    why = _WHY[number % len(_WHY)] if number % 6 else (None, None, None)
+    account["goals"], account["use_case"], account["success_criteria"] = why
     profile = _Profile(
         days_since_start=dss,
         days_active=ended,
@@ -158,6 +189,7 @@ def _account(
         trend=rng.uniform(*cohort.trend),
         integrations=rng.randint(*cohort.integrations),
     )
+    account["integrations"] = "; ".join(_INTEGRATIONS[: profile.integrations]) or None
     return account, profile
 
 
@@ -222,6 +254,11 @@ def _usage(
     connect_days = [rng.randint(first, last) for _ in range(profile.integrations)]
     dashboards = rng.randint(1, 4)
     account_id = account["id"]
+    # A few new accounts have built no dashboard yet (the nurture playbook's first guide).
+    builds = not (
+        cohort.name == "onboarding" and profile.days_since_start <= 50 and int(str(account_id)[1:]) % 3 == 0
+    )
+    dashboards *= builds
     for t in range(last, first - 1, -1):
         if cohort.dss is not None:
             shape = min(1.0, 0.3 + 0.7 * (profile.days_since_start - t) / 30)
@@ -232,7 +269,7 @@ def _usage(
         if t < profile.login_days:
             active = 0
         elif weekday[t] and rng.random() < 0.04 * shape:
-            dashboards += 1
+            dashboards += builds
         day = iso_days[t]
         connected = sum(1 for c in connect_days if c >= t)
         yield {
