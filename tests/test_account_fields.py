@@ -78,7 +78,15 @@ def test_a_built_in_template_with_the_signature_reads_a_few_fields_and_the_signa
     name = "renewal/heads-up.md.j2"
     assert '{% include "_signature.md.j2" %}' in (root / name).read_text(encoding="utf-8")
     own = Templates(root).account_fields(name)
-    assert own == {"days_to_renewal", "name", "renewal_date", "seats_licensed", "seats_used"}
+    assert own == {
+        "days_to_renewal",
+        "goals",
+        "name",
+        "renewal_date",
+        "seats_licensed",
+        "seats_used",
+        "success_criteria",
+    }
     signature = (root / SIGNATURE).read_text(encoding="utf-8")
     (root / SIGNATURE).write_text(
         signature + "{{ account.plan }} {{ account['region'] }}\n", encoding="utf-8"

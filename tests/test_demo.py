@@ -268,12 +268,15 @@ def test_the_tour_shows_each_builtin_playbook_and_an_email(tmp_path: Path) -> No
     for title in (
         "Onboarding (onboarding)",
         "Adoption milestones",
+        "Nurture by adoption stage (nurture)",
         "Renewal ahead",
         "Expansion (expansion)",
         "At risk (at-risk)",
+        "NPS follow-up (nps)",
         "Silent account (silent-account)",
     ):
         assert title in out
-    assert out.count("would draft, for") == 6
-    assert out.count("  Subject: ") == 6
+    assert out.count("would draft, for") == 8
+    assert out.count("  Subject: ") == 8
+    assert "Matching accounts today: promoter 5, passive 5" in out
     assert "Matching accounts today: welcome 10, first-value 7, stalled 6" in out

@@ -399,3 +399,19 @@ def test_goals_from_json_are_a_list_and_a_nested_value_is_refused(
 def test_optional_must_be_true_or_false(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="'goals': optional must be true or false"):
         parse_mapping({"id": "ID", "goals": {"from": "Goals", "optional": "yes"}}, "m.toml")
+
+
+def test_the_move_to_schema_10_keeps_goals_an_import_brought_as_extra_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    for version, migration in enumerate(store.MIGRATIONS[:9], start=1):
+        migration(old)
+        old.execute(f"PRAGMA user_version = {version}")
+    old.execute("ALTER TABLE accounts ADD COLUMN goals TEXT")  # an import brought it as an extra column
+    old.execute("INSERT INTO accounts (id, name, goals) VALUES ('A1', 'Acme', 'Cut churn')")
+    old.close()
+    conn = store.connect(path)
+    assert store.schema_version(conn) == store.SCHEMA_VERSION
+    assert accounts(conn, "goals, use_case, success_criteria, integrations") == [
+        ("Cut churn", None, None, None)
+    ]

@@ -49,9 +49,11 @@ def demo(
 TOUR_PLAYBOOKS = (
     "onboarding",
     "adoption-milestones",
+    "nurture",
     "renewal-ahead",
     "expansion",
     "at-risk",
+    "nps",
     "silent-account",
 )
 

@@ -49,9 +49,15 @@ class Library:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._read: dict[str, tuple[dict[str, Any] | None, list[Problem]]] = {}
+        self._keys: list[str] | None = None
 
     def keys(self) -> list[str]:
-        """Every guide's key, sorted."""
+        """Every guide's key, sorted: read once, as templates are compiled once."""
+        if self._keys is None:
+            self._keys = self._find_keys()
+        return self._keys
+
+    def _find_keys(self) -> list[str]:
         if not self.root.is_dir():
             return []
         return sorted(
