@@ -111,6 +111,11 @@ class Workspace:
         return self.root / "templates"
 
     @property
+    def content_dir(self) -> Path:
+        """The guides templates name (csm.templating.content reads them beside the templates)."""
+        return self.root / "content"
+
+    @property
     def health_path(self) -> Path:
         return self.root / "health.yaml"
 

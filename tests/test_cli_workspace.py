@@ -33,6 +33,7 @@ def test_paths_finds_the_workspace_from_a_subfolder(invoke, workspace: Path, mon
     data = json.loads(invoke("paths", "--json").stdout)
     assert data["workspace"] == str(workspace)
     assert data["database"] == str(workspace / "csm.db")
+    assert data["content"] == str(workspace / "content")
     monkeypatch.chdir(workspace.parent)
     monkeypatch.setenv("CSM_WORKSPACE", str(workspace))
     assert json.loads(invoke("paths", "--json").stdout)["settings"] == str(workspace / "csm.toml")

@@ -40,6 +40,7 @@ def paths(
         "database": ws.database_path,
         "playbooks": ws.playbooks_dir,
         "templates": ws.templates_dir,
+        "content": ws.content_dir,
         "health_model": ws.health_path,
     }
     if as_json:
