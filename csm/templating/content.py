@@ -69,7 +69,7 @@ class Library:
     def guide(self, key: Any) -> dict[str, Any]:
         """The guide ``key`` for a template: its front matter, ``key``, ``name`` and ``body``."""
         if not isinstance(key, str) or not _KEY_RE.match(key) or key not in self.keys():
-            raise FilterError(self.missing(key))
+            raise FilterError(self._missing(key))
         found, problems = self._load(key)
         if found is None:
             raise FilterError(f"the guide '{key}' has problems: {problems[0]}")
@@ -77,21 +77,35 @@ class Library:
 
     def guides(self, folder: Any) -> list[dict[str, Any]]:
         """Every guide directly in ``folder`` (``integrations``), by ``order`` then name."""
-        prefix = f"{folder}/"
-        keys = [k for k in self.keys() if k.startswith(prefix) and "/" not in k[len(prefix) :]]
-        if not isinstance(folder, str) or not keys:
-            folders = sorted({k.rpartition("/")[0] for k in self.keys() if "/" in k})
-            raise FilterError(
-                f"no guides in '{folder}' under {FOLDER}/{did_you_mean(str(folder), folders)}"
-                f" (folders: {', '.join(folders) or 'none'})"
-            )
+        keys = self._in_folder(folder)
+        if not keys:
+            raise FilterError(self._no_folder(folder))
         found = [self.guide(k) for k in keys]
         return sorted(found, key=lambda g: (g.get("order", 1000), g["name"]))
 
-    def missing(self, key: Any) -> str:
+    def _in_folder(self, folder: Any) -> list[str]:
+        if not isinstance(folder, str):
+            return []
+        prefix = f"{folder}/"
+        return [k for k in self.keys() if k.startswith(prefix) and "/" not in k[len(prefix) :]]
+
+    def _missing(self, key: Any) -> str:
         return (
             f"no guide '{key}' in {FOLDER}/{did_you_mean(str(key), self.keys())}; add {FOLDER}/{key}{SUFFIX}"
         )
+
+    def _no_folder(self, folder: Any) -> str:
+        folders = sorted({k.rpartition("/")[0] for k in self.keys() if "/" in k})
+        return (
+            f"no guides in '{folder}' under {FOLDER}/{did_you_mean(str(folder), folders)}"
+            f" (folders: {', '.join(folders) or 'none'})"
+        )
+
+    def unknown(self, call: str, key: str) -> str | None:
+        """Why ``guide(key)`` or ``guides(key)`` names nothing here, or None when it names something."""
+        if call == "guides":
+            return None if self._in_folder(key) else self._no_folder(key)
+        return None if key in self.keys() else self._missing(key)
 
     def problems(self) -> list[Problem]:
         """Every problem in every guide file, and each link leading outside the folder, for `csm check`."""
@@ -148,17 +162,12 @@ def named_guides(tree: nodes.Template) -> Iterator[tuple[str, str, int]]:
 
 
 def static_problems(library: Library, tree: nodes.Template) -> list[tuple[int, str, str]]:
-    """(line, message, needle) for each constant guide or folder the library lacks, branch taken or not."""
-    found = []
-    keys = library.keys()
-    for call, key, line in named_guides(tree):
-        exists = key in keys if call == "guide" else any(k.startswith(f"{key}/") for k in keys)
-        if not exists:
-            try:
-                library.guides(key) if call == "guides" else library.guide(key)
-            except FilterError as exc:
-                found.append((line, str(exc), key))
-    return found
+    """(line, message, key) for each constant guide or folder the library lacks, branch taken or not."""
+    return [
+        (line, message, key)
+        for call, key, line in named_guides(tree)
+        if (message := library.unknown(call, key)) is not None
+    ]
 
 
 def install(env: jinja2.Environment, library: Library) -> None:
