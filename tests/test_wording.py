@@ -111,3 +111,26 @@ def test_builtin_emails_keep_the_house_rules(name: str) -> None:
     assert not _MONITORING.search(email.subject), email.subject
     assert not _HARD_SELL.search(body)
     assert " I " in body or body.startswith("I") or "I'" in body, "written as a person"
+
+
+@pytest.mark.parametrize(
+    ("value", "kwargs", "expected"),
+    [
+        ("Slack", {}, "Slack"),
+        ("Slack\nJira", {}, "Slack and Jira"),
+        (["Slack", "Jira", "Asana"], {}, "Slack, Jira and Asana"),
+        ("Slack\nJira", {"word": "or"}, "Slack or Jira"),
+        ("Close in 3 days\nOne dashboard", {"quote": True}, "“Close in 3 days” and “One dashboard”"),
+    ],
+)
+def test_join_and_reads_a_list_field_as_a_sentence(value: Any, kwargs: dict[str, Any], expected: str) -> None:
+    assert filters.join_and(value, **kwargs) == expected
+
+
+def test_as_list_takes_a_list_field_and_empty_is_no_items() -> None:
+    assert filters.as_list("Cut churn\n\n Grow seats \n") == ["Cut churn", "Grow seats"]
+    assert filters.as_list(None) == []
+    with pytest.raises(filters.FilterError, match="join_and: the list is empty"):
+        filters.join_and(None)
+    with pytest.raises(filters.FilterError, match="as_list: expected text or a list"):
+        filters.as_list(3)
