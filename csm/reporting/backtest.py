@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from csm.data.history import Shadow, first_change
+from csm.data.rollup import Rolling
 from csm.engine.matching import Match, StepResult, dedupe_key, held_out, step_rows
 from csm.engine.recipients import NO_RECIPIENT, addressing
 from csm.errors import InputError
@@ -102,13 +103,16 @@ def backtest(
     steps = {(p.id, s.id): StepBacktest(p.id, s.id, s.title) for p in playbooks for s in p.steps}
     keys = _RealKeys(conn, {p.id for p in playbooks})
     shadow = Shadow(conn, start)
+    rolling = Rolling(conn, start, end, params_for(start)["primary_metric"])
     try:
         for day in days:
             shadow.move_to(day)
+            rolling.move_to(day)
             _day(conn, playbooks, fields, params_for(day), day, steps, keys)
             if on_day is not None:
                 on_day(day)
     finally:
+        rolling.close()
         shadow.close()
     _real_activity(conn, steps, start, end)
     _outcomes(conn, steps.values())
