@@ -11,6 +11,10 @@ the task list by then, really or earlier in the backtest. Nothing is written
 to the workspace: the TEMP tables live and die with the connection's temporary
 store.
 
+The freshness gate applies as the loads stood by each day's end, and the
+usage windows are rolled forward a day at a time (:class:`csm.data.rollup.Rolling`).
+The touch budget's deferrals are not applied (a deferred draft counts as a draft).
+
 What a backtest cannot see: values before the oldest import that changed them
 (the oldest values kept stand in), edits made outside imports (`csm outcome`,
 `csm unsubscribe` are dated, a hand edit of the database is not), a health
