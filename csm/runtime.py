@@ -92,6 +92,10 @@ class Runtime:
     @cached_property
     def stale(self) -> dict[str, list[Stale]]:
         """The stale kinds of data and why, by csm.toml's ``[freshness]`` (see csm.data.freshness)."""
+        return self.stale_on(self.today)
+
+    def stale_on(self, day: dt.date, *, past: bool = False) -> dict[str, list[Stale]]:
+        """:attr:`stale` on ``day``; ``past``: as the loads stood by its end (``csm backtest``)."""
         from csm.data.freshness import stale_data
         from csm.data.kinds import KINDS
 
@@ -100,7 +104,7 @@ class Runtime:
             for name, table in self.ws.settings.sources.items()
             if isinstance(table, dict)
         }
-        return stale_data(self.conn, self.ws.settings.freshness, supplies, self.today)
+        return stale_data(self.conn, self.ws.settings.freshness, supplies, day, past=past)
 
     def stale_list(self) -> list[Stale]:
         """Each stale kind or source once."""

@@ -107,6 +107,17 @@ def test_once_per_and_snoozes_as_they_stood_then(book: Path, invoke) -> None:
     assert heads_up["outcomes"] == {"renewed": 1, "churned": 0, "undecided": 0}
 
 
+def test_the_freshness_gate_as_it_stood_each_day(book: Path, invoke) -> None:
+    """Accounts loaded 08-01 and 09-01, a 20-day limit: stale from 08-22 to 08-31, held back those days."""
+    with (book / "csm.toml").open("a") as settings:
+        settings.write('\n[freshness]\naccounts = "20d"\n')
+    heads_up = _steps(invoke, book, "-p", "renewal-ahead")["renewal-ahead › heads-up"]
+    assert _weeks(heads_up, "stale_days") == {"2026-W34": 2, "2026-W35": 7, "2026-W36": 1}
+    assert _weeks(heads_up, "matched") == {"2026-W34": 1, "2026-W36": 1, "2026-W37": 1}, "not while stale"
+    result = invoke("--workspace", str(book), "backtest", "--from", "2026-08-10", "--to", "2026-09-20")
+    assert "held back 10 days: data it reads was stale then" in result.output
+
+
 def test_a_backtest_writes_nothing(book: Path, invoke) -> None:
     before = db_dump(book / "csm.db")
     result = invoke("--workspace", str(book), "backtest", "--from", "2026-08-10", "--to", "2026-09-20")

@@ -39,7 +39,15 @@ def backtest(
     assert first is not None and last is not None
     rt = runtime(ctx)
     selected = rt.playbooks(playbook or ())
-    found = run_backtest(rt.conn, selected, rt.fields, lambda day: sql_params(rt.ws, day), first, last)
+    found = run_backtest(
+        rt.conn,
+        selected,
+        rt.fields,
+        lambda day: sql_params(rt.ws, day),
+        first,
+        last,
+        stale_on=lambda day: rt.stale_on(day, past=True),
+    )
     if as_json:
         print_json(backtest_json(found))
         return
@@ -125,6 +133,12 @@ def _print_step(step: StepBacktest, show_accounts: bool) -> None:
         f" {len(step.real)} really did ({both} the same accounts)",
         highlight=False,
     )
+    stale_days = sum(week.stale_days for week in step.weeks.values())
+    if stale_days:
+        console.print(
+            f"  held back {stale_days} day{'' if stale_days == 1 else 's'}: data it reads was stale then",
+            highlight=False,
+        )
     renewed, churned = step.outcomes["renewed"], step.outcomes["churned"]
     if renewed or churned:
         console.print(

@@ -72,11 +72,13 @@ def sync_ref(source: str) -> str:
     return f"sync:{source}"
 
 
-def last_loads(conn: sqlite3.Connection) -> dict[str, str]:
-    """The last time each ``import:<kind>`` and ``sync:<source>`` was recorded."""
+def last_loads(conn: sqlite3.Connection, as_of: dt.date | None = None) -> dict[str, str]:
+    """The last time each ``import:<kind>`` and ``sync:<source>`` was recorded (by the end of ``as_of``)."""
+    until = "" if as_of is None else " AND at < date(:as_of, '+1 day')"
     rows = conn.execute(
         "SELECT ref, max(at) FROM timeline WHERE account_id IS NULL"
-        " AND (ref LIKE 'import:%' OR ref LIKE 'sync:%') GROUP BY ref"
+        f" AND (ref LIKE 'import:%' OR ref LIKE 'sync:%'){until} GROUP BY ref",
+        {"as_of": None if as_of is None else as_of.isoformat()},
     )
     return dict(rows.fetchall())
 
@@ -90,15 +92,18 @@ def stale_data(
     limits: Mapping[str, int],
     source_kinds: Mapping[str, Iterable[str]],
     today: dt.date,
+    *,
+    past: bool = False,
 ) -> dict[str, list[Stale]]:
     """Each stale kind of data and why (its own age, or a source's): empty when all is fresh.
 
     ``limits``: kind or ``source:NAME`` -> max age in days; ``source_kinds``: the
-    kinds each sync source supplies.
+    kinds each sync source supplies. ``past``: ``today`` is a past day (``csm
+    backtest``): only the loads made by its end count.
     """
     if not limits:
         return {}
-    loads = last_loads(conn)
+    loads = last_loads(conn, today if past else None)
     supplies = {name: tuple(kinds) for name, kinds in source_kinds.items()}
     stale: dict[str, list[Stale]] = {}
     for what, limit in limits.items():

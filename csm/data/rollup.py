@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
-from csm.language.fields import ROLLED_UP
+from csm.language.fields import ROLLED_UP, USAGE_WINDOWS, usage_aggregate
 
 _COLUMNS = ", ".join(ROLLED_UP)
 _VALUES = ", ".join(ROLLED_UP.values())
@@ -69,3 +69,98 @@ def touched(conn: sqlite3.Connection, account_id: str) -> None:
         " FROM accounts a WHERE a.id = :account) WHERE account_id = :account",
         {"account": account_id, "today": built[0]},
     )
+
+
+def _offset(bound: str) -> int:
+    """``'-30 days'`` -> -30, ``''`` (today) -> 0."""
+    return int(bound.split()[0]) if bound else 0
+
+
+class Rolling:
+    """The rollup for a run of consecutive past days, rolled forward a day at a time (``csm backtest``).
+
+    It lives in TEMP tables named as the workspace's (``usage_rollup``,
+    ``usage_rollup_day``), which SQLite resolves first, so the fields read it
+    exactly as they read the live rollup and nothing is written to the
+    workspace. The windows (:data:`csm.language.fields.USAGE_WINDOWS`) are
+    kept as a sum and a count per account: moving to the next day adds the
+    day entering each window and subtracts the day leaving it, instead of
+    scanning every account's window again. The first day's sums are the
+    window's own SQL with ``sum`` and ``count`` for ``avg``; an average is
+    ``sum / count`` as SQLite's ``avg`` computes it, so whole-number metrics
+    give the same doubles (a fractional metric can differ in the last bits).
+    The last touch is computed by its own SQL once a day, for every step.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, first: dt.date, last: dt.date, metric: str) -> None:
+        self.conn, self.metric, self.day = conn, metric, first
+        widest = min(_offset(after) for after, _upto in USAGE_WINDOWS.values())
+        conn.execute("CREATE TEMP TABLE usage_rollup AS SELECT * FROM main.usage_rollup WHERE 0")
+        conn.execute("CREATE INDEX temp.usage_rollup_account ON usage_rollup(account_id)")
+        conn.execute("CREATE TEMP TABLE usage_rollup_day AS SELECT * FROM main.usage_rollup_day WHERE 0")
+        # Kept in date order (clustered): each day reads the few days entering and leaving.
+        conn.execute(
+            "CREATE TEMP TABLE rolling_usage (date TEXT NOT NULL, account_id TEXT NOT NULL,"
+            " value REAL NOT NULL,"
+            " PRIMARY KEY (date, account_id)) WITHOUT ROWID"
+        )
+        conn.execute(
+            "INSERT INTO rolling_usage SELECT date, account_id, value FROM main.usage"
+            " WHERE metric = ? AND date > ? AND date <= ?",
+            (metric, (first + dt.timedelta(days=widest)).isoformat(), last.isoformat()),
+        )
+        conn.execute(
+            "CREATE TEMP TABLE rolling_sums (account_id TEXT NOT NULL, kind TEXT NOT NULL,"
+            " total REAL NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (account_id, kind))"
+        )
+        params = {"today": first.isoformat(), "primary_metric": metric}
+        for column, (after, upto) in USAGE_WINDOWS.items():
+            total = usage_aggregate(after, upto, aggregate="sum")
+            n = usage_aggregate(after, upto, aggregate="count")
+            conn.execute(
+                "INSERT INTO rolling_sums (account_id, kind, total, n)"
+                f" SELECT a.id, '{column}', coalesce({total}, 0), {n} FROM accounts a",
+                params,
+            )
+        self._build()
+
+    def move_to(self, day: dt.date) -> None:
+        """The rollup for ``day``, on or after the day it stands for, a day at a time."""
+        while self.day < day:
+            self.day += dt.timedelta(days=1)
+            for column, (after, upto) in USAGE_WINDOWS.items():
+                entering = self.day + dt.timedelta(days=_offset(upto))
+                leaving = self.day + dt.timedelta(days=_offset(after))
+                self.conn.execute(
+                    "INSERT INTO rolling_sums (account_id, kind, total, n)"
+                    " SELECT account_id, :kind, sum(sign * value), sum(sign) FROM"
+                    " (SELECT account_id, value, 1 AS sign FROM rolling_usage WHERE date = :entering"
+                    " UNION ALL SELECT account_id, value, -1 FROM rolling_usage WHERE date = :leaving) d"
+                    " GROUP BY account_id"
+                    " ON CONFLICT (account_id, kind) DO UPDATE"
+                    " SET total = rolling_sums.total + excluded.total, n = rolling_sums.n + excluded.n",
+                    {"kind": column, "entering": entering.isoformat(), "leaving": leaving.isoformat()},
+                )
+        self._build()
+
+    def _build(self) -> None:
+        averages = ", ".join(
+            f"(SELECT CASE WHEN s.n > 0 THEN s.total / s.n END FROM rolling_sums s"
+            f" WHERE s.account_id = a.id AND s.kind = '{column}')"
+            for column in USAGE_WINDOWS
+        )
+        self.conn.execute("DELETE FROM temp.usage_rollup")
+        self.conn.execute("DELETE FROM temp.usage_rollup_day")
+        self.conn.execute(
+            f"INSERT INTO temp.usage_rollup (account_id, {', '.join(USAGE_WINDOWS)}, last_touch)"
+            f" SELECT a.id, {averages}, {ROLLED_UP['last_touch']} FROM accounts a",
+            {"today": self.day.isoformat()},
+        )
+        self.conn.execute(
+            "INSERT INTO temp.usage_rollup_day (day, metric) VALUES (?, ?)",
+            (self.day.isoformat(), self.metric),
+        )
+
+    def close(self) -> None:
+        for table in ("usage_rollup", "usage_rollup_day", "rolling_usage", "rolling_sums"):
+            self.conn.execute(f"DROP TABLE IF EXISTS temp.{table}")

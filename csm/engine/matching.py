@@ -183,7 +183,7 @@ def evaluate(
     results = []
     for playbook in playbooks:
         for step in playbook.steps:
-            stale_kinds = _held_back(playbook, step, stale or {})
+            stale_kinds = stale_reads(playbook, step, stale or {})
             if stale_kinds:
                 results.append(StepResult(playbook, step, (), stale=stale_kinds))
                 continue
@@ -209,7 +209,8 @@ def evaluate(
     return results
 
 
-def _held_back(playbook: Playbook, step: Step, stale: Mapping[str, Sequence[Stale]]) -> tuple[Stale, ...]:
+def stale_reads(playbook: Playbook, step: Step, stale: Mapping[str, Sequence[Stale]]) -> tuple[Stale, ...]:
+    """The stale data the step reads: a run holds it back (nothing matches) while there is any."""
     if not stale:
         return ()
     return tuple(dict.fromkeys(s for kind in sorted(step_reads(playbook, step)) for s in stale.get(kind, ())))

@@ -102,7 +102,7 @@ _SNAPSHOT = (
 )
 
 
-def _usage_avg(after: str, upto: str, metric: str = ":primary_metric", aggregate: str = "avg") -> str:
+def usage_aggregate(after: str, upto: str, metric: str = ":primary_metric", aggregate: str = "avg") -> str:
     """A metric's daily average (or sum) over (today + after, today + upto]."""
     end = f"date(:today, '{upto}')" if upto else ":today"
     return (
@@ -112,9 +112,10 @@ def _usage_avg(after: str, upto: str, metric: str = ":primary_metric", aggregate
 
 
 # What csm.data.rollup stores per account for one day, each computed by this SQL.
+# The usage windows, as (after, upto) of usage_aggregate: csm.data.rollup rolls them forward too.
+USAGE_WINDOWS = {"usage_30d": ("-30 days", ""), "usage_prev_30d": ("-60 days", "-30 days")}
 ROLLED_UP = {
-    "usage_30d": _usage_avg("-30 days", ""),
-    "usage_prev_30d": _usage_avg("-60 days", "-30 days"),
+    **{column: usage_aggregate(*bounds) for column, bounds in USAGE_WINDOWS.items()},
     "last_touch": _LAST_TOUCH,
 }
 
@@ -300,11 +301,11 @@ def usage_field(name: str) -> Field | None:
 def _metric_window(name: str, metric: str, window: str, days: int) -> Field:
     """avg and sum over the last ``days`` days; change: that average against the one before, a fraction."""
     if window == "change":
-        now = _usage_avg(f"-{days} days", "", metric)
-        before = _usage_avg(f"-{2 * days} days", f"-{days} days", metric)
+        now = usage_aggregate(f"-{days} days", "", metric)
+        before = usage_aggregate(f"-{2 * days} days", f"-{days} days", metric)
         sql = f"({now} / nullif({before}, 0) - 1)"
         return Field(name, "number", sql, f"change of the {days}-day average of {metric}", True, True)
-    sql = _usage_avg(f"-{days} days", "", metric, window)
+    sql = usage_aggregate(f"-{days} days", "", metric, window)
     return Field(name, "number", sql, f"{window} of {metric} over the last {days} days", True)
 
 

@@ -11,6 +11,10 @@ the task list by then, really or earlier in the backtest. Nothing is written
 to the workspace: the TEMP tables live and die with the connection's temporary
 store.
 
+The freshness gate applies as the loads stood by each day's end, and the
+usage windows are rolled forward a day at a time (:class:`csm.data.rollup.Rolling`).
+The touch budget's deferrals are not applied (a deferred draft counts as a draft).
+
 What a backtest cannot see: values before the oldest import that changed them
 (the oldest values kept stand in), edits made outside imports (`csm outcome`,
 `csm unsubscribe` are dated, a hand edit of the database is not), a health
@@ -23,12 +27,14 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from csm.data.freshness import Stale
 from csm.data.history import Shadow, first_change
-from csm.engine.matching import Match, StepResult, dedupe_key, held_out, step_rows
+from csm.data.rollup import Rolling
+from csm.engine.matching import Match, StepResult, dedupe_key, held_out, stale_reads, step_rows
 from csm.engine.recipients import NO_RECIPIENT, addressing
 from csm.errors import InputError
 from csm.language.fields import FieldSet
@@ -49,6 +55,7 @@ class Week:
     drafts: int = 0  # new drafts a run would have added
     tasks: int = 0
     unaddressed: int = 0  # emails nobody could have received (a task instead)
+    stale_days: int = 0  # days the step was held back: data it reads was stale then (csm.toml's [freshness])
     real_drafts: int = 0
     real_sent: int = 0
     real_tasks: int = 0
@@ -96,19 +103,28 @@ def backtest(
     start: dt.date,
     end: dt.date,
     on_day: Callable[[dt.date], None] | None = None,
+    stale_on: Callable[[dt.date], Mapping[str, Sequence[Stale]]] | None = None,
 ) -> Backtest:
-    """Evaluate each day from ``start`` to ``end`` (inclusive) as it stood; set it beside what was done."""
+    """Evaluate each day from ``start`` to ``end`` (inclusive) as it stood; set it beside what was done.
+
+    ``stale_on``: the kinds of data stale on a day, by the loads made by then; a
+    step reading one is held back that day, as a run holds it back.
+    """
     days = day_range(start, end)
     steps = {(p.id, s.id): StepBacktest(p.id, s.id, s.title) for p in playbooks for s in p.steps}
     keys = _RealKeys(conn, {p.id for p in playbooks})
     shadow = Shadow(conn, start)
+    rolling = Rolling(conn, start, end, params_for(start)["primary_metric"])
     try:
         for day in days:
             shadow.move_to(day)
-            _day(conn, playbooks, fields, params_for(day), day, steps, keys)
+            rolling.move_to(day)
+            stale = stale_on(day) if stale_on is not None else {}
+            _day(conn, playbooks, fields, params_for(day), day, steps, keys, stale)
             if on_day is not None:
                 on_day(day)
     finally:
+        rolling.close()
         shadow.close()
     _real_activity(conn, steps, start, end)
     _outcomes(conn, steps.values())
@@ -145,6 +161,7 @@ def _day(
     day: dt.date,
     steps: dict[tuple[str, str], StepBacktest],
     real: _RealKeys,
+    stale: Mapping[str, Sequence[Stale]],
 ) -> None:
     """One day: each step's query (the run's), its matches counted per week, and what a run would add.
 
@@ -157,6 +174,9 @@ def _day(
         for spec in playbook.steps:
             step = steps[playbook.id, spec.id]
             week = step.week(week_name)
+            if stale_reads(playbook, spec, stale):
+                week.stale_days += 1
+                continue
             rows = step_rows(conn, playbook, spec, fields, params, day).fetchall()
             held: set[str] = set()
             if playbook.holdout:
