@@ -76,3 +76,15 @@ class PgCluster:
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import time
+
+    cluster = PgCluster()
+    print(f"PostgreSQL running; a fresh database: {cluster.new_database()}  (Ctrl-C stops it)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        cluster.stop()
