@@ -7,6 +7,7 @@ from pathlib import Path
 
 from csm.builtins import builtin_dir, builtin_path
 from csm.data import store
+from csm.data.backend import is_postgres_url
 from csm.errors import WorkspaceError
 from csm.health.model import MODEL_FILE
 from csm.workspace import SETTINGS_FILE
@@ -14,7 +15,7 @@ from csm.workspace import SETTINGS_FILE
 DEFAULT_SETTINGS = """\
 # csm workspace settings. Secrets never go here: name environment variables.
 
-database = "csm.db"
+database = "{database}"
 timezone = "UTC"
 # Who "me" is for `csm today` (CSM_OWNER overrides).
 me = "{me}"
@@ -47,8 +48,14 @@ eml_dir = "outbox-eml"
 """
 
 
-def create(root: Path, *, me: str = "me@example.com", name: str = "Your Name") -> Path:
-    """Create a workspace in ``root``; refuse if one is already there."""
+def create(
+    root: Path, *, me: str = "me@example.com", name: str = "Your Name", database: str = "csm.db"
+) -> Path:
+    """Create a workspace in ``root``; refuse if one is already there.
+
+    ``database``: the SQLite file (beside csm.toml), or a ``postgresql://`` URL whose schema
+    csm creates (the password from PGPASSWORD or ~/.pgpass, never the URL).
+    """
     root.mkdir(parents=True, exist_ok=True)
     clashes = [
         p
@@ -60,10 +67,12 @@ def create(root: Path, *, me: str = "me@example.com", name: str = "Your Name") -
             f"{root} already holds {', '.join(clashes)}; csm init never overwrites",
             hint="Choose an empty folder, or remove those first.",
         )
+    target: Path | str = database if is_postgres_url(database) else root / database
+    store.connect(target, create=True).close()  # first: an unreachable server leaves no half workspace
     shutil.copytree(builtin_dir("playbooks"), root / "playbooks")
     shutil.copytree(builtin_dir("templates"), root / "templates")
     shutil.copytree(builtin_dir("content"), root / "content")
     shutil.copyfile(builtin_path(MODEL_FILE), root / MODEL_FILE)
-    (root / SETTINGS_FILE).write_text(DEFAULT_SETTINGS.format(me=me, name=name), encoding="utf-8")
-    store.connect(root / "csm.db", create=True).close()
+    settings = DEFAULT_SETTINGS.format(me=me, name=name, database=database)
+    (root / SETTINGS_FILE).write_text(settings, encoding="utf-8")
     return root

@@ -159,4 +159,5 @@ class Runtime:
 
 
 def open_runtime(ws: Workspace, today: dt.date | None = None) -> Runtime:
-    return Runtime(ws, store.connect(ws.database_path), ws.today(today))
+    conn = store.connect(ws.database_target, password_from=ws.settings.database_password_env)
+    return Runtime(ws, conn, ws.today(today))

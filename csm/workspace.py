@@ -50,7 +50,8 @@ _AGE = re.compile(r"^(\d+)([dw])$")
 
 @dataclass(frozen=True)
 class Settings:
-    database: str = "csm.db"
+    database: str = "csm.db"  # a SQLite file beside csm.toml, or a postgresql:// URL
+    database_password_env: str | None = None  # the environment variable holding the PostgreSQL password
     me: str | None = None
     timezone: str = "UTC"
     today: dt.date | None = None
@@ -70,6 +71,7 @@ class Settings:
 
 _TOP_KEYS = {
     "database": str,
+    "database_password_env": str,
     "me": str,
     "timezone": str,
     "today": (str, dt.date),
@@ -101,6 +103,13 @@ class Workspace:
     @property
     def database_path(self) -> Path:
         return (self.root / self.settings.database).resolve()
+
+    @property
+    def database_target(self) -> Path | str:
+        """What :func:`csm.data.store.connect` opens: the SQLite file, or the PostgreSQL URL as written."""
+        if self.settings.database.startswith(("postgresql://", "postgres://")):
+            return self.settings.database
+        return self.database_path
 
     @property
     def playbooks_dir(self) -> Path:
@@ -298,6 +307,7 @@ def parse_settings(raw: dict[str, Any], path: str, text: str | None = None) -> S
     owners = _owners(raw, path)
     return Settings(
         database=raw.get("database", "csm.db"),
+        database_password_env=raw.get("database_password_env"),
         me=raw.get("me"),
         timezone=tz,
         today=today,

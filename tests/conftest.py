@@ -233,3 +233,42 @@ def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         pytest.skip(f"the IMAP tests need Dovecot: {exc}")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator:
+    """A throwaway PostgreSQL cluster (tests/pg_server.py), once per session. Skips loudly without
+    one, except under CI (CI=true), where a server that cannot start fails the tests."""
+    import os
+
+    import pg_server
+
+    try:
+        import psycopg  # noqa: F401
+
+        cluster = pg_server.PgCluster()
+    except (ImportError, RuntimeError) as exc:
+        reason = f"PostgreSQL tests need a server (apt-get install postgresql) and psycopg: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store test's database lives: a SQLite file, or a fresh PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "csm.db")
+    return request.getfixturevalue("pg_cluster").new_database()
+
+
+@pytest.fixture
+def db(database: str) -> Iterator[Any]:
+    """An empty, migrated csm database on each backend (the ``database`` parameter)."""
+    from csm.data import store
+
+    conn = store.connect(database, create=True)
+    yield conn
+    conn.close()

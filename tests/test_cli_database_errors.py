@@ -35,8 +35,8 @@ def after_connect(monkeypatch: pytest.MonkeyPatch, pragma: Callable[[sqlite3.Con
     """Every database csm opens from here on gets ``pragma`` applied (the test hook)."""
     connect = store.connect
 
-    def connect_then(path: Path, *, create: bool = False) -> sqlite3.Connection:
-        conn = connect(path, create=create)
+    def connect_then(path: Path, **options: Any) -> sqlite3.Connection:
+        conn = connect(path, **options)
         pragma(conn)
         return conn
 
@@ -85,8 +85,8 @@ from csm.cli import main
 
 connect = store.connect
 
-def connect_with_no_room(path, *, create=False):
-    conn = connect(path, create=create)
+def connect_with_no_room(path, **options):
+    conn = connect(path, **options)
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages + 1}")  # one more page, then the disk is full
     return conn

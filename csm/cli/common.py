@@ -53,7 +53,7 @@ def today(ctx: typer.Context, ws: Workspace) -> dt.date:
 def open_db(ws: Workspace) -> sqlite3.Connection:
     from csm.data import store
 
-    return store.connect(ws.database_path)
+    return store.connect(ws.database_target, password_from=ws.settings.database_password_env)
 
 
 def parse_date(value: str | None, flag: str) -> dt.date | None:

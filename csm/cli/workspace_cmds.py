@@ -19,11 +19,14 @@ def init(
     directory: Annotated[Path, typer.Argument(help="Folder for the new workspace.")] = Path("."),
     me: Annotated[str, typer.Option(help="Your email: the owner `csm today` shows.")] = "me@example.com",
     name: Annotated[str, typer.Option(help="Your name, for email signatures.")] = "Your Name",
+    database: Annotated[
+        str, typer.Option(help="A SQLite file, or a postgresql://user@host/db URL (no password in it).")
+    ] = "csm.db",
 ) -> None:
     """Create a workspace: csm.toml, built-in playbooks and templates, an empty csm.db."""
     from csm.init import create
 
-    root = create(directory, me=me, name=name)
+    root = create(directory, me=me, name=name, database=database)
     console.print(f"Created a csm workspace in {root.resolve()}")
     console.print("Next: import your accounts with `csm import accounts FILE`, then `csm run --dry-run`.")
 

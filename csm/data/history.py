@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from csm.data.backend import dialect_of
+
 
 @dataclass(frozen=True)
 class _Kept:
@@ -39,7 +41,9 @@ _HISTORY_KEY = {"accounts": ("account_id",), "contacts": ("account_id", "email")
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
-    return [row[1] for row in conn.execute(f"PRAGMA main.table_info({table})")]
+    if dialect_of(conn).name == "sqlite":  # main.: a TEMP table of the same name must not answer
+        return [row[1] for row in conn.execute(f"PRAGMA main.table_info({table})")]
+    return list(dialect_of(conn).column_types(conn, table))
 
 
 def _quoted(name: str) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from csm.data.backend import dialect_of
 from csm.data.convert import CONVERTERS, Converter, account_ref, attribute, required, scalar
 from csm.errors import DataImportError, InputError, did_you_mean
 from csm.language.fields import DERIVED, TODAY
@@ -230,9 +231,8 @@ def _converters(conn: sqlite3.Connection, kind: str, spec: Kind) -> dict[str, Co
         col: account_ref(ids) if conv == "account" else CONVERTERS[conv] for col, conv in spec.columns.items()
     }
     if spec.extras == "columns":
-        for row in conn.execute(f"PRAGMA table_info({kind})"):
-            declared = (row[2] or "").upper()
-            known.setdefault(row[1], CONVERTERS[_DECLARED.get(declared, "text")])
+        for name, declared in dialect_of(conn).column_types(conn, kind).items():
+            known.setdefault(name, CONVERTERS[_DECLARED.get(declared, "text")])
     for col in spec.required:
         known[col] = required(known[col])
     return known

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from csm.data.backend import PG_FUNCTIONS, PgConnection, connect_postgres, dialect_of, is_postgres_url
 from csm.errors import WorkspaceError
 from csm.language.fields import ACCOUNT_COLUMNS, CONTACT_COLUMNS, FieldType
 
@@ -156,13 +157,19 @@ CREATE TABLE meta (
 
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would COMMIT the migration's transaction half-way.
-    for statement in script.split(";\n"):
+    for statement in dialect_of(conn).ddl(script).split(";\n"):
         if statement.strip():
             conn.execute(statement)
 
 
 def _migration_1(conn: sqlite3.Connection) -> None:
+    if isinstance(conn, PgConnection):
+        conn.execute(PG_FUNCTIONS)  # SQLite's connections get local_date from Python
     _run_script(conn, SCHEMA_V1)
+
+
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return column in dialect_of(conn).column_types(conn, table)
 
 
 def _migration_2(conn: sqlite3.Connection) -> None:
@@ -193,7 +200,7 @@ INSERT INTO matches (playbook, step, account_id, first_matched, last_matched)
 SELECT playbook, step, account_id, min(date(created_at)), max(date(created_at)) FROM (
     SELECT playbook, step, account_id, created_at FROM outbox
     UNION ALL SELECT playbook, step, account_id, created_at FROM tasks WHERE playbook IS NOT NULL
-) GROUP BY playbook, step, account_id""",
+) AS made GROUP BY playbook, step, account_id""",  # the alias for PostgreSQL; SQLite's result is the same
     )
 
 
@@ -246,7 +253,7 @@ def _migration_5(conn: sqlite3.Connection) -> None:
 
     An import may have added the column already, as an extra one.
     """
-    if not any(row[1] == "left_at" for row in conn.execute("PRAGMA table_info(contacts)")):
+    if not _has_column(conn, "contacts", "left_at"):
         conn.execute("ALTER TABLE contacts ADD COLUMN left_at DATE")
 
 
@@ -262,7 +269,7 @@ def _migration_6(conn: sqlite3.Connection) -> None:
     and syncs name what they loaded in the timeline's ``ref`` (``import:usage``,
     ``sync:crm``), found by the ``timeline_loads`` index.
     """
-    if not any(row[1] == "account_executive" for row in conn.execute("PRAGMA table_info(accounts)")):
+    if not _has_column(conn, "accounts", "account_executive"):
         conn.execute("ALTER TABLE accounts ADD COLUMN account_executive TEXT")  # an import may have added it
     _run_script(
         conn,
@@ -326,7 +333,7 @@ def _migration_8(conn: sqlite3.Connection) -> None:
     its UIDVALIDITY and the highest UID read. ``contacts.bounced_at`` (a DATE
     column, as an import may have brought it already) is when an address bounced.
     """
-    if not any(row[1] == "bounced_at" for row in conn.execute("PRAGMA table_info(contacts)")):
+    if not _has_column(conn, "contacts", "bounced_at"):
         conn.execute("ALTER TABLE contacts ADD COLUMN bounced_at DATE")
     _run_script(
         conn,
@@ -416,12 +423,25 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
+def connect(
+    path: Path | str, *, create: bool = False, password_from: str | None = None
+) -> sqlite3.Connection:
     """Open the workspace database, migrating it to the current schema.
 
+    ``path`` is a SQLite file, or a ``postgresql://`` URL (its password from the
+    environment variable ``password_from``, else libpq's PGPASSWORD or ~/.pgpass).
     A missing file is an error unless ``create`` is set: csm never silently
     makes an empty database somewhere unexpected.
     """
+    if isinstance(path, str) and is_postgres_url(path):
+        conn = connect_postgres(path, password_from=password_from)
+        try:
+            migrate(conn)  # type: ignore[arg-type]
+        except BaseException:
+            conn.close()
+            raise
+        return conn  # type: ignore[return-value]
+    path = Path(path)
     if not create and not path.exists():
         raise WorkspaceError(
             f"no database at {path}",
@@ -499,7 +519,7 @@ def database_problem(error: BaseException, path: Path | None) -> WorkspaceError 
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    return dialect_of(conn).schema_version(conn)
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -507,6 +527,7 @@ def migrate(conn: sqlite3.Connection) -> None:
     if schema_version(conn) >= SCHEMA_VERSION:
         return
     with transaction(conn):
+        dialect_of(conn).lock_schema(conn)
         current = schema_version(conn)  # re-read under the write lock
         if current > SCHEMA_VERSION:
             raise WorkspaceError(
@@ -514,13 +535,13 @@ def migrate(conn: sqlite3.Connection) -> None:
             )
         for version in range(current + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[version - 1](conn)
-            conn.execute(f"PRAGMA user_version = {version}")
+            dialect_of(conn).set_schema_version(conn, version)
 
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction: all of it commits, or none of it does."""
-    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(dialect_of(conn).begin)
     try:
         yield conn
     except BaseException:
@@ -550,15 +571,14 @@ def extra_columns(conn: sqlite3.Connection, table: str) -> dict[str, FieldType]:
     """Columns an import added to ``accounts`` or ``contacts`` beyond the standard ones, by type."""
     standard = _STANDARD[table]
     extras: dict[str, FieldType] = {}
-    for row in conn.execute(f"PRAGMA table_info({table})"):
-        if row["name"] not in standard:
-            declared = (row["type"] or "").upper()
+    for name, declared in dialect_of(conn).column_types(conn, table).items():
+        if name not in standard:
             if declared == "DATE":
-                extras[row["name"]] = "date"
+                extras[name] = "date"
             elif declared == "BOOLEAN":
-                extras[row["name"]] = "bool"
+                extras[name] = "bool"
             else:
-                extras[row["name"]] = _SQL_TYPES.get(declared, "text")
+                extras[name] = _SQL_TYPES.get(declared, "text")
     return extras
 
 

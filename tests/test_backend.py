@@ -1,0 +1,118 @@
+"""The database seam (csm.data.backend): one schema, one SQL, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from csm.data import store
+from csm.data.backend import dialect_of, is_postgres_url, redact, to_pyformat
+from csm.errors import WorkspaceError
+
+
+def test_a_new_database_is_migrated_to_the_current_schema(db: Any) -> None:
+    assert store.schema_version(db) == store.SCHEMA_VERSION
+    tables = {"accounts", "outbox", "deliveries", "events", "replies", "account_history"}
+    for table in tables:
+        assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+
+
+def test_reopening_migrates_nothing_twice(database: str, db: Any) -> None:
+    again = store.connect(database)
+    assert store.schema_version(again) == store.SCHEMA_VERSION
+    again.close()
+
+
+def test_rows_read_by_name_and_index_and_new_ids_come_back(db: Any) -> None:
+    with store.transaction(db):
+        new = db.execute(
+            "INSERT INTO timeline (account_id, at, kind, summary) VALUES (?, ?, ?, ?) RETURNING id",
+            ("a1", "2026-11-23T10:00:00", "note", "50% done"),
+        ).fetchone()
+    row = db.execute("SELECT id, summary FROM timeline WHERE summary LIKE '%done'").fetchone()
+    assert row["id"] == row[0] == new[0]
+    assert row["summary"] == "50% done"
+
+
+def test_a_failed_transaction_leaves_nothing(db: Any) -> None:
+    with pytest.raises(RuntimeError), store.transaction(db):
+        store.set_meta(db, "k", "v")
+        raise RuntimeError("boom")
+    assert store.get_meta(db, "k") is None
+    assert not db.in_transaction
+
+
+def test_upsert_and_insert_ignore_are_portable(db: Any) -> None:
+    with store.transaction(db):
+        store.set_meta(db, "k", "one")
+        store.set_meta(db, "k", "two")
+        ignore = "INSERT INTO suppressions (email, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
+        db.execute(ignore, ("a@x", "t"))
+        db.execute(ignore, ("a@x", "t"))
+    assert store.get_meta(db, "k") == "two"
+    assert db.execute("SELECT count(*) FROM suppressions").fetchone()[0] == 1
+
+
+def test_extra_columns_are_seen_with_their_types(db: Any) -> None:
+    db.execute("ALTER TABLE accounts ADD COLUMN region TEXT")
+    db.execute("ALTER TABLE accounts ADD COLUMN employees INTEGER")
+    db.execute("ALTER TABLE accounts ADD COLUMN churn_date DATE")
+    assert store.extra_account_columns(db) == {"region": "text", "employees": "number", "churn_date": "date"}
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "zone", "expected"),
+    [
+        ("2026-11-23T23:30:00", "UTC", "2026-11-23"),
+        ("2026-11-23T23:30:00+00:00", "Europe/Berlin", "2026-11-24"),
+        ("2026-11-24T03:00:00Z", "America/New_York", "2026-11-23"),
+        ("not a time", "UTC", None),
+        (None, "UTC", None),
+    ],
+)
+def test_local_date_agrees_on_both(db: Any, timestamp: str | None, zone: str, expected: str | None) -> None:
+    assert db.execute("SELECT local_date(?, ?)", (timestamp, zone)).fetchone()[0] == expected
+
+
+def test_dialect_hooks_give_the_same_answers(db: Any) -> None:
+    d = dialect_of(db)
+    days = db.execute(f"SELECT {d.days_between('?', '?')}", ("2026-12-01", "2026-11-23T08:00:00")).fetchone()
+    assert days[0] == 8
+    assert db.execute(f"SELECT {d.add_days('?', '?')}", ("2026-11-23", -30)).fetchone()[0] == "2026-10-24"
+    assert db.execute(f"SELECT {d.date_of('?')}", ("2026-11-23T08:00:00",)).fetchone()[0] == "2026-11-23"
+    db.executemany("INSERT INTO suppressions (email, created_at) VALUES (?, 't')", [("B@x",), ("a@x",)])
+    joined = db.execute(f"SELECT {d.group_concat('email', ';')} FROM suppressions").fetchone()[0]
+    assert sorted(joined.split(";")) == ["B@x", "a@x"]
+    same = f"{d.nocase('email')} = {d.nocase('?')}"
+    found = db.execute(f"SELECT email FROM suppressions WHERE {same}", ("b@X",))
+    assert [r[0] for r in found] == ["B@x"]
+
+
+def test_placeholders_become_pyformat_outside_quotes() -> None:
+    assert to_pyformat("SELECT ? WHERE a LIKE '%?%' AND b = ?") == "SELECT %s WHERE a LIKE '%%?%%' AND b = %s"
+
+
+def test_a_url_with_a_password_is_refused_and_never_echoed() -> None:
+    assert is_postgres_url("postgresql://csm@db/book") and not is_postgres_url("csm.db")
+    assert "s3cret" not in redact("postgresql://csm:s3cret@db/book")
+    with pytest.raises(WorkspaceError) as caught:
+        store.connect("postgresql://csm:s3cret@127.0.0.1:1/book")
+    assert "s3cret" not in str(caught.value) and "s3cret" not in (caught.value.hint or "")
+
+
+def test_a_server_that_is_down_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CSM_TEST_PGPASS", "hunter2")
+    with pytest.raises(WorkspaceError) as caught:
+        store.connect("postgresql://csm@127.0.0.1:1/book", password_from="CSM_TEST_PGPASS")
+    assert "cannot connect to postgresql://csm@127.0.0.1:1/book" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_the_sqlite_path_never_imports_psycopg(tmp_path: Any) -> None:
+    code = f"import sys; from csm.data import store; store.connect({str(tmp_path / 'x.db')!r}, create=True);"
+    code += "import csm.cli; print('psycopg' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "False\n"
