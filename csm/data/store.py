@@ -400,9 +400,8 @@ def _migration_10(conn: sqlite3.Connection) -> None:
     Free text or a list, stored as text with one item a line (see
     :func:`csm.data.convert.text_list`); an import may have added any of them already.
     """
-    have = {row[1] for row in conn.execute("PRAGMA table_info(accounts)")}
     for column in _LIST_COLUMNS:
-        if column not in have:
+        if not _has_column(conn, "accounts", column):
             conn.execute(f"ALTER TABLE accounts ADD COLUMN {column} TEXT")
 
 
