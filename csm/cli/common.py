@@ -51,9 +51,9 @@ def today(ctx: typer.Context, ws: Workspace) -> dt.date:
 
 
 def open_db(ws: Workspace) -> sqlite3.Connection:
-    from csm.data import store
+    from csm.runtime import connect
 
-    return store.connect(ws.database_target, password_from=ws.settings.database_password_env)
+    return connect(ws)
 
 
 def parse_date(value: str | None, flag: str) -> dt.date | None:
