@@ -270,6 +270,7 @@ def test_a_sent_email_makes_its_follow_up_match_and_a_reply_stops_it(workspace: 
         ({"to: ana@acme.test, on": "too: ana@acme.test, on"}, "12:41: unknown key 'too' in a sent entry"),
         ({"on: -7d": "on: +1d"}, "12:64: 'on' must be today or before, like -5d, got '+1d'"),
         ({", on: -7d": ""}, "12:11: missing required key 'on'"),
+        ({"step: heads-up, to": "step: headsup, to"}, "12:31: no step 'headsup' in renewal-ahead"),
     ],
 )
 def test_a_bad_sent_email_exits_2_naming_file_line_and_column(

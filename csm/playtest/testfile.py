@@ -90,6 +90,7 @@ class _Reader:
         self.c = Checker(doc, FieldSet([]))  # a test file holds no conditions
         self.path = path
         self.playbooks = playbooks
+        self.under_test: Playbook | None = None  # the playbook of the case being read
 
     def file(self) -> list[Case]:
         c = self.c
@@ -147,6 +148,7 @@ class _Reader:
         today = self.day(table, path, "today", today, required=False) or today
         if today is None or playbook is None:
             return None
+        self.under_test = playbook  # a sent email names one of its steps
         given = self.given([("given",), (*path, "given")], [shared, table.get("given")], today, defaults)
         expect = self.expect(table.get("expect"), (*path, "expect"), playbook, today)
         if len(c.problems) > before or name is None:
@@ -223,6 +225,8 @@ class _Reader:
         for name in _SENT_KEYS if key == "sent" else _REPLY_KEYS:
             if name not in table:
                 self.c.add(path, f"missing required key '{name}'")
+        if key == "sent" and "step" in table and self.under_test is not None:
+            self.step(str(table["step"]), (*path, "step"), self.under_test)
         if "on" in table:
             day = self.date_value(table["on"], (*path, "on"), today)
             if day is not None and day > today:
