@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "workspace": set(),
     "runtime": {"language", "templating", "data", "engine", "health", "workspace"},
     "checks": {"language", "templating", "data", "health", "mail", "runtime", "playtest"},
-    "playtest": {"language", "templating", "data", "engine", "health", "runtime", "workspace"},
+    "playtest": {"language", "templating", "data", "engine", "health", "runtime", "workspace", "mail"},
     "init": {"data", "health", "workspace"},
     "demo": {"language", "templating", "data", "engine", "mail", "health", "init", "runtime", "workspace"},
     "retry": set(),

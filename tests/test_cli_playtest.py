@@ -37,9 +37,7 @@ def test_every_built_in_step_has_a_match_test_and_each_file_a_suppression(playbo
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     playbooks, problems = load_all(REPO / "playbooks", standard_fields())
     assert not problems
-    # A follow-up matches only after its email was sent, which a test file cannot yet give
-    # (tests/test_cli_inbox.py holds the follow-ups: no reply, and the call comes; a reply, and not).
-    steps = {s.id for p in playbooks if p.id == playbook for s in p.steps if s.follow is None}
+    steps = {s.id for p in playbooks if p.id == playbook for s in p.steps}
     matched = {
         step
         for case in doc["cases"]
@@ -226,3 +224,68 @@ def test_a_workspace_without_tests_says_where_they_go(workspace: Path, invoke) -
     result = invoke("--workspace", str(workspace), "test")
     assert result.exit_code == 0
     assert "No test cases: write them in playbooks/tests/*.yaml" in result.output
+
+
+_FOLLOW_UP = """\
+    playbook: renewal-ahead
+    today: 2026-11-23
+    account_defaults: {{status: active, start_date: 2024-01-01, owner: me@example.com}}
+    cases:
+      - name: the call after the heads-up
+        given:
+          accounts:
+            - {{id: A1, renewal_date: +93d}}
+          contacts:
+            - {{account: A1, email: ana@acme.test, role: champion}}
+          sent:
+            - {{account: A1, step: heads-up, to: ana@acme.test, on: -7d}}
+          {replies}
+        expect:
+          matches: {{no-reply: [A1]}}
+"""
+
+
+def _write_follow_up(workspace: Path, replies: str = "", **changes: str) -> Path:
+    text = _FOLLOW_UP.format(replies=replies)
+    for old, new in changes.items():
+        text = text.replace(old, new)
+    build_file_tree(workspace, {"playbooks/tests/mine.yaml": text})
+    return workspace / "playbooks" / "tests" / "mine.yaml"
+
+
+def test_a_sent_email_makes_its_follow_up_match_and_a_reply_stops_it(workspace: Path, invoke) -> None:
+    assert invoke("test", str(_write_follow_up(workspace))).exit_code == 0
+    replied = _write_follow_up(workspace, "replies: [{account: A1, from: ana@acme.test, on: -2d}]")
+    result = invoke("test", str(replied))
+    assert result.exit_code == 1
+    assert "accounts no-reply matches\n        expected: A1\n        actual:   none" in result.output
+    # Without the sent email there is nothing to follow up.
+    unsent = _write_follow_up(workspace, **{"on: -7d": "on: -1d"})
+    assert invoke("test", str(unsent)).exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"to: ana@acme.test, on": "too: ana@acme.test, on"}, "12:41: unknown key 'too' in a sent entry"),
+        ({"on: -7d": "on: +1d"}, "12:64: 'on' must be today or before, like -5d, got '+1d'"),
+        ({", on: -7d": ""}, "12:11: missing required key 'on'"),
+        ({"step: heads-up, to": "step: headsup, to"}, "12:31: no step 'headsup' in renewal-ahead"),
+    ],
+)
+def test_a_bad_sent_email_exits_2_naming_file_line_and_column(
+    workspace: Path, invoke, change: dict[str, str], message: str
+) -> None:
+    path = _write_follow_up(workspace, **change)
+    result = invoke("test", str(path))
+    assert result.exit_code == 2
+    assert f"mine.yaml:{message}" in result.output
+    assert invoke("--workspace", str(workspace), "check").exit_code == 1
+
+
+def test_a_sent_email_the_step_did_not_draft_is_an_error(workspace: Path, invoke) -> None:
+    path = _write_follow_up(workspace, **{"to: ana@acme.test": "to: bo@acme.test"})
+    result = invoke("test", str(path))
+    assert result.exit_code == 2
+    assert "case 'the call after the heads-up': sent heads-up to bo@acme.test on 2026-11-16" in result.output
+    assert "made a draft to ana@acme.test" in result.output

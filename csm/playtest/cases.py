@@ -20,6 +20,8 @@ class Given:
     health: tuple[dict[str, Any], ...] = ()
     snoozes: tuple[dict[str, Any], ...] = ()
     runs: tuple[dt.date, ...] = ()  # earlier days `csm run` ran on, oldest first
+    sent: tuple[dict[str, Any], ...] = ()  # emails a step sent: account, step, to, on
+    replies: tuple[dict[str, Any], ...] = ()  # mail from an account: account, from, on
 
 
 @dataclass(frozen=True)

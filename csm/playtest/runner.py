@@ -137,9 +137,10 @@ class Suite:
         result = CaseResult(case)
         conn = world.build(case)
         try:
-            for day in case.given.runs:
+            for day in world.run_days(case):
                 rt, results = self._evaluate(case, conn, day)
                 self._queue(rt, results)
+                world.send(conn, case, day)
             rt, results = self._evaluate(case, conn, case.today)
             verdicts = self._verdicts(rt, case)  # as they stand before today's run adds anything
             report = self._queue(rt, results)

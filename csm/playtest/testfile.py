@@ -25,7 +25,18 @@ from csm.playtest.cases import Case, DraftSpec, Expect, Given, TaskSpec
 
 TESTS_FOLDER = "tests"
 _FILE_KEYS = ("playbook", "today", "settings", "account_defaults", "given", "cases")
-_GIVEN_KEYS = ("accounts", "contacts", "usage", "events", "timeline", "health", "snoozes", "runs")
+_GIVEN_KEYS = (
+    "accounts",
+    "contacts",
+    "usage",
+    "events",
+    "timeline",
+    "health",
+    "snoozes",
+    "runs",
+    "sent",
+    "replies",
+)
 _CASE_KEYS = ("name", "today", "given", "expect")
 _EXPECT_KEYS = ("matches", "drafts", "tasks", "suppressed")
 _DRAFT_KEYS = ("account", "step", "to", "cc", "subject", "body_contains", "body_golden")
@@ -35,6 +46,8 @@ _USAGE_KEYS = ("account", "metric", "values")
 _TIMELINE_KEYS = ("account", "at", "kind", "summary")
 _HEALTH_KEYS = ("account", "date", "score", "band")
 _SNOOZE_KEYS = ("account", "until", "reason", "playbook")
+_SENT_KEYS = ("account", "step", "to", "on")
+_REPLY_KEYS = ("account", "from", "on")
 _COLUMNS = frozenset(f.name for f in ACCOUNT_COLUMNS)
 
 
@@ -77,6 +90,7 @@ class _Reader:
         self.c = Checker(doc, FieldSet([]))  # a test file holds no conditions
         self.path = path
         self.playbooks = playbooks
+        self.under_test: Playbook | None = None  # the playbook of the case being read
 
     def file(self) -> list[Case]:
         c = self.c
@@ -134,6 +148,7 @@ class _Reader:
         today = self.day(table, path, "today", today, required=False) or today
         if today is None or playbook is None:
             return None
+        self.under_test = playbook  # a sent email names one of its steps
         given = self.given([("given",), (*path, "given")], [shared, table.get("given")], today, defaults)
         expect = self.expect(table.get("expect"), (*path, "expect"), playbook, today)
         if len(c.problems) > before or name is None:
@@ -164,6 +179,8 @@ class _Reader:
             health=tuple(parts["health"]),
             snoozes=tuple(parts["snoozes"]),
             runs=tuple(sorted(parts["runs"])),
+            sent=tuple(parts["sent"]),
+            replies=tuple(parts["replies"]),
         )
 
     def rows(self, raw: Any, path: tuple[Any, ...], key: str, today: dt.date, defaults: dict) -> list[Any]:
@@ -180,6 +197,8 @@ class _Reader:
             "timeline": _TIMELINE_KEYS,
             "health": _HEALTH_KEYS,
             "snoozes": _SNOOZE_KEYS,
+            "sent": _SENT_KEYS,
+            "replies": _REPLY_KEYS,
         }.get(key)
         if allowed is not None:
             table = self.c.table(raw, path, allowed, f"a {key} entry")
@@ -195,6 +214,24 @@ class _Reader:
         resolved = {k: self.relative(v, (*path, k), today) for k, v in table.items()}
         if key == "usage":
             return self.series(resolved, path, today)
+        if key in ("sent", "replies"):
+            return self.mail(key, table, resolved, path, today)
+        return resolved
+
+    def mail(
+        self, key: str, table: dict, resolved: dict, path: tuple[Any, ...], today: dt.date
+    ) -> dict[str, Any]:
+        """A sent email or a reply: every key given, ``on`` a day before or on today."""
+        for name in _SENT_KEYS if key == "sent" else _REPLY_KEYS:
+            if name not in table:
+                self.c.add(path, f"missing required key '{name}'")
+        if key == "sent" and "step" in table and self.under_test is not None:
+            self.step(str(table["step"]), (*path, "step"), self.under_test)
+        if "on" in table:
+            day = self.date_value(table["on"], (*path, "on"), today)
+            if day is not None and day > today:
+                self.c.add((*path, "on"), f"'on' must be today or before, like -5d, got {table['on']!r}")
+            resolved["on"] = day
         return resolved
 
     def account_keys(self, table: dict, path: tuple[Any, ...]) -> None:

@@ -10,12 +10,15 @@ written: not its csm.toml, not its csm.db.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from pathlib import Path
 
 from csm.data import store, timeline
 from csm.data.importer import import_records
 from csm.engine.tasks import snooze_account
+from csm.errors import DataImportError
+from csm.mail import outbox
 from csm.playtest.cases import Case
 
 _IMPORTED_AT = "06:00:00+00:00"  # before the morning's run
@@ -29,7 +32,7 @@ def build(case: Case) -> sqlite3.Connection:
     """A new in-memory database holding everything the case is given, imported on its first day."""
     conn = store.connect(Path(":memory:"), create=True)
     given = case.given
-    first = min((case.today, *given.runs))
+    first = min((case.today, *run_days(case)))
     now = stamp(first)
     kinds = ("accounts", "contacts", "usage", "events")
     for kind, rows in ((kind, getattr(given, kind)) for kind in kinds):
@@ -58,7 +61,55 @@ def build(case: Case) -> sqlite3.Connection:
             now,
             snooze.get("playbook"),
         )
+    with store.transaction(conn):
+        for reply in given.replies:
+            _reply(conn, reply)
     return conn
+
+
+def run_days(case: Case) -> list[dt.date]:
+    """The earlier days `csm run` ran on: the case's ``runs`` and each day a ``sent`` email went out."""
+    return sorted({*case.given.runs, *(email["on"] for email in case.given.sent)})
+
+
+def send(conn: sqlite3.Connection, case: Case, day: dt.date) -> None:
+    """Send the drafts of ``day``'s run that the case says went out, moved as `csm send` moves them.
+
+    Raises DataImportError when the step drafted no such email that day.
+    """
+    at = stamp(day, "09:00:00+00:00")
+    with store.transaction(conn):
+        for email in (e for e in case.given.sent if e["on"] == day):
+            account, step, to = str(email["account"]), str(email["step"]), str(email["to"])
+            row = conn.execute(
+                "SELECT id, to_addrs FROM outbox WHERE playbook = ? AND step = ? AND account_id = ?"
+                " AND status = 'draft' ORDER BY id DESC LIMIT 1",
+                (case.playbook, step, account),
+            ).fetchone()
+            addresses = [a for _name, a in json.loads(row["to_addrs"])] if row else []
+            if to not in addresses:
+                drafted = f"a draft to {', '.join(addresses)}" if row else "no draft"
+                raise DataImportError(
+                    f"sent {step} to {to} on {day}, but that day's run made {drafted} of {step}"
+                    f" for {account}: check the sent email's day, step and address"
+                )
+            outbox.move(conn, row["id"], "approve", "approved", at)
+            outbox.claim(conn, row["id"], "csm-test", at)
+            outbox.finish(conn, row["id"], "sent", None, at, message_id=f"<{row['id']}@csm.test>")
+            summary = f"sent to {to} ({case.playbook} › {step})"
+            timeline.record(conn, account, "email_sent", summary, at, f"draft:{row['id']}")
+
+
+def _reply(conn: sqlite3.Connection, reply: dict) -> None:
+    """Mail from the account, as `csm inbox` records it (the replies table and the timeline)."""
+    account, sender = str(reply["account"]), str(reply["from"])
+    at = stamp(reply["on"], "10:00:00+00:00")
+    conn.execute(
+        "INSERT INTO replies (message_key, account_id, draft_id, address, at, subject, matched_by, body,"
+        " recorded_at) VALUES (?, ?, NULL, ?, ?, 'Re', 'sender', '', ?)",
+        (f"given:{account}:{at}", account, sender, at, at),
+    )
+    timeline.record(conn, account, "reply", f"{sender} replied", at, f"reply:given:{account}:{at}")
 
 
 def has_health(case: Case, day: dt.date) -> bool:
