@@ -62,6 +62,55 @@ class InboxReport:
 
 
 @dataclass(frozen=True)
+class Reply:
+    """One reply as the replies table keeps it: which message, from whom, matched how."""
+
+    key: str
+    account_id: str
+    draft_id: int | None
+    address: str
+    who: str
+    at: str
+    subject: str
+    matched_by: str
+
+
+def record_reply(conn: sqlite3.Connection, reply: Reply, body: str, now: str) -> bool:
+    """The reply's row, its touch on the timeline, and its sender's bounce cleared; False if already kept.
+
+    Runs inside the caller's write transaction; what a reply stops is the caller's.
+    """
+    inserted = conn.execute(
+        "INSERT INTO replies (message_key, account_id, draft_id, address, at, subject, matched_by, body,"
+        " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (
+            reply.key,
+            reply.account_id,
+            reply.draft_id,
+            reply.address,
+            reply.at,
+            reply.subject,
+            reply.matched_by,
+            body,
+            now,
+        ),
+    ).rowcount
+    if not inserted:
+        return False
+    summary = f"{reply.who} replied: “{reply.subject}”" + (
+        f" (to draft #{reply.draft_id})" if reply.draft_id else ""
+    )
+    timeline.record(conn, reply.account_id, "reply", summary, reply.at, f"reply:{reply.key}")
+    # Mail from the address shows it works again.
+    conn.execute(
+        "UPDATE contacts SET bounced_at = NULL, bounce_reason = NULL"
+        " WHERE account_id = ? AND email = ? COLLATE NOCASE",
+        (reply.account_id, reply.address),
+    )
+    return True
+
+
+@dataclass(frozen=True)
 class Reader:
     """One `csm inbox` run: the database, the playbooks whose follow-ups a reply stops, who "we" are."""
 
@@ -120,32 +169,12 @@ class Reader:
         self, message: Incoming, account_id: str, draft_id: int | None, how: str, report: InboxReport
     ) -> bool:
         now = self.now()
-        inserted = self.conn.execute(
-            "INSERT INTO replies (message_key, account_id, draft_id, address, at, subject, matched_by, body,"
-            " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (
-                message.key,
-                account_id,
-                draft_id,
-                message.sender,
-                message.at,
-                message.subject,
-                how,
-                message.body,
-                now,
-            ),
-        ).rowcount
-        if not inserted:
-            return False
         who = f"{message.sender_name} <{message.sender}>" if message.sender_name else message.sender
-        summary = f"{who} replied: “{message.subject}”" + (f" (to draft #{draft_id})" if draft_id else "")
-        timeline.record(self.conn, account_id, "reply", summary, message.at, f"reply:{message.key}")
-        # Mail from the address shows it works again.
-        self.conn.execute(
-            "UPDATE contacts SET bounced_at = NULL, bounce_reason = NULL"
-            " WHERE account_id = ? AND email = ? COLLATE NOCASE",
-            (account_id, message.sender),
+        reply = Reply(
+            message.key, account_id, draft_id, message.sender, who, message.at, message.subject, how
         )
+        if not record_reply(self.conn, reply, message.body, now):
+            return False
         reason = f"{message.sender} replied on {message.at[:10]}"
         for playbook, step, drafts, tasks in sequences.withdraw_on_reply(
             self.conn, self.playbooks, account_id, reason, now

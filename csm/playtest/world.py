@@ -19,6 +19,7 @@ from csm.data.importer import import_records
 from csm.engine.tasks import snooze_account
 from csm.errors import DataImportError
 from csm.mail import outbox
+from csm.mail.inbox import Reply, record_reply
 from csm.playtest.cases import Case
 
 _IMPORTED_AT = "06:00:00+00:00"  # before the morning's run
@@ -104,12 +105,8 @@ def _reply(conn: sqlite3.Connection, reply: dict) -> None:
     """Mail from the account, as `csm inbox` records it (the replies table and the timeline)."""
     account, sender = str(reply["account"]), str(reply["from"])
     at = stamp(reply["on"], "10:00:00+00:00")
-    conn.execute(
-        "INSERT INTO replies (message_key, account_id, draft_id, address, at, subject, matched_by, body,"
-        " recorded_at) VALUES (?, ?, NULL, ?, ?, 'Re', 'sender', '', ?)",
-        (f"given:{account}:{at}", account, sender, at, at),
-    )
-    timeline.record(conn, account, "reply", f"{sender} replied", at, f"reply:given:{account}:{at}")
+    given = Reply(f"given:{account}:{at}", account, None, sender, sender, at, "Re", "sender")
+    record_reply(conn, given, "", at)
 
 
 def has_health(case: Case, day: dt.date) -> bool:
