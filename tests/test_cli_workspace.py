@@ -165,3 +165,25 @@ def test_help_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_help_lists_each_command_by_its_own_docstring_without_loading_it() -> None:
+    """`csm --help` reads COMMANDS; each entry must be the module and docstring of the real command."""
+    import typer
+
+    from csm import cli
+
+    for name, (module_name, summary) in cli.COMMANDS.items():
+        built = cli._build(module_name)
+        assert name in built, f"csm.cli.{module_name} does not register {name!r}"
+        first_paragraph = " ".join((built[name].help or "").split("\n\n")[0].split())
+        assert summary == first_paragraph, name
+    code = (
+        "import sys\nfrom csm.cli import app\nfrom typer.testing import CliRunner\n"
+        "out = CliRunner().invoke(app, ['--help']).output\n"
+        "print('backtest' in out, sorted(m for m in sys.modules if m.endswith('_cmds')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True []"
+    every = {name for module_name, _ in cli.COMMANDS.values() for name in cli._build(module_name)}
+    assert every == set(typer.main.get_command(cli.app).commands)
