@@ -6,9 +6,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from importing import ACCOUNTS_CSV, dump, load, refusal_test, rows
 
 from csm.data import store
+from csm.data.convert import CONVERTERS, BadValue, convert_texts, required
 from csm.errors import DataImportError
 
 
@@ -286,3 +289,30 @@ HOSTILE = [
 
 
 test_a_bad_value_stops_the_import_and_changes_nothing = refusal_test(BAD_ROWS + HOSTILE)
+
+
+_CSV_TEXTS = st.lists(
+    st.one_of(
+        st.sampled_from(["", " ", "2026-11-20", "2026-02-30", " 42 ", "1,200", "x@y.io", "Yes", "abc"]),
+        st.text(alphabet=" -,.:@0123456789aeTtrufsYN", max_size=12),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=_CSV_TEXTS, name=st.sampled_from(sorted(CONVERTERS)), needed=st.booleans())
+def test_a_csv_column_converts_as_its_values_one_by_one(values: list[str], name: str, needed: bool) -> None:
+    """convert_texts (distinct values once, free text in one pass) is the converter applied to each value."""
+    convert = required(CONVERTERS[name]) if needed else CONVERTERS[name]
+    try:
+        expected: list[object] | None = [convert(value) for value in values]
+    except BadValue:
+        expected = None
+    try:
+        got: list[object] | None = list(convert_texts(convert, values))
+    except BadValue:
+        got = None
+    assert got == expected
+    if got is not None:  # the same types too: 1 and 1.0 and True are equal in a list
+        assert [type(v) for v in got] == [type(v) for v in expected or []]

@@ -13,8 +13,9 @@ import datetime as dt
 import functools
 import json
 import math
+import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 Converter = Callable[[Any], Any]
@@ -280,16 +281,46 @@ def account_ref(ids: set[str]) -> Converter:
     return existing
 
 
-def required(convert: Converter) -> Converter:
-    """``convert``, refusing an empty value."""
+class _Required:
+    """``convert``, refusing an empty value (a class, so :func:`convert_texts` can see inside)."""
 
-    def present(value: Any) -> Any:
-        result = convert(value)
+    __slots__ = ("convert",)
+
+    def __init__(self, convert: Converter) -> None:
+        self.convert = convert
+
+    def __call__(self, value: Any) -> Any:
+        result = self.convert(value)
         if result is None:
             raise BadValue("a value is required")
         return result
 
-    return present
+
+def required(convert: Converter) -> Converter:
+    """``convert``, refusing an empty value."""
+    return _Required(convert)
+
+
+def convert_texts(convert: Converter, values: Sequence[str]) -> Sequence[Any]:
+    """A CSV column's values (text, every one), converted; BadValue at any bad one.
+
+    Each distinct value is converted once (a column's dates, owners and plans repeat), and a
+    column whose every value stores as given (dates, ids) comes back as it is; free text is
+    stripped in one pass. The same values, one by one, give the same results.
+    """
+    if isinstance(convert, _Required):
+        converted = convert_texts(convert.convert, values)
+        if None in converted:
+            raise BadValue("a value is required")
+        return converted
+    if convert is _text:
+        return [text or None for text in map(str.strip, values)]
+    uniques: dict[str, Any] = dict.fromkeys(values)
+    for value in uniques:
+        uniques[value] = convert(value)
+    if all(map(operator.is_, uniques, uniques.values())):
+        return values
+    return list(map(uniques.__getitem__, values))
 
 
 def scalar(value: Any) -> Any:

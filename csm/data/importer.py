@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from csm.data import history, outcomes, rollup, timeline
-from csm.data.convert import BadValue, Converter, infer_type
+from csm.data.convert import BadValue, Converter, convert_texts, infer_type
 from csm.data.freshness import import_ref
 from csm.data.kinds import Columns, spec
 from csm.data.mapping import Mapping
@@ -266,26 +266,29 @@ class _Gathered:
         width = len(self.columns.spec.key)
         return converted[0] if width == 1 else list(zip(*converted[:width], strict=True))
 
-    def raw_columns(self) -> list[list[Any]]:
+    def raw_columns(self) -> list[Sequence[Any]]:
         """The gathered values a column at a time, in column order."""
-        positions: Iterable[int] = self.sources
-        if self.table is None:
-            positions = range(len(self.columns.names))
-            for row in self.rows:
-                if len(row) < len(self.columns.names):  # a later record brought new fields
-                    row.extend([None] * (len(self.columns.names) - len(row)))
-        return [list(map(itemgetter(i), self.rows)) for i in positions]
+        if self.table is not None:
+            by_position = list(zip(*self.rows, strict=True))
+            return [by_position[i] for i in self.sources]
+        width = len(self.columns.names)
+        for row in self.rows:
+            if len(row) < width:  # a later record brought new fields
+                row.extend([None] * (width - len(row)))
+        return [list(map(itemgetter(i), self.rows)) for i in range(width)]
 
-    def convert(self, seen: dict[Any, Any] | None = None) -> list[list[Any]]:
+    def convert(self, seen: dict[Any, Any] | None = None) -> list[Sequence[Any]]:
         """Converted values, one list per column; the first bad row raises.
 
         ``seen``: the keys of rows before these (a streamed CSV's earlier chunks).
         """
-        converted = []
-        dedupe = self.table is not None  # JSON's 1 == 1.0 == True would collide
+        # A CSV's values are all text; JSON's 1 == 1.0 == True would collide in convert_texts' dict.
+        column = convert_texts if self.table is not None else _convert_each
         try:
-            for convert, raw in zip(self.columns.converters, self.raw_columns(), strict=True):
-                converted.append(_convert_column(convert, raw, dedupe))
+            converted = [
+                column(convert, raw)
+                for convert, raw in zip(self.columns.converters, self.raw_columns(), strict=True)
+            ]
         except BadValue:
             raise self.first_problem(seen) or AssertionError("a value failed only once") from None
         keys = self._keys(converted)
@@ -320,14 +323,7 @@ class _Gathered:
         return None
 
 
-def _convert_column(convert: Converter, values: Sequence[Any], dedupe: bool) -> list[Any]:
-    # Check each distinct value once, where a sample shows values repeat.
-    if dedupe and len(set(values[:1000])) * 2 <= min(len(values), 1000):
-        uniques = dict.fromkeys(values)
-        if len(uniques) * 2 <= len(values):
-            for value in uniques:
-                uniques[value] = convert(value)
-            return list(map(uniques.__getitem__, values))
+def _convert_each(convert: Converter, values: Sequence[Any]) -> list[Any]:
     return list(map(convert, values))
 
 
