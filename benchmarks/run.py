@@ -144,7 +144,7 @@ def medians(repeat: int, *fns: Callable[[], float]) -> list[float]:
 
 
 def csm(*args: str) -> list[str]:
-    return [PYTHON, "-m", "csm", *args]
+    return [PYTHON, "-P", "-m", "csm", *args]  # -P: csm from the install or PYTHONPATH, never the cwd
 
 
 def script(body: str) -> list[str]:

@@ -1,6 +1,8 @@
 """Helpers for the import tests (test_importer, test_readers, test_convert, test_kinds).
 
-The ``conn`` and ``chunk_rows`` fixtures they use are in conftest.py.
+The ``chunk_rows`` fixture they use is in conftest.py; test_importer, test_convert and
+test_kinds override ``conn`` with conftest's ``db``, so each of their tests runs on SQLite and
+on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from csm.data.backend import dialect_of
 from csm.data.importer import ImportResult, import_file
 from csm.errors import DataImportError
 
@@ -34,8 +37,19 @@ def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path
     return path
 
 
-def dump(conn: sqlite3.Connection) -> str:
-    return "\n".join(conn.iterdump())
+def dump(conn: Any) -> str:
+    """Every table's columns and rows, for "nothing changed" assertions, on either backend."""
+    if dialect_of(conn).name == "sqlite":
+        return "\n".join(conn.iterdump())
+    tables = conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        " ORDER BY table_name"
+    )
+    lines = []
+    for (table,) in list(tables):
+        lines.append(f"{table} {dialect_of(conn).column_types(conn, table)}")
+        lines.extend(sorted(map(repr, conn.execute(f'SELECT * FROM "{table}"'))))
+    return "\n".join(lines)
 
 
 def rows(conn: sqlite3.Connection, sql: str) -> list[tuple[object, ...]]:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from importing import dump, load, refusal_test
 
+from csm.data.backend import dialect_of
 from csm.data.kinds import column_name
 from csm.errors import DataImportError
+
+
+@pytest.fixture
+def conn(db: Any) -> Any:
+    """Each import test runs on SQLite and on PostgreSQL (conftest's ``db``)."""
+    return db
 
 
 @pytest.mark.parametrize(
@@ -132,7 +140,7 @@ def test_contacts_keep_extra_columns_with_their_type(conn: sqlite3.Connection, t
         "c.csv",
         "account,email,Bounced At,phone\nA1,ann@acme.example,2026-11-02,555\n",
     )
-    declared = {r[1]: r[2] for r in conn.execute("PRAGMA table_info(contacts)")}
+    declared = dialect_of(conn).column_types(conn, "contacts")
     assert (declared["bounced_at"], declared["phone"]) == ("DATE", "INTEGER")
     before = dump(conn)
     with pytest.raises(DataImportError) as exc:

@@ -50,9 +50,9 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _json_of(columns: list[str], row: str) -> str:
+def _json_of(columns: list[str], row: str, dialect: str = "sqlite") -> str:
     pairs = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}', {row}.{_quoted(c)}" for c in columns)
-    return f"json_object({pairs})"
+    return f"json_object({pairs})" if dialect == "sqlite" else f"json_build_object({pairs})::text"
 
 
 @dataclass
@@ -91,6 +91,28 @@ def kept(conn: sqlite3.Connection, kind: str, now: str) -> Iterator[Kept]:
         found.rows = conn.execute(count, (day,)).fetchone()[0] - before
     finally:
         conn.execute(f"DROP TRIGGER IF EXISTS temp.csm_keep_{kind}")
+
+
+def keep_before(conn: sqlite3.Connection, kind: str, now: str, changing: str) -> None:
+    """:func:`kept` for a writer that knows what it will change (an import on PostgreSQL, which
+    has no TEMP triggers): the rows whose keys the SELECT ``changing`` gives leave their values now,
+    before the change, dated with ``now``'s day; a row kept already that day is not kept again.
+    """
+    spec = _KEPT.get(kind)
+    if spec is None:
+        return
+    day = dt.date.fromisoformat(now[:10]).isoformat()
+    columns = _columns(conn, spec.table)
+    key = ", ".join(f"a.{_quoted(k)}" for k in spec.key)
+    history_key = ", ".join(_HISTORY_KEY[kind])
+    same = " AND ".join(f"h.{h} = a.{_quoted(k)}" for h, k in zip(_HISTORY_KEY[kind], spec.key, strict=True))
+    conn.execute(
+        f"INSERT INTO {spec.history} ({history_key}, valid_until, data)"
+        f" SELECT {key}, ?, {_json_of(columns, 'a', dialect_of(conn).name)} FROM {spec.table} a"
+        f" WHERE ({key}) IN ({changing}) AND NOT EXISTS"
+        f" (SELECT 1 FROM {spec.history} h WHERE {same} AND h.valid_until = ?)",
+        (day, day),
+    )
 
 
 def _as_of_select(conn: sqlite3.Connection, kind: str, where: str) -> str:

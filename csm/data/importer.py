@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from csm.data import history, outcomes, rollup, timeline
+from csm.data.backend import SQLITE, Dialect, dialect_of
 from csm.data.convert import BadValue, Converter, convert_texts, infer_type
 from csm.data.freshness import import_ref
 from csm.data.kinds import Columns, spec
@@ -150,9 +151,13 @@ def _check_and_upsert(conn: sqlite3.Connection, job: _Input) -> ImportResult:
         metrics: set[str] = set()
         if kind == "usage":  # remembered, so `csm check` can name a metric nothing holds
             batches = noting(batches, columns.names.index("metric"), metrics)
-        with history.kept(conn, kind, job.now) as kept:
-            inserted, updated, unchanged = _upsert(conn, kind, columns, batches, size)
-        result = ImportResult(kind, job.source, inserted, updated - kept.rows, unchanged + kept.rows)
+        if dialect_of(conn).name == "sqlite":
+            with history.kept(conn, kind, job.now) as kept:
+                inserted, updated, unchanged = _upsert(conn, kind, columns, batches, size)
+            updated, unchanged = updated - kept.rows, unchanged + kept.rows
+        else:
+            inserted, updated, unchanged = _upsert_staged(conn, kind, columns, batches, job.now)
+        result = ImportResult(kind, job.source, inserted, updated, unchanged)
         if before is not None:
             outcomes.record_imported(conn, before, job.now)
         if metrics:
@@ -327,8 +332,15 @@ def _convert_each(convert: Converter, values: Sequence[Any]) -> list[Any]:
     return list(map(convert, values))
 
 
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _describe_key(names: tuple[str, ...], key: tuple[Any, ...]) -> str:
     return ", ".join(f"{n} {v!r}" for n, v in zip(names, key, strict=True))
+
+
+_PG_DECLARED = {"INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION"}
 
 
 def _add_extra_columns(conn: sqlite3.Connection, columns: Columns, values: list[list[Any]]) -> None:
@@ -336,6 +348,8 @@ def _add_extra_columns(conn: sqlite3.Connection, columns: Columns, values: list[
     for index, col in enumerate(columns.names):
         if col in columns.new_extras:
             declared, values[index] = infer_type(values[index])
+            if dialect_of(conn).name != "sqlite":  # 64-bit integers and floats, as SQLite's
+                declared = _PG_DECLARED.get(declared, declared)
             conn.execute(f'ALTER TABLE {columns.kind} ADD COLUMN "{col}" {declared}')
 
 
@@ -364,21 +378,87 @@ def _upsert(
 def _upsert_sql(table: str, columns: Columns) -> str:
     """INSERT the row, or on its key UPDATE the columns that differ (a sticky one only upwards)."""
     names, key = columns.stored, columns.spec.key
-    new = {
-        c: f'max("{c}", excluded."{c}")' if c in columns.spec.sticky else f'excluded."{c}"'
-        for c in names
-        if c not in key
-    }
+    new = _new_values(SQLITE, columns, f"main.{table}", "excluded")
     on_conflict = "DO NOTHING"
     if new:
         sets = ", ".join(f'"{c}" = {expr}' for c, expr in new.items())
-        differs = " OR ".join(f'"{c}" IS NOT {expr}' for c, expr in new.items())
-        on_conflict = f"DO UPDATE SET {sets} WHERE {differs}"
+        on_conflict = f"DO UPDATE SET {sets} WHERE {_differs(SQLITE, new, f'main.{table}')}"
     cols = ", ".join(f'"{c}"' for c in names)
     return (
         f"INSERT INTO main.{table} ({cols})"
         f" VALUES ({', '.join('?' * len(names))}) ON CONFLICT ({', '.join(key)}) {on_conflict}"
     )
+
+
+def _new_values(dialect: Dialect, columns: Columns, target: str, new: str) -> dict[str, str]:
+    """Each non-key column's value after the upsert: the new row's (``new``), a sticky one only upwards."""
+    larger = "max" if dialect.name == "sqlite" else "greatest"
+    return {
+        c: f'{larger}({target}."{c}", {new}."{c}")' if c in columns.spec.sticky else f'{new}."{c}"'
+        for c in columns.stored
+        if c not in columns.spec.key
+    }
+
+
+def _differs(dialect: Dialect, new: dict[str, str], target: str) -> str:
+    """True where the upsert changes the row ``target`` holds."""
+    distinct = "IS NOT" if dialect.name == "sqlite" else "IS DISTINCT FROM"
+    return " OR ".join(f'{target}."{c}" {distinct} {expr}' for c, expr in new.items()) or "0 = 1"
+
+
+_STAGED = "csm_import_staged"  # a TEMP table: one batch of an import on PostgreSQL
+
+
+def _upsert_staged(
+    conn: Any, table: str, columns: Columns, batches: Iterable[list[list[Any]]], now: str
+) -> tuple[int, int, int]:
+    """:func:`_upsert` where no TEMP trigger keeps the history and no total_changes counts (PostgreSQL).
+
+    Each batch goes into a TEMP table first; from there, in SQL: the rows it will change
+    leave their old values (:func:`history.keep_before`), the new and changed rows are
+    counted, and one INSERT ... SELECT ... ON CONFLICT writes them.
+    """
+    dialect = dialect_of(conn)
+    names, key = columns.stored, columns.spec.key
+    cols = ", ".join(f'"{c}"' for c in names)
+    conn.execute(f"DROP TABLE IF EXISTS {_STAGED}")
+    conn.execute(f"CREATE TEMP TABLE {_STAGED} AS SELECT {cols} FROM {table} WHERE 1 = 0")
+    flags = [t == "BOOLEAN" for t in map(dialect.column_types(conn, table).get, names)]
+    same_key = " AND ".join(f's."{k}" = t."{k}"' for k in key)
+    new = _new_values(dialect, columns, "t", "s")
+    staged = ", ".join(f"s.{_quoted(c)}" for c in names)
+    changing = (
+        f"SELECT {staged} FROM {_STAGED} s JOIN {table} t ON {same_key} WHERE {_differs(dialect, new, 't')}"
+    )
+    changed_keys = f"SELECT {', '.join(f'c.{_quoted(k)}' for k in key)} FROM ({changing}) AS c"
+    fresh = f"SELECT 1 FROM {_STAGED} s WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {same_key})"
+    on_conflict = "DO NOTHING"
+    if new:
+        excluded = _new_values(dialect, columns, table, "excluded")
+        sets = ", ".join(f'"{c}" = {expr}' for c, expr in excluded.items())
+        on_conflict = f"DO UPDATE SET {sets} WHERE {_differs(dialect, excluded, table)}"
+    upsert = (
+        f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {_STAGED} WHERE 1 = 1"  # WHERE: SQLite's parser
+        f" ON CONFLICT ({', '.join(key)}) {on_conflict}"
+    )
+    inserted = updated = total = 0
+    for values in batches:
+        folded = [
+            [None if v is None else bool(v) for v in column] if flag else column
+            for column, flag in zip(columns.fold(values), flags, strict=True)
+        ]
+        conn.executemany(
+            f"INSERT INTO {_STAGED} ({cols}) VALUES ({', '.join('?' * len(names))})",
+            zip(*folded, strict=True),
+        )
+        history.keep_before(conn, table, now, changed_keys)
+        inserted += conn.execute(f"SELECT count(*) FROM ({fresh}) AS f").fetchone()[0]
+        updated += conn.execute(f"SELECT count(*) FROM ({changing}) AS c").fetchone()[0]
+        total += len(values[0])
+        conn.execute(upsert)
+        conn.execute(f"DELETE FROM {_STAGED}")
+    conn.execute(f"DROP TABLE {_STAGED}")
+    return inserted, updated, total - inserted - updated
 
 
 @contextmanager

@@ -16,6 +16,11 @@ from csm.data.store import transaction
 from csm.errors import InputError
 
 OUTCOMES = ("renewed", "churned")
+# One outcome per account per date: recording the same date again replaces it.
+_REPLACING = (
+    " ON CONFLICT (account_id, date) DO UPDATE SET outcome = excluded.outcome,"
+    " source = excluded.source, recorded_at = excluded.recorded_at"
+)
 _DECIDED = "SELECT id, status FROM accounts WHERE status IN ('renewed', 'churned')"
 
 
@@ -42,8 +47,8 @@ def record_imported(conn: sqlite3.Connection, before: dict[str, str], now: str) 
         if before.get(row["id"]) != row["status"]
     ]
     conn.executemany(
-        "INSERT OR REPLACE INTO outcomes (account_id, date, outcome, source, recorded_at)"
-        " VALUES (?, ?, ?, 'import', ?)",
+        "INSERT INTO outcomes (account_id, date, outcome, source, recorded_at)"
+        " VALUES (?, ?, ?, 'import', ?)" + _REPLACING,
         rows,
     )
     return len(rows)
@@ -56,8 +61,8 @@ def record(conn: sqlite3.Connection, account_id: str, outcome: str, day: dt.date
     timeline.require_account(conn, account_id)
     with transaction(conn):
         conn.execute(
-            "INSERT OR REPLACE INTO outcomes (account_id, date, outcome, source, recorded_at)"
-            " VALUES (?, ?, ?, 'manual', ?)",
+            "INSERT INTO outcomes (account_id, date, outcome, source, recorded_at)"
+            " VALUES (?, ?, ?, 'manual', ?)" + _REPLACING,
             (account_id, day.isoformat(), outcome, now),
         )
         if outcome == "churned":
