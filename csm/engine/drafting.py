@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -80,7 +80,7 @@ def draft(
     account: dict[str, Any],
     today: dt.date,
     respondent: str | None = None,
-    on_file: Collection[str] = frozenset(),
+    on_file: Container[str] = frozenset(),
 ) -> Draft | Unaddressed:
     """The rendered draft for one match (``contacts``: the account's, see
     :func:`csm.engine.recipients.account_contacts`; ``respondent``: see
