@@ -128,12 +128,12 @@ def run(rt: Runtime, names: Sequence[str] = (), owner: str | None = None) -> Run
     evaluated or written. A run that could not draft some email, or held a step back
     on stale data, stores no fingerprint, so the next run tries (and says so) again.
     """
-    from csm.engine.drafting import existing_keys, queue  # Jinja: a skipped run loads none of it
-    from csm.engine.matching import evaluate, held_back
-
     before = _run_inputs(rt, names, owner)
     if unchanged(rt.conn, before):
         return RunOutcome(None, [])
+    from csm.engine.drafting import existing_keys, queue  # Jinja: not for a skipped run
+    from csm.engine.matching import evaluate, held_back
+
     playbooks = rt.checked_playbooks(names)  # before the snapshot: a failed check writes nothing
     with transaction(rt.conn):  # the day's usage windows and last touches, read by what follows
         rollup.ensure(rt.conn, rt.today, rt.ws.settings.primary_metric)

@@ -27,7 +27,6 @@ from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
 from csm.data.backend import dialect_of
-from csm.language.internal import internal_copies
 from csm.language.playbooks import RESPONDENT
 
 if TYPE_CHECKING:
@@ -228,6 +227,8 @@ def internal_now(
     contact, not suppressed (see :mod:`csm.language.internal`); and why any were left out."""
     if not stored:
         return (), []
+    from csm.language.internal import internal_copies  # the playbook language: not for `csm today`
+
     kept, notes = internal_copies(stored, {}, domains, contact_addresses(conn))
     marks = ", ".join("?" * len(kept))
     blocked = {
