@@ -2,6 +2,7 @@
 
     python benchmarks/run.py --size 100k      # generates the data first if needed
     python benchmarks/run.py --size tiny      # the smoke test's size
+    python benchmarks/run.py --size 100k --morning --repeat 1   # today, run, send, dry run, memory alone
 
 Every figure runs as a real subprocess (the way a CSM or cron runs csm) and is
 the median of ``--repeat`` runs; baselines run the same way on the same data,
@@ -583,26 +584,39 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median counts")
     parser.add_argument("--usage-every", type=int, default=1, help="days between generated usage points")
     parser.add_argument("--data", type=Path, default=DATA, help="where generated data lives")
+    parser.add_argument(
+        "--morning",
+        action="store_true",
+        help="the morning's figures alone: today, run, send, dry run, memory",
+    )
     args = parser.parse_args()
     size = parse_size(args.size)
     drafts = min(size, 10_000)
     data = ensure(size, args.usage_every, args.data)
     small = ensure(min(size, 10_000), args.usage_every, args.data)
-    ensure_mailmerge()
+    if not args.morning:
+        ensure_mailmerge()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         help_s = statistics.median(run(csm("--help"))[0] for _ in range(3))
-        rows = [help_time(tmp, max(args.repeat, 5)), import_time(data, tmp, size, args.repeat)]
+        rows = (
+            []
+            if args.morning
+            else [help_time(tmp, max(args.repeat, 5)), import_time(data, tmp, size, args.repeat)]
+        )
         rows.append(evaluate_time(data, size, args.repeat))
-        rows.extend(drafting_time(small, tmp, args.repeat, drafts))
+        if not args.morning:
+            rows.extend(drafting_time(small, tmp, args.repeat, drafts))
         small_morning = morning(small, tmp, min(size, 10_000), args.repeat)
         large_morning = small_morning if size <= 10_000 else morning(data, tmp, size, args.repeat)
         rows.extend(morning_rows(large_morning, help_s))
-        rows.extend(send_rates(small, tmp, drafts))
+        if not args.morning:
+            rows.extend(send_rates(small, tmp, drafts))
         rows.append(memory(small, data, min(size, 10_000), size))
-        from backtest import backtest_time  # benchmarks/backtest.py, beside this script
+        if not args.morning:
+            from backtest import backtest_time  # benchmarks/backtest.py, beside this script
 
-        rows.append(backtest_time(small, tmp, min(size, 10_000), args.repeat))
+            rows.append(backtest_time(small, tmp, min(size, 10_000), args.repeat))
     show(rows, size)
     growth(small_morning, large_morning)
 
