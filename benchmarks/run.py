@@ -3,6 +3,7 @@
     python benchmarks/run.py --size 100k      # generates the data first if needed
     python benchmarks/run.py --size tiny      # the smoke test's size
     python benchmarks/run.py --only help,import,drafting --before main   # a few figures, old code beside
+    python benchmarks/run.py --size 100k --only morning,evaluate,send,memory --repeat 1   # the morning
 
 Every figure runs as a real subprocess (the way a CSM or cron runs csm) and is
 the median of ``--repeat`` runs; baselines run the same way on the same data,

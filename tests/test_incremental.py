@@ -124,3 +124,41 @@ def test_a_run_that_held_a_step_back_on_stale_data_runs_again(demo: Path, monkey
     again = incremental.run(rt)
     assert again.report is not None  # not skipped: stale data is reported again, every run
     assert again.held_back == ["at-risk › escalation"]
+
+
+def _queued(demo: Path) -> dict[str, list[tuple[object, ...]]]:
+    """What runs leave behind, without the time of day each row was written."""
+    return {
+        "outbox": rows(demo, "SELECT dedupe_key, status, subject, why FROM outbox ORDER BY dedupe_key"),
+        "tasks": rows(demo, "SELECT dedupe_key, status, title, why FROM tasks ORDER BY dedupe_key"),
+        "matches": rows(demo, "SELECT * FROM matches ORDER BY playbook, step, account_id"),
+    }
+
+
+def test_leaving_settled_matches_out_of_a_run_changes_nothing_it_writes(demo: Path, monkeypatch) -> None:
+    """A match whose draft and task exist is not carried through the run; another
+    missing either is, and every match is still recorded for the report."""
+    import shutil
+
+    from csm.engine.drafting import Existing
+
+    assert incremental.run(open_workspace(demo, dt.date.fromisoformat(TODAY))).report is not None
+    with transaction(conn := open_workspace(demo, dt.date.fromisoformat(TODAY)).conn):
+        # One step's task gone (its draft kept), another's draft gone (its task kept).
+        conn.execute(
+            "DELETE FROM tasks WHERE id = (SELECT min(t.id) FROM tasks t JOIN outbox o USING (dedupe_key))"
+        )
+        conn.execute(
+            "DELETE FROM outbox WHERE id = (SELECT max(o.id) FROM outbox o JOIN tasks t USING (dedupe_key))"
+        )
+    conn.close()
+    unskipped = Path(shutil.copytree(demo, demo.parent / "unskipped"))
+    next_day = dt.date.fromisoformat(TODAY) + dt.timedelta(days=1)
+    settled = incremental.run(open_workspace(demo, next_day))
+    monkeypatch.setattr(Existing, "settled", lambda self, step, key: False)
+    every = incremental.run(open_workspace(unskipped, next_day))
+    assert settled.report is not None and every.report is not None
+    assert [q.summary for q in settled.report.added] == [q.summary for q in every.report.added]
+    assert _queued(demo) == _queued(unskipped)
+    recorded = rows(demo, "SELECT count(*) FROM matches WHERE last_matched = ?", next_day.isoformat())
+    assert recorded[0][0] > len(settled.report.added)  # the settled ones are recorded too

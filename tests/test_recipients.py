@@ -154,3 +154,16 @@ def test_respondents_are_the_contacts_of_the_latest_events_the_condition_tested(
         "ann@acme.example",
         "uma@acme.example",
     ]
+
+
+def test_contact_addresses_are_found_whatever_their_case_on_each_backend(db: Any) -> None:
+    from csm.engine.recipients import contact_addresses
+
+    db.execute("INSERT INTO accounts (id, name) VALUES ('A1', 'Acme')")
+    for email in ("Ann@Acme.example", "JÖRG@acme.example"):
+        db.execute("INSERT INTO contacts (account_id, email) VALUES ('A1', ?)", (email,))
+    on_file = contact_addresses(db)
+    assert "ann@acme.example" in on_file
+    assert "jörg@acme.example" in on_file  # beyond ASCII, lowercased as Python does
+    assert "bob@acme.example" not in on_file
+    assert "ann@acme.example.org" not in on_file

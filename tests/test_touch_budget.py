@@ -191,6 +191,26 @@ def test_mail_sent_within_the_window_counts_and_older_mail_does_not(conn: sqlite
     assert recent not in plan.defer
 
 
+@pytest.mark.parametrize(
+    ("to_addrs", "cc", "counts"),
+    [
+        ([["Bob", "bob@acme.example"]], ["ANN@acme.example"], True),  # a bare cc, in capitals
+        ([["Bob", "bob@acme.example"]], ["Ann Archer <Ann@Acme.example>"], True),  # a named cc
+        ([['Ann "the" Archer', "ann@acme.example"]], [], True),  # an escape in the JSON
+        ([["ann@acme.example", "bob@acme.example"]], [], False),  # her address as someone's name
+    ],
+)
+def test_sent_mail_counts_by_every_address_it_reached_and_only_those(
+    conn: sqlite3.Connection, to_addrs: list[list[str]], cc: list[str], counts: bool
+) -> None:
+    sent = "2026-11-20T10:00:00+00:00"
+    _add(conn, "sent", "normal", status="sent", sent=sent, to_addrs=json.dumps(to_addrs), cc=json.dumps(cc))
+    waiting = _add(conn, "waiting", "normal")
+    plan = budget.plan(conn, TouchBudget(1, 7), TODAY)
+    assert (waiting in plan.defer) is counts
+    assert (plan.keep == [waiting]) is not counts
+
+
 def test_approved_drafts_keep_their_place_and_ties_go_to_the_older_draft(conn: sqlite3.Connection) -> None:
     approved = _add(conn, "approved", "low", status="approved")
     newer = _add(conn, "newer", "high", now="2026-11-23T09:00:00+00:00")

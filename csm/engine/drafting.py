@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -80,7 +80,7 @@ def draft(
     account: dict[str, Any],
     today: dt.date,
     respondent: str | None = None,
-    on_file: Collection[str] = frozenset(),
+    on_file: Container[str] = frozenset(),
 ) -> Draft | Unaddressed:
     """The rendered draft for one match (``contacts``: the account's, see
     :func:`csm.engine.recipients.account_contacts`; ``respondent``: see
@@ -149,6 +149,7 @@ def queue(
     results: list[StepResult],
     today: dt.date,
     now: str,
+    existing: Existing | None = None,
 ) -> QueueReport:
     """Draft and store every new email and task the results call for.
 
@@ -156,9 +157,11 @@ def queue(
     skipped outbox row saying why and a task for the CSM, both under the step's
     key plus ``:no-recipient``: a later run drafts it once someone holds the
     role (closing that task), unless the CSM has done the task by hand.
+    ``existing``: the keys as :func:`existing_keys` read them before evaluating, if it did.
     """
-    have_drafts = _existing(conn, "outbox", results) | _sent_by_hand(conn, results)
-    have_tasks = _existing(conn, "tasks", results)
+    if existing is None:
+        existing = existing_keys(conn, {r.playbook.id for r in results})
+    have_drafts, have_tasks = existing.drafts, existing.tasks
     need = _to_draft(results, have_drafts)
     accounts = account_rows(
         conn,
@@ -369,18 +372,38 @@ def _store(conn: sqlite3.Connection, batch: _Batch, results: list[StepResult]) -
     return report
 
 
-def _existing(conn: sqlite3.Connection, table: str, results: list[StepResult]) -> set[str]:
+@dataclass(frozen=True)
+class Existing:
+    """The dedupe keys already drafted and tasked: what a run need not make again."""
+
+    drafts: set[str]  # in the outbox, or an email nobody could receive whose task the CSM did
+    tasks: set[str]
+
+    def settled(self, step: Step, key: str) -> bool:
+        """Everything this match calls for exists already: queueing it would add nothing."""
+        return (step.email is None or key in self.drafts) and (step.task is None or key in self.tasks)
+
+
+def existing_keys(conn: sqlite3.Connection, playbook_ids: Collection[str]) -> Existing:
+    """The keys of these playbooks' drafts and tasks (see :class:`Existing`)."""
+    return Existing(
+        _existing(conn, "outbox", playbook_ids) | _sent_by_hand(conn, playbook_ids),
+        _existing(conn, "tasks", playbook_ids),
+    )
+
+
+def _existing(conn: sqlite3.Connection, table: str, playbook_ids: Collection[str]) -> set[str]:
     keys: set[str] = set()
-    for playbook_id in {r.playbook.id for r in results}:
+    for playbook_id in playbook_ids:
         rows = conn.execute(f"SELECT dedupe_key FROM {table} WHERE playbook = ?", (playbook_id,))
         keys.update(row[0] for row in rows)
     return keys
 
 
-def _sent_by_hand(conn: sqlite3.Connection, results: list[StepResult]) -> set[str]:
+def _sent_by_hand(conn: sqlite3.Connection, playbook_ids: Collection[str]) -> set[str]:
     """The keys of emails nobody could receive whose task the CSM has done: never drafted after."""
     keys: set[str] = set()
-    for playbook_id in {r.playbook.id for r in results}:
+    for playbook_id in playbook_ids:
         rows = conn.execute(
             "SELECT dedupe_key FROM tasks WHERE playbook = ? AND status = 'done' AND dedupe_key LIKE ?",
             (playbook_id, f"%{NO_RECIPIENT}"),
@@ -391,12 +414,17 @@ def _sent_by_hand(conn: sqlite3.Connection, results: list[StepResult]) -> set[st
 
 def _record_matches(conn: sqlite3.Connection, results: list[StepResult], today: dt.date) -> None:
     """Remember each step match, touched or held out, for the report."""
-    rows = [
-        (r.playbook.id, r.step.id, m.account_id, today.isoformat(), int(held))
+    day = today.isoformat()
+    rows = (
+        (r.playbook.id, r.step.id, account_id, day, int(held))
         for r in results
-        for held, group in ((False, r.matches), (True, r.held_out))
-        for m in group
-    ]
+        for held, ids in (
+            (False, (m.account_id for m in r.matches)),
+            (False, r.settled),
+            (True, (m.account_id for m in r.held_out)),
+        )
+        for account_id in ids
+    )
     conn.executemany(
         "INSERT INTO matches (playbook, step, account_id, first_matched, last_matched, held_out)"
         " VALUES (?, ?, ?, ?, ?4, ?)"

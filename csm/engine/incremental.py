@@ -128,18 +128,28 @@ def run(rt: Runtime, names: Sequence[str] = (), owner: str | None = None) -> Run
     evaluated or written. A run that could not draft some email, or held a step back
     on stale data, stores no fingerprint, so the next run tries (and says so) again.
     """
-    from csm.engine.drafting import queue  # drafting needs Jinja: a skipped run loads none of it
-    from csm.engine.matching import evaluate, held_back
-
     before = _run_inputs(rt, names, owner)
     if unchanged(rt.conn, before):
         return RunOutcome(None, [])
+    from csm.engine.drafting import existing_keys, queue  # Jinja: not for a skipped run
+    from csm.engine.matching import evaluate, held_back
+
     playbooks = rt.checked_playbooks(names)  # before the snapshot: a failed check writes nothing
     with transaction(rt.conn):  # the day's usage windows and last touches, read by what follows
         rollup.ensure(rt.conn, rt.today, rt.ws.settings.primary_metric)
     rt.snapshot_health(if_stale=True)
-    results = evaluate(rt.conn, playbooks, rt.fields, rt.params, rt.today, owner=owner, stale=rt.stale)
-    report = queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
+    existing = existing_keys(rt.conn, [p.id for p in playbooks])
+    results = evaluate(
+        rt.conn,
+        playbooks,
+        rt.fields,
+        rt.params,
+        rt.today,
+        owner=owner,
+        stale=rt.stale,
+        settled=existing.settled,
+    )
+    report = queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now(), existing)
     held = held_back(results)
     if not report.not_drafted and not held:
         remember(rt.conn, before, _run_inputs(rt, names, owner))

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -51,7 +51,10 @@ class StepResult:
     exits: tuple[str, ...] = ()  # accounts meeting `until` with open tasks or unsent drafts
     match_count: int = 0  # every match to be touched, kept or not
     held_out_count: int = 0
-    stale: tuple[Stale, ...] = ()  # the step reads stale data: it did not fire (see csm.data.freshness)
+    stale: tuple[Stale, ...] = ()
+    # Matched, and everything they call for is drafted and tasked already (``settled``):
+    # their accounts only, no values, so a morning holds and computes only what is new.
+    settled: tuple[str, ...] = ()  # the step reads stale data: it did not fire (see csm.data.freshness)
 
 
 def held_out(playbook_id: str, account_id: str, share: float) -> bool:
@@ -172,6 +175,7 @@ def evaluate(
     account_id: str | None = None,
     keep: int | None = None,
     stale: Mapping[str, Sequence[Stale]] | None = None,
+    settled: Callable[[Step, str], bool] | None = None,
 ) -> list[StepResult]:
     """Every step of every playbook with the accounts it matches today.
 
@@ -179,6 +183,8 @@ def evaluate(
     count the rest, so showing a million matches needs no memory for them.
     ``stale``: the stale kinds of data (see :func:`csm.data.freshness.stale_data`):
     a step reading one matches nothing and says why.
+    ``settled(step, dedupe key)``: a match it holds true for is left out of the step's
+    matches, its account listed in ``settled`` (a run: nothing to draft or task for it).
     """
     results = []
     for playbook in playbooks:
@@ -190,10 +196,17 @@ def evaluate(
             groups: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] = ([], [])
             counts = [0, 0]
             share = playbook.holdout
+            done: list[str] = []
             for row in step_rows(conn, playbook, step, fields, base_params, today, owner, account_id):
                 held = share > 0 and held_out(playbook.id, row[0], share)
                 counts[held] += 1
-                if keep is None or counts[held] <= keep:
+                if (
+                    not held
+                    and settled is not None
+                    and settled(step, dedupe_key(playbook.id, step.id, row[0], row[3]))
+                ):
+                    done.append(row[0])
+                elif keep is None or counts[held] <= keep:
                     groups[held].append(row)
             values = step_values(
                 conn, fields, step, base_params, [row[0] for group in groups for row in group]
@@ -205,7 +218,11 @@ def evaluate(
                 tuple(Match(r[0], r[1], r[2], values[r[0]], str(r[3])) for r in group) for group in groups
             )
             exits = _exits(conn, playbook, step, base_params, owner, account_id)
-            results.append(StepResult(playbook, step, touched, kept_out, exits, counts[0], counts[1]))
+            results.append(
+                StepResult(
+                    playbook, step, touched, kept_out, exits, counts[0], counts[1], settled=tuple(done)
+                )
+            )
     return results
 
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Container, Iterable, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
-from csm.language.internal import internal_copies
+from csm.data.backend import dialect_of
 from csm.language.playbooks import RESPONDENT
 
 if TYPE_CHECKING:
@@ -188,9 +188,36 @@ def respondents(
     return found
 
 
-def contact_addresses(conn: sqlite3.Connection) -> frozenset[str]:
-    """Every contact address on file, lowercased: none of them is ever an internal copy."""
-    return frozenset(r[0].lower() for r in conn.execute("SELECT DISTINCT email FROM contacts"))
+class ContactAddresses(Container[str]):
+    """Every contact address on file, lowercased (none of them is ever an internal copy),
+    asked one address at a time through the contacts' case-blind email index and
+    remembered: a draft copies a colleague or two, and the book holds 250,000 contacts."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._known: dict[str, bool] = {}
+
+    def __contains__(self, address: object) -> bool:
+        if not isinstance(address, str):
+            return False
+        if address not in self._known:
+            self._known[address] = self._on_file(address)
+        return self._known[address]
+
+    def _on_file(self, address: str) -> bool:
+        if not address.isascii():  # the index folds ASCII only: compare as Python lowercases
+            rows = self._conn.execute("SELECT email FROM contacts WHERE email IS NOT NULL")
+            return any(row[0].lower() == address for row in rows)
+        d = dialect_of(self._conn)
+        rows = self._conn.execute(
+            f"SELECT email FROM contacts WHERE {d.nocase('email')} = {d.nocase('?')}", (address,)
+        )
+        return any(row[0].lower() == address for row in rows)
+
+
+def contact_addresses(conn: sqlite3.Connection) -> ContactAddresses:
+    """Every contact address on file, lowercased (see :class:`ContactAddresses`)."""
+    return ContactAddresses(conn)
 
 
 def internal_now(
@@ -200,6 +227,8 @@ def internal_now(
     contact, not suppressed (see :mod:`csm.language.internal`); and why any were left out."""
     if not stored:
         return (), []
+    from csm.language.internal import internal_copies  # the playbook language: not for `csm today`
+
     kept, notes = internal_copies(stored, {}, domains, contact_addresses(conn))
     marks = ", ".join("?" * len(kept))
     blocked = {

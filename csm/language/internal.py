@@ -18,7 +18,7 @@ contact on file holds, is left out and the draft says so.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Container, Iterable, Mapping
 from typing import Any
 
 from csm.errors import did_you_mean
@@ -108,7 +108,7 @@ def internal_copies(
     entries: Iterable[str],
     account: Mapping[str, Any],
     domains: Collection[str],
-    contact_addresses: Collection[str],
+    contact_addresses: Container[str],
 ) -> tuple[tuple[str, ...], list[str]]:
     """The addresses ``cc_internal`` names for this account, and why any were left out.
 

@@ -100,17 +100,11 @@ def _window_start(today: dt.date, budget: TouchBudget) -> str:
 def plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date) -> Plan:
     """Rank every waiting draft against its contacts' budgets (see the module docstring)."""
     longest = max([default.per_days, *_override_days(conn)])
-    waiting = "o.status IN ('draft', 'approved', 'deferred') OR "
-    rows = list(
-        conn.execute(
-            _SELECT + waiting + _GONE_SINCE, {"since": (today - dt.timedelta(days=longest)).isoformat()}
-        )
-    )
+    rows = list(conn.execute(_SELECT + "o.status IN ('draft', 'approved', 'deferred')"))
     emails = {row["id"]: _email(row) for row in rows}
-    counting = _ByAddress()
-    for row in rows:
-        if row["status"] in (*GONE, *HELD):
-            counting.add(emails[row["id"]])
+    wanted = {a for row in rows if row["status"] in CONTENDERS for a in emails[row["id"]].addresses}
+    gone = _gone_to(conn, wanted, (today - dt.timedelta(days=longest)).isoformat())
+    counting = _ByAddress(sorted([*gone, *(e for e in emails.values() if e.status in HELD)], key=_by_id))
     contenders = sorted(
         (r for r in rows if r["status"] in CONTENDERS),
         key=lambda r: (RANK.get(r["priority"], 2), r["created_at"], r["id"]),
@@ -125,6 +119,45 @@ def plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date) -> Plan
         else:
             result.defer[email.id] = _why(conn, row, budget, *full)
     return result
+
+
+def _may_reach(wanted: set[str], to_addrs: str, cc: str) -> bool:
+    """False only when no address the outbox's JSON names is ``wanted``: without a backslash
+    (an escape) every JSON string is its text between quotes, so no parse is needed."""
+    text = to_addrs + cc
+    if "\\" in text or "<" in cc:
+        return True
+    return not wanted.isdisjoint(s.strip().lower() for s in text.split('"')[1::2])
+
+
+def _by_id(email: _Email) -> int:
+    return email.id
+
+
+def _gone_to(conn: sqlite3.Connection, wanted: set[str], since: str) -> list[_Email]:
+    """The mail gone out since ``since`` (or on its way) to any of the ``wanted`` addresses.
+
+    Only a waiting draft's recipients are ever judged, so only mail to them counts: the
+    recipients of every email sent in the window are read as plain tuples, and the full
+    row is fetched for the few that share one (a morning after a big send has 90,000).
+    """
+    if not wanted:
+        return []
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    ids = [
+        draft_id
+        for draft_id, to_addrs, cc in cursor.execute(
+            "SELECT o.id, o.to_addrs, o.cc FROM outbox o WHERE " + _GONE_SINCE, {"since": since}
+        )
+        if _may_reach(wanted, to_addrs, cc) and not wanted.isdisjoint(addresses(to_addrs, cc))
+    ]
+    found: list[_Email] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        found.extend(_email(r) for r in conn.execute(_SELECT + f"o.id IN ({marks})", chunk))
+    return found
 
 
 def _override_days(conn: sqlite3.Connection) -> list[int]:
