@@ -263,6 +263,12 @@ class PgConnection:
     def close(self) -> None:
         self._raw.close()
 
+    def __del__(self) -> None:
+        # As sqlite3 does: a connection a command never closed is closed when it goes, quietly.
+        raw = getattr(self, "_raw", None)
+        if raw is not None and not raw.closed:
+            raw.close()
+
     def __enter__(self) -> PgConnection:
         return self
 
