@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from csm.data import store
+from csm.data.backend import dialect_of
 from csm.errors import ConditionError
 from csm.language.compiler import check_condition, compile_condition
 from csm.language.fields import Field as CsmField
@@ -27,15 +28,23 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def make_db(path: Path) -> sqlite3.Connection:
-    conn = store.connect(path, create=True)
+def new_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path | str:
+    """Where a module's book lives, by the fixture's parameter: a SQLite file, or a PostgreSQL database
+    made once for the module (Hypothesis runs every example on it: tables are refilled, not remade)."""
+    if request.param == "sqlite":
+        return tmp_path_factory.mktemp("book") / "t.db"
+    return str(request.getfixturevalue("pg_cluster").new_database())
+
+
+def make_db(target: Path | str) -> sqlite3.Connection:
+    conn = store.connect(target, create=True)
     conn.execute("ALTER TABLE accounts ADD COLUMN churn_risk BOOLEAN")
     conn.execute("ALTER TABLE accounts ADD COLUMN region TEXT")
     return conn
 
 
 def fields_of(conn: sqlite3.Connection) -> FieldSet:
-    return standard_fields(store.extra_account_columns(conn))
+    return standard_fields(store.extra_account_columns(conn), dialect=dialect_of(conn))
 
 
 def insert_accounts(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
@@ -46,6 +55,15 @@ def insert_accounts(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> Non
             f"INSERT INTO accounts ({', '.join(COLUMNS)}) VALUES ({marks})",
             [{c: row.get(c) for c in COLUMNS} for row in rows],
         )
+
+
+def stored_accounts(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every account row as the reference evaluator reads it: a date as its ISO text, as SQLite
+    holds it (PostgreSQL gives an imported DATE column's value as a date)."""
+    return [
+        {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in dict(row).items()}
+        for row in conn.execute("SELECT * FROM accounts")
+    ]
 
 
 def selected_ids(conn: sqlite3.Connection, sql: str, params: dict[str, object]) -> set[str]:
@@ -63,17 +81,18 @@ FIELDS = standard_fields({"churn_risk": "bool", "region": "text"}).with_fields(
 )
 
 
-def make_world(path: Path) -> sqlite3.Connection:
+def make_world(target: Path | str) -> sqlite3.Connection:
     """The condition book's database, with an imported date column on accounts and on contacts."""
-    conn = make_db(path)
+    conn = make_db(target)
     conn.execute("ALTER TABLE accounts ADD COLUMN nps_answered_at DATE")
-    if not any(row[1] == "bounced_at" for row in conn.execute("PRAGMA table_info(contacts)")):
+    if "bounced_at" not in dialect_of(conn).column_types(conn, "contacts"):
         conn.execute("ALTER TABLE contacts ADD COLUMN bounced_at DATE")  # csm inbox's column since schema 6
     return conn
 
 
 def world_fields(conn: sqlite3.Connection) -> FieldSet:
-    return standard_fields(store.extra_columns(conn, "accounts"), store.extra_columns(conn, "contacts"))
+    extras = store.extra_columns(conn, "accounts"), store.extra_columns(conn, "contacts")
+    return standard_fields(*extras, dialect=dialect_of(conn))
 
 
 def fill(conn: sqlite3.Connection, accounts: list[dict[str, Any]]) -> None:

@@ -91,6 +91,53 @@ def test_dialect_hooks_give_the_same_answers(db: Any) -> None:
     assert [r[0] for r in found] == ["B@x"]
 
 
+def test_the_condition_languages_hooks_give_the_same_answers(db: Any) -> None:
+    d = dialect_of(db)
+
+    def one(sql: str, params: dict[str, Any] | None = None) -> Any:
+        return db.execute(f"SELECT {sql}", params or {}).fetchone()[0]
+
+    today = {"today": "2026-11-23"}
+    assert (
+        one(d.add_days(":today", 1), today)
+        == one(d.add_days(":today", ":n"), {**today, "n": 1})
+        == "2026-11-24"
+    )
+    assert one(d.add_days(":today", -30), today) == "2026-10-24"
+    # :today is text wherever else the query compares it, after a hook read it as a date
+    later = f"CASE WHEN {d.add_days(':today', 1)} > :today THEN 1 END"
+    assert one(f"{d.days_between(':today', ':start')} + {later}", {**today, "start": "2026-11-01"}) == 23
+    db.execute("ALTER TABLE contacts ADD COLUMN met_on DATE")
+    db.execute(
+        "INSERT INTO contacts (account_id, email, is_primary, met_on) VALUES ('a1', 'x@y', 1, '2026-11-02')"
+    )
+    row = "FROM contacts ct WHERE ct.email = 'x@y'"
+    assert one(f"{d.day_text('ct.met_on')} {row}") == "2026-11-02"
+    assert one(f"{d.day_text('ct.met_on')} < :today {row}", today) in (1, True)
+    assert one(f"(CASE WHEN {d.truth('ct.is_primary')} THEN 'yes' ELSE 'no' END) {row}") == "yes"
+    assert one(d.divide("7", "2")) == 3.5
+    assert one(d.divide("7", "0")) is None
+    assert one(d.greatest("0", "-3")) == 0 and one(d.greatest("0", "NULL")) is None
+    assert one(d.least("100.0", "120")) == 100.0 and one(d.least("NULL", "1")) is None
+    assert one(d.round("2.25 - 1", 1)) in (1.2, 1.3)
+    assert one(d.round("1.26", 1)) == 1.3
+    document = {"doc": '{"score": 5, "severity": "P1", "urgent": true, "gone": null}'}
+    assert one(d.typed(d.json_value(":doc", "score"), "number"), document) == 5
+    assert one(d.typed(d.json_value(":doc", "severity"), "text"), document) == "P1"
+    assert one(d.typed(d.json_value(":doc", "urgent"), "bool"), document) in (1, True)
+    assert one(f"{d.json_value(':doc', 'gone')} IS NULL", document) in (1, True)
+    assert one(f"{d.json_value(':doc', 'missing')} IS NULL", document) in (1, True)
+    assert one(d.date_of("ct.met_on") + f" {row}") == "2026-11-02"
+
+
+def test_named_parameters_and_casts_become_pyformat() -> None:
+    sql = "SELECT (:today)::date, ':not_a_name', :c0 || '%' FROM t WHERE a::text = :c10"
+    assert (
+        to_pyformat(sql, True)
+        == "SELECT (%(today)s)::date, ':not_a_name', %(c0)s || '%%' FROM t WHERE a::text = %(c10)s"
+    )
+
+
 def test_placeholders_become_pyformat_outside_quotes() -> None:
     assert to_pyformat("SELECT ? WHERE a LIKE '%?%' AND b = ?") == "SELECT %s WHERE a LIKE '%%?%%' AND b = %s"
 
@@ -118,17 +165,10 @@ def test_the_sqlite_path_never_imports_psycopg(tmp_path: Any) -> None:
     assert done.stdout == "False\n"
 
 
-def test_init_makes_the_schema_on_postgresql_and_the_commands_say_plainly_they_do_not_run_there(
-    pg_cluster: Any, invoke: Any, tmp_path: Any
-) -> None:
+def test_init_makes_the_schema_on_postgresql(pg_cluster: Any, invoke: Any, tmp_path: Any) -> None:
     url = pg_cluster.new_database()
     result = invoke("init", str(tmp_path / "team"), "--database", url)
     assert result.exit_code == 0, result.output
     conn = store.connect(url)
     assert store.schema_version(conn) == len(store.MIGRATIONS)
     conn.close()
-
-    result = invoke("-w", str(tmp_path / "team"), "--today", "2026-12-07", "today")
-    assert result.exit_code != 0
-    assert "do not run on PostgreSQL yet" in result.output
-    assert "csm.db" in result.output

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from condition_book import TODAY, fill, make_world, selected, world_fields
+from condition_book import TODAY, fill, make_world, new_target, selected, stored_accounts, world_fields
 from condition_reference import (
     Arith,
     Between,
@@ -79,9 +79,11 @@ BOOK = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def book(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
-    conn = make_world(tmp_path_factory.mktemp("calls") / "t.db")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def book(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[sqlite3.Connection]:
+    conn = make_world(new_target(request, tmp_path_factory))
     fill(conn, BOOK)
     yield conn
     conn.close()
@@ -359,9 +361,12 @@ _CONDITIONS = st.one_of(
 )
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
-    conn = make_world(tmp_path_factory.mktemp("world") / "t.db")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[sqlite3.Connection]:
+    """The property's database on each backend, made once per module: every example refills it."""
+    conn = make_world(new_target(request, tmp_path_factory))
     yield conn
     conn.close()
 
@@ -373,7 +378,7 @@ def test_sql_selects_what_the_reference_evaluator_selects(
 ) -> None:
     accounts = [_account(i, d) for i, d in enumerate(drawn)]
     fill(world, accounts)
-    stored = {row["id"]: dict(row) for row in world.execute("SELECT * FROM accounts")}
+    stored = {row["id"]: row for row in stored_accounts(world)}
     expected = {
         a["id"]
         for a in accounts

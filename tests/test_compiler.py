@@ -18,7 +18,9 @@ from condition_book import (
     insert_accounts,
     make_db,
     matching,
+    new_target,
     selected_ids,
+    stored_accounts,
 )
 from condition_reference import (
     FIELD_TYPES,
@@ -64,9 +66,11 @@ ACCOUNTS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def book(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
-    conn = make_db(tmp_path_factory.mktemp("book") / "t.db")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def book(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[sqlite3.Connection]:
+    conn = make_db(new_target(request, tmp_path_factory))
     insert_accounts(conn, ACCOUNTS)
     conn.executemany(
         "INSERT INTO usage (account_id, metric, date, value) VALUES (?, ?, ?, ?)",
@@ -382,9 +386,12 @@ _ROW = st.fixed_dictionaries(
 )
 
 
-@pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
-    conn = make_db(tmp_path_factory.mktemp("scratch") / "t.db")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def scratch(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[sqlite3.Connection]:
+    """The property's database on each backend, made once per module: every example refills it."""
+    conn = make_db(new_target(request, tmp_path_factory))
     yield conn
     conn.close()
 
@@ -395,7 +402,7 @@ def test_sql_selects_what_the_reference_evaluator_selects(
     scratch: sqlite3.Connection, rows: list[dict[str, Any]], expr: Any, upper: bool
 ) -> None:
     insert_accounts(scratch, [{"id": f"A{i}", **row} for i, row in enumerate(rows)])
-    stored = [dict(row) for row in scratch.execute("SELECT * FROM accounts")]
+    stored = stored_accounts(scratch)
     expected = {row["id"] for row in stored if truth(evaluate(expr, row, TODAY)) is True}
     source = render(expr, upper)
     fields = fields_of(scratch)

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from condition_book import TODAY, fields_of, insert_accounts, make_db
+from condition_book import TODAY, fields_of, insert_accounts, make_db, new_target, stored_accounts
 from condition_reference import evaluate, render, truth
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_compiler import _ROW, conditions
 
+from csm.data import store
 from csm.engine.explain import explain
 from csm.engine.matching import evaluate as run_evaluate
 from csm.language.compiler import compile_condition
@@ -25,9 +26,12 @@ PARAMS = {"today": TODAY.isoformat(), "primary_metric": "logins"}
 HELD_BACK = {"snoozed", "for", "until"}  # the reasons a step's own query leaves an account out for
 
 
-@pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
-    conn = make_db(tmp_path_factory.mktemp("explain") / "t.db")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def scratch(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[sqlite3.Connection]:
+    """The property's database on each backend, made once per module: every example refills it."""
+    conn = make_db(new_target(request, tmp_path_factory))
     yield conn
     conn.close()
 
@@ -69,7 +73,7 @@ def test_explain_agrees_with_the_dry_run_and_the_reference_evaluator(
     snoozed: set[int],
 ) -> None:
     insert_accounts(scratch, [{"id": f"A{i}", **row} for i, row in enumerate(rows)])
-    with scratch:
+    with store.transaction(scratch):
         scratch.execute("DELETE FROM snoozes")
         scratch.executemany(
             "INSERT INTO snoozes (account_id, until, reason, created_at)"
@@ -80,7 +84,7 @@ def test_explain_agrees_with_the_dry_run_and_the_reference_evaluator(
     fields = fields_of(scratch)
     (result,) = run_evaluate(scratch, [playbook], fields, PARAMS, TODAY)
     dry_run = {m.account_id for m in (*result.matches, *result.held_out)}
-    stored = {row["id"]: dict(row) for row in scratch.execute("SELECT * FROM accounts")}
+    stored = {row["id"]: row for row in stored_accounts(scratch)}
     for account_id, row in stored.items():
         (verdict,) = explain(scratch, [playbook], fields, PARAMS, TODAY, account_id).steps
         assert verdict.matched == (account_id in dry_run), (account_id, render(when))

@@ -20,6 +20,8 @@ def _fraction(name: str) -> bool:
 def show(name: str, value: Any) -> str:
     if value is None:
         return "—"
+    if isinstance(value, bool):  # before numbers: a bool is an int too
+        return "true" if value else "false"
     if _fraction(name) and isinstance(value, int | float):
         return f"{value:+.0%}" if "change" in name else f"{value:.0%}"
     if name in _MONEY and isinstance(value, int | float):

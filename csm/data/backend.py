@@ -17,12 +17,13 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from csm.errors import WorkspaceError
+from csm.language.dialect import SqlDialect
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
@@ -44,38 +45,15 @@ def redact(url: str) -> str:
 
 
 @dataclass(frozen=True)
-class Dialect:
-    """The SQL that differs between SQLite and PostgreSQL, one attribute or method per need."""
+class Dialect(SqlDialect):
+    """The SQL that differs between SQLite and PostgreSQL, one attribute or method per need.
 
-    name: str
+    The fragments conditions compile to (dates, JSON, booleans, division) are
+    :class:`csm.language.dialect.SqlDialect`'s; this adds the store's.
+    """
+
     begin: str  # opens a write transaction
     skip_locked: str  # appended to a claim's SELECT: rows another sender holds are skipped
-
-    def date_of(self, expr: str) -> str:
-        """The ISO date (text) of an ISO date or timestamp."""
-        return f"date({expr})" if self.name == "sqlite" else f"to_char(({expr})::timestamp, 'YYYY-MM-DD')"
-
-    def days_between(self, later: str, earlier: str) -> str:
-        """Whole days from ``earlier`` to ``later`` (ISO dates or timestamps, as text)."""
-        if self.name == "sqlite":
-            return f"CAST(julianday(date({later})) - julianday(date({earlier})) AS INTEGER)"
-        return f"(({later})::date - ({earlier})::date)"
-
-    def add_days(self, date: str, days: str) -> str:
-        """The ISO date ``days`` (an integer expression) after ``date``."""
-        if self.name == "sqlite":
-            return f"date({date}, ({days}) || ' days')"
-        return f"to_char(({date})::date + ({days})::integer, 'YYYY-MM-DD')"
-
-    def group_concat(self, expr: str, separator: str = ",") -> str:
-        quoted = separator.replace("'", "''")
-        if self.name == "sqlite":
-            return f"group_concat({expr}, '{quoted}')"
-        return f"string_agg(({expr})::text, '{quoted}')"
-
-    def nocase(self, expr: str) -> str:
-        """An expression compared without regard to case (both sides go through it)."""
-        return f"{expr} COLLATE NOCASE" if self.name == "sqlite" else f"lower({expr})"
 
     def ddl(self, script: str) -> str:
         """A migration's SQLite DDL as this dialect runs it (identity keys, no WITHOUT ROWID)."""
@@ -154,11 +132,17 @@ def dialect_of(conn: Any) -> Dialect:
 
 
 @functools.lru_cache(maxsize=1024)
-def to_pyformat(sql: str) -> str:
-    """``?`` placeholders as psycopg's ``%s`` (and a literal ``%`` doubled), outside quoted strings."""
+def to_pyformat(sql: str, named: bool = False) -> str:
+    """``?`` placeholders as psycopg's ``%s`` (and a literal ``%`` doubled), outside quoted strings.
+
+    ``named``: the parameters come as a mapping, and ``:name`` becomes ``%(name)s``
+    (a ``::type`` cast is left alone).
+    """
     out: list[str] = []
     quote: str | None = None
-    for char in sql:
+    i, end = 0, len(sql)
+    while i < end:
+        char = sql[i]
         if quote is not None:
             if char == quote:
                 quote = None
@@ -170,9 +154,18 @@ def to_pyformat(sql: str) -> str:
             out.append("%s")
         elif char == "%":
             out.append("%%")
+        elif named and char == ":" and _NAME_START.match(sql, i + 1) and (i == 0 or sql[i - 1] != ":"):
+            name = _NAME.match(sql, i + 1).group()  # type: ignore[union-attr]
+            out.append(f"%({name})s")
+            i += len(name)
         else:
             out.append(char)
+        i += 1
     return "".join(out)
+
+
+_NAME_START = re.compile(r"[A-Za-z_]")
+_NAME = re.compile(r"\w+")
 
 
 class Row(tuple):  # type: ignore[type-arg]
@@ -201,8 +194,18 @@ def _row_factory(cursor: Any) -> Any:
 class PgCursor:
     """The part of ``sqlite3.Cursor`` csm uses, over a psycopg cursor."""
 
+    row_factory: Any = None  # set by callers written for sqlite3; rows are always backend.Row
+
     def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
+
+    def execute(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> PgCursor:
+        """Run ``sql`` with ``?`` (a sequence) or ``:name`` (a mapping) parameters."""
+        if isinstance(parameters, Mapping):
+            self._cursor.execute(to_pyformat(sql, True), parameters, prepare=False)
+        else:
+            self._cursor.execute(to_pyformat(sql), tuple(parameters) or None, prepare=False)
+        return self
 
     def fetchone(self) -> Row | None:
         return self._cursor.fetchone() if self._cursor.description else None
@@ -238,15 +241,18 @@ class PgConnection:
         self._raw = raw
         self.url = url
 
-    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> PgCursor:
+    def execute(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> PgCursor:
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> PgCursor:
+        rows = list(rows)
+        named = bool(rows) and isinstance(rows[0], Mapping)
         cursor = self._raw.cursor()
-        cursor.execute(to_pyformat(sql), tuple(parameters) or None, prepare=False)
+        cursor.executemany(to_pyformat(sql, named), [row if named else tuple(row) for row in rows])
         return PgCursor(cursor)
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> PgCursor:
-        cursor = self._raw.cursor()
-        cursor.executemany(to_pyformat(sql), [tuple(row) for row in rows])
-        return PgCursor(cursor)
+    def cursor(self) -> PgCursor:
+        return PgCursor(self._raw.cursor())
 
     @property
     def in_transaction(self) -> bool:
@@ -256,6 +262,12 @@ class PgConnection:
 
     def close(self) -> None:
         self._raw.close()
+
+    def __del__(self) -> None:
+        # As sqlite3 does: a connection a command never closed is closed when it goes, quietly.
+        raw = getattr(self, "_raw", None)
+        if raw is not None and not raw.closed:
+            raw.close()
 
     def __enter__(self) -> PgConnection:
         return self
@@ -308,4 +320,5 @@ def connect_postgres(url: str, *, password_from: str | None = None) -> PgConnect
             hint="Check the server is up, the URL in csm.toml, and the password (PGPASSWORD, ~/.pgpass).",
         ) from None
     raw.execute("SET TIME ZONE 'UTC'")
+    raw.execute("SET datestyle = 'ISO, YMD'")  # a DATE as text is YYYY-MM-DD, whatever the server's default
     return PgConnection(raw, url)

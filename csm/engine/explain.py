@@ -247,9 +247,14 @@ class _Parts:
 
 def _build(shape: _Shape, row: tuple[Any, ...], parts: list[Part]) -> Clause:
     value = row[shape.index]
-    reads = {parts[i].source: row[i] for i in shape.reads}
+    # A true/false read as a bool, whether the database holds it as 0/1 (SQLite) or a boolean.
+    reads = {parts[i].source: _truth(row[i]) if parts[i].type == "bool" else row[i] for i in shape.reads}
     children = tuple(_build(s, row, parts) for s in shape.parts)
     return Clause(parts[shape.index].source, None if value is None else bool(value), reads, children)
+
+
+def _truth(value: Any) -> bool | None:
+    return None if value is None else bool(value)
 
 
 def _children(node: parser.Node) -> Iterator[parser.Node]:

@@ -63,9 +63,10 @@ def held_out(playbook_id: str, account_id: str, share: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
-def shifted(sql: str, days_ago: int) -> str:
+def shifted(sql: str, days_ago: int, fields: FieldSet) -> str:
     """A condition's SQL evaluated as of ``days_ago`` days before :today."""
-    return _TODAY.sub(f"date(:today, '-{days_ago} days')", sql)
+    shift = fields.dialect.add_days(":today", -days_ago)
+    return _TODAY.sub(lambda _: shift, sql)
 
 
 def period_value(period: str, today: dt.date) -> str:
@@ -140,10 +141,10 @@ def step_query(
     if step.follow is not None:
         where.extend(follow_where)
     if step.until is not None:  # an account that meets the exit does not enter
-        where.append(f"NOT coalesce(({step.until.sql}), 0)")
+        where.append(f"NOT coalesce(({step.until.sql}), FALSE)")
         params.update(step.until.params)
     # `for: Nd`: the condition also held on each of the N-1 days before today.
-    where.extend(f"({shifted(step.when.sql, k)})" for k in range(1, step.for_days))
+    where.extend(f"({shifted(step.when.sql, k, fields)})" for k in range(1, step.for_days))
     params.update(step.when.params)
     params["playbook_id"] = playbook.id
     if firing and step.cooldown_days:

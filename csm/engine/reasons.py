@@ -70,7 +70,7 @@ def snoozed(s: Situation) -> Iterator[Reason]:
 
 def until_met(s: Situation) -> Iterator[Reason]:
     until = s.step.until
-    if until is not None and s.value(f"coalesce(({until.sql}), 0)", until.params):
+    if until is not None and s.value(f"coalesce(({until.sql}), FALSE)", until.params):
         yield Reason("until", f"its exit holds (until: {until.source}): it does not enter")
 
 
@@ -80,7 +80,9 @@ def held_for(s: Situation) -> Iterator[Reason]:
     if days <= 1:
         return
     held = 0
-    while held < days and s.value(f"coalesce(({shifted(s.step.when.sql, held)}), 0)", s.step.when.params):
+    while held < days and s.value(
+        f"coalesce(({shifted(s.step.when.sql, held, s.fields)}), FALSE)", s.step.when.params
+    ):
         held += 1
     if held < days:
         yield Reason(

@@ -14,7 +14,7 @@ or the events of that kind (alias ``e``) that occurred on or before today,
 served by the (account_id, kind, occurred_at) index. Inside ``where`` names
 are the row's: a contact's columns (imported ones too), or an event's
 columns and, for any other name, its free attribute, whose type is known only
-at run time (``json_extract``).
+at run time (a JSON value: :meth:`csm.language.dialect.SqlDialect.json_value`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from csm.errors import did_you_mean
 from csm.language.dates import DAY_FUNCTIONS
-from csm.language.fields import EVENT_FIELDS, METRIC_WINDOWS, USAGE_PREFIX, FieldSet
+from csm.language.fields import METRIC_WINDOWS, USAGE_PREFIX, FieldSet, event_fields
 from csm.language.parser import COLLECTION_FUNCTIONS, Attr, Call, Collection, Literal
 
 if TYPE_CHECKING:
@@ -55,8 +55,9 @@ def _day_count(c: _Compiler, node: Call) -> tuple[str, str]:
     if type_ not in ("date", "any", "error"):
         c.fail(f"{node.name}() needs a date, found {c.describe(node.args[0], type_)}", node.args[0].start)
         return "NULL", "error"
+    sql = c.typed(sql, type_, "date")
     later, earlier = (":today", sql) if node.name == "days_since" else (sql, ":today")
-    counted = f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+    counted = c.dialect.days_between(later, earlier)
     return counted, "error" if type_ == "error" else "number"
 
 
@@ -87,18 +88,15 @@ def _collection_call(c: _Compiler, node: Call) -> tuple[str, str]:
         return "NULL", "error"
     table, where = found
     count = f"(SELECT count(*) FROM {table} WHERE {where})"
+    last_day = f"(SELECT {c.dialect.date_of('max(e.occurred_at)')} FROM {table} WHERE {where})"
     if node.name != "no":  # a match has none: nothing to show
-        c.values.setdefault(c.text(node), count if node.name != "last" else _last_day(table, where))
+        c.values.setdefault(c.text(node), count if node.name != "last" else last_day)
     if node.name == "count":
         return count, "number"
     if node.name == "last":
-        return _last_day(table, where), "date"
+        return last_day, "date"
     exists = f"EXISTS (SELECT 1 FROM {table} WHERE {where})"
     return (f"(NOT {exists})" if node.name == "no" else f"({exists})"), "bool"
-
-
-def _last_day(table: str, where: str) -> str:
-    return f"(SELECT date(max(e.occurred_at)) FROM {table} WHERE {where})"
 
 
 def attribute(c: _Compiler, node: Attr) -> tuple[str, str]:
@@ -113,10 +111,11 @@ def attribute(c: _Compiler, node: Attr) -> tuple[str, str]:
     if found is None:
         return "NULL", "error"
     table, where = found
-    field = EVENT_FIELDS[node.name]
-    sql = EVENT_FIELDS.sql(node.name)
+    fields = event_fields(c.dialect)
+    field = fields[node.name]
+    sql = fields.sql(node.name)
     if field.type == "date":
-        sql = f"date({sql})"
+        sql = c.dialect.date_of(sql)
     picked = f"(SELECT {sql} FROM {table} WHERE {where} {_LATEST})"
     c.values.setdefault(c.text(node), picked)
     return picked, field.type
@@ -146,7 +145,7 @@ def _contacts(c: _Compiler, function: str, collection: Collection) -> tuple[str,
 
 def _events(c: _Compiler, collection: Collection) -> tuple[str, str]:
     kind = c.param(collection.source)
-    where = f"e.account_id = a.id AND e.kind = {kind} AND e.occurred_at < date(:today, '+1 day')"
+    where = f"e.account_id = a.id AND e.kind = {kind} AND e.occurred_at < {c.dialect.add_days(':today', 1)}"
     if collection.within is not None:
         days, type_ = c.value(collection.within)
         if type_ not in ("duration", "error"):
@@ -154,8 +153,8 @@ def _events(c: _Compiler, collection: Collection) -> tuple[str, str]:
                 f"'within' needs a duration like 30d, found {c.describe(collection.within, type_)}",
                 collection.within.start,
             )
-        where += f" AND e.occurred_at >= date(:today, printf('-%d days', {days}))"
-    where += _filter(c, collection, EVENT_FIELDS, "event field")
+        where += f" AND e.occurred_at >= {c.dialect.add_days(':today', f'-{days}')}"
+    where += _filter(c, collection, event_fields(c.dialect), "event field")
     c.events.append(where)
     return "events e", where
 

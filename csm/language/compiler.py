@@ -7,8 +7,9 @@
 
 The parser (:mod:`csm.language.parser`) builds a small tree that keeps every
 node's character offsets; the checker here resolves names and types
-against a ``FieldSet`` and compiles the tree to a parameterised SQLite boolean
-expression over the accounts row ``a``. Literal values go into ``params``
+against a ``FieldSet`` and compiles the tree to a parameterised boolean SQL
+expression over the accounts row ``a``, in the SQL of the fields' dialect
+(SQLite or PostgreSQL: :mod:`csm.language.dialect`). Literal values go into ``params``
 (``:c0``, ``:c1``, ...), never into the SQL text. Evaluation is SQL's
 three-valued logic: a comparison with a missing value is unknown, and a WHERE
 keeps only the accounts for which the condition is true. Dates and durations
@@ -182,6 +183,7 @@ class _Compiler:
     def __init__(self, source: str, fields: FieldSet, prefix: str) -> None:
         self.source = source
         self.fields = fields
+        self.dialect = fields.dialect  # kept: inside a collection's where, fields are the row's
         self.prefix = prefix
         self.params: dict[str, object] = {}
         self.used: dict[str, None] = {}  # an ordered set
@@ -229,7 +231,13 @@ class _Compiler:
         sql, type_ = self.value(node)
         if type_ not in ("bool", "any", "error"):
             self.fail(f"expected a condition, found {self.describe(node, type_)}", node.start)
-        return sql
+        return self.typed(sql, type_, "bool")
+
+    def typed(self, sql: str, type_: str, wanted: str) -> str:
+        """An event attribute's SQL (``any``: typed only at run time) as a ``wanted``; others as they are."""
+        if type_ != "any" or wanted in ("any", "null", "error"):
+            return sql
+        return self.dialect.typed(sql, "text" if wanted == "string" else wanted)
 
     def number(self, node: Node, op: str) -> tuple[str, str]:
         return self.as_number(node, op, *self.value(node))
@@ -238,7 +246,7 @@ class _Compiler:
         if type_ not in ("number", "any", "error"):
             self.fail(f"'{op}' needs numbers, found {self.describe(node, type_)}", node.start)
             return sql, "error"
-        return sql, type_
+        return self.typed(sql, type_, "number"), type_
 
     def value(self, node: Node) -> tuple[str, str]:
         """The node's SQL and type."""
@@ -294,7 +302,7 @@ class _Compiler:
         type_ = self.fields[name].type
         sql = f"({self.fields.sql(name)})"
         # Compare dates by day, whatever time of day a column holds.
-        return (f"date({sql})" if type_ == "date" else sql), type_
+        return (self.dialect.date_of(sql) if type_ == "date" else sql), type_
 
     def arithmetic(self, node: Arith) -> tuple[str, str]:
         items = [self.value(item) for item in node.items]
@@ -303,8 +311,7 @@ class _Compiler:
         sql, type_ = self.as_number(node.items[0], node.ops[0], *items[0])
         for op, item, compiled in zip(node.ops, node.items[1:], items[1:], strict=True):
             item_sql, item_type = self.as_number(item, op, *compiled)
-            # SQLite divides integers as integers (7 / 2 = 3): make the dividend real.
-            sql += f" * 1.0 / {item_sql}" if op == "/" else f" {op} {item_sql}"
+            sql = self.dialect.divide(sql, item_sql) if op == "/" else f"{sql} {op} {item_sql}"
             type_ = "error" if "error" in (type_, item_type) else type_
         return f"({sql})", type_
 
@@ -312,6 +319,7 @@ class _Compiler:
         left, left_type = self.value(node.left)
         right, right_type = self.value(node.right)
         self.comparable(node.op, node.op_start, (node.left, left_type), (node.right, right_type))
+        left, right = self.typed(left, left_type, right_type), self.typed(right, right_type, left_type)
         op = _SQL_SPELLING.get(node.op, node.op)
         on_column = dates.on_column(self, node.left, op, node.right, right) or dates.on_column(
             self, node.right, dates.MIRRORED[op], node.left, left
@@ -321,12 +329,15 @@ class _Compiler:
     def in_list(self, node: In) -> tuple[str, str]:
         operand = self.value(node.operand)
         op = "not in" if node.negated else "in"
-        items = []
+        items, types = [], []
         for item in node.items:
             sql, type_ = self.value(item)
             self.comparable(op, node.start, (node.operand, operand[1]), (item, type_))
-            items.append(sql)
-        return f"({operand[0]} {op.upper()} ({', '.join(items)}))", "bool"
+            items.append(self.typed(sql, type_, operand[1]))
+            types.append(type_)
+        known = next((t for t in types if t not in ("any", "null")), "any")
+        subject = self.typed(operand[0], operand[1], known)
+        return f"({subject} {op.upper()} ({', '.join(items)}))", "bool"
 
     def between(self, node: Between) -> tuple[str, str]:
         operand = self.value(node.operand)
@@ -341,9 +352,11 @@ class _Compiler:
             if sign < 0:
                 low, high = f"- {high}", f"- {low}"
             shift = f" - (0{offset})" if offset else ""
-            bounds = [dates.days_from_today(f"{bound}{shift}") for bound in (low, high)]
-            return dates.between_test(day, timed, node.negated, *bounds), "bool"
-        return f"({operand[0]} {op.upper()} {low} AND {high})", "bool"
+            bounds = [dates.days_from_today(self, f"{bound}{shift}") for bound in (low, high)]
+            return dates.between_test(self, day, timed, node.negated, *bounds), "bool"
+        subject = self.typed(operand[0], operand[1], low_type if low_type != "any" else high_type)
+        low, high = self.typed(low, low_type, operand[1]), self.typed(high, high_type, operand[1])
+        return f"({subject} {op.upper()} {low} AND {high})", "bool"
 
     def comparable(self, op: str, op_start: int, left: tuple[Node, str], right: tuple[Node, str]) -> None:
         """Report why ``left op right`` makes no sense, if it does not."""

@@ -6,7 +6,7 @@
 
 A comparison of a stored date column (shifted by durations, or counted in
 days from today) with a day relative to today is compiled as a range test on
-the column itself: ``renewal_date <= date(:today, '+45 days')``. No julianday()
+the column itself: ``renewal_date <= date(:today, '+45 days')``. No day count
 per row, and an index on the column serves it. Exact because imports keep
 dates as plain YYYY-MM-DD, and date-times as YYYY-MM-DDTHH:MM:SS, which sort
 as their days do (a date-time column's ``<=`` becomes ``<`` the next day).
@@ -36,8 +36,8 @@ class ColumnDay:
     offset: str
 
 
-def days_from_today(days_sql: str) -> str:
-    return f"date(:today, printf('%+d days', {days_sql}))"
+def days_from_today(c: _Compiler, days_sql: str) -> str:
+    return c.dialect.add_days(":today", days_sql)
 
 
 def arithmetic(c: _Compiler, node: Arith, items: list[tuple[str, str]]) -> tuple[str, str]:
@@ -49,11 +49,11 @@ def arithmetic(c: _Compiler, node: Arith, items: list[tuple[str, str]]) -> tuple
         elif op in "+-" and {type_, item_type} == {"date", "duration"} and (op == "+" or type_ == "date"):
             date_sql, days = (sql, item_sql) if type_ == "date" else (item_sql, sql)
             sign = "-" if op == "-" else ""
-            sql, type_ = f"date({date_sql}, printf('%+d days', {sign}{days}))", "date"
+            sql, type_ = c.dialect.add_days(date_sql, f"{sign}{days}"), "date"
         elif op in "+-" and type_ == item_type == "duration":
             sql = f"({sql} {op} {item_sql})"
         elif op == "-" and type_ == item_type == "date":
-            sql, type_ = f"CAST(julianday({sql}) - julianday({item_sql}) AS INTEGER)", "number"
+            sql, type_ = c.dialect.days_between(sql, item_sql), "number"
         else:
             c.fail(_why_not(c, op, (node.items[0], type_), (item, item_type)), item.start)
             sql, type_ = "NULL", "error"
@@ -123,25 +123,25 @@ def on_column(c: _Compiler, subject: Node, op: str, other: Node, other_sql: str)
         # today - day - offset op n   is  day op' today - n - offset.
         if sign < 0:
             op, other_sql = MIRRORED[op], f"- {other_sql}"
-        return range_test(day, timed, op, days_from_today(f"{other_sql}{_minus(offset)}"))
+        return range_test(c, day, timed, op, days_from_today(c, f"{other_sql}{_minus(offset)}"))
     column = _column_day(c, subject)
     today, today_offset = _is_today(c, other)
     if column is None or not today:
         return None
     # column + a op today + b   is   column op today + b - a
     days = f"0{today_offset}{_minus(column.offset)}"
-    return range_test(column.column, column.timed, op, days_from_today(days))
+    return range_test(c, column.column, column.timed, op, days_from_today(c, days))
 
 
 def _minus(offset: str) -> str:
     return f" - (0{offset})" if offset else ""
 
 
-def range_test(column: str, timed: bool, op: str, bound: str) -> str:
+def range_test(c: _Compiler, column: str, timed: bool, op: str, bound: str) -> str:
     """``day(column) op bound`` on the column as stored (a date-time sorts within its day)."""
     if not timed or op in ("<", ">="):
         return f"({column} {op} {bound})"
-    next_day = f"date({bound}, '+1 day')"
+    next_day = c.dialect.add_days(bound, 1)
     if op == "<=":
         return f"({column} < {next_day})"
     if op == ">":
@@ -151,8 +151,8 @@ def range_test(column: str, timed: bool, op: str, bound: str) -> str:
     return f"({column} < {bound} OR {column} >= {next_day})"
 
 
-def between_test(column: str, timed: bool, negated: bool, low: str, high: str) -> str:
+def between_test(c: _Compiler, column: str, timed: bool, negated: bool, low: str, high: str) -> str:
     if not timed:
         return f"({column} {'NOT ' if negated else ''}BETWEEN {low} AND {high})"
-    inside = f"{column} >= {low} AND {column} < date({high}, '+1 day')"
+    inside = f"{column} >= {low} AND {column} < {c.dialect.add_days(high, 1)}"
     return f"(NOT ({inside}))" if negated else f"({inside})"

@@ -14,7 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache, partial
 from typing import Literal
+
+from csm.language.dialect import SQLITE_SQL, SqlDialect
 
 FieldType = Literal["text", "number", "date", "bool", "any"]
 
@@ -50,11 +53,30 @@ class Field:
     timed: bool = False
 
 
-def _column(name: str, type_: FieldType, description: str, *, alias: str = "a", timed: bool = False) -> Field:
+def _column(
+    name: str,
+    type_: FieldType,
+    description: str,
+    *,
+    alias: str = "a",
+    timed: bool = False,
+    dialect: SqlDialect = SQLITE_SQL,
+) -> Field:
     quoted = name.replace('"', '""')  # imported columns may be SQL keywords: "group", "order"
     sql = f'{alias}."{quoted}"'
-    stored_day = sql if type_ == "date" else None
+    stored_day = dialect.day_text(sql) if type_ == "date" else None
+    if type_ == "bool":
+        sql = dialect.truth(sql)
     return Field(name, type_, sql, description, stored_day=stored_day, timed=timed)
+
+
+def _columns(columns: tuple[Field, ...], alias: str, dialect: SqlDialect) -> tuple[Field, ...]:
+    """The stored columns as ``dialect`` reads them (a date or true/false column differs)."""
+    if dialect.sqlite:
+        return columns
+    return tuple(
+        _column(f.name, f.type, f.description, alias=alias, timed=f.timed, dialect=dialect) for f in columns
+    )
 
 
 ACCOUNT_COLUMNS: tuple[Field, ...] = (
@@ -79,20 +101,15 @@ ACCOUNT_COLUMNS: tuple[Field, ...] = (
     _column("integrations", "text", "the integrations they connected, one a line"),
 )
 
-_LAST_TOUCH = (
-    "(SELECT max(t.at) FROM timeline t WHERE t.account_id = a.id"
-    " AND t.touch = 1 AND t.at < date(:today, '+1 day'))"
-)
 
-# The customer writing back: replies `csm inbox` put on the timeline (touch = 1 is indexed).
-_LAST_REPLY = (
-    "(SELECT max(r.at) FROM timeline r WHERE r.account_id = a.id"
-    " AND r.touch = 1 AND r.kind = 'reply' AND r.at < date(:today, '+1 day'))"
-)
-_LAST_SENT = (
-    "(SELECT max(s.at) FROM timeline s WHERE s.account_id = a.id"
-    " AND s.touch = 1 AND s.kind = 'email_sent' AND s.at < date(:today, '+1 day'))"
-)
+def _latest_touch(alias: str, kind: str, d: SqlDialect) -> str:
+    """The time of the account's latest touch (of ``kind``, if one is named) up to today."""
+    of_kind = f" AND {alias}.kind = '{kind}'" if kind else ""
+    return (
+        f"(SELECT max({alias}.at) FROM timeline {alias} WHERE {alias}.account_id = a.id"
+        f" AND {alias}.touch = 1{of_kind} AND {alias}.at < {d.add_days(':today', 1)})"
+    )
+
 
 # The health fields read the snapshots `csm health` stores, relative to :today,
 # so a condition evaluated "as of" an earlier day sees that day's health.
@@ -102,25 +119,42 @@ _SNAPSHOT = (
 )
 
 
-def usage_aggregate(after: str, upto: str, metric: str = ":primary_metric", aggregate: str = "avg") -> str:
+def _offset_days(offset: str) -> int:
+    """``'-30 days'`` as -30."""
+    return int(offset.split()[0])
+
+
+def usage_aggregate(
+    after: str,
+    upto: str,
+    metric: str = ":primary_metric",
+    aggregate: str = "avg",
+    dialect: SqlDialect = SQLITE_SQL,
+) -> str:
     """A metric's daily average (or sum) over (today + after, today + upto]."""
-    end = f"date(:today, '{upto}')" if upto else ":today"
+    end = dialect.add_days(":today", _offset_days(upto)) if upto else ":today"
     return (
         f"(SELECT {aggregate}(u.value) FROM usage u WHERE u.account_id = a.id AND u.metric = {metric}"
-        f" AND u.date > date(:today, '{after}') AND u.date <= {end})"
+        f" AND u.date > {dialect.add_days(':today', _offset_days(after))} AND u.date <= {end})"
     )
 
 
 # What csm.data.rollup stores per account for one day, each computed by this SQL.
 # The usage windows, as (after, upto) of usage_aggregate: csm.data.rollup rolls them forward too.
 USAGE_WINDOWS = {"usage_30d": ("-30 days", ""), "usage_prev_30d": ("-60 days", "-30 days")}
-ROLLED_UP = {
-    **{column: usage_aggregate(*bounds) for column, bounds in USAGE_WINDOWS.items()},
-    "last_touch": _LAST_TOUCH,
-}
 
 
-def _rolled(column: str) -> str:
+@cache
+def rolled_up(d: SqlDialect) -> dict[str, str]:
+    """The rollup's columns and the SQL each is computed by, in ``d``'s SQL."""
+    windows = {column: usage_aggregate(*bounds, dialect=d) for column, bounds in USAGE_WINDOWS.items()}
+    return {**windows, "last_touch": _latest_touch("t", "", d)}
+
+
+ROLLED_UP = rolled_up(SQLITE_SQL)
+
+
+def _rolled(column: str, d: SqlDialect) -> str:
     """The value from the day's rollup when it was built for :today (one lookup), else computed.
 
     The usage windows also need the rollup to be of the primary metric; the last touch does not.
@@ -129,149 +163,159 @@ def _rolled(column: str) -> str:
     return (
         f"(CASE WHEN EXISTS (SELECT 1 FROM usage_rollup_day s WHERE s.day = :today{metric})"
         f" THEN (SELECT r.{column} FROM usage_rollup r WHERE r.account_id = a.id)"
-        f" ELSE {ROLLED_UP[column]} END)"
+        f" ELSE {rolled_up(d)[column]} END)"
     )
 
 
-DERIVED: tuple[Field, ...] = (
-    Field(
-        "days_to_renewal",
-        "number",
-        "CAST(julianday(a.renewal_date) - julianday(:today) AS INTEGER)",
-        "days until renewal_date (negative once past)",
-        True,
-        day_count=("{renewal_date}", 1),
-    ),
-    Field(
-        "days_since_login",
-        "number",
-        # 0, not negative, for a login after "today" (evaluating as of an earlier day).
-        "max(0, CAST(julianday(:today) - julianday(date(a.last_login_at)) AS INTEGER))",
-        "days since last_login_at",
-        True,
-    ),
-    Field(
-        "days_since_start",
-        "number",
-        "CAST(julianday(:today) - julianday(a.start_date) AS INTEGER)",
-        "days since start_date",
-        True,
-        day_count=("{start_date}", -1),
-    ),
-    Field(
-        "seat_utilization",
-        "number",
-        "CASE WHEN a.seats_licensed > 0 THEN CAST(a.seats_used AS REAL) / a.seats_licensed END",
-        "seats_used / seats_licensed, a fraction (write 90% or 0.9)",
-        True,
-        True,
-    ),
-    Field(
-        "last_touch_at",
-        "date",
-        f"date({_rolled('last_touch')})",
-        "date of the last touch on the timeline (email sent, reply, task done, note)",
-        True,
-    ),
-    Field(
-        "days_since_touch",
-        "number",
-        "CAST(julianday(:today) - julianday(coalesce(date(" + _rolled("last_touch") + "), a.start_date))"
-        " AS INTEGER)",
-        "days since the last touch, or since start_date if never touched",
-        True,
-        day_count=("coalesce({last_touch_at}, {start_date})", -1),
-    ),
-    Field(
-        "last_reply_at",
-        "date",
-        f"date({_LAST_REPLY})",
-        "date of the last reply from the account's people (`csm inbox`)",
-        True,
-    ),
-    Field(
-        "days_since_reply",
-        "number",
-        f"CAST(julianday(:today) - julianday(date({_LAST_REPLY})) AS INTEGER)",
-        "days since the last reply; empty (null) if they never replied",
-        True,
-        day_count=("{last_reply_at}", -1),
-    ),
-    Field(
-        "replied",
-        "bool",
-        f"coalesce({_LAST_REPLY} > coalesce({_LAST_SENT}, ''), 0)",
-        "they wrote back after the last email csm sent them (or ever, if csm never emailed them)",
-        True,
-    ),
-    Field(
-        "bounced_contacts",
-        "number",
-        "(SELECT count(*) FROM contacts c WHERE c.account_id = a.id AND c.bounced_at IS NOT NULL)",
-        "the account's contacts whose address bounces (a delivery failure `csm inbox` read)",
-        True,
-    ),
-    Field(
-        "lifecycle_stage",
-        "text",
-        "CASE WHEN a.status IS NOT 'active' THEN a.status"
-        " WHEN {days_since_start} < 90 THEN 'onboarding'"
-        " WHEN {days_to_renewal} <= 120 THEN 'renewal'"
-        " ELSE 'adoption' END",
-        "onboarding (first 90 days), adoption, renewal (120 days out), or the status",
-        True,
-    ),
-    Field(
-        "usage_30d",
-        "number",
-        _rolled("usage_30d"),
-        "daily average of the primary usage metric over the last 30 days",
-        True,
-    ),
-    Field(
-        "usage_prev_30d",
-        "number",
-        _rolled("usage_prev_30d"),
-        "daily average of the primary usage metric over the 30 days before those",
-        True,
-    ),
-    Field(
-        "usage_change_30d",
-        "number",
-        # (last - before) / before as last / before - 1: two index range scans, no CASE per row.
-        "({usage_30d} / nullif({usage_prev_30d}, 0) - 1)",
-        "change of usage_30d against usage_prev_30d, a fraction (-20% = -0.2)",
-        True,
-        True,
-    ),
-    Field(
-        "health",
-        "number",
-        _SNAPSHOT.format(column="score", day=":today"),
-        "the health score, 0-100: the latest snapshot on or before today",
-        True,
-    ),
-    Field(
-        "health_band",
-        "text",
-        _SNAPSHOT.format(column="band", day=":today"),
-        "red, yellow or green: the band of that snapshot",
-        True,
-    ),
-    Field(
-        "health_change_30d",
-        "number",
-        "round({health} - " + _SNAPSHOT.format(column="score", day="date(:today, '-30 days')") + ", 1)",
-        "health now minus health 30 days ago, in points (-15 = fell by 15)",
-        True,
-    ),
-)
+@cache
+def derived_fields(d: SqlDialect) -> tuple[Field, ...]:
+    """The derived fields, in ``d``'s SQL."""
+    last_touch = _rolled("last_touch", d)
+    # The customer writing back: replies `csm inbox` put on the timeline (touch = 1 is indexed).
+    last_reply = _latest_touch("r", "reply", d)
+    last_sent = _latest_touch("s", "email_sent", d)
+    return (
+        Field(
+            "days_to_renewal",
+            "number",
+            d.days_between("a.renewal_date", ":today"),
+            "days until renewal_date (negative once past)",
+            True,
+            day_count=("{renewal_date}", 1),
+        ),
+        Field(
+            "days_since_login",
+            "number",
+            # 0, not negative, for a login after "today" (evaluating as of an earlier day).
+            d.greatest("0", d.days_between(":today", "a.last_login_at")),
+            "days since last_login_at",
+            True,
+        ),
+        Field(
+            "days_since_start",
+            "number",
+            d.days_between(":today", "a.start_date"),
+            "days since start_date",
+            True,
+            day_count=("{start_date}", -1),
+        ),
+        Field(
+            "seat_utilization",
+            "number",
+            "CASE WHEN a.seats_licensed > 0"
+            " THEN CAST(a.seats_used AS DOUBLE PRECISION) / a.seats_licensed END",
+            "seats_used / seats_licensed, a fraction (write 90% or 0.9)",
+            True,
+            True,
+        ),
+        Field(
+            "last_touch_at",
+            "date",
+            d.date_of(last_touch),
+            "date of the last touch on the timeline (email sent, reply, task done, note)",
+            True,
+        ),
+        Field(
+            "days_since_touch",
+            "number",
+            d.days_between(":today", f"coalesce({d.date_of(last_touch)}, a.start_date)"),
+            "days since the last touch, or since start_date if never touched",
+            True,
+            day_count=("coalesce({last_touch_at}, {start_date})", -1),
+        ),
+        Field(
+            "last_reply_at",
+            "date",
+            d.date_of(last_reply),
+            "date of the last reply from the account's people (`csm inbox`)",
+            True,
+        ),
+        Field(
+            "days_since_reply",
+            "number",
+            d.days_between(":today", d.date_of(last_reply)),
+            "days since the last reply; empty (null) if they never replied",
+            True,
+            day_count=("{last_reply_at}", -1),
+        ),
+        Field(
+            "replied",
+            "bool",
+            f"coalesce({last_reply} > coalesce({last_sent}, ''), FALSE)",
+            "they wrote back after the last email csm sent them (or ever, if csm never emailed them)",
+            True,
+        ),
+        Field(
+            "bounced_contacts",
+            "number",
+            "(SELECT count(*) FROM contacts c WHERE c.account_id = a.id AND c.bounced_at IS NOT NULL)",
+            "the account's contacts whose address bounces (a delivery failure `csm inbox` read)",
+            True,
+        ),
+        Field(
+            "lifecycle_stage",
+            "text",
+            "CASE WHEN coalesce(a.status, '') <> 'active' THEN a.status"
+            " WHEN {days_since_start} < 90 THEN 'onboarding'"
+            " WHEN {days_to_renewal} <= 120 THEN 'renewal'"
+            " ELSE 'adoption' END",
+            "onboarding (first 90 days), adoption, renewal (120 days out), or the status",
+            True,
+        ),
+        Field(
+            "usage_30d",
+            "number",
+            _rolled("usage_30d", d),
+            "daily average of the primary usage metric over the last 30 days",
+            True,
+        ),
+        Field(
+            "usage_prev_30d",
+            "number",
+            _rolled("usage_prev_30d", d),
+            "daily average of the primary usage metric over the 30 days before those",
+            True,
+        ),
+        Field(
+            "usage_change_30d",
+            "number",
+            # (last - before) / before as last / before - 1: two index range scans, no CASE per row.
+            "({usage_30d} / nullif({usage_prev_30d}, 0) - 1)",
+            "change of usage_30d against usage_prev_30d, a fraction (-20% = -0.2)",
+            True,
+            True,
+        ),
+        Field(
+            "health",
+            "number",
+            _SNAPSHOT.format(column="score", day=":today"),
+            "the health score, 0-100: the latest snapshot on or before today",
+            True,
+        ),
+        Field(
+            "health_band",
+            "text",
+            _SNAPSHOT.format(column="band", day=":today"),
+            "red, yellow or green: the band of that snapshot",
+            True,
+        ),
+        Field(
+            "health_change_30d",
+            "number",
+            d.round("{health} - " + _SNAPSHOT.format(column="score", day=d.add_days(":today", -30)), 1),
+            "health now minus health 30 days ago, in points (-15 = fell by 15)",
+            True,
+        ),
+    )
+
+
+DERIVED = derived_fields(SQLITE_SQL)
 
 
 HEALTH_FIELDS = frozenset({"health", "health_band", "health_change_30d"})
 
 
-def usage_field(name: str) -> Field | None:
+def usage_field(name: str, dialect: SqlDialect = SQLITE_SQL) -> Field | None:
     """A ``usage.<metric>...`` field: the latest value, days since non-zero, or a window (None: not one)."""
     found = _USAGE_RE.match(name)
     if found is None:
@@ -279,13 +323,13 @@ def usage_field(name: str) -> Field | None:
     metric, value, window, days = found.groups()
     quoted = f"'{metric}'"  # letters, digits and _ only
     if window is not None:
-        return _metric_window(name, quoted, window, int(days))
+        return _metric_window(name, quoted, window, int(days), dialect)
     if value == "days_since_nonzero":
         last = (
             f"(SELECT max(u.date) FROM usage u WHERE u.account_id = a.id AND u.metric = {quoted}"
             " AND u.value <> 0 AND u.date <= :today)"
         )
-        sql = f"CAST(julianday(:today) - julianday({last}) AS INTEGER)"
+        sql = dialect.days_between(":today", last)
         return Field(name, "number", sql, f"days since '{metric}' was last above zero", True)
     return Field(
         name,
@@ -298,22 +342,22 @@ def usage_field(name: str) -> Field | None:
     )
 
 
-def _metric_window(name: str, metric: str, window: str, days: int) -> Field:
+def _metric_window(name: str, metric: str, window: str, days: int, d: SqlDialect) -> Field:
     """avg and sum over the last ``days`` days; change: that average against the one before, a fraction."""
     if window == "change":
-        now = usage_aggregate(f"-{days} days", "", metric)
-        before = usage_aggregate(f"-{2 * days} days", f"-{days} days", metric)
+        now = usage_aggregate(f"-{days} days", "", metric, dialect=d)
+        before = usage_aggregate(f"-{2 * days} days", f"-{days} days", metric, dialect=d)
         sql = f"({now} / nullif({before}, 0) - 1)"
         return Field(name, "number", sql, f"change of the {days}-day average of {metric}", True, True)
-    sql = usage_aggregate(f"-{days} days", "", metric, window)
+    sql = usage_aggregate(f"-{days} days", "", metric, window, d)
     return Field(name, "number", sql, f"{window} of {metric} over the last {days} days", True)
 
 
-def _attribute(name: str) -> Field | None:
+def _attribute(name: str, dialect: SqlDialect = SQLITE_SQL) -> Field | None:
     """An event's free attribute: its type is known only at run time."""
     if not _NAME_RE.match(name):
         return None
-    return Field(name, "any", f"json_extract(e.attributes, '$.{name}')", "an attribute of the event")
+    return Field(name, "any", dialect.json_value("e.attributes", name), "an attribute of the event")
 
 
 class FieldSet(Mapping[str, Field]):
@@ -321,6 +365,7 @@ class FieldSet(Mapping[str, Field]):
 
     ``dynamic`` makes the fields no list can hold (usage metrics, event
     attributes) from their names; ``contacts`` are the fields of a contact row.
+    ``dialect``: the database their SQL is written for; conditions compile to it.
     """
 
     def __init__(
@@ -329,10 +374,12 @@ class FieldSet(Mapping[str, Field]):
         *,
         dynamic: Callable[[str], Field | None] | None = None,
         contacts: FieldSet | None = None,
+        dialect: SqlDialect = SQLITE_SQL,
     ) -> None:
         self._fields = {f.name: f for f in fields}
         self._dynamic = dynamic
         self.contacts = contacts
+        self.dialect = dialect
 
     def __getitem__(self, name: str) -> Field:
         found = self._fields.get(name)
@@ -366,7 +413,12 @@ class FieldSet(Mapping[str, Field]):
         return _REF.findall(self[name].sql)
 
     def with_fields(self, extra: Iterable[Field]) -> FieldSet:
-        return FieldSet([*self._fields.values(), *extra], dynamic=self._dynamic, contacts=self.contacts)
+        return FieldSet(
+            [*self._fields.values(), *extra],
+            dynamic=self._dynamic,
+            contacts=self.contacts,
+            dialect=self.dialect,
+        )
 
 
 CONTACT_COLUMNS: tuple[Field, ...] = (
@@ -379,29 +431,36 @@ CONTACT_COLUMNS: tuple[Field, ...] = (
     _column("left_at", "date", "when they left the account: never written to after", alias="ct"),
 )
 
-EVENT_FIELDS = FieldSet(
-    (
+
+@cache
+def event_fields(d: SqlDialect) -> FieldSet:
+    """The fields of an event row (alias ``e``): its columns, ``open``, and any attribute by name."""
+    columns = (
         _column("id", "text", "the event's id", alias="e"),
         _column("kind", "text", "ticket, nps_response, ...", alias="e"),
         _column("contact", "text", "the address of the person it concerns", alias="e"),
         _column("occurred_at", "date", "when it happened", alias="e", timed=True),
         _column("closed_at", "date", "when it was closed (a ticket solved)", alias="e", timed=True),
-        Field(
-            "open",
-            "bool",
-            "(e.closed_at IS NULL OR e.closed_at >= date(:today, '+1 day'))",
-            "not closed by today",
-            True,
-        ),
-    ),
-    dynamic=_attribute,
-)
+    )
+    is_open = Field(
+        "open",
+        "bool",
+        f"(e.closed_at IS NULL OR e.closed_at >= {d.add_days(':today', 1)})",
+        "not closed by today",
+        True,
+    )
+    return FieldSet([*_columns(columns, "e", d), is_open], dynamic=partial(_attribute, dialect=d), dialect=d)
 
 
-def _extras(standard: Iterable[Field], columns: Mapping[str, FieldType] | None, alias: str) -> list[Field]:
+EVENT_FIELDS = event_fields(SQLITE_SQL)
+
+
+def _extras(
+    standard: Iterable[Field], columns: Mapping[str, FieldType] | None, alias: str, d: SqlDialect
+) -> list[Field]:
     names = {f.name for f in standard}
     return [
-        _column(name, type_, "imported column", alias=alias)
+        _column(name, type_, "imported column", alias=alias, dialect=d)
         for name, type_ in (columns or {}).items()
         if name not in names
     ]
@@ -410,8 +469,15 @@ def _extras(standard: Iterable[Field], columns: Mapping[str, FieldType] | None, 
 def standard_fields(
     extra_columns: Mapping[str, FieldType] | None = None,
     contact_columns: Mapping[str, FieldType] | None = None,
+    dialect: SqlDialect = SQLITE_SQL,
 ) -> FieldSet:
-    """Columns, any extra imported columns, and the derived fields; a contact's, with its extras."""
-    contacts = FieldSet([*CONTACT_COLUMNS, *_extras(CONTACT_COLUMNS, contact_columns, "ct")])
-    extras = _extras(ACCOUNT_COLUMNS, extra_columns, "a")
-    return FieldSet([*ACCOUNT_COLUMNS, *extras, *DERIVED], dynamic=usage_field, contacts=contacts)
+    """Columns, any extra imported columns, and the derived fields; a contact's, with its extras.
+
+    ``dialect``: the database the conditions compiled with these fields run on.
+    """
+    d = dialect
+    contact = [*_columns(CONTACT_COLUMNS, "ct", d), *_extras(CONTACT_COLUMNS, contact_columns, "ct", d)]
+    contacts = FieldSet(contact, dialect=d)
+    account = [*_columns(ACCOUNT_COLUMNS, "a", d), *_extras(ACCOUNT_COLUMNS, extra_columns, "a", d)]
+    dynamic = usage_field if d.sqlite else partial(usage_field, dialect=d)
+    return FieldSet([*account, *derived_fields(d)], dynamic=dynamic, contacts=contacts, dialect=d)

@@ -1,0 +1,116 @@
+"""The SQL fragments that differ between SQLite and PostgreSQL, for the compiler and the store.
+
+The condition language compiles to either from one compiler: wherever SQLite and
+PostgreSQL spell a thing differently (dates, a JSON attribute, a boolean stored as
+0/1, division), the compiler asks its :class:`SqlDialect` for the fragment. The
+SQLite fragments are the SQL csm always emitted, so its queries did not change.
+:class:`csm.data.backend.Dialect` adds what only the store needs (transactions,
+DDL, introspection); this half lives here because the language imports no data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SqlDialect:
+    """One database's spelling of the fragments csm's SQL needs; ``name`` is sqlite or postgresql."""
+
+    name: str
+
+    @property
+    def sqlite(self) -> bool:
+        return self.name == "sqlite"
+
+    def date_of(self, expr: str) -> str:
+        """The ISO date (text) of an ISO date or timestamp."""
+        return f"date({expr})" if self.sqlite else f"to_char({_as_text(expr)}::timestamp, 'YYYY-MM-DD')"
+
+    def days_between(self, later: str, earlier: str) -> str:
+        """Whole days from ``earlier`` to ``later`` (ISO dates or timestamps, as text)."""
+        if self.sqlite:
+            return f"CAST(julianday(date({later})) - julianday(date({earlier})) AS INTEGER)"
+        return f"({_as_text(later)}::date - {_as_text(earlier)}::date)"
+
+    def add_days(self, date: str, days: str | int) -> str:
+        """The ISO date ``days`` after ``date``: a whole number, or an integer expression's SQL."""
+        if isinstance(days, int):
+            if self.sqlite:
+                return f"date({date}, '{days:+d} {'day' if abs(days) == 1 else 'days'}')"
+            return f"to_char({_as_text(date)}::date + {days}, 'YYYY-MM-DD')"
+        if self.sqlite:
+            return f"date({date}, printf('%+d days', {days}))"
+        return f"to_char({_as_text(date)}::date + ({days})::integer, 'YYYY-MM-DD')"
+
+    def day_text(self, column: str) -> str:
+        """A stored date column as the ISO text it sorts by (PostgreSQL may hold it as a DATE)."""
+        return column if self.sqlite else f"({column})::text"
+
+    def truth(self, column: str) -> str:
+        """A stored true/false column as a boolean (SQLite and csm's own tables hold 0/1)."""
+        return column if self.sqlite else f"({column})::boolean"
+
+    def divide(self, dividend: str, divisor: str) -> str:
+        """``dividend / divisor`` as a real number, NULL when the divisor is 0 (as SQLite gives it)."""
+        if self.sqlite:  # SQLite divides integers as integers (7 / 2 = 3): make the dividend real
+            return f"{dividend} * 1.0 / {divisor}"
+        return f"CAST({dividend} AS DOUBLE PRECISION) / nullif({divisor}, 0)"
+
+    def greatest(self, first: str, second: str) -> str:
+        """The larger of two values, NULL when either is (SQLite's two-argument max())."""
+        if self.sqlite:
+            return f"max({first}, {second})"
+        return f"(CASE WHEN {first} >= {second} THEN {first} WHEN {second} > {first} THEN {second} END)"
+
+    def least(self, first: str, second: str) -> str:
+        """The smaller of two values, NULL when either is (SQLite's two-argument min())."""
+        if self.sqlite:
+            return f"min({first}, {second})"
+        return f"(CASE WHEN {first} <= {second} THEN {first} WHEN {second} < {first} THEN {second} END)"
+
+    def round(self, number: str, digits: int) -> str:
+        """``number`` rounded to ``digits`` decimals, a real number."""
+        if self.sqlite:
+            return f"round({number}, {digits})"
+        return f"round(CAST({number} AS NUMERIC), {digits})::double precision"
+
+    def json_value(self, document: str, key: str) -> str:
+        """The value at ``key`` of a JSON object stored as text; NULL when absent or null.
+
+        SQLite gives it typed (a number, text, 1/0); PostgreSQL a jsonb, which
+        :meth:`typed` turns into the type it is compared with.
+        """
+        if self.sqlite:
+            return f"json_extract({document}, '$.{key}')"
+        return f"nullif(({document})::jsonb -> '{key}', 'null'::jsonb)"
+
+    def typed(self, value: str, type_: str) -> str:
+        """A :meth:`json_value` used as a ``type_`` (number, text, date, bool): NULL if it is another."""
+        if self.sqlite:
+            return value
+        if type_ == "number":
+            return f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN ({value})::double precision END)"
+        if type_ == "bool":
+            return f"(CASE WHEN jsonb_typeof({value}) = 'boolean' THEN ({value})::boolean END)"
+        return f"(CASE WHEN jsonb_typeof({value}) = 'string' THEN {value} #>> '{{}}' END)"
+
+    def group_concat(self, expr: str, separator: str = ",") -> str:
+        quoted = separator.replace("'", "''")
+        if self.sqlite:
+            return f"group_concat({expr}, '{quoted}')"
+        return f"string_agg(({expr})::text, '{quoted}')"
+
+    def nocase(self, expr: str) -> str:
+        """An expression compared without regard to case (both sides go through it)."""
+        return f"{expr} COLLATE NOCASE" if self.sqlite else f"lower({expr})"
+
+
+def _as_text(expr: str) -> str:
+    """On PostgreSQL, a date's SQL as text first: a parameter (``:today``) stays text wherever
+    else the query compares it, and a DATE or text column reads the same."""
+    return f"(({expr})::text)"
+
+
+SQLITE_SQL = SqlDialect("sqlite")
+POSTGRESQL_SQL = SqlDialect("postgresql")
