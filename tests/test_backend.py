@@ -118,17 +118,10 @@ def test_the_sqlite_path_never_imports_psycopg(tmp_path: Any) -> None:
     assert done.stdout == "False\n"
 
 
-def test_init_makes_the_schema_on_postgresql_and_the_commands_say_plainly_they_do_not_run_there(
-    pg_cluster: Any, invoke: Any, tmp_path: Any
-) -> None:
+def test_init_makes_the_schema_on_postgresql(pg_cluster: Any, invoke: Any, tmp_path: Any) -> None:
     url = pg_cluster.new_database()
     result = invoke("init", str(tmp_path / "team"), "--database", url)
     assert result.exit_code == 0, result.output
     conn = store.connect(url)
     assert store.schema_version(conn) == len(store.MIGRATIONS)
     conn.close()
-
-    result = invoke("-w", str(tmp_path / "team"), "--today", "2026-12-07", "today")
-    assert result.exit_code != 0
-    assert "do not run on PostgreSQL yet" in result.output
-    assert "csm.db" in result.output

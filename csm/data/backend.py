@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -113,6 +113,32 @@ class Dialect:
             conn.execute("DELETE FROM csm_schema")
             conn.execute("INSERT INTO csm_schema (version) VALUES (?)", (version,))
 
+    def serialise(self, conn: Any, work: str) -> None:
+        """Inside a write transaction: one csm at a time does ``work`` (e.g. adding keyed drafts).
+
+        SQLite's ``BEGIN IMMEDIATE`` already lets one writer in at a time; PostgreSQL takes a
+        transaction-level advisory lock named by ``work``, released at COMMIT or ROLLBACK.
+        """
+        if self.name == "postgresql":
+            lock = "SELECT pg_advisory_xact_lock(CAST(? AS integer), hashtext(?))"
+            conn.execute(lock, (_SCHEMA_LOCK, work))
+
+    def try_hold(self, conn: Any, key: int) -> bool:
+        """Hold ``key`` (a draft's id) for this connection without waiting; False when another holds it.
+
+        Outside any transaction, until :meth:`release` or the connection ends (a killed
+        process lets go). SQLite needs none: one process writes at a time.
+        """
+        if self.name == "sqlite":
+            return True
+        sql = "SELECT pg_try_advisory_lock(CAST(? AS integer), CAST(? AS integer))"
+        return bool(conn.execute(sql, (_HOLD_LOCK, key)).fetchone()[0])
+
+    def release(self, conn: Any, key: int) -> None:
+        if self.name == "postgresql":
+            sql = "SELECT pg_advisory_unlock(CAST(? AS integer), CAST(? AS integer))"
+            conn.execute(sql, (_HOLD_LOCK, key))
+
     def lock_schema(self, conn: Any) -> None:
         """Inside a migration's transaction: no second csm migrates at the same time."""
         if self.name == "postgresql":
@@ -131,6 +157,7 @@ _PG_TYPES = {
     "boolean": "BOOLEAN",
 }
 _SCHEMA_LOCK = 0x63736D  # "csm"
+_HOLD_LOCK = 0x63736E  # a draft a sender is checking
 
 SQLITE = Dialect(name="sqlite", begin="BEGIN IMMEDIATE", skip_locked="")
 POSTGRESQL = Dialect(name="postgresql", begin="BEGIN", skip_locked=" FOR UPDATE SKIP LOCKED")
@@ -154,11 +181,17 @@ def dialect_of(conn: Any) -> Dialect:
 
 
 @functools.lru_cache(maxsize=1024)
-def to_pyformat(sql: str) -> str:
-    """``?`` placeholders as psycopg's ``%s`` (and a literal ``%`` doubled), outside quoted strings."""
+def to_pyformat(sql: str, named: bool = False) -> str:
+    """``?`` placeholders as psycopg's ``%s`` (and a literal ``%`` doubled), outside quoted strings.
+
+    ``named``: the parameters come as a mapping, and ``:name`` becomes ``%(name)s``
+    (a ``::type`` cast is left alone).
+    """
     out: list[str] = []
     quote: str | None = None
-    for char in sql:
+    i, end = 0, len(sql)
+    while i < end:
+        char = sql[i]
         if quote is not None:
             if char == quote:
                 quote = None
@@ -170,9 +203,18 @@ def to_pyformat(sql: str) -> str:
             out.append("%s")
         elif char == "%":
             out.append("%%")
+        elif named and char == ":" and _NAME_START.match(sql, i + 1) and (i == 0 or sql[i - 1] != ":"):
+            name = _NAME.match(sql, i + 1).group()  # type: ignore[union-attr]
+            out.append(f"%({name})s")
+            i += len(name)
         else:
             out.append(char)
+        i += 1
     return "".join(out)
+
+
+_NAME_START = re.compile(r"[A-Za-z_]")
+_NAME = re.compile(r"\w+")
 
 
 class Row(tuple):  # type: ignore[type-arg]
@@ -201,8 +243,18 @@ def _row_factory(cursor: Any) -> Any:
 class PgCursor:
     """The part of ``sqlite3.Cursor`` csm uses, over a psycopg cursor."""
 
+    row_factory: Any = None  # set by callers written for sqlite3; rows are always backend.Row
+
     def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
+
+    def execute(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> PgCursor:
+        """Run ``sql`` with ``?`` (a sequence) or ``:name`` (a mapping) parameters."""
+        if isinstance(parameters, Mapping):
+            self._cursor.execute(to_pyformat(sql, True), parameters, prepare=False)
+        else:
+            self._cursor.execute(to_pyformat(sql), tuple(parameters) or None, prepare=False)
+        return self
 
     def fetchone(self) -> Row | None:
         return self._cursor.fetchone() if self._cursor.description else None
@@ -238,15 +290,18 @@ class PgConnection:
         self._raw = raw
         self.url = url
 
-    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> PgCursor:
+    def execute(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> PgCursor:
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> PgCursor:
+        rows = list(rows)
+        named = bool(rows) and isinstance(rows[0], Mapping)
         cursor = self._raw.cursor()
-        cursor.execute(to_pyformat(sql), tuple(parameters) or None, prepare=False)
+        cursor.executemany(to_pyformat(sql, named), [row if named else tuple(row) for row in rows])
         return PgCursor(cursor)
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> PgCursor:
-        cursor = self._raw.cursor()
-        cursor.executemany(to_pyformat(sql), [tuple(row) for row in rows])
-        return PgCursor(cursor)
+    def cursor(self) -> PgCursor:
+        return PgCursor(self._raw.cursor())
 
     @property
     def in_transaction(self) -> bool:
@@ -308,4 +363,5 @@ def connect_postgres(url: str, *, password_from: str | None = None) -> PgConnect
             hint="Check the server is up, the URL in csm.toml, and the password (PGPASSWORD, ~/.pgpass).",
         ) from None
     raw.execute("SET TIME ZONE 'UTC'")
+    raw.execute("SET datestyle = 'ISO, YMD'")  # a DATE as text is YYYY-MM-DD, whatever the server's default
     return PgConnection(raw, url)

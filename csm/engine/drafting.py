@@ -392,16 +392,17 @@ def _sent_by_hand(conn: sqlite3.Connection, results: list[StepResult]) -> set[st
 def _record_matches(conn: sqlite3.Connection, results: list[StepResult], today: dt.date) -> None:
     """Remember each step match, touched or held out, for the report."""
     rows = [
-        (r.playbook.id, r.step.id, m.account_id, today.isoformat(), int(held))
+        (r.playbook.id, r.step.id, m.account_id, today.isoformat(), today.isoformat(), int(held))
         for r in results
         for held, group in ((False, r.matches), (True, r.held_out))
         for m in group
     ]
     conn.executemany(
         "INSERT INTO matches (playbook, step, account_id, first_matched, last_matched, held_out)"
-        " VALUES (?, ?, ?, ?, ?4, ?)"
-        " ON CONFLICT (playbook, step, account_id) DO UPDATE SET"
-        " last_matched = max(last_matched, excluded.last_matched)",
+        " VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (playbook, step, account_id) DO UPDATE SET last_matched = CASE"
+        " WHEN excluded.last_matched > matches.last_matched THEN excluded.last_matched"
+        " ELSE matches.last_matched END",
         rows,
     )
 
