@@ -141,3 +141,32 @@ def test_killing_senders_on_postgresql_never_sends_twice_nor_loses_a_draft(
     for status, key in drafts:
         delivered = handler.received[message_id(key, "northwind-cs.example")]
         assert delivered == 1 if status == "sent" else delivered <= 1, (status, key)
+
+
+ADD_DRAFTS = """
+import sys
+from csm.data import store
+from csm.data.store import transaction
+from csm.mail import outbox
+from test_team_send import _draft
+
+conn = store.connect(sys.argv[1])
+for start in range(0, 300, 50):
+    with transaction(conn):
+        outbox.add(conn, {f"bulk:hello:A{i:04}": _draft(i) for i in range(start, start + 50)}, "draft")
+"""
+
+
+def test_runs_racing_on_postgresql_add_each_draft_once(pg_cluster: Any, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = pg_cluster.new_database()
+    store.connect(url).close()
+    env = {"PYTHONPATH": str(Path(__file__).parent), "PATH": "/usr/bin:/bin"}
+    runs = [subprocess.Popen([sys.executable, "-c", ADD_DRAFTS, url], env=env) for _ in range(5)]
+    assert [p.wait(timeout=60) for p in runs] == [0] * 5
+    conn = store.connect(url)
+    [(rows, keys)] = conn.execute("SELECT count(*), count(DISTINCT dedupe_key) FROM outbox").fetchall()
+    conn.close()
+    assert rows == keys == 300
