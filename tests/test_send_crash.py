@@ -25,8 +25,8 @@ from csm.templating.filters import plural
 NOW = "2026-11-23T07:00:00+00:00"
 
 
-def bulk_workspace(ws: Path, invoke: Any, accounts: int) -> Path:
-    """A workspace with one simple playbook and ``accounts`` approved drafts."""
+def bulk_files(ws: Path) -> None:
+    """The bulk playbook (one short note to every paying account's champion) and its template."""
     build_file_tree(
         ws,
         {
@@ -52,6 +52,11 @@ def bulk_workspace(ws: Path, invoke: Any, accounts: int) -> Path:
             """,
         },
     )
+
+
+def bulk_workspace(ws: Path, invoke: Any, accounts: int) -> Path:
+    """A workspace with one simple playbook and ``accounts`` approved drafts."""
+    bulk_files(ws)
     conn = store.connect(ws / "csm.db")
     rows = [
         {"id": f"A{i:04}", "name": f"Account {i}", "owner": "dana@northwind-cs.example", "arr": 1000 + i}

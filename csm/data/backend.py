@@ -91,6 +91,32 @@ class Dialect(SqlDialect):
             conn.execute("DELETE FROM csm_schema")
             conn.execute("INSERT INTO csm_schema (version) VALUES (?)", (version,))
 
+    def serialise(self, conn: Any, work: str) -> None:
+        """Inside a write transaction: one csm at a time does ``work`` (e.g. adding keyed drafts).
+
+        SQLite's ``BEGIN IMMEDIATE`` already lets one writer in at a time; PostgreSQL takes a
+        transaction-level advisory lock named by ``work``, released at COMMIT or ROLLBACK.
+        """
+        if self.name == "postgresql":
+            lock = "SELECT pg_advisory_xact_lock(CAST(? AS integer), hashtext(?))"
+            conn.execute(lock, (_SCHEMA_LOCK, work))
+
+    def try_hold(self, conn: Any, key: int) -> bool:
+        """Hold ``key`` (a draft's id) for this connection without waiting; False when another holds it.
+
+        Outside any transaction, until :meth:`release` or the connection ends (a killed
+        process lets go). SQLite needs none: one process writes at a time.
+        """
+        if self.name == "sqlite":
+            return True
+        sql = "SELECT pg_try_advisory_lock(CAST(? AS integer), CAST(? AS integer))"
+        return bool(conn.execute(sql, (_HOLD_LOCK, key)).fetchone()[0])
+
+    def release(self, conn: Any, key: int) -> None:
+        if self.name == "postgresql":
+            sql = "SELECT pg_advisory_unlock(CAST(? AS integer), CAST(? AS integer))"
+            conn.execute(sql, (_HOLD_LOCK, key))
+
     def lock_schema(self, conn: Any) -> None:
         """Inside a migration's transaction: no second csm migrates at the same time."""
         if self.name == "postgresql":
@@ -109,6 +135,7 @@ _PG_TYPES = {
     "boolean": "BOOLEAN",
 }
 _SCHEMA_LOCK = 0x63736D  # "csm"
+_HOLD_LOCK = 0x63736E  # a draft a sender is checking
 
 SQLITE = Dialect(name="sqlite", begin="BEGIN IMMEDIATE", skip_locked="")
 POSTGRESQL = Dialect(name="postgresql", begin="BEGIN", skip_locked=" FOR UPDATE SKIP LOCKED")

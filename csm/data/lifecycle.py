@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from csm.data.backend import dialect_of
 from csm.errors import StateError
 
 
@@ -97,8 +98,10 @@ def insert_new(
     """Insert the rows (by dedupe key) whose key is new, in one statement; their ids by key.
 
     Inside the caller's write transaction no other run can add a key between
-    the check and the insert, so this is what INSERT OR IGNORE row by row would do.
+    the check and the insert (on PostgreSQL: the transaction's lock on ``table``'s
+    keys), so this is what INSERT OR IGNORE row by row would do.
     """
+    dialect_of(conn).serialise(conn, f"{table} keys")
     taken = keyed(conn, table, list(rows))
     fresh = [key for key in rows if key not in taken]
     conn.executemany(sql, (rows[key] for key in fresh))

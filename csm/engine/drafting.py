@@ -416,7 +416,7 @@ def _record_matches(conn: sqlite3.Connection, results: list[StepResult], today: 
     """Remember each step match, touched or held out, for the report."""
     day = today.isoformat()
     rows = (
-        (r.playbook.id, r.step.id, account_id, day, int(held))
+        (r.playbook.id, r.step.id, account_id, day, day, int(held))
         for r in results
         for held, ids in (
             (False, (m.account_id for m in r.matches)),
@@ -427,9 +427,10 @@ def _record_matches(conn: sqlite3.Connection, results: list[StepResult], today: 
     )
     conn.executemany(
         "INSERT INTO matches (playbook, step, account_id, first_matched, last_matched, held_out)"
-        " VALUES (?, ?, ?, ?, ?4, ?)"
-        " ON CONFLICT (playbook, step, account_id) DO UPDATE SET"
-        " last_matched = max(last_matched, excluded.last_matched)",
+        " VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (playbook, step, account_id) DO UPDATE SET last_matched = CASE"
+        " WHEN excluded.last_matched > matches.last_matched THEN excluded.last_matched"
+        " ELSE matches.last_matched END",
         rows,
     )
 

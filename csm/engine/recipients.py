@@ -147,7 +147,7 @@ _CHUNK = 500
 _CONTACTS = (
     "SELECT c.account_id, c.name, c.email, c.role, c.title, c.is_primary,"
     " (c.unsubscribed = 0 AND c.bounced_at IS NULL AND NOT EXISTS"
-    " (SELECT 1 FROM suppressions s WHERE s.email = c.email COLLATE NOCASE)) AS reachable"
+    " (SELECT 1 FROM suppressions s WHERE s.email = lower(c.email))) AS reachable"
     " FROM contacts c WHERE c.account_id IN ({marks}) AND c.left_at IS NULL"
     " ORDER BY c.account_id, c.is_primary DESC, c.name"
 )
@@ -233,7 +233,10 @@ def internal_now(
     marks = ", ".join("?" * len(kept))
     blocked = {
         r[0].lower()
-        for r in conn.execute(f"SELECT email FROM suppressions WHERE email COLLATE NOCASE IN ({marks})", kept)
+        for r in conn.execute(
+            f"SELECT email FROM suppressions WHERE {dialect_of(conn).nocase('email')} IN ({marks})",
+            [a.lower() for a in kept],
+        )
     }
     notes.extend(f"{a} (suppressed)" for a in kept if a.lower() in blocked)
     return tuple(a for a in kept if a.lower() not in blocked), notes
@@ -256,6 +259,15 @@ def _address(entry: str) -> str:
     return parseaddr(entry)[1] if "<" in entry else entry.strip()
 
 
+# Each draft's To addresses, the JSON pairs unpacked by the database.
+_TO_ADDRESSES = {
+    "sqlite": "SELECT o.id, json_extract(j.value, '$[1]') FROM outbox o, json_each(o.to_addrs) j"
+    " WHERE o.status IN ({marks})",
+    "postgresql": "SELECT o.id, j.value ->> 1 FROM outbox o, jsonb_array_elements(o.to_addrs::jsonb) j"
+    " WHERE o.status IN ({marks})",
+}
+
+
 def _pending_addresses(conn: sqlite3.Connection) -> dict[int, set[str]]:
     """Every pending draft's recipients (to and cc), lower-cased: the JSON read in SQL, where
     most drafts have no cc to parse."""
@@ -263,11 +275,7 @@ def _pending_addresses(conn: sqlite3.Connection) -> dict[int, set[str]]:
     found: dict[int, set[str]] = {}
     cursor = conn.cursor()
     cursor.row_factory = None
-    rows = cursor.execute(
-        "SELECT o.id, json_extract(j.value, '$[1]') FROM outbox o, json_each(o.to_addrs) j"
-        f" WHERE o.status IN ({marks})",
-        PENDING,
-    )
+    rows = cursor.execute(_TO_ADDRESSES[dialect_of(conn).name].format(marks=marks), PENDING)
     for draft_id, address in rows:
         found.setdefault(draft_id, set()).add(address.lower())
     copied = cursor.execute(f"SELECT id, cc FROM outbox WHERE status IN ({marks}) AND cc != '[]'", PENDING)

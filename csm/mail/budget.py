@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from csm.data.backend import dialect_of
 from csm.engine.recipients import addresses
 from csm.mail import outbox
 from csm.workspace import TouchBudget
@@ -200,9 +201,10 @@ def _full(
 
 def _who(conn: sqlite3.Connection, account_id: str, account_name: str, address: str) -> str:
     """``Acme's champion Jane Doe`` for an address at the draft's account."""
+    email = dialect_of(conn).nocase("email")
     row = conn.execute(
-        "SELECT name, role, is_primary FROM contacts WHERE account_id = ? AND email = ? COLLATE NOCASE",
-        (account_id, address),
+        f"SELECT name, role, is_primary FROM contacts WHERE account_id = ? AND {email} = ?",
+        (account_id, address.lower()),
     ).fetchone()
     if row is None:
         return address
@@ -252,12 +254,13 @@ def spent_at_send(
         return None
     # The copies each send records (csm.mail.deliveries), by address: no scan of the sent mail.
     marks = ", ".join(f":a{i}" for i in range(len(email.addresses)))
+    address = dialect_of(conn).nocase("d.address")
     to_them = (
-        f"o.id IN (SELECT d.draft_id FROM deliveries d WHERE d.address COLLATE NOCASE IN ({marks}))"
+        f"o.id IN (SELECT d.draft_id FROM deliveries d WHERE {address} IN ({marks}))"
         f" AND o.id != :id AND ({_GONE_SINCE})"
     )
     params = {"id": draft["id"], "since": _window_start(today, budget)}
-    params.update({f"a{i}": address for i, address in enumerate(sorted(email.addresses))})
+    params.update({f"a{i}": address.lower() for i, address in enumerate(sorted(email.addresses))})
     gone = _ByAddress(_email(r) for r in conn.execute(_SELECT + to_them, params))
     full = _full(email, budget, today, gone)
     return None if full is None else _why(conn, me, budget, *full)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from csm.data import timeline
+from csm.data.backend import dialect_of
 from csm.data.store import transaction
 from csm.engine import sequences
 from csm.language.playbooks import Playbook
@@ -104,8 +105,8 @@ def record_reply(conn: sqlite3.Connection, reply: Reply, body: str, now: str) ->
     # Mail from the address shows it works again.
     conn.execute(
         "UPDATE contacts SET bounced_at = NULL, bounce_reason = NULL"
-        " WHERE account_id = ? AND email = ? COLLATE NOCASE",
-        (reply.account_id, reply.address),
+        f" WHERE account_id = ? AND {dialect_of(conn).nocase('email')} = ?",
+        (reply.account_id, reply.address.lower()),
     )
     return True
 
@@ -209,8 +210,9 @@ class Reader:
                 for account in accounts
                 if self.conn.execute(
                     "UPDATE contacts SET bounced_at = ?, bounce_reason = ?"
-                    " WHERE account_id = ? AND email = ? COLLATE NOCASE AND bounced_at IS NULL",
-                    (now, bounce.reason, account, address),
+                    f" WHERE account_id = ? AND {dialect_of(self.conn).nocase('email')} = ?"
+                    " AND bounced_at IS NULL",
+                    (now, bounce.reason, account, address.lower()),
                 ).rowcount
             ]
             for account in marked:
@@ -228,9 +230,9 @@ def _thread(conn: sqlite3.Connection, references: Iterable[str]) -> list[tuple[s
     for ref in references:
         row = conn.execute(
             "SELECT o.account_id, o.id FROM deliveries d JOIN outbox o ON o.id = d.draft_id"
-            " WHERE d.message_id = ?1 UNION ALL SELECT account_id, id FROM outbox WHERE message_id = ?1"
+            " WHERE d.message_id = ? UNION ALL SELECT account_id, id FROM outbox WHERE message_id = ?"
             " LIMIT 1",
-            (ref,),
+            (ref, ref),
         ).fetchone()
         if row is not None:
             return [(row[0], row[1])]
@@ -241,8 +243,9 @@ def _contact_accounts(conn: sqlite3.Connection, address: str) -> list[str]:
     if not address:
         return []
     rows = conn.execute(
-        "SELECT DISTINCT account_id FROM contacts WHERE email = ? COLLATE NOCASE ORDER BY account_id",
-        (address,),
+        f"SELECT DISTINCT account_id FROM contacts WHERE {dialect_of(conn).nocase('email')} = ?"
+        " ORDER BY account_id",
+        (address.lower(),),
     )
     return [row[0] for row in rows]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from csm.data import lifecycle, timeline
+from csm.data.backend import dialect_of
 from csm.data.lifecycle import Move, Sql
 from csm.data.store import transaction
 from csm.errors import InputError, NotFound
@@ -273,6 +274,24 @@ def fail(conn: sqlite3.Connection, draft_id: int, reason: str, now: str) -> bool
     """An approved draft that cannot go out (a header is unusable) fails; False when it was not approved."""
     with transaction(conn):
         return _moved(conn, draft_id, "fail", "failed", now, reason=reason)
+
+
+def still_approved(conn: sqlite3.Connection, draft_id: int) -> bool:
+    """Is the draft still waiting to be sent? A cheap look before a sender's checks (no lock)."""
+    row = conn.execute("SELECT status FROM outbox WHERE id = ?", (draft_id,)).fetchone()
+    return row is not None and row[0] == "approved"
+
+
+def lock_approved(conn: sqlite3.Connection, draft_id: int) -> bool:
+    """Hold an approved draft's row for this claim (caller's write transaction); False when it is
+    no longer approved or another sender holds it now.
+
+    On PostgreSQL the row is locked ``FOR UPDATE SKIP LOCKED``: ten senders never wait on one
+    another's draft, each moves on to the next. SQLite's ``BEGIN IMMEDIATE`` already lets one
+    claimer in at a time.
+    """
+    sql = "SELECT id FROM outbox WHERE id = ? AND status = 'approved'" + dialect_of(conn).skip_locked
+    return conn.execute(sql, (draft_id,)).fetchone() is not None
 
 
 def claim(conn: sqlite3.Connection, draft_id: int, claimant: str, now: str) -> bool:

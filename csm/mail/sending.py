@@ -36,6 +36,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from csm.data import timeline
+from csm.data.backend import dialect_of
 from csm.data.store import transaction
 from csm.engine import matching as engine
 from csm.engine.recipients import internal_now
@@ -255,11 +256,25 @@ class Ledger:
         return report
 
     def _one(self, transport: Transport, draft: dict[str, Any], report: SendReport) -> Outcome | None:
+        """Check, claim and send one draft; None when another sender has it. While this sender checks
+        it, others pass it by (on PostgreSQL a held key; SQLite has one writer at a time)."""
+        conn, draft_id = self.rt.conn, draft["id"]
+        dialect = dialect_of(conn)
+        if not outbox.still_approved(conn, draft_id) or not dialect.try_hold(conn, draft_id):
+            return None
+        try:
+            return self._checked(transport, draft, report)
+        finally:
+            dialect.release(conn, draft_id)
+
+    def _checked(self, transport: Transport, draft: dict[str, Any], report: SendReport) -> Outcome | None:
         conn, draft_id = self.rt.conn, draft["id"]
 
         def outcome(status: str, detail: str = "") -> Outcome:
             return Outcome(draft_id, draft["account_id"], draft["subject"], status, detail)
 
+        if not outbox.still_approved(conn, draft_id):  # sent by another sender between the looks
+            return None
         reason = self.why_not(draft)
         if reason is not None:
             try:
@@ -378,7 +393,9 @@ class Ledger:
         recorded and the first marked."""
         now = self._now()
         with transaction(self.rt.conn):
-            claimed = outbox.claim(self.rt.conn, draft_id, claimant(), now)
+            claimed = outbox.lock_approved(self.rt.conn, draft_id) and outbox.claim(
+                self.rt.conn, draft_id, claimant(), now
+            )
             if claimed:
                 deliveries.add(self.rt.conn, plan, now, sending=first, message_id=message_id)
         return claimed

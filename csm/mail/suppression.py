@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from csm.data import timeline
+from csm.data.backend import dialect_of
 from csm.data.store import transaction
 from csm.errors import InputError
 from csm.mail import deliveries
@@ -18,13 +19,15 @@ def blocked(conn: sqlite3.Connection, addresses: Sequence[str]) -> set[str]:
     if not addresses:
         return set()
     marks = ", ".join("?" for _ in addresses)
+    email = dialect_of(conn).nocase("email")
+    lowered = [a.lower() for a in addresses]
     return {
         row[0].lower()
         for row in conn.execute(
-            f"SELECT email FROM suppressions WHERE email COLLATE NOCASE IN ({marks})"
+            f"SELECT email FROM suppressions WHERE {email} IN ({marks})"
             " UNION SELECT email FROM contacts"
-            f" WHERE (unsubscribed = 1 OR bounced_at IS NOT NULL) AND email COLLATE NOCASE IN ({marks})",
-            [*addresses, *addresses],
+            f" WHERE (unsubscribed = 1 OR bounced_at IS NOT NULL) AND {email} IN ({marks})",
+            [*lowered, *lowered],
         )
     }
 
@@ -34,8 +37,9 @@ def bouncing(conn: sqlite3.Connection, addresses: Sequence[str]) -> set[str]:
     if not addresses:
         return set()
     marks = ", ".join("?" for _ in addresses)
-    sql = f"SELECT email FROM contacts WHERE bounced_at IS NOT NULL AND email COLLATE NOCASE IN ({marks})"
-    return {row[0].lower() for row in conn.execute(sql, list(addresses))}
+    email = dialect_of(conn).nocase("email")
+    sql = f"SELECT email FROM contacts WHERE bounced_at IS NOT NULL AND {email} IN ({marks})"
+    return {row[0].lower() for row in conn.execute(sql, [a.lower() for a in addresses])}
 
 
 def unsubscribe(conn: sqlite3.Connection, address: str, reason: str, now: str) -> int:
@@ -43,16 +47,15 @@ def unsubscribe(conn: sqlite3.Connection, address: str, reason: str, now: str) -
     address = address.strip()
     if "@" not in address or any(c.isspace() for c in address):
         raise InputError(f"'{address}' is not an email address")
+    email = dialect_of(conn).nocase("email")
     with transaction(conn):
         conn.execute(
             "INSERT INTO suppressions (email, reason, created_at) VALUES (?, ?, ?)"
             " ON CONFLICT(email) DO UPDATE SET reason = excluded.reason",
             (address.lower(), reason, now),
         )
-        cursor = conn.execute(
-            "UPDATE contacts SET unsubscribed = 1 WHERE email = ? COLLATE NOCASE", (address,)
-        )
-        for row in conn.execute("SELECT account_id FROM contacts WHERE email = ? COLLATE NOCASE", (address,)):
+        cursor = conn.execute(f"UPDATE contacts SET unsubscribed = 1 WHERE {email} = ?", (address.lower(),))
+        for row in conn.execute(f"SELECT account_id FROM contacts WHERE {email} = ?", (address.lower(),)):
             timeline.record(conn, row[0], "unsubscribed", f"{address} unsubscribed ({reason})", now)
     return cursor.rowcount
 
