@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from csm.data import store
-from csm.data.backend import redact
-from csm.errors import PlaybookError, TemplateError, WorkspaceError
+from csm.errors import PlaybookError, TemplateError
 from csm.language.fields import FieldSet, standard_fields
 from csm.templating.files import template_names
 from csm.workspace import Workspace
@@ -160,19 +159,8 @@ class Runtime:
 
 
 def connect(ws: Workspace) -> sqlite3.Connection:
-    """The workspace's database, for every command but ``csm init``.
-
-    A PostgreSQL URL is refused here with one clear message until the commands' SQL is
-    ported: ``csm init --database`` creates and migrates the schema there, nothing more yet.
-    """
-    target = ws.database_target
-    if isinstance(target, str):
-        raise WorkspaceError(
-            f"{ws.settings_path}: database = {redact(target)}: csm's commands do not run on"
-            " PostgreSQL yet; `csm init --database` has created the schema there, nothing more.",
-            hint='Set database = "csm.db" (a SQLite file, the default) to work with this workspace now.',
-        )
-    return store.connect(target, password_from=ws.settings.database_password_env)
+    """The workspace's database (its SQLite file or PostgreSQL URL), for every command but ``csm init``."""
+    return store.connect(ws.database_target, password_from=ws.settings.database_password_env)
 
 
 def open_runtime(ws: Workspace, today: dt.date | None = None) -> Runtime:

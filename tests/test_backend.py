@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from typing import Any
@@ -118,7 +119,7 @@ def test_the_sqlite_path_never_imports_psycopg(tmp_path: Any) -> None:
     assert done.stdout == "False\n"
 
 
-def test_init_makes_the_schema_on_postgresql_and_the_commands_say_plainly_they_do_not_run_there(
+def test_init_makes_the_schema_on_postgresql_and_paths_shows_the_url(
     pg_cluster: Any, invoke: Any, tmp_path: Any
 ) -> None:
     url = pg_cluster.new_database()
@@ -128,7 +129,6 @@ def test_init_makes_the_schema_on_postgresql_and_the_commands_say_plainly_they_d
     assert store.schema_version(conn) == len(store.MIGRATIONS)
     conn.close()
 
-    result = invoke("-w", str(tmp_path / "team"), "--today", "2026-12-07", "today")
-    assert result.exit_code != 0
-    assert "do not run on PostgreSQL yet" in result.output
-    assert "csm.db" in result.output
+    result = invoke("-w", str(tmp_path / "team"), "paths", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["database"] == url  # not a meaningless path beside csm.toml

@@ -300,12 +300,73 @@ def connect_postgres(url: str, *, password_from: str | None = None) -> PgConnect
     try:
         raw = psycopg.connect(url, autocommit=True, row_factory=_row_factory, **keywords)
     except psycopg.Error as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "password" in keywords:
-            message = message.replace(keywords["password"], "***")
-        raise WorkspaceError(
-            f"cannot connect to {redact(url)}: {message}",
-            hint="Check the server is up, the URL in csm.toml, and the password (PGPASSWORD, ~/.pgpass).",
-        ) from None
+        raise pg_problem(exc, redact(url), hidden=keywords.get("password")) from None
     raw.execute("SET TIME ZONE 'UTC'")
     return PgConnection(raw, url)
+
+
+_KEPT = "Nothing was lost: what csm had recorded stays; the change in progress was rolled back."
+# SQLSTATE classes and codes (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+_AUTH = ("28000", "28P01")
+_NO_DATABASE = "3D000"
+_DENIED = "42501"
+_LOCKED = ("55P03", "40P01", "57014")  # lock_timeout, a deadlock, a statement cancelled
+
+
+def pg_problem(
+    error: BaseException, where: str | None, *, hidden: str | None = None
+) -> WorkspaceError | None:
+    """The :class:`WorkspaceError` for psycopg failing under csm, or None for any other error.
+
+    ``where`` is the database as shown (:func:`redact`'s URL); ``hidden``: a password to
+    keep out of the message. Without psycopg loaded there is no psycopg error to word.
+    """
+    import sys
+
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None or not isinstance(error, psycopg.Error):
+        return None
+    target = f"the database {where}" if where else "the workspace database"
+    detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    if hidden:
+        detail = detail.replace(hidden, "***")
+    code = getattr(error, "sqlstate", None) or ""
+    lowered = detail.lower()
+    no_role = "role" in lowered and "does not exist" in lowered
+    if code in _AUTH or "authentication failed" in lowered or no_role:
+        return WorkspaceError(
+            f"{target} refused the login: {detail}",
+            hint="Check the user in the URL and the password (the variable `database_password_env` names,"
+            " PGPASSWORD or ~/.pgpass); ask the database's administrator for a login if there is none.",
+        )
+    if code == _NO_DATABASE or ("database" in lowered and "does not exist" in lowered):
+        return WorkspaceError(
+            f"{target} does not exist on that server: {detail}",
+            hint="Create it first (createdb, or CREATE DATABASE as its administrator), or fix the URL"
+            " in csm.toml; `csm init --database URL` then creates csm's tables in it.",
+        )
+    if code == _DENIED:
+        return WorkspaceError(
+            f"{target}: permission denied to this login: {detail}",
+            hint="Ask the database's administrator to grant this login the use of csm's tables"
+            f" (or to connect as their owner). {_KEPT}",
+        )
+    if code in _LOCKED:
+        return WorkspaceError(
+            f"{target} is busy: another session held what csm needed for too long ({detail})",
+            hint="Another csm or a database tool is writing; let it finish, then run the command"
+            f" again. {_KEPT}",
+        )
+    if code.startswith("53"):  # insufficient resources: disk full, too many connections
+        return WorkspaceError(
+            f"{target} is out of resources: {detail}",
+            hint="Ask the database's administrator to free disk space or connections, then run"
+            f" again. {_KEPT}",
+        )
+    if isinstance(error, psycopg.OperationalError) or code.startswith("08") or code.startswith("57P"):
+        return WorkspaceError(
+            f"cannot connect to {where or 'the workspace database'}: {detail}",
+            hint="Check the server is up and the host and port in csm.toml's URL; a command cut off"
+            f" here can be run again. {_KEPT}",
+        )
+    return None
