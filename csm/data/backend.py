@@ -50,6 +50,7 @@ class Dialect:
     name: str
     begin: str  # opens a write transaction
     skip_locked: str  # appended to a claim's SELECT: rows another sender holds are skipped
+    begin_snapshot: str  # opens a read-only transaction that sees one moment of the database
 
     def date_of(self, expr: str) -> str:
         """The ISO date (text) of an ISO date or timestamp."""
@@ -99,6 +100,33 @@ class Dialect:
         )
         return {row[0]: _PG_TYPES.get(row[1], row[1].upper()) for row in rows}
 
+    def tables(self, conn: Any) -> list[str]:
+        """csm's tables in the order the migrations made them (a table before any that refers to it)."""
+        if self.name == "sqlite":
+            sql = (
+                "SELECT name FROM sqlite_master"
+                " WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
+            )
+        else:
+            sql = (
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind = 'r' AND n.nspname = current_schema() AND c.relname <> 'csm_schema'"
+                " ORDER BY c.oid"
+            )
+        return [row[0] for row in conn.execute(sql)]
+
+    def reset_identity(self, conn: Any, table: str, columns: Iterable[str]) -> None:
+        """After rows came in with their own ids: the next id the table hands out follows them.
+
+        SQLite's ``INTEGER PRIMARY KEY`` takes max(id) + 1 by itself; an identity column's
+        sequence does not look at the rows.
+        """
+        if self.name != "postgresql" or "id" not in columns:
+            return
+        sequence = conn.execute("SELECT pg_get_serial_sequence(?, 'id')", (table,)).fetchone()[0]
+        if sequence is not None:  # NULL: an id the rows bring (accounts' text ids)
+            conn.execute(f"SELECT setval(?, coalesce(max(id), 0) + 1, false) FROM {table}", (sequence,))
+
     def schema_version(self, conn: Any) -> int:
         if self.name == "sqlite":
             return int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -132,8 +160,13 @@ _PG_TYPES = {
 }
 _SCHEMA_LOCK = 0x63736D  # "csm"
 
-SQLITE = Dialect(name="sqlite", begin="BEGIN IMMEDIATE", skip_locked="")
-POSTGRESQL = Dialect(name="postgresql", begin="BEGIN", skip_locked=" FOR UPDATE SKIP LOCKED")
+SQLITE = Dialect(name="sqlite", begin="BEGIN IMMEDIATE", skip_locked="", begin_snapshot="BEGIN")
+POSTGRESQL = Dialect(
+    name="postgresql",
+    begin="BEGIN",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
+    begin_snapshot="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+)
 
 # SQL run once when a PostgreSQL schema is created: the functions SQLite gets from Python.
 PG_FUNCTIONS = """
