@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from typing import Any
@@ -165,10 +166,16 @@ def test_the_sqlite_path_never_imports_psycopg(tmp_path: Any) -> None:
     assert done.stdout == "False\n"
 
 
-def test_init_makes_the_schema_on_postgresql(pg_cluster: Any, invoke: Any, tmp_path: Any) -> None:
+def test_init_makes_the_schema_on_postgresql_and_paths_shows_the_url(
+    pg_cluster: Any, invoke: Any, tmp_path: Any
+) -> None:
     url = pg_cluster.new_database()
     result = invoke("init", str(tmp_path / "team"), "--database", url)
     assert result.exit_code == 0, result.output
     conn = store.connect(url)
     assert store.schema_version(conn) == len(store.MIGRATIONS)
     conn.close()
+
+    result = invoke("-w", str(tmp_path / "team"), "paths", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["database"] == url  # not a meaningless path beside csm.toml

@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Load accounts, contacts, usage or events: new rows are added, changed ones updated.",
     ),
     "sync": ("sync_cmds", "Pull from the HTTP sources in csm.toml; each source in one transaction."),
+    "db": ("db_cmds", "The workspace's database: copy it between SQLite and PostgreSQL."),
     "check": (
         "playbook_cmds",
         "Validate settings, playbooks, templates and the health model; exit 1 on any problem.",

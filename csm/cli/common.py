@@ -28,7 +28,7 @@ err_console = Console(stderr=True, highlight=False)
 class AppState:
     workspace_dir: Path | None = None
     today: dt.date | None = None
-    database: Path | None = None  # the workspace database, once a command has found it; for errors
+    database: Path | str | None = None  # the workspace database (a file or a redacted URL), for errors
 
 
 def state(ctx: typer.Context) -> AppState:
@@ -42,8 +42,19 @@ def workspace(ctx: typer.Context) -> Workspace:
     from csm import workspace as ws
 
     found = ws.load(explicit=state(ctx).workspace_dir)
-    state(ctx).database = found.database_path
+    state(ctx).database = database_label(found)
     return found
+
+
+def database_label(ws: Workspace, *, short: bool = False) -> str:
+    """The workspace database as a person reads it: the SQLite file (``short``: its name), or the
+    PostgreSQL URL with any password hidden (``database_path`` means nothing there)."""
+    from csm.data.backend import redact
+
+    target = ws.database_target
+    if isinstance(target, str):
+        return redact(target)
+    return target.name if short else str(target)
 
 
 def today(ctx: typer.Context, ws: Workspace) -> dt.date:

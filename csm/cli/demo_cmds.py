@@ -20,15 +20,29 @@ def demo(
         Path | None,
         typer.Argument(help="A new or empty folder for it (default: a new temporary folder)."),
     ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            metavar="URL",
+            help="Put the demo's data in this empty PostgreSQL database (postgresql://user@host/db).",
+        ),
+    ] = None,
     tour: Annotated[
         bool,
         typer.Option("--tour", help="Then show each built-in playbook's matches and one previewed email."),
     ] = False,
 ) -> None:
     """Build a demo workspace: 500 accounts, contacts, usage and touches, today pinned."""
+    from csm.data.backend import is_postgres_url, redact
     from csm.demo import DEMO_TODAY, build_demo
+    from csm.errors import InputError
 
-    summary = build_demo(directory)
+    if database is not None and not is_postgres_url(database):
+        raise InputError(
+            f"--database {database!r} is not a postgresql:// URL; the demo's SQLite file is csm.db"
+        )
+    summary = build_demo(directory, database or "csm.db")
     counts = summary.counts
     where = shlex.quote(str(summary.root))
     for line in (
@@ -37,6 +51,7 @@ def demo(
         f"{counts['usage']:,} usage points, {counts['timeline']:,} past touches, "
         f"{counts['health_history']:,} health snapshots",
         f"  You are {summary.me}; today is pinned to {DEMO_TODAY:%A %d %B %Y} in csm.toml.",
+        *([f"  Its data is in {redact(database)}."] if database else []),
         f"Next: csm -w {where} today",
         f"      csm -w {where} run --dry-run",
     ):

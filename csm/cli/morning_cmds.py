@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from csm.cli.common import console, print_json, write_html
+from csm.cli.common import console, database_label, print_json, write_html
 from csm.cli.completion import account_ids
 from csm.cli.pictures import MARKS, print_trend, sparkline, wanted
 from csm.cli.playbook_cmds import runtime
@@ -195,7 +195,7 @@ def account(
     if html is not None:
         from csm.reporting.html.account_page import account_html
 
-        write_html(html, account_html(rt, account_id, rt.ws.database_path.name))
+        write_html(html, account_html(rt, account_id, database_label(rt.ws, short=True)))
         return
     view = account_view(rt, account_id)
     if as_json:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from csm.cli.common import console, parse_date, print_json, write_html
+from csm.cli.common import console, database_label, parse_date, print_json, write_html
 from csm.cli.completion import account_ids
 from csm.cli.pictures import bar
 from csm.cli.playbook_cmds import runtime
@@ -63,7 +63,7 @@ def report(
     if html is not None:
         from csm.reporting.html.report_page import report_html
 
-        write_html(html, report_html(rt, start, rt.ws.database_path.name))
+        write_html(html, report_html(rt, start, database_label(rt.ws, short=True)))
         return
     result = build(rt.conn, rt.today, start)
     if as_json:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from csm.cli.common import console, print_json, workspace
+from csm.cli.common import console, database_label, print_json, workspace
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +40,7 @@ def paths(
     locations = {
         "workspace": ws.root,
         "settings": ws.settings_path,
-        "database": ws.database_path,
+        "database": database_label(ws),
         "playbooks": ws.playbooks_dir,
         "templates": ws.templates_dir,
         "content": ws.content_dir,

@@ -54,6 +54,7 @@ class Dialect(SqlDialect):
 
     begin: str  # opens a write transaction
     skip_locked: str  # appended to a claim's SELECT: rows another sender holds are skipped
+    begin_snapshot: str  # opens a read-only transaction that sees one moment of the database
 
     def ddl(self, script: str) -> str:
         """A migration's SQLite DDL as this dialect runs it (identity keys, no WITHOUT ROWID)."""
@@ -76,6 +77,33 @@ class Dialect(SqlDialect):
             (table,),
         )
         return {row[0]: _PG_TYPES.get(row[1], row[1].upper()) for row in rows}
+
+    def tables(self, conn: Any) -> list[str]:
+        """csm's tables in the order the migrations made them (a table before any that refers to it)."""
+        if self.name == "sqlite":
+            sql = (
+                "SELECT name FROM sqlite_master"
+                " WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
+            )
+        else:
+            sql = (
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind = 'r' AND n.nspname = current_schema() AND c.relname <> 'csm_schema'"
+                " ORDER BY c.oid"
+            )
+        return [row[0] for row in conn.execute(sql)]
+
+    def reset_identity(self, conn: Any, table: str, columns: Iterable[str]) -> None:
+        """After rows came in with their own ids: the next id the table hands out follows them.
+
+        SQLite's ``INTEGER PRIMARY KEY`` takes max(id) + 1 by itself; an identity column's
+        sequence does not look at the rows.
+        """
+        if self.name != "postgresql" or "id" not in columns:
+            return
+        sequence = conn.execute("SELECT pg_get_serial_sequence(?, 'id')", (table,)).fetchone()[0]
+        if sequence is not None:  # NULL: an id the rows bring (accounts' text ids)
+            conn.execute(f"SELECT setval(?, coalesce(max(id), 0) + 1, false) FROM {table}", (sequence,))
 
     def schema_version(self, conn: Any) -> int:
         if self.name == "sqlite":
@@ -137,8 +165,13 @@ _PG_TYPES = {
 _SCHEMA_LOCK = 0x63736D  # "csm"
 _HOLD_LOCK = 0x63736E  # a draft a sender is checking
 
-SQLITE = Dialect(name="sqlite", begin="BEGIN IMMEDIATE", skip_locked="")
-POSTGRESQL = Dialect(name="postgresql", begin="BEGIN", skip_locked=" FOR UPDATE SKIP LOCKED")
+SQLITE = Dialect(name="sqlite", begin="BEGIN IMMEDIATE", skip_locked="", begin_snapshot="BEGIN")
+POSTGRESQL = Dialect(
+    name="postgresql",
+    begin="BEGIN",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
+    begin_snapshot="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+)
 
 # SQL run once when a PostgreSQL schema is created: the functions SQLite gets from Python.
 PG_FUNCTIONS = """
@@ -339,13 +372,74 @@ def connect_postgres(url: str, *, password_from: str | None = None) -> PgConnect
     try:
         raw = psycopg.connect(url, autocommit=True, row_factory=_row_factory, **keywords)
     except psycopg.Error as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "password" in keywords:
-            message = message.replace(keywords["password"], "***")
-        raise WorkspaceError(
-            f"cannot connect to {redact(url)}: {message}",
-            hint="Check the server is up, the URL in csm.toml, and the password (PGPASSWORD, ~/.pgpass).",
-        ) from None
+        raise pg_problem(exc, redact(url), hidden=keywords.get("password")) from None
     raw.execute("SET TIME ZONE 'UTC'")
     raw.execute("SET datestyle = 'ISO, YMD'")  # a DATE as text is YYYY-MM-DD, whatever the server's default
     return PgConnection(raw, url)
+
+
+_KEPT = "Nothing was lost: what csm had recorded stays; the change in progress was rolled back."
+# SQLSTATE classes and codes (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+_AUTH = ("28000", "28P01")
+_NO_DATABASE = "3D000"
+_DENIED = "42501"
+_LOCKED = ("55P03", "40P01", "57014")  # lock_timeout, a deadlock, a statement cancelled
+
+
+def pg_problem(
+    error: BaseException, where: str | None, *, hidden: str | None = None
+) -> WorkspaceError | None:
+    """The :class:`WorkspaceError` for psycopg failing under csm, or None for any other error.
+
+    ``where`` is the database as shown (:func:`redact`'s URL); ``hidden``: a password to
+    keep out of the message. Without psycopg loaded there is no psycopg error to word.
+    """
+    import sys
+
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None or not isinstance(error, psycopg.Error):
+        return None
+    target = f"the database {where}" if where else "the workspace database"
+    detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    if hidden:
+        detail = detail.replace(hidden, "***")
+    code = getattr(error, "sqlstate", None) or ""
+    lowered = detail.lower()
+    no_role = "role" in lowered and "does not exist" in lowered
+    if code in _AUTH or "authentication failed" in lowered or no_role:
+        return WorkspaceError(
+            f"{target} refused the login: {detail}",
+            hint="Check the user in the URL and the password (the variable `database_password_env` names,"
+            " PGPASSWORD or ~/.pgpass); ask the database's administrator for a login if there is none.",
+        )
+    if code == _NO_DATABASE or ("database" in lowered and "does not exist" in lowered):
+        return WorkspaceError(
+            f"{target} does not exist on that server: {detail}",
+            hint="Create it first (createdb, or CREATE DATABASE as its administrator), or fix the URL"
+            " in csm.toml; `csm init --database URL` then creates csm's tables in it.",
+        )
+    if code == _DENIED:
+        return WorkspaceError(
+            f"{target}: permission denied to this login: {detail}",
+            hint="Ask the database's administrator to grant this login the use of csm's tables"
+            f" (or to connect as their owner). {_KEPT}",
+        )
+    if code in _LOCKED:
+        return WorkspaceError(
+            f"{target} is busy: another session held what csm needed for too long ({detail})",
+            hint="Another csm or a database tool is writing; let it finish, then run the command"
+            f" again. {_KEPT}",
+        )
+    if code.startswith("53"):  # insufficient resources: disk full, too many connections
+        return WorkspaceError(
+            f"{target} is out of resources: {detail}",
+            hint="Ask the database's administrator to free disk space or connections, then run"
+            f" again. {_KEPT}",
+        )
+    if isinstance(error, psycopg.OperationalError) or code.startswith("08") or code.startswith("57P"):
+        return WorkspaceError(
+            f"cannot connect to {where or 'the workspace database'}: {detail}",
+            hint="Check the server is up and the host and port in csm.toml's URL; a command cut off"
+            f" here can be run again. {_KEPT}",
+        )
+    return None

@@ -15,7 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from csm.data.backend import PG_FUNCTIONS, PgConnection, connect_postgres, dialect_of, is_postgres_url
+from csm.data.backend import (
+    PG_FUNCTIONS,
+    PgConnection,
+    connect_postgres,
+    dialect_of,
+    is_postgres_url,
+    pg_problem,
+    redact,
+)
 from csm.errors import WorkspaceError
 from csm.language.fields import ACCOUNT_COLUMNS, CONTACT_COLUMNS, FieldType
 
@@ -435,10 +443,14 @@ def connect(
     if isinstance(path, str) and is_postgres_url(path):
         conn = connect_postgres(path, password_from=password_from)
         try:
+            conn.execute(f"SET lock_timeout = {int(BUSY_TIMEOUT_MS)}")  # as SQLite's busy timeout
             migrate(conn)  # type: ignore[arg-type]
-        except BaseException:
+        except BaseException as exc:
             conn.close()
-            raise
+            problem = pg_problem(exc, redact(path))
+            if problem is None:
+                raise
+            raise problem from None
         return conn  # type: ignore[return-value]
     path = Path(path)
     if not create and not path.exists():
@@ -477,13 +489,17 @@ def local_date(timestamp: str | None, timezone: str | None) -> str | None:
     return moment.astimezone(_zone(timezone or "UTC")).date().isoformat()
 
 
-def database_problem(error: BaseException, path: Path | None) -> WorkspaceError | None:
-    """What to tell a person when SQLite itself fails under csm, or None for any other error.
+def database_problem(error: BaseException, path: Path | str | None) -> WorkspaceError | None:
+    """What to tell a person when the database itself fails under csm, or None for any other error.
 
-    The disk is full, the file is read-only, another process holds the write
-    lock past the busy timeout, or the disk failed a read or write. SQLite
-    has rolled back the statement in progress; what was committed before holds.
+    SQLite: the disk is full, the file is read-only, another process holds the write
+    lock past the busy timeout, or the disk failed a read or write. SQLite has rolled
+    back the statement in progress; what was committed before holds. PostgreSQL
+    (``path`` is then the redacted URL): see :func:`csm.data.backend.pg_problem`.
     """
+    problem = pg_problem(error, str(path) if path is not None else None)
+    if problem is not None:
+        return problem
     code = getattr(error, "sqlite_errorcode", None)
     if not isinstance(error, sqlite3.OperationalError) or code is None:
         return None

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from csm.data import store
+from csm.data.backend import is_postgres_url, redact
+from csm.data.copy import copy_database, held_tables, refuse_held
 from csm.data.importer import import_records
 from csm.demo.cohorts import DEMO_TODAY, ME, NOW, OWNERS, SEED
 from csm.demo.data import Rows, generate
@@ -33,14 +35,54 @@ class DemoSummary:
     counts: dict[str, int]
 
 
-def build_demo(root: Path | None = None) -> DemoSummary:
-    """Create a demo workspace in ``root`` (a new temp folder if None), with a summer of history."""
+def build_demo(root: Path | None = None, database: str = "csm.db") -> DemoSummary:
+    """Create a demo workspace in ``root`` (a new temp folder if None), with a summer of history.
+
+    ``database``: a ``postgresql://`` URL (an empty database) puts the demo's data there: it is
+    built in SQLite beside csm.toml, as always, then moved with `csm db copy`'s checked copy,
+    and csm.toml names the URL. The same seed gives the same rows on both.
+    """
+    postgres = is_postgres_url(database)
+    if postgres:
+        _refuse_unusable(database)
     root = Path(tempfile.mkdtemp(prefix="csm-demo-")) if root is None else root.resolve()
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise WorkspaceError(
             f"{root} is not an empty folder; csm demo only builds in a new or empty one",
             hint="Pick a new folder, or run `csm demo` alone for a temporary one.",
         )
+    summary = _build(root)
+    if postgres:
+        _move_to(root, database)
+    return summary
+
+
+def _refuse_unusable(url: str) -> None:
+    """Before minutes of building: the server answers and the database is empty."""
+    conn = store.connect(url, create=True)
+    try:
+        held = held_tables(conn)
+    finally:
+        conn.close()
+    if held:
+        refuse_held(redact(url), held)
+
+
+def _move_to(root: Path, url: str) -> None:
+    """The demo's SQLite data copied into ``url`` (checked), the file removed, csm.toml pointed there."""
+    built = root / "csm.db"
+    result = copy_database(built, url)
+    if not result.ok:
+        differ = ", ".join(t.table for t in result.tables if not t.ok)
+        raise WorkspaceError(f"the demo's copy into {result.target} differs ({differ}); it was rolled back")
+    for path in (built, built.with_name("csm.db-wal"), built.with_name("csm.db-shm")):
+        path.unlink(missing_ok=True)
+    settings = root / SETTINGS_FILE
+    text = settings.read_text(encoding="utf-8").replace('database = "csm.db"', f'database = "{url}"', 1)
+    settings.write_text(text, encoding="utf-8")
+
+
+def _build(root: Path) -> DemoSummary:
     create(root, me=ME, name=OWNERS[0][1])
     _pin_settings(root / SETTINGS_FILE)
     accounts, contacts, usage, timeline, events = generate(random.Random(SEED))
