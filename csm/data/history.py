@@ -60,6 +60,13 @@ class Kept:
     rows: int = 0  # history rows written: SQLite counts them in total_changes, the import must not
 
 
+def _keeping(conn: sqlite3.Connection, kind: str, now: str) -> tuple[str, list[str], str]:
+    """What keeping ``kind``'s old values needs: the day (checked: it is written into SQL), the
+    table's columns and the history table's key columns."""
+    day = dt.date.fromisoformat(now[:10]).isoformat()
+    return day, _columns(conn, _KEPT[kind].table), ", ".join(_HISTORY_KEY[kind])
+
+
 @contextmanager
 def kept(conn: sqlite3.Connection, kind: str, now: str) -> Iterator[Kept]:
     """Inside the caller's transaction: every ``kind`` row changed meanwhile leaves its old values.
@@ -72,10 +79,8 @@ def kept(conn: sqlite3.Connection, kind: str, now: str) -> Iterator[Kept]:
     if spec is None:  # usage is dated already
         yield found
         return
-    day = dt.date.fromisoformat(now[:10]).isoformat()  # checked: it is written into the trigger's SQL
-    columns = _columns(conn, spec.table)
+    day, columns, history_key = _keeping(conn, kind, now)
     keys = ", ".join(f"OLD.{_quoted(k)}" for k in spec.key)
-    history_key = ", ".join(_HISTORY_KEY[kind])
     same = " AND ".join(f"{h} = OLD.{_quoted(k)}" for h, k in zip(_HISTORY_KEY[kind], spec.key, strict=True))
     # Not INSERT OR IGNORE: the upsert firing the trigger imposes its own conflict policy on it.
     conn.execute(
@@ -101,10 +106,8 @@ def keep_before(conn: sqlite3.Connection, kind: str, now: str, changing: str) ->
     spec = _KEPT.get(kind)
     if spec is None:
         return
-    day = dt.date.fromisoformat(now[:10]).isoformat()
-    columns = _columns(conn, spec.table)
+    day, columns, history_key = _keeping(conn, kind, now)
     key = ", ".join(f"a.{_quoted(k)}" for k in spec.key)
-    history_key = ", ".join(_HISTORY_KEY[kind])
     same = " AND ".join(f"h.{h} = a.{_quoted(k)}" for h, k in zip(_HISTORY_KEY[kind], spec.key, strict=True))
     conn.execute(
         f"INSERT INTO {spec.history} ({history_key}, valid_until, data)"

@@ -59,15 +59,17 @@ class SqlDialect:
 
     def greatest(self, first: str, second: str) -> str:
         """The larger of two values, NULL when either is (SQLite's two-argument max())."""
-        if self.sqlite:
-            return f"max({first}, {second})"
-        return f"(CASE WHEN {first} >= {second} THEN {first} WHEN {second} > {first} THEN {second} END)"
+        return self._pick(first, second, "max", ">")
 
     def least(self, first: str, second: str) -> str:
         """The smaller of two values, NULL when either is (SQLite's two-argument min())."""
+        return self._pick(first, second, "min", "<")
+
+    def _pick(self, first: str, second: str, sqlite_function: str, wins: str) -> str:
         if self.sqlite:
-            return f"min({first}, {second})"
-        return f"(CASE WHEN {first} <= {second} THEN {first} WHEN {second} < {first} THEN {second} END)"
+            return f"{sqlite_function}({first}, {second})"
+        pick_first, pick_second = f"{first} {wins}= {second}", f"{second} {wins} {first}"
+        return f"(CASE WHEN {pick_first} THEN {first} WHEN {pick_second} THEN {second} END)"
 
     def round(self, number: str, digits: int) -> str:
         """``number`` rounded to ``digits`` decimals, a real number."""
