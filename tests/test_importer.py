@@ -298,13 +298,11 @@ def test_importing_the_same_records_twice_changes_nothing(accounts: list[dict[st
         conn.close()
 
 
-def test_a_bulk_load_rebuilds_the_indexes_after_it(
-    conn: sqlite3.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_bulk_load_rebuilds_the_indexes_after_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's alone: PostgreSQL upserts from a staged batch and rebuilds no index."""
     from csm.data import importer
 
-    if dialect_of(conn).name != "sqlite":
-        pytest.skip("the bulk load's index rebuild is SQLite's (PostgreSQL upserts from a staged batch)")
+    conn = store.connect(tmp_path / "bulk.db", create=True)
     monkeypatch.setattr(importer, "BULK_ROWS", 2)
     indexes = (
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'accounts' ORDER BY name"
