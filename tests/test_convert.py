@@ -14,7 +14,7 @@ from importing import ACCOUNTS_CSV, dump, load, refusal_test, rows
 
 from csm.data import store
 from csm.data.backend import dialect_of
-from csm.data.convert import CONVERTERS, BadValue, convert_texts, required
+from csm.data.convert import CONVERTERS, BadValue, Remembered, convert_texts, required
 from csm.errors import DataImportError
 
 
@@ -326,3 +326,33 @@ def test_a_csv_column_converts_as_its_values_one_by_one(values: list[str], name:
     assert got == expected
     if got is not None:  # the same types too: 1 and 1.0 and True are equal in a list
         assert [type(v) for v in got] == [type(v) for v in expected or []]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    chunks=st.lists(_CSV_TEXTS, max_size=4),
+    name=st.sampled_from(sorted(CONVERTERS)),
+    needed=st.booleans(),
+    limit=st.sampled_from([2, 20_000]),
+)
+def test_a_column_remembered_across_chunks_converts_as_its_values_one_by_one(
+    chunks: list[list[str]], name: str, needed: bool, limit: int
+) -> None:
+    """A column's converted values remembered from chunk to chunk (and forgotten past the limit)
+    are the converter applied to each value, chunk after chunk."""
+    convert = required(CONVERTERS[name]) if needed else CONVERTERS[name]
+    memo = Remembered(limit)
+    for values in chunks:
+        try:
+            expected: list[object] | None = [convert(value) for value in values]
+        except BadValue:
+            expected = None
+        try:
+            got: list[object] | None = list(convert_texts(convert, values, memo))
+        except BadValue:
+            got = None
+        assert got == expected
+        if got is not None:
+            assert [type(v) for v in got] == [type(v) for v in expected or []]
+        if expected is None:
+            return  # an import stops at its first bad value

@@ -301,26 +301,61 @@ def required(convert: Converter) -> Converter:
     return _Required(convert)
 
 
-def convert_texts(convert: Converter, values: Sequence[str]) -> Sequence[Any]:
+class Remembered:
+    """One CSV column's converted values, remembered from chunk to chunk of an import.
+
+    A column's dates, owners and plans repeat all through a file: each distinct value is
+    converted once per import, not once per chunk. Past ``limit`` distinct values (ids,
+    amounts) it forgets them and converts a chunk's distinct values afresh, so memory
+    stays flat.
+    """
+
+    __slots__ = ("as_given", "limit", "results", "wide")
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.limit = limit
+        self.results: dict[str, Any] = {}
+        self.as_given = True  # every value so far is stored as it was given
+        self.wide = False  # too many distinct values to remember
+
+    def convert(self, convert: Converter, values: Sequence[str]) -> Sequence[Any]:
+        results = self.results
+        if self.wide:
+            results = {}
+        elif self.as_given:  # the common case, after a chunk or two: nothing new
+            if all(map(results.__contains__, values)):
+                return values
+        else:
+            try:
+                return list(map(results.__getitem__, values))
+            except KeyError:  # a value not seen before
+                pass
+        fresh = set(values).difference(results)
+        for value in fresh:
+            results[value] = convert(value)
+        self.as_given = self.as_given and all(map(operator.is_, fresh, map(results.__getitem__, fresh)))
+        converted = values if self.as_given else list(map(results.__getitem__, values))
+        if len(results) > self.limit:
+            self.results, self.wide = {}, True
+        return converted
+
+
+def convert_texts(convert: Converter, values: Sequence[str], memo: Remembered | None = None) -> Sequence[Any]:
     """A CSV column's values (text, every one), converted; BadValue at any bad one.
 
-    Each distinct value is converted once (a column's dates, owners and plans repeat), and a
-    column whose every value stores as given (dates, ids) comes back as it is; free text is
-    stripped in one pass. The same values, one by one, give the same results.
+    Each distinct value is converted once (a column's dates, owners and plans repeat; with
+    ``memo``, once in all the chunks it remembers), and a column whose every value stores as
+    given (dates, ids) comes back as it is; free text is stripped in one pass. The same
+    values, one by one, give the same results.
     """
     if isinstance(convert, _Required):
-        converted = convert_texts(convert.convert, values)
+        converted = convert_texts(convert.convert, values, memo)
         if None in converted:
             raise BadValue("a value is required")
         return converted
     if convert is _text:
         return [text or None for text in map(str.strip, values)]
-    uniques: dict[str, Any] = dict.fromkeys(values)
-    for value in uniques:
-        uniques[value] = convert(value)
-    if all(map(operator.is_, uniques, uniques.values())):
-        return values
-    return list(map(uniques.__getitem__, values))
+    return (memo or Remembered()).convert(convert, values)
 
 
 def scalar(value: Any) -> Any:

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from csm.data import history, outcomes, rollup, timeline
 from csm.data.backend import SQLITE, Dialect, dialect_of
-from csm.data.convert import BadValue, Converter, convert_texts, infer_type
+from csm.data.convert import BadValue, Remembered, convert_texts, infer_type
 from csm.data.freshness import import_ref
 from csm.data.kinds import Columns, spec
 from csm.data.mapping import Mapping
@@ -200,6 +200,7 @@ class _Gathered:
         if table is not None:
             header = [(label, i) for i, label in enumerate(table.header) if label]
             self.sources = columns.plan(header, self.locate(table.header_row))
+        self.memos = [Remembered() for _ in columns.converters]  # a CSV column's converted values
 
     def gather(
         self,
@@ -287,13 +288,14 @@ class _Gathered:
 
         ``seen``: the keys of rows before these (a streamed CSV's earlier chunks).
         """
-        # A CSV's values are all text; JSON's 1 == 1.0 == True would collide in convert_texts' dict.
-        column = convert_texts if self.table is not None else _convert_each
+        raw, converters = self.raw_columns(), self.columns.converters
         try:
-            converted = [
-                column(convert, raw)
-                for convert, raw in zip(self.columns.converters, self.raw_columns(), strict=True)
-            ]
+            if self.table is not None:  # each column's values remembered from chunk to chunk
+                converted = list(map(convert_texts, converters, raw, self.memos))
+            else:  # JSON's 1 == 1.0 == True would collide in convert_texts' dict
+                converted = [
+                    list(map(convert, values)) for convert, values in zip(converters, raw, strict=True)
+                ]
         except BadValue:
             raise self.first_problem(seen) or AssertionError("a value failed only once") from None
         keys = self._keys(converted)
@@ -326,10 +328,6 @@ class _Gathered:
                 return columns.error(f"{self.locate(where)}: {described} {again}")
             seen[key] = where
         return None
-
-
-def _convert_each(convert: Converter, values: Sequence[Any]) -> list[Any]:
-    return list(map(convert, values))
 
 
 def _quoted(name: str) -> str:
