@@ -170,6 +170,24 @@ def test_the_first_bad_row_is_the_one_reported(
     assert rows(conn, "SELECT count(*) FROM accounts") == [(0,)]  # earlier chunks rolled back too
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [  # two rows a chunk: rows 2-3, 4-5, 6-7
+        ("id,name\nA1,a\nA2,b\nA3,c\nA3,d\nA1,e\n", "row 5: id 'A3' is also in row 4"),
+        ("id,name\nA1,a\nA2,b\nA3,c\nA4,d\nA5,e\nA2,f\n", "row 7: id 'A2' is also in row 3"),
+    ],
+)
+def test_a_repeated_key_in_a_later_chunk_names_its_first_row(
+    conn: sqlite3.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
+) -> None:
+    from csm.data import readers
+
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 2)
+    with pytest.raises(DataImportError, match=f"^{tmp_path}/a.csv: {message}; each may appear once"):
+        load(conn, tmp_path, "accounts", "a.csv", text)
+    assert rows(conn, "SELECT count(*) FROM accounts") == [(0,)]
+
+
 def test_the_first_bad_record_wins_over_a_later_unknown_field(conn: sqlite3.Connection) -> None:
     records = [("record 1", {"id": "A1", "name": ""}), ("record 2", {"id": "A2", "name": "B", "x y": []})]
     with pytest.raises(DataImportError) as exc:

@@ -257,10 +257,6 @@ class _Gathered:
         for numbers, chunk in self.table.chunks():
             self.wheres, self.rows = list(numbers), chunk
             values = self.convert(seen)
-            fresh = dict(zip(self._keys(values), self.wheres, strict=True))
-            if not seen.keys().isdisjoint(fresh):
-                raise self.first_problem(seen) or AssertionError("a repeated key went missing")
-            seen.update(fresh)
             done += len(chunk)
             if on_progress is not None:
                 on_progress(done)
@@ -286,7 +282,8 @@ class _Gathered:
     def convert(self, seen: dict[Any, Any] | None = None) -> list[Sequence[Any]]:
         """Converted values, one list per column; the first bad row raises.
 
-        ``seen``: the keys of rows before these (a streamed CSV's earlier chunks).
+        ``seen``: the keys of rows before these (a streamed CSV's earlier chunks), and where;
+        these rows' keys are added to it.
         """
         raw, converters = self.raw_columns(), self.columns.converters
         try:
@@ -298,10 +295,20 @@ class _Gathered:
                 ]
         except BadValue:
             raise self.first_problem(seen) or AssertionError("a value failed only once") from None
-        keys = self._keys(converted)
-        if len(set(keys)) != len(keys):
-            raise self.first_problem(seen) or AssertionError("a duplicate key went missing")
+        self._claim_keys(converted, {} if seen is None else seen)
         return converted
+
+    def _claim_keys(self, converted: list[Sequence[Any]], seen: dict[Any, Any]) -> None:
+        """Each row's key into ``seen`` (key -> where); one already there, or twice in these rows, raises."""
+        keys = self._keys(converted)
+        if seen.keys().isdisjoint(keys):
+            size = len(seen)
+            seen.update(zip(keys, self.wheres, strict=True))
+            if len(seen) == size + len(keys):
+                return
+            for key in keys:  # a key twice in these rows: none of them was there before
+                seen.pop(key, None)
+        raise self.first_problem(seen) or AssertionError("a repeated key went missing")
 
     def first_problem(self, before: dict[Any, Any] | None = None) -> DataImportError | None:
         """The first bad value or repeated key, row by row, in the rows gathered so far.
