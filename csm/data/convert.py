@@ -353,8 +353,9 @@ def convert_texts(convert: Converter, values: Sequence[str], memo: Remembered | 
         if None in converted:
             raise BadValue("a value is required")
         return converted
-    if convert is _text:
-        return [text or None for text in map(str.strip, values)]
+    if convert is _text:  # strip returns a value with nothing to strip as it is
+        texts = list(map(str.strip, values))
+        return [text or None for text in texts] if "" in texts else texts
     return (memo or Remembered()).convert(convert, values)
 
 
