@@ -5,7 +5,7 @@ Reading (:mod:`csm.data.readers`) yields ``(location, record)`` pairs ("row
 converts the raw values a column at a time with one precompiled converter per
 column (:mod:`csm.data.convert`; which column a field fills is
 :mod:`csm.data.kinds`), so a CSV column's repeated values are checked once
-each, then upserts them with ``executemany`` of
+each in the whole file (:class:`csm.data.convert.Remembered`), then upserts them with ``executemany`` of
 ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <the row differs>``. A CSV goes
 through 5,000 rows at a time, so memory stays flat; records (and a CSV that
 adds columns, whose type needs every value) are gathered whole first. It is
