@@ -129,6 +129,13 @@ def test_the_condition_languages_hooks_give_the_same_answers(db: Any) -> None:
     assert one(f"{d.json_value(':doc', 'gone')} IS NULL", document) in (1, True)
     assert one(f"{d.json_value(':doc', 'missing')} IS NULL", document) in (1, True)
     assert one(d.date_of("ct.met_on") + f" {row}") == "2026-11-02"
+    # Monday 0 .. Sunday 6, of a date and of a timestamp; each element of a JSON list as text
+    week = [one(d.weekday(":day"), {"day": f"2026-11-{day}"}) for day in range(23, 30)]
+    assert week == list(range(7)) and one(d.weekday(":t"), {"t": "2026-11-29T23:30:00"}) == 6
+    days = {"days": '["2026-11-26", "2026-12-25"]'}
+    listed = db.execute(f"SELECT h.value FROM {d.json_texts(':days', 'h')} ORDER BY h.value", days)
+    assert [r[0] for r in listed] == ["2026-11-26", "2026-12-25"]
+    assert one(f"count(*) FROM {d.json_texts(':days', 'h')}", {"days": "[]"}) == 0
 
 
 def test_named_parameters_and_casts_become_pyformat() -> None:
