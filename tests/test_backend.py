@@ -87,6 +87,10 @@ def test_dialect_hooks_give_the_same_answers(db: Any) -> None:
     db.executemany("INSERT INTO suppressions (email, created_at) VALUES (?, 't')", [("B@x",), ("a@x",)])
     joined = db.execute(f"SELECT {d.group_concat('email', ';')} FROM suppressions").fetchone()[0]
     assert sorted(joined.split(";")) == ["B@x", "a@x"]
+    stamp = d.schema_stamp(db)
+    assert d.schema_stamp(db) == stamp
+    db.execute("ALTER TABLE accounts ADD COLUMN region TEXT")  # an import's new column
+    assert d.schema_stamp(db) != stamp
     same = f"{d.nocase('email')} = {d.nocase('?')}"
     found = db.execute(f"SELECT email FROM suppressions WHERE {same}", ("b@X",))
     assert [r[0] for r in found] == ["B@x"]

@@ -105,6 +105,12 @@ class Dialect(SqlDialect):
         if sequence is not None:  # NULL: an id the rows bring (accounts' text ids)
             conn.execute(f"SELECT setval(?, coalesce(max(id), 0) + 1, false) FROM {table}", (sequence,))
 
+    def login(self, conn: Any) -> str | None:
+        """The database login this connection acts as (``current_user``); SQLite has none."""
+        if self.name == "sqlite":
+            return None
+        return str(conn.execute("SELECT current_user").fetchone()[0])
+
     def schema_stamp(self, conn: Any) -> int:
         """A number that moves with every CREATE or ALTER (a new import column): SQLite's schema
         cookie; on PostgreSQL a hash of the schema's tables, columns and types."""
