@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
@@ -24,16 +23,6 @@ OWNERS = {DANA: {"name": "Dana Reyes", "login": "dana"}, "sam@northbeam.example"
 def me_of(conn: Any, tmp_path: Path, **settings: Any) -> str | None:
     ws = Workspace(tmp_path, parse_settings(settings, "csm.toml"))
     return Runtime(ws, conn, TODAY).me
-
-
-def as_login(url: str, login: str) -> str:
-    """``url`` with ``login`` as its user, the role created on the test cluster first."""
-    parts = urlsplit(url)
-    with store.connect(url) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = ?", (login,)).fetchone()
-        if not exists:
-            admin.execute(f'CREATE ROLE "{login}" LOGIN SUPERUSER')
-    return urlunsplit(parts._replace(netloc=f"{quote(login, safe='')}@{parts.hostname or ''}"))
 
 
 def test_csm_owner_comes_first_then_the_me_setting(
@@ -75,9 +64,14 @@ def team_db(pg_cluster: Any) -> str:
     ],
 )
 def test_on_postgresql_the_login_is_me_when_the_settings_say_nobody(
-    team_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, login: str, expected: str | None
+    pg_cluster: Any,
+    team_db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    login: str,
+    expected: str | None,
 ) -> None:
-    with store.connect(as_login(team_db, login)) as conn:
+    with store.connect(pg_cluster.as_login(team_db, login)) as conn:
         assert dialect_of(conn).login(conn) == login
         assert me_of(conn, tmp_path, owners=OWNERS) == expected
         # the settings still come first
