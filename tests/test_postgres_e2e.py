@@ -150,6 +150,27 @@ def test_a_writing_run_drafts_what_it_drafts_on_sqlite(drafted: tuple[Path, str,
     assert added(root) == added(solo) != []
 
 
+def test_follow_ups_match_on_postgresql_as_on_sqlite(drafted: tuple[Path, str, Path]) -> None:
+    """Two weeks on, the sequences' follow-ups (5 business days after a heads-up, unless replied; a
+    silent account's nudge) match the same accounts, with the same reasons, on both databases."""
+    root, _url, solo = drafted
+
+    def follow_ups(workspace: Path) -> list[tuple[str, str, str, Any]]:
+        args = ["-w", str(workspace), "--today", "2026-12-07", "run", "--dry-run", "--json", "--limit", "500"]
+        result = CliRunner().invoke(app, [*args, "renewal-ahead", "silent-account"])
+        assert result.exit_code == 0, result.output
+        steps = json.loads(result.output)["steps"]
+        return [
+            (step["step"], m["account"], m["dedupe_key"], m["values"].get("after"))
+            for step in steps
+            if step["when"].startswith("after ")
+            for m in step["matches"]
+        ]
+
+    found = follow_ups(root)
+    assert found == follow_ups(solo) and len(found) == 12  # 8 renewal-ahead, 4 silent-account
+
+
 def test_today_shows_my_own_book_found_by_my_login(drafted: tuple[Path, str, Path]) -> None:
     _root, url, _solo = drafted
     sam = "sam.okafor@northbeam.example"
