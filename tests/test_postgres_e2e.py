@@ -256,3 +256,9 @@ def test_sync_pulls_into_the_team_database(drafted: tuple[Path, str, Path], http
         ]
     finally:
         toml.write_text(kept, encoding="utf-8")
+
+
+def test_shell_completion_reads_account_ids_from_the_team_database(drafted: tuple[Path, str, Path]) -> None:
+    from test_completion import tab
+
+    assert tab("csm account A132", drafted[0]) == [f"A132{n}" for n in range(10)]
