@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -16,7 +16,7 @@ from csm.data.backend import dialect_of
 from csm.errors import PlaybookError, TemplateError
 from csm.language.fields import FieldSet, standard_fields
 from csm.templating.files import template_names
-from csm.workspace import Workspace
+from csm.workspace import Owner, Workspace
 
 if TYPE_CHECKING:  # loaded when used: `csm today` reads no playbook and renders nothing
     from csm.data.freshness import Stale
@@ -46,11 +46,34 @@ def sql_params(ws: Workspace, today: dt.date) -> dict[str, Any]:
     }
 
 
+def login_owner(conn: sqlite3.Connection, owners: Mapping[str, Owner]) -> str | None:
+    """The owner the database login stands for: the ``[owners]`` entry whose ``login`` it is,
+    else the login itself when it is an owner's address (in ``[owners]`` or on an account).
+
+    None on SQLite (a file has no login) and for a login that is nobody's, such as a team's
+    shared one: then there is no "me", as without any.
+    """
+    login = dialect_of(conn).login(conn)
+    if login is None:
+        return None
+    for email, owner in owners.items():
+        if owner.login == login:
+            return email
+    if login in owners or conn.execute("SELECT 1 FROM accounts WHERE owner = ? LIMIT 1", (login,)).fetchone():
+        return login
+    return None
+
+
 @dataclass
 class Runtime:
     ws: Workspace
     conn: sqlite3.Connection
     today: dt.date
+
+    @cached_property
+    def me(self) -> str | None:
+        """Who "me" is: CSM_OWNER, else csm.toml's `me`, else on PostgreSQL the login's owner."""
+        return self.ws.me() or login_owner(self.conn, self.ws.settings.owners)
 
     @cached_property
     def fields(self) -> FieldSet:

@@ -26,6 +26,7 @@ class Owner:
     name: str
     title: str = "Customer Success Manager"
     signature: str = ""
+    login: str | None = None  # their PostgreSQL login: a team's csm finds "me" by it
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ _TOP_KEYS = {
     "inbox": dict,
     "holidays": list,
 }
-_OWNER_KEYS = {"name", "title", "signature"}
+_OWNER_KEYS = {"name", "title", "signature", "login"}
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,8 @@ class Workspace:
         return Owner(email=email or "", name=name)
 
     def me(self) -> str | None:
-        """Who "me" is: CSM_OWNER, else the `me` setting."""
+        """Who "me" is by the settings: CSM_OWNER, else the `me` setting (on PostgreSQL the
+        database login comes after both: :attr:`csm.runtime.Runtime.me`)."""
         return os.environ.get(ENV_OWNER) or self.settings.me
 
     def today(self, override: dt.date | None = None) -> dt.date:
@@ -356,11 +358,15 @@ def _owners(raw: dict[str, Any], path: str) -> dict[str, Owner]:
                 )
         if not isinstance(details.get("name"), str):
             raise _setting_error(path, f"owners.{email}.name", "required: the CSM's name")
+        login = details.get("login")
+        if login is not None and (not isinstance(login, str) or not login):
+            raise _setting_error(path, f"owners.{email}.login", f"expected a database login, got {login!r}")
         owners[email] = Owner(
             email=email,
             name=details["name"],
             title=str(details.get("title", "Customer Success Manager")),
             signature=str(details.get("signature", "")),
+            login=login,
         )
     return owners
 

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 PG_USER = "postgres"  # initdb refuses to run as root: the cluster runs as this system user
 
@@ -72,6 +73,19 @@ class PgCluster:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
+
+    def as_login(self, url: str, login: str) -> str:
+        """``url`` with ``login`` as its user (a CSM's own login), the role made first if new.
+
+        A superuser, so that it may use the tables another login's csm created.
+        """
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone() is None:
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER").format(sql.Identifier(login)))
+        return url.replace(f"//{self.user}@", f"//{quote(login, safe='')}@", 1)
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")

@@ -87,6 +87,10 @@ def test_dialect_hooks_give_the_same_answers(db: Any) -> None:
     db.executemany("INSERT INTO suppressions (email, created_at) VALUES (?, 't')", [("B@x",), ("a@x",)])
     joined = db.execute(f"SELECT {d.group_concat('email', ';')} FROM suppressions").fetchone()[0]
     assert sorted(joined.split(";")) == ["B@x", "a@x"]
+    stamp = d.schema_stamp(db)
+    assert d.schema_stamp(db) == stamp
+    db.execute("ALTER TABLE accounts ADD COLUMN region TEXT")  # an import's new column
+    assert d.schema_stamp(db) != stamp
     same = f"{d.nocase('email')} = {d.nocase('?')}"
     found = db.execute(f"SELECT email FROM suppressions WHERE {same}", ("b@X",))
     assert [r[0] for r in found] == ["B@x"]
@@ -129,6 +133,13 @@ def test_the_condition_languages_hooks_give_the_same_answers(db: Any) -> None:
     assert one(f"{d.json_value(':doc', 'gone')} IS NULL", document) in (1, True)
     assert one(f"{d.json_value(':doc', 'missing')} IS NULL", document) in (1, True)
     assert one(d.date_of("ct.met_on") + f" {row}") == "2026-11-02"
+    # Monday 0 .. Sunday 6, of a date and of a timestamp; each element of a JSON list as text
+    week = [one(d.weekday(":day"), {"day": f"2026-11-{day}"}) for day in range(23, 30)]
+    assert week == list(range(7)) and one(d.weekday(":t"), {"t": "2026-11-29T23:30:00"}) == 6
+    days = {"days": '["2026-11-26", "2026-12-25"]'}
+    listed = db.execute(f"SELECT h.value FROM {d.json_texts(':days', 'h')} ORDER BY h.value", days)
+    assert [r[0] for r in listed] == ["2026-11-26", "2026-12-25"]
+    assert one(f"count(*) FROM {d.json_texts(':days', 'h')}", {"days": "[]"}) == 0
 
 
 def test_named_parameters_and_casts_become_pyformat() -> None:

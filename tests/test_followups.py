@@ -55,7 +55,7 @@ def test_a_follow_up_loads(follow: str, expected: FollowUp) -> None:
     assert problems == []
     step = playbook.step("call")
     assert step.follow == expected
-    assert (step.when.sql, step.when.fields) == ("1", ())
+    assert (step.when.sql, step.when.fields) == ("TRUE", ())
     assert step.when.source == expected.text()
 
 

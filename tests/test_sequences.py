@@ -1,22 +1,25 @@
 """csm/engine/sequences.py: business days in SQL, follow-up matching in the step's one query,
-and where an account stands in a sequence (what `csm explain` shows)."""
+and where an account stands in a sequence (what `csm explain` shows), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from csm.data import store
+from csm.data.backend import SQLITE, dialect_of
 from csm.engine import matching, sequences
-from csm.language.fields import standard_fields
+from csm.language.fields import FieldSet, standard_fields
 from csm.language.playbooks import Playbook, parse_playbook
 
-FIELDS = standard_fields()
 PLAYBOOK = """\
 playbook: ping
 title: Ping
@@ -51,20 +54,32 @@ def reference_business_days(start: dt.date, end: dt.date, holidays: set[dt.date]
 DAYS = st.dates(min_value=dt.date(2020, 1, 1), max_value=dt.date(2030, 12, 31))
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def calendar(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A connection to count business days on, one per backend for the module (Hypothesis runs
+    hundreds of examples on it)."""
+    if request.param == "sqlite":
+        conn: Any = sqlite3.connect(":memory:")
+    else:
+        conn = store.connect(request.getfixturevalue("pg_cluster").new_database(), create=True)
+    yield conn
+    conn.close()
+
+
 @settings(max_examples=300, deadline=None)
 @given(start=DAYS, span=st.integers(0, 400), holidays=st.sets(DAYS, max_size=8))
 def test_business_days_in_sql_agree_with_counting_them(
-    start: dt.date, span: int, holidays: set[dt.date]
+    calendar: Any, start: dt.date, span: int, holidays: set[dt.date]
 ) -> None:
     end = start + dt.timedelta(days=span)
-    conn = sqlite3.connect(":memory:")
-    sql = sequences.business_days_sql(":start", ":end")
+    d = SQLITE if isinstance(calendar, sqlite3.Connection) else dialect_of(calendar)
+    sql = sequences.business_days_sql(d, ":start", ":end")
     params = {
         "start": start.isoformat(),
         "end": end.isoformat(),
-        "holidays": json.dumps(sorted(d.isoformat() for d in holidays)),
+        "holidays": json.dumps(sorted(day.isoformat() for day in holidays)),
     }
-    assert conn.execute(f"SELECT {sql}", params).fetchone()[0] == reference_business_days(
+    assert calendar.execute(f"SELECT {sql}", params).fetchone()[0] == reference_business_days(
         start, end, holidays
     )
     # ...and the day a wait of that many business days ends is the first such day.
@@ -77,15 +92,19 @@ def test_business_days_in_sql_agree_with_counting_them(
         )
 
 
+def fields_of(conn: Any) -> FieldSet:
+    return standard_fields(dialect=dialect_of(conn))
+
+
 @pytest.fixture
-def playbook() -> Playbook:
-    found, problems = parse_playbook(PLAYBOOK, Path("playbooks/ping.yaml"), FIELDS, lambda t: True)
+def playbook(db: Any) -> Playbook:
+    found, problems = parse_playbook(PLAYBOOK, Path("playbooks/ping.yaml"), fields_of(db), lambda t: True)
     assert problems == [] and found is not None
     return found
 
 
-def seed(conn: sqlite3.Connection, *, sent_at: str | None = SENT) -> None:
-    with conn:
+def seed(conn: Any, *, sent_at: str | None = SENT) -> None:
+    with store.transaction(conn):
         conn.execute("INSERT INTO accounts (id, name, start_date) VALUES ('A1', 'Acme', '2026-01-01')")
         conn.execute("INSERT INTO accounts (id, name, start_date) VALUES ('A2', 'Beta', '2026-01-01')")
         for account in ("A1", "A2"):
@@ -105,14 +124,15 @@ def seed(conn: sqlite3.Connection, *, sent_at: str | None = SENT) -> None:
 
 
 def matched(
-    conn: sqlite3.Connection,
+    conn: Any,
     playbook: Playbook,
     step: str,
     today: str,
     tz: str = "UTC",
     holidays: tuple[str, ...] = (),
 ) -> list[tuple[str, str]]:
-    sql, params = matching.step_query(playbook, playbook.step(step), FIELDS, dt.date.fromisoformat(today))
+    fields = fields_of(conn)
+    sql, params = matching.step_query(playbook, playbook.step(step), fields, dt.date.fromisoformat(today))
     base = {
         "today": today,
         "primary_metric": "active_users",
@@ -123,65 +143,63 @@ def matched(
 
 
 def test_a_follow_up_matches_when_the_wait_is_over_once_per_email_it_follows(
-    conn: sqlite3.Connection, playbook: Playbook
+    db: Any, playbook: Playbook
 ) -> None:
-    seed(conn)
+    seed(db)
     # Sent Friday 20 Nov (UTC): the 5th business day after is Friday 27 Nov.
-    assert matched(conn, playbook, "call", "2026-11-26") == []
-    assert matched(conn, playbook, "call", "2026-11-27") == [("A1", "once@1"), ("A2", "once@2")]
+    assert matched(db, playbook, "call", "2026-11-26") == []
+    assert matched(db, playbook, "call", "2026-11-27") == [("A1", "once@1"), ("A2", "once@2")]
     # Thanksgiving off: one day later. A calendar wait counts every day.
-    assert matched(conn, playbook, "call", "2026-11-27", holidays=("2026-11-26",)) == []
-    assert matched(conn, playbook, "later", "2026-11-27") == [("A1", "once@1"), ("A2", "once@2")]
-    assert matched(conn, playbook, "later", "2026-11-26") == []
+    assert matched(db, playbook, "call", "2026-11-27", holidays=("2026-11-26",)) == []
+    assert matched(db, playbook, "later", "2026-11-27") == [("A1", "once@1"), ("A2", "once@2")]
+    assert matched(db, playbook, "later", "2026-11-26") == []
     # Due for LATE_DAYS more days, then it lapses.
-    assert [a for a, _ in matched(conn, playbook, "later", "2026-12-17")] == ["A1", "A2"]
-    assert matched(conn, playbook, "later", "2026-12-18") == []
-    assert [a for a, _ in matched(conn, playbook, "call", "2026-12-25")] == ["A1", "A2"]  # 25 business days
-    assert matched(conn, playbook, "call", "2026-12-28") == []
+    assert [a for a, _ in matched(db, playbook, "later", "2026-12-17")] == ["A1", "A2"]
+    assert matched(db, playbook, "later", "2026-12-18") == []
+    assert [a for a, _ in matched(db, playbook, "call", "2026-12-25")] == ["A1", "A2"]  # 25 business days
+    assert matched(db, playbook, "call", "2026-12-28") == []
 
 
-def test_the_wait_counts_in_the_workspace_timezone(conn: sqlite3.Connection, playbook: Playbook) -> None:
-    seed(conn)
+def test_the_wait_counts_in_the_workspace_timezone(db: Any, playbook: Playbook) -> None:
+    seed(db)
     # In Auckland it went out on Saturday 21 Nov: five business days end on Friday 27 Nov as well,
     # but a 7-day wait ends a day later than in UTC.
-    assert matched(conn, playbook, "later", "2026-11-27", tz="Pacific/Auckland") == []
-    assert [a for a, _ in matched(conn, playbook, "later", "2026-11-28", tz="Pacific/Auckland")] == [
+    assert matched(db, playbook, "later", "2026-11-27", tz="Pacific/Auckland") == []
+    assert [a for a, _ in matched(db, playbook, "later", "2026-11-28", tz="Pacific/Auckland")] == [
         "A1",
         "A2",
     ]
 
 
-def test_only_a_sent_email_starts_the_wait_and_a_reply_since_stops_it(
-    conn: sqlite3.Connection, playbook: Playbook
-) -> None:
-    seed(conn, sent_at=None)
-    assert matched(conn, playbook, "call", "2026-12-10") == []
-    conn.execute("UPDATE outbox SET status = 'sent', sent_at = ? WHERE account_id = 'A1'", (SENT,))
-    with conn:
+def test_only_a_sent_email_starts_the_wait_and_a_reply_since_stops_it(db: Any, playbook: Playbook) -> None:
+    seed(db, sent_at=None)
+    assert matched(db, playbook, "call", "2026-12-10") == []
+    db.execute("UPDATE outbox SET status = 'sent', sent_at = ? WHERE account_id = 'A1'", (SENT,))
+    with store.transaction(db):
         for account, at in (("A1", "2026-11-19T09:00:00+00:00"), ("A2", "2026-11-23T09:00:00+00:00")):
-            conn.execute(
+            db.execute(
                 "INSERT INTO replies (message_key, account_id, address, at, subject, matched_by, recorded_at)"
                 " VALUES (?, ?, 'kim@acme.example', ?, 'Re: Hi', 'sender', ?)",
                 (f"<{account}@x>", account, at, at),
             )
     # A1's reply came before the email went out: it does not count. A2's email never went out.
-    assert matched(conn, playbook, "call", "2026-12-10") == [("A1", "once@1")]
-    conn.execute(  # in the email's thread, it counts whatever the sender's clock said
+    assert matched(db, playbook, "call", "2026-12-10") == [("A1", "once@1")]
+    db.execute(  # in the email's thread, it counts whatever the sender's clock said
         "UPDATE replies SET draft_id = 1, matched_by = 'thread' WHERE account_id = 'A1'"
     )
-    assert matched(conn, playbook, "call", "2026-12-10") == []
-    conn.execute("UPDATE replies SET draft_id = NULL, matched_by = 'sender' WHERE account_id = 'A1'")
-    conn.execute("UPDATE outbox SET status = 'sent', sent_at = ? WHERE account_id = 'A2'", (SENT,))
-    assert matched(conn, playbook, "call", "2026-12-10") == [("A1", "once@1")]  # A2 replied
-    assert [a for a, _ in matched(conn, playbook, "later", "2026-12-10")] == ["A1", "A2"]  # no `unless`
+    assert matched(db, playbook, "call", "2026-12-10") == []
+    db.execute("UPDATE replies SET draft_id = NULL, matched_by = 'sender' WHERE account_id = 'A1'")
+    db.execute("UPDATE outbox SET status = 'sent', sent_at = ? WHERE account_id = 'A2'", (SENT,))
+    assert matched(db, playbook, "call", "2026-12-10") == [("A1", "once@1")]  # A2 replied
+    assert [a for a, _ in matched(db, playbook, "later", "2026-12-10")] == ["A1", "A2"]  # no `unless`
 
 
-def test_position_says_where_each_account_is(conn: sqlite3.Connection, playbook: Playbook) -> None:
-    seed(conn)
+def test_position_says_where_each_account_is(db: Any, playbook: Playbook) -> None:
+    seed(db)
 
     def where(account: str, today: str) -> list[tuple[str, str, str]]:
         found = sequences.position(
-            conn,
+            db,
             playbook,
             account,
             dt.date.fromisoformat(today),
@@ -199,13 +217,13 @@ def test_position_says_where_each_account_is(conn: sqlite3.Connection, playbook:
         "due",
         "no reply 5 business days after 2026-11-20: follow-up due",
     )
-    with conn:
-        conn.execute(
+    with store.transaction(db):
+        db.execute(
             "INSERT INTO tasks (dedupe_key, playbook, step, account_id, title, created_at)"
             " VALUES ('ping:call:A1:once@1', 'ping', 'call', 'A1', 'No reply: call', ?)",
             (SENT,),
         )
-        conn.execute(
+        db.execute(
             "INSERT INTO replies (message_key, account_id, address, at, subject, matched_by, recorded_at)"
             " VALUES ('<r@x>', 'A2', 'kim@beta.example', '2026-11-23T08:00:00+00:00', 'Re: Hi', 'thread', ?)",
             (SENT,),
@@ -226,5 +244,5 @@ def test_position_says_where_each_account_is(conn: sqlite3.Connection, playbook:
         "lapsed",
         "no reply to 'hello' of 2026-11-20; too late now",
     )
-    conn.execute("DELETE FROM outbox")
+    db.execute("DELETE FROM outbox")
     assert where("A1", "2026-11-30")[0] == ("call", "not-started", "no email of 'hello' sent yet")

@@ -1,4 +1,5 @@
-"""`csm sync` against a real HTTP server on loopback: pagination, auth, retries, failures."""
+"""`csm sync` against a real HTTP server on loopback: pagination, auth, retries, failures; what it
+writes, on SQLite and PostgreSQL (the `db` fixture)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import db_dump
+from importing import dump
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -57,16 +59,9 @@ def write_settings(workspace: Path, text: str) -> None:
     path.write_text(path.read_text(encoding="utf-8") + "\n" + text, encoding="utf-8")
 
 
-@pytest.fixture
-def conn(workspace: Path) -> sqlite3.Connection:
-    connection = store.connect(workspace / "csm.db")
-    yield connection
-    connection.close()
-
-
-def accounts_in(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+def accounts_in(db: Any) -> list[tuple[Any, ...]]:
     return [
-        tuple(r) for r in conn.execute("SELECT id, name, arr, owner, renewal_date FROM accounts ORDER BY id")
+        tuple(r) for r in db.execute("SELECT id, name, arr, owner, renewal_date FROM accounts ORDER BY id")
     ]
 
 
@@ -83,7 +78,7 @@ def paged(size: int, key: Callable[[Request], int]) -> Callable[[Request], Respo
 # -- pagination --------------------------------------------------------------------------------
 
 
-def test_page_number_pagination(httpserver: HTTPServer, workspace: Path, conn: sqlite3.Connection) -> None:
+def test_page_number_pagination(httpserver: HTTPServer, workspace: Path, db: Any) -> None:
     httpserver.expect_request("/api/companies").respond_with_handler(
         paged(3, lambda r: (int(r.args["page"]) - 1) * int(r.args["per_page"]))
     )
@@ -96,14 +91,14 @@ def test_page_number_pagination(httpserver: HTTPServer, workspace: Path, conn: s
             f"[sources.crm.accounts.fields]\n{FIELDS}",
         ),
     )
-    result = sync_source(conn, source, now=NOW)
+    result = sync_source(db, source, now=NOW)
     assert [r.args["page"] for r, _ in httpserver.log] == ["1", "2", "3"]
     assert result.pulled == {"accounts": 7}
     assert (result.results[0].inserted, result.results[0].updated) == (7, 0)
-    assert accounts_in(conn)[0] == ("C1", "Company 1", 1000.0, "dana@example.com", "2027-03-01")
+    assert accounts_in(db)[0] == ("C1", "Company 1", 1000.0, "dana@example.com", "2027-03-01")
 
 
-def test_offset_pagination(httpserver: HTTPServer, workspace: Path, conn: sqlite3.Connection) -> None:
+def test_offset_pagination(httpserver: HTTPServer, workspace: Path, db: Any) -> None:
     httpserver.expect_request("/api/companies").respond_with_handler(paged(4, lambda r: int(r.args["skip"])))
     source = load(
         workspace,
@@ -114,12 +109,12 @@ def test_offset_pagination(httpserver: HTTPServer, workspace: Path, conn: sqlite
             f"[sources.crm.accounts.fields]\n{FIELDS}",
         ),
     )
-    sync_source(conn, source, now=NOW)
+    sync_source(db, source, now=NOW)
     assert [(r.args["skip"], r.args["take"]) for r, _ in httpserver.log] == [("0", "4"), ("4", "4")]
-    assert len(accounts_in(conn)) == 7
+    assert len(accounts_in(db)) == 7
 
 
-def test_cursor_pagination(httpserver: HTTPServer, workspace: Path, conn: sqlite3.Connection) -> None:
+def test_cursor_pagination(httpserver: HTTPServer, workspace: Path, db: Any) -> None:
     def handler(request: Request) -> Response:
         start = int(request.args.get("after", "0"))
         chunk = ACCOUNTS[start : start + 5]
@@ -138,12 +133,12 @@ def test_cursor_pagination(httpserver: HTTPServer, workspace: Path, conn: sqlite
             f"[sources.crm.accounts.fields]\n{FIELDS}",
         ),
     )
-    sync_source(conn, source, now=NOW)
+    sync_source(db, source, now=NOW)
     assert [r.args.get("after") for r, _ in httpserver.log] == [None, "5"]
-    assert len(accounts_in(conn)) == 7
+    assert len(accounts_in(db)) == 7
 
 
-def test_link_header_pagination(httpserver: HTTPServer, workspace: Path, conn: sqlite3.Connection) -> None:
+def test_link_header_pagination(httpserver: HTTPServer, workspace: Path, db: Any) -> None:
     def handler(request: Request) -> Response:
         start = int(request.args.get("from", "0"))
         headers = {}
@@ -162,9 +157,9 @@ def test_link_header_pagination(httpserver: HTTPServer, workspace: Path, conn: s
             f"[sources.crm.accounts.fields]\n{FIELDS}",
         ),
     )
-    sync_source(conn, source, now=NOW)
+    sync_source(db, source, now=NOW)
     assert [r.args.get("from") for r, _ in httpserver.log] == [None, "3", "6"]
-    assert len(accounts_in(conn)) == 7
+    assert len(accounts_in(db)) == 7
 
 
 # -- auth ----------------------------------------------------------------------------------------
@@ -184,7 +179,7 @@ AUTHS = [
 def test_each_auth_kind_sends_its_header(
     httpserver: HTTPServer,
     workspace: Path,
-    conn: sqlite3.Connection,
+    db: Any,
     monkeypatch: pytest.MonkeyPatch,
     auth: str,
     header: str,
@@ -200,18 +195,18 @@ def test_each_auth_kind_sends_its_header(
             f"[sources.crm.accounts.fields]\n{FIELDS}",
         ),
     )
-    sync_source(conn, source, now=NOW)
-    assert len(accounts_in(conn)) == 2
+    sync_source(db, source, now=NOW)
+    assert len(accounts_in(db)) == 2
 
 
-def test_a_missing_secret_names_the_variable(workspace: Path, conn: sqlite3.Connection) -> None:
+def test_a_missing_secret_names_the_variable(workspace: Path, db: Any) -> None:
     text = (
         '[sources.crm]\nbase_url = "http://127.0.0.1:9"\n'
         'auth = { type = "bearer", token_env = "CRM_TOKEN" }\n'
     )
     source = load(workspace, text + '[sources.crm.accounts]\npath = "/x"\n')
     with pytest.raises(WorkspaceError, match="the environment variable CRM_TOKEN is not set"):
-        sync_source(conn, source, now=NOW)
+        sync_source(db, source, now=NOW)
 
 
 def test_401_names_source_and_endpoint_never_the_token(
@@ -236,13 +231,11 @@ def test_401_names_source_and_endpoint_never_the_token(
     assert db_dump(workspace / "csm.db") == before
 
 
-def test_404_points_at_the_path_setting(
-    httpserver: HTTPServer, workspace: Path, conn: sqlite3.Connection
-) -> None:
+def test_404_points_at_the_path_setting(httpserver: HTTPServer, workspace: Path, db: Any) -> None:
     httpserver.expect_request("/api/companeis").respond_with_data("not found", status=404)
     source = load(workspace, settings(httpserver, '[sources.crm.accounts]\npath = "/companeis"\n'))
     with pytest.raises(SyncError, match=r"GET /companeis\): HTTP 404") as info:
-        sync_source(conn, source, now=NOW)
+        sync_source(db, source, now=NOW)
     assert "sources.crm.accounts.path" in str(info.value)
 
 
@@ -253,7 +246,7 @@ def test_404_points_at_the_path_setting(
 def test_temporary_failure_then_success(
     httpserver: HTTPServer,
     workspace: Path,
-    conn: sqlite3.Connection,
+    db: Any,
     status: int,
     headers: dict[str, str],
     delay: float | None,
@@ -270,24 +263,24 @@ def test_temporary_failure_then_success(
         ),
     )
     slept: list[float] = []
-    sync_source(conn, source, now=NOW, sleep=slept.append)
+    sync_source(db, source, now=NOW, sleep=slept.append)
     assert len(httpserver.log) == 2
     assert len(slept) == 1 and (delay is None or slept == [delay])
-    assert len(accounts_in(conn)) == 3
+    assert len(accounts_in(db)) == 3
 
 
-def test_retries_are_bounded(httpserver: HTTPServer, workspace: Path, conn: sqlite3.Connection) -> None:
+def test_retries_are_bounded(httpserver: HTTPServer, workspace: Path, db: Any) -> None:
     httpserver.expect_request("/api/companies").respond_with_data("down", status=503)
     source = load(
         workspace, settings(httpserver, 'retries = 2\n[sources.crm.accounts]\npath = "/companies"\n')
     )
     slept: list[float] = []
     with pytest.raises(SourceUnavailable, match="HTTP 503"):
-        sync_source(conn, source, now=NOW, sleep=slept.append)
+        sync_source(db, source, now=NOW, sleep=slept.append)
     assert len(httpserver.log) == 3 and len(slept) == 2
 
 
-def test_a_timeout_is_reported(httpserver: HTTPServer, workspace: Path, conn: sqlite3.Connection) -> None:
+def test_a_timeout_is_reported(httpserver: HTTPServer, workspace: Path, db: Any) -> None:
     def slow(request: Request) -> Response:
         time.sleep(0.6)
         return Response("[]", content_type="application/json")
@@ -298,27 +291,25 @@ def test_a_timeout_is_reported(httpserver: HTTPServer, workspace: Path, conn: sq
         settings(httpserver, 'timeout = 0.2\nretries = 0\n[sources.crm.accounts]\npath = "/companies"\n'),
     )
     with pytest.raises(SourceUnavailable, match=r"no answer within 0.2s"):
-        sync_source(conn, source, now=NOW)
+        sync_source(db, source, now=NOW)
 
 
-def test_bad_json_names_the_page(httpserver: HTTPServer, workspace: Path, conn: sqlite3.Connection) -> None:
+def test_bad_json_names_the_page(httpserver: HTTPServer, workspace: Path, db: Any) -> None:
     httpserver.expect_request("/api/companies").respond_with_data(
         "<html>oops</html>", content_type="text/html"
     )
     source = load(workspace, settings(httpserver, '[sources.crm.accounts]\npath = "/companies"\n'))
     with pytest.raises(SyncError, match=r"source 'crm', accounts, page 1: the response is not JSON"):
-        sync_source(conn, source, now=NOW)
+        sync_source(db, source, now=NOW)
 
 
-def test_records_not_where_the_setting_says(
-    httpserver: HTTPServer, workspace: Path, conn: sqlite3.Connection
-) -> None:
+def test_records_not_where_the_setting_says(httpserver: HTTPServer, workspace: Path, db: Any) -> None:
     httpserver.expect_request("/api/companies").respond_with_json({"items": ACCOUNTS})
     source = load(
         workspace, settings(httpserver, '[sources.crm.accounts]\npath = "/companies"\nrecords = "data"\n')
     )
     with pytest.raises(SyncError, match="expected a list of records at 'data', found nothing") as info:
-        sync_source(conn, source, now=NOW)
+        sync_source(db, source, now=NOW)
     assert "sources.crm.accounts.records" in str(info.value)
 
 
@@ -343,7 +334,7 @@ def test_a_missing_mapped_field_names_the_record(
 
 
 def test_an_interrupted_sync_leaves_the_database_unchanged(
-    httpserver: HTTPServer, workspace: Path, conn: sqlite3.Connection
+    httpserver: HTTPServer, workspace: Path, db: Any
 ) -> None:
     """Accounts pulled fine, then the contacts endpoint fails: nothing of either is written."""
     httpserver.expect_request("/api/companies").respond_with_json(ACCOUNTS)
@@ -356,15 +347,13 @@ def test_an_interrupted_sync_leaves_the_database_unchanged(
             f'[sources.crm.accounts.fields]\n{FIELDS}[sources.crm.contacts]\npath = "/people"\n',
         ),
     )
-    before = db_dump(workspace / "csm.db")
+    before = dump(db)
     with pytest.raises(SourceUnavailable):
-        sync_source(conn, source, now=NOW)
-    assert db_dump(workspace / "csm.db") == before
+        sync_source(db, source, now=NOW)
+    assert dump(db) == before
 
 
-def test_a_bad_contact_rolls_back_the_accounts_too(
-    httpserver: HTTPServer, workspace: Path, conn: sqlite3.Connection
-) -> None:
+def test_a_bad_contact_rolls_back_the_accounts_too(httpserver: HTTPServer, workspace: Path, db: Any) -> None:
     httpserver.expect_request("/api/companies").respond_with_json(ACCOUNTS)
     httpserver.expect_request("/api/people").respond_with_json(
         [{"account_id": "C1", "email": "ana@c1.example"}, {"account_id": "C2", "email": "not-an-email"}]
@@ -377,14 +366,14 @@ def test_a_bad_contact_rolls_back_the_accounts_too(
             f'[sources.crm.accounts.fields]\n{FIELDS}[sources.crm.contacts]\npath = "/people"\n',
         ),
     )
-    before = db_dump(workspace / "csm.db")
+    before = dump(db)
     with pytest.raises(Exception, match="record 2, column 'email'"):
-        sync_source(conn, source, now=NOW)
-    assert db_dump(workspace / "csm.db") == before
+        sync_source(db, source, now=NOW)
+    assert dump(db) == before
 
 
 def test_events_sync_with_the_accounts_their_attributes_kept(
-    httpserver: HTTPServer, workspace: Path, conn: sqlite3.Connection
+    httpserver: HTTPServer, workspace: Path, db: Any
 ) -> None:
     """A helpdesk API's tickets arrive as events beside the accounts they belong to, in one go."""
     httpserver.expect_request("/api/companies").respond_with_json(ACCOUNTS)
@@ -407,9 +396,9 @@ def test_events_sync_with_the_accounts_their_attributes_kept(
             'severity = "priority"\n',
         ),
     )
-    result = sync_source(conn, source, now=NOW)
+    result = sync_source(db, source, now=NOW)
     assert [(r.kind, r.inserted) for r in result.results] == [("accounts", 7), ("events", 2)]
-    assert [tuple(r) for r in conn.execute("SELECT * FROM events ORDER BY id")] == [
+    assert [tuple(r) for r in db.execute("SELECT * FROM events ORDER BY id")] == [
         ("48190", "C2", "ticket", None, "2026-11-02T13:05:55", None, '{"severity": "low"}'),
         ("48213", "C1", "ticket", "ann@c1.example", "2026-11-20T09:14:03", None, '{"severity": "urgent"}'),
     ]
@@ -418,9 +407,7 @@ def test_events_sync_with_the_accounts_their_attributes_kept(
 # -- incremental, dry run, CLI --------------------------------------------------------------------
 
 
-def test_incremental_sync_sends_the_stored_time(
-    httpserver: HTTPServer, workspace: Path, conn: sqlite3.Connection
-) -> None:
+def test_incremental_sync_sends_the_stored_time(httpserver: HTTPServer, workspace: Path, db: Any) -> None:
     httpserver.expect_request("/api/companies").respond_with_json(ACCOUNTS[:2])
     source = load(
         workspace,
@@ -430,19 +417,17 @@ def test_incremental_sync_sends_the_stored_time(
             f"[sources.crm.accounts.fields]\n{FIELDS}",
         ),
     )
-    first = sync_source(conn, source, now=NOW)
+    first = sync_source(db, source, now=NOW)
     assert first.since is None and "updated_since" not in httpserver.log[0][0].args
-    assert store.get_meta(conn, last_sync_key("crm")) == "2026-11-23T06:30:00Z"
-    second = sync_source(conn, source, now=NOW + dt.timedelta(days=1))
+    assert store.get_meta(db, last_sync_key("crm")) == "2026-11-23T06:30:00Z"
+    second = sync_source(db, source, now=NOW + dt.timedelta(days=1))
     assert httpserver.log[1][0].args["updated_since"] == "2026-11-23T06:30:00Z"
     assert (second.results[0].inserted, second.results[0].unchanged) == (0, 2)
-    sync_source(conn, source, now=NOW + dt.timedelta(days=2), full=True)
+    sync_source(db, source, now=NOW + dt.timedelta(days=2), full=True)
     assert "updated_since" not in httpserver.log[2][0].args
 
 
-def test_a_failed_sync_keeps_the_last_good_time(
-    httpserver: HTTPServer, workspace: Path, conn: sqlite3.Connection
-) -> None:
+def test_a_failed_sync_keeps_the_last_good_time(httpserver: HTTPServer, workspace: Path, db: Any) -> None:
     httpserver.expect_oneshot_request("/api/companies").respond_with_json(ACCOUNTS[:1])
     httpserver.expect_request("/api/companies").respond_with_data("down", status=500)
     source = load(
@@ -453,10 +438,10 @@ def test_a_failed_sync_keeps_the_last_good_time(
             f"[sources.crm.accounts.fields]\n{FIELDS}",
         ),
     )
-    sync_source(conn, source, now=NOW)
+    sync_source(db, source, now=NOW)
     with pytest.raises(SourceUnavailable):
-        sync_source(conn, source, now=NOW + dt.timedelta(days=1))
-    assert store.get_meta(conn, last_sync_key("crm")) == "2026-11-23T06:30:00Z"
+        sync_source(db, source, now=NOW + dt.timedelta(days=1))
+    assert store.get_meta(db, last_sync_key("crm")) == "2026-11-23T06:30:00Z"
 
 
 def test_cli_sync_counts_timeline_and_json(

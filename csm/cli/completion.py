@@ -74,18 +74,38 @@ def playbook_names(ctx: typer.Context, incomplete: str) -> list[str]:
 
 def account_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     """Account ids starting with what was typed, each with its name (zsh and fish show it)."""
-    import sqlite3
-
     ws = _workspace(ctx)
     if ws is None:
         return []
-    try:
-        # Immutable: a pure read that takes no lock and leaves no -wal or -shm file behind.
-        with sqlite3.connect(f"{ws.database_path.as_uri()}?mode=ro&immutable=1", uri=True) as conn:
-            rows = conn.execute(
-                "SELECT id, coalesce(name, '') FROM accounts WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?",
-                (len(incomplete), incomplete, SHOWN),
-            ).fetchall()
-    except sqlite3.Error:
-        return []
+    sql = "SELECT id, coalesce(name, '') FROM accounts WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?"
+    params = (len(incomplete), incomplete, SHOWN)
+    if isinstance(ws.database_target, str):
+        rows = _postgres_rows(ws, sql, params)
+    else:
+        import sqlite3
+
+        try:
+            # Immutable: a pure read that takes no lock and leaves no -wal or -shm file behind.
+            with sqlite3.connect(f"{ws.database_path.as_uri()}?mode=ro&immutable=1", uri=True) as conn:
+                rows = conn.execute(sql, params).fetchall()
+        except sqlite3.Error:
+            return []
     return [(row[0], row[1]) for row in rows]
+
+
+def _postgres_rows(ws: Workspace, sql: str, params: tuple[object, ...]) -> list[tuple[str, str]]:
+    """The rows of a read on the team's database; none when it cannot be reached or read."""
+    from csm.data.backend import connect_postgres
+    from csm.errors import CsmError
+
+    try:
+        conn = connect_postgres(ws.settings.database, password_from=ws.settings.database_password_env)
+    except CsmError:
+        return []
+    import psycopg  # loaded by the connection
+
+    try:
+        with conn:
+            return [(row[0], row[1]) for row in conn.execute(sql, params)]
+    except psycopg.Error:
+        return []

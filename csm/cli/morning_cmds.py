@@ -161,7 +161,7 @@ def today(
     from csm.reporting.morning import morning
 
     rt = runtime(ctx)
-    who = None if everyone else (owner or rt.ws.me())
+    who = None if everyone else (owner or rt.me)
     held: list[str] = []
     if not no_run:
         from csm.engine import incremental

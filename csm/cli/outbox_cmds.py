@@ -227,7 +227,7 @@ def review(
         )
         raise typer.Exit(2)
     rt = runtime(ctx)
-    drafts = core.listing(rt.conn, status="draft", owner=owner or rt.ws.me())
+    drafts = core.listing(rt.conn, status="draft", owner=owner or rt.me)
     done = 0
     for index, item in enumerate(drafts, 1):
         while True:

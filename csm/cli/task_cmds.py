@@ -31,7 +31,7 @@ def task_list(
     from csm.engine import tasks
 
     rt = runtime(ctx)
-    items = tasks.open_tasks(rt.conn, rt.today, owner=None if everyone else (owner or rt.ws.me()))
+    items = tasks.open_tasks(rt.conn, rt.today, owner=None if everyone else (owner or rt.me))
     if as_json:
         print_json(items)
         return

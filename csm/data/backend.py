@@ -105,6 +105,24 @@ class Dialect(SqlDialect):
         if sequence is not None:  # NULL: an id the rows bring (accounts' text ids)
             conn.execute(f"SELECT setval(?, coalesce(max(id), 0) + 1, false) FROM {table}", (sequence,))
 
+    def login(self, conn: Any) -> str | None:
+        """The database login this connection acts as (``current_user``); SQLite has none."""
+        if self.name == "sqlite":
+            return None
+        return str(conn.execute("SELECT current_user").fetchone()[0])
+
+    def schema_stamp(self, conn: Any) -> int:
+        """A number that moves with every CREATE or ALTER (a new import column): SQLite's schema
+        cookie; on PostgreSQL a hash of the schema's tables, columns and types."""
+        if self.name == "sqlite":
+            return int(conn.execute("PRAGMA schema_version").fetchone()[0])
+        sql = (
+            "SELECT coalesce(hashtext(string_agg(table_name || '.' || column_name || ':' || data_type,"
+            " ',' ORDER BY table_name, ordinal_position)), 0) FROM information_schema.columns"
+            " WHERE table_schema = current_schema()"
+        )
+        return int(conn.execute(sql).fetchone()[0])
+
     def schema_version(self, conn: Any) -> int:
         if self.name == "sqlite":
             return int(conn.execute("PRAGMA user_version").fetchone()[0])

@@ -25,6 +25,7 @@ from csm.errors import NotFound, did_you_mean
 from csm.language import parser
 from csm.language.compiler import Part, compile_part
 from csm.language.fields import FieldSet
+from csm.language.followups import ALWAYS_SQL
 from csm.language.playbooks import Playbook, Step
 
 # Nodes whose meaning is their parts, taken apart; any other node is shown whole.
@@ -131,7 +132,9 @@ def _verdict(
     audience = (
         clause(conn, playbook.audience.source, fields, params, account_id) if playbook.audience else None
     )
-    if step.follow is not None and step.when.sql == "1":  # a follow-up's keys alone: the step query decides
+    if (
+        step.follow is not None and step.when.sql == ALWAYS_SQL
+    ):  # a follow-up's keys alone: the step query decides
         when = Clause(step.when.source, matched, {})
     else:
         when = clause(conn, step.when.source, fields, params, account_id)

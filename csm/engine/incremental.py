@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from csm.data import rollup
+from csm.data.backend import dialect_of
 from csm.data.store import get_meta, set_meta, transaction
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def inputs(
     timeline = conn.execute("SELECT coalesce(max(id), 0) FROM timeline").fetchone()[0]
     newest, count = conn.execute("SELECT coalesce(max(id), 0), count(*) FROM snoozes").fetchone()
     suppressions = conn.execute("SELECT count(*) FROM suppressions").fetchone()[0]
-    schema = conn.execute("PRAGMA schema_version").fetchone()[0]
+    schema = dialect_of(conn).schema_stamp(conn)
     by_status = conn.execute("SELECT status, count(*) FROM outbox GROUP BY status ORDER BY status").fetchall()
     moved = conn.execute("SELECT max(updated_at) FROM outbox").fetchone()[0]
     outbox = json.dumps([[tuple(row) for row in by_status], moved])

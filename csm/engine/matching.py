@@ -123,7 +123,7 @@ def step_query(
     once_sql, params = _once_sql(step, fields, today)
     source = "accounts a"
     if step.follow is not None:  # a follow-up: the email it follows went out, and the wait is over
-        join, follow_where, follow_params, once_suffix = sequences.query_parts(step)
+        join, follow_where, follow_params, once_suffix = sequences.query_parts(fields.dialect, step)
         source += join
         once_sql = f"({once_sql}){once_suffix}, p.sent_on"  # and when the email it follows went out
         params.update(follow_params)

@@ -28,15 +28,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from csm.engine import tasks
+from csm.language.dialect import SqlDialect
 from csm.language.playbooks import Playbook, Step
 from csm.mail import outbox
 
 # The latest sent email of the step followed, per account, with its day in the workspace's timezone.
 _PRIOR = (
-    " JOIN (SELECT o.account_id, o.id AS draft_id, max(o.sent_at) AS sent_at,"
-    " local_date(max(o.sent_at), :timezone) AS sent_on FROM outbox o"
-    " WHERE o.playbook = :playbook_id AND o.step = :{key} AND o.status = 'sent' AND o.sent_at IS NOT NULL"
-    " GROUP BY o.account_id) p ON p.account_id = a.id"
+    " JOIN (SELECT latest.account_id, latest.draft_id, latest.sent_at,"
+    " local_date(latest.sent_at, :timezone) AS sent_on FROM"
+    " (SELECT o.account_id, o.id AS draft_id, o.sent_at, row_number() OVER"
+    " (PARTITION BY o.account_id ORDER BY o.sent_at DESC, o.id DESC) AS newest FROM outbox o"
+    " WHERE o.playbook = :playbook_id AND o.step = :{key} AND o.status = 'sent' AND o.sent_at IS NOT NULL)"
+    " AS latest WHERE latest.newest = 1) p ON p.account_id = a.id"
 )
 # A follow-up is due from the end of its wait for this many more (business) days, then lapses:
 # a step added to an old workspace does not bring back calls about last year's emails.
@@ -49,7 +52,7 @@ _REPLIED = (
 )
 
 
-def business_days_sql(start: str, end: str) -> str:
+def business_days_sql(d: SqlDialect, start: str, end: str) -> str:
     """SQL for the business days in (start, end]: weekdays, less the weekday ``:holidays``.
 
     ``start`` and ``end`` are SQL for ISO dates. Whole weeks give 5 each; the
@@ -58,35 +61,35 @@ def business_days_sql(start: str, end: str) -> str:
     of a week starting Monday (5·(x/7) + min(x%7, 5)), the leftover r days hold
     g(w + r + 1) - g(w + 1) weekdays. Negative when ``end`` is before ``start``.
     """
-    days = f"CAST(julianday({end}) - julianday({start}) AS INTEGER)"
-    weekday = f"((CAST(strftime('%w', {start}) AS INTEGER) + 6) % 7)"
+    days = d.days_between(end, start)
+    weekday = d.weekday(start)
 
     def g(x: str) -> str:
-        return f"(5 * (({x}) / 7) + min(({x}) % 7, 5))"
+        return f"(5 * (({x}) / 7) + {d.least(f'({x}) % 7', '5')})"
 
     left = f"(({days}) % 7)"
     weekdays = f"(5 * (({days}) / 7) + {g(f'{weekday} + {left} + 1')} - {g(f'{weekday} + 1')})"
     off = (
-        "(SELECT count(*) FROM json_each(:holidays) h"
-        f" WHERE h.value > {start} AND h.value <= {end} AND strftime('%w', h.value) NOT IN ('0', '6'))"
+        f"(SELECT count(*) FROM {d.json_texts(':holidays', 'h')}"
+        f" WHERE h.value > {start} AND h.value <= {end} AND {d.weekday('h.value')} < 5)"
     )
     return f"({weekdays} - {off})"
 
 
-def elapsed_sql(step: Step, start: str, end: str) -> str:
+def elapsed_sql(d: SqlDialect, step: Step, start: str, end: str) -> str:
     """SQL for the days of the step's wait that have passed from ``start`` to ``end``."""
     assert step.follow is not None
     if step.follow.business:
-        return business_days_sql(start, end)
-    return f"CAST(julianday({end}) - julianday({start}) AS INTEGER)"
+        return business_days_sql(d, start, end)
+    return d.days_between(end, start)
 
 
-def query_parts(step: Step) -> tuple[str, list[str], dict[str, Any], str]:
+def query_parts(d: SqlDialect, step: Step) -> tuple[str, list[str], dict[str, Any], str]:
     """What a follow-up adds to its step's query: (a JOIN, WHERE terms, params, the once-value suffix)."""
     assert step.follow is not None
     key = "follow_after"
     wait = int(step.follow.wait_days)
-    where = [f"{elapsed_sql(step, 'p.sent_on', ':today')} BETWEEN {wait} AND {wait + LATE_DAYS}"]
+    where = [f"{elapsed_sql(d, step, 'p.sent_on', ':today')} BETWEEN {wait} AND {wait + LATE_DAYS}"]
     if step.follow.unless_replied:
         where.append(f"NOT {_REPLIED}")
     return _PRIOR.format(key=key), where, {key: step.follow.after}, " || '@' || p.draft_id"

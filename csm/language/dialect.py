@@ -2,8 +2,9 @@
 
 The condition language compiles to either from one compiler: wherever SQLite and
 PostgreSQL spell a thing differently (dates, a JSON attribute, a boolean stored as
-0/1, division), the compiler asks its :class:`SqlDialect` for the fragment. The
-SQLite fragments are the SQL csm always emitted, so its queries did not change.
+0/1, division), the compiler asks its :class:`SqlDialect` for the fragment; so do
+the follow-ups' business days (weekdays, the holidays' JSON list). The SQLite
+fragments are the SQL csm always emitted, so its queries did not change.
 :class:`csm.data.backend.Dialect` adds what only the store needs (transactions,
 DDL, introspection); this half lives here because the language imports no data.
 """
@@ -42,6 +43,18 @@ class SqlDialect:
         if self.sqlite:
             return f"date({date}, printf('%+d days', {days}))"
         return f"to_char({_as_text(date)}::date + ({days})::integer, 'YYYY-MM-DD')"
+
+    def weekday(self, date: str) -> str:
+        """The weekday of an ISO date or timestamp, Monday 0 to Sunday 6 (Python's ``date.weekday()``)."""
+        if self.sqlite:
+            return f"((CAST(strftime('%w', {date}) AS INTEGER) + 6) % 7)"
+        return f"(CAST(extract(isodow FROM {_as_text(date)}::date) AS INTEGER) - 1)"
+
+    def json_texts(self, document: str, alias: str) -> str:
+        """A FROM item over a JSON array stored as text: one row per element, ``alias.value`` its text."""
+        if self.sqlite:
+            return f"json_each({document}) {alias}"
+        return f"jsonb_array_elements_text(({document})::jsonb) AS {alias}(value)"
 
     def day_text(self, column: str) -> str:
         """A stored date column as the ISO text it sorts by (PostgreSQL may hold it as a DATE)."""

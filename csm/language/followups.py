@@ -45,9 +45,13 @@ class FollowUp:
         return f"after {self.after}: {self.wait_text}" + (", unless replied" if self.unless_replied else "")
 
 
+# The SQL of :func:`always`: true on both databases (PostgreSQL takes no 1 for a boolean).
+ALWAYS_SQL = "TRUE"
+
+
 def always(follow: FollowUp) -> Condition:
     """The `when:` of a follow-up that has none: its sequence keys decide alone."""
-    return Condition(source=follow.text(), sql="1", params={}, fields=())
+    return Condition(source=follow.text(), sql=ALWAYS_SQL, params={}, fields=())
 
 
 def check(c: Checker, table: dict, path: tuple[Any, ...]) -> FollowUp | None:

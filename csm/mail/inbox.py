@@ -135,7 +135,7 @@ class Reader:
 
     def _dry(self, messages: Iterator[tuple[bytes, Cursor | None]], name: str, report: InboxReport) -> None:
         fetched = list(messages)  # off the network before taking the write lock
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute(dialect_of(self.conn).begin)
         try:
             self._chunk(fetched, name, report)
         finally:

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from csm.data.backend import dialect_of
 from csm.engine import tasks
 from csm.engine.recipients import also_to_same_person
 from csm.health.score import DROP_POINTS, has_history
@@ -91,7 +92,8 @@ def _deferred(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
 
 def _replies(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
     """Replies of the last week (``csm inbox`` records them), newest first, with the email they answer."""
-    params: dict[str, Any] = {"today": rt.params["today"], "days": f"-{REPLY_DAYS - 1} days"}
+    params: dict[str, Any] = {"today": rt.params["today"]}
+    d = dialect_of(rt.conn)
     mine = ""
     if owner is not None:
         mine = " AND a.owner = :owner"
@@ -100,7 +102,7 @@ def _replies(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
         'SELECT r.account_id AS account, a.name AS account_name, r.address AS "from", r.at, r.subject,'
         " r.draft_id AS draft, o.playbook, o.step FROM replies r JOIN accounts a ON a.id = r.account_id"
         " LEFT JOIN outbox o ON o.id = r.draft_id"
-        f" WHERE r.at >= date(:today, :days) AND r.at < date(:today, '+1 day'){mine}"
+        f" WHERE r.at >= {d.add_days(':today', 1 - REPLY_DAYS)} AND r.at < {d.add_days(':today', 1)}{mine}"
         " ORDER BY r.at DESC, r.account_id",
         params,
     )
