@@ -42,12 +42,12 @@ RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 GONE = ("sent", "sending", "unknown")  # went out, or may have
 HELD = ("approved",)  # a person said yes: keeps its place
 CONTENDERS = ("draft", "deferred")
-_SELECT = (
+_COLUMNS = (
     "SELECT o.id, o.status, o.playbook, o.step, o.account_id, a.name AS account_name, o.to_addrs, o.cc,"
     " o.subject, o.priority, o.touch_budget, o.reason, o.created_at,"
     " coalesce(o.sent_at, o.updated_at) AS out_at"
-    " FROM outbox o LEFT JOIN accounts a ON a.id = o.account_id WHERE "
 )
+_SELECT = _COLUMNS + " FROM outbox o LEFT JOIN accounts a ON a.id = o.account_id WHERE "
 _GONE_SINCE = "o.status IN ('sending', 'unknown') OR (o.status = 'sent' AND o.sent_at >= :since)"
 
 
@@ -253,14 +253,18 @@ def spent_at_send(
     if not email.addresses:
         return None
     # The copies each send records (csm.mail.deliveries), by address: no scan of the sent mail.
+    # The drafts those copies belong to come first (CROSS JOIN keeps SQLite to that order):
+    # left to choose, it walks outbox_status over every email sent in the window, which
+    # grows with the book.
     marks = ", ".join(f":a{i}" for i in range(len(email.addresses)))
     address = dialect_of(conn).nocase("d.address")
     to_them = (
-        f"o.id IN (SELECT d.draft_id FROM deliveries d WHERE {address} IN ({marks}))"
-        f" AND o.id != :id AND ({_GONE_SINCE})"
+        _COLUMNS + f" FROM (SELECT DISTINCT d.draft_id FROM deliveries d WHERE {address} IN ({marks})) AS t"
+        " CROSS JOIN outbox o LEFT JOIN accounts a ON a.id = o.account_id"
+        f" WHERE o.id = t.draft_id AND o.id != :id AND ({_GONE_SINCE})"
     )
     params = {"id": draft["id"], "since": _window_start(today, budget)}
     params.update({f"a{i}": address.lower() for i, address in enumerate(sorted(email.addresses))})
-    gone = _ByAddress(_email(r) for r in conn.execute(_SELECT + to_them, params))
+    gone = _ByAddress(_email(r) for r in conn.execute(to_them, params))
     full = _full(email, budget, today, gone)
     return None if full is None else _why(conn, me, budget, *full)
