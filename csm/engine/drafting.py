@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Collection, Container, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from csm.data import timeline
@@ -244,6 +244,10 @@ def _read_fields(templates: Templates, results: list[StepResult]) -> set[str] | 
     return needed
 
 
+# A row as the report will name it, but its id: Queued's fields less ``id``.
+_Shown = tuple[str, str, str, str, str, str]
+
+
 @dataclass
 class _Batch:
     """What one queue() call will add: table rows by dedupe key, as :func:`outbox.add` and
@@ -256,24 +260,23 @@ class _Batch:
     skipped: dict[str, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_drafted: list[tuple[str, str, str]] = field(default_factory=list)  # (key, account, reason)
-    # Each row as the report names it (id 0 until inserted), by table and key: a step's
+    # Each row as the report names it (its id once inserted), by table and key: a step's
     # draft and task share a key.
-    shown: dict[tuple[str, str], Queued] = field(default_factory=dict)
+    shown: dict[tuple[str, str], _Shown] = field(default_factory=dict)
 
     def email(self, result: StepResult, match: Match, made: Draft | Unaddressed) -> None:
         if isinstance(made, Unaddressed):
             self._unaddressed(result, match, made)
             return
         self.drafts[made.dedupe_key] = {
-            **_row(result, match, made.dedupe_key, self.now),
-            "to_addrs": json.dumps([[r.name, r.email] for r in made.to]),
-            "cc": json.dumps(list(made.cc)),
-            "cc_internal": json.dumps(list(made.cc_internal)),
+            **_row(result, match, made.dedupe_key, self.now, made.why),
+            "to_addrs": _json([[r.name, r.email] for r in made.to]),
+            "cc": _list_json(made.cc),
+            "cc_internal": _list_json(made.cc_internal),
             "reply_to": made.reply_to,
             "subject": made.subject,
             "body": made.body,
             "template": made.template,
-            "why": _why_json(made.why),
             "touch_budget": _budget_text(result.playbook),
             "reason": None,
         }
@@ -290,9 +293,7 @@ class _Batch:
         assignee: str | None,
         note: str = "",
     ) -> None:
-        row = _row(result, match, key, self.now)
-        if note:
-            row["why"] = _why_json({**match.values, "assignee": note})
+        row = _row(result, match, key, self.now, {**match.values, "assignee": note} if note else match.values)
         self.tasks[key] = {
             **row,
             "title": title,
@@ -307,7 +308,7 @@ class _Batch:
         assert result.step.email is not None
         key = match.dedupe_key(result.playbook, result.step) + NO_RECIPIENT
         self.skipped[key] = {
-            **_row(result, match, key, self.now),
+            **_row(result, match, key, self.now, match.values),
             "to_addrs": "[]",
             "cc": "[]",
             "cc_internal": "[]",
@@ -322,8 +323,8 @@ class _Batch:
         self.task(key, result, match, made.task_title, self.today, "email", match.owner)
 
 
-def _row(result: StepResult, match: Match, key: str, now: str) -> dict[str, Any]:
-    """The columns a step's draft and task share."""
+def _row(result: StepResult, match: Match, key: str, now: str, why: dict[str, Any]) -> dict[str, Any]:
+    """The columns a step's draft and task share (``why``: the row's own, encoded once)."""
     return {
         "dedupe_key": key,
         "playbook": result.playbook.id,
@@ -331,7 +332,7 @@ def _row(result: StepResult, match: Match, key: str, now: str) -> dict[str, Any]
         "account_id": match.account_id,
         "owner": match.owner,
         "priority": result.step.priority,
-        "why": _why_json(match.values),
+        "why": _why_json(why),
         "now": now,
     }
 
@@ -341,12 +342,18 @@ def _budget_text(playbook: Playbook) -> str | None:
     return None if playbook.touch_budget is None else "{}/{}".format(*playbook.touch_budget)
 
 
-def _queued(kind: str, result: StepResult, match: Match, summary: str) -> Queued:
-    return Queued(kind, 0, result.playbook.id, result.step.id, match.account_id, match.account_name, summary)
+def _queued(kind: str, result: StepResult, match: Match, summary: str) -> _Shown:
+    return kind, result.playbook.id, result.step.id, match.account_id, match.account_name, summary
 
 
 # One encoder for every why: json.dumps(..., default=str) builds a new one per call.
 _why_json = json.JSONEncoder(default=str).encode
+_json = json.JSONEncoder().encode
+
+
+def _list_json(items: tuple[str, ...]) -> str:
+    """A tuple of addresses as the outbox keeps it; most are empty."""
+    return _json(list(items)) if items else "[]"
 
 
 def _store(conn: sqlite3.Connection, batch: _Batch, results: list[StepResult]) -> QueueReport:
@@ -366,7 +373,9 @@ def _store(conn: sqlite3.Connection, batch: _Batch, results: list[StepResult]) -
         ("tasks", task_ids, report.added),
         ("outbox", skipped_ids, report.skipped),
     ):
-        into.extend(replace(batch.shown[table, key], id=row_id) for key, row_id in ids.items())
+        for key, row_id in ids.items():
+            kind, *named = batch.shown[table, key]
+            into.append(Queued(kind, row_id, *named))
     report.added = [q for q in report.added if not (q.kind == "draft" and q.id in report.deferred)]
     report.added.sort(key=lambda q: (q.kind != "draft", q.id))
     return report
