@@ -12,6 +12,7 @@ import pytest
 from conftest import own_book, rows, settings_error
 
 from csm.data.store import connect, transaction
+from csm.engine.recipients import addresses
 from csm.mail import budget, deliveries, outbox
 from csm.workspace import TouchBudget
 
@@ -268,6 +269,22 @@ def test_the_send_check_reads_the_contacts_copies_not_the_windows_sent_mail(conn
                 (f"other-{i}", others, "2026-11-21T10:00:00+00:00", NOW, NOW),
             )
     assert _steps(conn, draft) <= alone + 1
+
+
+@pytest.mark.parametrize(
+    ("to", "cc"),
+    [
+        ([["Ann", "Ann@Acme.example"], ["", "bob@acme.example"]], [" Cy@acme.example", "dee@acme.example"]),
+        ([[None, "ann@acme.example"]], []),  # a null name
+        ([['Ann "the" Archer', "ann@acme.example"]], ["Zoë <zoe@acme.example>"]),  # escapes, a named cc
+        ([["ann@acme.example", "bob@acme.example"]], ["Nullman <n@acme.example>"]),
+        ([], [""]),
+    ],
+)
+def test_the_plans_quick_read_of_addresses_is_the_parse(to: list[Any], cc: list[str]) -> None:
+    """The plan reads a plain outbox JSON without parsing it: the same addresses as the parse."""
+    to_addrs, cc_text = json.dumps(to), json.dumps(cc)
+    assert budget._addresses(to_addrs, cc_text) == addresses(to_addrs, cc_text)
 
 
 def test_approved_drafts_keep_their_place_and_ties_go_to_the_older_draft(conn: sqlite3.Connection) -> None:

@@ -77,7 +77,7 @@ def _email(row: sqlite3.Row) -> _Email:
         row["subject"],
         row["account_name"] or "",
         out_day,
-        frozenset(addresses(row["to_addrs"], row["cc"])),
+        frozenset(_addresses(row["to_addrs"], row["cc"])),
     )
 
 
@@ -129,6 +129,17 @@ def _may_reach(wanted: set[str], to_addrs: str, cc: str) -> bool:
     if "\\" in text or "<" in cc:
         return True
     return not wanted.isdisjoint(s.strip().lower() for s in text.split('"')[1::2])
+
+
+def _addresses(to_addrs: str, cc: str) -> set[str]:
+    """:func:`csm.engine.recipients.addresses`, without parsing the JSON when it is plain: no
+    escape, no ``Name <address>`` cc and no null name, so its strings alternate name, address
+    in To and are addresses in Cc."""
+    if "\\" in to_addrs or "\\" in cc or "<" in cc or "null" in to_addrs:
+        return addresses(to_addrs, cc)
+    found = {s.lower() for s in to_addrs.split('"')[1::2][1::2]}
+    found.update(s.strip().lower() for s in cc.split('"')[1::2])
+    return found - {""}
 
 
 def _by_id(email: _Email) -> int:
