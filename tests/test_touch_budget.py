@@ -199,6 +199,9 @@ def test_mail_sent_within_the_window_counts_and_older_mail_does_not(conn: sqlite
         ([["Bob", "bob@acme.example"]], ["Ann Archer <Ann@Acme.example>"], True),  # a named cc
         ([['Ann "the" Archer', "ann@acme.example"]], [], True),  # an escape in the JSON
         ([["ann@acme.example", "bob@acme.example"]], [], False),  # her address as someone's name
+        ([["Ann", "ANN@Acme.example"]], [], True),  # in To, in capitals
+        ([["Bob", "bob@acme.example"]], [" ann@acme.example "], True),  # a bare cc with spaces
+        ([["Bob", "bob@acme.example"]], ["cy@acme.example"], False),  # another's cc
     ],
 )
 def test_sent_mail_counts_by_every_address_it_reached_and_only_those(

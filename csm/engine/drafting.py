@@ -394,31 +394,22 @@ class Existing:
 
 
 def existing_keys(conn: sqlite3.Connection, playbook_ids: Collection[str]) -> Existing:
-    """The keys of these playbooks' drafts and tasks (see :class:`Existing`)."""
-    return Existing(
-        _existing(conn, "outbox", playbook_ids) | _sent_by_hand(conn, playbook_ids),
-        _existing(conn, "tasks", playbook_ids),
-    )
-
-
-def _existing(conn: sqlite3.Connection, table: str, playbook_ids: Collection[str]) -> set[str]:
-    keys: set[str] = set()
+    """The keys of these playbooks' drafts and tasks (see :class:`Existing`): one read of each
+    table per playbook, as plain tuples (a book's keys number in the hundreds of thousands)."""
+    drafts: set[str] = set()
+    tasks_made: set[str] = set()
+    cursor = conn.cursor()
+    cursor.row_factory = None
     for playbook_id in playbook_ids:
-        rows = conn.execute(f"SELECT dedupe_key FROM {table} WHERE playbook = ?", (playbook_id,))
-        keys.update(row[0] for row in rows)
-    return keys
+        drafts.update(key for key, _ in cursor.execute(_KEYS.format("outbox"), (playbook_id,)))
+        for key, status in cursor.execute(_KEYS.format("tasks"), (playbook_id,)):
+            tasks_made.add(key)
+            if status == "done" and key.endswith(NO_RECIPIENT):  # the CSM did it: never drafted after
+                drafts.add(key.removesuffix(NO_RECIPIENT))
+    return Existing(drafts, tasks_made)
 
 
-def _sent_by_hand(conn: sqlite3.Connection, playbook_ids: Collection[str]) -> set[str]:
-    """The keys of emails nobody could receive whose task the CSM has done: never drafted after."""
-    keys: set[str] = set()
-    for playbook_id in playbook_ids:
-        rows = conn.execute(
-            "SELECT dedupe_key FROM tasks WHERE playbook = ? AND status = 'done' AND dedupe_key LIKE ?",
-            (playbook_id, f"%{NO_RECIPIENT}"),
-        )
-        keys.update(row[0].removesuffix(NO_RECIPIENT) for row in rows)
-    return keys
+_KEYS = "SELECT dedupe_key, status FROM {} WHERE playbook = ?"
 
 
 def _record_matches(conn: sqlite3.Connection, results: list[StepResult], today: dt.date) -> None:

@@ -124,11 +124,14 @@ def plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date) -> Plan
 
 def _may_reach(wanted: set[str], to_addrs: str, cc: str) -> bool:
     """False only when no address the outbox's JSON names is ``wanted``: without a backslash
-    (an escape) every JSON string is its text between quotes, so no parse is needed."""
-    text = to_addrs + cc
-    if "\\" in text or "<" in cc:
+    (an escape) every JSON string is its text between quotes, so no parse is needed. To
+    addresses count as stored (lowercased, not stripped, as :func:`_addresses` reads them),
+    so the To JSON is lowercased and split whole; most mail has no cc."""
+    if "\\" in to_addrs or "\\" in cc or "<" in cc:
         return True
-    return not wanted.isdisjoint(s.strip().lower() for s in text.split('"')[1::2])
+    if not wanted.isdisjoint(to_addrs.lower().split('"')[1::2]):
+        return True
+    return cc != "[]" and not wanted.isdisjoint(s.strip().lower() for s in cc.split('"')[1::2])
 
 
 def _addresses(to_addrs: str, cc: str) -> set[str]:
