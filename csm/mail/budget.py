@@ -111,6 +111,7 @@ def plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date) -> Plan
         key=lambda r: (RANK.get(r["priority"], 2), r["created_at"], r["id"]),
     )
     result = Plan(before={r["id"]: (r["status"], r["reason"]) for r in contenders})
+    waiting: list[_Waiting] = []
     for row in contenders:
         email, budget = emails[row["id"]], budget_of(row["touch_budget"], default)
         full = _full(email, budget, today, counting)
@@ -118,7 +119,8 @@ def plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date) -> Plan
             result.keep.append(email.id)
             counting.add(email)
         else:
-            result.defer[email.id] = _why(conn, row, budget, *full)
+            waiting.append((row, budget, *full))
+    result.defer = _reasons(conn, waiting)
     return result
 
 
@@ -213,17 +215,33 @@ def _full(
     return None
 
 
-def _who(conn: sqlite3.Connection, account_id: str, account_name: str, address: str) -> str:
-    """``Acme's champion Jane Doe`` for an address at the draft's account."""
+# A draft without room: its row, its budget, the address that is full and the emails filling it.
+_Waiting = tuple[Any, TouchBudget, str, list[_Email]]
+
+
+def _who(conn: sqlite3.Connection, waiting: list[_Waiting]) -> dict[tuple[str, str], str]:
+    """``Acme's champion Jane Doe`` for each full address at its draft's account, by (account,
+    address): the contacts read for all of them at once, through the case-blind email index."""
+    wanted = sorted({address for _, _, address, _ in waiting})
     email = dialect_of(conn).nocase("email")
-    row = conn.execute(
-        f"SELECT name, role, is_primary FROM contacts WHERE account_id = ? AND {email} = ?",
-        (account_id, address.lower()),
-    ).fetchone()
-    if row is None:
-        return address
-    role = (row["role"] or ("primary contact" if row["is_primary"] else "contact")).replace("_", " ")
-    return f"{account_name}'s {role} {row['name'] or address}".rstrip()
+    contacts: dict[tuple[str, str], Any] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT account_id, email, name, role, is_primary FROM contacts WHERE {email} IN ({marks})"
+        for row in conn.execute(sql, chunk):
+            contacts.setdefault((row["account_id"], row["email"].lower()), row)
+    found = {}
+    for draft, _, address, _ in waiting:
+        row = contacts.get((draft["account_id"], address))
+        if row is None:
+            found[draft["account_id"], address] = address
+            continue
+        role = (row["role"] or ("primary contact" if row["is_primary"] else "contact")).replace("_", " ")
+        found[draft["account_id"], address] = (
+            f"{draft['account_name'] or ''}'s {role} {row['name'] or address}".rstrip()
+        )
+    return found
 
 
 def _held(email: _Email) -> str:
@@ -232,15 +250,18 @@ def _held(email: _Email) -> str:
     return f"“{email.subject}” ({email.status} #{email.id})"
 
 
-def _why(
-    conn: sqlite3.Connection, row: sqlite3.Row, budget: TouchBudget, address: str, holding: list[_Email]
-) -> str:
-    held = ", ".join(_held(e) for e in holding[:-1])
-    held = f"{held} and {_held(holding[-1])}" if held else _held(holding[-1])
-    return (
-        f"deferred: {_who(conn, row['account_id'], row['account_name'] or '', address)} already has {held}"
-        f" within {budget.per_days} days ({budget})"
-    )
+def _reasons(conn: sqlite3.Connection, waiting: list[_Waiting]) -> dict[int, str]:
+    """Why each draft without room waits, by id: who is full and what holds them."""
+    who = _who(conn, waiting)
+    reasons = {}
+    for row, budget, address, holding in waiting:
+        held = ", ".join(_held(e) for e in holding[:-1])
+        held = f"{held} and {_held(holding[-1])}" if held else _held(holding[-1])
+        reasons[row["id"]] = (
+            f"deferred: {who[row['account_id'], address]} already has {held}"
+            f" within {budget.per_days} days ({budget})"
+        )
+    return reasons
 
 
 def rebalance(conn: sqlite3.Connection, default: TouchBudget, today: dt.date, now: str) -> Plan:
@@ -281,4 +302,4 @@ def spent_at_send(
     params.update({f"a{i}": address.lower() for i, address in enumerate(sorted(email.addresses))})
     gone = _ByAddress(_email(r) for r in conn.execute(to_them, params))
     full = _full(email, budget, today, gone)
-    return None if full is None else _why(conn, me, budget, *full)
+    return None if full is None else _reasons(conn, [(me, budget, *full)])[draft["id"]]
