@@ -8,7 +8,7 @@
 Every figure runs as a real subprocess (the way a CSM or cron runs csm) and is
 the median of ``--repeat`` runs; baselines run the same way on the same data,
 so a ratio holds on a noisy, shared machine where absolute times do not.
-With ``--before REF``, the help, import and drafting figures also run the csm of
+With ``--before REF``, the help, import, drafting and send figures also run the csm of
 that git commit (exported beside this checkout), interleaved with this one and
 the same baseline: a change measured against the code before it, in one run.
 """
@@ -332,25 +332,39 @@ def drafting_time(data: Path, tmp: Path, repeat: int, count: int, codes: list[Co
 
         return one
 
+    template = source / "templates" / "bulk" / "hello.md.j2"
+
     def bare_loop() -> float:
+        """The floor csm's drafting is held to: the same template in a sandboxed, strict Jinja
+        (subject and body each rendered), the same rows, one executemany into an outbox table
+        with csm's key and columns, in one transaction."""
         db = Path(tempfile.mkdtemp(dir=tmp)) / "bare.db"
         return run(
             script(f"""
-            import sqlite3, jinja2
-            src = open({str(source / "templates" / "bulk" / "hello.md.j2")!r}).read().split("---", 2)[2]
-            template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(src)
+            import json, sqlite3, yaml
+            from jinja2 import StrictUndefined
+            from jinja2.sandbox import SandboxedEnvironment
+            _, front, body = open({str(template)!r}).read().split("---", 2)
+            env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
+            subject, body = env.from_string(yaml.safe_load(front)["subject"]), env.from_string(body)
             conn = sqlite3.connect({str(source / "csm.db")!r})
-            rows = conn.execute("SELECT a.id, a.name, a.seats_used, a.seats_licensed, c.name FROM accounts a"
-                                " JOIN contacts c ON c.account_id = a.id AND c.role = 'champion'"
-                                " AND c.left_at IS NULL").fetchall()
+            rows = conn.execute("SELECT a.id, a.name, a.seats_used, a.seats_licensed, c.name, c.email"
+                                " FROM accounts a JOIN contacts c ON c.account_id = a.id"
+                                " AND c.role = 'champion' AND c.left_at IS NULL").fetchall()
             out = sqlite3.connect({str(db)!r}, isolation_level=None)
-            out.execute("CREATE TABLE outbox (key TEXT UNIQUE, subject TEXT, body TEXT)")
+            out.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY, dedupe_key TEXT NOT NULL UNIQUE,"
+                        " account_id TEXT, to_addrs TEXT, subject TEXT, body TEXT, status TEXT,"
+                        " created_at TEXT)")
+            def drafts():
+                for r in rows:
+                    seen = dict(account=dict(name=r[1], seats_used=r[2], seats_licensed=r[3]),
+                                contact=dict(first_name=r[4].split()[0]), csm=dict(name="Casey Morgan"))
+                    yield (f"bulk:hello:{{r[0]}}", r[0], json.dumps([[r[4], r[5]]]),
+                           subject.render(seen).strip(), body.render(seen).strip("\\n") + "\\n",
+                           "draft", "2026-11-23T08:00:00+00:00")
             out.execute("BEGIN")
-            out.executemany("INSERT INTO outbox VALUES (?, ?, ?)", (
-                (r[0], r[1] + ": a quick check-in", template.render(
-                    account=dict(name=r[1], seats_used=r[2], seats_licensed=r[3]),
-                    contact=dict(first_name=r[4].split()[0]), csm=dict(name="Casey Morgan")))
-                for r in rows))
+            out.executemany("INSERT INTO outbox (dedupe_key, account_id, to_addrs, subject, body, status,"
+                            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", drafts())
             out.execute("COMMIT")
         """)
         )[0]
@@ -537,13 +551,13 @@ def growth(small: Morning, large: Morning) -> None:
     Console(width=160).print(table)
 
 
-def send_rates(data: Path, tmp: Path, count: int) -> list[Row]:
+def send_rates(data: Path, tmp: Path, count: int, codes: list[Code]) -> list[Row]:
     ws = bulk_workspace(data, tmp, "send-ws", count)
     run(csm("-w", str(ws), "run", "bulk", "--quiet"))
     run(csm("-w", str(ws), "approve", "--playbook", "bulk"))
     rows = []
-    for transport in ("eml", "smtp"):
-        copy = copy_workspace(ws, tmp, f"send-{transport}")
+    for transport, code in ((t, c) for t in ("eml", "smtp") for c in codes):
+        copy = copy_workspace(ws, Path(tempfile.mkdtemp(dir=tmp)), f"send-{transport}")
         with sqlite3.connect(copy / "csm.db") as conn:
             n = conn.execute("SELECT count(*) FROM outbox WHERE status = 'approved'").fetchone()[0]
         server = _smtp_sink() if transport == "smtp" else None
@@ -556,14 +570,14 @@ def send_rates(data: Path, tmp: Path, count: int) -> list[Row]:
         )
         settings.write_text(text[: text.index("[send]")] + "[send]\n" + table + "\n", encoding="utf-8")
         try:
-            ours = run(csm("-w", str(copy), "send"))[0]
+            ours = run(csm("-w", str(copy), "send"), env=code.env)[0]
         finally:
             if server is not None:
                 server.stop()
-        plain = _plain_write(tmp / f"plain-{transport}", n)
+        plain = _plain_write(Path(tempfile.mkdtemp(dir=tmp)) / f"plain-{transport}", n)
         rows.append(
             Row(
-                f"`csm send` {n:,} via {transport}",
+                f"`csm send` {n:,} via {transport}{code.label}",
                 f"{n / ours:,.0f} msg/s",
                 f"plain file loop {n / plain:,.0f} msg/s",
                 ours / plain,
@@ -662,7 +676,9 @@ def main() -> None:
         "--only", default=",".join(FIGURES), help=f"the figures to run, of: {', '.join(FIGURES)}"
     )
     parser.add_argument(
-        "--before", metavar="REF", help="also run the help, import and drafting figures on this git commit"
+        "--before",
+        metavar="REF",
+        help="also run the help, import, drafting and send figures on this git commit",
     )
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -692,7 +708,7 @@ def main() -> None:
             large_morning = small_morning if size <= 10_000 else morning(data, tmp, size, args.repeat)
             rows.extend(morning_rows(large_morning, help_s))
         if "send" in only:
-            rows.extend(send_rates(small, tmp, drafts))
+            rows.extend(send_rates(small, tmp, drafts, codes))
         if "memory" in only:
             rows.append(memory(small, data, min(size, 10_000), size))
         if "backtest" in only:

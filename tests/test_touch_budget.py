@@ -12,7 +12,8 @@ import pytest
 from conftest import own_book, rows, settings_error
 
 from csm.data.store import connect, transaction
-from csm.mail import budget, outbox
+from csm.engine.recipients import addresses
+from csm.mail import budget, deliveries, outbox
 from csm.workspace import TouchBudget
 
 ME = "dana@northwind-cs.example"
@@ -198,6 +199,9 @@ def test_mail_sent_within_the_window_counts_and_older_mail_does_not(conn: sqlite
         ([["Bob", "bob@acme.example"]], ["Ann Archer <Ann@Acme.example>"], True),  # a named cc
         ([['Ann "the" Archer', "ann@acme.example"]], [], True),  # an escape in the JSON
         ([["ann@acme.example", "bob@acme.example"]], [], False),  # her address as someone's name
+        ([["Ann", "ANN@Acme.example"]], [], True),  # in To, in capitals
+        ([["Bob", "bob@acme.example"]], [" ann@acme.example "], True),  # a bare cc with spaces
+        ([["Bob", "bob@acme.example"]], ["cy@acme.example"], False),  # another's cc
     ],
 )
 def test_sent_mail_counts_by_every_address_it_reached_and_only_those(
@@ -209,6 +213,81 @@ def test_sent_mail_counts_by_every_address_it_reached_and_only_those(
     plan = budget.plan(conn, TouchBudget(1, 7), TODAY)
     assert (waiting in plan.defer) is counts
     assert (plan.keep == [waiting]) is not counts
+
+
+def _copies(conn: Any, draft_id: int, *addresses: str) -> None:
+    """The copies a send recorded for ``draft_id`` (csm.mail.deliveries), every one sent."""
+    copies = [deliveries.Delivery(draft_id, a, deliveries.new_token(), "sent") for a in addresses]
+    with transaction(conn):
+        deliveries.add(conn, copies, NOW, sending=None)
+
+
+def _approved(conn: Any) -> dict[str, Any]:
+    draft_id = _add(conn, "approved", "normal", status="approved")
+    return dict(conn.execute("SELECT * FROM outbox WHERE id = ?", (draft_id,)).fetchone())
+
+
+def test_the_send_check_counts_each_email_gone_to_the_contact_once_by_its_copies(db: Any) -> None:
+    """Two copies of one sent email reached her (her address in two spellings): one email, room left."""
+    first = _add(db, "first", "normal", status="sent", sent="2026-11-20T10:00:00+00:00")
+    _copies(db, first, "ann@acme.example", "Ann@Acme.example")
+    draft = _approved(db)
+    assert budget.spent_at_send(db, draft, TouchBudget(2, 7), TODAY) is None
+    second = _add(db, "second", "normal", status="sent", sent="2026-11-21T10:00:00+00:00")
+    _copies(db, second, "ANN@acme.example")
+    assert budget.spent_at_send(db, draft, TouchBudget(2, 7), TODAY) == (
+        "deferred: ann@acme.example already has “first” (sent 2026-11-20) and “second” (sent 2026-11-21)"
+        " within 7 days (budget 2 per 7 days)"
+    )
+
+
+def _steps(conn: sqlite3.Connection, draft: dict[str, Any]) -> int:
+    """The SQLite VM steps (in thousands) that the send check takes: what it reads."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    conn.set_progress_handler(count, 1000)
+    budget.spent_at_send(conn, draft, TouchBudget(2, 7), TODAY)
+    conn.set_progress_handler(None, 0)
+    return steps[0]
+
+
+def test_the_send_check_reads_the_contacts_copies_not_the_windows_sent_mail(conn: sqlite3.Connection) -> None:
+    """The check at send costs the same beside 3,000 emails sent to others in the window: it starts
+    from the copies to her address, never from the outbox's sent mail (which grows with the book)."""
+    mine = _add(conn, "mine", "normal", status="sent", sent="2026-11-20T10:00:00+00:00")
+    _copies(conn, mine, "ann@acme.example")
+    draft = _approved(conn)
+    alone = _steps(conn, draft)
+    others = json.dumps([["Bob", "bob@globex.example"]])
+    with transaction(conn):
+        for i in range(3000):
+            conn.execute(
+                "INSERT INTO outbox (dedupe_key, playbook, step, account_id, to_addrs, cc, subject, body,"
+                " template, why, priority, status, sent_at, created_at, updated_at)"
+                " VALUES (?, 'p', 's', 'A2', ?, '[]', 's', 'b', 't', '{}', 'normal', 'sent', ?, ?, ?)",
+                (f"other-{i}", others, "2026-11-21T10:00:00+00:00", NOW, NOW),
+            )
+    assert _steps(conn, draft) <= alone + 1
+
+
+@pytest.mark.parametrize(
+    ("to", "cc"),
+    [
+        ([["Ann", "Ann@Acme.example"], ["", "bob@acme.example"]], [" Cy@acme.example", "dee@acme.example"]),
+        ([[None, "ann@acme.example"]], []),  # a null name
+        ([['Ann "the" Archer', "ann@acme.example"]], ["Zoë <zoe@acme.example>"]),  # escapes, a named cc
+        ([["ann@acme.example", "bob@acme.example"]], ["Nullman <n@acme.example>"]),
+        ([], [""]),
+    ],
+)
+def test_the_plans_quick_read_of_addresses_is_the_parse(to: list[Any], cc: list[str]) -> None:
+    """The plan reads a plain outbox JSON without parsing it: the same addresses as the parse."""
+    to_addrs, cc_text = json.dumps(to), json.dumps(cc)
+    assert budget._addresses(to_addrs, cc_text) == addresses(to_addrs, cc_text)
 
 
 def test_approved_drafts_keep_their_place_and_ties_go_to_the_older_draft(conn: sqlite3.Connection) -> None:

@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Collection, Container, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from csm.data import timeline
@@ -244,6 +244,10 @@ def _read_fields(templates: Templates, results: list[StepResult]) -> set[str] | 
     return needed
 
 
+# A row as the report will name it, but its id: Queued's fields less ``id``.
+_Shown = tuple[str, str, str, str, str, str]
+
+
 @dataclass
 class _Batch:
     """What one queue() call will add: table rows by dedupe key, as :func:`outbox.add` and
@@ -256,24 +260,23 @@ class _Batch:
     skipped: dict[str, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_drafted: list[tuple[str, str, str]] = field(default_factory=list)  # (key, account, reason)
-    # Each row as the report names it (id 0 until inserted), by table and key: a step's
+    # Each row as the report names it (its id once inserted), by table and key: a step's
     # draft and task share a key.
-    shown: dict[tuple[str, str], Queued] = field(default_factory=dict)
+    shown: dict[tuple[str, str], _Shown] = field(default_factory=dict)
 
     def email(self, result: StepResult, match: Match, made: Draft | Unaddressed) -> None:
         if isinstance(made, Unaddressed):
             self._unaddressed(result, match, made)
             return
         self.drafts[made.dedupe_key] = {
-            **_row(result, match, made.dedupe_key, self.now),
-            "to_addrs": json.dumps([[r.name, r.email] for r in made.to]),
-            "cc": json.dumps(list(made.cc)),
-            "cc_internal": json.dumps(list(made.cc_internal)),
+            **_row(result, match, made.dedupe_key, self.now, made.why),
+            "to_addrs": _json([[r.name, r.email] for r in made.to]),
+            "cc": _list_json(made.cc),
+            "cc_internal": _list_json(made.cc_internal),
             "reply_to": made.reply_to,
             "subject": made.subject,
             "body": made.body,
             "template": made.template,
-            "why": _why_json(made.why),
             "touch_budget": _budget_text(result.playbook),
             "reason": None,
         }
@@ -290,9 +293,7 @@ class _Batch:
         assignee: str | None,
         note: str = "",
     ) -> None:
-        row = _row(result, match, key, self.now)
-        if note:
-            row["why"] = _why_json({**match.values, "assignee": note})
+        row = _row(result, match, key, self.now, {**match.values, "assignee": note} if note else match.values)
         self.tasks[key] = {
             **row,
             "title": title,
@@ -307,7 +308,7 @@ class _Batch:
         assert result.step.email is not None
         key = match.dedupe_key(result.playbook, result.step) + NO_RECIPIENT
         self.skipped[key] = {
-            **_row(result, match, key, self.now),
+            **_row(result, match, key, self.now, match.values),
             "to_addrs": "[]",
             "cc": "[]",
             "cc_internal": "[]",
@@ -322,8 +323,8 @@ class _Batch:
         self.task(key, result, match, made.task_title, self.today, "email", match.owner)
 
 
-def _row(result: StepResult, match: Match, key: str, now: str) -> dict[str, Any]:
-    """The columns a step's draft and task share."""
+def _row(result: StepResult, match: Match, key: str, now: str, why: dict[str, Any]) -> dict[str, Any]:
+    """The columns a step's draft and task share (``why``: the row's own, encoded once)."""
     return {
         "dedupe_key": key,
         "playbook": result.playbook.id,
@@ -331,7 +332,7 @@ def _row(result: StepResult, match: Match, key: str, now: str) -> dict[str, Any]
         "account_id": match.account_id,
         "owner": match.owner,
         "priority": result.step.priority,
-        "why": _why_json(match.values),
+        "why": _why_json(why),
         "now": now,
     }
 
@@ -341,12 +342,18 @@ def _budget_text(playbook: Playbook) -> str | None:
     return None if playbook.touch_budget is None else "{}/{}".format(*playbook.touch_budget)
 
 
-def _queued(kind: str, result: StepResult, match: Match, summary: str) -> Queued:
-    return Queued(kind, 0, result.playbook.id, result.step.id, match.account_id, match.account_name, summary)
+def _queued(kind: str, result: StepResult, match: Match, summary: str) -> _Shown:
+    return kind, result.playbook.id, result.step.id, match.account_id, match.account_name, summary
 
 
 # One encoder for every why: json.dumps(..., default=str) builds a new one per call.
 _why_json = json.JSONEncoder(default=str).encode
+_json = json.JSONEncoder().encode
+
+
+def _list_json(items: tuple[str, ...]) -> str:
+    """A tuple of addresses as the outbox keeps it; most are empty."""
+    return _json(list(items)) if items else "[]"
 
 
 def _store(conn: sqlite3.Connection, batch: _Batch, results: list[StepResult]) -> QueueReport:
@@ -366,7 +373,9 @@ def _store(conn: sqlite3.Connection, batch: _Batch, results: list[StepResult]) -
         ("tasks", task_ids, report.added),
         ("outbox", skipped_ids, report.skipped),
     ):
-        into.extend(replace(batch.shown[table, key], id=row_id) for key, row_id in ids.items())
+        for key, row_id in ids.items():
+            kind, *named = batch.shown[table, key]
+            into.append(Queued(kind, row_id, *named))
     report.added = [q for q in report.added if not (q.kind == "draft" and q.id in report.deferred)]
     report.added.sort(key=lambda q: (q.kind != "draft", q.id))
     return report
@@ -385,31 +394,22 @@ class Existing:
 
 
 def existing_keys(conn: sqlite3.Connection, playbook_ids: Collection[str]) -> Existing:
-    """The keys of these playbooks' drafts and tasks (see :class:`Existing`)."""
-    return Existing(
-        _existing(conn, "outbox", playbook_ids) | _sent_by_hand(conn, playbook_ids),
-        _existing(conn, "tasks", playbook_ids),
-    )
-
-
-def _existing(conn: sqlite3.Connection, table: str, playbook_ids: Collection[str]) -> set[str]:
-    keys: set[str] = set()
+    """The keys of these playbooks' drafts and tasks (see :class:`Existing`): one read of each
+    table per playbook, as plain tuples (a book's keys number in the hundreds of thousands)."""
+    drafts: set[str] = set()
+    tasks_made: set[str] = set()
+    cursor = conn.cursor()
+    cursor.row_factory = None
     for playbook_id in playbook_ids:
-        rows = conn.execute(f"SELECT dedupe_key FROM {table} WHERE playbook = ?", (playbook_id,))
-        keys.update(row[0] for row in rows)
-    return keys
+        drafts.update(key for key, _ in cursor.execute(_KEYS.format("outbox"), (playbook_id,)))
+        for key, status in cursor.execute(_KEYS.format("tasks"), (playbook_id,)):
+            tasks_made.add(key)
+            if status == "done" and key.endswith(NO_RECIPIENT):  # the CSM did it: never drafted after
+                drafts.add(key.removesuffix(NO_RECIPIENT))
+    return Existing(drafts, tasks_made)
 
 
-def _sent_by_hand(conn: sqlite3.Connection, playbook_ids: Collection[str]) -> set[str]:
-    """The keys of emails nobody could receive whose task the CSM has done: never drafted after."""
-    keys: set[str] = set()
-    for playbook_id in playbook_ids:
-        rows = conn.execute(
-            "SELECT dedupe_key FROM tasks WHERE playbook = ? AND status = 'done' AND dedupe_key LIKE ?",
-            (playbook_id, f"%{NO_RECIPIENT}"),
-        )
-        keys.update(row[0].removesuffix(NO_RECIPIENT) for row in rows)
-    return keys
+_KEYS = "SELECT dedupe_key, status FROM {} WHERE playbook = ?"
 
 
 def _record_matches(conn: sqlite3.Connection, results: list[StepResult], today: dt.date) -> None:

@@ -42,12 +42,12 @@ RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 GONE = ("sent", "sending", "unknown")  # went out, or may have
 HELD = ("approved",)  # a person said yes: keeps its place
 CONTENDERS = ("draft", "deferred")
-_SELECT = (
+_COLUMNS = (
     "SELECT o.id, o.status, o.playbook, o.step, o.account_id, a.name AS account_name, o.to_addrs, o.cc,"
     " o.subject, o.priority, o.touch_budget, o.reason, o.created_at,"
     " coalesce(o.sent_at, o.updated_at) AS out_at"
-    " FROM outbox o LEFT JOIN accounts a ON a.id = o.account_id WHERE "
 )
+_SELECT = _COLUMNS + " FROM outbox o LEFT JOIN accounts a ON a.id = o.account_id WHERE "
 _GONE_SINCE = "o.status IN ('sending', 'unknown') OR (o.status = 'sent' AND o.sent_at >= :since)"
 
 
@@ -77,7 +77,7 @@ def _email(row: sqlite3.Row) -> _Email:
         row["subject"],
         row["account_name"] or "",
         out_day,
-        frozenset(addresses(row["to_addrs"], row["cc"])),
+        frozenset(_addresses(row["to_addrs"], row["cc"])),
     )
 
 
@@ -111,6 +111,7 @@ def plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date) -> Plan
         key=lambda r: (RANK.get(r["priority"], 2), r["created_at"], r["id"]),
     )
     result = Plan(before={r["id"]: (r["status"], r["reason"]) for r in contenders})
+    waiting: list[_Waiting] = []
     for row in contenders:
         email, budget = emails[row["id"]], budget_of(row["touch_budget"], default)
         full = _full(email, budget, today, counting)
@@ -118,17 +119,32 @@ def plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date) -> Plan
             result.keep.append(email.id)
             counting.add(email)
         else:
-            result.defer[email.id] = _why(conn, row, budget, *full)
+            waiting.append((row, budget, *full))
+    result.defer = _reasons(conn, waiting)
     return result
 
 
 def _may_reach(wanted: set[str], to_addrs: str, cc: str) -> bool:
     """False only when no address the outbox's JSON names is ``wanted``: without a backslash
-    (an escape) every JSON string is its text between quotes, so no parse is needed."""
-    text = to_addrs + cc
-    if "\\" in text or "<" in cc:
+    (an escape) every JSON string is its text between quotes, so no parse is needed. To
+    addresses count as stored (lowercased, not stripped, as :func:`_addresses` reads them),
+    so the To JSON is lowercased and split whole; most mail has no cc."""
+    if "\\" in to_addrs or "\\" in cc or "<" in cc:
         return True
-    return not wanted.isdisjoint(s.strip().lower() for s in text.split('"')[1::2])
+    if not wanted.isdisjoint(to_addrs.lower().split('"')[1::2]):
+        return True
+    return cc != "[]" and not wanted.isdisjoint(s.strip().lower() for s in cc.split('"')[1::2])
+
+
+def _addresses(to_addrs: str, cc: str) -> set[str]:
+    """:func:`csm.engine.recipients.addresses`, without parsing the JSON when it is plain: no
+    escape, no ``Name <address>`` cc and no null name, so its strings alternate name, address
+    in To and are addresses in Cc."""
+    if "\\" in to_addrs or "\\" in cc or "<" in cc or "null" in to_addrs:
+        return addresses(to_addrs, cc)
+    found = {s.lower() for s in to_addrs.split('"')[1::2][1::2]}
+    found.update(s.strip().lower() for s in cc.split('"')[1::2])
+    return found - {""}
 
 
 def _by_id(email: _Email) -> int:
@@ -199,17 +215,33 @@ def _full(
     return None
 
 
-def _who(conn: sqlite3.Connection, account_id: str, account_name: str, address: str) -> str:
-    """``Acme's champion Jane Doe`` for an address at the draft's account."""
+# A draft without room: its row, its budget, the address that is full and the emails filling it.
+_Waiting = tuple[Any, TouchBudget, str, list[_Email]]
+
+
+def _who(conn: sqlite3.Connection, waiting: list[_Waiting]) -> dict[tuple[str, str], str]:
+    """``Acme's champion Jane Doe`` for each full address at its draft's account, by (account,
+    address): the contacts read for all of them at once, through the case-blind email index."""
+    wanted = sorted({address for _, _, address, _ in waiting})
     email = dialect_of(conn).nocase("email")
-    row = conn.execute(
-        f"SELECT name, role, is_primary FROM contacts WHERE account_id = ? AND {email} = ?",
-        (account_id, address.lower()),
-    ).fetchone()
-    if row is None:
-        return address
-    role = (row["role"] or ("primary contact" if row["is_primary"] else "contact")).replace("_", " ")
-    return f"{account_name}'s {role} {row['name'] or address}".rstrip()
+    contacts: dict[tuple[str, str], Any] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT account_id, email, name, role, is_primary FROM contacts WHERE {email} IN ({marks})"
+        for row in conn.execute(sql, chunk):
+            contacts.setdefault((row["account_id"], row["email"].lower()), row)
+    found = {}
+    for draft, _, address, _ in waiting:
+        row = contacts.get((draft["account_id"], address))
+        if row is None:
+            found[draft["account_id"], address] = address
+            continue
+        role = (row["role"] or ("primary contact" if row["is_primary"] else "contact")).replace("_", " ")
+        found[draft["account_id"], address] = (
+            f"{draft['account_name'] or ''}'s {role} {row['name'] or address}".rstrip()
+        )
+    return found
 
 
 def _held(email: _Email) -> str:
@@ -218,15 +250,18 @@ def _held(email: _Email) -> str:
     return f"“{email.subject}” ({email.status} #{email.id})"
 
 
-def _why(
-    conn: sqlite3.Connection, row: sqlite3.Row, budget: TouchBudget, address: str, holding: list[_Email]
-) -> str:
-    held = ", ".join(_held(e) for e in holding[:-1])
-    held = f"{held} and {_held(holding[-1])}" if held else _held(holding[-1])
-    return (
-        f"deferred: {_who(conn, row['account_id'], row['account_name'] or '', address)} already has {held}"
-        f" within {budget.per_days} days ({budget})"
-    )
+def _reasons(conn: sqlite3.Connection, waiting: list[_Waiting]) -> dict[int, str]:
+    """Why each draft without room waits, by id: who is full and what holds them."""
+    who = _who(conn, waiting)
+    reasons = {}
+    for row, budget, address, holding in waiting:
+        held = ", ".join(_held(e) for e in holding[:-1])
+        held = f"{held} and {_held(holding[-1])}" if held else _held(holding[-1])
+        reasons[row["id"]] = (
+            f"deferred: {who[row['account_id'], address]} already has {held}"
+            f" within {budget.per_days} days ({budget})"
+        )
+    return reasons
 
 
 def rebalance(conn: sqlite3.Connection, default: TouchBudget, today: dt.date, now: str) -> Plan:
@@ -253,14 +288,18 @@ def spent_at_send(
     if not email.addresses:
         return None
     # The copies each send records (csm.mail.deliveries), by address: no scan of the sent mail.
+    # The drafts those copies belong to come first (CROSS JOIN keeps SQLite to that order):
+    # left to choose, it walks outbox_status over every email sent in the window, which
+    # grows with the book.
     marks = ", ".join(f":a{i}" for i in range(len(email.addresses)))
     address = dialect_of(conn).nocase("d.address")
     to_them = (
-        f"o.id IN (SELECT d.draft_id FROM deliveries d WHERE {address} IN ({marks}))"
-        f" AND o.id != :id AND ({_GONE_SINCE})"
+        _COLUMNS + f" FROM (SELECT DISTINCT d.draft_id FROM deliveries d WHERE {address} IN ({marks})) AS t"
+        " CROSS JOIN outbox o LEFT JOIN accounts a ON a.id = o.account_id"
+        f" WHERE o.id = t.draft_id AND o.id != :id AND ({_GONE_SINCE})"
     )
     params = {"id": draft["id"], "since": _window_start(today, budget)}
     params.update({f"a{i}": address.lower() for i, address in enumerate(sorted(email.addresses))})
-    gone = _ByAddress(_email(r) for r in conn.execute(_SELECT + to_them, params))
+    gone = _ByAddress(_email(r) for r in conn.execute(to_them, params))
     full = _full(email, budget, today, gone)
-    return None if full is None else _why(conn, me, budget, *full)
+    return None if full is None else _reasons(conn, [(me, budget, *full)])[draft["id"]]
