@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import TODAY, db_dump, open_workspace, rows
@@ -162,3 +163,20 @@ def test_leaving_settled_matches_out_of_a_run_changes_nothing_it_writes(demo: Pa
     assert _queued(demo) == _queued(unskipped)
     recorded = rows(demo, "SELECT count(*) FROM matches WHERE last_matched = ?", next_day.isoformat())
     assert recorded[0][0] > len(settled.report.added)  # the settled ones are recorded too
+
+
+def test_the_schema_token_moves_with_a_new_column_on_both_backends(db: Any) -> None:
+    """A new import column changes what a run reads: the fingerprint's schema token moves."""
+    before = incremental.schema_token(db)
+    assert incremental.schema_token(db) == before
+    with transaction(db):
+        db.execute("ALTER TABLE accounts ADD COLUMN region TEXT")
+    assert incremental.schema_token(db) != before
+
+
+def test_a_run_builds_the_rollup_of_what_its_playbooks_read(invoke, demo: Path) -> None:
+    """The metrics' latest values and windows the built-ins name are rolled up for the day's run."""
+    assert invoke("-w", str(demo), "run", "--quiet").exit_code == 0
+    covered = {(m, part) for m, part in rows(demo, "SELECT metric, part FROM usage_rollup_covers")}
+    assert {("exports", "windows"), ("integrations", "latest")} <= covered
+    assert rows(demo, "SELECT count(*) FROM usage_rollup_metric WHERE metric = 'exports'")[0][0] > 0

@@ -37,10 +37,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from csm.data import rollup
+from csm.data.backend import dialect_of
 from csm.data.store import get_meta, set_meta, transaction
+from csm.language.fields import rolled_part
 
 if TYPE_CHECKING:
     from csm.engine.drafting import QueueReport
+    from csm.language.playbooks import Playbook
     from csm.runtime import Runtime
 
 FINGERPRINT = "run_fingerprint"  # meta: the inputs of the last run that wrote its results
@@ -55,7 +58,7 @@ class Inputs:
     timeline: int  # the newest timeline id (0: none)
     snoozes: tuple[int, int]  # newest id, count
     suppressions: int
-    schema: int  # SQLite's schema cookie: moves with every CREATE or ALTER
+    schema: str  # moves with every CREATE or ALTER (:func:`schema_token`)
     outbox: str  # drafts by status and the last move: a skip or send frees a contact's touch budget
 
     def key(self) -> str:
@@ -75,11 +78,34 @@ def inputs(
     timeline = conn.execute("SELECT coalesce(max(id), 0) FROM timeline").fetchone()[0]
     newest, count = conn.execute("SELECT coalesce(max(id), 0), count(*) FROM snoozes").fetchone()
     suppressions = conn.execute("SELECT count(*) FROM suppressions").fetchone()[0]
-    schema = conn.execute("PRAGMA schema_version").fetchone()[0]
+    schema = schema_token(conn)
     by_status = conn.execute("SELECT status, count(*) FROM outbox GROUP BY status ORDER BY status").fetchall()
     moved = conn.execute("SELECT max(updated_at) FROM outbox").fetchone()[0]
     outbox = json.dumps([[tuple(row) for row in by_status], moved])
     return Inputs(digest.hexdigest(), timeline, (newest, count), suppressions, schema, outbox)
+
+
+def schema_token(conn: sqlite3.Connection) -> str:
+    """What moves whenever the schema does: a migration, an import's new column.
+
+    SQLite's schema cookie; on PostgreSQL the schema's version and its columns' count
+    (csm creates and drops no table without a migration, and an import only adds columns).
+    """
+    d = dialect_of(conn)
+    if d.sqlite:
+        return str(conn.execute("PRAGMA schema_version").fetchone()[0])
+    columns = conn.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
+    ).fetchone()[0]
+    return f"{d.schema_version(conn)}:{columns}"
+
+
+def rolled_parts(playbooks: Sequence[Playbook]) -> set[tuple[str, str]]:
+    """The usage metrics' latest values and windows the playbooks read: the rollup holds them for the day."""
+    steps = [c for p in playbooks for s in p.steps for c in (s.when, s.until)]
+    conditions = [p.audience for p in playbooks] + steps
+    names = {name for c in conditions if c is not None for name in c.fields}
+    return {part for part in map(rolled_part, names) if part is not None}
 
 
 def workspace_files(folders: Iterable[Path], singles: Iterable[Path]) -> list[Path]:
@@ -136,7 +162,7 @@ def run(rt: Runtime, names: Sequence[str] = (), owner: str | None = None) -> Run
 
     playbooks = rt.checked_playbooks(names)  # before the snapshot: a failed check writes nothing
     with transaction(rt.conn):  # the day's usage windows and last touches, read by what follows
-        rollup.ensure(rt.conn, rt.today, rt.ws.settings.primary_metric)
+        rollup.ensure(rt.conn, rt.today, rt.ws.settings.primary_metric, rolled_parts(playbooks))
     rt.snapshot_health(if_stale=True)
     existing = existing_keys(rt.conn, [p.id for p in playbooks])
     results = evaluate(
