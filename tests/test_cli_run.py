@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import TODAY, db_dump, open_workspace, rows
+from tests.conftest import db_dump, rows
 
 
 def test_dry_run_shows_matches_and_writes_nothing(invoke, demo: Path) -> None:
@@ -77,26 +77,3 @@ def test_two_runs_at_once_add_nothing_twice(demo: Path) -> None:
     )
     assert single.returncode == 0, single.stderr
     assert json.loads(single.stdout)["added"] == []
-
-
-def test_a_dry_run_on_another_days_rollup_builds_its_own_and_writes_nothing(invoke, demo: Path) -> None:
-    """The workspace's rollup is yesterday's: the dry run builds today's in TEMP tables, matches
-    exactly what it matches over the workspace's own rollup for today, and leaves the file as it was."""
-    import datetime as dt
-
-    from csm.data import rollup, store
-    from csm.engine.incremental import rolled_parts
-
-    day = dt.date.fromisoformat(TODAY)
-    rt = open_workspace(demo, day)
-    conn, metric, parts = rt.conn, rt.ws.settings.primary_metric, rolled_parts(rt.checked_playbooks(()))
-    assert parts  # the built-ins read metrics' latest values and windows
-    with store.transaction(conn):
-        rollup.ensure(conn, day - dt.timedelta(days=1), metric, parts)
-    before = db_dump(demo / "csm.db")
-    on_yesterdays = invoke("-w", str(demo), "run", "--dry-run", "--json")
-    assert on_yesterdays.exit_code in (0, 3) and db_dump(demo / "csm.db") == before
-    with store.transaction(conn):
-        rollup.ensure(conn, day, metric, parts)
-    conn.close()
-    assert invoke("-w", str(demo), "run", "--dry-run", "--json").stdout == on_yesterdays.stdout

@@ -200,14 +200,10 @@ def run(
 def _dry_run(
     rt: Runtime, names: Sequence[str], owner: str | None, limit: int, *, quiet: bool, as_json: bool
 ) -> None:
-    from csm.data import rollup
-    from csm.engine.incremental import rolled_parts
     from csm.engine.matching import evaluate, held_back
     from csm.engine.recipients import addressing
 
     selected = rt.checked_playbooks(names)
-    # The day's rollup, in TEMP tables if the workspace's is another day's: a dry run writes nothing.
-    rollup.readable(rt.conn, rt.today, rt.ws.settings.primary_metric, rolled_parts(selected))
     # A dry run shows `limit` matches per step; only --json needs them all.
     keep = None if as_json else limit
     results = evaluate(

@@ -112,29 +112,6 @@ def touched(conn: sqlite3.Connection, account_id: str) -> None:
     )
 
 
-def readable(conn: sqlite3.Connection, day: dt.date, metric: str, parts: Iterable[Part] = ()) -> bool:
-    """The rollup for ``day`` to read, written nowhere in the workspace (a dry run). Built now?
-
-    When the workspace's rollup is not for ``day`` (or lacks a part), it is built in TEMP tables
-    of the same names, which answer first for the rest of the connection's life.
-    """
-    if current(conn, day, metric, parts):
-        return False
-    _shadow(conn)
-    return ensure(conn, day, metric, parts)
-
-
-def _shadow(conn: sqlite3.Connection) -> None:
-    """TEMP tables named as the rollup's, empty: they answer to those names from now on.
-
-    Each is created before it exists, so its SELECT reads the workspace's table for the columns.
-    """
-    for table in _TABLES:
-        conn.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {table} WHERE 1 = 0")
-    conn.execute("CREATE INDEX shadow_rollup_account ON usage_rollup(account_id)")
-    conn.execute("CREATE INDEX shadow_rollup_metric ON usage_rollup_metric(metric, account_id)")
-
-
 def _offset(bound: str) -> int:
     """``'-30 days'`` -> -30, ``''`` (today) -> 0."""
     return int(bound.split()[0]) if bound else 0
@@ -160,7 +137,11 @@ class Rolling:
         self.conn, self.metric, self.day = conn, metric, first
         self.dialect = d = dialect_of(conn)
         widest = min(_offset(after) for after, _upto in USAGE_WINDOWS.values())
-        _shadow(conn)  # the per-metric rollup stays empty: those fields compute
+        # Created before they exist, each SELECT reads the workspace's table; after, the TEMP one
+        # answers to the name. The per-metric rollup is shadowed empty: those fields compute.
+        for table in _TABLES:
+            conn.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {table} WHERE 1 = 0")
+        conn.execute("CREATE INDEX rolling_rollup_account ON usage_rollup(account_id)")
         # Kept in date order (clustered): each day reads the few days entering and leaving.
         conn.execute(
             d.ddl(
