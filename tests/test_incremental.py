@@ -174,9 +174,27 @@ def test_the_schema_token_moves_with_a_new_column_on_both_backends(db: Any) -> N
     assert incremental.schema_token(db) != before
 
 
-def test_a_run_builds_the_rollup_of_what_its_playbooks_read(invoke, demo: Path) -> None:
-    """The metrics' latest values and windows the built-ins name are rolled up for the day's run."""
-    assert invoke("-w", str(demo), "run", "--quiet").exit_code == 0
+_EXPORTS_WATCH = """playbook: exports-watch
+title: Exports watch
+audience: status = 'active'
+steps:
+  - id: exports-fell
+    title: Exports fell
+    when: usage.exports.change(30d) <= -50% and usage.integrations = 0
+    task: { title: "Look at their exports", due_in: 3d, type: review }
+"""
+
+
+def test_a_run_rolls_up_the_metrics_two_conditions_read(demo: Path) -> None:
+    """The built-ins read exports' windows and the latest integrations once each: left to them.
+    A second playbook reading them too: the day's run rolls them up."""
+    rt = open_workspace(demo, dt.date.fromisoformat(TODAY), {"exports-watch.yaml": _EXPORTS_WATCH})
+    playbooks = rt.checked_playbooks(())
+    builtins = [p for p in playbooks if p.id != "exports-watch"]
+    wanted = {("exports", "windows"), ("integrations", "latest")}
+    assert not wanted & incremental.rolled_parts(builtins)
+    assert wanted <= incremental.rolled_parts(playbooks)
+    assert incremental.run(rt).report is not None
     covered = {(m, part) for m, part in rows(demo, "SELECT metric, part FROM usage_rollup_covers")}
-    assert {("exports", "windows"), ("integrations", "latest")} <= covered
+    assert covered == incremental.rolled_parts(playbooks)
     assert rows(demo, "SELECT count(*) FROM usage_rollup_metric WHERE metric = 'exports'")[0][0] > 0

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -101,11 +102,16 @@ def schema_token(conn: sqlite3.Connection) -> str:
 
 
 def rolled_parts(playbooks: Sequence[Playbook]) -> set[tuple[str, str]]:
-    """The usage metrics' latest values and windows the playbooks read: the rollup holds them for the day."""
+    """The usage metrics' latest values and windows two or more of the playbooks' conditions read.
+
+    The rollup holds those for the day. A part one condition reads is left to it: it computes
+    the value for the accounts its audience lets through, at most what building it for every
+    account would cost (measured at 100k: see benchmarks/RESULTS.md, the rollup kept day to day).
+    """
     steps = [c for p in playbooks for s in p.steps for c in (s.when, s.until)]
-    conditions = [p.audience for p in playbooks] + steps
-    names = {name for c in conditions if c is not None for name in c.fields}
-    return {part for part in map(rolled_part, names) if part is not None}
+    conditions = [c for c in [p.audience for p in playbooks] + steps if c is not None]
+    readers = Counter(part for c in conditions for part in {rolled_part(name) for name in c.fields} if part)
+    return {part for part, n in readers.items() if n >= 2}
 
 
 def workspace_files(folders: Iterable[Path], singles: Iterable[Path]) -> list[Path]:
