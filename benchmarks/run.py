@@ -267,8 +267,9 @@ def import_time(data: Path, tmp: Path, size: int, repeat: int, codes: list[Code]
     return rows
 
 
-def evaluate_time(data: Path, size: int, repeat: int) -> Row:
-    ws = data / "ws"
+def evaluate_time(data: Path, tmp: Path, size: int, repeat: int) -> Row:
+    # A copy: opening the workspace migrates it, and the generated data stays as generated.
+    ws = copy_workspace(data / "ws", tmp, f"evaluate-{size}")
 
     def base() -> float:
         return run(
@@ -285,6 +286,7 @@ def evaluate_time(data: Path, size: int, repeat: int) -> Row:
 
     ours_s, base_s = medians(repeat, lambda: run(csm("-w", str(ws), "run", "--dry-run"))[0], base)
     ratio = ours_s / base_s
+    shutil.rmtree(ws)
     return Row(
         f"`csm run --dry-run` {size:,} accounts",
         f"{ours_s:.2f} s",
@@ -618,9 +620,14 @@ def _plain_write(folder: Path, n: int) -> float:
     )[0]
 
 
-def memory(small: Path, large: Path, small_n: int, large_n: int) -> Row:
-    rss_small = run(csm("-w", str(small / "ws"), "run", "--dry-run"))[1] / 1024
-    rss_large = run(csm("-w", str(large / "ws"), "run", "--dry-run"))[1] / 1024
+def memory(small: Path, large: Path, tmp: Path, small_n: int, large_n: int) -> Row:
+    def peak(data: Path, n: int) -> float:  # on a copy, as evaluate_time
+        ws = copy_workspace(data / "ws", tmp, f"memory-{n}")
+        rss = run(csm("-w", str(ws), "run", "--dry-run"))[1] / 1024
+        shutil.rmtree(ws)
+        return rss
+
+    rss_small, rss_large = peak(small, small_n), peak(large, large_n)
     return Row(
         f"peak RSS `run --dry-run` {large_n:,}",
         f"{rss_large:.0f} MB",
@@ -699,7 +706,7 @@ def main() -> None:
         if "import" in only:
             rows.extend(import_time(data, tmp, size, args.repeat, codes))
         if "evaluate" in only:
-            rows.append(evaluate_time(data, size, args.repeat))
+            rows.append(evaluate_time(data, tmp, size, args.repeat))
         if "drafting" in only:
             rows.extend(drafting_time(small, tmp, args.repeat, drafts, codes))
         if "morning" in only:
@@ -710,7 +717,7 @@ def main() -> None:
         if "send" in only:
             rows.extend(send_rates(small, tmp, drafts, codes))
         if "memory" in only:
-            rows.append(memory(small, data, min(size, 10_000), size))
+            rows.append(memory(small, data, tmp, min(size, 10_000), size))
         if "backtest" in only:
             from backtest import backtest_time  # benchmarks/backtest.py, beside this script
 

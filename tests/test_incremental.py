@@ -162,3 +162,29 @@ def test_leaving_settled_matches_out_of_a_run_changes_nothing_it_writes(demo: Pa
     assert _queued(demo) == _queued(unskipped)
     recorded = rows(demo, "SELECT count(*) FROM matches WHERE last_matched = ?", next_day.isoformat())
     assert recorded[0][0] > len(settled.report.added)  # the settled ones are recorded too
+
+
+_EXPORTS_WATCH = """playbook: exports-watch
+title: Exports watch
+audience: status = 'active'
+steps:
+  - id: exports-fell
+    title: Exports fell
+    when: usage.exports.change(30d) <= -50% and usage.integrations = 0
+    task: { title: "Look at their exports", due_in: 3d, type: review }
+"""
+
+
+def test_a_run_rolls_up_the_metrics_two_conditions_read(demo: Path) -> None:
+    """The built-ins read exports' windows and the latest integrations once each: left to them.
+    A second playbook reading them too: the day's run rolls them up."""
+    rt = open_workspace(demo, dt.date.fromisoformat(TODAY), {"exports-watch.yaml": _EXPORTS_WATCH})
+    playbooks = rt.checked_playbooks(())
+    builtins = [p for p in playbooks if p.id != "exports-watch"]
+    wanted = {("exports", "windows"), ("integrations", "latest")}
+    assert not wanted & incremental.rolled_parts(builtins)
+    assert wanted <= incremental.rolled_parts(playbooks)
+    assert incremental.run(rt).report is not None
+    covered = {(m, part) for m, part in rows(demo, "SELECT metric, part FROM usage_rollup_covers")}
+    assert covered == incremental.rolled_parts(playbooks)
+    assert rows(demo, "SELECT count(*) FROM usage_rollup_metric WHERE metric = 'exports'")[0][0] > 0

@@ -6,14 +6,16 @@ import datetime as dt
 import sqlite3
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csm.data import rollup, store, timeline
+from csm.data.backend import dialect_of
 from csm.data.importer import import_records
 from csm.data.store import transaction
-from csm.language.fields import ROLLED_UP, standard_fields
+from csm.language.fields import ROLLED_UP, FieldSet, rolled_part, standard_fields
 
 TODAY = dt.date(2026, 11, 23)
 METRIC = "active_users"
@@ -154,3 +156,132 @@ def test_the_rollup_rolled_forward_equals_each_days_computation(
             rolling.close()
         assert not rollup.current(conn, TODAY, METRIC)  # the workspace's own rollup is untouched
         conn.close()
+
+
+# The per-metric rollup and the rollup kept true by imports, touches and the date, on both backends.
+METRIC_READ = ["usage.exports", "usage.exports.avg(30d)", "usage.exports.change(30d)", "usage.logins"]
+PARTS = {("exports", "latest"), ("exports", "windows"), ("logins", "latest")}
+EVERY_READ = READ + METRIC_READ
+
+
+def _fields_of(conn: Any) -> FieldSet:
+    return standard_fields(dialect=dialect_of(conn))
+
+
+def _read(conn: Any, day: dt.date, names: list[str] = EVERY_READ) -> dict[str, tuple[object, ...]]:
+    fields = _fields_of(conn)
+    columns = ", ".join(f"({fields.sql(name)})" for name in names)
+    params = {"today": day.isoformat(), "primary_metric": METRIC}
+    rows = conn.execute(f"SELECT a.id, {columns} FROM accounts a ORDER BY a.id", params)
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def _computed(conn: Any, day: dt.date) -> dict[str, tuple[object, ...]]:
+    """Every field computed from usage and the timeline: the rollup's tables emptied, then put back."""
+    with transaction(conn):
+        saved = [conn.execute(f"SELECT * FROM {t}").fetchall() for t in rollup._TABLES]
+        for table in rollup._TABLES:
+            conn.execute(f"DELETE FROM {table}")
+    values = _read(conn, day)
+    with transaction(conn):
+        for table, rows in zip(rollup._TABLES, saved, strict=True):
+            for row in rows:
+                marks = ", ".join("?" for _ in row)
+                conn.execute(f"INSERT INTO {table} VALUES ({marks})", tuple(row))
+    return values
+
+
+def _usage(conn: Any, rows: list[tuple[str, str, int, float]]) -> None:
+    records = [
+        (f"r{i}", {"account_id": a, "metric": m, "date": str(TODAY - dt.timedelta(d)), "value": v})
+        for i, (a, m, d, v) in enumerate(rows)
+    ]
+    import_records(conn, "usage", records, source="test", now=NOW)
+
+
+def _book(conn: Any) -> None:
+    accounts = [(f"r{i}", {"id": a, "name": a, "start_date": "2026-01-01"}) for i, a in enumerate(ACCOUNTS)]
+    import_records(conn, "accounts", accounts, source="test", now=NOW)
+    _usage(
+        conn,
+        [
+            (a, m, d, (i * 7 + d) % 11)
+            for i, a in enumerate(ACCOUNTS)
+            for m in (METRIC, "exports")
+            for d in range(0, 64, 3)
+        ]
+        + [("A0", "logins", 2, 5), ("A1", "logins", 40, 3)],
+    )
+    with transaction(conn):
+        timeline.record(conn, "A1", "note", "a touch", "2026-11-01T12:00:00+00:00")
+
+
+def test_the_rollup_holds_what_the_fields_compute_and_stays_true(db: Any) -> None:
+    """Built, then after an import, a touch and a new day: each field reads what computing gives.
+
+    Fails if an import left the rollup standing (values from before it), if a touch did not
+    move the account's last touch, or if another day read today's rollup.
+    """
+    _book(db)
+    with transaction(db):
+        assert rollup.ensure(db, TODAY, METRIC, PARTS)
+    assert rollup.current(db, TODAY, METRIC, PARTS)
+    built = _read(db, TODAY)
+    assert built == _computed(db, TODAY)
+    assert built["A0"][READ.index("usage_30d")] is not None and built["A2"][-1] is None
+    _usage(db, [("A0", "exports", 1, 90.0), ("A2", METRIC, 45, 400.0), ("A2", "logins", 0, 8.0)])
+    after_import = _read(db, TODAY)
+    assert after_import != built and after_import == _computed(db, TODAY)
+    with transaction(db):
+        assert rollup.ensure(db, TODAY, METRIC, PARTS)  # built again, by the next run
+        timeline.record(db, "A0", "call", "a call", "2026-11-22T15:00:00+00:00")
+    touched = _read(db, TODAY)
+    assert touched["A0"][READ.index("last_touch_at")] == "2026-11-22"
+    assert touched == _computed(db, TODAY)
+    tomorrow = TODAY + dt.timedelta(days=1)  # the date moved: yesterday's rollup is not read
+    assert not rollup.current(db, tomorrow, METRIC, PARTS)
+    assert _read(db, tomorrow) == _computed(db, tomorrow)
+
+
+def test_a_field_reads_the_part_the_rollup_holds_and_computes_the_rest(db: Any) -> None:
+    _book(db)
+    with transaction(db):
+        rollup.ensure(db, TODAY, METRIC, {("exports", "windows")})
+        # Values only the rollup holds show which path a field took.
+        db.execute("UPDATE usage_rollup_metric SET usage_30d = 42, latest = 7 WHERE account_id = 'A0'")
+    assert rollup.current(db, TODAY, METRIC, {("exports", "windows")})
+    assert not rollup.current(db, TODAY, METRIC, PARTS)  # a part not built: not current for it
+    names = ["usage.exports.avg(30d)", "usage.exports", "usage.exports.avg(14d)", "usage.exports.sum(30d)"]
+    read = _read(db, TODAY, names)["A0"]
+    assert read[0] == 42  # the windows: from the rollup
+    assert read[1] != 7 and read[2] != 42 and read[3] != 42  # the latest value, other windows: computed
+    with transaction(db):  # the run reads more parts than were built: built again with them
+        assert rollup.ensure(db, TODAY, METRIC, PARTS)
+    assert rollup.current(db, TODAY, METRIC, PARTS)
+    assert _read(db, TODAY) == _computed(db, TODAY)
+
+
+def test_the_parts_a_field_reads() -> None:
+    assert rolled_part("usage.exports") == ("exports", "latest")
+    assert rolled_part("usage.exports.change(30d)") == ("exports", "windows")
+    assert rolled_part("usage.exports.avg(30d)") == ("exports", "windows")
+    assert rolled_part("usage.exports.avg(7d)") is None and rolled_part("usage.exports.sum(30d)") is None
+    assert rolled_part("usage.exports.last") is None and rolled_part("usage_30d") is None
+
+
+def test_the_backtests_rollup_lives_apart_on_both_backends(db: Any) -> None:
+    """`Rolling` shadows every rollup table by a TEMP one: the workspace's stays as it was."""
+    _book(db)
+    with transaction(db):
+        rollup.ensure(db, TODAY, METRIC, PARTS)
+    first = TODAY - dt.timedelta(days=3)
+    expected = {first + dt.timedelta(days=n): _computed(db, first + dt.timedelta(days=n)) for n in range(3)}
+    rolling = rollup.Rolling(db, first, TODAY, METRIC)
+    try:
+        for day, values in expected.items():
+            rolling.move_to(day)
+            assert _read(db, day) == values
+        assert not rollup.current(db, TODAY, METRIC)  # its own tables answer, not the workspace's
+    finally:
+        rolling.close()
+    assert rollup.current(db, TODAY, METRIC, PARTS)

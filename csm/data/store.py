@@ -413,6 +413,28 @@ def _migration_10(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE accounts ADD COLUMN {column} TEXT")
 
 
+def _migration_11(conn: sqlite3.Connection) -> None:
+    """The rollup per usage metric a playbook names (see csm.data.rollup): its latest value and
+    30-day windows per account, and which of them it holds for which day."""
+    _run_script(
+        conn,
+        """CREATE TABLE usage_rollup_metric (
+    metric TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    latest REAL,
+    usage_30d REAL,
+    usage_prev_30d REAL,
+    PRIMARY KEY (metric, account_id)
+) WITHOUT ROWID;
+CREATE TABLE usage_rollup_covers (
+    day TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    part TEXT NOT NULL,
+    PRIMARY KEY (day, metric, part)
+)""",
+    )
+
+
 # Numbered migrations: index + 1 is the schema version each one produces.
 # Append only; never edit one that has shipped.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
@@ -426,6 +448,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_8,
     _migration_9,
     _migration_10,
+    _migration_11,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,9 +40,11 @@ from typing import TYPE_CHECKING
 from csm.data import rollup
 from csm.data.backend import dialect_of
 from csm.data.store import get_meta, set_meta, transaction
+from csm.language.fields import rolled_part
 
 if TYPE_CHECKING:
     from csm.engine.drafting import QueueReport
+    from csm.language.playbooks import Playbook
     from csm.runtime import Runtime
 
 FINGERPRINT = "run_fingerprint"  # meta: the inputs of the last run that wrote its results
@@ -56,7 +59,7 @@ class Inputs:
     timeline: int  # the newest timeline id (0: none)
     snoozes: tuple[int, int]  # newest id, count
     suppressions: int
-    schema: int  # SQLite's schema cookie: moves with every CREATE or ALTER
+    schema: int  # moves with every CREATE or ALTER (``Dialect.schema_stamp``)
     outbox: str  # drafts by status and the last move: a skip or send frees a contact's touch budget
 
     def key(self) -> str:
@@ -81,6 +84,19 @@ def inputs(
     moved = conn.execute("SELECT max(updated_at) FROM outbox").fetchone()[0]
     outbox = json.dumps([[tuple(row) for row in by_status], moved])
     return Inputs(digest.hexdigest(), timeline, (newest, count), suppressions, schema, outbox)
+
+
+def rolled_parts(playbooks: Sequence[Playbook]) -> set[tuple[str, str]]:
+    """The usage metrics' latest values and windows two or more of the playbooks' conditions read.
+
+    The rollup holds those for the day. A part one condition reads is left to it: it computes
+    the value for the accounts its audience lets through, at most what building it for every
+    account would cost (measured at 100k: see benchmarks/RESULTS.md, the rollup kept day to day).
+    """
+    steps = [c for p in playbooks for s in p.steps for c in (s.when, s.until)]
+    conditions = [c for c in [p.audience for p in playbooks] + steps if c is not None]
+    readers = Counter(part for c in conditions for part in {rolled_part(name) for name in c.fields} if part)
+    return {part for part, n in readers.items() if n >= 2}
 
 
 def workspace_files(folders: Iterable[Path], singles: Iterable[Path]) -> list[Path]:
@@ -137,7 +153,7 @@ def run(rt: Runtime, names: Sequence[str] = (), owner: str | None = None) -> Run
 
     playbooks = rt.checked_playbooks(names)  # before the snapshot: a failed check writes nothing
     with transaction(rt.conn):  # the day's usage windows and last touches, read by what follows
-        rollup.ensure(rt.conn, rt.today, rt.ws.settings.primary_metric)
+        rollup.ensure(rt.conn, rt.today, rt.ws.settings.primary_metric, rolled_parts(playbooks))
     rt.snapshot_health(if_stale=True)
     existing = existing_keys(rt.conn, [p.id for p in playbooks])
     results = evaluate(

@@ -139,9 +139,19 @@ def usage_aggregate(
     )
 
 
+def usage_latest(metric: str) -> str:
+    """A metric's latest value on or before today."""
+    return (
+        f"(SELECT u.value FROM usage u WHERE u.account_id = a.id AND u.metric = {metric}"
+        " AND u.date <= :today ORDER BY u.date DESC LIMIT 1)"
+    )
+
+
 # What csm.data.rollup stores per account for one day, each computed by this SQL.
 # The usage windows, as (after, upto) of usage_aggregate: csm.data.rollup rolls them forward too.
 USAGE_WINDOWS = {"usage_30d": ("-30 days", ""), "usage_prev_30d": ("-60 days", "-30 days")}
+ROLLED_METRIC_DAYS = 30  # usage.<metric>.avg(30d) and .change(30d) read the rollup's windows
+_ROLLED_METRIC = ":rolled_metric"  # the metric a per-metric rollup row is built for
 
 
 @cache
@@ -151,7 +161,35 @@ def rolled_up(d: SqlDialect) -> dict[str, str]:
     return {**windows, "last_touch": _latest_touch("t", "", d)}
 
 
+@cache
+def rolled_up_metric(d: SqlDialect) -> dict[str, str]:
+    """The per-metric rollup's columns (``usage_rollup_metric``) and their SQL, the metric ``:rolled_metric``.
+
+    The values ``usage.<metric>``, ``.avg(30d)`` and ``.change(30d)`` compute, as they compute them.
+    """
+    windows = {
+        column: usage_aggregate(*bounds, metric=_ROLLED_METRIC, dialect=d)
+        for column, bounds in USAGE_WINDOWS.items()
+    }
+    return {"latest": usage_latest(_ROLLED_METRIC), **windows}
+
+
+# The parts of the per-metric rollup, each built only for the metrics a field reads it of.
+ROLLED_PARTS = {"latest": ("latest",), "windows": tuple(USAGE_WINDOWS)}
 ROLLED_UP = rolled_up(SQLITE_SQL)
+
+
+def rolled_part(name: str) -> tuple[str, str] | None:
+    """The (metric, part) of the per-metric rollup a ``usage.<metric>...`` field reads (None: none)."""
+    found = _USAGE_RE.match(name)
+    if found is None:
+        return None
+    metric, value, window, days = found.groups()
+    if value is None and window is None:
+        return metric, "latest"
+    if window in ("avg", "change") and int(days) == ROLLED_METRIC_DAYS:
+        return metric, "windows"
+    return None
 
 
 def _rolled(column: str, d: SqlDialect) -> str:
@@ -164,6 +202,19 @@ def _rolled(column: str, d: SqlDialect) -> str:
         f"(CASE WHEN EXISTS (SELECT 1 FROM usage_rollup_day s WHERE s.day = :today{metric})"
         f" THEN (SELECT r.{column} FROM usage_rollup r WHERE r.account_id = a.id)"
         f" ELSE {rolled_up(d)[column]} END)"
+    )
+
+
+def _rolled_metric(column: str, metric: str, d: SqlDialect) -> str:
+    """A metric's value from the per-metric rollup when it holds that part of it for :today, else computed."""
+    computed = rolled_up_metric(d)[column].replace(_ROLLED_METRIC, metric)
+    part = next(part for part, columns in ROLLED_PARTS.items() if column in columns)
+    return (
+        "(CASE WHEN EXISTS (SELECT 1 FROM usage_rollup_covers s"
+        f" WHERE s.day = :today AND s.metric = {metric} AND s.part = '{part}')"
+        f" THEN (SELECT r.{column} FROM usage_rollup_metric r"
+        f" WHERE r.metric = {metric} AND r.account_id = a.id)"
+        f" ELSE {computed} END)"
     )
 
 
@@ -331,24 +382,24 @@ def usage_field(name: str, dialect: SqlDialect = SQLITE_SQL) -> Field | None:
         )
         sql = dialect.days_between(":today", last)
         return Field(name, "number", sql, f"days since '{metric}' was last above zero", True)
-    return Field(
-        name,
-        "number",
-        "(SELECT u.value FROM usage u WHERE u.account_id = a.id"
-        f" AND u.metric = {quoted} AND u.date <= :today"
-        " ORDER BY u.date DESC LIMIT 1)",
-        f"latest value of the usage metric '{metric}'",
-        True,
-    )
+    latest = _rolled_metric("latest", quoted, dialect)
+    return Field(name, "number", latest, f"latest value of the usage metric '{metric}'", True)
 
 
 def _metric_window(name: str, metric: str, window: str, days: int, d: SqlDialect) -> Field:
     """avg and sum over the last ``days`` days; change: that average against the one before, a fraction."""
+    rolled = days == ROLLED_METRIC_DAYS
     if window == "change":
-        now = usage_aggregate(f"-{days} days", "", metric, dialect=d)
-        before = usage_aggregate(f"-{2 * days} days", f"-{days} days", metric, dialect=d)
+        if rolled:
+            now, before = (_rolled_metric(column, metric, d) for column in USAGE_WINDOWS)
+        else:
+            now = usage_aggregate(f"-{days} days", "", metric, dialect=d)
+            before = usage_aggregate(f"-{2 * days} days", f"-{days} days", metric, dialect=d)
         sql = f"({now} / nullif({before}, 0) - 1)"
         return Field(name, "number", sql, f"change of the {days}-day average of {metric}", True, True)
+    if window == "avg" and rolled:
+        sql = _rolled_metric("usage_30d", metric, d)
+        return Field(name, "number", sql, f"{window} of {metric} over the last {days} days", True)
     sql = usage_aggregate(f"-{days} days", "", metric, window, d)
     return Field(name, "number", sql, f"{window} of {metric} over the last {days} days", True)
 
