@@ -414,7 +414,7 @@ def _upsert_staged(
 ) -> tuple[int, int, int]:
     """:func:`_upsert` where no TEMP trigger keeps the history and no total_changes counts (PostgreSQL).
 
-    Each batch goes into a TEMP table first; from there, in SQL: the rows it will change
+    Each batch goes into a TEMP table first, by COPY; from there, in SQL: the rows it will change
     leave their old values (:func:`history.keep_before`), the new and changed rows are
     counted, and one INSERT ... SELECT ... ON CONFLICT writes them.
     """
@@ -447,10 +447,7 @@ def _upsert_staged(
             [None if v is None else bool(v) for v in column] if flag else column
             for column, flag in zip(columns.fold(values), flags, strict=True)
         ]
-        conn.executemany(
-            f"INSERT INTO {_STAGED} ({cols}) VALUES ({', '.join('?' * len(names))})",
-            zip(*folded, strict=True),
-        )
+        conn.copy_in(_STAGED, names, zip(*folded, strict=True))
         history.keep_before(conn, table, now, changed_keys)
         inserted += conn.execute(f"SELECT count(*) FROM ({fresh}) AS f").fetchone()[0]
         updated += conn.execute(f"SELECT count(*) FROM ({changing}) AS c").fetchone()[0]
