@@ -3,11 +3,15 @@
 Each query is what a careful engineer would write for that step's audience and
 `when` (and `for`/`until`) straight against the schema, with the dates worked
 out in Python first, and no csm code. ``params(today)`` gives the dates.
+``queries("postgresql")`` gives the same queries in PostgreSQL's words (its JSON
+operator, ``left`` for a timestamp's date, ``double precision``), ``%(name)s``
+placeholders for psycopg.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 _NOT_SNOOZED = "a.id NOT IN (SELECT account_id FROM snoozes WHERE until > :today)"
 _UTIL = "CAST(a.seats_used AS REAL) / nullif(a.seats_licensed, 0)"
@@ -100,7 +104,33 @@ STEPS: dict[str, tuple[str, str]] = {
 }
 
 
-def queries() -> list[str]:
+# SQLite's words, as PostgreSQL spells them: the JSON attribute (as a number where compared
+# with one), the date of an ISO timestamp, the float type, a DATE column against text.
+_POSTGRESQL = (
+    (
+        re.compile(r"json_extract\(e\.attributes, '\$\.score'\)"),
+        "CAST(e.attributes::jsonb ->> 'score' AS numeric)",
+    ),
+    (re.compile(r"json_extract\(e\.attributes, '\$\.(\w+)'\)"), r"(e.attributes::jsonb ->> '\1')"),
+    (re.compile(r"\bdate\(([^()]*(?:\([^()]*\))?)\)"), r"left(\1, 10)"),
+    (re.compile(r"AS REAL\)"), "AS double precision)"),
+    (
+        re.compile(r"left_at BETWEEN :(\w+) AND :(\w+)"),
+        r"left_at BETWEEN CAST(:\1 AS date) AND CAST(:\2 AS date)",
+    ),
+    (re.compile(r"(?<!:):(\w+)"), r"%(\1)s"),
+)
+
+
+def queries(dialect: str = "sqlite") -> list[str]:
+    sqls = _queries()
+    if dialect == "postgresql":
+        for pattern, replacement in _POSTGRESQL:
+            sqls = [pattern.sub(replacement, sql) for sql in sqls]
+    return sqls
+
+
+def _queries() -> list[str]:
     return [
         f"SELECT a.id, a.name, a.owner FROM accounts a WHERE {audience} AND {_NOT_SNOOZED} AND {when}"
         " ORDER BY a.id"

@@ -4,6 +4,7 @@
     python benchmarks/run.py --size tiny      # the smoke test's size
     python benchmarks/run.py --only help,import,drafting --before main   # a few figures, old code beside
     python benchmarks/run.py --size 100k --only morning,evaluate,send,memory --repeat 1   # the morning
+    python benchmarks/run.py --size 100k --backend postgresql   # the dry run, import and today there
 
 Every figure runs as a real subprocess (the way a CSM or cron runs csm) and is
 the median of ``--repeat`` runs; baselines run the same way on the same data,
@@ -673,6 +674,20 @@ def show(rows: list[Row], size: int) -> None:
     Console(width=160).print(table)
 
 
+def postgresql(url: str | None, data: Path, size: int, repeat: int, only: set[str]) -> None:
+    """The PostgreSQL figures (benchmarks/pg.py) on the server at ``url``, or on a throwaway one."""
+    import pg  # benchmarks/pg.py, beside this script
+
+    cluster = pg.PgCluster() if url is None else None
+    try:
+        with tempfile.TemporaryDirectory() as name:
+            server = pg.Server(url or cluster.admin_url)  # type: ignore[union-attr]
+            show(pg.figures(server, data, Path(name), size, repeat, only), size)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="100k", help="tiny, 10k, 100k, 1m or a number of accounts")
@@ -687,6 +702,15 @@ def main() -> None:
         metavar="REF",
         help="also run the help, import, drafting and send figures on this git commit",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="postgresql: the dry run, import and today on a throwaway server (see pg.py)",
+    )
+    parser.add_argument(
+        "--database", metavar="URL", help="with --backend postgresql: a server to use instead (its admin URL)"
+    )
     args = parser.parse_args()
     only = set(args.only.split(","))
     if only - set(FIGURES):
@@ -694,6 +718,9 @@ def main() -> None:
     size = parse_size(args.size)
     drafts = min(size, 10_000)
     data = ensure(size, args.usage_every, args.data)
+    if args.backend == "postgresql":
+        postgresql(args.database, data, size, args.repeat, only)
+        return
     small = ensure(min(size, 10_000), args.usage_every, args.data)
     if "drafting" in only:
         ensure_mailmerge()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "run.py"
 
@@ -35,5 +36,30 @@ def test_benchmarks_print_every_figure_at_the_tiny_size(tmp_path: Path) -> None:
         "peak RSS `today`/`run` 200",
         "How cost grows",
         "`csm backtest` 90 days, 200 accounts",
+    ):
+        assert figure in result.stdout, figure
+
+
+def test_benchmarks_on_postgresql_print_their_figures_at_the_tiny_size(
+    tmp_path: Path, pg_cluster: Any
+) -> None:
+    """`--backend postgresql` loads the book into the server and sets each figure beside its floor."""
+    tiny = ["--size", "tiny", "--repeat", "1", "--data", str(tmp_path)]
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *tiny, "--backend", "postgresql", "--database", pg_cluster.admin_url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for figure in (
+        "PostgreSQL: `csm run --dry-run` 200 accounts",
+        "hand-written SQL per step",
+        "PostgreSQL: `csm today --no-run` 200 accounts",
+        "hand-written morning list",
+        "PostgreSQL: `csm today`",
+        "PostgreSQL: `csm import accounts` 200 rows",
+        "psycopg COPY, same table",
     ):
         assert figure in result.stdout, figure

@@ -262,3 +262,17 @@ def test_shell_completion_reads_account_ids_from_the_team_database(drafted: tupl
     from test_completion import tab
 
     assert tab("csm account A132", drafted[0]) == [f"A132{n}" for n in range(10)]
+
+
+def test_the_morning_list_without_a_run_is_the_solo_files(demo: Path, csm: Callable[..., Any]) -> None:
+    """`csm today --no-run` on PostgreSQL lists what it lists on the demo's SQLite file, replies too."""
+    team = csm("today", "--no-run", "--all", "--json")
+    assert team.exit_code == 0, team.output
+    solo = CliRunner().invoke(
+        app, ["-w", str(demo), "--today", "2026-11-23", "today", "--no-run", "--all", "--json"]
+    )
+    assert solo.exit_code == 0, solo.output
+    listed, expected = json.loads(team.output), json.loads(solo.output)
+    assert expected["replies"]  # the demo has replies of the week: the query under test returns rows
+    assert listed["replies"] == expected["replies"]
+    assert listed == expected

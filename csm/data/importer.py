@@ -419,16 +419,22 @@ def _upsert_staged(
 ) -> tuple[int, int, int]:
     """:func:`_upsert` where no TEMP trigger keeps the history and no total_changes counts (PostgreSQL).
 
-    Each batch goes into a TEMP table first; from there, in SQL: the rows it will change
-    leave their old values (:func:`history.keep_before`), the new and changed rows are
-    counted, and one INSERT ... SELECT ... ON CONFLICT writes them.
+    Into an empty table the batches go straight in by COPY: no row to update or keep. Else
+    every batch goes into a TEMP table first, by COPY (the keys were checked across the whole
+    input as it streamed); from there, once, in SQL: the rows it will change leave their old
+    values (:func:`history.keep_before`), the new and changed rows are counted, and one
+    INSERT ... SELECT ... ON CONFLICT writes them. Once, not per batch: each pass joins the
+    whole table, so a pass per batch would cost batches × rows.
     """
     dialect = dialect_of(conn)
+    dialect.serialise(conn, f"import {table}")  # a second import of this kind sees this one's rows
     names, key = columns.stored, columns.spec.key
+    flags = [t == "BOOLEAN" for t in map(dialect.column_types(conn, table).get, names)]
+    if conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})").fetchone()[0]:
+        return _copy_batches(conn, table, columns, flags, batches), 0, 0
     cols = ", ".join(f'"{c}"' for c in names)
     conn.execute(f"DROP TABLE IF EXISTS {_STAGED}")
     conn.execute(f"CREATE TEMP TABLE {_STAGED} AS SELECT {cols} FROM {table} WHERE 1 = 0")
-    flags = [t == "BOOLEAN" for t in map(dialect.column_types(conn, table).get, names)]
     same_key = " AND ".join(f's."{k}" = t."{k}"' for k in key)
     new = _new_values(dialect, columns, "t", "s")
     staged = ", ".join(f"s.{_quoted(c)}" for c in names)
@@ -446,24 +452,29 @@ def _upsert_staged(
         f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {_STAGED} WHERE 1 = 1"  # WHERE: SQLite's parser
         f" ON CONFLICT ({', '.join(key)}) {on_conflict}"
     )
-    inserted = updated = total = 0
+    total = _copy_batches(conn, _STAGED, columns, flags, batches)
+    conn.execute(f"ANALYZE {_STAGED}")  # its size, for the joins' plans: a TEMP table has no statistics
+    history.keep_before(conn, table, now, changed_keys)
+    inserted = conn.execute(f"SELECT count(*) FROM ({fresh}) AS f").fetchone()[0]
+    updated = conn.execute(f"SELECT count(*) FROM ({changing}) AS c").fetchone()[0]
+    conn.execute(upsert)
+    conn.execute(f"DROP TABLE {_STAGED}")
+    return inserted, updated, total - inserted - updated
+
+
+def _copy_batches(
+    conn: Any, table: str, columns: Columns, flags: list[bool], batches: Iterable[list[list[Any]]]
+) -> int:
+    """Each batch's rows into ``table`` by COPY (``flags``: the BOOLEAN columns); how many rows."""
+    total = 0
     for values in batches:
         folded = [
             [None if v is None else bool(v) for v in column] if flag else column
             for column, flag in zip(columns.fold(values), flags, strict=True)
         ]
-        conn.executemany(
-            f"INSERT INTO {_STAGED} ({cols}) VALUES ({', '.join('?' * len(names))})",
-            zip(*folded, strict=True),
-        )
-        history.keep_before(conn, table, now, changed_keys)
-        inserted += conn.execute(f"SELECT count(*) FROM ({fresh}) AS f").fetchone()[0]
-        updated += conn.execute(f"SELECT count(*) FROM ({changing}) AS c").fetchone()[0]
+        conn.copy_in(table, columns.stored, zip(*folded, strict=True))
         total += len(values[0])
-        conn.execute(upsert)
-        conn.execute(f"DELETE FROM {_STAGED}")
-    conn.execute(f"DROP TABLE {_STAGED}")
-    return inserted, updated, total - inserted - updated
+    return total
 
 
 @contextmanager

@@ -6,7 +6,6 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from csm.data.backend import dialect_of
 from csm.engine import tasks
 from csm.engine.recipients import also_to_same_person
 from csm.health.score import DROP_POINTS, has_history
@@ -92,8 +91,11 @@ def _deferred(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
 
 def _replies(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
     """Replies of the last week (``csm inbox`` records them), newest first, with the email they answer."""
-    params: dict[str, Any] = {"today": rt.params["today"]}
-    d = dialect_of(rt.conn)
+    today = dt.date.fromisoformat(rt.params["today"])  # the dates in Python: the same SQL on both backends
+    params: dict[str, Any] = {
+        "since": (today - dt.timedelta(days=REPLY_DAYS - 1)).isoformat(),
+        "tomorrow": (today + dt.timedelta(days=1)).isoformat(),
+    }
     mine = ""
     if owner is not None:
         mine = " AND a.owner = :owner"
@@ -102,7 +104,7 @@ def _replies(rt: Runtime, owner: str | None) -> list[dict[str, Any]]:
         'SELECT r.account_id AS account, a.name AS account_name, r.address AS "from", r.at, r.subject,'
         " r.draft_id AS draft, o.playbook, o.step FROM replies r JOIN accounts a ON a.id = r.account_id"
         " LEFT JOIN outbox o ON o.id = r.draft_id"
-        f" WHERE r.at >= {d.add_days(':today', 1 - REPLY_DAYS)} AND r.at < {d.add_days(':today', 1)}{mine}"
+        f" WHERE r.at >= :since AND r.at < :tomorrow{mine}"
         " ORDER BY r.at DESC, r.account_id",
         params,
     )
