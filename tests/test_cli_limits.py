@@ -8,12 +8,12 @@ asserted beyond that generous timeout.
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import connect
 
 TIMEOUT = 10  # seconds; each case takes a fraction of one
 
@@ -159,7 +159,7 @@ CASES = {
 
 def _written(ws: Path) -> tuple[int, ...]:
     """Rows in every table a run or `today` writes to."""
-    conn = sqlite3.connect(ws / "csm.db")
+    conn = connect(ws)
     try:
         tables = ("outbox", "tasks", "health_history", "timeline", "matches", "meta")
         return tuple(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables)

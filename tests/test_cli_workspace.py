@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import build_file_tree
+from tests.conftest import build_file_tree, connect
 
 
 def test_init_creates_a_workspace_and_refuses_to_overwrite(invoke, tmp_path: Path) -> None:
@@ -141,7 +140,7 @@ def test_preview_renders_the_email_a_step_would_draft(invoke, demo: Path, tmp_pa
 def test_preview_of_an_account_no_email_step_matches(invoke, demo: Path) -> None:
     plan = json.loads(invoke("-w", str(demo), "run", "--dry-run", "--json", "renewal-ahead").stdout)
     matched = {m["account"] for step in plan["steps"] for m in step["matches"]}
-    with sqlite3.connect(demo / "csm.db") as conn:
+    with connect(demo) as conn:
         ids = [row[0] for row in conn.execute("SELECT id FROM accounts ORDER BY id")]
     account = next(i for i in ids if i not in matched)
     none = invoke("-w", str(demo), "preview", "renewal-ahead", "--account", account)

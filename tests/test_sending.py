@@ -7,12 +7,11 @@ import email.policy
 import json
 import logging
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import db_dump
+from conftest import connect, db_dump
 from loopback import Busy, Collect, Stall, free_port
 from pytest_httpserver import HTTPServer
 
@@ -39,7 +38,7 @@ TODAYS = "created_at >= '2026-11-23'"
 
 
 def statuses(ws: Path) -> dict[str, int]:
-    with sqlite3.connect(ws / "csm.db") as conn:
+    with connect(ws) as conn:
         query = f"SELECT status, count(*) FROM outbox WHERE {TODAYS} GROUP BY status"
         return dict(conn.execute(query).fetchall())
 
@@ -99,11 +98,11 @@ def test_smtp_send_delivers_each_approved_draft_once(approved: Path, invoke: Any
 
 def test_dry_run_connects_to_nothing_and_writes_nothing(approved: Path, invoke: Any) -> None:
     set_send(approved, smtp_settings(free_port(), 'username = "u"\npassword_env = "CSM_SMTP_PASSWORD"'))
-    before = db_dump(approved / "csm.db")
+    before = db_dump(approved)
     result = invoke("-w", str(approved), "send", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "Dry run: 17 approved drafts" in result.stdout
-    assert db_dump(approved / "csm.db") == before
+    assert db_dump(approved) == before
 
 
 def test_limit_sends_at_most_n(approved: Path, invoke: Any) -> None:
