@@ -157,11 +157,14 @@ def database_of(workspace: Path) -> Path | str:
     return workspace_mod.load(explicit=workspace).database_target
 
 
-def connect(where: Path) -> Any:
-    """A connection of its own to a workspace's database (either backend), or to a SQLite file."""
+def connect(where: Path | str) -> Any:
+    """A connection of its own, rows as plain tuples: to a workspace's database (either backend),
+    a SQLite file, or a PostgreSQL URL."""
     from csm.data import store
 
-    return store.connect(where if where.suffix == ".db" else database_of(where))
+    conn = store.connect(where if isinstance(where, str) or where.suffix == ".db" else database_of(where))
+    conn.row_factory = None
+    return conn
 
 
 def rows(workspace: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
@@ -177,7 +180,7 @@ def first_draft(demo: Path, status: str = "draft") -> int:
     return rows(demo, "SELECT min(id) FROM outbox WHERE status = ?", status)[0][0]
 
 
-def db_dump(where: Path) -> list[str]:
+def db_dump(where: Path | str) -> list[str]:
     """Every table's columns and rows (sorted) of a workspace's database or a SQLite file, for
     "nothing changed" assertions on either backend."""
     from csm.data.backend import dialect_of

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import build_file_tree, connect
 
 
@@ -45,6 +47,7 @@ def test_no_workspace_is_a_clear_error(invoke, tmp_path: Path) -> None:
     assert "Run `csm init`" in result.stderr
 
 
+@pytest.mark.sqlite_only("a missing SQLite file (PostgreSQL's in test_cli_postgres_errors.py)")
 def test_a_missing_database_is_never_silently_created(invoke, workspace: Path) -> None:
     (workspace / "csm.db").unlink()
     result = invoke("-w", str(workspace), "run", "--dry-run")

@@ -202,6 +202,7 @@ def test_since_leaves_out_what_came_before(conn: sqlite3.Connection) -> None:
     assert s.skipped == {"already on a call": 1}
 
 
+@pytest.mark.sqlite_only("puts the SQLite `conn` fixture's file in the workspace")
 def test_report_json_and_table(
     conn: sqlite3.Connection, tmp_path: Path, workspace: Path, invoke: Callable[..., object]
 ) -> None:
