@@ -168,10 +168,12 @@ def connect(where: Path | str) -> Any:
 
 
 def rows(workspace: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    """The rows a query returns from the workspace's database, read by a connection of its own."""
+    """The rows a query returns from the workspace's database (none for a write), read by a
+    connection of its own."""
     conn = connect(workspace)
     try:
-        return [tuple(row) for row in conn.execute(sql, params).fetchall()]
+        cursor = conn.execute(sql, params)
+        return [] if cursor.description is None else [tuple(row) for row in cursor.fetchall()]
     finally:
         conn.close()
 

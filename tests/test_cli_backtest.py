@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import db_dump
+from conftest import database_of, db_dump
 
 from csm.data import outcomes, store
 from csm.data.importer import import_records
@@ -21,7 +21,7 @@ BASE = {
 }
 
 
-def _import(db: Path, kind: str, rows: list[dict[str, Any]], day: str) -> None:
+def _import(db: Path | str, kind: str, rows: list[dict[str, Any]], day: str) -> None:
     conn = store.connect(db)
     try:
         records = ((f"record {n}", row) for n, row in enumerate(rows, 1))
@@ -33,7 +33,7 @@ def _import(db: Path, kind: str, rows: list[dict[str, Any]], day: str) -> None:
 @pytest.fixture
 def book(workspace: Path, invoke) -> Path:
     """Acme renews on 2026-12-15; Beta's NPS fell to 3 in the import of 2026-09-01; Acme snoozed on 09-10."""
-    db = workspace / "csm.db"
+    db = database_of(workspace)
     acme = {**BASE, "id": "A1", "name": "Acme", "renewal_date": "2026-12-15", "nps": 8}
     beta = {**BASE, "id": "A2", "name": "Beta", "renewal_date": "2027-06-01", "nps": 8}
     _import(db, "accounts", [acme, beta], "2026-08-01")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_file_tree, connect
+from tests.conftest import build_file_tree, connect, database_of
 
 
 def test_init_creates_a_workspace_and_refuses_to_overwrite(invoke, tmp_path: Path) -> None:
@@ -33,7 +33,7 @@ def test_paths_finds_the_workspace_from_a_subfolder(invoke, workspace: Path, mon
     monkeypatch.chdir(sub)
     data = json.loads(invoke("paths", "--json").stdout)
     assert data["workspace"] == str(workspace)
-    assert data["database"] == str(workspace / "csm.db")
+    assert data["database"] == str(database_of(workspace))
     assert data["content"] == str(workspace / "content")
     monkeypatch.chdir(workspace.parent)
     monkeypatch.setenv("CSM_WORKSPACE", str(workspace))

@@ -454,8 +454,8 @@ def test_an_unsubscribed_to_leaves_the_draft_to_its_subscribed_cc(
 def test_an_account_named_with_a_right_to_left_override_sends_a_clean_subject(
     demo: Path, invoke: Any, smtp_server: Any
 ) -> None:
-    rows(demo, "UPDATE accounts SET name = char(0x202E) || name")  # reads backwards in a subject
-    rows(demo, "UPDATE contacts SET name = name || char(7) || char(0x200F)")
+    rows(demo, "UPDATE accounts SET name = ? || name", "\u202e")  # reads backwards in a subject
+    rows(demo, "UPDATE contacts SET name = name || ?", "\x07\u200f")
     assert invoke("-w", str(demo), "run", "--quiet").exit_code == 0
     assert "Approved 17 drafts" in invoke("-w", str(demo), "approve", "--playbook", "onboarding").stdout
     handler = Collect()
