@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +15,262 @@ if TYPE_CHECKING:
     from csm.runtime import Runtime
 
 TODAY = "2026-11-23"
+BACKENDS = ["sqlite", "postgresql"]
+
+# Tests that fail on PostgreSQL because the product is not ported there yet, by the module that
+# must change: file -> test (without its parameters) -> why. A strict xfail on the PostgreSQL
+# parameter only: remove the entry when the port lands (the xfail then fails, as a reminder).
+_COMPLETION = "csm/cli/completion.py: reads the SQLite file (immutable=1)"
+_MORNING_CMDS = "csm/cli/morning_cmds.py: DATE values come back as date, not text"
+_PICTURES = "csm/cli/pictures.py: DATE values come back as date, not text"
+_HISTORY = "csm/data/history.py: main. qualifier"
+_OUTCOMES = "csm/data/outcomes.py"
+_SYNC = "csm/data/sync.py: the dry run's table (branch pgseq)"
+_EXPLAIN = "csm/engine/explain.py: step query GROUP BY (compiler)"
+_INCREMENTAL = "csm/engine/incremental.py: PRAGMA schema_version (branch rollup)"
+_MATCHING = "csm/engine/matching.py: step query GROUP BY (compiler)"
+_SCORE = "csm/health/score.py: the snapshot's SQL (branch pghealth)"
+_CHARTS = "csm/reporting/charts.py: DATE values come back as date, not text"
+_MORNING = "csm/reporting/morning.py: date(x, '+N days')"
+_UNTRACED = "csm run/check on PostgreSQL: the failing module not traced yet"
+_REPORT = "csm/reporting/report.py: NOT on an integer (branch pghealth)"
+_PG_PENDING_BY_FILE: dict[str, dict[str, str]] = {
+    "test_cli_limits.py": {
+        "test_a_hostile_file_gets_one_clear_error_and_nothing_is_written": _UNTRACED,
+    },
+    "test_account_page.py": {
+        "test_renders_without_console_errors": _CHARTS,
+        "test_the_health_and_usage_lines_hold_the_accounts_numbers": _CHARTS,
+        "test_the_timeline_lists_the_newest_events": _CHARTS,
+        "test_touched_days_are_marked_on_both_lines": _CHARTS,
+    },
+    "test_book.py": {
+        "test_movers_are_the_biggest_falls_then_the_biggest_rises": _SCORE,
+    },
+    "test_cli_account.py": {
+        "test_account_view": _INCREMENTAL,
+    },
+    "test_cli_assignee.py": {
+        "test_check_names_each_mistake_with_its_place": _UNTRACED,
+        "test_an_assignees_list_holds_the_tasks_assigned_to_them": _INCREMENTAL,
+        "test_internal_copies_are_colleagues_only": _INCREMENTAL,
+        "test_sending_copies_the_colleagues_and_checks_them_again": _INCREMENTAL,
+        "test_the_owners_morning_says_whose_task_it_is": _INCREMENTAL,
+        "test_the_task_goes_to_the_account_executive_else_the_owner": _INCREMENTAL,
+    },
+    "test_cli_backtest.py": {
+        "test_a_backtest_writes_nothing": _INCREMENTAL,
+        "test_each_day_is_judged_on_its_own_values": _INCREMENTAL,
+        "test_once_per_and_snoozes_as_they_stood_then": _INCREMENTAL,
+        "test_the_demo_summer_backtests_against_what_the_csm_did": _HISTORY,
+        "test_the_freshness_gate_as_it_stood_each_day": _INCREMENTAL,
+    },
+    "test_cli_gate.py": {
+        "test_a_template_that_fails_check_stops_run_dry_run_and_today": _UNTRACED,
+        "test_a_playbook_that_fails_check_stops_today_before_the_health_snapshot": _INCREMENTAL,
+        "test_only_the_templates_of_the_playbooks_run_are_checked": _MATCHING,
+        "test_the_check_compiles_each_template_once_whatever_the_accounts": _INCREMENTAL,
+    },
+    "test_cli_health.py": {
+        "test_a_new_workspace_has_a_model_and_no_scores": _SCORE,
+        "test_health_account_errors": _SCORE,
+        "test_health_account_explains_the_change": _SCORE,
+        "test_health_account_json": _SCORE,
+        "test_health_again_the_same_day_replaces_the_snapshot": _SCORE,
+        "test_health_json_adds_up": _SCORE,
+        "test_health_shows_bands_distribution_and_drops": _SCORE,
+        "test_run_and_today_take_the_days_snapshot": _MATCHING,
+        "test_run_refreshes_the_snapshot_only_after_an_import": _INCREMENTAL,
+        "test_the_new_playbooks_match_on_the_demo": _MATCHING,
+        "test_without_health_yaml_the_built_in_model_scores": _SCORE,
+    },
+    "test_cli_inbox.py": {
+        "test_a_bounce_before_sending_skips_the_approved_draft": _INCREMENTAL,
+        "test_a_bounce_shows_on_the_account_and_the_address_is_left_out_of_sending": _MORNING_CMDS,
+        "test_a_reply_after_the_follow_up_was_drafted_withdraws_it": _INCREMENTAL,
+        "test_a_reply_over_imap_means_no_follow_up": _INCREMENTAL,
+        "test_no_reply_and_the_follow_up_comes_after_5_business_days": _INCREMENTAL,
+        "test_reading_twice_records_nothing_twice": _INCREMENTAL,
+    },
+    "test_cli_morning.py": {
+        "test_today_json_has_a_stable_schema": _INCREMENTAL,
+        "test_today_lists_my_book_with_reasons": _INCREMENTAL,
+        "test_today_without_health_history_lists_usage_drops": _MORNING,
+    },
+    "test_cli_outbox.py": {
+        "test_all_and_status_show_the_history_with_the_same_columns": _INCREMENTAL,
+        "test_an_edit_that_empties_the_subject_is_refused": _INCREMENTAL,
+        "test_approve_by_playbook": _INCREMENTAL,
+        "test_approve_skip_and_bad_states": _INCREMENTAL,
+        "test_approving_a_sent_or_skipped_draft_stays_an_error": _INCREMENTAL,
+        "test_approving_an_approved_draft_is_a_no_op": _INCREMENTAL,
+        "test_edit_through_a_scripted_editor_keeps_the_original": _INCREMENTAL,
+        "test_outbox_filters_refuse_nonsense": _INCREMENTAL,
+        "test_outbox_listing": _INCREMENTAL,
+        "test_outbox_lists_what_waits_for_a_person_and_counts_the_rest": _INCREMENTAL,
+        "test_why_is_one_object_in_every_json_output": _INCREMENTAL,
+    },
+    "test_cli_recipients.py": {
+        "test_a_builtin_role_nobody_holds_passes_check_and_then_skips_or_falls_back": _INCREMENTAL,
+        "test_a_missing_role_is_skipped_with_a_reason_and_a_task_never_sent_to_the_primary": _INCREMENTAL,
+        "test_an_email_the_csm_sent_by_hand_is_not_drafted_later": _INCREMENTAL,
+        "test_check_names_an_unknown_role_with_a_did_you_mean": _INCREMENTAL,
+        "test_dry_run_shows_the_skip_and_the_missing_role_and_writes_nothing": _MATCHING,
+        "test_nobody_writes_to_a_champion_who_left": _INCREMENTAL,
+        "test_once_a_contact_holds_the_role_the_email_is_drafted_and_the_task_closes": _INCREMENTAL,
+        "test_preview_does_not_fall_back_silently": _MATCHING,
+        "test_rerunning_never_duplicates_the_skipped_row_or_its_task": _INCREMENTAL,
+        "test_review_warns_about_the_same_person": _INCREMENTAL,
+        "test_some_roles_held_goes_to_the_holders_and_names_the_missing_one": _INCREMENTAL,
+        "test_the_detractor_follow_up_goes_to_the_person_who_answered": _INCREMENTAL,
+        "test_two_drafts_to_the_same_person_are_kept_and_each_names_the_other": _INCREMENTAL,
+    },
+    "test_cli_run.py": {
+        "test_dry_run_shows_limit_rows_and_counts_the_rest": _MATCHING,
+        "test_dry_run_shows_matches_and_writes_nothing": _MATCHING,
+        "test_run_queues_once_and_reruns_add_nothing": _INCREMENTAL,
+        "test_two_runs_at_once_add_nothing_twice": _INCREMENTAL,
+    },
+    "test_cli_workspace.py": {
+        "test_preview_of_an_account_no_email_step_matches": _MATCHING,
+        "test_preview_renders_the_email_a_step_would_draft": _MATCHING,
+    },
+    "test_completion.py": {
+        "test_account_ids_come_from_the_database": _COMPLETION,
+        "test_zsh_and_fish_scripts_ask_csm_the_same_way": _COMPLETION,
+    },
+    "test_deliveries.py": {
+        "test_a_refused_recipient_is_named_and_the_send_exits_3": _INCREMENTAL,
+        "test_a_temporary_failure_for_one_recipient_never_resends_to_the_other": _INCREMENTAL,
+        "test_an_unknown_or_forged_token_unsubscribes_nobody": _INCREMENTAL,
+        "test_each_recipient_gets_a_copy_with_its_own_one_click_link": _INCREMENTAL,
+        "test_eml_files_one_per_recipient_each_addressed_to_them_alone": _INCREMENTAL,
+        "test_resolving_a_copy_as_arrived_still_sends_to_those_never_tried": _INCREMENTAL,
+        "test_the_http_api_gets_one_request_per_recipient_naming_only_them": _INCREMENTAL,
+    },
+    "test_explain.py": {
+        "test_explain_says_what_the_dry_run_says_for_every_step": _MATCHING,
+        "test_explain_shows_where_an_account_stands_in_a_sequence": _EXPLAIN,
+    },
+    "test_freshness.py": {
+        "test_a_quiet_cron_run_still_says_it": _INCREMENTAL,
+        "test_a_step_reading_stale_data_does_not_fire_and_the_run_exits_3": _INCREMENTAL,
+        "test_fresh_data_fires_and_exits_0": _INCREMENTAL,
+        "test_today_leads_with_the_stale_data": _INCREMENTAL,
+    },
+    "test_incremental.py": {
+        "test_a_change_to_any_input_runs_again": _INCREMENTAL,
+        "test_a_run_that_could_not_draft_everything_runs_again": _INCREMENTAL,
+        "test_a_run_that_held_a_step_back_on_stale_data_runs_again": _INCREMENTAL,
+        "test_a_write_from_elsewhere_during_a_run_makes_the_next_run_look_again": _INCREMENTAL,
+        "test_an_unchanged_second_run_writes_nothing": _INCREMENTAL,
+        "test_another_day_runs_again": _INCREMENTAL,
+        "test_another_selection_runs_again": _INCREMENTAL,
+        "test_leaving_settled_matches_out_of_a_run_changes_nothing_it_writes": _INCREMENTAL,
+        "test_the_runs_own_exits_are_taken_in": _INCREMENTAL,
+    },
+    "test_morning.py": {
+        "test_a_book_with_nothing_due_says_so": _MORNING,
+        "test_drafts_to_review_most_urgent_first_each_with_its_why": _MORNING,
+        "test_renewals_inside_the_window_soonest_first": _MORNING,
+        "test_replies_of_the_last_week_newest_first_with_what_they_answer": _MORNING,
+        "test_silent_accounts_longest_silence_first_then_the_biggest": _MORNING,
+        "test_tasks_due_within_a_week_soonest_first_with_their_state_and_why": _MORNING,
+        "test_the_owner_filter_keeps_one_book_in_every_section": _MORNING,
+        "test_the_sections_come_in_their_order": _MORNING,
+        "test_today_prints_the_sections_in_order_each_item_with_its_why": _MORNING,
+        "test_with_a_month_of_health_history_health_drops_are_shown": _MORNING,
+        "test_without_a_month_of_health_history_usage_drops_stand_in": _MORNING,
+    },
+    "test_pictures.py": {
+        "test_without_colour_or_a_terminal_health_prints_text_rows": _UNTRACED,
+        "test_account_draws_health_and_usage_with_touched_days_on_a_terminal": _PICTURES,
+        "test_health_draws_its_distribution_as_coloured_columns_on_a_terminal": _SCORE,
+    },
+    "test_progress.py": {
+        "test_a_send_counts_the_approved_drafts": _INCREMENTAL,
+    },
+    "test_readme.py": {
+        "test_the_crontab_works_under_crons_environment": _INCREMENTAL,
+        "test_the_quick_start_leaves_a_csm_every_later_command_can_use": _INCREMENTAL,
+        "test_the_sample_outputs_are_what_the_demo_prints": _INCREMENTAL,
+    },
+    "test_report.py": {
+        "test_demo_history_gives_the_report_its_figures": _REPORT,
+        "test_outcome_by_hand": _OUTCOMES,
+    },
+    "test_report_page.py": {
+        "test_account_data_is_escaped_on_the_page": _REPORT,
+        "test_an_empty_book_still_makes_a_page": _REPORT,
+        "test_an_unwritable_file_is_an_error_and_leaves_nothing_behind": _REPORT,
+        "test_every_chart_is_a_named_image_with_a_table_beside_it": _REPORT,
+        "test_printed_the_charts_and_tables_stack_in_one_column": _REPORT,
+        "test_renders_without_console_errors_or_any_network": _REPORT,
+        "test_replies_show_once_there_are_any_as_the_report_counts_them": _REPORT,
+        "test_the_book_chart_holds_each_weeks_bands": _REPORT,
+        "test_the_steps_and_lift_charts_hold_the_reports_figures": _REPORT,
+    },
+    "test_review_tty.py": {
+        "test_review_walks_the_drafts": _INCREMENTAL,
+    },
+    "test_send_crash.py": {
+        "test_a_kill_mid_draft_is_unknown_with_who_got_it_and_the_next_send_exits_3": _INCREMENTAL,
+        "test_killing_send_at_random_never_sends_twice_nor_loses_a_draft": _INCREMENTAL,
+        "test_two_senders_over_1000_drafts_deliver_exactly_1000": _INCREMENTAL,
+    },
+    "test_sending.py": {
+        "test_a_permanent_failure_marks_the_draft_and_the_batch_goes_on": _INCREMENTAL,
+        "test_a_stall_after_data_is_unknown_and_a_person_resolves_it": _INCREMENTAL,
+        "test_an_account_named_with_a_right_to_left_override_sends_a_clean_subject": _INCREMENTAL,
+        "test_an_email_api_failure_never_prints_a_key_in_its_url": _INCREMENTAL,
+        "test_an_injected_header_is_refused_and_never_reaches_the_wire": _INCREMENTAL,
+        "test_an_unsubscribed_to_leaves_the_draft_to_its_subscribed_cc": _INCREMENTAL,
+        "test_dry_run_connects_to_nothing_and_writes_nothing": _INCREMENTAL,
+        "test_every_ledger_stamp_comes_from_its_clock_whatever_today_is": _INCREMENTAL,
+        "test_http_api_with_429_then_success_and_an_idempotency_key": _INCREMENTAL,
+        "test_internationalised_addresses_go_out_and_smtputf8_is_used_only_when_offered": _INCREMENTAL,
+        "test_limit_sends_at_most_n": _INCREMENTAL,
+        "test_nothing_listening_leaves_everything_approved": _INCREMENTAL,
+        "test_notify_counts_unknown_sends_and_ones_cut_off_mid_send": _INCREMENTAL,
+        "test_notify_posts_the_digest_and_retries_a_5xx": _INCREMENTAL,
+        "test_rate_limit_paces_the_batch_and_list_unsubscribe_is_set": _INCREMENTAL,
+        "test_recheck_skips_snoozed_unsubscribed_and_no_longer_matching": _INCREMENTAL,
+        "test_refused_login_stops_the_batch_and_never_shows_the_password": _INCREMENTAL,
+        "test_sent_mail_is_dated_when_it_is_sent_not_on_the_pinned_day": _INCREMENTAL,
+        "test_smtp_send_delivers_each_approved_draft_once": _INCREMENTAL,
+        "test_temporary_failures_are_retried_then_left_approved": _INCREMENTAL,
+    },
+    "test_sync.py": {
+        "test_cli_dry_run_shows_mapped_records_and_writes_nothing": _SYNC,
+    },
+    "test_tasks.py": {
+        "test_task_done_is_a_touch": _INCREMENTAL,
+        "test_task_snooze_and_bad_dates": _INCREMENTAL,
+    },
+    "test_timeline.py": {
+        "test_log_resets_days_since_touch": _MORNING,
+    },
+    "test_touch_budget.py": {
+        "test_a_budget_of_zero_turns_it_off": _INCREMENTAL,
+        "test_a_cooldown_does_not_stop_its_own_draft_from_being_sent": _INCREMENTAL,
+        "test_a_cooldown_keeps_the_step_from_firing_again_whatever_once_per_says": _INCREMENTAL,
+        "test_a_deferred_draft_is_drafted_again_once_the_contact_has_room": _INCREMENTAL,
+        "test_a_deferred_draft_is_never_drafted_twice": _INCREMENTAL,
+        "test_a_playbooks_own_budget_judges_its_drafts": _INCREMENTAL,
+        "test_explain_names_the_deferral_and_its_reason": _INCREMENTAL,
+        "test_explain_says_a_cooling_step_does_not_match_and_why": _INCREMENTAL,
+        "test_sending_defers_an_approved_draft_whose_contact_was_mailed_meanwhile": _INCREMENTAL,
+        "test_the_outbox_lists_deferred_drafts_among_what_waits": _INCREMENTAL,
+        "test_the_two_highest_priorities_are_drafted_and_the_third_deferred_with_why": _INCREMENTAL,
+        "test_today_lists_the_deferred_drafts_and_why": _INCREMENTAL,
+    },
+    "test_wording.py": {
+        "test_the_cli_shows_money_and_day_counts": _MORNING,
+    },
+}
+PG_PENDING: dict[str, str] = {
+    f"tests/{file}::{test}": why for file, tests in _PG_PENDING_BY_FILE.items() for test, why in tests.items()
+}
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +284,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def conn(tmp_path: Path) -> sqlite3.Connection:
+def conn(tmp_path: Path) -> Any:
     """An empty database in tmp_path."""
     from csm.data import store
 
@@ -86,11 +341,15 @@ def invoke(runner: CliRunner) -> Callable[..., object]:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    """An empty workspace with the built-ins, "today" pinned."""
+def workspace(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Path:
+    """An empty workspace with the built-ins, "today" pinned, on each backend (``backend``)."""
     from csm.init import create
 
-    root = create(tmp_path / "ws", me="dana@northwind-cs.example", name="Dana Reyes")
+    database = "csm.db"
+    if backend == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        database = cluster.new_database(template=request.getfixturevalue("_pg_empty_template"))
+    root = create(tmp_path / "ws", me="dana@northwind-cs.example", name="Dana Reyes", database=database)
     settings = root / "csm.toml"
     settings.write_text(
         settings.read_text(encoding="utf-8").replace('# today = "2026-11-25"', f'today = "{TODAY}"'),
@@ -116,20 +375,55 @@ def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_demo(tmp_path_factory.mktemp("demo-template") / "demo").root
 
 
+@pytest.fixture(scope="session")
+def _pg_demo_template(pg_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The demo built once on PostgreSQL: its folder and the database each test's copy is cloned from."""
+    from csm.demo import build_demo
+
+    url = pg_cluster.new_database()
+    root = build_demo(tmp_path_factory.mktemp("demo-pg-template") / "demo", database=url).root
+    return root, url
+
+
 @pytest.fixture
-def demo(_demo_template: Path, tmp_path: Path) -> Path:
-    """A fresh copy of the deterministic demo workspace (today pinned to 2026-11-23)."""
+def demo(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """A fresh copy of the deterministic demo workspace (today pinned to 2026-11-23), on each backend."""
     import shutil
 
-    return Path(shutil.copytree(_demo_template, tmp_path / "demo"))
+    if backend == "sqlite":
+        return Path(shutil.copytree(request.getfixturevalue("_demo_template"), tmp_path / "demo"))
+    template, template_url = request.getfixturevalue("_pg_demo_template")
+    url = request.getfixturevalue("pg_cluster").new_database(template=template_url)
+    root = Path(shutil.copytree(template, tmp_path / "demo"))
+    settings = root / "csm.toml"
+    settings.write_text(settings.read_text(encoding="utf-8").replace(template_url, url), encoding="utf-8")
+    return root
 
 
-def rows(demo: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    """The rows a query returns from the workspace's database, read by a connection of its own."""
-    conn = sqlite3.connect(demo / "csm.db")
+def database_of(workspace: Path) -> Path | str:
+    """The workspace's database as csm opens it: the SQLite file or the PostgreSQL URL in its csm.toml."""
+    from csm import workspace as workspace_mod
+
+    return workspace_mod.load(explicit=workspace).database_target
+
+
+def connect(where: Path | str) -> Any:
+    """A connection of its own, rows as plain tuples: to a workspace's database (either backend),
+    a SQLite file, or a PostgreSQL URL."""
+    from csm.data import store
+
+    conn = store.connect(where if isinstance(where, str) or where.suffix == ".db" else database_of(where))
+    conn.row_factory = None
+    return conn
+
+
+def rows(workspace: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """The rows a query returns from the workspace's database (none for a write), read by a
+    connection of its own."""
+    conn = connect(workspace)
     try:
-        with conn:
-            return conn.execute(sql, params).fetchall()
+        cursor = conn.execute(sql, params)
+        return [] if cursor.description is None else [tuple(row) for row in cursor.fetchall()]
     finally:
         conn.close()
 
@@ -138,11 +432,20 @@ def first_draft(demo: Path, status: str = "draft") -> int:
     return rows(demo, "SELECT min(id) FROM outbox WHERE status = ?", status)[0][0]
 
 
-def db_dump(path: Path) -> list[str]:
-    """Every row of a database, for "nothing changed" assertions."""
-    conn = sqlite3.connect(path)
+def db_dump(where: Path | str) -> list[str]:
+    """Every table's columns and rows (sorted) of a workspace's database or a SQLite file, for
+    "nothing changed" assertions on either backend."""
+    from csm.data.backend import dialect_of
+
+    conn = connect(where)
     try:
-        return list(conn.iterdump())
+        dialect = dialect_of(conn)
+        dump: list[str] = []
+        for table in dialect.tables(conn):
+            dump.append(f"{table} {sorted(dialect.column_types(conn, table).items())}")
+            found = [repr(tuple(row)) for row in conn.execute(f"SELECT * FROM {table}").fetchall()]
+            dump.extend(f"{table} {row}" for row in sorted(found))
+        return dump
     finally:
         conn.close()
 
@@ -256,10 +559,27 @@ def pg_cluster() -> Iterator:
     cluster.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture(scope="session")
+def _pg_empty_template(pg_cluster: Any) -> str:
+    """A migrated, empty csm database each PostgreSQL workspace is cloned from (no migrating per test)."""
+    from csm.data import store
+
+    url = pg_cluster.new_database()
+    store.connect(url, create=True).close()
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The one parameter that runs a store-dependent test on each backend: ``database``, ``db``,
+    ``workspace`` and ``demo`` all follow it."""
+    return request.param
+
+
+@pytest.fixture
+def database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """Where a store test's database lives: a SQLite file, or a fresh PostgreSQL database's URL."""
-    if request.param == "sqlite":
+    if backend == "sqlite":
         return str(tmp_path / "csm.db")
     return request.getfixturevalue("pg_cluster").new_database()
 
@@ -272,3 +592,45 @@ def db(database: str) -> Iterator[Any]:
     conn = store.connect(database, create=True)
     yield conn
     conn.close()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=[*BACKENDS, "both"],
+        default="both",
+        help="run the store-dependent tests on this backend only (default: both)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only(reason): the test is about SQLite itself (its file, its locks); "
+        "its PostgreSQL parameter is skipped with the reason",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--backend`` deselects the other backend; on PostgreSQL, ``sqlite_only`` skips and
+    ``PG_PENDING`` marks a strict xfail."""
+    only = config.getoption("--backend")
+    kept, dropped = [], []
+    for item in items:
+        on = getattr(item, "callspec", None) and item.callspec.params.get("backend")
+        if only != "both" and on and on != only:
+            dropped.append(item)
+            continue
+        kept.append(item)
+        if on != "postgresql":
+            continue
+        sqlite_only = item.get_closest_marker("sqlite_only")
+        if sqlite_only:
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {sqlite_only.args[0]}"))
+            continue
+        pending = PG_PENDING.get(item.nodeid) or PG_PENDING.get(item.nodeid.split("[")[0])
+        if pending:
+            item.add_marker(pytest.mark.xfail(reason=f"pending on PostgreSQL: {pending}", strict=True))
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import db_dump
+from conftest import database_of, db_dump
 
 from csm.data import outcomes, store
 from csm.data.importer import import_records
@@ -21,7 +21,7 @@ BASE = {
 }
 
 
-def _import(db: Path, kind: str, rows: list[dict[str, Any]], day: str) -> None:
+def _import(db: Path | str, kind: str, rows: list[dict[str, Any]], day: str) -> None:
     conn = store.connect(db)
     try:
         records = ((f"record {n}", row) for n, row in enumerate(rows, 1))
@@ -33,7 +33,7 @@ def _import(db: Path, kind: str, rows: list[dict[str, Any]], day: str) -> None:
 @pytest.fixture
 def book(workspace: Path, invoke) -> Path:
     """Acme renews on 2026-12-15; Beta's NPS fell to 3 in the import of 2026-09-01; Acme snoozed on 09-10."""
-    db = workspace / "csm.db"
+    db = database_of(workspace)
     acme = {**BASE, "id": "A1", "name": "Acme", "renewal_date": "2026-12-15", "nps": 8}
     beta = {**BASE, "id": "A2", "name": "Beta", "renewal_date": "2027-06-01", "nps": 8}
     _import(db, "accounts", [acme, beta], "2026-08-01")
@@ -119,10 +119,10 @@ def test_the_freshness_gate_as_it_stood_each_day(book: Path, invoke) -> None:
 
 
 def test_a_backtest_writes_nothing(book: Path, invoke) -> None:
-    before = db_dump(book / "csm.db")
+    before = db_dump(book)
     result = invoke("--workspace", str(book), "backtest", "--from", "2026-08-10", "--to", "2026-09-20")
     assert result.exit_code == 0
-    assert db_dump(book / "csm.db") == before
+    assert db_dump(book) == before
     assert "renewal-ahead › heads-up  Success review before the renewal" in result.output
     assert (
         "1 accounts matched; 1 would get a draft or task, 1 really did (1 the same accounts)" in result.output
@@ -148,12 +148,12 @@ def test_a_bad_range_is_refused(workspace: Path, invoke, args: tuple[str, ...], 
 
 
 def test_the_demo_summer_backtests_against_what_the_csm_did(demo: Path, invoke) -> None:
-    before = db_dump(demo / "csm.db")
+    before = db_dump(demo)
     result = invoke(
         "--workspace", str(demo), "backtest", "--from", "2026-07-27", "--to", "2026-10-24", "--json"
     )
     report = json.loads(result.output)
-    assert db_dump(demo / "csm.db") == before
+    assert db_dump(demo) == before
     steps = {f"{s['playbook']} › {s['step']}": s for s in report["steps"]}
     heads_up = steps["renewal-ahead › heads-up"]
     assert sum(w["real_drafts"] for w in heads_up["weeks"]) > 0

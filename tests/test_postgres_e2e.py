@@ -54,6 +54,7 @@ def test_the_demo_lives_in_postgresql(team: tuple[Path, str], csm: Callable[...,
     assert json.loads(paths.output)["database"] == url
 
 
+@pytest.mark.sqlite_only("compares with the SQLite demo file")
 def test_a_team_database_copies_back_to_a_solo_file_unchanged(
     team: tuple[Path, str], demo: Path, tmp_path: Path, csm: Callable[..., Any]
 ) -> None:
