@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,11 @@ if TYPE_CHECKING:
     from csm.runtime import Runtime
 
 TODAY = "2026-11-23"
+
+# csm's consoles are made when csm.cli.common is first imported, which may be while tests are
+# collected (before any fixture runs) and, under xdist, in a worker whose COLUMNS is not ours:
+# fix the width before anything imports csm.
+os.environ["COLUMNS"] = "100"
 BACKENDS = ["sqlite", "postgresql"]
 
 # Tests that fail on PostgreSQL because the product is not ported there yet, by the module that
