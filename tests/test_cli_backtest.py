@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import db_dump
+from conftest import db_dump, own_book
 
 from csm.data import outcomes, store
 from csm.data.importer import import_records
@@ -162,3 +162,45 @@ def test_the_demo_summer_backtests_against_what_the_csm_did(demo: Path, invoke) 
         "the summer's renewals were decided"
     )
     assert report["history_from"] is not None and report["history_from"] < "2026-10-24"
+
+
+ME = "dana@northwind-cs.example"
+BUDGET_BOOK = {
+    "accounts": (
+        f"id,name,owner,plan,start_date,renewal_date,status\nA1,Acme,{ME},team,2024-01-07,2027-06-07,active\n"
+    ),
+    "contacts": "account_id,email,name,role,is_primary\nA1,ann@acme.example,Ann Archer,champion,true\n",
+}
+
+
+def _writes_once(name: str, priority: str) -> str:
+    return f"""\
+playbook: {name}
+title: {name.capitalize()}
+priority: {priority}
+steps:
+  - id: touch
+    when: status = 'active'
+    email: {{ template: test/hi.md.j2, to: [champion] }}
+"""
+
+
+def test_the_touch_budget_defers_as_a_run_does(workspace: Path, invoke) -> None:
+    """Three playbooks write to Ann on 11-02, a budget of 2 per 7 days: the lowest waits until 11-09."""
+    playbooks = {
+        f"{n}.yaml": _writes_once(n, p)
+        for n, p in (("nudge", "low"), ("rescue", "urgent"), ("hello", "normal"))
+    }
+    book = own_book(invoke, workspace, playbooks, **BUDGET_BOOK)
+    result = invoke("-w", str(book), "backtest", "--from", "2026-11-02", "--to", "2026-11-12", "--json")
+    assert result.exit_code == 0, result.output
+    steps = {s["playbook"]: s for s in json.loads(result.output)["steps"]}
+    for name in ("rescue", "hello"):
+        assert _weeks(steps[name], "drafts") == {"2026-W45": 1} and _weeks(steps[name], "deferred") == {}
+    nudge = steps["nudge"]
+    assert _weeks(nudge, "deferred") == {"2026-W45": 1}, "no room on 11-02: Ann has two emails that week"
+    assert _weeks(nudge, "drafts") == {"2026-W46": 1}, (
+        "drafted again on 11-09, when the first two left the window"
+    )
+    text = invoke("-w", str(book), "backtest", "--from", "2026-11-02", "--to", "2026-11-12", "-p", "nudge")
+    assert "deferred" in text.output

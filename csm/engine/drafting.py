@@ -274,7 +274,7 @@ class _Batch:
             "body": made.body,
             "template": made.template,
             "why": _why_json(made.why),
-            "touch_budget": _budget_text(result.playbook),
+            "touch_budget": budget_text(result.playbook),
             "reason": None,
         }
         self.shown["outbox", made.dedupe_key] = _queued("draft", result, match, made.subject)
@@ -336,7 +336,7 @@ def _row(result: StepResult, match: Match, key: str, now: str) -> dict[str, Any]
     }
 
 
-def _budget_text(playbook: Playbook) -> str | None:
+def budget_text(playbook: Playbook) -> str | None:
     """The playbook's own touch budget as the outbox keeps it (``"3/7"``), None for csm.toml's."""
     return None if playbook.touch_budget is None else "{}/{}".format(*playbook.touch_budget)
 
