@@ -39,7 +39,7 @@ from csm.data.history import Shadow, first_change
 from csm.data.rollup import Rolling
 from csm.engine.drafting import budget_text
 from csm.engine.matching import Match, StepResult, dedupe_key, held_out, stale_reads, step_rows
-from csm.engine.recipients import NO_RECIPIENT, addressing
+from csm.engine.recipients import NO_RECIPIENT, addresses, addressing
 from csm.errors import InputError
 from csm.language.fields import FieldSet
 from csm.language.playbooks import Playbook
@@ -258,20 +258,28 @@ class _Budget:
     def __init__(self, conn: sqlite3.Connection, default: TouchBudget) -> None:
         self.conn, self.default = conn, default
         conn.execute("CREATE TEMP TABLE backtest_mail AS SELECT * FROM main.outbox WHERE 0")
+        conn.execute("CREATE INDEX temp.backtest_mail_id ON backtest_mail(id)")
+        conn.execute("CREATE INDEX temp.backtest_mail_status ON backtest_mail(status)")
+        # Each email's recipients, so a day's view holds only the mail to the drafts' own contacts.
+        conn.execute(
+            "CREATE TEMP TABLE backtest_to (id INTEGER NOT NULL, address TEXT NOT NULL,"
+            " PRIMARY KEY (id, address)) WITHOUT ROWID"
+        )
+        conn.execute("CREATE INDEX temp.backtest_to_address ON backtest_to(address)")
         self.next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM main.outbox").fetchone()[0]
         self.steps: dict[int, StepBacktest] = {}  # the backtest's drafts still to judge (draft, deferred)
         self.sent_before = ""  # real mail sent before this is in backtest_mail
+        self.new: list[tuple[Any, ...]] = []  # the day's drafts (rows of backtest_mail), and their recipients
+        self.new_to: list[tuple[int, str]] = []
 
     def draft(
         self, step: StepBacktest, result: StepResult, account_id: str, people: Sequence[Any], day: dt.date
     ) -> None:
-        playbook = result.playbook
-        self.conn.execute(
-            "INSERT INTO temp.backtest_mail (id, status, playbook, step, account_id, to_addrs, cc, subject,"
-            " priority, touch_budget, created_at, updated_at)"
-            " VALUES (?, 'draft', ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?)",
+        """A new draft, judged with the day's others by :meth:`settle`."""
+        playbook, draft_id = result.playbook, self.next_id
+        self.new.append(
             (
-                self.next_id,
+                draft_id,
                 playbook.id,
                 step.step,
                 account_id,
@@ -281,22 +289,47 @@ class _Budget:
                 budget_text(playbook),
                 day.isoformat(),
                 day.isoformat(),
-            ),
+            )
         )
-        self.steps[self.next_id] = step
+        self.new_to.extend((draft_id, p.email.lower()) for p in people)
+        self.steps[draft_id] = step
         self.next_id += 1
 
     def settle(self, day: dt.date) -> list[tuple[StepBacktest, bool]]:
         """Judge the waiting drafts on ``day``: (step, deferred now) for each drafted or newly deferred."""
-        self.conn.execute(
-            "INSERT INTO temp.backtest_mail SELECT * FROM main.outbox"
-            " WHERE status = 'sent' AND sent_at >= ? AND sent_at < ?",
+        self.conn.executemany(
+            "INSERT INTO temp.backtest_mail (id, status, playbook, step, account_id, to_addrs, cc, subject,"
+            " priority, touch_budget, created_at, updated_at)"
+            " VALUES (?, 'draft', ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?)",
+            self.new,
+        )
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO temp.backtest_to (id, address) VALUES (?, ?)", self.new_to
+        )
+        self.new, self.new_to = [], []
+        sent = (
+            "FROM main.outbox WHERE status = 'sent' AND sent_at >= ? AND sent_at < ?",
             (self.sent_before, day.isoformat()),
+        )
+        self.conn.execute(f"INSERT INTO temp.backtest_mail SELECT * {sent[0]}", sent[1])
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO temp.backtest_to (id, address) VALUES (?, ?)",
+            [
+                (draft_id, address)
+                for draft_id, to_addrs, cc in self.conn.execute(f"SELECT id, to_addrs, cc {sent[0]}", sent[1])
+                for address in addresses(to_addrs, cc)
+            ],
         )
         self.sent_before = day.isoformat()
         if not self.steps:
             return []
-        self.conn.execute("CREATE TEMP VIEW outbox AS SELECT * FROM temp.backtest_mail")
+        # Mail to nobody a waiting draft writes to cannot change a verdict: left out, plan reads less.
+        self.conn.execute(
+            "CREATE TEMP VIEW outbox AS SELECT * FROM temp.backtest_mail"
+            " WHERE status IN ('draft', 'deferred') OR id IN (SELECT t.id FROM temp.backtest_to t"
+            " WHERE t.address IN (SELECT w.address FROM temp.backtest_to w"
+            " JOIN temp.backtest_mail m ON m.id = w.id WHERE m.status IN ('draft', 'deferred')))"
+        )
         try:
             found = budget.plan(self.conn, self.default, day)
         finally:
@@ -319,6 +352,7 @@ class _Budget:
     def close(self) -> None:
         self.conn.execute("DROP VIEW IF EXISTS temp.outbox")
         self.conn.execute("DROP TABLE IF EXISTS temp.backtest_mail")
+        self.conn.execute("DROP TABLE IF EXISTS temp.backtest_to")
 
 
 _REAL = {
