@@ -204,3 +204,33 @@ def test_the_touch_budget_defers_as_a_run_does(workspace: Path, invoke) -> None:
     )
     text = invoke("-w", str(book), "backtest", "--from", "2026-11-02", "--to", "2026-11-12", "-p", "nudge")
     assert "deferred" in text.output
+
+
+def _sent(db: Path, n: int, sent_at: str) -> None:
+    """A real email to Ann, sent at ``sent_at`` (by a playbook the backtest does not replay)."""
+    conn = store.connect(db)
+    conn.execute(
+        "INSERT INTO outbox (dedupe_key, playbook, step, account_id, to_addrs, subject, body, template,"
+        " status, created_at, updated_at, sent_at)"
+        " VALUES (?, 'manual', 'note', 'A1', '[[\"Ann Archer\", \"ann@acme.example\"]]', ?, 'Hi', 'x',"
+        " 'sent', ?, ?, ?)",
+        (f"manual-{n}", f"Note {n}", sent_at, sent_at, sent_at),
+    )
+    conn.close()
+
+
+def test_real_mail_counts_against_the_budget_from_the_day_it_went_out(workspace: Path, invoke) -> None:
+    """Ann really got an email on 10-30 and another on 11-05; two playbooks write to her on 11-02."""
+    playbooks = {f"{n}.yaml": _writes_once(n, p) for n, p in (("rescue", "urgent"), ("hello", "normal"))}
+    book = own_book(invoke, workspace, playbooks, **BUDGET_BOOK)
+    _sent(book / "csm.db", 1, "2026-10-30T09:00:00+00:00")
+    _sent(book / "csm.db", 2, "2026-11-05T09:00:00+00:00")
+    result = invoke("-w", str(book), "backtest", "--from", "2026-11-02", "--to", "2026-11-12", "--json")
+    assert result.exit_code == 0, result.output
+    steps = {s["playbook"]: s for s in json.loads(result.output)["steps"]}
+    assert _weeks(steps["rescue"], "drafts") == {"2026-W45": 1}
+    hello = steps["hello"]
+    assert _weeks(hello, "deferred") == {"2026-W45": 1}, "on 11-02 the real 10-30 email and rescue fill it"
+    assert _weeks(hello, "drafts") == {"2026-W46": 1}, (
+        "not on 11-06 (the 11-05 email counts from the day it went out): on 11-09, once rescue left"
+    )

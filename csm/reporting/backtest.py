@@ -128,7 +128,7 @@ def backtest(
         keys = _RealKeys(conn, {p.id for p in playbooks})
         shadow = Shadow(conn, start)
         rolling = Rolling(conn, start, end, params_for(start)["primary_metric"])
-        mail = _Budget(conn, touch_budget or TouchBudget())
+        mail = _Budget(conn, touch_budget or TouchBudget(), end)
         for day in days:
             shadow.move_to(day)
             rolling.move_to(day)
@@ -258,7 +258,7 @@ class _Budget:
     not rendered, so it is not counted.
     """
 
-    def __init__(self, conn: sqlite3.Connection, default: TouchBudget) -> None:
+    def __init__(self, conn: sqlite3.Connection, default: TouchBudget, end: dt.date) -> None:
         self.conn, self.default = conn, default
         conn.execute("CREATE TEMP TABLE backtest_mail AS SELECT * FROM main.outbox WHERE 0")
         conn.execute("CREATE INDEX temp.backtest_mail_id ON backtest_mail(id)")
@@ -271,7 +271,19 @@ class _Budget:
         conn.execute("CREATE INDEX temp.backtest_to_address ON backtest_to(address)")
         self.next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM main.outbox").fetchone()[0]
         self.steps: dict[int, StepBacktest] = {}  # the backtest's drafts still to judge (draft, deferred)
-        self.sent_before = ""  # real mail sent before this is in backtest_mail
+        # The real mail sent before the last day, read once, latest first: each day moves in what
+        # went out before it.
+        cursor = conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(
+            "SELECT sent_at, id, to_addrs, cc, * FROM main.outbox WHERE status = 'sent' AND sent_at < ?"
+            " ORDER BY sent_at DESC",
+            (end.isoformat(),),
+        )
+        self.insert_sent = (
+            f"INSERT INTO temp.backtest_mail VALUES ({', '.join('?' * (len(cursor.description) - 4))})"
+        )
+        self.unsent: list[tuple[Any, ...]] = cursor.fetchall()  # (sent_at, id, to_addrs, cc, *row)
         self.new: list[tuple[Any, ...]] = []  # the day's drafts (rows of backtest_mail), and their recipients
         self.new_to: list[tuple[int, str]] = []
 
@@ -310,20 +322,14 @@ class _Budget:
             "INSERT OR IGNORE INTO temp.backtest_to (id, address) VALUES (?, ?)", self.new_to
         )
         self.new, self.new_to = [], []
-        sent = (
-            "FROM main.outbox WHERE status = 'sent' AND sent_at >= ? AND sent_at < ?",
-            (self.sent_before, day.isoformat()),
-        )
-        self.conn.execute(f"INSERT INTO temp.backtest_mail SELECT * {sent[0]}", sent[1])
+        sent = []
+        while self.unsent and self.unsent[-1][0] < day.isoformat():
+            sent.append(self.unsent.pop())
+        self.conn.executemany(self.insert_sent, [row[4:] for row in sent])
         self.conn.executemany(
             "INSERT OR IGNORE INTO temp.backtest_to (id, address) VALUES (?, ?)",
-            [
-                (draft_id, address)
-                for draft_id, to_addrs, cc in self.conn.execute(f"SELECT id, to_addrs, cc {sent[0]}", sent[1])
-                for address in addresses(to_addrs, cc)
-            ],
+            [(row[1], address) for row in sent for address in addresses(row[2], row[3])],
         )
-        self.sent_before = day.isoformat()
         if not self.steps:
             return []
         # Mail to nobody a waiting draft writes to cannot change a verdict: left out, plan reads less.
