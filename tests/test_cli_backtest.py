@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import database_of, db_dump
+from conftest import database_of, db_dump, own_book
 
 from csm.data import outcomes, store
 from csm.data.importer import import_records
@@ -162,3 +162,75 @@ def test_the_demo_summer_backtests_against_what_the_csm_did(demo: Path, invoke) 
         "the summer's renewals were decided"
     )
     assert report["history_from"] is not None and report["history_from"] < "2026-10-24"
+
+
+ME = "dana@northwind-cs.example"
+BUDGET_BOOK = {
+    "accounts": (
+        f"id,name,owner,plan,start_date,renewal_date,status\nA1,Acme,{ME},team,2024-01-07,2027-06-07,active\n"
+    ),
+    "contacts": "account_id,email,name,role,is_primary\nA1,ann@acme.example,Ann Archer,champion,true\n",
+}
+
+
+def _writes_once(name: str, priority: str) -> str:
+    return f"""\
+playbook: {name}
+title: {name.capitalize()}
+priority: {priority}
+steps:
+  - id: touch
+    when: status = 'active'
+    email: {{ template: test/hi.md.j2, to: [champion] }}
+"""
+
+
+def test_the_touch_budget_defers_as_a_run_does(workspace: Path, invoke) -> None:
+    """Three playbooks write to Ann on 11-02, a budget of 2 per 7 days: the lowest waits until 11-09."""
+    playbooks = {
+        f"{n}.yaml": _writes_once(n, p)
+        for n, p in (("nudge", "low"), ("rescue", "urgent"), ("hello", "normal"))
+    }
+    book = own_book(invoke, workspace, playbooks, **BUDGET_BOOK)
+    result = invoke("-w", str(book), "backtest", "--from", "2026-11-02", "--to", "2026-11-12", "--json")
+    assert result.exit_code == 0, result.output
+    steps = {s["playbook"]: s for s in json.loads(result.output)["steps"]}
+    for name in ("rescue", "hello"):
+        assert _weeks(steps[name], "drafts") == {"2026-W45": 1} and _weeks(steps[name], "deferred") == {}
+    nudge = steps["nudge"]
+    assert _weeks(nudge, "deferred") == {"2026-W45": 1}, "no room on 11-02: Ann has two emails that week"
+    assert _weeks(nudge, "drafts") == {"2026-W46": 1}, (
+        "drafted again on 11-09, when the first two left the window"
+    )
+    text = invoke("-w", str(book), "backtest", "--from", "2026-11-02", "--to", "2026-11-12", "-p", "nudge")
+    assert "deferred" in text.output
+
+
+def _sent(db: str | Path, n: int, sent_at: str) -> None:
+    """A real email to Ann, sent at ``sent_at`` (by a playbook the backtest does not replay)."""
+    conn = store.connect(db)
+    conn.execute(
+        "INSERT INTO outbox (dedupe_key, playbook, step, account_id, to_addrs, subject, body, template,"
+        " status, created_at, updated_at, sent_at)"
+        " VALUES (?, 'manual', 'note', 'A1', '[[\"Ann Archer\", \"ann@acme.example\"]]', ?, 'Hi', 'x',"
+        " 'sent', ?, ?, ?)",
+        (f"manual-{n}", f"Note {n}", sent_at, sent_at, sent_at),
+    )
+    conn.close()
+
+
+def test_real_mail_counts_against_the_budget_from_the_day_it_went_out(workspace: Path, invoke) -> None:
+    """Ann really got an email on 10-30 and another on 11-05; two playbooks write to her on 11-02."""
+    playbooks = {f"{n}.yaml": _writes_once(n, p) for n, p in (("rescue", "urgent"), ("hello", "normal"))}
+    book = own_book(invoke, workspace, playbooks, **BUDGET_BOOK)
+    _sent(database_of(book), 1, "2026-10-30T09:00:00+00:00")
+    _sent(database_of(book), 2, "2026-11-05T09:00:00+00:00")
+    result = invoke("-w", str(book), "backtest", "--from", "2026-11-02", "--to", "2026-11-12", "--json")
+    assert result.exit_code == 0, result.output
+    steps = {s["playbook"]: s for s in json.loads(result.output)["steps"]}
+    assert _weeks(steps["rescue"], "drafts") == {"2026-W45": 1}
+    hello = steps["hello"]
+    assert _weeks(hello, "deferred") == {"2026-W45": 1}, "on 11-02 the real 10-30 email and rescue fill it"
+    assert _weeks(hello, "drafts") == {"2026-W46": 1}, (
+        "not on 11-06 (the 11-05 email counts from the day it went out): on 11-09, once rescue left"
+    )

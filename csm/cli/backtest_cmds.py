@@ -47,6 +47,7 @@ def backtest(
         first,
         last,
         stale_on=lambda day: rt.stale_on(day, past=True),
+        touch_budget=rt.ws.settings.touch_budget,
     )
     if as_json:
         print_json(backtest_json(found))
@@ -112,11 +113,12 @@ def _print_step(step: StepBacktest, show_accounts: bool) -> None:
         return
     table = Table(box=None, pad_edge=False, header_style="dim")
     table.add_column("week")
-    for column in ("matched", "drafts", "tasks", "│", "really drafted", "sent", "tasks", "done"):
+    for column in ("matched", "drafts", "deferred", "tasks", "│", "really drafted", "sent", "tasks", "done"):
         table.add_column(column, justify="center" if column == "│" else "right")
     for week in sorted(step.weeks.values(), key=lambda w: w.week):
         counts = (
             week.drafts,
+            week.deferred,
             week.tasks,
             "│",
             week.real_drafts,

@@ -277,7 +277,7 @@ class _Batch:
             "subject": made.subject,
             "body": made.body,
             "template": made.template,
-            "touch_budget": _budget_text(result.playbook),
+            "touch_budget": budget_text(result.playbook),
             "reason": None,
         }
         self.shown["outbox", made.dedupe_key] = _queued("draft", result, match, made.subject)
@@ -337,7 +337,7 @@ def _row(result: StepResult, match: Match, key: str, now: str, why: dict[str, An
     }
 
 
-def _budget_text(playbook: Playbook) -> str | None:
+def budget_text(playbook: Playbook) -> str | None:
     """The playbook's own touch budget as the outbox keeps it (``"3/7"``), None for csm.toml's."""
     return None if playbook.touch_budget is None else "{}/{}".format(*playbook.touch_budget)
 

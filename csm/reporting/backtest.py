@@ -13,7 +13,9 @@ store.
 
 The freshness gate applies as the loads stood by each day's end, and the
 usage windows are rolled forward a day at a time (:class:`csm.data.rollup.Rolling`).
-The touch budget's deferrals are not applied (a deferred draft counts as a draft).
+The touch budget is the run's own (:func:`csm.mail.budget.plan`), judged on the
+mail of the backtest's world (:class:`_Budget`): a draft without room waits,
+deferred, and is drafted on the first later day its contacts have room.
 
 What a backtest cannot see: values before the oldest import that changed them
 (the oldest values kept stand in), edits made outside imports (`csm outcome`,
@@ -25,6 +27,7 @@ judged on earlier days with the day's own account values.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -34,11 +37,14 @@ from typing import Any
 from csm.data.freshness import Stale
 from csm.data.history import Shadow, first_change
 from csm.data.rollup import Rolling
+from csm.engine.drafting import budget_text
 from csm.engine.matching import Match, StepResult, dedupe_key, held_out, stale_reads, step_rows
-from csm.engine.recipients import NO_RECIPIENT, addressing
+from csm.engine.recipients import NO_RECIPIENT, addresses, addressing
 from csm.errors import InputError
 from csm.language.fields import FieldSet
 from csm.language.playbooks import Playbook
+from csm.mail import budget
+from csm.workspace import TouchBudget
 
 MAX_DAYS = 400
 
@@ -52,7 +58,8 @@ def week_of(day: dt.date) -> str:
 class Week:
     week: str
     matched: set[str] = field(default_factory=set)  # accounts matched on some day of the week
-    drafts: int = 0  # new drafts a run would have added
+    drafts: int = 0  # new drafts a run would have added (or drafted again, once the touch budget had room)
+    deferred: int = 0  # new drafts the touch budget deferred
     tasks: int = 0
     unaddressed: int = 0  # emails nobody could have received (a task instead)
     stale_days: int = 0  # days the step was held back: data it reads was stale then (csm.toml's [freshness])
@@ -104,31 +111,38 @@ def backtest(
     end: dt.date,
     on_day: Callable[[dt.date], None] | None = None,
     stale_on: Callable[[dt.date], Mapping[str, Sequence[Stale]]] | None = None,
+    touch_budget: TouchBudget | None = None,
 ) -> Backtest:
     """Evaluate each day from ``start`` to ``end`` (inclusive) as it stood; set it beside what was done.
 
     ``stale_on``: the kinds of data stale on a day, by the loads made by then; a
-    step reading one is held back that day, as a run holds it back.
+    step reading one is held back that day, as a run holds it back. ``touch_budget``:
+    csm.toml's (the default one when None).
     """
     days = day_range(start, end)
     steps = {(p.id, s.id): StepBacktest(p.id, s.id, s.title) for p in playbooks for s in p.steps}
-    keys = _RealKeys(conn, {p.id for p in playbooks})
-    shadow = Shadow(conn, start)
-    rolling = Rolling(conn, start, end, params_for(start)["primary_metric"])
+    # One transaction, rolled back: one picture of the workspace for the whole range, and the
+    # TEMP tables' many small writes in it rather than one commit each.
+    conn.execute("BEGIN")
     try:
+        keys = _RealKeys(conn, {p.id for p in playbooks})
+        shadow = Shadow(conn, start)
+        rolling = Rolling(conn, start, end, params_for(start)["primary_metric"])
+        mail = _Budget(conn, touch_budget or TouchBudget(), end)
         for day in days:
             shadow.move_to(day)
             rolling.move_to(day)
             stale = stale_on(day) if stale_on is not None else {}
-            _day(conn, playbooks, fields, params_for(day), day, steps, keys, stale)
+            _day(conn, playbooks, fields, params_for(day), day, steps, keys, stale, mail)
             if on_day is not None:
                 on_day(day)
+        _real_activity(conn, steps, start, end)
+        _outcomes(conn, steps.values())
+        history_from = first_change(conn)
     finally:
-        rolling.close()
-        shadow.close()
-    _real_activity(conn, steps, start, end)
-    _outcomes(conn, steps.values())
-    return Backtest(start, end, tuple(steps.values()), first_change(conn))
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    return Backtest(start, end, tuple(steps.values()), history_from)
 
 
 class _RealKeys:
@@ -162,6 +176,7 @@ def _day(
     steps: dict[tuple[str, str], StepBacktest],
     real: _RealKeys,
     stale: Mapping[str, Sequence[Stale]],
+    mail: _Budget,
 ) -> None:
     """One day: each step's query (the run's), its matches counted per week, and what a run would add.
 
@@ -198,7 +213,13 @@ def _day(
                 if emails:
                     matches = tuple(Match(*touched[k][:3], {}, str(touched[k][3])) for k in sorted(emails))
                     new_emails.append(StepResult(playbook, spec, matches))
-    _address(conn, new_emails, params, day, steps)
+    _address(conn, new_emails, params, day, steps, mail)
+    for step, deferred in mail.settle(day):
+        week = step.week(week_name)
+        if deferred:
+            week.deferred += 1
+        else:
+            week.drafts += 1
 
 
 def _address(
@@ -207,19 +228,140 @@ def _address(
     params: dict[str, Any],
     day: dt.date,
     steps: dict[tuple[str, str], StepBacktest],
+    mail: _Budget,
 ) -> None:
-    """New emails: drafted, or nobody to write to then (a skipped row and a task, as a run does)."""
+    """New emails: drafts for the touch budget to judge, or nobody to write to then (a skipped row
+    and a task, as a run does)."""
     chosen = addressing(conn, results, params)
     for result in results:
         step = steps[result.playbook.id, result.step.id]
         week = step.week(week_of(day))
         for match in result.matches:
             step.acted.add(match.account_id)
-            if chosen[result.playbook.id, result.step.id, match.account_id].people:
-                week.drafts += 1
+            people = chosen[result.playbook.id, result.step.id, match.account_id].people
+            if people:
+                mail.draft(step, result, match.account_id, people, day)
             else:
                 week.unaddressed += 1
                 week.tasks += 1
+
+
+class _Budget:
+    """The touch budget as a run applies it (:func:`csm.mail.budget.plan`), on the backtest's mail.
+
+    The mail that counts against a contact: what was really sent before the day,
+    and the backtest's own drafts, each taken as sent the day it has room (nobody
+    reviews a backtest's drafts). :func:`~csm.mail.budget.plan` reads the outbox:
+    while it judges a day, a TEMP view named ``outbox`` (which SQLite resolves
+    before the workspace's table) shows it this mail, so the rule is the run's own.
+    The recipients are the chosen people (To and Cc); a template's own ``cc`` is
+    not rendered, so it is not counted.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, default: TouchBudget, end: dt.date) -> None:
+        self.conn, self.default = conn, default
+        conn.execute("CREATE TEMP TABLE backtest_mail AS SELECT * FROM main.outbox WHERE 0")
+        conn.execute("CREATE INDEX temp.backtest_mail_id ON backtest_mail(id)")
+        conn.execute("CREATE INDEX temp.backtest_mail_status ON backtest_mail(status)")
+        # Each email's recipients, so a day's view holds only the mail to the drafts' own contacts.
+        conn.execute(
+            "CREATE TEMP TABLE backtest_to (id INTEGER NOT NULL, address TEXT NOT NULL,"
+            " PRIMARY KEY (id, address)) WITHOUT ROWID"
+        )
+        conn.execute("CREATE INDEX temp.backtest_to_address ON backtest_to(address)")
+        self.next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM main.outbox").fetchone()[0]
+        self.steps: dict[int, StepBacktest] = {}  # the backtest's drafts still to judge (draft, deferred)
+        # The real mail sent before the last day, read once, latest first: each day moves in what
+        # went out before it.
+        cursor = conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(
+            "SELECT sent_at, id, to_addrs, cc, * FROM main.outbox WHERE status = 'sent' AND sent_at < ?"
+            " ORDER BY sent_at DESC",
+            (end.isoformat(),),
+        )
+        self.insert_sent = (
+            f"INSERT INTO temp.backtest_mail VALUES ({', '.join('?' * (len(cursor.description) - 4))})"
+        )
+        self.unsent: list[tuple[Any, ...]] = cursor.fetchall()  # (sent_at, id, to_addrs, cc, *row)
+        self.new: list[tuple[Any, ...]] = []  # the day's drafts (rows of backtest_mail), and their recipients
+        self.new_to: list[tuple[int, str]] = []
+
+    def draft(
+        self, step: StepBacktest, result: StepResult, account_id: str, people: Sequence[Any], day: dt.date
+    ) -> None:
+        """A new draft, judged with the day's others by :meth:`settle`."""
+        playbook, draft_id = result.playbook, self.next_id
+        self.new.append(
+            (
+                draft_id,
+                playbook.id,
+                step.step,
+                account_id,
+                json.dumps([[p.name, p.email] for p in people]),
+                f"{step.title} (backtest)",
+                result.step.priority,
+                budget_text(playbook),
+                day.isoformat(),
+                day.isoformat(),
+            )
+        )
+        self.new_to.extend((draft_id, p.email.lower()) for p in people)
+        self.steps[draft_id] = step
+        self.next_id += 1
+
+    def settle(self, day: dt.date) -> list[tuple[StepBacktest, bool]]:
+        """Judge the waiting drafts on ``day``: (step, deferred now) for each drafted or newly deferred."""
+        self.conn.executemany(
+            "INSERT INTO temp.backtest_mail (id, status, playbook, step, account_id, to_addrs, cc, subject,"
+            " priority, touch_budget, created_at, updated_at)"
+            " VALUES (?, 'draft', ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?)",
+            self.new,
+        )
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO temp.backtest_to (id, address) VALUES (?, ?)", self.new_to
+        )
+        self.new, self.new_to = [], []
+        sent = []
+        while self.unsent and self.unsent[-1][0] < day.isoformat():
+            sent.append(self.unsent.pop())
+        self.conn.executemany(self.insert_sent, [row[4:] for row in sent])
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO temp.backtest_to (id, address) VALUES (?, ?)",
+            [(row[1], address) for row in sent for address in addresses(row[2], row[3])],
+        )
+        if not self.steps:
+            return []
+        # Mail to nobody a waiting draft writes to cannot change a verdict: left out, plan reads less.
+        self.conn.execute(
+            "CREATE TEMP VIEW outbox AS SELECT * FROM temp.backtest_mail"
+            " WHERE status IN ('draft', 'deferred') OR id IN (SELECT t.id FROM temp.backtest_to t"
+            " WHERE t.address IN (SELECT w.address FROM temp.backtest_to w"
+            " JOIN temp.backtest_mail m ON m.id = w.id WHERE m.status IN ('draft', 'deferred')))"
+        )
+        try:
+            found = budget.plan(self.conn, self.default, day)
+        finally:
+            self.conn.execute("DROP VIEW temp.outbox")
+        settled = []
+        for draft_id in found.keep:
+            settled.append((self.steps.pop(draft_id), False))
+        self._set("sent", found.keep, day)
+        deferred = [i for i in found.defer if found.before[i][0] == "draft"]
+        settled.extend((self.steps[i], True) for i in deferred)
+        self._set("deferred", deferred, day)
+        return settled
+
+    def _set(self, status: str, ids: Sequence[int], day: dt.date) -> None:
+        self.conn.executemany(
+            "UPDATE temp.backtest_mail SET status = ?, sent_at = ? WHERE id = ?",
+            [(status, day.isoformat() if status == "sent" else None, i) for i in ids],
+        )
+
+    def close(self) -> None:
+        self.conn.execute("DROP VIEW IF EXISTS temp.outbox")
+        self.conn.execute("DROP TABLE IF EXISTS temp.backtest_mail")
+        self.conn.execute("DROP TABLE IF EXISTS temp.backtest_to")
 
 
 _REAL = {
