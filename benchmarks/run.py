@@ -17,6 +17,7 @@ the same baseline: a change measured against the code before it, in one run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sqlite3
@@ -76,7 +77,7 @@ Casey Morgan
 """
 
 
-FIGURES = ("help", "import", "evaluate", "drafting", "morning", "send", "memory", "backtest")
+FIGURES = ("help", "playtest", "import", "evaluate", "drafting", "morning", "send", "memory", "backtest")
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,32 @@ def help_time(tmp: Path, repeat: int, codes: list[Code]) -> list[Row]:
             mine / base <= 1.2,
         )
         for code, mine in zip(codes, times, strict=True)
+    ]
+
+
+def playtest_time(repeat: int) -> list[Row]:
+    """`csm test` over the built-ins' own tests: the whole suite, and its slowest case."""
+    suite = str(Path(__file__).parent.parent / "playbooks" / "tests")
+    mine, base = medians(repeat, lambda: run(csm("test", suite))[0], lambda: run(csm("--help"))[0])
+    report = json.loads(subprocess.run(csm("test", suite, "--json"), capture_output=True, check=True).stdout)
+    slowest = max(case["ms"] for case in report["cases"]) / 1000
+    return [
+        Row(
+            "`csm test` built-in suite wall",
+            f"{mine:.2f} s",
+            f"`csm --help` {base * 1000:.0f} ms",
+            mine / base,
+            "<= 2 s",
+            mine <= 2.0,
+        ),
+        Row(
+            f"`csm test` slowest of {len(report['cases'])} cases",
+            f"{slowest * 1000:.0f} ms",
+            "",
+            None,
+            "milliseconds, not a process (<= 200 ms)",
+            slowest <= 0.2,
+        ),
     ]
 
 
@@ -730,6 +757,8 @@ def main() -> None:
         rows: list[Row] = []
         if "help" in only:
             rows.extend(help_time(tmp, max(args.repeat, 5), codes))
+        if "playtest" in only:
+            rows.extend(playtest_time(max(args.repeat, 3)))
         if "import" in only:
             rows.extend(import_time(data, tmp, size, args.repeat, codes))
         if "evaluate" in only:
