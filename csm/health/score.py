@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from csm.data.store import get_meta, set_meta, transaction
 from csm.errors import NotFound
+from csm.language.dialect import SqlDialect
 from csm.language.fields import FieldSet
 
 BUCKETS = 10  # the distribution's bars: 0-9, 10-19, ..., 90-100
@@ -38,12 +39,12 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-def _score_sql(measure: Measure, value: str) -> str:
+def _score_sql(measure: Measure, value: str, d: SqlDialect) -> str:
     """The measure's 0-100 score from its value's SQL (NULL stays NULL unless `missing`)."""
     if measure.linear is not None:
         low, high = measure.linear
-        # Multi-argument max() and min() are NULL when the value is.
-        sql = f"max(0.0, min(100.0, ({value} - {_num(low)}) * {_num(100 / (high - low))}))"
+        # greatest() and least() are NULL when the value is.
+        sql = d.greatest("0.0", d.least("100.0", f"({value} - {_num(low)}) * {_num(100 / (high - low))}"))
     else:
         whens = []
         for band in measure.bands:
@@ -52,7 +53,7 @@ def _score_sql(measure: Measure, value: str) -> str:
             elif band.at_most is not None:
                 test = f"{value} <= {_num(band.at_most)}"
             else:
-                test = "1"
+                test = "TRUE"
             whens.append(f"WHEN {test} THEN {_num(band.score)}")
         sql = f"CASE WHEN {value} IS NULL THEN NULL {' '.join(whens)} ELSE 0.0 END"
     return sql if measure.missing is None else f"coalesce({sql}, {_num(measure.missing)})"
@@ -76,23 +77,25 @@ def scores_cte(model: HealthModel, fields: FieldSet) -> tuple[str, dict[str, Any
 
     leaves = _leaf_fields(fields, ["lifecycle_stage", *(f for m in model.measures for f in m.value.fields)])
     on_leaves = _as_columns(fields, leaves)
+    d = fields.dialect
     params: dict[str, Any] = {}
     values, scores, weights, present, points, parts = [], [], [], [], [], []
     for i, m in enumerate(model.measures):
         value = compile_value(m.value.source, on_leaves, prefix=f"m{i}_")
         params.update(value.params)
         values.append(f"({value.sql}) AS v{i}")
-        scores.append(f"{_score_sql(m, f'v{i}')} AS s{i}")
+        scores.append(f"{_score_sql(m, f'v{i}', d)} AS s{i}")
         weight = _by_stage(model, m.weight, lambda p, m=m: p.weights[m.id])
         weights.append(f"{weight} AS w{i}")
         present.append(f"(CASE WHEN s{i} IS NULL THEN 0 ELSE w{i} END)")
         points.append(f"coalesce(s{i} * w{i}, 0)")
         # Flat and unrounded: SQLite's round() and nested json_object() cost more than scoring.
-        parts.append(f"'{m.id}', v{i}, s{i}, w{i}, s{i} * w{i} / wsum")
+        parts.extend([f"'{m.id}'", f"v{i}", f"s{i}", f"w{i}", f"s{i} * w{i} / wsum"])
     columns = [f"v{i}" for i in range(len(model.measures))]
     profiles = ", ".join(f"'{stage}'" for stage in model.profiles) or "NULL"
     green = _by_stage(model, model.green, lambda p: p.green)
     yellow = _by_stage(model, model.yellow, lambda p: p.yellow)
+    score = d.round("wpoints / wsum", 1)
     leaf_columns = "".join(f', ({fields.sql(name)}) AS "{name}"' for name in leaves)
     sql = (
         "WITH leaves AS MATERIALIZED ("
@@ -106,10 +109,10 @@ def scores_cte(model: HealthModel, fields: FieldSet) -> tuple[str, dict[str, Any
         "), totals AS ("
         f"SELECT *, {' + '.join(present)} AS wsum, {' + '.join(points)} AS wpoints FROM scored"
         "), health AS ("
-        "SELECT account_id, round(wpoints / wsum, 1) AS score,"
-        " CASE WHEN round(wpoints / wsum, 1) >= green THEN 'green'"
-        " WHEN round(wpoints / wsum, 1) >= yellow THEN 'yellow' ELSE 'red' END AS band,"
-        f" json_array(CASE WHEN stage IN ({profiles}) THEN stage END, {', '.join(parts)}) AS parts"
+        f"SELECT account_id, {score} AS score,"
+        f" CASE WHEN {score} >= green THEN 'green'"
+        f" WHEN {score} >= yellow THEN 'yellow' ELSE 'red' END AS band,"
+        f" {d.json_array([f'CASE WHEN stage IN ({profiles}) THEN stage END', *parts])} AS parts"
         " FROM totals WHERE wsum > 0)"
     )
     return sql, params
@@ -154,7 +157,10 @@ def snapshot(
     cte, params = scores_cte(model, fields)
     written = 0
     with transaction(conn):
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS scored_day (account_id, score, band, parts)")
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS scored_day"
+            " (account_id TEXT, score DOUBLE PRECISION, band TEXT, parts TEXT)"
+        )
         for day in days:
             conn.execute("DELETE FROM scored_day")
             conn.execute(
@@ -171,14 +177,18 @@ def _store_day(conn: sqlite3.Connection, day: str) -> int:
 
     An account's snapshot of the day is replaced, never duplicated.
     """
+    # WHERE TRUE: SQLite would read ON CONFLICT after a bare FROM as the join's ON.
     stored = conn.execute(
-        "INSERT OR REPLACE INTO health_history (account_id, date, score, band)"
-        " SELECT account_id, ?, score, band FROM scored_day",
+        "INSERT INTO health_history (account_id, date, score, band)"
+        " SELECT account_id, ?, score, band FROM scored_day WHERE TRUE"
+        " ON CONFLICT (account_id, date) DO UPDATE"
+        " SET score = excluded.score, band = excluded.band, parts = excluded.parts",
         (day,),
     ).rowcount
     conn.execute(
-        "INSERT OR REPLACE INTO health_parts (date, account_id, parts)"
-        " SELECT ?, account_id, parts FROM scored_day ORDER BY account_id",
+        "INSERT INTO health_parts (date, account_id, parts)"
+        " SELECT ?, account_id, parts FROM scored_day WHERE TRUE ORDER BY account_id"
+        " ON CONFLICT (date, account_id) DO UPDATE SET parts = excluded.parts",
         (day,),
     )
     return stored
@@ -365,9 +375,11 @@ def summary(
     where = "a.status = 'active'" + (" AND a.owner = :owner" if owner else "")
     params = {**base_params, "owner": owner}
     health, change = fields.sql("health"), fields.sql("health_change_30d")
+    d = fields.dialect
+    bucket = d.least(d.whole(f"({health}) / 10"), str(BUCKETS - 1))
     rows = conn.execute(
-        f"SELECT ({fields.sql('health_band')}) AS band, min(CAST(({health}) / 10 AS INTEGER), {BUCKETS - 1})"
-        f" AS bucket, count(*) AS n FROM accounts a WHERE {where} AND ({health}) IS NOT NULL GROUP BY 1, 2",
+        f"SELECT ({fields.sql('health_band')}) AS band, {bucket} AS bucket, count(*) AS n"
+        f" FROM accounts a WHERE {where} AND ({health}) IS NOT NULL GROUP BY 1, 2",
         params,
     ).fetchall()
     bands = dict.fromkeys(BANDS, 0)
