@@ -129,6 +129,9 @@ def test_the_condition_languages_hooks_give_the_same_answers(db: Any) -> None:
     assert one(d.round("1.26", 1)) == 1.3
     assert [one(d.whole(n)) for n in ("9.96", "0.5", "-1.5")] == [9, 0, -1]
     assert json.loads(one(d.json_array(["'a'", "NULL", "2.5", "3"]))) == ["a", None, 2.5, 3]
+    tenth = "CAST(0.1 AS DOUBLE PRECISION)"
+    exact = one(d.exact_json_array("NULL", [f"{tenth} + 0.2", "NULL", "3", f"-{tenth} / 3"]))
+    assert json.loads(exact) == [None, 0.1 + 0.2, None, 3, -0.1 / 3]
     document = {"doc": '{"score": 5, "severity": "P1", "urgent": true, "gone": null}'}
     assert one(d.typed(d.json_value(":doc", "score"), "number"), document) == 5
     assert one(d.typed(d.json_value(":doc", "severity"), "text"), document) == "P1"

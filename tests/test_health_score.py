@@ -84,10 +84,9 @@ def test_scores_match_the_hand_computed_examples(conn: Any) -> None:
 
 def test_parts_record_each_measure_and_the_profile(conn: Any) -> None:
     health.snapshot(conn, model(conn=conn), fields_for(conn), PARAMS, [TODAY])
-    parts = {
-        r["account_id"]: health.breakdown(json.loads(r["parts"]))
-        for r in conn.execute("SELECT account_id, parts FROM health_parts WHERE account_id IN ('A3', 'A4')")
-    }
+    stored = conn.execute("SELECT parts FROM health_parts WHERE account_id = 'A3'").fetchone()[0]
+    assert json.loads(stored) == [None, 0.9, None, None]  # the profile and the values: the rest follows
+    parts = {account: health.breakdown_on(conn, account, TODAY) for account in ("A3", "A4")}
     assert parts["A3"] == (
         None,
         {
@@ -98,18 +97,38 @@ def test_parts_record_each_measure_and_the_profile(conn: Any) -> None:
     )
     profile, measures = parts["A4"]
     assert profile == "onboarding"
-    assert measures["nps"] == {"value": 10.0, "score": 100.0, "weight": 0.0, "points": 0.0}
+    assert measures["nps"] == {"value": 10, "score": 100.0, "weight": 0.0, "points": 0.0}
     assert measures["seats"] == {"value": 0.3, "score": 20.0, "weight": 80.0, "points": 16.0}
 
 
-def test_snapshots_stored_before_the_flat_form_still_explain(conn: Any) -> None:
+def test_the_breakdown_is_worked_out_with_the_model_the_snapshot_scored_with(conn: Any) -> None:
+    """A model changed since keeps the old snapshot's numbers: the day's model is stored with it."""
+    health.snapshot(conn, model(conn=conn), fields_for(conn), PARAMS, [MONTH_AGO])
+    reweighted = (
+        MODEL.replace("weight: 50", "weight: 60")
+        .replace("weight: 20", "weight: 10")
+        .replace("nps: 0 }", "nps: 10 }")
+    )
+    then = health.explain(conn, model(reweighted, conn), "A1", MONTH_AGO)
+    assert then.now["score"] == 71.0
+    assert {p.id: p.points_now for p in then.parts} == {"seats": 25.0, "nps": 30.0, "tickets": 16.0}
+
+
+@pytest.mark.parametrize("form", ["flat", "nested"])
+def test_snapshots_stored_in_an_older_form_still_explain(conn: Any, form: str) -> None:
     health.snapshot(conn, model(conn=conn), fields_for(conn), PARAMS, [TODAY])
-    flat = conn.execute("SELECT parts FROM health_parts WHERE account_id = 'A3'").fetchone()[0]
-    profile, measures = health.breakdown(json.loads(flat))
-    nested = json.dumps({"profile": profile, "measures": measures})
-    conn.execute("DELETE FROM health_parts WHERE account_id = 'A3'")  # as schemas before 6 stored it
-    conn.execute("UPDATE health_history SET parts = ? WHERE account_id = 'A3'", (nested,))
-    assert health.breakdown(json.loads(nested)) == (profile, measures)
+    profile, measures = health.breakdown_on(conn, "A3", TODAY)
+    conn.execute("DELETE FROM health_models")  # as schemas before 11 stored it
+    if form == "flat":  # schemas 7 to 10: every number of the breakdown in health_parts
+        flat = [profile] + [
+            x for m, n in measures.items() for x in (m, n["value"], n["score"], n["weight"], n["points"])
+        ]
+        conn.execute("UPDATE health_parts SET parts = ? WHERE account_id = 'A3'", (json.dumps(flat),))
+    else:  # before schema 7: nested, in health_history
+        nested = json.dumps({"profile": profile, "measures": measures})
+        conn.execute("DELETE FROM health_parts WHERE account_id = 'A3'")
+        conn.execute("UPDATE health_history SET parts = ? WHERE account_id = 'A3'", (nested,))
+    assert health.breakdown_on(conn, "A3", TODAY) == (profile, measures)
     shown = health.explain(conn, model(conn=conn), "A3", TODAY)
     assert [(p.id, p.score_now, p.points_now) for p in shown.parts][:1] == [("seats", 100.0, 71.4)]
 

@@ -109,6 +109,17 @@ class SqlDialect:
             else f"json_build_array({', '.join(items)})::text"
         )
 
+    def exact_json_array(self, text: str, numbers: list[str]) -> str:
+        """A JSON array (text) of a text value, then numbers each read back to the same double
+        (SQLite's JSON writes 15 digits, not enough for that) and NULL as null."""
+        if not self.sqlite:
+            return self.json_array([text, *numbers])
+        exact = [
+            f"CASE WHEN typeof({n}) = 'real' THEN printf('%!.17g', {n}) ELSE coalesce({n}, 'null') END"
+            for n in numbers
+        ]
+        return "'[' || " + " || ',' || ".join([f"json_quote({text})", *exact]) + " || ']'"
+
     def group_concat(self, expr: str, separator: str = ",") -> str:
         quoted = separator.replace("'", "''")
         if self.sqlite:
