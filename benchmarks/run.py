@@ -610,7 +610,15 @@ INSERT INTO floor SELECT a.id, round((
 def health_time(data: Path, tmp: Path, size: int, repeat: int) -> Row:
     """`csm health`'s snapshot (what every writing run takes first) against the hand-written score."""
     ws = copy_workspace(data / "ws", tmp, "health")
-    run(csm("-w", str(ws), "run", "--dry-run"))  # the day's rollup, as a writing run builds it first
+    setup = f"""
+        from pathlib import Path
+        from csm import workspace
+        from csm.data import rollup
+        from csm.runtime import open_runtime
+        rt = open_runtime(workspace.load(explicit=Path({str(ws)!r})))
+        rollup.ensure(rt.conn, rt.today, rt.ws.settings.primary_metric)
+    """
+    run(script(setup))  # the day's rollup, which a writing run builds before its snapshot
     ours = script(f"""
         from pathlib import Path
         from csm import workspace
