@@ -106,12 +106,6 @@ def test_health_of_the_book_and_of_an_account(csm: Callable[..., Any], demo: Pat
 # `csm db copy`; csm.toml names no `me`, so each CSM is found by the login (Alex's is "alex").
 
 ALEX = "alex.morgan@northbeam.example"
-_WRITING_RUN = pytest.mark.xfail(
-    strict=True,
-    reason="a writing run on PostgreSQL waits for branch rollup (csm/data/rollup.py and the rolled-up"
-    " fields of csm/language/fields.py still emit SQLite's date()) and branch pghealth (the health"
-    " snapshot, csm/health/score.py)",
-)
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +147,6 @@ def _team(drafted: tuple[Path, str, Path], *args: str, env: dict[str, str] | Non
     )
 
 
-@_WRITING_RUN
 def test_a_writing_run_drafts_what_it_drafts_on_sqlite(drafted: tuple[Path, str, Path]) -> None:
     """A week on, `csm run` on the team's database adds exactly the drafts and tasks it adds on the
     SQLite file the book came from (follow-ups among them). First: the others read the book after."""
@@ -296,14 +289,6 @@ def test_the_morning_list_without_a_run_is_the_solo_files(demo: Path, csm: Calla
     assert listed == expected
 
 
-_PENDING_PGSEQ = pytest.mark.xfail(
-    strict=True,
-    reason="branch pgseq ports what a writing run needs next: the run's fingerprint (PRAGMA schema_version"
-    " in csm/engine/incremental.py) and the follow-up steps' SQL (csm/engine/sequences.py)",
-)
-
-
-@_PENDING_PGSEQ
 def test_a_writing_run_then_the_morning(csm: Callable[..., Any], demo: Path) -> None:
     """Last in this module: it drafts into the team's database (the tests above read it unchanged)."""
     ran = csm("run", "--json")
