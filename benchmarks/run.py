@@ -17,6 +17,7 @@ the same baseline: a change measured against the code before it, in one run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sqlite3
@@ -76,7 +77,18 @@ Casey Morgan
 """
 
 
-FIGURES = ("help", "import", "evaluate", "drafting", "morning", "send", "memory", "backtest")
+FIGURES = (
+    "help",
+    "playtest",
+    "import",
+    "evaluate",
+    "drafting",
+    "morning",
+    "send",
+    "memory",
+    "backtest",
+    "health",
+)
 
 
 @dataclass(frozen=True)
@@ -196,6 +208,32 @@ def help_time(tmp: Path, repeat: int, codes: list[Code]) -> list[Row]:
             mine / base <= 1.2,
         )
         for code, mine in zip(codes, times, strict=True)
+    ]
+
+
+def playtest_time(repeat: int) -> list[Row]:
+    """`csm test` over the built-ins' own tests: the whole suite, and its slowest case."""
+    suite = str(Path(__file__).parent.parent / "playbooks" / "tests")
+    mine, base = medians(repeat, lambda: run(csm("test", suite))[0], lambda: run(csm("--help"))[0])
+    report = json.loads(subprocess.run(csm("test", suite, "--json"), capture_output=True, check=True).stdout)
+    slowest = max(case["ms"] for case in report["cases"]) / 1000
+    return [
+        Row(
+            "`csm test` built-in suite wall",
+            f"{mine:.2f} s",
+            f"`csm --help` {base * 1000:.0f} ms",
+            mine / base,
+            "<= 2 s",
+            mine <= 2.0,
+        ),
+        Row(
+            f"`csm test` slowest of {len(report['cases'])} cases",
+            f"{slowest * 1000:.0f} ms",
+            "",
+            None,
+            "milliseconds, not a process (<= 200 ms)",
+            slowest <= 0.2,
+        ),
     ]
 
 
@@ -639,6 +677,60 @@ def memory(small: Path, large: Path, tmp: Path, small_n: int, large_n: int) -> R
     )
 
 
+# The floor for the health snapshot: the default model's score for every account, written by
+# hand against the schema (usage windows from the day's rollup, one profile's weights), into a
+# table like health_history. No breakdown, no profiles: what no snapshot can undercut.
+_HAND_SCORE = """
+CREATE TEMP TABLE floor (account_id TEXT, score REAL);
+INSERT INTO floor SELECT a.id, round((
+    30 * max(0, min(100, ((r.usage_30d / nullif(r.usage_prev_30d, 0) - 1) + 0.3) * 285.714))
+  + 15 * max(0, min(100, (r.usage_30d * 1.0 / a.seats_used - 0.2) * 200))
+  + 15 * max(0, min(100, (a.seats_used * 1.0 / nullif(a.seats_licensed, 0) - 0.3) * 181.818))
+  + 15 * coalesce(CASE WHEN a.nps >= 9 THEN 100 WHEN a.nps >= 7 THEN 70
+                       WHEN a.nps IS NOT NULL THEN 10 END, 60)
+  + 15 * CASE WHEN a.open_tickets <= 0 THEN 100 WHEN a.open_tickets <= 2 THEN 80
+              WHEN a.open_tickets <= 4 THEN 40 ELSE 0 END
+  + 10 * max(0, min(100, (julianday('2026-11-23') - julianday(date(a.last_login_at)) - 30) * -3.5714))
+  ) / 100, 1) FROM accounts a LEFT JOIN usage_rollup r ON r.account_id = a.id;
+"""
+
+
+def health_time(data: Path, tmp: Path, size: int, repeat: int) -> Row:
+    """`csm health`'s snapshot (what every writing run takes first) against the hand-written score."""
+    ws = copy_workspace(data / "ws", tmp, "health")
+    setup = f"""
+        from pathlib import Path
+        from csm import workspace
+        from csm.data import rollup
+        from csm.runtime import open_runtime
+        rt = open_runtime(workspace.load(explicit=Path({str(ws)!r})))
+        rollup.ensure(rt.conn, rt.today, rt.ws.settings.primary_metric)
+    """
+    run(script(setup))  # the day's rollup, which a writing run builds before its snapshot
+    ours = script(f"""
+        from pathlib import Path
+        from csm import workspace
+        from csm.runtime import open_runtime
+        rt = open_runtime(workspace.load(explicit=Path({str(ws)!r})))
+        rt.snapshot_health()
+    """)
+    floor = script(f"""
+        import sqlite3
+        conn = sqlite3.connect({str(ws / "csm.db")!r}, isolation_level=None)
+        conn.executescript("BEGIN;" + {_HAND_SCORE!r} + "COMMIT;")
+    """)
+    ours_s, base_s = medians(repeat, lambda: run(ours)[0], lambda: run(floor)[0])
+    ratio = ours_s / base_s
+    return Row(
+        f"health snapshot {size:,} accounts (process)",
+        f"{ours_s:.2f} s",
+        f"hand-written score SQL {base_s:.2f} s",
+        ratio,
+        "<= 1 s" if size == 100_000 else "-",
+        ours_s <= 1.0 if size == 100_000 else None,
+    )
+
+
 def ensure_mailmerge() -> None:
     """The drafting figure's baseline: installed here (the `bench` extra) when it is missing."""
     if shutil.which("mailmerge", path=str(Path(PYTHON).parent)) is None:
@@ -730,6 +822,8 @@ def main() -> None:
         rows: list[Row] = []
         if "help" in only:
             rows.extend(help_time(tmp, max(args.repeat, 5), codes))
+        if "playtest" in only:
+            rows.extend(playtest_time(max(args.repeat, 3)))
         if "import" in only:
             rows.extend(import_time(data, tmp, size, args.repeat, codes))
         if "evaluate" in only:
@@ -745,6 +839,8 @@ def main() -> None:
             rows.extend(send_rates(small, tmp, drafts, codes))
         if "memory" in only:
             rows.append(memory(small, data, tmp, min(size, 10_000), size))
+        if "health" in only:
+            rows.append(health_time(data, tmp, size, args.repeat))
         if "backtest" in only:
             from backtest import backtest_time  # benchmarks/backtest.py, beside this script
 

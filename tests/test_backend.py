@@ -94,6 +94,11 @@ def test_dialect_hooks_give_the_same_answers(db: Any) -> None:
     same = f"{d.nocase('email')} = {d.nocase('?')}"
     found = db.execute(f"SELECT email FROM suppressions WHERE {same}", ("b@X",))
     assert [r[0] for r in found] == ["B@x"]
+    mondays = [
+        db.execute(f"SELECT {d.week_start('?')}", (day,)).fetchone()[0]
+        for day in ("2026-11-23", "2026-11-29")
+    ]
+    assert mondays == ["2026-11-23", "2026-11-23"]
 
 
 def test_the_condition_languages_hooks_give_the_same_answers(db: Any) -> None:
@@ -126,6 +131,11 @@ def test_the_condition_languages_hooks_give_the_same_answers(db: Any) -> None:
     assert one(d.least("100.0", "120")) == 100.0 and one(d.least("NULL", "1")) is None
     assert one(d.round("2.25 - 1", 1)) in (1.2, 1.3)
     assert one(d.round("1.26", 1)) == 1.3
+    assert [one(d.whole(n)) for n in ("9.96", "0.5", "-1.5")] == [9, 0, -1]
+    assert json.loads(one(d.json_array(["'a'", "NULL", "2.5", "3"]))) == ["a", None, 2.5, 3]
+    tenth = "CAST(0.1 AS DOUBLE PRECISION)"
+    exact = one(d.exact_json_array("NULL", [f"{tenth} + 0.2", "NULL", "3", f"-{tenth} / 3"]))
+    assert json.loads(exact) == [None, 0.1 + 0.2, None, 3, -0.1 / 3]
     document = {"doc": '{"score": 5, "severity": "P1", "urgent": true, "gone": null}'}
     assert one(d.typed(d.json_value(":doc", "score"), "number"), document) == 5
     assert one(d.typed(d.json_value(":doc", "severity"), "text"), document) == "P1"

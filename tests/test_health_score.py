@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +15,7 @@ from csm.health import score as health
 from csm.health.model import HealthModel, parse_model
 from csm.language.compiler import compile_condition, compile_value
 from csm.language.fields import standard_fields
+from csm.runtime import fields_for
 from tests.test_health_model import GOOD as MODEL  # profile onboarding: seats 80, nps 0; 60 / 30
 
 FIELDS = standard_fields()
@@ -45,16 +46,18 @@ EXPECTED = {
 }
 
 
-def model(text: str = MODEL) -> HealthModel:
-    parsed, problems = parse_model(text, Path("health.yaml"), FIELDS)
+def model(text: str = MODEL, conn: Any = None) -> HealthModel:
+    """The model, its measures compiled for ``conn``'s database (SQLite without one)."""
+    parsed, problems = parse_model(text, Path("health.yaml"), FIELDS if conn is None else fields_for(conn))
     assert problems == []
     assert parsed is not None
     return parsed
 
 
 @pytest.fixture
-def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    conn = store.connect(tmp_path / "csm.db", create=True)
+def conn(db: Any) -> Any:
+    """The example accounts, on each backend."""
+    conn = db
     conn.executemany(
         "INSERT INTO accounts (id, name, status, seats_licensed, seats_used, nps, open_tickets,"
         " start_date, renewal_date) VALUES (?, ?, 'active', ?, ?, ?, ?, ?, '2027-09-01')",
@@ -63,29 +66,27 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
             for i, used, nps, tickets, start in ACCOUNTS
         ],
     )
-    yield conn
-    conn.close()
+    return conn
 
 
-def scores(conn: sqlite3.Connection, day: dt.date = TODAY) -> dict[str, tuple[float, str]]:
+def scores(conn: Any, day: dt.date = TODAY) -> dict[str, tuple[float, str]]:
     rows = conn.execute(
         "SELECT account_id, score, band FROM health_history WHERE date = ?", (day.isoformat(),)
     )
     return {r["account_id"]: (r["score"], r["band"]) for r in rows}
 
 
-def test_scores_match_the_hand_computed_examples(conn: sqlite3.Connection) -> None:
-    written = health.snapshot(conn, model(), FIELDS, PARAMS, [TODAY])
+def test_scores_match_the_hand_computed_examples(conn: Any) -> None:
+    written = health.snapshot(conn, model(conn=conn), fields_for(conn), PARAMS, [TODAY])
     assert written == 7
     assert scores(conn) == EXPECTED
 
 
-def test_parts_record_each_measure_and_the_profile(conn: sqlite3.Connection) -> None:
-    health.snapshot(conn, model(), FIELDS, PARAMS, [TODAY])
-    parts = {
-        r["account_id"]: health.breakdown(json.loads(r["parts"]))
-        for r in conn.execute("SELECT account_id, parts FROM health_parts WHERE account_id IN ('A3', 'A4')")
-    }
+def test_parts_record_each_measure_and_the_profile(conn: Any) -> None:
+    health.snapshot(conn, model(conn=conn), fields_for(conn), PARAMS, [TODAY])
+    stored = conn.execute("SELECT parts FROM health_parts WHERE account_id = 'A3'").fetchone()[0]
+    assert json.loads(stored) == [None, 0.9, None, None]  # the profile and the values: the rest follows
+    parts = {account: health.breakdown_on(conn, account, TODAY) for account in ("A3", "A4")}
     assert parts["A3"] == (
         None,
         {
@@ -96,61 +97,81 @@ def test_parts_record_each_measure_and_the_profile(conn: sqlite3.Connection) -> 
     )
     profile, measures = parts["A4"]
     assert profile == "onboarding"
-    assert measures["nps"] == {"value": 10.0, "score": 100.0, "weight": 0.0, "points": 0.0}
+    assert measures["nps"] == {"value": 10, "score": 100.0, "weight": 0.0, "points": 0.0}
     assert measures["seats"] == {"value": 0.3, "score": 20.0, "weight": 80.0, "points": 16.0}
 
 
-def test_snapshots_stored_before_the_flat_form_still_explain(conn: sqlite3.Connection) -> None:
-    health.snapshot(conn, model(), FIELDS, PARAMS, [TODAY])
-    flat = conn.execute("SELECT parts FROM health_parts WHERE account_id = 'A3'").fetchone()[0]
-    profile, measures = health.breakdown(json.loads(flat))
-    nested = json.dumps({"profile": profile, "measures": measures})
-    conn.execute("DELETE FROM health_parts WHERE account_id = 'A3'")  # as schemas before 6 stored it
-    conn.execute("UPDATE health_history SET parts = ? WHERE account_id = 'A3'", (nested,))
-    assert health.breakdown(json.loads(nested)) == (profile, measures)
-    shown = health.explain(conn, model(), "A3", TODAY)
+def test_the_breakdown_is_worked_out_with_the_model_the_snapshot_scored_with(conn: Any) -> None:
+    """A model changed since keeps the old snapshot's numbers: the day's model is stored with it."""
+    health.snapshot(conn, model(conn=conn), fields_for(conn), PARAMS, [MONTH_AGO])
+    reweighted = (
+        MODEL.replace("weight: 50", "weight: 60")
+        .replace("weight: 20", "weight: 10")
+        .replace("nps: 0 }", "nps: 10 }")
+    )
+    then = health.explain(conn, model(reweighted, conn), "A1", MONTH_AGO)
+    assert then.now["score"] == 71.0
+    assert {p.id: p.points_now for p in then.parts} == {"seats": 25.0, "nps": 30.0, "tickets": 16.0}
+
+
+@pytest.mark.parametrize("form", ["flat", "nested"])
+def test_snapshots_stored_in_an_older_form_still_explain(conn: Any, form: str) -> None:
+    health.snapshot(conn, model(conn=conn), fields_for(conn), PARAMS, [TODAY])
+    profile, measures = health.breakdown_on(conn, "A3", TODAY)
+    conn.execute("DELETE FROM health_models")  # as schemas before 11 stored it
+    if form == "flat":  # schemas 7 to 10: every number of the breakdown in health_parts
+        flat = [profile] + [
+            x for m, n in measures.items() for x in (m, n["value"], n["score"], n["weight"], n["points"])
+        ]
+        conn.execute("UPDATE health_parts SET parts = ? WHERE account_id = 'A3'", (json.dumps(flat),))
+    else:  # before schema 7: nested, in health_history
+        nested = json.dumps({"profile": profile, "measures": measures})
+        conn.execute("DELETE FROM health_parts WHERE account_id = 'A3'")
+        conn.execute("UPDATE health_history SET parts = ? WHERE account_id = 'A3'", (nested,))
+    assert health.breakdown_on(conn, "A3", TODAY) == (profile, measures)
+    shown = health.explain(conn, model(conn=conn), "A3", TODAY)
     assert [(p.id, p.score_now, p.points_now) for p in shown.parts][:1] == [("seats", 100.0, 71.4)]
 
 
-def test_a_profile_moves_the_thresholds(conn: sqlite3.Connection) -> None:
+def test_a_profile_moves_the_thresholds(conn: Any) -> None:
     text = MODEL.replace("    thresholds: { green: 60, yellow: 30 }\n", "")
-    health.snapshot(conn, model(text), FIELDS, PARAMS, [TODAY])
+    health.snapshot(conn, model(text, conn), fields_for(conn), PARAMS, [TODAY])
     assert scores(conn)["A4"] == (36.0, "red")  # yellow under the profile's own thresholds
     assert scores(conn)["A1"] == (71.0, "green")
 
 
-def test_an_account_with_no_measure_to_score_gets_no_snapshot(conn: sqlite3.Connection) -> None:
+def test_an_account_with_no_measure_to_score_gets_no_snapshot(conn: Any) -> None:
     text = MODEL.replace("    missing: 50\n", "")
-    health.snapshot(conn, model(text), FIELDS, PARAMS, [TODAY])
+    health.snapshot(conn, model(text, conn), fields_for(conn), PARAMS, [TODAY])
     got = scores(conn)
     assert "A5" not in got
     assert got["A3"] == (100.0, "green")  # only seats is left
 
 
-def test_an_imported_health_score_is_a_measure(conn: sqlite3.Connection) -> None:
+def test_an_imported_health_score_is_a_measure(conn: Any) -> None:
     conn.execute("UPDATE accounts SET health_score = 64 WHERE id = 'A1'")
     text = "measures:\n  - { id: crm, value: health_score, weight: 100, linear: { from: 0, to: 100 } }\n"
-    health.snapshot(conn, model(text), FIELDS, PARAMS, [TODAY])
+    health.snapshot(conn, model(text, conn), fields_for(conn), PARAMS, [TODAY])
     assert scores(conn) == {"A1": (64.0, "yellow")}  # default thresholds 75 / 55
 
 
-def test_measures_are_expressions_in_the_condition_language(conn: sqlite3.Connection) -> None:
+def test_measures_are_expressions_in_the_condition_language(conn: Any) -> None:
     text = (
         "measures:\n"
         "  - { id: x, value: 'open_tickets * 10 + nps', weight: 100, linear: { from: 0, to: 200 } }\n"
     )
-    health.snapshot(conn, model(text), FIELDS, PARAMS, [TODAY])
+    health.snapshot(conn, model(text, conn), fields_for(conn), PARAMS, [TODAY])
     assert scores(conn)["A1"] == (14.5, "red")  # (2 * 10 + 9) / 200
 
 
-def test_a_snapshot_the_same_day_replaces_never_duplicates(conn: sqlite3.Connection) -> None:
-    m = model()
-    health.snapshot(conn, m, FIELDS, PARAMS, [TODAY])
+def test_a_snapshot_the_same_day_replaces_never_duplicates(conn: Any) -> None:
+    m = model(conn=conn)
+    health.snapshot(conn, m, fields_for(conn), PARAMS, [TODAY])
     conn.execute("UPDATE accounts SET nps = 10 WHERE id = 'A2'")
-    assert health.snapshot(conn, m, FIELDS, PARAMS, [TODAY]) == 7
+    assert health.snapshot(conn, m, fields_for(conn), PARAMS, [TODAY]) == 7
     assert conn.execute("SELECT count(*) FROM health_history").fetchone()[0] == 7
     assert scores(conn)["A2"] == (30.0, "red")
-    health.snapshot(conn, m, FIELDS, PARAMS, [MONTH_AGO])
+    health.snapshot(conn, m, fields_for(conn), PARAMS, [MONTH_AGO])
     assert tuple(conn.execute("SELECT count(DISTINCT date), count(*) FROM health_history").fetchone()) == (
         2,
         13,
@@ -158,22 +179,22 @@ def test_a_snapshot_the_same_day_replaces_never_duplicates(conn: sqlite3.Connect
     assert "A4" not in scores(conn, MONTH_AGO)  # had not started then
 
 
-def two_snapshots(conn: sqlite3.Connection) -> HealthModel:
+def two_snapshots(conn: Any) -> HealthModel:
     """A month ago A2 answered NPS 10 (score 30); today 8 (score 15)."""
-    m = model()
+    m = model(conn=conn)
     conn.execute("UPDATE accounts SET nps = 10 WHERE id = 'A2'")
-    health.snapshot(conn, m, FIELDS, PARAMS, [MONTH_AGO])
+    health.snapshot(conn, m, fields_for(conn), PARAMS, [MONTH_AGO])
     conn.execute("UPDATE accounts SET nps = 8 WHERE id = 'A2'")
-    health.snapshot(conn, m, FIELDS, PARAMS, [TODAY])
+    health.snapshot(conn, m, fields_for(conn), PARAMS, [TODAY])
     return m
 
 
-def field(conn: sqlite3.Connection, name: str, day: dt.date) -> dict[str, object]:
-    sql = f"SELECT a.id, ({FIELDS.sql(name)}) FROM accounts a ORDER BY a.id"
+def field(conn: Any, name: str, day: dt.date) -> dict[str, object]:
+    sql = f"SELECT a.id, ({fields_for(conn).sql(name)}) FROM accounts a ORDER BY a.id"
     return {r[0]: r[1] for r in conn.execute(sql, {**PARAMS, "today": day.isoformat()})}
 
 
-def test_health_fields_read_the_snapshots_as_of_today(conn: sqlite3.Connection) -> None:
+def test_health_fields_read_the_snapshots_as_of_today(conn: Any) -> None:
     two_snapshots(conn)
     assert field(conn, "health", TODAY)["A2"] == 15.0
     assert field(conn, "health", MONTH_AGO)["A2"] == 30.0
@@ -185,9 +206,11 @@ def test_health_fields_read_the_snapshots_as_of_today(conn: sqlite3.Connection) 
     assert field(conn, "health_band", TODAY)["A1"] == "green"
 
 
-def test_conditions_on_health_shift_with_today(conn: sqlite3.Connection) -> None:
+def test_conditions_on_health_shift_with_today(conn: Any) -> None:
     two_snapshots(conn)
-    condition = compile_condition("health_change_30d <= -15 or (health_band = 'red' and health < 20)", FIELDS)
+    condition = compile_condition(
+        "health_change_30d <= -15 or (health_band = 'red' and health < 20)", fields_for(conn)
+    )
 
     def matching(day: dt.date) -> list[str]:
         sql = f"SELECT a.id FROM accounts a WHERE {condition.sql} ORDER BY a.id"
@@ -207,7 +230,7 @@ def test_compile_value_gives_a_number_expression() -> None:
     assert conn.execute(f"SELECT {value.sql} FROM accounts a", value.params).fetchone() == (10.0,)
 
 
-def test_explain_lists_each_measure_then_and_now(conn: sqlite3.Connection) -> None:
+def test_explain_lists_each_measure_then_and_now(conn: Any) -> None:
     m = two_snapshots(conn)
     e = health.explain(conn, m, "A2", TODAY)
     assert (e.now["score"], e.then["score"], e.change) == (15.0, 30.0, -15.0)
@@ -226,17 +249,17 @@ def test_explain_lists_each_measure_then_and_now(conn: sqlite3.Connection) -> No
     assert (fresh.then, fresh.change) == (None, None)
 
 
-def test_explain_names_an_unknown_account(conn: sqlite3.Connection) -> None:
+def test_explain_names_an_unknown_account(conn: Any) -> None:
     from csm.errors import NotFound
 
     with pytest.raises(NotFound, match="no account 'A99'"):
-        health.explain(conn, model(), "A99", TODAY)
+        health.explain(conn, model(conn=conn), "A99", TODAY)
 
 
-def test_summary_counts_bands_buckets_and_drops(conn: sqlite3.Connection) -> None:
+def test_summary_counts_bands_buckets_and_drops(conn: Any) -> None:
     conn.execute("UPDATE accounts SET status = 'churned' WHERE id = 'A5'")
     m = two_snapshots(conn)
-    s = health.summary(conn, m, FIELDS, PARAMS, TODAY)
+    s = health.summary(conn, m, fields_for(conn), PARAMS, TODAY)
     assert s.bands == {"red": 1, "yellow": 3, "green": 2}  # A5 is churned: not counted
     assert s.buckets == [0, 1, 0, 1, 1, 0, 1, 1, 1, 0]  # 15, 36, 40, 65, 71, 85.7
     assert s.drops == [
@@ -251,7 +274,7 @@ def test_summary_counts_bands_buckets_and_drops(conn: sqlite3.Connection) -> Non
         }
     ]
     assert s.as_json()["distribution"][9] == {"scores": "90-100", "accounts": 0}
-    assert health.summary(conn, m, FIELDS, PARAMS, TODAY, owner="nobody@example.com").bands == {
+    assert health.summary(conn, m, fields_for(conn), PARAMS, TODAY, owner="nobody@example.com").bands == {
         "red": 0,
         "yellow": 0,
         "green": 0,
@@ -272,23 +295,22 @@ measures:
 """
 
 
-def test_a_derived_field_two_measures_read_is_computed_once(conn: sqlite3.Connection) -> None:
+def test_a_derived_field_two_measures_read_is_computed_once(conn: Any) -> None:
     # A1 (45 seats in use): 20 a day for the 30 days before the last 30, then 27 a day.
     conn.executemany(
         "INSERT INTO usage (account_id, metric, date, value) VALUES ('A1', 'active_users', ?, ?)",
         [((TODAY - dt.timedelta(days=d)).isoformat(), 27 if d < 30 else 20) for d in range(60)],
     )
-    m = model(USAGE_MODEL)
-    sql, _ = health.scores_cte(m, FIELDS)
-    assert sql.count(FIELDS.sql("usage_30d")) == 1  # one range scan serves both measures
-    health.snapshot(conn, m, FIELDS, PARAMS, [TODAY])
+    m = model(USAGE_MODEL, conn)
+    sql, _ = health.scores_cte(m, fields_for(conn))
+    assert sql.count(fields_for(conn).sql("usage_30d")) == 1  # one range scan serves both measures
+    health.snapshot(conn, m, fields_for(conn), PARAMS, [TODAY])
     score = conn.execute("SELECT score FROM health_history WHERE account_id = 'A1'").fetchone()[0]
     # trend +35%: (0.35 + 0.5) / 1.0 * 100 = 85; per seat 27 / 45 = 0.6: 60; (85 + 60) / 2 = 72.5
     assert score == 72.5
 
 
 def test_the_move_to_schema_6_keeps_every_breakdown(tmp_path) -> None:
-    from csm.data import store
 
     path = tmp_path / "old.db"
     old = sqlite3.connect(path, isolation_level=None)

@@ -4,7 +4,7 @@ commands a CSM runs on it. One workspace per module (the demo takes ~30 s to bui
 To extend after a merge: add a test taking ``team`` (the workspace folder) and ``csm`` (runs
 `csm -w TEAM --today 2026-11-23 ARGS...` and returns the result), and assert what the same
 command shows on the SQLite demo. A command not working on PostgreSQL yet is marked
-``_PENDING`` with the branch that ports it; strict, so it fails the day it starts to pass.
+strict-xfail (``_PENDING_...``) with the branch that ports it, so it fails the day it starts to pass.
 """
 
 from __future__ import annotations
@@ -19,11 +19,6 @@ import pytest
 from typer.testing import CliRunner
 
 from csm.cli import app
-
-_PENDING = pytest.mark.xfail(
-    strict=True,
-    reason="not ported to PostgreSQL yet: the health snapshot's and the report's SQLite-only SQL",
-)
 
 
 @pytest.fixture(scope="module")
@@ -66,22 +61,45 @@ def test_a_team_database_copies_back_to_a_solo_file_unchanged(
     assert json.loads(back.output)["tables"] == json.loads(original.output)["tables"]
 
 
-@_PENDING
-def test_report(csm: Callable[..., Any]) -> None:
-    result = csm("report", "--json")
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.output)
-
-
 def test_account(csm: Callable[..., Any]) -> None:
     result = csm("account", "A1001", "--json")
     assert result.exit_code == 0, result.output
 
 
-@_PENDING
-def test_health_of_an_account(csm: Callable[..., Any]) -> None:
-    result = csm("health", "A1001")
+def on_sqlite(demo: Path, *args: str) -> Any:
+    """What the same command gives on the SQLite demo."""
+    result = CliRunner().invoke(
+        app, ["-w", str(demo), "--today", "2026-11-23", *args], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_report(csm: Callable[..., Any], demo: Path) -> None:
+    result = csm("report", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["steps"] and report == on_sqlite(demo, "report", "--json")
+
+
+def test_the_report_page(csm: Callable[..., Any], tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    result = csm("report", "--html", str(page))
+    assert result.exit_code == 0, result.output
+    assert "<svg" in page.read_text(encoding="utf-8")
+
+
+def test_health_of_the_book_and_of_an_account(csm: Callable[..., Any], demo: Path) -> None:
+    """`csm health` takes today's snapshot on the server and explains the numbers SQLite does."""
+    book = csm("health", "--json")
+    assert book.exit_code == 0, book.output
+    assert json.loads(book.output) == on_sqlite(demo, "health", "--json")
+    one = csm("health", "A1001", "--json")
+    assert one.exit_code == 0, one.output
+    explained = json.loads(one.output)
+    assert explained["parts"] and explained == on_sqlite(demo, "health", "A1001", "--json")
+    shown = csm("health", "A1001")
+    assert shown.exit_code == 0 and "A1001" in shown.output
 
 
 # -- a CSM's morning on the team's database: drafts reviewed, my own book, a sync ------------------
@@ -89,12 +107,6 @@ def test_health_of_an_account(csm: Callable[..., Any]) -> None:
 # `csm db copy`; csm.toml names no `me`, so each CSM is found by the login (Alex's is "alex").
 
 ALEX = "alex.morgan@northbeam.example"
-_WRITING_RUN = pytest.mark.xfail(
-    strict=True,
-    reason="a writing run on PostgreSQL waits for branch rollup (csm/data/rollup.py and the rolled-up"
-    " fields of csm/language/fields.py still emit SQLite's date()) and branch pghealth (the health"
-    " snapshot, csm/health/score.py)",
-)
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +148,6 @@ def _team(drafted: tuple[Path, str, Path], *args: str, env: dict[str, str] | Non
     )
 
 
-@_WRITING_RUN
 def test_a_writing_run_drafts_what_it_drafts_on_sqlite(drafted: tuple[Path, str, Path]) -> None:
     """A week on, `csm run` on the team's database adds exactly the drafts and tasks it adds on the
     SQLite file the book came from (follow-ups among them). First: the others read the book after."""
@@ -277,3 +288,23 @@ def test_the_morning_list_without_a_run_is_the_solo_files(demo: Path, csm: Calla
     assert expected["replies"]  # the demo has replies of the week: the query under test returns rows
     assert listed["replies"] == expected["replies"]
     assert listed == expected
+
+
+def test_a_writing_run_then_the_morning(csm: Callable[..., Any], demo: Path) -> None:
+    """Last in this module: it drafts into the team's database (the tests above read it unchanged)."""
+    ran = csm("run", "--json")
+    assert ran.exit_code == 0, ran.output
+    added = json.loads(ran.output)["added"]
+    assert added and _what(added, "account_id") == _what(
+        on_sqlite(demo, "run", "--json")["added"], "account_id"
+    )
+    today = csm("today", "--json")
+    assert today.exit_code == 0, today.output
+    assert _what(json.loads(today.output)["drafts"], "account") == _what(
+        on_sqlite(demo, "today", "--json")["drafts"], "account"
+    )
+
+
+def _what(items: list[dict[str, Any]], account: str) -> list[tuple[str, str, str]]:
+    """Each draft or task by playbook, step and account (ids may differ between the databases)."""
+    return sorted((i["playbook"], i["step"], i[account]) for i in items)

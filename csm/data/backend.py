@@ -67,6 +67,12 @@ class Dialect(SqlDialect):
         script = re.sub(r"\bREAL\b", "DOUBLE PRECISION", script)
         return re.sub(r"\bdate\((\w+)\)", lambda m: self.date_of(m.group(1)), script)
 
+    def week_start(self, date: str) -> str:
+        """The ISO date of the Monday on or before ``date`` (an ISO date)."""
+        if self.name == "sqlite":
+            return f"date({date}, 'weekday 0', '-6 days')"
+        return f"to_char(date_trunc('week', ({date})::date), 'YYYY-MM-DD')"
+
     def column_types(self, conn: Any, table: str) -> dict[str, str]:
         """Each column of ``table`` and its declared type, upper case, in table order."""
         if self.name == "sqlite":

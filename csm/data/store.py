@@ -435,6 +435,23 @@ CREATE TABLE usage_rollup_covers (
     )
 
 
+def _migration_12(conn: sqlite3.Connection) -> None:
+    """The health model a snapshot scored with, one row a day (see csm.health.score).
+
+    A day's ``health_parts`` then hold each account's profile and measure values only;
+    `csm health ACCOUNT` works the scores, weights and points out again from them and
+    this model, in the same SQL: formatting 24 numbers an account as JSON cost more than
+    scoring the book.
+    """
+    _run_script(
+        conn,
+        """CREATE TABLE health_models (
+    date TEXT PRIMARY KEY,
+    model TEXT NOT NULL
+) WITHOUT ROWID""",
+    )
+
+
 # Numbered migrations: index + 1 is the schema version each one produces.
 # Append only; never edit one that has shipped.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
@@ -449,6 +466,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_9,
     _migration_10,
     _migration_11,
+    _migration_12,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

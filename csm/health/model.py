@@ -9,6 +9,8 @@ change weights and thresholds per lifecycle stage. The workspace's
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +71,50 @@ class HealthModel:
 
     def measure(self, measure_id: str) -> Measure | None:
         return next((m for m in self.measures if m.id == measure_id), None)
+
+
+def scoring_key(model: HealthModel) -> str:
+    """What a snapshot keeps of the model (JSON): enough to score stored values again, the same way."""
+    return json.dumps(
+        {
+            "green": model.green,
+            "yellow": model.yellow,
+            "measures": [
+                {
+                    "id": m.id,
+                    "title": m.title,
+                    "value": m.value.source,
+                    "weight": m.weight,
+                    "linear": m.linear,
+                    "bands": [[b.at_least, b.at_most, b.score] for b in m.bands],
+                    "missing": m.missing,
+                }
+                for m in model.measures
+            ],
+            "profiles": {stage: [p.weights, p.green, p.yellow] for stage, p in model.profiles.items()},
+        }
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def from_scoring_key(key: str) -> HealthModel:
+    """The model a :func:`scoring_key` kept. Its values are not computed again (their results
+    are stored), so each measure's value keeps its source and no SQL."""
+    data = json.loads(key)
+    measures = tuple(
+        Measure(
+            m["id"],
+            m["title"],
+            Condition(m["value"], "NULL", {}, ()),
+            m["weight"],
+            None if m["linear"] is None else (m["linear"][0], m["linear"][1]),
+            tuple(Band(*band) for band in m["bands"]),
+            m["missing"],
+        )
+        for m in data["measures"]
+    )
+    profiles = {stage: Profile(*profile) for stage, profile in data["profiles"].items()}
+    return HealthModel(Path(MODEL_FILE), measures, data["green"], data["yellow"], profiles)
 
 
 def model_path(own: Path) -> Path:

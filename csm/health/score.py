@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from csm.data.store import get_meta, set_meta, transaction
 from csm.errors import NotFound
+from csm.language.dialect import SqlDialect
 from csm.language.fields import FieldSet
 
 BUCKETS = 10  # the distribution's bars: 0-9, 10-19, ..., 90-100
@@ -38,12 +39,12 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-def _score_sql(measure: Measure, value: str) -> str:
+def _score_sql(measure: Measure, value: str, d: SqlDialect) -> str:
     """The measure's 0-100 score from its value's SQL (NULL stays NULL unless `missing`)."""
     if measure.linear is not None:
         low, high = measure.linear
-        # Multi-argument max() and min() are NULL when the value is.
-        sql = f"max(0.0, min(100.0, ({value} - {_num(low)}) * {_num(100 / (high - low))}))"
+        # greatest() and least() are NULL when the value is.
+        sql = d.greatest("0.0", d.least("100.0", f"({value} - {_num(low)}) * {_num(100 / (high - low))}"))
     else:
         whens = []
         for band in measure.bands:
@@ -52,7 +53,7 @@ def _score_sql(measure: Measure, value: str) -> str:
             elif band.at_most is not None:
                 test = f"{value} <= {_num(band.at_most)}"
             else:
-                test = "1"
+                test = "TRUE"
             whens.append(f"WHEN {test} THEN {_num(band.score)}")
         sql = f"CASE WHEN {value} IS NULL THEN NULL {' '.join(whens)} ELSE 0.0 END"
     return sql if measure.missing is None else f"coalesce({sql}, {_num(measure.missing)})"
@@ -69,50 +70,84 @@ def _by_stage(model: HealthModel, default: float, pick: Any) -> str:
 def scores_cte(model: HealthModel, fields: FieldSet) -> tuple[str, dict[str, Any]]:
     """``WITH ... health AS (...)``: account_id, score, band, parts for every account as of :today.
 
-    Accounts that had not started by :today, and accounts with no measure
-    to score, are left out.
+    ``parts`` is ``[profile, value, value, ...]``, one value a measure: the scores, weights
+    and points follow from them and the model (:func:`breakdown_sql`), and formatting them
+    as JSON for every account cost more than scoring. Accounts that had not started by
+    :today, and accounts with no measure to score, are left out.
     """
     from csm.language.compiler import compile_value
 
     leaves = _leaf_fields(fields, ["lifecycle_stage", *(f for m in model.measures for f in m.value.fields)])
     on_leaves = _as_columns(fields, leaves)
+    d = fields.dialect
     params: dict[str, Any] = {}
-    values, scores, weights, present, points, parts = [], [], [], [], [], []
+    values = []
     for i, m in enumerate(model.measures):
         value = compile_value(m.value.source, on_leaves, prefix=f"m{i}_")
         params.update(value.params)
         values.append(f"({value.sql}) AS v{i}")
-        scores.append(f"{_score_sql(m, f'v{i}')} AS s{i}")
-        weight = _by_stage(model, m.weight, lambda p, m=m: p.weights[m.id])
-        weights.append(f"{weight} AS w{i}")
-        present.append(f"(CASE WHEN s{i} IS NULL THEN 0 ELSE w{i} END)")
-        points.append(f"coalesce(s{i} * w{i}, 0)")
-        # Flat and unrounded: SQLite's round() and nested json_object() cost more than scoring.
-        parts.append(f"'{m.id}', v{i}, s{i}, w{i}, s{i} * w{i} / wsum")
-    columns = [f"v{i}" for i in range(len(model.measures))]
-    profiles = ", ".join(f"'{stage}'" for stage in model.profiles) or "NULL"
-    green = _by_stage(model, model.green, lambda p: p.green)
-    yellow = _by_stage(model, model.yellow, lambda p: p.yellow)
+    score = d.round("wpoints / wsum", 1)
     leaf_columns = "".join(f', ({fields.sql(name)}) AS "{name}"' for name in leaves)
+    values_sql = [f"v{i}" for i in range(len(model.measures))]
     sql = (
         "WITH leaves AS MATERIALIZED ("
         f"SELECT a.*{leaf_columns} FROM accounts a WHERE a.start_date IS NULL OR a.start_date <= :today"
         "), vals AS MATERIALIZED ("
         f"SELECT a.id AS account_id, ({on_leaves.sql('lifecycle_stage')}) AS stage, {', '.join(values)}"
-        " FROM leaves a"
-        "), scored AS MATERIALIZED ("
-        f"SELECT account_id, stage, {', '.join(columns)}, {', '.join(scores)}, {', '.join(weights)}"
-        f", {green} AS green, {yellow} AS yellow FROM vals"
-        "), totals AS ("
-        f"SELECT *, {' + '.join(present)} AS wsum, {' + '.join(points)} AS wpoints FROM scored"
-        "), health AS ("
-        "SELECT account_id, round(wpoints / wsum, 1) AS score,"
-        " CASE WHEN round(wpoints / wsum, 1) >= green THEN 'green'"
-        " WHEN round(wpoints / wsum, 1) >= yellow THEN 'yellow' ELSE 'red' END AS band,"
-        f" json_array(CASE WHEN stage IN ({profiles}) THEN stage END, {', '.join(parts)}) AS parts"
+        f" FROM leaves a), {_scored_ctes(model, d)}, health AS ("
+        f"SELECT account_id, {score} AS score,"
+        f" CASE WHEN {score} >= green THEN 'green'"
+        f" WHEN {score} >= yellow THEN 'yellow' ELSE 'red' END AS band,"
+        f" {d.exact_json_array(_profile(model), values_sql)} AS parts"
         " FROM totals WHERE wsum > 0)"
     )
     return sql, params
+
+
+def _profile(model: HealthModel) -> str:
+    """The account's lifecycle profile, NULL when the model has none for its stage."""
+    profiles = ", ".join(f"'{stage}'" for stage in model.profiles) or "NULL"
+    return f"CASE WHEN stage IN ({profiles}) THEN stage END"
+
+
+def _scored_ctes(model: HealthModel, d: SqlDialect) -> str:
+    """``scored AS (...), totals AS (...)`` over ``vals`` (stage, v0, v1, ...): each measure's
+    score s0.. and weight w0.., the thresholds, and the weights (wsum) and points (wpoints) that count."""
+    scores, weights, present, points = [], [], [], []
+    for i, m in enumerate(model.measures):
+        scores.append(f"{_score_sql(m, f'v{i}', d)} AS s{i}")
+        weight = _by_stage(model, m.weight, lambda p, m=m: p.weights[m.id])
+        weights.append(f"{weight} AS w{i}")
+        present.append(f"(CASE WHEN s{i} IS NULL THEN 0 ELSE w{i} END)")
+        points.append(f"coalesce(s{i} * w{i}, 0)")
+    columns = [f"v{i}" for i in range(len(model.measures))]
+    green = _by_stage(model, model.green, lambda p: p.green)
+    yellow = _by_stage(model, model.yellow, lambda p: p.yellow)
+    return (
+        "scored AS MATERIALIZED ("
+        f"SELECT account_id, stage, {', '.join(columns)}, {', '.join(scores)}, {', '.join(weights)}"
+        f", {green} AS green, {yellow} AS yellow FROM vals"
+        "), totals AS ("
+        f"SELECT *, {' + '.join(present)} AS wsum, {' + '.join(points)} AS wpoints FROM scored)"
+    )
+
+
+def breakdown_sql(model: HealthModel, d: SqlDialect) -> str:
+    """Each measure's score, weight and points for one account, from its stored values.
+
+    The parameters are ``:profile`` and ``:v0``, ``:v1``, ... (a snapshot's ``parts``); the
+    scores come from the same SQL the snapshot scored with.
+    """
+    number = "DOUBLE PRECISION"
+    values = "".join(f", CAST(:v{i} AS {number}) AS v{i}" for i in range(len(model.measures)))
+    shares = "".join(
+        f", s{i}, w{i}, s{i} * w{i} / CASE WHEN wsum > 0 THEN wsum END AS p{i}"
+        for i in range(len(model.measures))
+    )
+    return (
+        f"WITH vals AS (SELECT '' AS account_id, CAST(:profile AS TEXT) AS stage{values}),"
+        f" {_scored_ctes(model, d)} SELECT stage{shares} FROM totals"
+    )
 
 
 def _leaf_fields(fields: FieldSet, names: Iterable[str]) -> list[str]:
@@ -151,35 +186,50 @@ def snapshot(
 
     The last import it saw is recorded for :func:`is_current`.
     """
+    from csm.health.model import scoring_key
+
     cte, params = scores_cte(model, fields)
+    key = scoring_key(model)
     written = 0
     with transaction(conn):
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS scored_day (account_id, score, band, parts)")
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS scored_day"
+            " (account_id TEXT, score DOUBLE PRECISION, band TEXT, parts TEXT)"
+        )
         for day in days:
             conn.execute("DELETE FROM scored_day")
             conn.execute(
                 f"{cte} INSERT INTO scored_day SELECT account_id, score, band, parts FROM health",
                 {**base_params, **params, "today": day.isoformat()},
             )
-            written += _store_day(conn, day.isoformat())
+            written += _store_day(conn, day.isoformat(), key)
         set_meta(conn, SEEN_IMPORT, str(_last_import(conn)))
     return written
 
 
-def _store_day(conn: sqlite3.Connection, day: str) -> int:
-    """The scored day into ``health_history`` and its breakdowns into ``health_parts``; rows stored.
-
-    An account's snapshot of the day is replaced, never duplicated.
+def _store_day(conn: sqlite3.Connection, day: str, key: str) -> int:
+    """The scored day into ``health_history``, its values into ``health_parts`` and the model
+    (``key``) into ``health_models``; rows stored. An account's snapshot of the day is
+    replaced, never duplicated.
     """
+    # WHERE TRUE: SQLite would read ON CONFLICT after a bare FROM as the join's ON.
     stored = conn.execute(
-        "INSERT OR REPLACE INTO health_history (account_id, date, score, band)"
-        " SELECT account_id, ?, score, band FROM scored_day",
+        "INSERT INTO health_history (account_id, date, score, band)"
+        " SELECT account_id, ?, score, band FROM scored_day WHERE TRUE"
+        " ON CONFLICT (account_id, date) DO UPDATE"
+        " SET score = excluded.score, band = excluded.band, parts = excluded.parts",
         (day,),
     ).rowcount
     conn.execute(
-        "INSERT OR REPLACE INTO health_parts (date, account_id, parts)"
-        " SELECT ?, account_id, parts FROM scored_day ORDER BY account_id",
+        "INSERT INTO health_parts (date, account_id, parts)"
+        " SELECT ?, account_id, parts FROM scored_day WHERE TRUE ORDER BY account_id"
+        " ON CONFLICT (date, account_id) DO UPDATE SET parts = excluded.parts",
         (day,),
+    )
+    conn.execute(
+        "INSERT INTO health_models (date, model) VALUES (?, ?)"
+        " ON CONFLICT (date) DO UPDATE SET model = excluded.model",
+        (day, key),
     )
     return stored
 
@@ -259,26 +309,57 @@ class Explanation:
 
 def _latest(conn: sqlite3.Connection, account_id: str, day: str) -> sqlite3.Row | None:
     return conn.execute(
-        "SELECT h.date, h.score, h.band, coalesce(p.parts, h.parts) AS parts FROM health_history h"
+        "SELECT h.date, h.score, h.band, coalesce(p.parts, h.parts) AS parts, k.model FROM health_history h"
         " LEFT JOIN health_parts p ON p.date = h.date AND p.account_id = h.account_id"
+        " LEFT JOIN health_models k ON k.date = h.date"
         " WHERE h.account_id = ? AND h.date <= ? ORDER BY h.date DESC LIMIT 1",
         (account_id, day),
     ).fetchone()
 
 
-def _head(row: sqlite3.Row | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+def _head(conn: sqlite3.Connection, row: sqlite3.Row | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     if row is None:
         return None, {}
-    profile, measures = breakdown(json.loads(row["parts"]))
+    parts = json.loads(row["parts"])
+    if row["model"] is not None and isinstance(parts, list):
+        profile, measures = _worked_out(conn, row["model"], parts)
+    else:
+        profile, measures = breakdown(parts)
     head = {"date": row["date"], "score": row["score"], "band": row["band"], "profile": profile}
     return head, measures
+
+
+def _worked_out(
+    conn: sqlite3.Connection, key: str, parts: list[Any]
+) -> tuple[str | None, dict[str, dict[str, Any]]]:
+    """A snapshot's profile and measures from its stored values and the model it scored with."""
+    from csm.data.backend import dialect_of
+    from csm.health.model import from_scoring_key
+
+    model = from_scoring_key(key)
+    params = {"profile": parts[0], **{f"v{i}": value for i, value in enumerate(parts[1:])}}
+    row = conn.execute(breakdown_sql(model, dialect_of(conn)), params).fetchone()
+    flat: list[Any] = [row[0]]
+    for i, m in enumerate(model.measures):
+        score, weight, points = (None if n is None else float(n) for n in row[1 + 3 * i : 4 + 3 * i])
+        flat.extend([m.id, parts[1 + i], score, weight, points])
+    return breakdown(flat)
+
+
+def breakdown_on(
+    conn: sqlite3.Connection, account_id: str, day: dt.date
+) -> tuple[str | None, dict[str, Any]]:
+    """The profile and measures of the account's latest snapshot on or before ``day``, as shown."""
+    head, measures = _head(conn, _latest(conn, account_id, day.isoformat()))
+    return (None if head is None else head["profile"]), measures
 
 
 def breakdown(parts: Any) -> tuple[str | None, dict[str, dict[str, Any]]]:
     """A snapshot's profile and its measures (value, score, weight, points), rounded to show.
 
-    Stored flat, ``[profile, id, value, score, weight, points, id, ...]``; snapshots taken
-    before that hold ``{"profile": ..., "measures": {id: {...}}}``, already rounded.
+    Worked out flat, ``[profile, id, value, score, weight, points, id, ...]``; snapshots taken
+    before the values alone were stored hold that; before that, ``{"profile": ...,
+    "measures": {id: {...}}}``, already rounded.
     """
     if isinstance(parts, dict):
         return parts.get("profile"), parts.get("measures", {})
@@ -305,9 +386,9 @@ def explain(
     account = conn.execute("SELECT id, name FROM accounts WHERE id = ?", (account_id,)).fetchone()
     if account is None:
         raise NotFound(f"no account '{account_id}'", hint="Check the id with `csm health --json`.")
-    now, now_parts = _head(_latest(conn, account_id, today.isoformat()))
+    now, now_parts = _head(conn, _latest(conn, account_id, today.isoformat()))
     then_day = (today - dt.timedelta(days=days)).isoformat()
-    then, then_parts = _head(_latest(conn, account_id, then_day))
+    then, then_parts = _head(conn, _latest(conn, account_id, then_day))
     ids = list(dict.fromkeys([m.id for m in model.measures] + list(now_parts) + list(then_parts)))
     parts = []
     for measure_id in ids:
@@ -365,9 +446,11 @@ def summary(
     where = "a.status = 'active'" + (" AND a.owner = :owner" if owner else "")
     params = {**base_params, "owner": owner}
     health, change = fields.sql("health"), fields.sql("health_change_30d")
+    d = fields.dialect
+    bucket = d.least(d.whole(f"({health}) / 10"), str(BUCKETS - 1))
     rows = conn.execute(
-        f"SELECT ({fields.sql('health_band')}) AS band, min(CAST(({health}) / 10 AS INTEGER), {BUCKETS - 1})"
-        f" AS bucket, count(*) AS n FROM accounts a WHERE {where} AND ({health}) IS NOT NULL GROUP BY 1, 2",
+        f"SELECT ({fields.sql('health_band')}) AS band, {bucket} AS bucket, count(*) AS n"
+        f" FROM accounts a WHERE {where} AND ({health}) IS NOT NULL GROUP BY 1, 2",
         params,
     ).fetchall()
     bands = dict.fromkeys(BANDS, 0)

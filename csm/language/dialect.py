@@ -110,6 +110,29 @@ class SqlDialect:
             return f"(CASE WHEN jsonb_typeof({value}) = 'boolean' THEN ({value})::boolean END)"
         return f"(CASE WHEN jsonb_typeof({value}) = 'string' THEN {value} #>> '{{}}' END)"
 
+    def whole(self, number: str) -> str:
+        """``number`` with its fraction dropped (toward zero), an integer; PostgreSQL's cast rounds."""
+        return f"CAST({number} AS INTEGER)" if self.sqlite else f"CAST(trunc({number}) AS INTEGER)"
+
+    def json_array(self, items: list[str]) -> str:
+        """A JSON array (text) of these values, numbers as numbers and NULL as null."""
+        return (
+            f"json_array({', '.join(items)})"
+            if self.sqlite
+            else f"json_build_array({', '.join(items)})::text"
+        )
+
+    def exact_json_array(self, text: str, numbers: list[str]) -> str:
+        """A JSON array (text) of a text value, then numbers each read back to the same double
+        (SQLite's JSON writes 15 digits, not enough for that) and NULL as null."""
+        if not self.sqlite:
+            return self.json_array([text, *numbers])
+        exact = [
+            f"CASE WHEN typeof({n}) = 'real' THEN printf('%!.17g', {n}) ELSE coalesce({n}, 'null') END"
+            for n in numbers
+        ]
+        return "'[' || " + " || ',' || ".join([f"json_quote({text})", *exact]) + " || ']'"
+
     def group_concat(self, expr: str, separator: str = ",") -> str:
         quoted = separator.replace("'", "''")
         if self.sqlite:

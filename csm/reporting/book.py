@@ -11,16 +11,19 @@ import sqlite3
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from csm.data.backend import Dialect, dialect_of
 from csm.health.score import BANDS
 from csm.language.fields import FieldSet
 
 WEEKS = 13  # a quarter
 MOVERS = 5  # of each kind: the biggest falls and the biggest rises
 
-# Each account counts once a week, in the band of its last snapshot that week (weeks start Monday).
-_WEEKLY = """
+
+def _weekly(d: Dialect) -> str:
+    """Each account once a week, in the band of its last snapshot that week (weeks start Monday)."""
+    return f"""
 WITH snap AS (
-    SELECT account_id, band, date, date(date, 'weekday 0', '-6 days') AS week
+    SELECT account_id, band, date, {d.week_start("date")} AS week
     FROM health_history WHERE date > :since AND date <= :today AND band IS NOT NULL
 ), last AS (
     SELECT week, band, row_number() OVER (PARTITION BY week, account_id ORDER BY date DESC) AS n FROM snap
@@ -70,7 +73,9 @@ def weekly_bands(conn: sqlite3.Connection, today: dt.date, weeks: int = WEEKS) -
     """The last ``weeks`` weeks up to ``today``, oldest first; weeks with no snapshot are left out."""
     since = today - dt.timedelta(days=today.weekday() + 7 * (weeks - 1) + 1)
     found: dict[str, dict[str, int]] = {}
-    for row in conn.execute(_WEEKLY, {"since": since.isoformat(), "today": today.isoformat()}):
+    for row in conn.execute(
+        _weekly(dialect_of(conn)), {"since": since.isoformat(), "today": today.isoformat()}
+    ):
         found.setdefault(row["week"], dict.fromkeys(BANDS, 0))[row["band"]] = row["accounts"]
     return [Week(week, bands) for week, bands in found.items()]
 

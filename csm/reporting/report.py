@@ -31,18 +31,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from csm.data.backend import dialect_of
+from csm.language.dialect import SqlDialect
+
 HORIZONS = (30, 60, 90)
 Z95 = 1.959964
 
-_TOUCHES = """
+
+def _touches(d: SqlDialect) -> str:
+    return f"""
 SELECT playbook, step, account_id, min(day) AS day FROM (
-    SELECT playbook, step, account_id, date(sent_at) AS day FROM outbox
+    SELECT playbook, step, account_id, {d.date_of("sent_at")} AS day FROM outbox
     WHERE status = 'sent' AND sent_at IS NOT NULL
     UNION ALL
-    SELECT playbook, step, account_id, date(done_at) FROM tasks
+    SELECT playbook, step, account_id, {d.date_of("done_at")} FROM tasks
     WHERE status = 'done' AND playbook IS NOT NULL AND done_at IS NOT NULL
-) WHERE day >= :since GROUP BY playbook, step, account_id
+) AS t WHERE day >= :since GROUP BY playbook, step, account_id
 """
+
 
 _SCORE_ON = (
     "(SELECT h.score FROM health_history h WHERE h.account_id = c.account_id"
@@ -50,16 +56,17 @@ _SCORE_ON = (
 )
 
 
-def _change_sql(days: int) -> str:
-    later = f"date(c.day, '+{days} days')"
-    before = _SCORE_ON.format(day="c.day", after="date(c.day, '-31 days')")
+def _change_sql(days: int, d: SqlDialect) -> str:
+    later = d.add_days("c.day", days)
+    before = _SCORE_ON.format(day="c.day", after=d.add_days("c.day", -31))
     after = _SCORE_ON.format(day=later, after="c.day")
     return f"CASE WHEN {later} <= :today THEN {after} - {before} END AS change_{days}"
 
 
-# One row per matched account and step: its group, its day, its outcome and health changes.
-_COHORT = f"""
-WITH touch AS ({_TOUCHES}),
+def _cohort(d: SqlDialect) -> str:
+    """One row per matched account and step: its group, its day, its outcome and health changes."""
+    return f"""
+WITH touch AS ({_touches(d)}),
 cohort AS (
     SELECT m.playbook, m.step, m.account_id, m.held_out,
            t.day IS NOT NULL AS touched, coalesce(t.day, m.first_matched) AS day
@@ -69,22 +76,24 @@ cohort AS (
 SELECT c.playbook, c.step, c.account_id, c.held_out, c.touched, c.day,
        (SELECT o.outcome FROM outcomes o WHERE o.account_id = c.account_id AND o.date > c.day
         ORDER BY o.date LIMIT 1) AS outcome,
-       {", ".join(_change_sql(days) for days in HORIZONS)}
+       {", ".join(_change_sql(days, d) for days in HORIZONS)}
 FROM cohort c ORDER BY c.playbook, c.step, c.account_id
 """
 
+
 _ACTIVITY = """
 SELECT playbook, step,
-       sum(NOT held_out) AS matched, sum(held_out) AS held_out, 0 AS drafted, 0 AS approved,
+       sum(1 - held_out) AS matched, sum(held_out) AS held_out, 0 AS drafted, 0 AS approved,
        0 AS sent, 0 AS withdrawn, 0 AS tasks, 0 AS tasks_done
 FROM matches WHERE last_matched >= :since GROUP BY playbook, step
 UNION ALL
 SELECT playbook, step, 0, 0, count(*),
-       sum(status IN ('approved', 'sending', 'sent', 'failed', 'unknown')),
-       sum(status = 'sent'), sum(status = 'withdrawn'), 0, 0
+       sum(CASE WHEN status IN ('approved', 'sending', 'sent', 'failed', 'unknown') THEN 1 ELSE 0 END),
+       sum(CASE WHEN status = 'sent' THEN 1 ELSE 0 END),
+       sum(CASE WHEN status = 'withdrawn' THEN 1 ELSE 0 END), 0, 0
 FROM outbox WHERE created_at >= :since GROUP BY playbook, step
 UNION ALL
-SELECT playbook, step, 0, 0, 0, 0, 0, 0, count(*), sum(status = 'done')
+SELECT playbook, step, 0, 0, 0, 0, 0, 0, count(*), sum(CASE WHEN status = 'done' THEN 1 ELSE 0 END)
 FROM tasks WHERE playbook IS NOT NULL AND created_at >= :since GROUP BY playbook, step
 """
 
@@ -284,7 +293,7 @@ def build(conn: sqlite3.Connection, today: dt.date, since: dt.date | None = None
     for row in conn.execute(_SKIPPED, params):
         step(row["playbook"], row["step"]).skipped[row["reason"]] = row["n"]
     by_playbook: dict[str, dict[str, dict[str, sqlite3.Row]]] = defaultdict(lambda: defaultdict(dict))
-    for row in conn.execute(_COHORT, params):
+    for row in conn.execute(_cohort(dialect_of(conn)), params):
         s = step(row["playbook"], row["step"])
         (s.touched if row["touched"] else s.not_touched).add(row)
         kind = "held_out" if row["held_out"] else "touched" if row["touched"] else None
