@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import db_dump
+from conftest import db_dump, rows
 from importing import dump
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -462,8 +461,7 @@ def test_cli_sync_counts_timeline_and_json(
     again = invoke("-w", str(workspace), "sync", "--json")
     data = json.loads(again.stdout)
     assert data[0]["results"] == [{"kind": "accounts", "inserted": 0, "updated": 0, "unchanged": 3}]
-    with sqlite3.connect(workspace / "csm.db") as db:
-        kinds = [r[0] for r in db.execute("SELECT summary FROM timeline WHERE kind = 'sync' ORDER BY id")]
+    kinds = [r[0] for r in rows(workspace, "SELECT summary FROM timeline WHERE kind = 'sync' ORDER BY id")]
     assert kinds[0] == "synced crm: accounts 3 new, 0 updated, 0 unchanged"
     assert timeline_writes == [(None, "sync", summary) for summary in kinds]  # timeline.record wrote them
 
