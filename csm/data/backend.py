@@ -404,6 +404,10 @@ def connect_postgres(url: str, *, password_from: str | None = None) -> PgConnect
         raw = psycopg.connect(url, autocommit=True, row_factory=_row_factory, **keywords)
     except psycopg.Error as exc:
         raise pg_problem(exc, redact(url), hidden=keywords.get("password")) from None
+    from psycopg.types.string import TextLoader
+
+    # A DATE reads back as its ISO text, as SQLite hands it: one kind of value for every caller.
+    raw.adapters.register_loader("date", TextLoader)
     raw.execute("SET TIME ZONE 'UTC'")
     raw.execute("SET datestyle = 'ISO, YMD'")  # a DATE as text is YYYY-MM-DD, whatever the server's default
     return PgConnection(raw, url)
