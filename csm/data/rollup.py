@@ -67,9 +67,10 @@ def ensure(conn: sqlite3.Connection, day: dt.date, metric: str, parts: Iterable[
     values and 30-day windows the playbooks read (:func:`csm.language.fields.rolled_part`).
     """
     wanted = set(parts)
+    d = dialect_of(conn)
+    d.serialise(conn, "usage rollup")  # two runs at once on PostgreSQL: the second finds it built
     if current(conn, day, metric, wanted):
         return False
-    d = dialect_of(conn)
     for table in _TABLES:
         conn.execute(f"DELETE FROM {table}")
     columns = rolled_up(d)
