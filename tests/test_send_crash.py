@@ -128,8 +128,15 @@ def test_killing_send_at_random_never_sends_twice_nor_loses_a_draft(
     interrupted = 0
     for _ in range(8):
         before = statuses(ws).get("approved", 0)
+        # The kill lands after a random number of this round's deliveries, however slowly csm starts.
+        enough = sum(handler.received.values()) + rng.randint(1, 15)
         process = csm(ws, "send")
-        time.sleep(rng.uniform(0.4, 1.4))
+        deadline = time.monotonic() + 60
+        while (
+            sum(handler.received.values()) < enough and process.poll() is None and time.monotonic() < deadline
+        ):
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, 0.03))
         process.send_signal(signal.SIGKILL)
         process.wait()
         interrupted += 0 < statuses(ws).get("approved", 0) < before
