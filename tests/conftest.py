@@ -131,8 +131,7 @@ def workspace(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> P
 
     database = "csm.db"
     if backend == "postgresql":
-        cluster = request.getfixturevalue("pg_cluster")
-        database = cluster.new_database(template=request.getfixturevalue("_pg_empty_template"))
+        database = request.getfixturevalue("pg_database")(request.getfixturevalue("_pg_empty_template"))
     root = create(tmp_path / "ws", me="dana@northwind-cs.example", name="Dana Reyes", database=database)
     settings = root / "csm.toml"
     settings.write_text(
@@ -177,7 +176,7 @@ def demo(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     if backend == "sqlite":
         return Path(shutil.copytree(request.getfixturevalue("_demo_template"), tmp_path / "demo"))
     template, template_url = request.getfixturevalue("_pg_demo_template")
-    url = request.getfixturevalue("pg_cluster").new_database(template=template_url)
+    url = request.getfixturevalue("pg_database")(template_url)
     root = Path(shutil.copytree(template, tmp_path / "demo"))
     settings = root / "csm.toml"
     settings.write_text(settings.read_text(encoding="utf-8").replace(template_url, url), encoding="utf-8")
@@ -343,6 +342,22 @@ def pg_cluster() -> Iterator:
     cluster.stop()
 
 
+@pytest.fixture
+def pg_database(pg_cluster: Any) -> Iterator[Callable[..., str]]:
+    """Makes fresh PostgreSQL databases (empty, or copies of a template URL) for one test, dropped
+    when it ends: a cluster keeping every test's database grows by gigabytes, and removing them
+    all at the end of the session takes minutes."""
+    made: list[str] = []
+
+    def make(template: str | None = None) -> str:
+        made.append(pg_cluster.new_database(template=template))
+        return made[-1]
+
+    yield make
+    for url in made:
+        pg_cluster.drop(url)
+
+
 @pytest.fixture(scope="session")
 def _pg_empty_template(pg_cluster: Any) -> str:
     """A migrated, empty csm database each PostgreSQL workspace is cloned from (no migrating per test)."""
@@ -365,7 +380,7 @@ def database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> st
     """Where a store test's database lives: a SQLite file, or a fresh PostgreSQL database's URL."""
     if backend == "sqlite":
         return str(tmp_path / "csm.db")
-    return request.getfixturevalue("pg_cluster").new_database()
+    return request.getfixturevalue("pg_database")()
 
 
 @pytest.fixture

@@ -77,6 +77,13 @@ class PgCluster:
             conn.execute(f"CREATE DATABASE {name}{copy_of}")
         return self.url(name)
 
+    def drop(self, url: str) -> None:
+        """Drop the database at ``url``, cutting off whatever is still connected to it."""
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {urlsplit(url).path.lstrip('/')} WITH (FORCE)")
+
     def as_login(self, url: str, login: str) -> str:
         """``url`` with ``login`` as its user (a CSM's own login), the role made first if new.
 
