@@ -756,8 +756,9 @@ def show(rows: list[Row], size: int) -> None:
     table = Table(
         title=f"csm benchmarks at {size:,} accounts ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores)"
     )
+    # A figure's name and its baseline's read (and are found) on one line; the numbers wrap.
     for column in ("figure", "csm", "baseline (same run)", "ratio", "target", "met"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("figure", "baseline (same run)"))
     for r in rows:
         met = "-" if r.met is None else ("yes" if r.met else "NO")
         table.add_row(

@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL cluster for the tests: initdb into a temp dir, a Unix socket, no TCP.
 
-Started once per test session (see the ``pg_url`` fixture in conftest.py); each test
+Started once per test session (see the ``pg_cluster`` fixture in conftest.py); each test
 gets a fresh database in it. The server binaries come from the system package
 (``apt-get install postgresql``); ``CSM_PG_BIN`` names another directory. Under
 CI=true a server that cannot start fails the tests; elsewhere they skip, loudly.
@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 PG_USER = "postgres"  # initdb refuses to run as root: the cluster runs as this system user
 
@@ -66,13 +66,23 @@ class PgCluster:
     def url(self, database: str) -> str:
         return f"postgresql://{self.user}@/{database}?host={self.socket_dir}"
 
-    def new_database(self) -> str:
+    def new_database(self, template: str | None = None) -> str:
+        """A fresh database's URL: empty, or a copy of the database at the URL ``template``
+        (which nothing may be connected to)."""
         import psycopg
 
         name = "t_" + uuid.uuid4().hex[:16]
+        copy_of = f" TEMPLATE {urlsplit(template).path.lstrip('/')}" if template else ""
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
+            conn.execute(f"CREATE DATABASE {name}{copy_of}")
         return self.url(name)
+
+    def drop(self, url: str) -> None:
+        """Drop the database at ``url``, cutting off whatever is still connected to it."""
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {urlsplit(url).path.lstrip('/')} WITH (FORCE)")
 
     def as_login(self, url: str, login: str) -> str:
         """``url`` with ``login`` as its user (a CSM's own login), the role made first if new.

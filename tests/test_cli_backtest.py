@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import db_dump, own_book
+from conftest import database_of, db_dump, own_book
 
 from csm.data import outcomes, store
 from csm.data.importer import import_records
@@ -21,7 +21,7 @@ BASE = {
 }
 
 
-def _import(db: Path, kind: str, rows: list[dict[str, Any]], day: str) -> None:
+def _import(db: Path | str, kind: str, rows: list[dict[str, Any]], day: str) -> None:
     conn = store.connect(db)
     try:
         records = ((f"record {n}", row) for n, row in enumerate(rows, 1))
@@ -33,7 +33,7 @@ def _import(db: Path, kind: str, rows: list[dict[str, Any]], day: str) -> None:
 @pytest.fixture
 def book(workspace: Path, invoke) -> Path:
     """Acme renews on 2026-12-15; Beta's NPS fell to 3 in the import of 2026-09-01; Acme snoozed on 09-10."""
-    db = workspace / "csm.db"
+    db = database_of(workspace)
     acme = {**BASE, "id": "A1", "name": "Acme", "renewal_date": "2026-12-15", "nps": 8}
     beta = {**BASE, "id": "A2", "name": "Beta", "renewal_date": "2027-06-01", "nps": 8}
     _import(db, "accounts", [acme, beta], "2026-08-01")
@@ -119,10 +119,10 @@ def test_the_freshness_gate_as_it_stood_each_day(book: Path, invoke) -> None:
 
 
 def test_a_backtest_writes_nothing(book: Path, invoke) -> None:
-    before = db_dump(book / "csm.db")
+    before = db_dump(book)
     result = invoke("--workspace", str(book), "backtest", "--from", "2026-08-10", "--to", "2026-09-20")
     assert result.exit_code == 0
-    assert db_dump(book / "csm.db") == before
+    assert db_dump(book) == before
     assert "renewal-ahead › heads-up  Success review before the renewal" in result.output
     assert (
         "1 accounts matched; 1 would get a draft or task, 1 really did (1 the same accounts)" in result.output
@@ -148,12 +148,12 @@ def test_a_bad_range_is_refused(workspace: Path, invoke, args: tuple[str, ...], 
 
 
 def test_the_demo_summer_backtests_against_what_the_csm_did(demo: Path, invoke) -> None:
-    before = db_dump(demo / "csm.db")
+    before = db_dump(demo)
     result = invoke(
         "--workspace", str(demo), "backtest", "--from", "2026-07-27", "--to", "2026-10-24", "--json"
     )
     report = json.loads(result.output)
-    assert db_dump(demo / "csm.db") == before
+    assert db_dump(demo) == before
     steps = {f"{s['playbook']} › {s['step']}": s for s in report["steps"]}
     heads_up = steps["renewal-ahead › heads-up"]
     assert sum(w["real_drafts"] for w in heads_up["weeks"]) > 0
@@ -206,7 +206,7 @@ def test_the_touch_budget_defers_as_a_run_does(workspace: Path, invoke) -> None:
     assert "deferred" in text.output
 
 
-def _sent(db: Path, n: int, sent_at: str) -> None:
+def _sent(db: str | Path, n: int, sent_at: str) -> None:
     """A real email to Ann, sent at ``sent_at`` (by a playbook the backtest does not replay)."""
     conn = store.connect(db)
     conn.execute(
@@ -223,8 +223,8 @@ def test_real_mail_counts_against_the_budget_from_the_day_it_went_out(workspace:
     """Ann really got an email on 10-30 and another on 11-05; two playbooks write to her on 11-02."""
     playbooks = {f"{n}.yaml": _writes_once(n, p) for n, p in (("rescue", "urgent"), ("hello", "normal"))}
     book = own_book(invoke, workspace, playbooks, **BUDGET_BOOK)
-    _sent(book / "csm.db", 1, "2026-10-30T09:00:00+00:00")
-    _sent(book / "csm.db", 2, "2026-11-05T09:00:00+00:00")
+    _sent(database_of(book), 1, "2026-10-30T09:00:00+00:00")
+    _sent(database_of(book), 2, "2026-11-05T09:00:00+00:00")
     result = invoke("-w", str(book), "backtest", "--from", "2026-11-02", "--to", "2026-11-12", "--json")
     assert result.exit_code == 0, result.output
     steps = {s["playbook"]: s for s in json.loads(result.output)["steps"]}

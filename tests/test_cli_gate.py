@@ -52,7 +52,7 @@ def test_a_template_that_fails_check_stops_run_dry_run_and_today(
     check = invoke("-w", str(demo), "check")
     assert check.exit_code == 1
     assert expected.removeprefix("Error: ") in check.stderr
-    before = db_dump(demo / "csm.db")
+    before = db_dump(demo)
     # --today the next day: `today` and `run` would take a health snapshot before drafting.
     for args in (["run"], ["run", "--dry-run"], ["run", "--json"], ["today"], ["run", "renewal-ahead"]):
         result = invoke("-w", str(demo), "--today", "2026-11-24", *args)
@@ -60,11 +60,11 @@ def test_a_template_that_fails_check_stops_run_dry_run_and_today(
         assert result.stderr.startswith(expected), (args, result.stderr)
         assert result.stderr.endswith(GATE_HINT + "\n")
         assert "Not drafted" not in result.stderr and result.stdout == ""
-    assert db_dump(demo / "csm.db") == before
+    assert db_dump(demo) == before
     (demo / HEADS_UP).write_text(original, encoding="utf-8")
     fixed = invoke("-w", str(demo), "--today", "2026-11-24", "run")
     assert fixed.exit_code == 0, fixed.stderr
-    assert "Added " in fixed.stdout and db_dump(demo / "csm.db") != before
+    assert "Added " in fixed.stdout and db_dump(demo) != before
 
 
 def test_a_playbook_that_fails_check_stops_today_before_the_health_snapshot(invoke, demo: Path) -> None:
@@ -74,12 +74,12 @@ def test_a_playbook_that_fails_check_stops_today_before_the_health_snapshot(invo
         "when: days_to_renwal between 91",
         "playbooks/renewal-ahead.yaml",
     )
-    before = db_dump(demo / "csm.db")
+    before = db_dump(demo)
     result = invoke("-w", str(demo), "--today", "2026-11-24", "today")
     assert result.exit_code == 1
     assert "unknown field 'days_to_renwal' (did you mean 'days_to_renewal'?)" in result.stderr
     assert result.stderr.endswith(GATE_HINT + "\n")
-    assert db_dump(demo / "csm.db") == before
+    assert db_dump(demo) == before
 
 
 def test_only_the_templates_of_the_playbooks_run_are_checked(invoke, demo: Path) -> None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
-from tests.conftest import db_dump, rows
+from tests.conftest import connect, db_dump, rows
 
 TODAY = "2026-11-23"
 
@@ -60,9 +59,8 @@ def test_health_again_the_same_day_replaces_the_snapshot(invoke, demo: Path) -> 
 def test_run_refreshes_the_snapshot_only_after_an_import(invoke, demo: Path, tmp_path: Path) -> None:
     invoke("-w", str(demo), "run", "--quiet")
     score = "SELECT score FROM health_history WHERE account_id = 'A1179' AND date = ?"
-    conn = sqlite3.connect(demo / "csm.db")
+    conn = connect(demo)
     conn.execute("UPDATE health_history SET score = 1 WHERE account_id = 'A1179' AND date = ?", (TODAY,))
-    conn.commit()
     conn.close()
     invoke("-w", str(demo), "run", "--quiet")
     assert rows(demo, score, TODAY) == [(1.0,)]  # current: not scored again
@@ -146,14 +144,13 @@ def test_check_lists_health_model_problems(invoke, demo: Path) -> None:
 
 def test_run_and_today_take_the_days_snapshot(invoke, demo: Path) -> None:
     count = "SELECT count(*) FROM health_history WHERE date = ?"
-    conn = sqlite3.connect(demo / "csm.db")
+    conn = connect(demo)
     conn.execute("DELETE FROM health_history WHERE date = ?", (TODAY,))
-    conn.commit()
     conn.close()
-    before = db_dump(demo / "csm.db")
+    before = db_dump(demo)
     assert invoke("-w", str(demo), "run", "--dry-run", "--json").exit_code == 0
     assert invoke("-w", str(demo), "today", "--no-run", "--json").exit_code == 0
-    assert db_dump(demo / "csm.db") == before
+    assert db_dump(demo) == before
     assert invoke("-w", str(demo), "run", "--quiet").exit_code == 0
     assert rows(demo, count, TODAY) == [(500,)]  # every account has started by today
     tomorrow = invoke("-w", str(demo), "--today", "2026-11-24", "today", "--json")

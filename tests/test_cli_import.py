@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import connect, db_dump
 from typer.testing import CliRunner
 
 from csm.cli import app
@@ -26,11 +26,7 @@ def csm(ws: Path, *args: str, input: str | None = None):  # type: ignore[no-unty
 
 
 def dump(ws: Path) -> str:
-    conn = sqlite3.connect(ws / "csm.db")
-    try:
-        return "\n".join(conn.iterdump())
-    finally:
-        conn.close()
+    return "\n".join(db_dump(ws))
 
 
 def test_import_prints_the_counts(ws: Path, tmp_path: Path) -> None:
@@ -75,7 +71,7 @@ def test_import_through_a_builtin_mapping(ws: Path) -> None:
     export = DATA / "salesforce-accounts.csv"
     result = csm(ws, "import", "accounts", str(export), "--map", "salesforce-accounts")
     assert result.stdout == f"Imported {export}: 3 new, 0 updated, 0 unchanged.\n"
-    conn = sqlite3.connect(ws / "csm.db")
+    conn = connect(ws)
     assert conn.execute("SELECT renewal_date FROM accounts WHERE id = '0015g00000XyZ13AAB'").fetchone() == (
         "2026-10-31",
     )

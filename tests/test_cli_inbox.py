@@ -214,7 +214,7 @@ def test_reading_twice_records_nothing_twice(
     imap_settings(ws, dovecot, folder)
     assert invoke("-w", str(ws), "inbox").exit_code == 0
     assert sql(ws, "SELECT last_uid FROM mail_cursors") == [(1,)]
-    before = db_dump(ws / "csm.db")
+    before = db_dump(ws)
     again = invoke("-w", str(ws), "inbox")
     assert again.exit_code == 0 and "Read 0 messages" in again.stdout  # the folder's cursor is past it
     # The same message in an export (read whole) is known by its Message-ID.
@@ -223,7 +223,7 @@ def test_reading_twice_records_nothing_twice(
     box.close()
     export = invoke("-w", str(ws), "inbox", "--mbox", str(tmp_path / "export.mbox"))
     assert export.exit_code == 0 and "Left alone: 1 recorded before." in export.stdout
-    assert db_dump(ws / "csm.db") == before
+    assert db_dump(ws) == before
     # A folder whose UIDVALIDITY changed (recreated on the server) is read again from the start.
     sql(ws, "UPDATE mail_cursors SET uidvalidity = 1")
     reread = invoke("-w", str(ws), "inbox")
@@ -290,12 +290,12 @@ def test_bad_mailbox_settings_are_one_clear_error(
 ) -> None:
     settings = ws / "csm.toml"
     settings.write_text(settings.read_text(encoding="utf-8") + f"\n[inbox]\n{inbox}\n", encoding="utf-8")
-    before = db_dump(ws / "csm.db")
+    before = db_dump(ws)
     result = invoke("-w", str(ws), "inbox")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ") and message in result.stderr
     assert "Traceback" not in result.output
-    assert db_dump(ws / "csm.db") == before
+    assert db_dump(ws) == before
 
 
 def test_an_unreachable_server_is_one_clear_error_and_nothing_recorded(
@@ -309,11 +309,11 @@ def test_an_unreachable_server_is_one_clear_error_and_nothing_recorded(
         + 'password_env = "CSM_TEST_IMAP"\n',
         encoding="utf-8",
     )
-    before = db_dump(ws / "csm.db")
+    before = db_dump(ws)
     result = invoke("-w", str(ws), "inbox")
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0].startswith(f"Error: cannot reach the IMAP server 127.0.0.1:{port}:")
-    assert db_dump(ws / "csm.db") == before
+    assert db_dump(ws) == before
 
 
 def test_a_refused_login_and_a_missing_folder(
@@ -321,7 +321,7 @@ def test_a_refused_login_and_a_missing_folder(
 ) -> None:
     monkeypatch.setenv("CSM_TEST_IMAP", "wrong")
     imap_settings(ws, dovecot, "INBOX")
-    before = db_dump(ws / "csm.db")
+    before = db_dump(ws)
     result = invoke("-w", str(ws), "inbox")
     assert result.exit_code == 1
     assert f"refused the login of {imap_server.USER}" in result.stderr
@@ -334,7 +334,7 @@ def test_a_refused_login_and_a_missing_folder(
     result = invoke("-w", str(ws), "inbox")
     assert result.exit_code == 1
     assert "no folder 'INBX' on 127.0.0.1 (did you mean 'INBOX'?)" in result.stderr
-    assert db_dump(ws / "csm.db") == before
+    assert db_dump(ws) == before
 
 
 def test_a_missing_export_is_one_clear_error(ws: Path, invoke: Any, tmp_path: Path) -> None:

@@ -8,12 +8,12 @@ asserted beyond that generous timeout.
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import connect, database_of
 
 TIMEOUT = 10  # seconds; each case takes a fraction of one
 
@@ -157,9 +157,9 @@ CASES = {
 }
 
 
-def _written(ws: Path) -> tuple[int, ...]:
+def _written(database: Path | str) -> tuple[int, ...]:
     """Rows in every table a run or `today` writes to."""
-    conn = sqlite3.connect(ws / "csm.db")
+    conn = connect(database)
     try:
         tables = ("outbox", "tasks", "health_history", "timeline", "matches", "meta")
         return tuple(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables)
@@ -171,8 +171,9 @@ def _written(ws: Path) -> tuple[int, ...]:
 def test_a_hostile_file_gets_one_clear_error_and_nothing_is_written(
     demo: Path, target: str, content: bytes, expected: str | tuple[str, ...]
 ) -> None:
+    database = database_of(demo)  # read before a hostile csm.toml replaces it
     (demo / target).write_bytes(content)
-    before = _written(demo)
+    before = _written(database)
     result = subprocess.run(
         [sys.executable, "-m", "csm", "-w", str(demo), "--today", "2026-11-24", "run"],
         capture_output=True,
@@ -186,4 +187,4 @@ def test_a_hostile_file_gets_one_clear_error_and_nothing_is_written(
     assert any(text in result.stderr for text in ((expected,) if isinstance(expected, str) else expected))
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
-    assert _written(demo) == before
+    assert _written(database) == before

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 from test_morning import JSON_KEYS
 
-from tests.conftest import rows
+from tests.conftest import connect, rows
 
 ME = "alex.morgan@northbeam.example"
 
@@ -51,7 +50,7 @@ def test_today_json_has_a_stable_schema(invoke, demo: Path) -> None:
 
 
 def test_today_without_health_history_lists_usage_drops(invoke, demo: Path) -> None:
-    with sqlite3.connect(demo / "csm.db") as conn:
+    with connect(demo) as conn:
         conn.execute("DELETE FROM health_history")
     data = json.loads(invoke("-w", str(demo), "today", "--json", "--no-run").stdout)
     assert data["renewals"] and all("health" not in r for r in data["renewals"])

@@ -55,10 +55,10 @@ def test_every_built_in_step_has_a_match_test_and_each_file_a_suppression(playbo
 def test_init_copies_the_tests_and_they_pass_there(workspace: Path, invoke) -> None:
     assert (workspace / "playbooks" / "tests" / "renewal-ahead.yaml").is_file()
     assert (workspace / "playbooks" / "tests" / "golden" / "renewal-ahead-heads-up.md").is_file()
-    before = db_dump(workspace / "csm.db")
+    before = db_dump(workspace)
     result = invoke("--workspace", str(workspace), "test")
     assert result.exit_code == 0, result.output
-    assert db_dump(workspace / "csm.db") == before, "a test never touches the workspace's data"
+    assert db_dump(workspace) == before, "a test never touches the workspace's data"
 
 
 def test_a_playbook_off_by_one_day_fails_its_boundary_test(workspace: Path, invoke) -> None:

@@ -167,14 +167,14 @@ def test_rerunning_never_duplicates_the_skipped_row_or_its_task(invoke: Any, boo
     assert [(s["account_id"], s["summary"]) for s in first["skipped"]] == [
         ("A1", "no economic_buyer on file for Acme")
     ]
-    before = db_dump(book / "csm.db")
+    before = db_dump(book)
     again = json.loads(invoke("-w", str(book), "run", "--json", "renewal-ahead").stdout)
     assert (again["added"], again["skipped"]) == ([], [])
     invoke("-w", str(book), "today", "--json")  # `today` runs the playbooks too
     invoke("-w", str(book), "run", "--quiet")
     count = "SELECT count(*) FROM {} WHERE dedupe_key LIKE '%:no-recipient'"
     assert sql(book, count.format("outbox")) == [(1,)] and sql(book, count.format("tasks")) == [(1,)]
-    assert [line for line in db_dump(book / "csm.db") if "no-recipient" in line] == [
+    assert [line for line in db_dump(book) if "no-recipient" in line] == [
         line for line in before if "no-recipient" in line
     ]
 
@@ -247,7 +247,7 @@ def test_a_builtin_role_nobody_holds_passes_check_and_then_skips_or_falls_back(
 
 
 def test_dry_run_shows_the_skip_and_the_missing_role_and_writes_nothing(invoke: Any, book: Path) -> None:
-    before = db_dump(book / "csm.db")
+    before = db_dump(book)
     result = invoke("-w", str(book), "run", "--dry-run", "renewal-ahead")
     assert result.exit_code == 0, result.output
     out = result.stdout
@@ -262,7 +262,7 @@ def test_dry_run_shows_the_skip_and_the_missing_role_and_writes_nothing(invoke: 
     }
     assert matches["check-in", "A2"] == {"to": ["gil@globex.example"], "skipped": None, "note": None}
     assert matches["heads-up", "A5"]["to"] == ["pat@consult.example", "hal@hooli.example"]
-    assert db_dump(book / "csm.db") == before
+    assert db_dump(book) == before
 
 
 def test_preview_does_not_fall_back_silently(invoke: Any, book: Path) -> None:

@@ -13,12 +13,12 @@ from tests.conftest import db_dump, rows
 
 
 def test_dry_run_shows_matches_and_writes_nothing(invoke, demo: Path) -> None:
-    before = db_dump(demo / "csm.db")
+    before = db_dump(demo)
     result = invoke("-w", str(demo), "run", "--dry-run", "renewal-ahead")
     assert result.exit_code == 0
     assert "renewal-ahead › heads-up  15 accounts  when days_to_renewal between 91 and 120" in result.stdout
     assert "Dry run as of 2026-11-23: nothing was written." in result.stdout
-    assert db_dump(demo / "csm.db") == before
+    assert db_dump(demo) == before
 
 
 def test_dry_run_shows_limit_rows_and_counts_the_rest(invoke, demo: Path) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import build_file_tree
+import pytest
+
+from tests.conftest import build_file_tree, connect, database_of
 
 
 def test_init_creates_a_workspace_and_refuses_to_overwrite(invoke, tmp_path: Path) -> None:
@@ -32,7 +33,7 @@ def test_paths_finds_the_workspace_from_a_subfolder(invoke, workspace: Path, mon
     monkeypatch.chdir(sub)
     data = json.loads(invoke("paths", "--json").stdout)
     assert data["workspace"] == str(workspace)
-    assert data["database"] == str(workspace / "csm.db")
+    assert data["database"] == str(database_of(workspace))
     assert data["content"] == str(workspace / "content")
     monkeypatch.chdir(workspace.parent)
     monkeypatch.setenv("CSM_WORKSPACE", str(workspace))
@@ -46,6 +47,7 @@ def test_no_workspace_is_a_clear_error(invoke, tmp_path: Path) -> None:
     assert "Run `csm init`" in result.stderr
 
 
+@pytest.mark.sqlite_only("a missing SQLite file (PostgreSQL's in test_cli_postgres_errors.py)")
 def test_a_missing_database_is_never_silently_created(invoke, workspace: Path) -> None:
     (workspace / "csm.db").unlink()
     result = invoke("-w", str(workspace), "run", "--dry-run")
@@ -141,7 +143,7 @@ def test_preview_renders_the_email_a_step_would_draft(invoke, demo: Path, tmp_pa
 def test_preview_of_an_account_no_email_step_matches(invoke, demo: Path) -> None:
     plan = json.loads(invoke("-w", str(demo), "run", "--dry-run", "--json", "renewal-ahead").stdout)
     matched = {m["account"] for step in plan["steps"] for m in step["matches"]}
-    with sqlite3.connect(demo / "csm.db") as conn:
+    with connect(demo) as conn:
         ids = [row[0] for row in conn.execute("SELECT id FROM accounts ORDER BY id")]
     account = next(i for i in ids if i not in matched)
     none = invoke("-w", str(demo), "preview", "renewal-ahead", "--account", account)

@@ -73,6 +73,7 @@ def test_account_ids_come_from_the_database(demo: Path) -> None:
     assert tab("csm health A10", demo, CSM_WORKSPACE=str(demo))[:3] == ["A1001", "A1002", "A1003"]
 
 
+@pytest.mark.sqlite_only("the SQLite file's mtime and its -wal/-shm files")
 def test_completing_writes_nothing(demo: Path) -> None:
     before = (demo / "csm.db").stat().st_mtime_ns, sorted(p.name for p in demo.iterdir())  # no -wal, -shm
     tab("csm outcome A1", demo)

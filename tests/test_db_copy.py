@@ -19,6 +19,7 @@ def _checks(output: str) -> dict[str, tuple[int, str]]:
     return {t["table"]: (t["rows_to"], t["checksum_to"]) for t in found["tables"]}
 
 
+@pytest.mark.sqlite_only("copies the demo's SQLite file to PostgreSQL")
 def test_the_demo_goes_to_postgresql_and_back_unchanged(
     demo: Path, pg_cluster: Any, invoke: Any, tmp_path: Path
 ) -> None:
@@ -45,6 +46,7 @@ def test_the_demo_goes_to_postgresql_and_back_unchanged(
     )
 
 
+@pytest.mark.sqlite_only("copies the demo's SQLite file to PostgreSQL")
 def test_postgresql_hands_out_ids_after_the_copied_ones(demo: Path, pg_cluster: Any) -> None:
     url = pg_cluster.new_database()
     assert copy.copy_database(demo / "csm.db", url).ok

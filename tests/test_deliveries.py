@@ -87,12 +87,12 @@ def test_an_unknown_or_forged_token_unsubscribes_nobody(
     assert invoke("-w", str(ws), "send").exit_code == 0
     [(real,)] = sql(ws, "SELECT token FROM deliveries LIMIT 1")
     forged = real[:-1] + ("A" if real[-1] != "A" else "B") if forged == "TOKEN" else forged
-    before = db_dump(ws / "csm.db")
+    before = db_dump(ws)
     result = invoke("-w", str(ws), "unsubscribe", "--token", forged)
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: unknown unsubscribe token: no message sent from this workspace")
     assert "Unsubscribed" not in result.stdout
-    assert db_dump(ws / "csm.db") == before
+    assert db_dump(ws) == before
 
 
 def test_unsubscribe_takes_an_address_or_a_token(demo: Path, invoke: Any) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from csm.data.store import transaction
 from csm.engine import drafting
 from csm.engine.context import context
 from csm.engine.drafting import Draft, QueueReport, Unaddressed, queue
@@ -35,18 +36,17 @@ steps:
 def rt(workspace: Path) -> Runtime:
     """Two active accounts: Acme has a champion, Beta has nobody in that role."""
     rt = open_workspace(workspace, TODAY, {"care.yaml": PLAYBOOK})
-    rt.conn.executescript(
-        """
-        BEGIN;
-        INSERT INTO accounts (id, name, owner, status, start_date, renewal_date) VALUES
-          ('A1', 'Acme', 'dana@northwind-cs.example', 'active', '2025-01-01', '2027-06-01'),
-          ('A2', 'Beta', 'dana@northwind-cs.example', 'active', '2025-01-01', '2027-06-01');
-        INSERT INTO contacts (account_id, email, name, role, is_primary) VALUES
-          ('A1', 'kim@acme.example', 'Kim Park', 'champion', 1),
-          ('A2', 'lee@beta.example', 'Lee', 'admin', 1);
-        COMMIT;
-        """
-    )
+    with transaction(rt.conn):
+        rt.conn.execute(
+            "INSERT INTO accounts (id, name, owner, status, start_date, renewal_date) VALUES "
+            "  ('A1', 'Acme', 'dana@northwind-cs.example', 'active', '2025-01-01', '2027-06-01'), "
+            "  ('A2', 'Beta', 'dana@northwind-cs.example', 'active', '2025-01-01', '2027-06-01')"
+        )
+        rt.conn.execute(
+            "INSERT INTO contacts (account_id, email, name, role, is_primary) VALUES "
+            "  ('A1', 'kim@acme.example', 'Kim Park', 'champion', 1), "
+            "  ('A2', 'lee@beta.example', 'Lee', 'admin', 1)"
+        )
     return rt
 
 
@@ -140,7 +140,7 @@ def test_queue_stores_drafts_skips_and_tasks_once(rt: Runtime) -> None:
 
 def test_once_someone_holds_the_role_the_email_is_drafted_and_its_task_closes(rt: Runtime) -> None:
     _queue(rt)
-    with rt.conn:
+    with transaction(rt.conn):
         rt.conn.execute("UPDATE contacts SET role = 'champion' WHERE account_id = 'A2'")
     report = _queue(rt)
     assert [(q.kind, q.account_id) for q in report.added] == [("draft", "A2")]

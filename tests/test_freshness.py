@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import build_file_tree, rows, settings_error
+from conftest import build_file_tree, database_of, rows, settings_error
 
 from csm.data import freshness
 from csm.data.importer import import_records
@@ -34,7 +34,7 @@ steps:
 
 
 def _load(ws: Path, kind: str, rows: list[dict[str, Any]], day: str) -> None:
-    conn = connect(ws / "csm.db")
+    conn = connect(database_of(ws))
     try:
         records = ((f"row {n}", row) for n, row in enumerate(rows, 1))
         import_records(conn, kind, records, source=f"{kind}.csv", now=f"{day}T07:00:00+00:00")
@@ -126,7 +126,7 @@ def test_notify_opens_the_digest_with_it(book: Path, invoke: Any) -> None:
 
 
 def test_a_kind_never_loaded_is_stale(workspace: Path) -> None:
-    conn = connect(workspace / "csm.db")
+    conn = connect(database_of(workspace))
     stale = freshness.stale_data(conn, {"contacts": 7}, {}, TODAY)
     assert [str(s) for s in stale["contacts"]] == ["contacts: never loaded (the limit is 7d)"]
     assert freshness.stale_data(conn, {}, {}, TODAY) == {}  # off unless set
@@ -135,7 +135,7 @@ def test_a_kind_never_loaded_is_stale(workspace: Path) -> None:
 def test_a_sync_refreshes_the_kinds_its_source_supplies_and_a_stale_source_blocks_them(
     workspace: Path,
 ) -> None:
-    conn = connect(workspace / "csm.db")
+    conn = connect(database_of(workspace))
     from csm.data import timeline
 
     with transaction(conn):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from csm import workspace as workspace_mod
+from csm.data.store import transaction
 from csm.engine.drafting import queue
 from csm.engine.matching import evaluate, held_out
 from csm.language.playbooks import parse_playbook
@@ -42,7 +43,7 @@ def slump(workspace: Path) -> Callable[[dt.date], Runtime]:
     (workspace / "playbooks" / "slump.yaml").write_text(PLAYBOOK, encoding="utf-8")
     rt = _runtime(workspace, DAY_14)
     days = [dt.date(2026, 10, 1) + dt.timedelta(days=n) for n in range(80)]
-    with rt.conn:
+    with transaction(rt.conn):
         rt.conn.executemany(
             "INSERT INTO accounts (id, name, owner, status, start_date, renewal_date)"
             " VALUES (?, ?, 'dana@northwind-cs.example', 'active', '2025-01-01', '2027-06-01')",
@@ -68,9 +69,10 @@ def _matched(rt: Runtime) -> list[str]:
 
 
 def _set_logins(rt: Runtime, account_id: str, day: dt.date, value: float) -> None:
-    with rt.conn:
+    with transaction(rt.conn):
         rt.conn.execute(
-            "INSERT OR REPLACE INTO usage (account_id, metric, date, value) VALUES (?, 'logins', ?, ?)",
+            "INSERT INTO usage (account_id, metric, date, value) VALUES (?, 'logins', ?, ?)"
+            " ON CONFLICT (account_id, metric, date) DO UPDATE SET value = excluded.value",
             (account_id, day.isoformat(), value),
         )
 
@@ -90,7 +92,7 @@ def test_one_good_day_inside_the_window_resets_the_count(slump: Callable[[dt.dat
 def test_for_needs_history_it_does_not_have(slump: Callable[[dt.date], Runtime]) -> None:
     # Usage starts 2026-10-01: as of 2026-10-05 there are only five days of any data.
     rt = slump(dt.date(2026, 10, 5))
-    with rt.conn:
+    with transaction(rt.conn):
         rt.conn.execute("UPDATE usage SET value = 1 WHERE account_id = 'A1'")
     assert _matched(rt) == []
 
@@ -133,7 +135,7 @@ def test_until_withdraws_drafts_and_closes_tasks_on_recovery(slump: Callable[[dt
 def test_until_keeps_sent_mail_and_done_tasks(slump: Callable[[dt.date], Runtime]) -> None:
     rt = slump(DAY_14)
     _queue(rt)
-    with rt.conn:
+    with transaction(rt.conn):
         rt.conn.execute("UPDATE outbox SET status = 'sent', sent_at = '2026-11-23T09:00:00+00:00'")
         rt.conn.execute("UPDATE tasks SET status = 'done', done_at = '2026-11-23T10:00:00+00:00'")
     _set_logins(rt, "A1", DAY_14 + dt.timedelta(days=1), 90)

@@ -28,12 +28,12 @@ def _append(path: Path, text: str) -> None:
 
 def test_an_unchanged_second_run_writes_nothing(invoke, demo: Path) -> None:
     assert invoke("-w", str(demo), "run", "--quiet").exit_code == 0
-    before = db_dump(demo / "csm.db")
+    before = db_dump(demo)
     again = invoke("-w", str(demo), "run")
     assert SKIPPED in again.stdout
     morning = invoke("-w", str(demo), "today")
     assert morning.exit_code == 0 and "Good morning." in morning.stdout
-    assert db_dump(demo / "csm.db") == before
+    assert db_dump(demo) == before
 
 
 # Each input a run reads, and a change to it as a CSM (or an editor) makes it.

@@ -68,7 +68,7 @@ def add_draft(rt: Runtime, account: str, priority: str, to: str, status: str = "
     cursor = rt.conn.execute(
         "INSERT INTO outbox (dedupe_key, playbook, step, account_id, owner, to_addrs, subject, body,"
         " template, why, priority, status, created_at, updated_at)"
-        " VALUES (?, 'renewal-ahead', 'check-in', ?, ?, ?, ?, 'Hi', 't.md.j2', ?, ?, ?, ?, ?)",
+        " VALUES (?, 'renewal-ahead', 'check-in', ?, ?, ?, ?, 'Hi', 't.md.j2', ?, ?, ?, ?, ?) RETURNING id",
         (
             f"key:{account}:{priority}:{status}",
             account,
@@ -82,14 +82,13 @@ def add_draft(rt: Runtime, account: str, priority: str, to: str, status: str = "
             NOW,
         ),
     )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    return cursor.fetchone()[0]
 
 
 def add_task(rt: Runtime, account: str, due: str, status: str = "open") -> int:
     cursor = rt.conn.execute(
         "INSERT INTO tasks (playbook, step, account_id, owner, title, due_date, status, why, created_at)"
-        " VALUES ('onboarding', 'stalled', ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES ('onboarding', 'stalled', ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             account,
             ACCOUNTS[account][0],
@@ -100,8 +99,7 @@ def add_task(rt: Runtime, account: str, due: str, status: str = "open") -> int:
             NOW,
         ),
     )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    return cursor.fetchone()[0]
 
 
 def accounts(rows: list[dict[str, Any]]) -> list[str]:

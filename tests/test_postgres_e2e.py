@@ -5,6 +5,7 @@ To extend after a merge: add a test taking ``team`` (the workspace folder) and `
 `csm -w TEAM --today 2026-11-23 ARGS...` and returns the result), and assert what the same
 command shows on the SQLite demo. A command not working on PostgreSQL yet is marked
 strict-xfail (``_PENDING_...``) with the branch that ports it, so it fails the day it starts to pass.
+The module's ``demo`` is the SQLite demo only (``backend`` is pinned below).
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ import pytest
 from typer.testing import CliRunner
 
 from csm.cli import app
+
+
+@pytest.fixture
+def backend() -> str:
+    """Here the team's database stands beside the solo file: ``demo`` is always the SQLite demo
+    (one case per test, so the writing run at the end drafts into ``team`` once)."""
+    return "sqlite"
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +57,7 @@ def test_the_demo_lives_in_postgresql(team: tuple[Path, str], csm: Callable[...,
     assert json.loads(paths.output)["database"] == url
 
 
+@pytest.mark.sqlite_only("compares with the SQLite demo file")
 def test_a_team_database_copies_back_to_a_solo_file_unchanged(
     team: tuple[Path, str], demo: Path, tmp_path: Path, csm: Callable[..., Any]
 ) -> None:

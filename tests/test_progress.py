@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import connect
 from rich.progress import Progress, Task
 
 from csm.cli.progress import _Count, _Left
@@ -74,13 +75,10 @@ def test_an_import_counts_the_files_bytes_with_the_time_left(workspace: Path, tm
 
 
 def test_a_send_counts_the_approved_drafts(demo: Path) -> None:
-    db = demo / "csm.db"
     subprocess.run(
         [sys.executable, "-m", "csm", "-w", str(demo), "run", "--quiet"], check=True, capture_output=True
     )
-    import sqlite3
-
-    with sqlite3.connect(db) as conn:
+    with connect(demo) as conn:
         ids = [
             str(r[0])
             for r in conn.execute("SELECT id FROM outbox WHERE status = 'draft' ORDER BY id LIMIT 5")

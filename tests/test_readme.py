@@ -6,13 +6,13 @@ import functools
 import importlib.util
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import connect
 from loopback import Collect
 from pytest_httpserver import HTTPServer
 from test_sending import copies, set_send, smtp_settings
@@ -170,7 +170,7 @@ def test_the_crontab_works_under_crons_environment(
 
 
 def count(book: Path, status: str) -> int:
-    conn = sqlite3.connect(book / "csm.db")
+    conn = connect(book)
     try:
         return conn.execute("SELECT count(*) FROM outbox WHERE status = ?", (status,)).fetchone()[0]
     finally:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import database_of
 
 from csm.data import outcomes, store
 from csm.data.importer import import_records
@@ -201,6 +202,7 @@ def test_since_leaves_out_what_came_before(conn: sqlite3.Connection) -> None:
     assert s.skipped == {"already on a call": 1}
 
 
+@pytest.mark.sqlite_only("puts the SQLite `conn` fixture's file in the workspace")
 def test_report_json_and_table(
     conn: sqlite3.Connection, tmp_path: Path, workspace: Path, invoke: Callable[..., object]
 ) -> None:
@@ -223,7 +225,7 @@ def test_report_json_and_table(
 
 
 def test_outcome_by_hand(workspace: Path, invoke: Callable[..., object]) -> None:
-    conn = store.connect(workspace / "csm.db")
+    conn = store.connect(database_of(workspace))
     with conn:
         conn.execute("INSERT INTO accounts (id, name) VALUES ('A1', 'Co')")
     result = invoke("-w", str(workspace), "outcome", "A1", "churned", "--date", "2026-11-01")
@@ -268,7 +270,7 @@ def test_imports_record_an_outcome_when_the_status_changes(tmp_path: Path) -> No
 def test_demo_history_gives_the_report_its_figures(demo: Path) -> None:
     from csm.demo.history import HOLDOUT_PLAYBOOK
 
-    conn = store.connect(demo / "csm.db")
+    conn = store.connect(database_of(demo))
     r = report.build(conn, TODAY)
     renewed_on = conn.execute(
         "SELECT o.date, a.renewal_date FROM outcomes o JOIN accounts a ON a.id = o.account_id"

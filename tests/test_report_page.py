@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from browser import chromium
+from conftest import connect
 
 JS_MARKS = """
 return [...document.querySelectorAll(arguments[0])].map(m => ({
@@ -70,7 +70,7 @@ def test_the_book_chart_holds_each_weeks_bands(browser, page: Path, demo: Path, 
     b = _open(browser, page, tmp_path, "report")
     marks = b.execute_script(JS_MARKS, "#chart-book rect.mark")
     drawn = {(m["category"], m["series"]): m["value"] for m in marks}
-    with sqlite3.connect(demo / "csm.db") as db:
+    with connect(demo) as db:
         # The last week: each account's latest snapshot from Monday 2026-11-23 on, by band.
         latest = dict(
             db.execute(
@@ -124,7 +124,7 @@ def test_replies_show_once_there_are_any_as_the_report_counts_them(demo: Path, i
     name = f"{answered['playbook']} › {answered['step']}"
     html = out.read_text(encoding="utf-8")
     assert f'data-category="{name}" data-series="replies" data-value="{answered["replied"]}"' in html
-    with sqlite3.connect(demo / "csm.db") as db:
+    with connect(demo) as db:
         db.execute("DELETE FROM replies")
     assert invoke("-w", str(demo), "report", "--html", str(out)).exit_code == 0
     assert 'data-series="replies"' not in out.read_text(encoding="utf-8")
@@ -138,7 +138,7 @@ def test_an_unwritable_file_is_an_error_and_leaves_nothing_behind(demo: Path, in
 
 
 def test_account_data_is_escaped_on_the_page(demo: Path, invoke) -> None:  # type: ignore[no-untyped-def]
-    with sqlite3.connect(demo / "csm.db") as db:
+    with connect(demo) as db:
         db.execute("UPDATE accounts SET name = '<script>alert(1)</script> & Co' WHERE id = 'A1103'")
     out = demo / "report.html"
     assert invoke("-w", str(demo), "report", "--html", str(out)).exit_code == 0

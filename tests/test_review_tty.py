@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import pty
 import select
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from conftest import connect
 
 
 def _read_until(fd: int, marker: bytes, seen: bytearray, timeout: float = 20.0) -> None:
@@ -44,7 +45,7 @@ def start_review(ws: Path, *, columns: int) -> tuple[int, subprocess.Popen[bytes
 
 def test_review_walks_the_drafts(demo: Path, invoke) -> None:
     invoke("-w", str(demo), "run", "--quiet")
-    conn = sqlite3.connect(demo / "csm.db")
+    conn = connect(demo)
     first, second = [
         r[0]
         for r in conn.execute(

@@ -9,14 +9,13 @@ import email.policy
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from conftest import build_file_tree
+from conftest import build_file_tree, connect, database_of
 
 from csm.data import store
 from csm.data.importer import import_records
@@ -57,7 +56,7 @@ def bulk_files(ws: Path) -> None:
 def bulk_workspace(ws: Path, invoke: Any, accounts: int) -> Path:
     """A workspace with one simple playbook and ``accounts`` approved drafts."""
     bulk_files(ws)
-    conn = store.connect(ws / "csm.db")
+    conn = store.connect(database_of(ws))
     rows = [
         {"id": f"A{i:04}", "name": f"Account {i}", "owner": "dana@northwind-cs.example", "arr": 1000 + i}
         for i in range(accounts)
@@ -99,7 +98,7 @@ def output(ws: Path) -> str:
 
 
 def statuses(ws: Path) -> dict[str, int]:
-    with sqlite3.connect(ws / "csm.db") as conn:
+    with connect(ws) as conn:
         return dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
 
 
@@ -129,8 +128,15 @@ def test_killing_send_at_random_never_sends_twice_nor_loses_a_draft(
     interrupted = 0
     for _ in range(8):
         before = statuses(ws).get("approved", 0)
+        # The kill lands after a random number of this round's deliveries, however slowly csm starts.
+        enough = sum(handler.received.values()) + rng.randint(1, 15)
         process = csm(ws, "send")
-        time.sleep(rng.uniform(0.4, 1.4))
+        deadline = time.monotonic() + 60
+        while (
+            sum(handler.received.values()) < enough and process.poll() is None and time.monotonic() < deadline
+        ):
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, 0.03))
         process.send_signal(signal.SIGKILL)
         process.wait()
         interrupted += 0 < statuses(ws).get("approved", 0) < before
@@ -142,7 +148,7 @@ def test_killing_send_at_random_never_sends_twice_nor_loses_a_draft(
     summary = [line for line in output(ws).splitlines() if line.startswith("Sent ")][-1]
     assert f", {cut_off} unknown," in summary, output(ws)
     time.sleep(0.2)  # a message a killed client left mid-DATA finishes arriving
-    with sqlite3.connect(ws / "csm.db") as conn:
+    with connect(ws) as conn:
         drafts = conn.execute("SELECT status, message_id, dedupe_key FROM outbox").fetchall()
     from csm.mail.message import message_id
 
@@ -185,7 +191,7 @@ def test_a_kill_mid_draft_is_unknown_with_who_got_it_and_the_next_send_exits_3(
 
     ws = bulk_workspace(workspace, invoke, 1)
     first, second = "casey0@a0.example", "robin@a0.example"
-    with sqlite3.connect(ws / "csm.db") as conn:
+    with connect(ws) as conn:
         conn.execute("UPDATE outbox SET cc = ?", (f'["{second}"]',))
     stalling = smtp_server(StallFor(second))
     set_send(
@@ -193,7 +199,7 @@ def test_a_kill_mid_draft_is_unknown_with_who_got_it_and_the_next_send_exits_3(
     )
 
     def copies() -> dict[str, str]:
-        with sqlite3.connect(ws / "csm.db") as conn:
+        with connect(ws) as conn:
             return dict(conn.execute("SELECT address, status FROM deliveries").fetchall())
 
     process = csm(ws, "send")
@@ -211,7 +217,7 @@ def test_a_kill_mid_draft_is_unknown_with_who_got_it_and_the_next_send_exits_3(
     summary = [line for line in output(ws).splitlines() if line.startswith("Sent ")][-1]
     assert summary == "Sent 0 via smtp; 0 skipped, 0 failed, 1 unknown, 0 left approved."
     assert copies() == {first: "sent", second: "unknown"}
-    with sqlite3.connect(ws / "csm.db") as conn:
+    with connect(ws) as conn:
         [(status, reason)] = conn.execute("SELECT status, reason FROM outbox").fetchall()
     assert status == "unknown"
     assert reason == (

@@ -7,12 +7,11 @@ import email.policy
 import json
 import logging
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import db_dump
+from conftest import connect, db_dump
 from loopback import Busy, Collect, Stall, free_port
 from pytest_httpserver import HTTPServer
 
@@ -39,7 +38,7 @@ TODAYS = "created_at >= '2026-11-23'"
 
 
 def statuses(ws: Path) -> dict[str, int]:
-    with sqlite3.connect(ws / "csm.db") as conn:
+    with connect(ws) as conn:
         query = f"SELECT status, count(*) FROM outbox WHERE {TODAYS} GROUP BY status"
         return dict(conn.execute(query).fetchall())
 
@@ -99,11 +98,11 @@ def test_smtp_send_delivers_each_approved_draft_once(approved: Path, invoke: Any
 
 def test_dry_run_connects_to_nothing_and_writes_nothing(approved: Path, invoke: Any) -> None:
     set_send(approved, smtp_settings(free_port(), 'username = "u"\npassword_env = "CSM_SMTP_PASSWORD"'))
-    before = db_dump(approved / "csm.db")
+    before = db_dump(approved)
     result = invoke("-w", str(approved), "send", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "Dry run: 17 approved drafts" in result.stdout
-    assert db_dump(approved / "csm.db") == before
+    assert db_dump(approved) == before
 
 
 def test_limit_sends_at_most_n(approved: Path, invoke: Any) -> None:
@@ -455,8 +454,8 @@ def test_an_unsubscribed_to_leaves_the_draft_to_its_subscribed_cc(
 def test_an_account_named_with_a_right_to_left_override_sends_a_clean_subject(
     demo: Path, invoke: Any, smtp_server: Any
 ) -> None:
-    rows(demo, "UPDATE accounts SET name = char(0x202E) || name")  # reads backwards in a subject
-    rows(demo, "UPDATE contacts SET name = name || char(7) || char(0x200F)")
+    rows(demo, "UPDATE accounts SET name = ? || name", "\u202e")  # reads backwards in a subject
+    rows(demo, "UPDATE contacts SET name = name || ?", "\x07\u200f")
     assert invoke("-w", str(demo), "run", "--quiet").exit_code == 0
     assert "Approved 17 drafts" in invoke("-w", str(demo), "approve", "--playbook", "onboarding").stdout
     handler = Collect()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import db_dump
+from conftest import db_dump, rows
 from importing import dump
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -222,13 +221,13 @@ def test_401_names_source_and_endpoint_never_the_token(
             '[sources.crm.accounts]\npath = "/companies"\n',
         ),
     )
-    before = db_dump(workspace / "csm.db")
+    before = db_dump(workspace)
     result = invoke("-w", str(workspace), "sync")
     assert result.exit_code == 1
     assert "source 'crm', accounts, page 1 (GET /companies): HTTP 401 UNAUTHORIZED" in result.stderr
     assert "Check the secret in $CRM_TOKEN" in result.stderr
     assert "s3cret" not in result.stderr + result.stdout
-    assert db_dump(workspace / "csm.db") == before
+    assert db_dump(workspace) == before
 
 
 def test_404_points_at_the_path_setting(httpserver: HTTPServer, workspace: Path, db: Any) -> None:
@@ -326,11 +325,11 @@ def test_a_missing_mapped_field_names_the_record(
             f'[sources.crm.accounts]\npath = "/companies"\n[sources.crm.accounts.fields]\n{FIELDS}',
         ),
     )
-    before = db_dump(workspace / "csm.db")
+    before = db_dump(workspace)
     result = invoke("-w", str(workspace), "sync", "crm")
     assert result.exit_code == 1
     assert "source 'crm' accounts: record 3: no field 'company'" in result.stderr
-    assert db_dump(workspace / "csm.db") == before
+    assert db_dump(workspace) == before
 
 
 def test_an_interrupted_sync_leaves_the_database_unchanged(
@@ -462,8 +461,7 @@ def test_cli_sync_counts_timeline_and_json(
     again = invoke("-w", str(workspace), "sync", "--json")
     data = json.loads(again.stdout)
     assert data[0]["results"] == [{"kind": "accounts", "inserted": 0, "updated": 0, "unchanged": 3}]
-    with sqlite3.connect(workspace / "csm.db") as db:
-        kinds = [r[0] for r in db.execute("SELECT summary FROM timeline WHERE kind = 'sync' ORDER BY id")]
+    kinds = [r[0] for r in rows(workspace, "SELECT summary FROM timeline WHERE kind = 'sync' ORDER BY id")]
     assert kinds[0] == "synced crm: accounts 3 new, 0 updated, 0 unchanged"
     assert timeline_writes == [(None, "sync", summary) for summary in kinds]  # timeline.record wrote them
 
@@ -480,14 +478,14 @@ def test_cli_dry_run_shows_mapped_records_and_writes_nothing(
             f'path = "/companies"\n[sources.crm.accounts.fields]\n{FIELDS}',
         ),
     )
-    before = db_dump(workspace / "csm.db")
+    before = db_dump(workspace)
     result = invoke("-w", str(workspace), "sync", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "Would sync crm" in result.stdout
     assert "id=C1, name=Company 1, arr=1000, owner=dana@example.com, renewal_date=2027-03-01" in result.stdout
     assert "id=C4" not in result.stdout
     assert "Dry run: nothing was written." in result.stderr
-    assert db_dump(workspace / "csm.db") == before
+    assert db_dump(workspace) == before
 
 
 def test_cli_unknown_source_and_no_sources(workspace: Path, invoke: Any) -> None:
@@ -623,7 +621,7 @@ def test_sync_errors_never_print_a_secret(
         'pagination = { style = "link" }\n'
         f"[sources.crm.accounts.fields]\n{FIELDS}",
     )
-    before = db_dump(workspace / "csm.db")
+    before = db_dump(workspace)
     result = csm_process(workspace, "sync")
     assert httpserver.log[0][0].headers["X-Token"] == SECRET  # the secrets were there to leak
     assert httpserver.log[0][0].args["token"] == SECRET
@@ -631,7 +629,7 @@ def test_sync_errors_never_print_a_secret(
     assert SECRET not in result.stdout + result.stderr
     assert f"Error: source 'crm', accounts, {message.format(port=httpserver.port)}" in result.stderr
     assert "Traceback" not in result.stderr
-    assert db_dump(workspace / "csm.db") == before
+    assert db_dump(workspace) == before
 
 
 def test_no_connection_and_a_bad_address_never_print_a_secret(workspace: Path, invoke: Any) -> None:

@@ -47,11 +47,10 @@ def add_task(rt: Runtime, title: str, due: str, account: str = "A1", **extra: An
     columns = {"account_id": account, "owner": DANA, "title": title, "due_date": due, "created_at": NOW}
     columns.update(extra)
     cursor = rt.conn.execute(
-        f"INSERT INTO tasks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        f"INSERT INTO tasks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) RETURNING id",
         tuple(columns.values()),
     )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    return cursor.fetchone()[0]
 
 
 def as_of(rt: Runtime, today: dt.date) -> Runtime:

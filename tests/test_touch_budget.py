@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import own_book, rows, settings_error
+from conftest import database_of, own_book, rows, settings_error
 
 from csm.data.store import connect, transaction
 from csm.engine.recipients import addresses
@@ -127,7 +127,7 @@ def test_sending_defers_an_approved_draft_whose_contact_was_mailed_meanwhile(boo
     (book / "playbooks" / "nudge.yaml").unlink()
     invoke("-w", str(book), "run")
     ids = [r[0] for r in rows(book, "SELECT id FROM outbox WHERE account_id = 'A1' ORDER BY id")]
-    conn = connect(book / "csm.db")
+    conn = connect(database_of(book))
     with transaction(conn):  # a person approved the deferred one before the budget moved it
         conn.execute("UPDATE outbox SET status = 'approved' WHERE id IN (?, ?)", ids)
     conn.close()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import connect
 from test_render import BUILTIN, golden_context
 
 from csm.templating import filters
@@ -72,7 +72,7 @@ def test_one_ticket_is_followed_up_as_it() -> None:
 
 
 def test_the_cli_shows_money_and_day_counts(demo: Path, invoke: Any) -> None:
-    conn = sqlite3.connect(demo / "csm.db")
+    conn = connect(demo)
     account, arr, renewal = conn.execute(
         "SELECT id, arr, renewal_date FROM accounts WHERE status = 'active' AND arr = CAST(arr AS INTEGER)"
         " AND arr >= 1000 AND renewal_date > '2026-11-24' ORDER BY id LIMIT 1"
