@@ -122,6 +122,8 @@ class Runtime:
 
     def stale_on(self, day: dt.date, *, past: bool = False) -> dict[str, list[Stale]]:
         """:attr:`stale` on ``day``; ``past``: as the loads stood by its end (``csm backtest``)."""
+        if not self.ws.settings.freshness:  # no [freshness]: nothing is ever stale, nothing to load
+            return {}
         from csm.data.freshness import stale_data
         from csm.data.kinds import KINDS
 

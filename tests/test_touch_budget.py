@@ -12,8 +12,8 @@ import pytest
 from conftest import database_of, own_book, rows, settings_error
 
 from csm.data.store import connect, transaction
-from csm.engine.recipients import addresses
 from csm.mail import budget, deliveries, outbox
+from csm.mail.overlaps import addresses
 from csm.workspace import TouchBudget
 
 ME = "dana@northwind-cs.example"

@@ -8,9 +8,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from csm.cli.common import console, err_console, parse_date, print_json
+from csm.cli.common import console, err_console, parse_date, print_json, runtime
 from csm.cli.completion import playbook_names
-from csm.cli.playbook_cmds import runtime
 
 if TYPE_CHECKING:
     from csm.reporting.backtest import Backtest, StepBacktest

@@ -18,6 +18,7 @@ from rich.console import Console
 if TYPE_CHECKING:
     import sqlite3
 
+    from csm.runtime import Runtime
     from csm.workspace import Workspace
 
 console = Console(highlight=False)
@@ -44,6 +45,13 @@ def workspace(ctx: typer.Context) -> Workspace:
     found = ws.load(explicit=state(ctx).workspace_dir)
     state(ctx).database = database_label(found)
     return found
+
+
+def runtime(ctx: typer.Context) -> Runtime:
+    """The workspace's runtime as of "today" (``--today``, else csm.toml's, else the clock)."""
+    from csm.runtime import open_runtime
+
+    return open_runtime(workspace(ctx), state(ctx).today)
 
 
 def database_label(ws: Workspace, *, short: bool = False) -> str:

@@ -8,9 +8,8 @@ import typer
 from rich.markup import escape
 from rich.tree import Tree
 
-from csm.cli.common import console, print_json
+from csm.cli.common import console, print_json, runtime
 from csm.cli.completion import account_ids, playbook_names
-from csm.cli.playbook_cmds import runtime
 from csm.cli.values import show
 
 if TYPE_CHECKING:

@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from csm.cli.common import console, print_json
+from csm.cli.common import console, print_json, runtime
 from csm.cli.completion import account_ids
 from csm.cli.pictures import bar, column, wanted
-from csm.cli.playbook_cmds import runtime
 from csm.cli.values import show
 
 if TYPE_CHECKING:

@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from csm.cli.common import console, database_label, print_json, write_html
+from csm.cli.common import console, database_label, print_json, runtime, write_html
 from csm.cli.completion import account_ids
 from csm.cli.pictures import MARKS, print_trend, sparkline, wanted
-from csm.cli.playbook_cmds import runtime
 from csm.cli.values import same_person, show, why
 from csm.templating.filters import plural
 

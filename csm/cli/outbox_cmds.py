@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from csm.cli.common import console, err_console, print_json
+from csm.cli.common import console, err_console, print_json, runtime
 from csm.cli.completion import playbook_names
-from csm.cli.playbook_cmds import runtime
 from csm.cli.values import same_person, why
 from csm.templating.filters import plural
 
@@ -106,7 +105,7 @@ def _print_outbox(items: list[dict[str, Any]]) -> None:
 
 def _with_overlaps(conn: sqlite3.Connection, draft: dict[str, Any]) -> dict[str, Any]:
     """The draft with the other pending drafts to the same person (csm.recipients)."""
-    from csm.engine.recipients import also_to_same_person
+    from csm.mail.overlaps import also_to_same_person
 
     return {**draft, "also_to_same_person": also_to_same_person(conn, [draft["id"]])[draft["id"]]}
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from csm.cli.common import console, err_console, print_json, state, workspace
+from csm.cli.common import console, err_console, print_json, runtime
 from csm.cli.completion import account_ids, playbook_names
 from csm.cli.values import show
 from csm.templating.filters import plural
@@ -27,12 +27,6 @@ def register(app: typer.Typer) -> None:
     app.command("check")(check)
     app.command("run")(run)
     app.command("preview")(preview)
-
-
-def runtime(ctx: typer.Context) -> Runtime:
-    from csm.runtime import open_runtime
-
-    return open_runtime(workspace(ctx), state(ctx).today)
 
 
 def check(ctx: typer.Context) -> None:

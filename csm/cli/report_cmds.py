@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from csm.cli.common import console, database_label, parse_date, print_json, write_html
+from csm.cli.common import console, database_label, parse_date, print_json, runtime, write_html
 from csm.cli.completion import account_ids
 from csm.cli.pictures import bar
-from csm.cli.playbook_cmds import runtime
 from csm.templating.filters import plural
 
 if TYPE_CHECKING:

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from csm.cli.common import console, err_console, print_json
-from csm.cli.playbook_cmds import runtime
+from csm.cli.common import console, err_console, print_json, runtime
 from csm.templating.filters import plural
 
 if TYPE_CHECKING:

@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 
-from csm.cli.common import console, parse_date, print_json
+from csm.cli.common import console, parse_date, print_json, runtime
 from csm.cli.completion import account_ids, playbook_names
-from csm.cli.playbook_cmds import runtime
 
 task_app = typer.Typer(help="Tasks playbooks created for you.", no_args_is_help=True)
 

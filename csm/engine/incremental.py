@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from csm.builtins import builtin_path
 from csm.data import rollup
 from csm.data.backend import dialect_of
 from csm.data.store import get_meta, set_meta, transaction
@@ -175,6 +176,9 @@ def run(rt: Runtime, names: Sequence[str] = (), owner: str | None = None) -> Run
 
 def _run_inputs(rt: Runtime, names: Sequence[str], owner: str | None) -> Inputs:
     ws = rt.ws
-    files = workspace_files([ws.playbooks_dir, ws.templates_dir], [ws.settings_path, rt.health_file])
+    # The health model is the workspace's health.yaml, else the built-in one: both are read, so a
+    # skipped run need not load the model's module (YAML and the condition compiler) to tell which.
+    models = [ws.health_path, builtin_path("health.yaml")]
+    files = workspace_files([ws.playbooks_dir, ws.templates_dir], [ws.settings_path, *models])
     selection = {"today": rt.today.isoformat(), "playbooks": sorted(names), "owner": owner}
     return inputs(rt.conn, files, selection)

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from csm.data.backend import dialect_of
-from csm.engine.recipients import addresses
 from csm.mail import outbox
+from csm.mail.overlaps import addresses
 from csm.workspace import TouchBudget
 
 RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
@@ -137,7 +137,7 @@ def _may_reach(wanted: set[str], to_addrs: str, cc: str) -> bool:
 
 
 def _addresses(to_addrs: str, cc: str) -> set[str]:
-    """:func:`csm.engine.recipients.addresses`, without parsing the JSON when it is plain: no
+    """:func:`csm.mail.overlaps.addresses`, without parsing the JSON when it is plain: no
     escape, no ``Name <address>`` cc and no null name, so its strings alternate name, address
     in To and are addresses in Cc."""
     if "\\" in to_addrs or "\\" in cc or "<" in cc or "null" in to_addrs:

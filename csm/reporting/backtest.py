@@ -39,11 +39,12 @@ from csm.data.history import Shadow, first_change
 from csm.data.rollup import Rolling
 from csm.engine.drafting import budget_text
 from csm.engine.matching import Match, StepResult, dedupe_key, held_out, stale_reads, step_rows
-from csm.engine.recipients import NO_RECIPIENT, addresses, addressing
+from csm.engine.recipients import NO_RECIPIENT, addressing
 from csm.errors import InputError
 from csm.language.fields import FieldSet
 from csm.language.playbooks import Playbook
 from csm.mail import budget
+from csm.mail.overlaps import addresses
 from csm.workspace import TouchBudget
 
 MAX_DAYS = 400

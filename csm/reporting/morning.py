@@ -7,9 +7,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from csm.engine import tasks
-from csm.engine.recipients import also_to_same_person
 from csm.health.score import DROP_POINTS, has_history
 from csm.mail import outbox
+from csm.mail.overlaps import also_to_same_person
 from csm.runtime import Runtime
 
 USAGE_DROP = -0.2  # without 30 days of health history: usage down 20% or more
