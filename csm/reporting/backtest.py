@@ -38,6 +38,7 @@ from csm.data.freshness import Stale
 from csm.data.history import Shadow, first_change
 from csm.data.rollup import Rolling
 from csm.engine.drafting import budget_text
+from csm.engine.incremental import parts_read
 from csm.engine.matching import Match, StepResult, dedupe_key, held_out, stale_reads, step_rows
 from csm.engine.recipients import NO_RECIPIENT, addresses, addressing
 from csm.errors import InputError
@@ -127,7 +128,7 @@ def backtest(
     try:
         keys = _RealKeys(conn, {p.id for p in playbooks})
         shadow = Shadow(conn, start)
-        rolling = Rolling(conn, start, end, params_for(start)["primary_metric"])
+        rolling = Rolling(conn, start, end, params_for(start)["primary_metric"], parts_read(playbooks))
         mail = _Budget(conn, touch_budget or TouchBudget(), end)
         for day in days:
             shadow.move_to(day)
