@@ -211,8 +211,7 @@ class Rolling:
     def _usage(self, first: dt.date, last: dt.date) -> None:
         """The usage rows the roll reads, in date order (clustered): each day reads the few it needs.
 
-        A metric rolled for its windows from the widest window's start, one for its latest value
-        from the day after the first (whose value is computed).
+        One scan of the usage table (its key starts with the account) for every metric rolled.
         """
         widest = min(_offset(after) for after, _upto in USAGE_WINDOWS.values())
         self.conn.execute(
@@ -222,15 +221,13 @@ class Rolling:
                 " PRIMARY KEY (metric, date, account_id)) WITHOUT ROWID"
             )
         )
-        since = {name: first for name in self.latest} | {
-            name: first + dt.timedelta(days=widest) for name in self.windowed
-        }
-        for name, day in sorted(since.items()):
-            self.conn.execute(
-                "INSERT INTO rolling_usage SELECT metric, date, account_id, value FROM usage"
-                " WHERE metric = ? AND date > ? AND date <= ?",
-                (name, day.isoformat(), last.isoformat()),
-            )
+        names = sorted({*self.windowed, *self.latest})
+        marks = ", ".join("?" for _ in names)
+        self.conn.execute(
+            "INSERT INTO rolling_usage SELECT metric, date, account_id, value FROM usage"
+            f" WHERE metric IN ({marks}) AND date > ? AND date <= ? ORDER BY metric, date, account_id",
+            (*names, (first + dt.timedelta(days=widest)).isoformat(), last.isoformat()),
+        )
 
     def _start(self, name: str, first: dt.date) -> None:
         """The metric's row per account on the first day, by the fields' own SQL."""
