@@ -12,7 +12,9 @@ to the workspace: the TEMP tables live and die with the connection's temporary
 store.
 
 The freshness gate applies as the loads stood by each day's end, and the
-usage windows are rolled forward a day at a time (:class:`csm.data.rollup.Rolling`).
+usage rollup (the usage windows, the latest values and windows of the metrics the
+playbooks read, the last touch) is rolled forward a day at a time
+(:class:`csm.data.rollup.Rolling`).
 The touch budget is the run's own (:func:`csm.mail.budget.plan`), judged on the
 mail of the backtest's world (:class:`_Budget`): a draft without room waits,
 deferred, and is drafted on the first later day its contacts have room.
