@@ -118,46 +118,6 @@ def test_the_rolled_up_columns_are_the_fields_own_sql() -> None:
     assert all("usage_rollup" not in sql for sql in ROLLED_UP.values())
 
 
-usage_rows = st.lists(
-    st.tuples(account, st.integers(min_value=-5, max_value=120), st.integers(min_value=0, max_value=500)),
-    min_size=1,
-    max_size=40,
-    unique_by=lambda row: row[:2],
-)
-
-
-@settings(max_examples=40, deadline=None)
-@given(usage_rows, st.integers(min_value=1, max_value=70))
-def test_the_rollup_rolled_forward_equals_each_days_computation(
-    rows: list[tuple[str, int, int]], span: int
-) -> None:
-    """`csm backtest`'s rollup, moved a day at a time, gives each day what computing it gives."""
-    with tempfile.TemporaryDirectory() as folder:
-        conn = _open(folder)
-        records = [
-            (f"r{i}", {"account_id": a, "metric": METRIC, "date": str(TODAY - dt.timedelta(d)), "value": v})
-            for i, (a, d, v) in enumerate(rows)
-        ]
-        import_records(conn, "usage", records, source="test", now=NOW)
-        with transaction(conn):
-            timeline.record(conn, "A1", "note", "a touch", "2026-10-02T12:00:00+00:00")
-        first = TODAY - dt.timedelta(days=span)
-        expected = {}
-        for n in range(span + 1):
-            day = first + dt.timedelta(days=n)
-            expected[day] = _from_scratch(conn, day)
-        rolling = rollup.Rolling(conn, first, TODAY, METRIC)
-        try:
-            for day, values in expected.items():
-                rolling.move_to(day)
-                assert rollup.current(conn, day, METRIC)
-                assert _values(conn, day) == values
-        finally:
-            rolling.close()
-        assert not rollup.current(conn, TODAY, METRIC)  # the workspace's own rollup is untouched
-        conn.close()
-
-
 # The per-metric rollup and the rollup kept true by imports, touches and the date, on both backends.
 METRIC_READ = ["usage.exports", "usage.exports.avg(30d)", "usage.exports.change(30d)", "usage.logins"]
 PARTS = {("exports", "latest"), ("exports", "windows"), ("logins", "latest")}
@@ -174,6 +134,55 @@ def _read(conn: Any, day: dt.date, names: list[str] = EVERY_READ) -> dict[str, t
     params = {"today": day.isoformat(), "primary_metric": METRIC}
     rows = conn.execute(f"SELECT a.id, {columns} FROM accounts a ORDER BY a.id", params)
     return {row[0]: tuple(row[1:]) for row in rows}
+
+
+usage_rows = st.lists(
+    st.tuples(
+        account,
+        st.sampled_from([METRIC, "exports", "logins"]),
+        st.integers(min_value=-5, max_value=120),
+        st.integers(min_value=0, max_value=500),
+    ),
+    min_size=1,
+    max_size=40,
+    unique_by=lambda row: row[:3],
+)
+touch_days = st.lists(st.tuples(account, st.integers(min_value=-3, max_value=75)), max_size=6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(usage_rows, touch_days, st.integers(min_value=1, max_value=70))
+def test_the_rollup_rolled_forward_equals_each_days_computation(
+    rows: list[tuple[str, str, int, int]], touches: list[tuple[str, int]], span: int
+) -> None:
+    """`csm backtest`'s rollup, moved a day at a time, gives each day what computing it gives:
+    the primary metric's windows, the last touch and the other metrics' latest values and windows."""
+    with tempfile.TemporaryDirectory() as folder:
+        conn = _open(folder)
+        records = [
+            (f"r{i}", {"account_id": a, "metric": m, "date": str(TODAY - dt.timedelta(d)), "value": v})
+            for i, (a, m, d, v) in enumerate(rows)
+        ]
+        import_records(conn, "usage", records, source="test", now=NOW)
+        with transaction(conn):
+            for who, ago in touches:
+                at = dt.datetime.combine(TODAY - dt.timedelta(ago), dt.time(12), dt.UTC).isoformat()
+                timeline.record(conn, who, "note", "a touch", at)
+        first = TODAY - dt.timedelta(days=span)
+        # No rollup is built: each day's fields compute their values.
+        expected = {
+            first + dt.timedelta(days=n): _read(conn, first + dt.timedelta(days=n)) for n in range(span + 1)
+        }
+        rolling = rollup.Rolling(conn, first, TODAY, METRIC, PARTS)
+        try:
+            for day, values in expected.items():
+                rolling.move_to(day)
+                assert rollup.current(conn, day, METRIC, PARTS)
+                assert _read(conn, day) == values
+        finally:
+            rolling.close()
+        assert not rollup.current(conn, TODAY, METRIC)  # the workspace's own rollup is untouched
+        conn.close()
 
 
 def _computed(conn: Any, day: dt.date) -> dict[str, tuple[object, ...]]:
@@ -276,7 +285,7 @@ def test_the_backtests_rollup_lives_apart_on_both_backends(db: Any) -> None:
         rollup.ensure(db, TODAY, METRIC, PARTS)
     first = TODAY - dt.timedelta(days=3)
     expected = {first + dt.timedelta(days=n): _computed(db, first + dt.timedelta(days=n)) for n in range(3)}
-    rolling = rollup.Rolling(db, first, TODAY, METRIC)
+    rolling = rollup.Rolling(db, first, TODAY, METRIC, PARTS)
     try:
         for day, values in expected.items():
             rolling.move_to(day)

@@ -40,7 +40,14 @@ import sqlite3
 from collections.abc import Iterable
 
 from csm.data.backend import dialect_of
-from csm.language.fields import ROLLED_PARTS, USAGE_WINDOWS, rolled_up, rolled_up_metric, usage_aggregate
+from csm.language.fields import (
+    ROLLED_PARTS,
+    USAGE_WINDOWS,
+    rolled_up,
+    rolled_up_metric,
+    usage_aggregate,
+    usage_latest,
+)
 
 _TABLES = ("usage_rollup_day", "usage_rollup_covers", "usage_rollup", "usage_rollup_metric")
 
@@ -118,99 +125,185 @@ def _offset(bound: str) -> int:
     return int(bound.split()[0]) if bound else 0
 
 
+def _window_deltas() -> tuple[str, str, str]:
+    """The day's change of each window's sum and count, from its rows entering (date ``:<window>_in``)
+    and leaving (``:<window>_out``): the SELECT's columns, the dates it reads, the upsert's SET."""
+    columns, dates, sets = [], [], []
+    for column in USAGE_WINDOWS:
+        enter, leave = f":{column}_in", f":{column}_out"
+        columns.append(f"sum(CASE date WHEN {enter} THEN value WHEN {leave} THEN -value ELSE 0 END)")
+        columns.append(f"sum(CASE date WHEN {enter} THEN 1 WHEN {leave} THEN -1 ELSE 0 END)")
+        dates += [enter, leave]
+        sets += [f"{c} = rolling_metric.{c} + excluded.{c}" for c in (f"{column}_total", f"{column}_n")]
+    return ", ".join(columns), ", ".join(dates), ", ".join(sets)
+
+
+_DELTAS, _DATES, _SETS = _window_deltas()
+_SUMS = ", ".join(f"{column}_total, {column}_n" for column in USAGE_WINDOWS)
+# One write per account a day: four updates, one per window and end, cost 1.7 times as much.
+_ROLL_WINDOWS = (
+    f"INSERT INTO rolling_metric (metric, account_id, {_SUMS}) SELECT :metric, account_id, {_DELTAS}"
+    f" FROM rolling_usage WHERE metric = :metric AND date IN ({_DATES}) GROUP BY account_id"
+    f" ON CONFLICT (metric, account_id) DO UPDATE SET {_SETS}"
+)
+_ROLL_LATEST = (
+    "UPDATE rolling_metric SET latest = u.value FROM rolling_usage u WHERE u.metric = :metric"
+    " AND u.date = :date AND rolling_metric.metric = :metric AND rolling_metric.account_id = u.account_id"
+)
+
+
 class Rolling:
     """The rollup for a run of consecutive past days, rolled forward a day at a time (``csm backtest``).
 
-    It lives in TEMP tables named as the workspace's (``usage_rollup``,
-    ``usage_rollup_day``), which SQLite resolves first, so the fields read it
-    exactly as they read the live rollup and nothing is written to the
-    workspace. The windows (:data:`csm.language.fields.USAGE_WINDOWS`) are
-    kept as a sum and a count per account: moving to the next day adds the
-    day entering each window and subtracts the day leaving it, instead of
-    scanning every account's window again. The first day's sums are the
-    window's own SQL with ``sum`` and ``count`` for ``avg``; an average is
-    ``sum / count`` as SQLite's ``avg`` computes it, so whole-number metrics
-    give the same doubles (a fractional metric can differ in the last bits).
-    The last touch is computed by its own SQL once a day, for every step.
+    It lives in TEMP tables and views named as the workspace's tables
+    (``usage_rollup``, ``usage_rollup_metric``, ...), which SQLite resolves
+    first, so the fields read it exactly as they read the live rollup and
+    nothing is written to the workspace. It holds the primary metric's windows
+    and the last touch, and the other metrics' ``parts`` the playbooks read.
+    The windows (:data:`csm.language.fields.USAGE_WINDOWS`) are kept as a sum
+    and a count per account and metric (``rolling_metric``): moving to the next
+    day adds the day entering each window and subtracts the day leaving it; a
+    latest value is replaced by the day's own, if it has one; the last touch by
+    the day's latest touch. The views give the averages as ``sum / count``, as
+    SQLite's ``avg`` computes them, so whole-number metrics give the same
+    doubles (a fractional metric can differ in the last bits). The first day's
+    values are each field's own SQL, with ``sum`` and ``count`` for ``avg``.
     """
 
-    def __init__(self, conn: sqlite3.Connection, first: dt.date, last: dt.date, metric: str) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, first: dt.date, last: dt.date, metric: str, parts: Iterable[Part] = ()
+    ) -> None:
         self.conn, self.metric, self.day = conn, metric, first
+        self.parts = sorted(set(parts))
         self.dialect = d = dialect_of(conn)
-        widest = min(_offset(after) for after, _upto in USAGE_WINDOWS.values())
-        # Created before they exist, each SELECT reads the workspace's table; after, the TEMP one
-        # answers to the name. The per-metric rollup is shadowed empty: those fields compute.
-        for table in _TABLES:
+        self.windowed = sorted({metric} | {m for m, part in self.parts if part == "windows"})
+        self.latest = sorted({m for m, part in self.parts if part == "latest"})
+        # Created before they exist, each SELECT reads the workspace's table; after, the TEMP one.
+        for table in ("usage_rollup_day", "usage_rollup_covers"):
             conn.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {table} WHERE 1 = 0")
-        conn.execute("CREATE INDEX rolling_rollup_account ON usage_rollup(account_id)")
-        # Kept in date order (clustered): each day reads the few days entering and leaving.
+        self._usage(first, last)
+        sums = ", ".join(f"{column}_total REAL, {column}_n INTEGER" for column in USAGE_WINDOWS)
         conn.execute(
             d.ddl(
-                "CREATE TEMP TABLE rolling_usage (date TEXT NOT NULL, account_id TEXT NOT NULL,"
-                " value REAL NOT NULL,"
-                " PRIMARY KEY (date, account_id)) WITHOUT ROWID"
+                "CREATE TEMP TABLE rolling_metric (metric TEXT NOT NULL, account_id TEXT NOT NULL,"
+                f" latest REAL, {sums}, PRIMARY KEY (metric, account_id)) WITHOUT ROWID"
+            )
+        )
+        for name in sorted({*self.windowed, *self.latest}):
+            self._start(name, first)
+        conn.execute(
+            d.ddl(
+                "CREATE TEMP TABLE rolling_touch (account_id TEXT PRIMARY KEY, last_touch TEXT) WITHOUT ROWID"
             )
         )
         conn.execute(
-            "INSERT INTO rolling_usage SELECT date, account_id, value FROM usage"
-            " WHERE metric = ? AND date > ? AND date <= ?",
-            (metric, (first + dt.timedelta(days=widest)).isoformat(), last.isoformat()),
+            "INSERT INTO rolling_touch (account_id, last_touch)"
+            f" SELECT a.id, {rolled_up(d)['last_touch']} FROM accounts a",
+            {"today": first.isoformat()},
         )
-        conn.execute(
-            d.ddl(
-                "CREATE TEMP TABLE rolling_sums (account_id TEXT NOT NULL, kind TEXT NOT NULL,"
-                " total REAL NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (account_id, kind))"
+        self._views()
+        conn.execute("INSERT INTO usage_rollup_day (day, metric) VALUES (?, ?)", (first.isoformat(), metric))
+        conn.executemany(
+            "INSERT INTO usage_rollup_covers (day, metric, part) VALUES (?, ?, ?)",
+            [(first.isoformat(), *part) for part in self.parts],
+        )
+
+    def _usage(self, first: dt.date, last: dt.date) -> None:
+        """The usage rows the roll reads, in date order (clustered): each day reads the few it needs.
+
+        One scan of the usage table (its key starts with the account) for every metric rolled.
+        """
+        widest = min(_offset(after) for after, _upto in USAGE_WINDOWS.values())
+        self.conn.execute(
+            self.dialect.ddl(
+                "CREATE TEMP TABLE rolling_usage (metric TEXT NOT NULL, date TEXT NOT NULL,"
+                " account_id TEXT NOT NULL, value REAL NOT NULL,"
+                " PRIMARY KEY (metric, date, account_id)) WITHOUT ROWID"
             )
         )
-        params = {"today": first.isoformat(), "primary_metric": metric}
+        names = sorted({*self.windowed, *self.latest})
+        marks = ", ".join("?" for _ in names)
+        self.conn.execute(
+            "INSERT INTO rolling_usage SELECT metric, date, account_id, value FROM usage"
+            f" WHERE metric IN ({marks}) AND date > ? AND date <= ? ORDER BY metric, date, account_id",
+            (*names, (first + dt.timedelta(days=widest)).isoformat(), last.isoformat()),
+        )
+
+    def _start(self, name: str, first: dt.date) -> None:
+        """The metric's row per account on the first day, by the fields' own SQL."""
+        d = self.dialect
+        columns, values = ["latest"], [usage_latest(":rolled_metric") if name in self.latest else "NULL"]
         for column, (after, upto) in USAGE_WINDOWS.items():
-            total = usage_aggregate(after, upto, aggregate="sum", dialect=d)
-            n = usage_aggregate(after, upto, aggregate="count", dialect=d)
-            conn.execute(
-                "INSERT INTO rolling_sums (account_id, kind, total, n)"
-                f" SELECT a.id, '{column}', coalesce({total}, 0), {n} FROM accounts a",
-                params,
-            )
-        self._build()
+            columns += [f"{column}_total", f"{column}_n"]
+            if name in self.windowed:
+                total = usage_aggregate(after, upto, ":rolled_metric", "sum", d)
+                values += [
+                    f"coalesce({total}, 0)",
+                    usage_aggregate(after, upto, ":rolled_metric", "count", d),
+                ]
+            else:
+                values += ["NULL", "NULL"]
+        self.conn.execute(
+            f"INSERT INTO rolling_metric (metric, account_id, {', '.join(columns)})"
+            f" SELECT :rolled_metric, a.id, {', '.join(values)} FROM accounts a",
+            {"today": first.isoformat(), "rolled_metric": name},
+        )
+
+    def _views(self) -> None:
+        """``usage_rollup`` and ``usage_rollup_metric`` as the fields read them: averages of the sums."""
+        averages = ", ".join(
+            f"CASE WHEN m.{column}_n > 0 THEN m.{column}_total / m.{column}_n END AS {column}"
+            for column in USAGE_WINDOWS
+        )
+        primary = "'" + self.metric.replace("'", "''") + "'"
+        self.conn.execute(
+            f"CREATE TEMP VIEW usage_rollup AS SELECT t.account_id AS account_id, {averages},"
+            " t.last_touch AS last_touch FROM rolling_touch t"
+            f" LEFT JOIN rolling_metric m ON m.metric = {primary} AND m.account_id = t.account_id"
+        )
+        self.conn.execute(
+            "CREATE TEMP VIEW usage_rollup_metric AS"
+            f" SELECT m.metric AS metric, m.account_id AS account_id, m.latest AS latest, {averages}"
+            " FROM rolling_metric m"
+        )
 
     def move_to(self, day: dt.date) -> None:
         """The rollup for ``day``, on or after the day it stands for, a day at a time."""
         while self.day < day:
             self.day += dt.timedelta(days=1)
-            for column, (after, upto) in USAGE_WINDOWS.items():
-                entering = self.day + dt.timedelta(days=_offset(upto))
-                leaving = self.day + dt.timedelta(days=_offset(after))
-                self.conn.execute(
-                    "INSERT INTO rolling_sums (account_id, kind, total, n)"
-                    " SELECT account_id, :kind, sum(sign * value), sum(sign) FROM"
-                    " (SELECT account_id, value, 1 AS sign FROM rolling_usage WHERE date = :entering"
-                    " UNION ALL SELECT account_id, value, -1 FROM rolling_usage WHERE date = :leaving) d"
-                    " GROUP BY account_id"
-                    " ON CONFLICT (account_id, kind) DO UPDATE"
-                    " SET total = rolling_sums.total + excluded.total, n = rolling_sums.n + excluded.n",
-                    {"kind": column, "entering": entering.isoformat(), "leaving": leaving.isoformat()},
-                )
-        self._build()
+            bounds = {
+                f"{column}_{end}": (self.day + dt.timedelta(days=_offset(bound))).isoformat()
+                for column, window in USAGE_WINDOWS.items()
+                for end, bound in zip(("out", "in"), window, strict=True)
+            }
+            for name in self.windowed:
+                self.conn.execute(_ROLL_WINDOWS, {"metric": name, **bounds})
+            for name in self.latest:
+                self.conn.execute(_ROLL_LATEST, {"metric": name, "date": self.day.isoformat()})
+            self._touches()
+        self.conn.execute("UPDATE usage_rollup_day SET day = ?", (self.day.isoformat(),))
+        self.conn.execute("UPDATE usage_rollup_covers SET day = ?", (self.day.isoformat(),))
 
-    def _build(self) -> None:
-        averages = ", ".join(
-            f"(SELECT CASE WHEN s.n > 0 THEN s.total / s.n END FROM rolling_sums s"
-            f" WHERE s.account_id = a.id AND s.kind = '{column}')"
-            for column in USAGE_WINDOWS
-        )
-        self.conn.execute("DELETE FROM usage_rollup")  # the TEMP tables, named first
-        self.conn.execute("DELETE FROM usage_rollup_day")
+    def _touches(self) -> None:
+        """The last touch: the day's latest, where it has one (later than any before it)."""
+        d = self.dialect
         self.conn.execute(
-            f"INSERT INTO usage_rollup (account_id, {', '.join(USAGE_WINDOWS)}, last_touch)"
-            f" SELECT a.id, {averages}, {rolled_up(self.dialect)['last_touch']} FROM accounts a",
-            {"today": self.day.isoformat()},
-        )
-        self.conn.execute(
-            "INSERT INTO usage_rollup_day (day, metric) VALUES (?, ?)",
-            (self.day.isoformat(), self.metric),
+            "UPDATE rolling_touch SET last_touch = t.at FROM (SELECT account_id, max(at) AS at"
+            f" FROM timeline WHERE touch = 1 AND at >= {d.add_days(':yesterday', 1)}"
+            f" AND at < {d.add_days(':today', 1)} GROUP BY account_id) t"
+            " WHERE rolling_touch.account_id = t.account_id",
+            {"yesterday": (self.day - dt.timedelta(days=1)).isoformat(), "today": self.day.isoformat()},
         )
 
     def close(self) -> None:
         temp = "temp" if self.dialect.sqlite else "pg_temp"  # never the workspace's own tables
-        for table in (*_TABLES, "rolling_usage", "rolling_sums"):
+        for view in ("usage_rollup", "usage_rollup_metric"):
+            self.conn.execute(f"DROP VIEW IF EXISTS {temp}.{view}")
+        for table in (
+            "usage_rollup_day",
+            "usage_rollup_covers",
+            "rolling_usage",
+            "rolling_metric",
+            "rolling_touch",
+        ):
             self.conn.execute(f"DROP TABLE IF EXISTS {temp}.{table}")

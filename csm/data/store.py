@@ -524,6 +524,9 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+# Cached: a follow-up step's query converts every email sent of the step it follows, each day a
+# backtest replays (some 10,000 a day on the benchmark's workspace), the same ones again and again.
+@functools.lru_cache(maxsize=1 << 16)
 def local_date(timestamp: str | None, timezone: str | None) -> str | None:
     """SQL ``local_date(ts, tz)``: the ISO date of an ISO timestamp (UTC if it names no zone) in ``tz``."""
     if timestamp is None:

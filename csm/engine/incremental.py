@@ -87,6 +87,13 @@ def inputs(
     return Inputs(digest.hexdigest(), timeline, (newest, count), suppressions, schema, outbox)
 
 
+def parts_read(playbooks: Sequence[Playbook]) -> Counter[tuple[str, str]]:
+    """The usage metrics' latest values and windows the playbooks' conditions read, and by how many."""
+    steps = [c for p in playbooks for s in p.steps for c in (s.when, s.until)]
+    conditions = [c for c in [p.audience for p in playbooks] + steps if c is not None]
+    return Counter(part for c in conditions for part in {rolled_part(name) for name in c.fields} if part)
+
+
 def rolled_parts(playbooks: Sequence[Playbook]) -> set[tuple[str, str]]:
     """The usage metrics' latest values and windows two or more of the playbooks' conditions read.
 
@@ -94,10 +101,7 @@ def rolled_parts(playbooks: Sequence[Playbook]) -> set[tuple[str, str]]:
     the value for the accounts its audience lets through, at most what building it for every
     account would cost (measured at 100k: see benchmarks/RESULTS.md, the rollup kept day to day).
     """
-    steps = [c for p in playbooks for s in p.steps for c in (s.when, s.until)]
-    conditions = [c for c in [p.audience for p in playbooks] + steps if c is not None]
-    readers = Counter(part for c in conditions for part in {rolled_part(name) for name in c.fields} if part)
-    return {part for part, n in readers.items() if n >= 2}
+    return {part for part, n in parts_read(playbooks).items() if n >= 2}
 
 
 def workspace_files(folders: Iterable[Path], singles: Iterable[Path]) -> list[Path]:

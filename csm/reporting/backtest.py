@@ -12,7 +12,9 @@ to the workspace: the TEMP tables live and die with the connection's temporary
 store.
 
 The freshness gate applies as the loads stood by each day's end, and the
-usage windows are rolled forward a day at a time (:class:`csm.data.rollup.Rolling`).
+usage rollup (the usage windows, the latest values and windows of the metrics the
+playbooks read, the last touch) is rolled forward a day at a time
+(:class:`csm.data.rollup.Rolling`).
 The touch budget is the run's own (:func:`csm.mail.budget.plan`), judged on the
 mail of the backtest's world (:class:`_Budget`): a draft without room waits,
 deferred, and is drafted on the first later day its contacts have room.
@@ -38,6 +40,7 @@ from csm.data.freshness import Stale
 from csm.data.history import Shadow, first_change
 from csm.data.rollup import Rolling
 from csm.engine.drafting import budget_text
+from csm.engine.incremental import parts_read
 from csm.engine.matching import Match, StepResult, dedupe_key, held_out, stale_reads, step_rows
 from csm.engine.recipients import NO_RECIPIENT, addressing
 from csm.errors import InputError
@@ -128,7 +131,7 @@ def backtest(
     try:
         keys = _RealKeys(conn, {p.id for p in playbooks})
         shadow = Shadow(conn, start)
-        rolling = Rolling(conn, start, end, params_for(start)["primary_metric"])
+        rolling = Rolling(conn, start, end, params_for(start)["primary_metric"], parts_read(playbooks))
         mail = _Budget(conn, touch_budget or TouchBudget(), end)
         for day in days:
             shadow.move_to(day)
