@@ -231,12 +231,12 @@ def _snapshot_day(
         params,
     )
     kept = _keep_unchanged(conn, day, key)
-    score = d.round("wpoints / wsum", 1)
     conn.execute(
         f"INSERT INTO scored_day WITH vals AS (SELECT *, profile AS stage FROM health_values),"
-        f" {_scored_ctes(model, d)} SELECT account_id, {score},"
-        f" CASE WHEN {score} >= green THEN 'green' WHEN {score} >= yellow THEN 'yellow' ELSE 'red' END,"
-        " parts FROM totals WHERE wsum > 0",
+        f" {_scored_ctes(model, d)}, health AS MATERIALIZED (SELECT account_id,"
+        f" {d.round('wpoints / wsum', 1)} AS score, green, yellow, parts FROM totals WHERE wsum > 0)"
+        " SELECT account_id, score, CASE WHEN score >= green THEN 'green'"
+        " WHEN score >= yellow THEN 'yellow' ELSE 'red' END, parts FROM health",
     )
     return kept + _store_day(conn, day, key)
 
@@ -294,9 +294,12 @@ def is_current(conn: sqlite3.Connection, day: dt.date) -> bool:
 
 
 def _last_import(conn: sqlite3.Connection) -> int:
-    """The newest import's timeline id: an order no clock can upset (0: none yet)."""
-    row = conn.execute("SELECT id FROM timeline WHERE kind = 'import' ORDER BY id DESC LIMIT 1").fetchone()
-    return 0 if row is None else row[0]
+    """The newest import's timeline id: an order no clock can upset (0: none yet).
+
+    An import is the book's own row, of no account: the index on account_id finds it.
+    """
+    row = conn.execute("SELECT max(id) FROM timeline WHERE account_id IS NULL AND kind = 'import'").fetchone()
+    return row[0] or 0
 
 
 def has_history(conn: sqlite3.Connection, day: dt.date) -> bool:
