@@ -302,7 +302,7 @@ def test_a_derived_field_two_measures_read_is_computed_once(conn: Any) -> None:
         [((TODAY - dt.timedelta(days=d)).isoformat(), 27 if d < 30 else 20) for d in range(60)],
     )
     m = model(USAGE_MODEL, conn)
-    sql, _ = health.scores_cte(m, fields_for(conn))
+    sql, _ = health.values_sql(m, fields_for(conn))
     assert sql.count(fields_for(conn).sql("usage_30d")) == 1  # one range scan serves both measures
     health.snapshot(conn, m, fields_for(conn), PARAMS, [TODAY])
     score = conn.execute("SELECT score FROM health_history WHERE account_id = 'A1'").fetchone()[0]

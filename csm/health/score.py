@@ -1,25 +1,27 @@
-"""Health scores: every account scored in one SQL statement, snapshots per day, why a score moved.
+"""Health scores: every account scored set-based in SQL, snapshots per day, why a score moved.
 
-The health model (:mod:`csm.health_model`) compiles to one query: the derived
-fields the measures are built from, each computed once per account
-(``usage_30d`` serves both the usage trend and active users per seat), then the
-measures' values (materialized CTEs), their 0-100 scores, the weights of the
-account's lifecycle profile, and the weighted average. A snapshot stores that
-for every account on one day: ``health_history`` (account, date, score, band)
-and ``health_parts`` (the profile and each measure's value, score, weight and
-points, as a flat JSON array, by date); taking it again the same day replaces it. The ``health`` fields read
-these snapshots.
-"""
+The health model (:mod:`csm.health.model`) compiles to SQL: the derived fields the
+measures are built from, each computed once per account (``usage_30d`` serves both
+the usage trend and active users per seat) from only the account columns they read,
+then each measure's value, into a typed temp table of numbers; their 0-100 scores,
+the weights of the account's lifecycle profile and the weighted average are scored
+from that table. A snapshot stores that for every account on one day:
+``health_history`` (account, date, score, band) and ``health_parts`` (the profile
+and each measure's value, as a JSON array, by date); taking it again the same day
+replaces it, rewriting only the accounts whose values changed. The ``health`` fields
+read these snapshots."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from csm.data.backend import dialect_of
 from csm.data.store import get_meta, set_meta, transaction
 from csm.errors import NotFound
 from csm.language.dialect import SqlDialect
@@ -67,52 +69,57 @@ def _by_stage(model: HealthModel, default: float, pick: Any) -> str:
     return f"(CASE stage {whens} ELSE {_num(default)} END)"
 
 
-def scores_cte(model: HealthModel, fields: FieldSet) -> tuple[str, dict[str, Any]]:
-    """``WITH ... health AS (...)``: account_id, score, band, parts for every account as of :today.
+def values_sql(model: HealthModel, fields: FieldSet) -> tuple[str, dict[str, Any]]:
+    """A SELECT of account_id, profile, v0, v1, ... for every account as of :today: the lifecycle
+    profile the model weighs it by (NULL: none of its profiles) and each measure's value.
 
-    ``parts`` is ``[profile, value, value, ...]``, one value a measure: the scores, weights
-    and points follow from them and the model (:func:`breakdown_sql`), and formatting them
-    as JSON for every account cost more than scoring. Accounts that had not started by
-    :today, and accounts with no measure to score, are left out.
+    Accounts that had not started by :today are left out. Each derived field the values are
+    built from is computed once per account (``usage_30d`` serves two measures), from only
+    the account columns they read.
     """
     from csm.language.compiler import compile_value
 
     leaves = _leaf_fields(fields, ["lifecycle_stage", *(f for m in model.measures for f in m.value.fields)])
     on_leaves = _as_columns(fields, leaves)
-    d = fields.dialect
     params: dict[str, Any] = {}
     values = []
     for i, m in enumerate(model.measures):
         value = compile_value(m.value.source, on_leaves, prefix=f"m{i}_")
         params.update(value.params)
         values.append(f"({value.sql}) AS v{i}")
-    score = d.round("wpoints / wsum", 1)
+    stage = on_leaves.sql("lifecycle_stage")
+    profile = _profile(model, stage)
+    select = f"SELECT a.id AS account_id, {profile} AS profile, {', '.join(values)} FROM leaves a"
+    read = "".join(f", a.{column}" for column in _columns_read(select, leaves))
     leaf_columns = "".join(f', ({fields.sql(name)}) AS "{name}"' for name in leaves)
-    values_sql = [f"v{i}" for i in range(len(model.measures))]
     sql = (
-        "WITH leaves AS MATERIALIZED ("
-        f"SELECT a.*{leaf_columns} FROM accounts a WHERE a.start_date IS NULL OR a.start_date <= :today"
-        "), vals AS MATERIALIZED ("
-        f"SELECT a.id AS account_id, ({on_leaves.sql('lifecycle_stage')}) AS stage, {', '.join(values)}"
-        f" FROM leaves a), {_scored_ctes(model, d)}, health AS ("
-        f"SELECT account_id, {score} AS score,"
-        f" CASE WHEN {score} >= green THEN 'green'"
-        f" WHEN {score} >= yellow THEN 'yellow' ELSE 'red' END AS band,"
-        f" {d.exact_json_array(_profile(model), values_sql)} AS parts"
-        " FROM totals WHERE wsum > 0)"
+        f"WITH leaves AS MATERIALIZED (SELECT a.id{read}{leaf_columns} FROM accounts a"
+        f" WHERE a.start_date IS NULL OR a.start_date <= :today) {select}"
     )
     return sql, params
 
 
-def _profile(model: HealthModel) -> str:
-    """The account's lifecycle profile, NULL when the model has none for its stage."""
-    profiles = ", ".join(f"'{stage}'" for stage in model.profiles) or "NULL"
-    return f"CASE WHEN stage IN ({profiles}) THEN stage END"
+_COLUMN_READ = re.compile(r'\ba\.("(?:[^"]|"")+"|\w+)')  # a."name" or a.name
+
+
+def _columns_read(sql: str, leaves: list[str]) -> list[str]:
+    """The account columns ``sql`` reads of the row ``a`` besides its id and the leaves, quoted."""
+    read = {name if name.startswith('"') else f'"{name}"' for name in _COLUMN_READ.findall(sql)}
+    return sorted(read - {f'"{name}"' for name in ("id", *leaves)})
+
+
+def _profile(model: HealthModel, stage: str) -> str:
+    """The account's lifecycle profile from its ``stage``'s SQL, NULL when the model has none for it."""
+    if not model.profiles:
+        return "NULL"
+    whens = " ".join(f"WHEN '{name}' THEN '{name}'" for name in model.profiles)
+    return f"CASE ({stage}) {whens} END"
 
 
 def _scored_ctes(model: HealthModel, d: SqlDialect) -> str:
-    """``scored AS (...), totals AS (...)`` over ``vals`` (stage, v0, v1, ...): each measure's
-    score s0.. and weight w0.., the thresholds, and the weights (wsum) and points (wpoints) that count."""
+    """``scored AS (...), totals AS (...)`` over ``vals`` (stage, v0, v1, ..., and any other column,
+    kept): each measure's score s0.. and weight w0.., the thresholds, and the weights (wsum) and
+    points (wpoints) that count."""
     scores, weights, present, points = [], [], [], []
     for i, m in enumerate(model.measures):
         scores.append(f"{_score_sql(m, f'v{i}', d)} AS s{i}")
@@ -120,12 +127,11 @@ def _scored_ctes(model: HealthModel, d: SqlDialect) -> str:
         weights.append(f"{weight} AS w{i}")
         present.append(f"(CASE WHEN s{i} IS NULL THEN 0 ELSE w{i} END)")
         points.append(f"coalesce(s{i} * w{i}, 0)")
-    columns = [f"v{i}" for i in range(len(model.measures))]
     green = _by_stage(model, model.green, lambda p: p.green)
     yellow = _by_stage(model, model.yellow, lambda p: p.yellow)
     return (
         "scored AS MATERIALIZED ("
-        f"SELECT account_id, stage, {', '.join(columns)}, {', '.join(scores)}, {', '.join(weights)}"
+        f"SELECT *, {', '.join(scores)}, {', '.join(weights)}"
         f", {green} AS green, {yellow} AS yellow FROM vals"
         "), totals AS ("
         f"SELECT *, {' + '.join(present)} AS wsum, {' + '.join(points)} AS wpoints FROM scored)"
@@ -182,33 +188,76 @@ def snapshot(
     base_params: dict[str, Any],
     days: Iterable[dt.date],
 ) -> int:
-    """Score every account on each day and store it, replacing that day's snapshot; rows written.
+    """Score every account on each day and store it, replacing that day's snapshot; accounts scored.
 
-    The last import it saw is recorded for :func:`is_current`.
+    Taken again the same day with the same model (an import since, `csm health` again), only
+    the accounts whose profile or measure values changed are scored and written again: the
+    others' stored rows are what scoring them would write. The last import it saw is
+    recorded for :func:`is_current`.
     """
     from csm.health.model import scoring_key
 
-    cte, params = scores_cte(model, fields)
+    values, params = values_sql(model, fields)
     key = scoring_key(model)
-    written = 0
+    scored = 0
     with transaction(conn):
-        conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS scored_day"
-            " (account_id TEXT, score DOUBLE PRECISION, band TEXT, parts TEXT)"
-        )
+        dialect_of(conn).serialise(conn, "health snapshot")  # two at once on PostgreSQL: one, then the other
         for day in days:
-            conn.execute("DELETE FROM scored_day")
-            conn.execute(
-                f"{cte} INSERT INTO scored_day SELECT account_id, score, band, parts FROM health",
-                {**base_params, **params, "today": day.isoformat()},
-            )
-            written += _store_day(conn, day.isoformat(), key)
+            day_params = {**base_params, **params, "today": day.isoformat()}
+            scored += _snapshot_day(conn, model, fields.dialect, values, day_params, key)
         set_meta(conn, SEEN_IMPORT, str(_last_import(conn)))
-    return written
+    return scored
+
+
+def _snapshot_day(
+    conn: sqlite3.Connection, model: HealthModel, d: SqlDialect, values: str, params: dict[str, Any], key: str
+) -> int:
+    """One day's snapshot (``params``' :today), by the model (``key``); accounts scored."""
+    day = params["today"]
+    numbers = [f"v{i}" for i in range(len(model.measures))]
+    number = "" if d.sqlite else " DOUBLE PRECISION"  # SQLite keeps each value's type: 9 stays 9, not 9.0
+    for table in ("health_values", "scored_day"):
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    conn.execute(
+        "CREATE TEMP TABLE health_values (account_id TEXT, profile TEXT,"
+        f" {''.join(f'{v}{number}, ' for v in numbers)}parts TEXT)"
+    )
+    conn.execute(
+        "CREATE TEMP TABLE scored_day (account_id TEXT, score DOUBLE PRECISION, band TEXT, parts TEXT)"
+    )
+    conn.execute(
+        f"INSERT INTO health_values SELECT account_id, profile, {', '.join(numbers)},"
+        f" {d.exact_json_array('profile', numbers)} FROM ({values}) x",
+        params,
+    )
+    kept = _keep_unchanged(conn, day, key)
+    conn.execute(
+        f"INSERT INTO scored_day WITH vals AS (SELECT *, profile AS stage FROM health_values),"
+        f" {_scored_ctes(model, d)}, health AS MATERIALIZED (SELECT account_id,"
+        f" {d.round('wpoints / wsum', 1)} AS score, green, yellow, parts FROM totals WHERE wsum > 0)"
+        " SELECT account_id, score, CASE WHEN score >= green THEN 'green'"
+        " WHEN score >= yellow THEN 'yellow' ELSE 'red' END, parts FROM health",
+    )
+    return kept + _store_day(conn, day, key)
+
+
+def _keep_unchanged(conn: sqlite3.Connection, day: str, key: str) -> int:
+    """Drop from ``health_values`` the accounts whose snapshot of ``day``, by the same model,
+    holds these values already; how many. Its score and band were scored from them."""
+    same_model = conn.execute("SELECT 1 FROM health_models WHERE date = ? AND model = ?", (day, key))
+    if same_model.fetchone() is None:
+        return 0
+    return conn.execute(
+        "DELETE FROM health_values WHERE parts = (SELECT p.parts FROM health_parts p"
+        " WHERE p.date = ? AND p.account_id = health_values.account_id)"
+        " AND EXISTS (SELECT 1 FROM health_history h WHERE h.account_id = health_values.account_id"
+        " AND h.date = ? AND h.parts = '{}')",
+        (day, day),
+    ).rowcount
 
 
 def _store_day(conn: sqlite3.Connection, day: str, key: str) -> int:
-    """The scored day into ``health_history``, its values into ``health_parts`` and the model
+    """``scored_day`` into ``health_history``, its values into ``health_parts`` and the model
     (``key``) into ``health_models``; rows stored. An account's snapshot of the day is
     replaced, never duplicated.
     """
@@ -245,9 +294,12 @@ def is_current(conn: sqlite3.Connection, day: dt.date) -> bool:
 
 
 def _last_import(conn: sqlite3.Connection) -> int:
-    """The newest import's timeline id: an order no clock can upset (0: none yet)."""
-    row = conn.execute("SELECT id FROM timeline WHERE kind = 'import' ORDER BY id DESC LIMIT 1").fetchone()
-    return 0 if row is None else row[0]
+    """The newest import's timeline id: an order no clock can upset (0: none yet).
+
+    An import is the book's own row, of no account: the index on account_id finds it.
+    """
+    row = conn.execute("SELECT max(id) FROM timeline WHERE account_id IS NULL AND kind = 'import'").fetchone()
+    return row[0] or 0
 
 
 def has_history(conn: sqlite3.Connection, day: dt.date) -> bool:
@@ -333,7 +385,6 @@ def _worked_out(
     conn: sqlite3.Connection, key: str, parts: list[Any]
 ) -> tuple[str | None, dict[str, dict[str, Any]]]:
     """A snapshot's profile and measures from its stored values and the model it scored with."""
-    from csm.data.backend import dialect_of
     from csm.health.model import from_scoring_key
 
     model = from_scoring_key(key)
