@@ -10,15 +10,18 @@ from typing import Any
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "run.py"
 
 
-def test_benchmarks_print_every_figure_at_the_tiny_size(tmp_path: Path) -> None:
+def tiny_run(data: Path, *args: str) -> str:
+    """What `benchmarks/run.py --size tiny --repeat 1 ARGS...` prints, data kept in ``data``."""
+    tiny = ["--size", "tiny", "--repeat", "1", "--data", str(data)]
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--size", "tiny", "--repeat", "1", "--data", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        [sys.executable, str(SCRIPT), *tiny, *args], capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_benchmarks_print_every_figure_at_the_tiny_size(tmp_path: Path) -> None:
+    printed = tiny_run(tmp_path)
     for figure in (
         "`csm --help` wall",
         "`csm import accounts` 200 rows",
@@ -37,22 +40,14 @@ def test_benchmarks_print_every_figure_at_the_tiny_size(tmp_path: Path) -> None:
         "How cost grows",
         "`csm backtest` 90 days, 200 accounts",
     ):
-        assert figure in result.stdout, figure
+        assert figure in printed, figure
 
 
 def test_benchmarks_on_postgresql_print_their_figures_at_the_tiny_size(
     tmp_path: Path, pg_cluster: Any
 ) -> None:
     """`--backend postgresql` loads the book into the server and sets each figure beside its floor."""
-    tiny = ["--size", "tiny", "--repeat", "1", "--data", str(tmp_path)]
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), *tiny, "--backend", "postgresql", "--database", pg_cluster.admin_url],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    printed = tiny_run(tmp_path, "--backend", "postgresql", "--database", pg_cluster.admin_url)
     for figure in (
         "PostgreSQL: `csm run --dry-run` 200 accounts",
         "hand-written SQL per step",
@@ -62,4 +57,4 @@ def test_benchmarks_on_postgresql_print_their_figures_at_the_tiny_size(
         "PostgreSQL: `csm import accounts` 200 rows",
         "psycopg COPY, same table",
     ):
-        assert figure in result.stdout, figure
+        assert figure in printed, figure

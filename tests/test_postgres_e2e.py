@@ -11,7 +11,6 @@ The module's ``demo`` is the SQLite demo only (``backend`` is pinned below).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -213,7 +212,7 @@ def test_today_shows_my_own_book_found_by_my_login(drafted: tuple[Path, str, Pat
 
 
 def test_review_walks_my_drafts_and_approve_by_playbook(drafted: tuple[Path, str, Path]) -> None:
-    from test_review_tty import _read_until, start_review
+    from test_review_tty import approve_one_skip_one
 
     root, url, _solo = drafted
     order = (
@@ -221,24 +220,7 @@ def test_review_walks_my_drafts_and_approve_by_playbook(drafted: tuple[Path, str
         " WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END, id LIMIT 2"
     )
     first, second = (r[0] for r in _in(url, order, ALEX))
-    master, proc = start_review(root, columns=100)
-    seen = bytearray()
-    try:
-        _read_until(master, b"[a]pprove", seen)
-        os.write(master, b"a\n")
-        _read_until(master, b"2/", seen)
-        _read_until(master, b"[a]pprove", seen)
-        os.write(master, b"s\n")
-        _read_until(master, b"Reason", seen)
-        os.write(master, b"called them instead\n")
-        _read_until(master, b"3/", seen)
-        _read_until(master, b"[a]pprove", seen)
-        os.write(master, b"q\n")
-        _read_until(master, b"Reviewed 2 drafts.", seen)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        proc.kill()
-        os.close(master)
+    approve_one_skip_one(root, "called them instead")
     assert _in(
         url, "SELECT id, status, reason FROM outbox WHERE id IN (?, ?) ORDER BY id", first, second
     ) == sorted([(first, "approved", None), (second, "skipped", "called them instead")])

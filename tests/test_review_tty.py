@@ -43,6 +43,30 @@ def start_review(ws: Path, *, columns: int) -> tuple[int, subprocess.Popen[bytes
     return master, proc
 
 
+def approve_one_skip_one(ws: Path, reason: str) -> bytes:
+    """`csm review` in a terminal: approve the first draft, skip the second with ``reason``, quit;
+    what the terminal showed."""
+    master, proc = start_review(ws, columns=100)
+    seen = bytearray()
+    try:
+        _read_until(master, b"[a]pprove", seen)
+        os.write(master, b"a\n")
+        _read_until(master, b"2/", seen)
+        _read_until(master, b"[a]pprove", seen)
+        os.write(master, b"s\n")
+        _read_until(master, b"Reason", seen)
+        os.write(master, reason.encode() + b"\n")
+        _read_until(master, b"3/", seen)
+        _read_until(master, b"[a]pprove", seen)
+        os.write(master, b"q\n")
+        _read_until(master, b"Reviewed 2 drafts.", seen)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        os.close(master)
+    return bytes(seen)
+
+
 def test_review_walks_the_drafts(demo: Path, invoke) -> None:
     invoke("-w", str(demo), "run", "--quiet")
     conn = connect(demo)
@@ -55,24 +79,7 @@ def test_review_walks_the_drafts(demo: Path, invoke) -> None:
             " LIMIT 2"
         )
     ]
-    master, proc = start_review(demo, columns=100)
-    seen = bytearray()
-    try:
-        _read_until(master, b"[a]pprove", seen)
-        os.write(master, b"a\n")
-        _read_until(master, b"2/", seen)
-        _read_until(master, b"[a]pprove", seen)
-        os.write(master, b"s\n")
-        _read_until(master, b"Reason", seen)
-        os.write(master, b"talked to them on Friday\n")
-        _read_until(master, b"3/", seen)
-        _read_until(master, b"[a]pprove", seen)
-        os.write(master, b"q\n")
-        _read_until(master, b"Reviewed 2 drafts.", seen)
-        assert proc.wait(timeout=20) == 0
-    finally:
-        proc.kill()
-        os.close(master)
+    seen = approve_one_skip_one(demo, "talked to them on Friday")
     states = dict(
         conn.execute("SELECT id, status FROM outbox WHERE id IN (?, ?)", (first, second)).fetchall()
     )
