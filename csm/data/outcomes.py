@@ -43,8 +43,7 @@ def record_imported(conn: sqlite3.Connection, now: str) -> int:
         " SELECT a.id, CASE WHEN a.renewal_date <> '' AND a.renewal_date < :day"
         " THEN a.renewal_date ELSE :day END, a.status, 'import', :now FROM accounts a"
         " WHERE a.status IN ('renewed', 'churned')"
-        f" AND NOT EXISTS (SELECT 1 FROM {_BEFORE} b WHERE b.id = a.id AND b.status = a.status)"
-        + _REPLACING,
+        f" AND NOT EXISTS (SELECT 1 FROM {_BEFORE} b WHERE b.id = a.id AND b.status = a.status)" + _REPLACING,
         {"day": now[:10], "now": now},
     ).rowcount
     conn.execute(f"DROP TABLE {_BEFORE}")
