@@ -90,7 +90,7 @@ NAMED: dict[str, Callable[[sqlite3.Connection, int, str], Any]] = {
     "recover": lambda c, i, to: _in_write(outbox.recover)(c, i, "gone", LATER),
     "resolve": lambda c, i, to: outbox.resolve(c, i, sent=to == "sent", now=LATER),
     "defer": lambda c, i, to: _in_write(outbox.defer)(c, i, "budget spent", LATER),
-    "undefer": lambda c, i, to: _in_write(outbox.undefer)(c, i, LATER),
+    "undefer": lambda c, i, to: _in_write(outbox.undefer_each)(c, [i], LATER),
 }
 ALLOWED = [
     (action, old, new)

@@ -408,8 +408,11 @@ def connect_postgres(url: str, *, password_from: str | None = None) -> PgConnect
 
     # A DATE reads back as its ISO text, as SQLite hands it: one kind of value for every caller.
     raw.adapters.register_loader("date", TextLoader)
-    raw.execute("SET TIME ZONE 'UTC'")
-    raw.execute("SET datestyle = 'ISO, YMD'")  # a DATE as text is YYYY-MM-DD, whatever the server's default
+    # One round trip: UTC; a DATE as text is YYYY-MM-DD, whatever the server's default; and no JIT.
+    # csm's conditions are per-account subqueries over indexes, costed high at 100k accounts: JIT
+    # compiled each step's query for longer than it then ran (at-risk's steps: 23 s with it, 11 s
+    # without; benchmarks/RESULTS.md).
+    raw.execute("SET TIME ZONE 'UTC'; SET datestyle = 'ISO, YMD'; SET jit = off")
     return PgConnection(raw, url)
 
 

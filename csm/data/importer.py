@@ -147,7 +147,8 @@ def _check_and_upsert(conn: sqlite3.Connection, job: _Input) -> ImportResult:
             _add_extra_columns(conn, columns, values)
             batches, size = [values], len(values[0])
         rollup.invalidate(conn)  # built again by the next run; the fields compute until then
-        before = outcomes.decided(conn) if kind == "accounts" else None
+        if kind == "accounts":
+            outcomes.decided(conn)
         metrics: set[str] = set()
         if kind == "usage":  # remembered, so `csm check` can name a metric nothing holds
             batches = noting(batches, columns.names.index("metric"), metrics)
@@ -158,8 +159,8 @@ def _check_and_upsert(conn: sqlite3.Connection, job: _Input) -> ImportResult:
         else:
             inserted, updated, unchanged = _upsert_staged(conn, kind, columns, batches, job.now)
         result = ImportResult(kind, job.source, inserted, updated, unchanged)
-        if before is not None:
-            outcomes.record_imported(conn, before, job.now)
+        if kind == "accounts":
+            outcomes.record_imported(conn, job.now)
         if metrics:
             note(conn, metrics)
     return result
@@ -465,15 +466,24 @@ def _upsert_staged(
 def _copy_batches(
     conn: Any, table: str, columns: Columns, flags: list[bool], batches: Iterable[list[list[Any]]]
 ) -> int:
-    """Each batch's rows into ``table`` by COPY (``flags``: the BOOLEAN columns); how many rows."""
+    """Every batch's rows into ``table`` by one COPY (``flags``: the BOOLEAN columns); how many rows.
+
+    One COPY, not one a batch: the server stores a batch's rows while the next batch is read
+    and checked, instead of each side waiting for the other at every batch's end.
+    """
     total = 0
-    for values in batches:
-        folded = [
-            [None if v is None else bool(v) for v in column] if flag else column
-            for column, flag in zip(columns.fold(values), flags, strict=True)
-        ]
-        conn.copy_in(table, columns.stored, zip(*folded, strict=True))
-        total += len(values[0])
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        nonlocal total
+        for values in batches:
+            folded = [
+                [None if v is None else bool(v) for v in column] if flag else column
+                for column, flag in zip(columns.fold(values), flags, strict=True)
+            ]
+            yield from zip(*folded, strict=True)
+            total += len(values[0])
+
+    conn.copy_in(table, columns.stored, rows())
     return total
 
 

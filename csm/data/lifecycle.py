@@ -10,7 +10,7 @@ so two processes can never make the same move twice.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,33 @@ def shift(
     ``changes`` are the other columns the move sets. Raises ValueError for a
     target the move does not have (a bug, not bad input).
     """
+    sql, fixed = _shift_sql(conn, table, move, new, where, changes)
+    values = {k: v for k, v in changes.items() if not isinstance(v, Sql)}
+    return conn.execute(sql, {**params, **values, **fixed}).rowcount
+
+
+def shift_each(
+    conn: sqlite3.Connection,
+    table: str,
+    move: Move,
+    new: str,
+    where: str,
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """:func:`shift` for many rows at once: each of ``rows`` maps ``where``'s parameters and the
+    changes (the same columns in every row). One statement sent for all of them, so PostgreSQL
+    gets them in one round trip, not one a row."""
+    if not rows:
+        return
+    changes = {k: v for k, v in rows[0].items() if f":{k}" not in where}
+    sql, fixed = _shift_sql(conn, table, move, new, where, changes)
+    conn.executemany(sql, [{**row, **fixed} for row in rows])
+
+
+def _shift_sql(
+    conn: sqlite3.Connection, table: str, move: Move, new: str, where: str, changes: Mapping[str, Any]
+) -> tuple[str, dict[str, str]]:
+    """The UPDATE of a move, and its parameters that do not change from row to row."""
     if new not in move.targets:
         raise ValueError(f"a move to {move.done} ends in {' or '.join(move.targets)}, not {new}")
     if not conn.in_transaction:
@@ -58,17 +85,8 @@ def shift(
         for column, value in changes.items()
     )
     marks = ", ".join(f":_from{i}" for i in range(len(move.sources)))
-    values = {k: v for k, v in changes.items() if not isinstance(v, Sql)}
-    cursor = conn.execute(
-        f"UPDATE {table} SET status = :_new{sets} WHERE ({where}) AND status IN ({marks})",
-        {
-            **params,
-            **values,
-            "_new": new,
-            **{f"_from{i}": status for i, status in enumerate(move.sources)},
-        },
-    )
-    return cursor.rowcount
+    fixed = {"_new": new, **{f"_from{i}": status for i, status in enumerate(move.sources)}}
+    return f"UPDATE {table} SET status = :_new{sets} WHERE ({where}) AND status IN ({marks})", fixed
 
 
 def refused(noun: str, row_id: int, current: str, move: Move) -> StateError:

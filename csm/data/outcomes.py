@@ -22,36 +22,32 @@ _REPLACING = (
     " source = excluded.source, recorded_at = excluded.recorded_at"
 )
 _DECIDED = "SELECT id, status FROM accounts WHERE status IN ('renewed', 'churned')"
+_BEFORE = "csm_decided_before"  # a TEMP table: the accounts decided before an import
 
 
-def decided(conn: sqlite3.Connection) -> dict[str, str]:
-    """Accounts whose status is an outcome: read before an import, for :func:`record_imported`."""
-    return {row[0]: row[1] for row in conn.execute(_DECIDED)}
+def decided(conn: sqlite3.Connection) -> None:
+    """Note the accounts whose status is an outcome, before an import, for :func:`record_imported`."""
+    conn.execute(f"DROP TABLE IF EXISTS {_BEFORE}")
+    conn.execute(f"CREATE TEMP TABLE {_BEFORE} AS {_DECIDED}")
 
 
-def record_imported(conn: sqlite3.Connection, before: dict[str, str], now: str) -> int:
+def record_imported(conn: sqlite3.Connection, now: str) -> int:
     """Record the outcomes an import just made; the caller owns the transaction.
 
     The outcome's date is the account's renewal date when that has passed
-    (the renewal it decided), else the day of the import.
+    (the renewal it decided), else the day of the import. One statement, set-based:
+    a first import of a large book decides thousands of accounts at once.
     """
-    day = now[:10]
-    rows = [
-        (
-            row["id"],
-            min(row["renewal_date"] or day, day),
-            row["status"],
-            now,
-        )
-        for row in conn.execute(_DECIDED.replace("id, status", "id, status, renewal_date"))
-        if before.get(row["id"]) != row["status"]
-    ]
-    conn.executemany(
+    recorded = conn.execute(
         "INSERT INTO outcomes (account_id, date, outcome, source, recorded_at)"
-        " VALUES (?, ?, ?, 'import', ?)" + _REPLACING,
-        rows,
-    )
-    return len(rows)
+        " SELECT a.id, CASE WHEN a.renewal_date <> '' AND a.renewal_date < :day"
+        " THEN a.renewal_date ELSE :day END, a.status, 'import', :now FROM accounts a"
+        " WHERE a.status IN ('renewed', 'churned')"
+        f" AND NOT EXISTS (SELECT 1 FROM {_BEFORE} b WHERE b.id = a.id AND b.status = a.status)" + _REPLACING,
+        {"day": now[:10], "now": now},
+    ).rowcount
+    conn.execute(f"DROP TABLE {_BEFORE}")
+    return recorded
 
 
 def record(conn: sqlite3.Connection, account_id: str, outcome: str, day: dt.date, now: str) -> None:

@@ -267,12 +267,9 @@ def _reasons(conn: sqlite3.Connection, waiting: list[_Waiting]) -> dict[int, str
 def rebalance(conn: sqlite3.Connection, default: TouchBudget, today: dt.date, now: str) -> Plan:
     """Apply :func:`plan`: defer the drafts without room, draft again those with room (caller's write)."""
     result = plan(conn, default, today)
-    for draft_id, reason in result.defer.items():
-        if result.before.get(draft_id) != ("deferred", reason):
-            outbox.defer(conn, draft_id, reason, now)
-    for draft_id in result.keep:
-        if result.before[draft_id][0] == "deferred":
-            outbox.undefer(conn, draft_id, now)
+    deferring = {i: why for i, why in result.defer.items() if result.before.get(i) != ("deferred", why)}
+    outbox.defer_each(conn, deferring, now)
+    outbox.undefer_each(conn, [i for i in result.keep if result.before[i][0] == "deferred"], now)
     return result
 
 

@@ -265,9 +265,18 @@ def defer(conn: sqlite3.Connection, draft_id: int, reason: str, now: str) -> boo
     return _moved(conn, draft_id, "defer", "deferred", now, reason=reason)
 
 
-def undefer(conn: sqlite3.Connection, draft_id: int, now: str) -> bool:
-    """A deferred draft has room again: a draft to review (caller's transaction); False if not deferred."""
-    return _moved(conn, draft_id, "undefer", "draft", now, reason=None)
+def defer_each(conn: sqlite3.Connection, reasons: Mapping[int, str], now: str) -> None:
+    """:func:`defer` for each draft ``reasons`` names, all in one statement sent (caller's transaction)."""
+    rows = [{"id": i, "updated_at": now, "reason": why} for i, why in reasons.items()]
+    lifecycle.shift_each(conn, "outbox", MOVES["defer"], "deferred", "id = :id", rows)
+
+
+def undefer_each(conn: sqlite3.Connection, draft_ids: Iterable[int], now: str) -> None:
+    """Deferred drafts with room again: drafts to review, all in one statement sent (caller's transaction).
+
+    One no longer deferred is left as it is."""
+    rows = [{"id": i, "updated_at": now, "reason": None} for i in draft_ids]
+    lifecycle.shift_each(conn, "outbox", MOVES["undefer"], "draft", "id = :id", rows)
 
 
 def fail(conn: sqlite3.Connection, draft_id: int, reason: str, now: str) -> bool:
