@@ -26,27 +26,10 @@ BACKENDS = ["sqlite", "postgresql"]
 # Tests that fail on PostgreSQL because the product is not ported there yet, by the module that
 # must change: file -> test (without its parameters) -> why. A strict xfail on the PostgreSQL
 # parameter only: remove the entry when the port lands (the xfail then fails, as a reminder).
-_COMPLETION = "csm/cli/completion.py: reads the SQLite file (immutable=1)"
-_MORNING_CMDS = "csm/cli/morning_cmds.py: DATE values come back as date, not text"
-_PICTURES = "csm/cli/pictures.py: DATE values come back as date, not text"
 _HISTORY = "csm/data/history.py: main. qualifier"
 _OUTCOMES = "csm/data/outcomes.py"
-_SYNC = "csm/data/sync.py: the dry run's table (branch pgseq)"
-_EXPLAIN = "csm/engine/explain.py: step query GROUP BY (compiler)"
 _INCREMENTAL = "csm/engine/incremental.py: PRAGMA schema_version (branch rollup)"
-_MATCHING = "csm/engine/matching.py: step query GROUP BY (compiler)"
-_SCORE = "csm/health/score.py: the snapshot's SQL (branch pghealth)"
-_CHARTS = "csm/reporting/charts.py: DATE values come back as date, not text"
-_MORNING = "csm/reporting/morning.py: date(x, '+N days')"
-_UNTRACED = "csm run/check on PostgreSQL: the failing module not traced yet"
-_REPORT = "csm/reporting/report.py: NOT on an integer (branch pghealth)"
 _PG_PENDING_BY_FILE: dict[str, dict[str, str]] = {
-    "test_account_page.py": {
-        "test_renders_without_console_errors": _CHARTS,
-        "test_the_health_and_usage_lines_hold_the_accounts_numbers": _CHARTS,
-        "test_the_timeline_lists_the_newest_events": _CHARTS,
-        "test_touched_days_are_marked_on_both_lines": _CHARTS,
-    },
     "test_cli_backtest.py": {
         "test_the_touch_budget_defers_as_a_run_does": _HISTORY,
         "test_real_mail_counts_against_the_budget_from_the_day_it_went_out": _HISTORY,
@@ -56,17 +39,11 @@ _PG_PENDING_BY_FILE: dict[str, dict[str, str]] = {
         "test_the_demo_summer_backtests_against_what_the_csm_did": _HISTORY,
         "test_the_freshness_gate_as_it_stood_each_day": _INCREMENTAL,
     },
-    "test_cli_inbox.py": {
-        "test_a_bounce_shows_on_the_account_and_the_address_is_left_out_of_sending": _MORNING_CMDS,
-    },
     "test_cli_recipients.py": {
         "test_the_detractor_follow_up_goes_to_the_person_who_answered": _INCREMENTAL,
     },
     "test_incremental.py": {
         "test_leaving_settled_matches_out_of_a_run_changes_nothing_it_writes": _INCREMENTAL,
-    },
-    "test_pictures.py": {
-        "test_account_draws_health_and_usage_with_touched_days_on_a_terminal": _PICTURES,
     },
     "test_readme.py": {
         "test_the_sample_outputs_are_what_the_demo_prints": _INCREMENTAL,
