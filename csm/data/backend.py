@@ -55,6 +55,7 @@ class Dialect(SqlDialect):
     begin: str  # opens a write transaction
     skip_locked: str  # appended to a claim's SELECT: rows another sender holds are skipped
     begin_snapshot: str  # opens a read-only transaction that sees one moment of the database
+    temp: str  # the schema TEMP tables and views live in, resolved before the workspace's own
 
     def ddl(self, script: str) -> str:
         """A migration's SQLite DDL as this dialect runs it (identity keys, no WITHOUT ROWID)."""
@@ -110,6 +111,25 @@ class Dialect(SqlDialect):
         sequence = conn.execute("SELECT pg_get_serial_sequence(?, 'id')", (table,)).fetchone()[0]
         if sequence is not None:  # NULL: an id the rows bring (accounts' text ids)
             conn.execute(f"SELECT setval(?, coalesce(max(id), 0) + 1, false) FROM {table}", (sequence,))
+
+    def own_schema(self, conn: Any) -> str:
+        """The schema of csm's own tables, quoted: to name one a TEMP table of the same name shadows."""
+        if self.name == "sqlite":
+            return "main"
+        return _quoted(str(conn.execute("SELECT current_schema()").fetchone()[0]))
+
+    def first_per(self, key: str, order: str, columns: str, rows: str) -> str:
+        """A SELECT of ``key, columns`` over ``rows`` (a FROM item, its WHERE too): for each ``key``,
+        the row with the smallest ``order``."""
+        if self.name == "sqlite":  # SQLite takes the bare columns from the row min() picks
+            return f"SELECT {key}, {columns}, min({order}) FROM {rows} GROUP BY {key}"
+        return f"SELECT DISTINCT ON ({key}) {key}, {columns} FROM {rows} ORDER BY {key}, {order}"
+
+    def stored_value(self, document: str, column: str, table: str) -> str:
+        """``column``'s value in a JSON object (text) holding a row of ``table``, of the column's type."""
+        if self.name == "sqlite":
+            return f"json_extract({document}, '$.\"{column}\"')"
+        return f"(jsonb_populate_record(NULL::{table}, ({document})::jsonb)).{_quoted(column)}"
 
     def login(self, conn: Any) -> str | None:
         """The database login this connection acts as (``current_user``); SQLite has none."""
@@ -186,15 +206,22 @@ _PG_TYPES = {
     "date": "DATE",
     "boolean": "BOOLEAN",
 }
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 _SCHEMA_LOCK = 0x63736D  # "csm"
 _HOLD_LOCK = 0x63736E  # a draft a sender is checking
 
-SQLITE = Dialect(name="sqlite", begin="BEGIN IMMEDIATE", skip_locked="", begin_snapshot="BEGIN")
+SQLITE = Dialect(name="sqlite", begin="BEGIN IMMEDIATE", skip_locked="", begin_snapshot="BEGIN", temp="temp")
 POSTGRESQL = Dialect(
     name="postgresql",
     begin="BEGIN",
     skip_locked=" FOR UPDATE SKIP LOCKED",
     begin_snapshot="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    temp="pg_temp",
 )
 
 # SQL run once when a PostgreSQL schema is created: the functions SQLite gets from Python.
