@@ -82,6 +82,13 @@ def test_integer_columns_hold_64_bits_as_sqlites_do(db: Any) -> None:
     assert db.execute("SELECT draft_id FROM deliveries").fetchone()[0] == big
 
 
+def test_a_sum_of_integers_is_an_int_and_an_average_a_float_on_both(db: Any) -> None:
+    """PostgreSQL sums a BIGINT as NUMERIC: it reads back as SQLite's number, never a Decimal."""
+    both = "SELECT sum(CAST(x AS BIGINT)), avg(x) FROM (SELECT 1 AS x UNION ALL SELECT 2) AS t"
+    total, mean = db.execute(both).fetchone()
+    assert (type(total), total, type(mean), mean) == (int, 3, float, 1.5)
+
+
 _NARROW = (
     "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
     " AND data_type = 'integer' AND table_name <> 'csm_schema' ORDER BY table_name, column_name"

@@ -30,9 +30,12 @@ def register(app: typer.Typer) -> None:
 
 
 def runtime(ctx: typer.Context) -> Runtime:
+    """The command's workspace, database and day; the database is closed when the command ends."""
     from csm.runtime import open_runtime
 
-    return open_runtime(workspace(ctx), state(ctx).today)
+    rt = open_runtime(workspace(ctx), state(ctx).today)
+    ctx.call_on_close(rt.conn.close)
+    return rt
 
 
 def check(ctx: typer.Context) -> None:

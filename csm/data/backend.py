@@ -421,9 +421,15 @@ def password_env(url: str, env_name: str | None) -> dict[str, str]:
     return {"password": value}
 
 
-def connect_postgres(url: str, *, password_from: str | None = None) -> PgConnection:
-    """Open a PostgreSQL database by URL; the schema is csm.data.store's business."""
-    keywords = password_env(url, password_from)
+def connect_postgres(url: str, *, password_from: str | None = None, wait: int | None = None) -> PgConnection:
+    """Open a PostgreSQL database by URL; the schema is csm.data.store's business.
+
+    ``wait``: at most this many seconds for the server to answer (libpq's ``connect_timeout``);
+    None leaves it to the URL (and libpq, which waits as long as the network does).
+    """
+    keywords: dict[str, Any] = {**password_env(url, password_from)}
+    if wait is not None:
+        keywords["connect_timeout"] = wait
     try:
         import psycopg
     except ImportError:
@@ -437,11 +443,30 @@ def connect_postgres(url: str, *, password_from: str | None = None) -> PgConnect
         raise pg_problem(exc, redact(url), hidden=keywords.get("password")) from None
     from psycopg.types.string import TextLoader
 
-    # A DATE reads back as its ISO text, as SQLite hands it: one kind of value for every caller.
+    # A DATE reads back as its ISO text, and a NUMERIC (the sum of a BIGINT column, an average)
+    # as an int or a float, as SQLite hands them: one kind of value for every caller.
     raw.adapters.register_loader("date", TextLoader)
+    raw.adapters.register_loader("numeric", _number_loader())
     raw.execute("SET TIME ZONE 'UTC'")
     raw.execute("SET datestyle = 'ISO, YMD'")  # a DATE as text is YYYY-MM-DD, whatever the server's default
     return PgConnection(raw, url)
+
+
+@functools.cache
+def _number_loader() -> type:
+    """psycopg's loader of a NUMERIC as SQLite's number: an int when it is written without a
+    fraction (``sum`` of integers), else a float."""
+    from psycopg.adapt import Loader
+
+    class NumberLoader(Loader):
+        def load(self, data: Any) -> int | float:
+            text = bytes(data)
+            try:
+                return int(text)
+            except ValueError:  # 2.50, NaN, Infinity
+                return float(text)
+
+    return NumberLoader
 
 
 _KEPT = "Nothing was lost: what csm had recorded stays; the change in progress was rolled back."
