@@ -26,32 +26,7 @@ BACKENDS = ["sqlite", "postgresql"]
 # Tests that fail on PostgreSQL because the product is not ported there yet, by the module that
 # must change: file -> test (without its parameters) -> why. A strict xfail on the PostgreSQL
 # parameter only: remove the entry when the port lands (the xfail then fails, as a reminder).
-_HISTORY = "csm/data/history.py: main. qualifier"
-_OUTCOMES = "csm/data/outcomes.py"
-_INCREMENTAL = "csm/engine/incremental.py: PRAGMA schema_version (branch rollup)"
-_PG_PENDING_BY_FILE: dict[str, dict[str, str]] = {
-    "test_cli_backtest.py": {
-        "test_the_touch_budget_defers_as_a_run_does": _HISTORY,
-        "test_real_mail_counts_against_the_budget_from_the_day_it_went_out": _HISTORY,
-        "test_a_backtest_writes_nothing": _INCREMENTAL,
-        "test_each_day_is_judged_on_its_own_values": _INCREMENTAL,
-        "test_once_per_and_snoozes_as_they_stood_then": _INCREMENTAL,
-        "test_the_demo_summer_backtests_against_what_the_csm_did": _HISTORY,
-        "test_the_freshness_gate_as_it_stood_each_day": _INCREMENTAL,
-    },
-    "test_cli_recipients.py": {
-        "test_the_detractor_follow_up_goes_to_the_person_who_answered": _INCREMENTAL,
-    },
-    "test_incremental.py": {
-        "test_leaving_settled_matches_out_of_a_run_changes_nothing_it_writes": _INCREMENTAL,
-    },
-    "test_readme.py": {
-        "test_the_sample_outputs_are_what_the_demo_prints": _INCREMENTAL,
-    },
-    "test_report.py": {
-        "test_outcome_by_hand": _OUTCOMES,
-    },
-}
+_PG_PENDING_BY_FILE: dict[str, dict[str, str]] = {}
 PG_PENDING: dict[str, str] = {
     f"tests/{file}::{test}": why for file, tests in _PG_PENDING_BY_FILE.items() for test, why in tests.items()
 }
@@ -159,28 +134,40 @@ def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def _pg_demo_template(pg_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The demo built once on PostgreSQL: its folder and the database each test's copy is cloned from."""
+def _pg_demo_template(pg_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo built once on PostgreSQL, in a database of its own each test's copy is cloned from."""
     from csm.demo import build_demo
 
-    url = pg_cluster.new_database()
-    root = build_demo(tmp_path_factory.mktemp("demo-pg-template") / "demo", database=url).root
-    return root, url
+    return build_demo(
+        tmp_path_factory.mktemp("demo-pg-template") / "demo", database=pg_cluster.new_database()
+    ).root
 
 
 @pytest.fixture
-def demo(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
-    """A fresh copy of the deterministic demo workspace (today pinned to 2026-11-23), on each backend."""
+def copy_workspace(backend: str, request: pytest.FixtureRequest) -> Callable[[Path, Path], Path]:
+    """copy(source, to): a copy of the workspace folder ``source`` with a database of its own; on
+    PostgreSQL a new database cloned from the one ``source`` names (nothing may be connected to it)."""
     import shutil
 
-    if backend == "sqlite":
-        return Path(shutil.copytree(request.getfixturevalue("_demo_template"), tmp_path / "demo"))
-    template, template_url = request.getfixturevalue("_pg_demo_template")
-    url = request.getfixturevalue("pg_database")(template_url)
-    root = Path(shutil.copytree(template, tmp_path / "demo"))
-    settings = root / "csm.toml"
-    settings.write_text(settings.read_text(encoding="utf-8").replace(template_url, url), encoding="utf-8")
-    return root
+    def copy(source: Path, to: Path) -> Path:
+        root = Path(shutil.copytree(source, to))
+        if backend == "postgresql":
+            url = str(database_of(source))
+            clone = request.getfixturevalue("pg_database")(url)
+            settings = root / "csm.toml"
+            settings.write_text(settings.read_text(encoding="utf-8").replace(url, clone), encoding="utf-8")
+        return root
+
+    return copy
+
+
+@pytest.fixture
+def demo(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, copy_workspace: Callable[[Path, Path], Path]
+) -> Path:
+    """A fresh copy of the deterministic demo workspace (today pinned to 2026-11-23), on each backend."""
+    template = request.getfixturevalue("_demo_template" if backend == "sqlite" else "_pg_demo_template")
+    return copy_workspace(template, tmp_path / "demo")
 
 
 def database_of(workspace: Path) -> Path | str:

@@ -64,6 +64,49 @@ def test_extra_columns_are_seen_with_their_types(db: Any) -> None:
     assert store.extra_account_columns(db) == {"region": "text", "employees": "number", "churn_date": "date"}
 
 
+def test_integer_columns_hold_64_bits_as_sqlites_do(db: Any) -> None:
+    """An IMAP UID or UIDVALIDITY passes 2**31; a delivery's draft id goes as far as the outbox's."""
+    big = 2**40
+    with store.transaction(db):
+        db.execute(
+            "INSERT INTO mail_cursors (mailbox, uidvalidity, last_uid, updated_at)"
+            " VALUES ('INBOX', ?, ?, 't')",
+            (big, big + 1),
+        )
+        db.execute(
+            "INSERT INTO deliveries (draft_id, address, token, position, updated_at)"
+            " VALUES (?, 'a@x', 'token', 0, 't')",
+            (big,),
+        )
+    assert tuple(db.execute("SELECT uidvalidity, last_uid FROM mail_cursors").fetchone()) == (big, big + 1)
+    assert db.execute("SELECT draft_id FROM deliveries").fetchone()[0] == big
+
+
+def test_a_sum_of_integers_is_an_int_and_an_average_a_float_on_both(db: Any) -> None:
+    """PostgreSQL sums a BIGINT as NUMERIC: it reads back as SQLite's number, never a Decimal."""
+    both = "SELECT sum(CAST(x AS BIGINT)), avg(x) FROM (SELECT 1 AS x UNION ALL SELECT 2) AS t"
+    total, mean = db.execute(both).fetchone()
+    assert (type(total), total, type(mean), mean) == (int, 3, float, 1.5)
+
+
+_NARROW = (
+    "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+    " AND data_type = 'integer' AND table_name <> 'csm_schema' ORDER BY table_name, column_name"
+)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_an_older_postgresql_database_has_its_integers_widened(database: str, db: Any) -> None:
+    assert db.execute(_NARROW).fetchall() == []
+    db.execute("ALTER TABLE mail_cursors ALTER COLUMN last_uid TYPE integer")  # as migration 8 made it
+    db.execute("ALTER TABLE accounts ADD COLUMN employees integer")  # an import's, before migration 14
+    dialect_of(db).set_schema_version(db, 13)
+    again = store.connect(database)
+    assert store.schema_version(again) == store.SCHEMA_VERSION
+    assert again.execute(_NARROW).fetchall() == []
+    again.close()
+
+
 @pytest.mark.parametrize(
     ("timestamp", "zone", "expected"),
     [

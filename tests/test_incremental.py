@@ -135,11 +135,11 @@ def _queued(demo: Path) -> dict[str, list[tuple[object, ...]]]:
     }
 
 
-def test_leaving_settled_matches_out_of_a_run_changes_nothing_it_writes(demo: Path, monkeypatch) -> None:
+def test_leaving_settled_matches_out_of_a_run_changes_nothing_it_writes(
+    demo: Path, monkeypatch, copy_workspace
+) -> None:
     """A match whose draft and task exist is not carried through the run; another
     missing either is, and every match is still recorded for the report."""
-    import shutil
-
     from csm.engine.drafting import Existing
 
     assert incremental.run(open_workspace(demo, dt.date.fromisoformat(TODAY))).report is not None
@@ -152,7 +152,7 @@ def test_leaving_settled_matches_out_of_a_run_changes_nothing_it_writes(demo: Pa
             "DELETE FROM outbox WHERE id = (SELECT max(o.id) FROM outbox o JOIN tasks t USING (dedupe_key))"
         )
     conn.close()
-    unskipped = Path(shutil.copytree(demo, demo.parent / "unskipped"))
+    unskipped = copy_workspace(demo, demo.parent / "unskipped")
     next_day = dt.date.fromisoformat(TODAY) + dt.timedelta(days=1)
     settled = incremental.run(open_workspace(demo, next_day))
     monkeypatch.setattr(Existing, "settled", lambda self, step, key: False)

@@ -226,8 +226,7 @@ def test_report_json_and_table(
 
 def test_outcome_by_hand(workspace: Path, invoke: Callable[..., object]) -> None:
     conn = store.connect(database_of(workspace))
-    with conn:
-        conn.execute("INSERT INTO accounts (id, name) VALUES ('A1', 'Co')")
+    conn.execute("INSERT INTO accounts (id, name) VALUES ('A1', 'Co')")
     result = invoke("-w", str(workspace), "outcome", "A1", "churned", "--date", "2026-11-01")
     assert "Recorded: A1 churned on 2026-11-01." in result.output  # type: ignore[attr-defined]
     assert outcomes.listing(conn, "A1") == [

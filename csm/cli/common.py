@@ -48,10 +48,13 @@ def workspace(ctx: typer.Context) -> Workspace:
 
 
 def runtime(ctx: typer.Context) -> Runtime:
-    """The workspace's runtime as of "today" (``--today``, else csm.toml's, else the clock)."""
+    """The workspace's runtime as of "today" (``--today``, else csm.toml's, else the clock); its
+    database is closed when the command ends."""
     from csm.runtime import open_runtime
 
-    return open_runtime(workspace(ctx), state(ctx).today)
+    rt = open_runtime(workspace(ctx), state(ctx).today)
+    ctx.call_on_close(rt.conn.close)
+    return rt
 
 
 def database_label(ws: Workspace, *, short: bool = False) -> str:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 COMPLETE_VAR = "_CSM_COMPLETE"
 SHELLS = ("bash", "zsh", "fish")
 SHOWN = 200  # account ids offered at most
+COMPLETION_WAIT = 2  # seconds for a team's database to answer while the shell waits
 
 
 def register(app: typer.Typer) -> None:
@@ -83,10 +84,13 @@ def account_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
         rows = _postgres_rows(ws, sql, params)
     else:
         import sqlite3
+        from contextlib import closing
 
         try:
             # Immutable: a pure read that takes no lock and leaves no -wal or -shm file behind.
-            with sqlite3.connect(f"{ws.database_path.as_uri()}?mode=ro&immutable=1", uri=True) as conn:
+            with closing(
+                sqlite3.connect(f"{ws.database_path.as_uri()}?mode=ro&immutable=1", uri=True)
+            ) as conn:
                 rows = conn.execute(sql, params).fetchall()
         except sqlite3.Error:
             return []
@@ -99,7 +103,9 @@ def _postgres_rows(ws: Workspace, sql: str, params: tuple[object, ...]) -> list[
     from csm.errors import CsmError
 
     try:
-        conn = connect_postgres(ws.settings.database, password_from=ws.settings.database_password_env)
+        conn = connect_postgres(
+            ws.settings.database, password_from=ws.settings.database_password_env, wait=COMPLETION_WAIT
+        )
     except CsmError:
         return []
     import psycopg  # loaded by the connection

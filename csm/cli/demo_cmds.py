@@ -75,26 +75,31 @@ TOUR_PLAYBOOKS = (
 
 def _tour(root: Path) -> None:
     """Each built-in playbook: matches per step, then the first email it would draft."""
+    from contextlib import closing
+
     from csm import workspace
     from csm.engine.matching import evaluate
     from csm.engine.preview import render_preview
     from csm.runtime import open_runtime
 
     rt = open_runtime(workspace.load(explicit=root))
-    for playbook in rt.playbooks(TOUR_PLAYBOOKS):
-        results = evaluate(rt.conn, [playbook], rt.fields, rt.params, rt.today)
-        counts = ", ".join(f"{r.step.id} {len(r.matches)}" for r in results)
-        console.rule(f"{playbook.title} ({playbook.id})")
-        console.print(f"Matching accounts today: {counts}", highlight=False)
-        first = next((r for r in results if r.step.email and r.matches), None)
-        if first is None:
-            continue
-        account = first.matches[0]
-        preview = render_preview(rt, playbook.id, account.account_id, first.step.id)
-        console.print(f"\nStep '{first.step.id}' would draft, for {account.account_name}:\n", highlight=False)
-        for name, value in preview.headers:
-            console.print(f"  {name}: {value}", markup=False, highlight=False, soft_wrap=True)
-        console.print()
-        for line in preview.body.splitlines():
-            console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+    with closing(rt.conn):
+        for playbook in rt.playbooks(TOUR_PLAYBOOKS):
+            results = evaluate(rt.conn, [playbook], rt.fields, rt.params, rt.today)
+            counts = ", ".join(f"{r.step.id} {len(r.matches)}" for r in results)
+            console.rule(f"{playbook.title} ({playbook.id})")
+            console.print(f"Matching accounts today: {counts}", highlight=False)
+            first = next((r for r in results if r.step.email and r.matches), None)
+            if first is None:
+                continue
+            account = first.matches[0]
+            preview = render_preview(rt, playbook.id, account.account_id, first.step.id)
+            console.print(
+                f"\nStep '{first.step.id}' would draft, for {account.account_name}:\n", highlight=False
+            )
+            for name, value in preview.headers:
+                console.print(f"  {name}: {value}", markup=False, highlight=False, soft_wrap=True)
+            console.print()
+            for line in preview.body.splitlines():
+                console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"\nNext: csm -w {shlex.quote(str(root))} today", markup=False, soft_wrap=True)

@@ -74,11 +74,11 @@ def sync_ref(source: str) -> str:
 
 def last_loads(conn: sqlite3.Connection, as_of: dt.date | None = None) -> dict[str, str]:
     """The last time each ``import:<kind>`` and ``sync:<source>`` was recorded (by the end of ``as_of``)."""
-    until = "" if as_of is None else " AND at < date(:as_of, '+1 day')"
+    until = "" if as_of is None else " AND at < :next_day"
     rows = conn.execute(
         "SELECT ref, max(at) FROM timeline WHERE account_id IS NULL"
         f" AND (ref LIKE 'import:%' OR ref LIKE 'sync:%'){until} GROUP BY ref",
-        {"as_of": None if as_of is None else as_of.isoformat()},
+        {"next_day": None if as_of is None else (as_of + dt.timedelta(days=1)).isoformat()},
     )
     return dict(rows.fetchall())
 

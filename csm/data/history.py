@@ -7,7 +7,7 @@ holding). A row the upsert leaves alone costs nothing, and a first import
 writes no history at all: the table's current values are the newest version.
 
 :func:`shadow` rebuilds the tables as they stood on a past day as TEMP tables
-of the same name, which SQLite resolves before the workspace's own, so every
+of the same name, which SQLite and PostgreSQL resolve before the workspace's own, so every
 query csm runs (the step queries, the recipients) reads that day's values and
 nothing is written to the workspace. Before the oldest change recorded, the
 oldest values kept stand in: history starts with the first import that
@@ -118,22 +118,23 @@ def keep_before(conn: sqlite3.Connection, kind: str, now: str, changing: str) ->
     )
 
 
-def _as_of_select(conn: sqlite3.Connection, kind: str, where: str) -> str:
-    """Each row of ``kind`` as it stood on :day: the oldest version that held past it, else the row."""
-    spec = _KEPT[kind]
-    columns = _columns(conn, spec.table)
+def _as_of_select(conn: sqlite3.Connection, own: str, kind: str, where: str) -> str:
+    """Each row of ``kind`` as it stood on :day: the oldest version that held past it, else the row.
+
+    ``own``: the schema of the workspace's tables (:meth:`~csm.data.backend.Dialect.own_schema`).
+    """
+    spec, d = _KEPT[kind], dialect_of(conn)
+    table = f"{own}.{spec.table}"
     join = " AND ".join(f"v.{h} = a.{_quoted(k)}" for h, k in zip(_HISTORY_KEY[kind], spec.key, strict=True))
     picked = ", ".join(
-        f"CASE WHEN v.data IS NULL THEN a.{_quoted(c)} ELSE json_extract(v.data, '$.\"{c}\"') END"
-        for c in columns
+        f"CASE WHEN v.data IS NULL THEN a.{_quoted(c)} ELSE {d.stored_value('v.data', c, table)} END"
+        for c in _columns(conn, spec.table)
     )
     history_key = ", ".join(_HISTORY_KEY[kind])
-    # min(valid_until) picks the version that held on :day; SQLite takes `data` from that same row.
-    versions = (
-        f"SELECT {history_key}, data, min(valid_until) FROM main.{spec.history}"
-        f" WHERE valid_until > :day GROUP BY {history_key}"
+    versions = d.first_per(
+        history_key, "valid_until", "data", f"{own}.{spec.history} WHERE valid_until > :day"
     )
-    return f"SELECT {picked} FROM main.{spec.table} a LEFT JOIN ({versions}) v ON {join} {where}"
+    return f"SELECT {picked} FROM {table} a LEFT JOIN ({versions}) v ON {join} {where}"
 
 
 class Shadow:
@@ -146,11 +147,14 @@ class Shadow:
     def __init__(self, conn: sqlite3.Connection, day: dt.date) -> None:
         self.conn = conn
         self.day: dt.date | None = None
+        d = dialect_of(conn)
+        self.own, self.temp, self.next_day = d.own_schema(conn), d.temp, d.add_days(":day", 1)
         for table in ("accounts", "contacts", "snoozes", "suppressions"):
-            conn.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM main.{table} WHERE 0")
-        conn.execute("CREATE INDEX temp.accounts_renewal ON accounts(renewal_date)")
-        conn.execute("CREATE INDEX temp.accounts_id ON accounts(id)")
-        conn.execute("CREATE INDEX temp.contacts_account ON contacts(account_id)")
+            conn.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {self.own}.{table} WHERE 1 = 0")
+        # Unqualified: each index goes with its (TEMP) table.
+        conn.execute("CREATE INDEX accounts_renewal ON accounts(renewal_date)")
+        conn.execute("CREATE INDEX accounts_id ON accounts(id)")
+        conn.execute("CREATE INDEX contacts_account ON contacts(account_id)")
         self.move_to(day)
 
     def move_to(self, day: dt.date) -> None:
@@ -160,33 +164,33 @@ class Shadow:
             self._rebuild(kind, params, full=self.day is None)
         # Snoozes and suppressions are dated when made; those made after the day did not exist yet.
         for table in ("snoozes", "suppressions"):
-            self.conn.execute(f"DELETE FROM temp.{table}")
+            self.conn.execute(f"DELETE FROM {self.temp}.{table}")
             self.conn.execute(
-                f"INSERT INTO temp.{table} SELECT * FROM main.{table}"
-                " WHERE created_at < date(:day, '+1 day')",
+                f"INSERT INTO {self.temp}.{table} SELECT * FROM {self.own}.{table}"
+                f" WHERE created_at < {self.next_day}",
                 params,
             )
         self.day = day
 
     def _rebuild(self, kind: str, params: dict[str, str], *, full: bool) -> None:
         """All rows (``full``), else those whose values changed since the day before."""
-        spec = _KEPT[kind]
+        spec, shadow = _KEPT[kind], f"{self.temp}.{_KEPT[kind].table}"
         if full:
-            self.conn.execute(f"INSERT INTO temp.{spec.table} {_as_of_select(self.conn, kind, '')}", params)
+            self.conn.execute(f"INSERT INTO {shadow} {_as_of_select(self.conn, self.own, kind, '')}", params)
             return
         history_key = ", ".join(_HISTORY_KEY[kind])
         changed = (
-            f"SELECT {history_key} FROM main.{spec.history}"
+            f"SELECT {history_key} FROM {self.own}.{spec.history}"
             " WHERE valid_until > :since AND valid_until <= :day"
         )
         key = ", ".join(_quoted(k) for k in spec.key)
-        self.conn.execute(f"DELETE FROM temp.{spec.table} WHERE ({key}) IN ({changed})", params)
+        self.conn.execute(f"DELETE FROM {shadow} WHERE ({key}) IN ({changed})", params)
         where = f"WHERE ({', '.join(f'a.{_quoted(k)}' for k in spec.key)}) IN ({changed})"
-        self.conn.execute(f"INSERT INTO temp.{spec.table} {_as_of_select(self.conn, kind, where)}", params)
+        self.conn.execute(f"INSERT INTO {shadow} {_as_of_select(self.conn, self.own, kind, where)}", params)
 
     def close(self) -> None:
         for table in ("accounts", "contacts", "snoozes", "suppressions"):
-            self.conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+            self.conn.execute(f"DROP TABLE IF EXISTS {self.temp}.{table}")
 
 
 def first_change(conn: sqlite3.Connection) -> str | None:

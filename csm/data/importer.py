@@ -346,17 +346,12 @@ def _describe_key(names: tuple[str, ...], key: tuple[Any, ...]) -> str:
     return ", ".join(f"{n} {v!r}" for n, v in zip(names, key, strict=True))
 
 
-_PG_DECLARED = {"INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION"}
-
-
 def _add_extra_columns(conn: sqlite3.Connection, columns: Columns, values: list[list[Any]]) -> None:
     """Give each new column the narrowest type all its values fit, and add it."""
     for index, col in enumerate(columns.names):
         if col in columns.new_extras:
             declared, values[index] = infer_type(values[index])
-            if dialect_of(conn).name != "sqlite":  # 64-bit integers and floats, as SQLite's
-                declared = _PG_DECLARED.get(declared, declared)
-            conn.execute(f'ALTER TABLE {columns.kind} ADD COLUMN "{col}" {declared}')
+            conn.execute(f'ALTER TABLE {columns.kind} ADD COLUMN "{col}" {dialect_of(conn).ddl(declared)}')
 
 
 def _upsert(

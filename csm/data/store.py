@@ -458,6 +458,27 @@ def _migration_13(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX outbox_updated ON outbox(updated_at)")
 
 
+def _migration_14(conn: sqlite3.Connection) -> None:
+    """On PostgreSQL, every INTEGER column becomes BIGINT: a SQLite INTEGER holds 64 bits, and so
+    must the same column there (an IMAP UID or UIDVALIDITY passes 2**31, a draft id in deliveries
+    and replies goes as far as the outbox's own). New databases get BIGINT from ``Dialect.ddl``.
+    """
+    if not isinstance(conn, PgConnection):
+        return
+    narrow: dict[str, list[str]] = {}
+    for table, column in conn.execute(
+        "SELECT c.table_name, c.column_name FROM information_schema.columns c"
+        " JOIN information_schema.tables t USING (table_schema, table_name)"
+        " WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'"
+        " AND c.data_type = 'integer' AND c.table_name <> 'csm_schema'"
+        " ORDER BY c.table_name, c.ordinal_position"
+    ):
+        narrow.setdefault(table, []).append(column)
+    for table, columns in narrow.items():  # one ALTER a table: each is rewritten once
+        wider = ", ".join(f'ALTER COLUMN "{c}" TYPE BIGINT' for c in columns)
+        conn.execute(f'ALTER TABLE "{table}" {wider}')
+
+
 # Numbered migrations: index + 1 is the schema version each one produces.
 # Append only; never edit one that has shipped.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
@@ -474,6 +495,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_11,
     _migration_12,
     _migration_13,
+    _migration_14,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -61,8 +61,11 @@ class SqlDialect:
         return column if self.sqlite else f"({column})::text"
 
     def truth(self, column: str) -> str:
-        """A stored true/false column as a boolean (SQLite and csm's own tables hold 0/1)."""
-        return column if self.sqlite else f"({column})::boolean"
+        """A stored true/false column as a boolean (SQLite and csm's own tables hold 0/1).
+
+        On PostgreSQL through integer: a BIGINT has no cast to boolean, an imported BOOLEAN one to integer.
+        """
+        return column if self.sqlite else f"({column})::integer::boolean"
 
     def divide(self, dividend: str, divisor: str) -> str:
         """``dividend / divisor`` as a real number, NULL when the divisor is 0 (as SQLite gives it)."""

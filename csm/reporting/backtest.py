@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from csm.data.backend import dialect_of
 from csm.data.freshness import Stale
 from csm.data.history import Shadow, first_change
 from csm.data.rollup import Rolling
@@ -264,28 +265,32 @@ class _Budget:
 
     def __init__(self, conn: sqlite3.Connection, default: TouchBudget, end: dt.date) -> None:
         self.conn, self.default = conn, default
-        conn.execute("CREATE TEMP TABLE backtest_mail AS SELECT * FROM main.outbox WHERE 0")
-        conn.execute("CREATE INDEX temp.backtest_mail_id ON backtest_mail(id)")
-        conn.execute("CREATE INDEX temp.backtest_mail_status ON backtest_mail(status)")
+        d = dialect_of(conn)
+        own, self.temp = d.own_schema(conn), d.temp
+        conn.execute(f"CREATE TEMP TABLE backtest_mail AS SELECT * FROM {own}.outbox WHERE 1 = 0")
+        conn.execute("CREATE INDEX backtest_mail_id ON backtest_mail(id)")
+        conn.execute("CREATE INDEX backtest_mail_status ON backtest_mail(status)")
         # Each email's recipients, so a day's view holds only the mail to the drafts' own contacts.
         conn.execute(
-            "CREATE TEMP TABLE backtest_to (id INTEGER NOT NULL, address TEXT NOT NULL,"
-            " PRIMARY KEY (id, address)) WITHOUT ROWID"
+            d.ddl(
+                "CREATE TEMP TABLE backtest_to (id INTEGER NOT NULL, address TEXT NOT NULL,"
+                " PRIMARY KEY (id, address)) WITHOUT ROWID"
+            )
         )
-        conn.execute("CREATE INDEX temp.backtest_to_address ON backtest_to(address)")
-        self.next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM main.outbox").fetchone()[0]
+        conn.execute("CREATE INDEX backtest_to_address ON backtest_to(address)")
+        self.next_id = conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {own}.outbox").fetchone()[0]
         self.steps: dict[int, StepBacktest] = {}  # the backtest's drafts still to judge (draft, deferred)
         # The real mail sent before the last day, read once, latest first: each day moves in what
         # went out before it.
         cursor = conn.cursor()
         cursor.row_factory = None
         cursor.execute(
-            "SELECT sent_at, id, to_addrs, cc, * FROM main.outbox WHERE status = 'sent' AND sent_at < ?"
+            f"SELECT sent_at, id, to_addrs, cc, * FROM {own}.outbox WHERE status = 'sent' AND sent_at < ?"
             " ORDER BY sent_at DESC",
             (end.isoformat(),),
         )
         self.insert_sent = (
-            f"INSERT INTO temp.backtest_mail VALUES ({', '.join('?' * (len(cursor.description) - 4))})"
+            f"INSERT INTO {self.temp}.backtest_mail VALUES ({', '.join('?' * (len(cursor.description) - 4))})"
         )
         self.unsent: list[tuple[Any, ...]] = cursor.fetchall()  # (sent_at, id, to_addrs, cc, *row)
         self.new: list[tuple[Any, ...]] = []  # the day's drafts (rows of backtest_mail), and their recipients
@@ -317,13 +322,14 @@ class _Budget:
     def settle(self, day: dt.date) -> list[tuple[StepBacktest, bool]]:
         """Judge the waiting drafts on ``day``: (step, deferred now) for each drafted or newly deferred."""
         self.conn.executemany(
-            "INSERT INTO temp.backtest_mail (id, status, playbook, step, account_id, to_addrs, cc, subject,"
-            " priority, touch_budget, created_at, updated_at)"
+            f"INSERT INTO {self.temp}.backtest_mail (id, status, playbook, step, account_id, to_addrs, cc,"
+            " subject, priority, touch_budget, created_at, updated_at)"
             " VALUES (?, 'draft', ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?)",
             self.new,
         )
         self.conn.executemany(
-            "INSERT OR IGNORE INTO temp.backtest_to (id, address) VALUES (?, ?)", self.new_to
+            f"INSERT INTO {self.temp}.backtest_to (id, address) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            self.new_to,
         )
         self.new, self.new_to = [], []
         sent = []
@@ -331,22 +337,22 @@ class _Budget:
             sent.append(self.unsent.pop())
         self.conn.executemany(self.insert_sent, [row[4:] for row in sent])
         self.conn.executemany(
-            "INSERT OR IGNORE INTO temp.backtest_to (id, address) VALUES (?, ?)",
+            f"INSERT INTO {self.temp}.backtest_to (id, address) VALUES (?, ?) ON CONFLICT DO NOTHING",
             [(row[1], address) for row in sent for address in addresses(row[2], row[3])],
         )
         if not self.steps:
             return []
         # Mail to nobody a waiting draft writes to cannot change a verdict: left out, plan reads less.
         self.conn.execute(
-            "CREATE TEMP VIEW outbox AS SELECT * FROM temp.backtest_mail"
-            " WHERE status IN ('draft', 'deferred') OR id IN (SELECT t.id FROM temp.backtest_to t"
-            " WHERE t.address IN (SELECT w.address FROM temp.backtest_to w"
-            " JOIN temp.backtest_mail m ON m.id = w.id WHERE m.status IN ('draft', 'deferred')))"
+            f"CREATE TEMP VIEW outbox AS SELECT * FROM {self.temp}.backtest_mail"
+            f" WHERE status IN ('draft', 'deferred') OR id IN (SELECT t.id FROM {self.temp}.backtest_to t"
+            f" WHERE t.address IN (SELECT w.address FROM {self.temp}.backtest_to w"
+            f" JOIN {self.temp}.backtest_mail m ON m.id = w.id WHERE m.status IN ('draft', 'deferred')))"
         )
         try:
             found = budget.plan(self.conn, self.default, day)
         finally:
-            self.conn.execute("DROP VIEW temp.outbox")
+            self.conn.execute(f"DROP VIEW {self.temp}.outbox")
         settled = []
         for draft_id in found.keep:
             settled.append((self.steps.pop(draft_id), False))
@@ -358,14 +364,14 @@ class _Budget:
 
     def _set(self, status: str, ids: Sequence[int], day: dt.date) -> None:
         self.conn.executemany(
-            "UPDATE temp.backtest_mail SET status = ?, sent_at = ? WHERE id = ?",
+            f"UPDATE {self.temp}.backtest_mail SET status = ?, sent_at = ? WHERE id = ?",
             [(status, day.isoformat() if status == "sent" else None, i) for i in ids],
         )
 
     def close(self) -> None:
-        self.conn.execute("DROP VIEW IF EXISTS temp.outbox")
-        self.conn.execute("DROP TABLE IF EXISTS temp.backtest_mail")
-        self.conn.execute("DROP TABLE IF EXISTS temp.backtest_to")
+        self.conn.execute(f"DROP VIEW IF EXISTS {self.temp}.outbox")
+        self.conn.execute(f"DROP TABLE IF EXISTS {self.temp}.backtest_mail")
+        self.conn.execute(f"DROP TABLE IF EXISTS {self.temp}.backtest_to")
 
 
 _REAL = {
