@@ -209,39 +209,33 @@ def figures(server: Server, data: Path, tmp: Path, size: int, repeat: int, only:
 
         return one
 
-    if "evaluate" in only:
+    def against_hand(label: str, args: list[str], hand: list[str], floor: str) -> None:
         peaks: list[float] = []
-        ours, base = medians(
-            repeat,
-            timed(csm("-w", str(ws), "run", "--dry-run"), peaks),
-            lambda: run(_hand_script(book, False, True))[0],
-        )
+        ours, base = medians(repeat, timed(csm("-w", str(ws), *args), peaks), lambda: run(hand)[0])
         rows.append(
             Row(
-                f"PostgreSQL: `csm run --dry-run` {size:,} accounts{note}",
+                label,
                 f"{ours:.2f} s, {max(peaks):.0f} MB",
-                f"hand-written SQL per step {base:.2f} s",
+                f"{floor} {base:.2f} s",
                 ours / base,
                 "<= 1.5x",
                 ours / base <= 1.5,
             )
+        )
+
+    if "evaluate" in only:
+        against_hand(
+            f"PostgreSQL: `csm run --dry-run` {size:,} accounts{note}",
+            ["run", "--dry-run"],
+            _hand_script(book, False, True),
+            "hand-written SQL per step",
         )
     if "morning" in only:
-        peaks = []
-        ours, base = medians(
-            repeat,
-            timed(csm("-w", str(ws), "today", "--no-run"), peaks),
-            lambda: run(_hand_script(book, True, False))[0],
-        )
-        rows.append(
-            Row(
-                f"PostgreSQL: `csm today --no-run` {size:,} accounts",
-                f"{ours:.2f} s, {max(peaks):.0f} MB",
-                f"hand-written morning list {base:.2f} s",
-                ours / base,
-                "<= 1.5x",
-                ours / base <= 1.5,
-            )
+        against_hand(
+            f"PostgreSQL: `csm today --no-run` {size:,} accounts",
+            ["today", "--no-run"],
+            _hand_script(book, True, False),
+            "hand-written morning list",
         )
         rows.extend(_today_rows(server, book, data, tmp, size, repeat, note))
     if "import" in only:
