@@ -461,24 +461,19 @@ def _upsert_staged(
 def _copy_batches(
     conn: Any, table: str, columns: Columns, flags: list[bool], batches: Iterable[list[list[Any]]]
 ) -> int:
-    """Every batch's rows into ``table`` by one COPY (``flags``: the BOOLEAN columns); how many rows.
+    """Each batch's rows into ``table`` by COPY (``flags``: the BOOLEAN columns); how many rows.
 
-    One COPY, not one a batch: the server stores a batch's rows while the next batch is read
-    and checked, instead of each side waiting for the other at every batch's end.
+    A COPY a batch, not one for all: between batches the connection is free, so the import's
+    progress (and whatever it reads) sees the rows stored so far; one COPY bought about 5%.
     """
     total = 0
-
-    def rows() -> Iterator[tuple[Any, ...]]:
-        nonlocal total
-        for values in batches:
-            folded = [
-                [None if v is None else bool(v) for v in column] if flag else column
-                for column, flag in zip(columns.fold(values), flags, strict=True)
-            ]
-            yield from zip(*folded, strict=True)
-            total += len(values[0])
-
-    conn.copy_in(table, columns.stored, rows())
+    for values in batches:
+        folded = [
+            [None if v is None else bool(v) for v in column] if flag else column
+            for column, flag in zip(columns.fold(values), flags, strict=True)
+        ]
+        conn.copy_in(table, columns.stored, zip(*folded, strict=True))
+        total += len(values[0])
     return total
 
 
