@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from csm.data.backend import dialect_of
 from csm.mail import outbox
@@ -43,9 +43,14 @@ GONE = ("sent", "sending", "unknown")  # went out, or may have
 HELD = ("approved",)  # a person said yes: keeps its place
 CONTENDERS = ("draft", "deferred")
 _COLUMNS = (
-    "SELECT o.id, o.status, o.playbook, o.step, o.account_id, a.name AS account_name, o.to_addrs, o.cc,"
+    "SELECT o.id, o.status, o.account_id, a.name AS account_name, o.to_addrs, o.cc,"
     " o.subject, o.priority, o.touch_budget, o.reason, o.created_at,"
     " coalesce(o.sent_at, o.updated_at) AS out_at"
+)
+# The columns by position: a row is read by index, a plain tuple where it can be (a plan reads
+# every waiting draft, and looking a column up by name was most of its cost).
+(_ID, _STATUS, _ACCOUNT, _ACCOUNT_NAME, _TO, _CC, _SUBJECT, _PRIORITY, _BUDGET, _REASON, _CREATED, _OUT) = (
+    range(12)
 )
 _SELECT = _COLUMNS + " FROM outbox o LEFT JOIN accounts a ON a.id = o.account_id WHERE "
 _GONE_SINCE = "o.status IN ('sending', 'unknown') OR (o.status = 'sent' AND o.sent_at >= :since)"
@@ -59,8 +64,7 @@ def budget_of(text: str | None, default: TouchBudget) -> TouchBudget:
     return TouchBudget(int(max_emails), int(per_days))
 
 
-@dataclass(frozen=True)
-class _Email:
+class _Email(NamedTuple):
     id: int
     status: str
     subject: str
@@ -69,15 +73,15 @@ class _Email:
     addresses: frozenset[str]
 
 
-def _email(row: sqlite3.Row) -> _Email:
-    out_day = row["out_at"][:10] if row["status"] in GONE else ""
+def _email(row: Sequence[Any]) -> _Email:
+    status = row[_STATUS]
     return _Email(
-        row["id"],
-        row["status"],
-        row["subject"],
-        row["account_name"] or "",
-        out_day,
-        frozenset(_addresses(row["to_addrs"], row["cc"])),
+        row[_ID],
+        status,
+        row[_SUBJECT],
+        row[_ACCOUNT_NAME] or "",
+        row[_OUT][:10] if status in GONE else "",
+        frozenset(_addresses(row[_TO], row[_CC])),
     )
 
 
@@ -101,19 +105,20 @@ def _window_start(today: dt.date, budget: TouchBudget) -> str:
 def plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date) -> Plan:
     """Rank every waiting draft against its contacts' budgets (see the module docstring)."""
     longest = max([default.per_days, *_override_days(conn)])
-    rows = list(conn.execute(_SELECT + "o.status IN ('draft', 'approved', 'deferred')"))
-    emails = {row["id"]: _email(row) for row in rows}
-    wanted = {a for row in rows if row["status"] in CONTENDERS for a in emails[row["id"]].addresses}
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    rows = cursor.execute(_SELECT + "o.status IN ('draft', 'approved', 'deferred')").fetchall()
+    emails = {row[_ID]: _email(row) for row in rows}
+    contenders = [r for r in rows if r[_STATUS] in CONTENDERS]
+    wanted = {a for row in contenders for a in emails[row[_ID]].addresses}
     gone = _gone_to(conn, wanted, (today - dt.timedelta(days=longest)).isoformat())
     counting = _ByAddress(sorted([*gone, *(e for e in emails.values() if e.status in HELD)], key=_by_id))
-    contenders = sorted(
-        (r for r in rows if r["status"] in CONTENDERS),
-        key=lambda r: (RANK.get(r["priority"], 2), r["created_at"], r["id"]),
-    )
-    result = Plan(before={r["id"]: (r["status"], r["reason"]) for r in contenders})
+    contenders.sort(key=lambda r: (RANK.get(r[_PRIORITY], 2), r[_CREATED], r[_ID]))
+    result = Plan(before={r[_ID]: (r[_STATUS], r[_REASON]) for r in contenders})
     waiting: list[_Waiting] = []
+    budgets = {text: budget_of(text, default) for text in {r[_BUDGET] for r in contenders}}
     for row in contenders:
-        email, budget = emails[row["id"]], budget_of(row["touch_budget"], default)
+        email, budget = emails[row[_ID]], budgets[row[_BUDGET]]
         full = _full(email, budget, today, counting)
         if full is None:
             result.keep.append(email.id)
@@ -194,6 +199,10 @@ class _ByAddress:
         for address in email.addresses:
             self._by.setdefault(address, []).append(email)
 
+    def names_any(self, addresses: frozenset[str]) -> bool:
+        """Whether any email counted so far goes to one of ``addresses``."""
+        return not self._by.keys().isdisjoint(addresses)
+
     def holding(self, address: str, start: str, besides: int) -> list[_Email]:
         """The emails to ``address`` waiting, or gone out on or after ``start`` (not ``besides``)."""
         return [
@@ -205,7 +214,7 @@ def _full(
     email: _Email, budget: TouchBudget, today: dt.date, counting: _ByAddress
 ) -> tuple[str, list[_Email]] | None:
     """The first recipient of ``email`` whose budget is spent, and the emails spending it; None: room."""
-    if budget.off:
+    if budget.off or not counting.names_any(email.addresses):  # a budget holds one email at least
         return None
     start = _window_start(today, budget)
     for address in sorted(email.addresses):
@@ -233,14 +242,13 @@ def _who(conn: sqlite3.Connection, waiting: list[_Waiting]) -> dict[tuple[str, s
             contacts.setdefault((row["account_id"], row["email"].lower()), row)
     found = {}
     for draft, _, address, _ in waiting:
-        row = contacts.get((draft["account_id"], address))
+        account = draft[_ACCOUNT]
+        row = contacts.get((account, address))
         if row is None:
-            found[draft["account_id"], address] = address
+            found[account, address] = address
             continue
         role = (row["role"] or ("primary contact" if row["is_primary"] else "contact")).replace("_", " ")
-        found[draft["account_id"], address] = (
-            f"{draft['account_name'] or ''}'s {role} {row['name'] or address}".rstrip()
-        )
+        found[account, address] = f"{draft[_ACCOUNT_NAME] or ''}'s {role} {row['name'] or address}".rstrip()
     return found
 
 
@@ -257,8 +265,8 @@ def _reasons(conn: sqlite3.Connection, waiting: list[_Waiting]) -> dict[int, str
     for row, budget, address, holding in waiting:
         held = ", ".join(_held(e) for e in holding[:-1])
         held = f"{held} and {_held(holding[-1])}" if held else _held(holding[-1])
-        reasons[row["id"]] = (
-            f"deferred: {who[row['account_id'], address]} already has {held}"
+        reasons[row[_ID]] = (
+            f"deferred: {who[row[_ACCOUNT], address]} already has {held}"
             f" within {budget.per_days} days ({budget})"
         )
     return reasons
