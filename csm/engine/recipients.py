@@ -17,9 +17,8 @@ accounts are both kept; :mod:`csm.mail.overlaps` names them to the reviewer.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Container, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection, Container, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from csm.data.backend import dialect_of
 from csm.language.playbooks import RESPONDENT
@@ -34,8 +33,7 @@ NO_RECIPIENT = ":no-recipient"  # suffix of the dedupe key of a skipped row and 
 NOTE_KEY = "recipients"  # the key in a draft's why naming a role nobody holds
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(NamedTuple):  # a tuple, not a dataclass: one a draft, tens of thousands a run
     name: str
     email: str
     role: str
@@ -56,8 +54,7 @@ def _either(roles: Sequence[str], *, human: bool = False, joiner: str = " or ") 
     return joiner.join(_role_text(r, human=human) for r in roles)
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     """The recipients chosen for one draft, and what was missing on the way."""
 
     people: tuple[Recipient, ...]
@@ -98,10 +95,16 @@ class Choice:
         return f"{self._nobody(account_name)}; to the {held} only"
 
 
-def _holds(row: sqlite3.Row, role: str, respondent: str | None) -> bool:
+def _holders(contacts: Sequence[sqlite3.Row], role: str, respondent: str | None) -> list[sqlite3.Row]:
+    """The contacts holding ``role``: one test a role, not a function call a contact."""
     if role == RESPONDENT:
-        return respondent is not None and row["email"].lower() == respondent.lower()
-    return bool(row["is_primary"]) if role == "primary" else row["role"] == role
+        if respondent is None:
+            return []
+        wanted = respondent.lower()
+        return [row for row in contacts if row["email"].lower() == wanted]
+    if role == "primary":
+        return [row for row in contacts if row["is_primary"]]
+    return [row for row in contacts if row["role"] == role]
 
 
 def _person(row: sqlite3.Row) -> Recipient:
@@ -121,7 +124,7 @@ def choose(
     missing: list[str] = []
     unsubscribed: list[str] = []
     for role in roles:
-        holders = [row for row in contacts if _holds(row, role, respondent)]
+        holders = _holders(contacts, role, respondent)
         reachable = [row for row in holders if row["reachable"]]
         if not reachable:
             missing.append(role)
@@ -142,17 +145,41 @@ _CONTACTS = (
     "SELECT c.account_id, c.name, c.email, c.role, c.title, c.is_primary,"
     " (c.unsubscribed = 0 AND c.bounced_at IS NULL AND NOT EXISTS"
     " (SELECT 1 FROM suppressions s WHERE s.email = lower(c.email))) AS reachable"
-    " FROM contacts c WHERE c.account_id IN ({marks}) AND c.left_at IS NULL"
+    " FROM contacts c WHERE c.account_id IN ({marks}) AND c.left_at IS NULL{holding}"
     " ORDER BY c.account_id, c.is_primary DESC, c.name"
 )
 
 
-def account_contacts(conn: sqlite3.Connection, account_ids: Sequence[str]) -> dict[str, list[sqlite3.Row]]:
-    """Each account's contacts who have not left it, flagged ``reachable`` when they may be emailed."""
+def named_roles(steps: Iterable[Step]) -> frozenset[str] | None:
+    """The roles these steps' emails are addressed to, which :func:`choose` picks from with the
+    primary contact; None when one names ``respondent`` (matched by address: any contact may be)."""
+    roles: set[str] = set()
+    for step in steps:
+        if step.email is not None:
+            if RESPONDENT in step.email.to:
+                return None
+            roles.update(step.email.to)
+    return frozenset(roles)
+
+
+def account_contacts(
+    conn: sqlite3.Connection, account_ids: Sequence[str], roles: Collection[str] | None = None
+) -> dict[str, list[sqlite3.Row]]:
+    """Each account's contacts who have not left it, flagged ``reachable`` when they may be emailed.
+
+    ``roles`` (see :func:`named_roles`): only the contacts holding one of them and the primary
+    contacts, all :func:`choose` looks at for those roles; None: every contact.
+    """
+    holding, named = "", ()
+    if roles is not None:
+        named = tuple(sorted(roles))
+        marks = ", ".join("?" * len(named))
+        holding = f" AND (c.is_primary <> 0 OR c.role IN ({marks}))" if named else " AND c.is_primary <> 0"
     found: dict[str, list[sqlite3.Row]] = {}
     for start in range(0, len(account_ids), _CHUNK):
         chunk = account_ids[start : start + _CHUNK]
-        for row in conn.execute(_CONTACTS.format(marks=", ".join("?" * len(chunk))), tuple(chunk)):
+        sql = _CONTACTS.format(marks=", ".join("?" * len(chunk)), holding=holding)
+        for row in conn.execute(sql, (*chunk, *named)):
             found.setdefault(row["account_id"], []).append(row)
     return found
 
@@ -246,7 +273,9 @@ def addressing(
 ) -> dict[tuple[str, str, str], Choice]:
     """Who each email match would go to, by (playbook, step, account): a dry run's view, nothing rendered."""
     emails = [r for r in results if r.step.email is not None]
-    contacts = account_contacts(conn, sorted({m.account_id for r in emails for m in r.matches}))
+    contacts = account_contacts(
+        conn, sorted({m.account_id for r in emails for m in r.matches}), named_roles(r.step for r in emails)
+    )
     chosen = {}
     for r in emails:
         assert r.step.email is not None
