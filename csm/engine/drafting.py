@@ -18,7 +18,8 @@ import json
 import sqlite3
 from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from json.encoder import encode_basestring_ascii
+from typing import Any, NamedTuple
 
 from csm.data import timeline
 from csm.data.backend import dialect_of
@@ -33,6 +34,7 @@ from csm.engine.recipients import (
     account_contacts,
     choose,
     contact_addresses,
+    named_roles,
     respondents,
 )
 from csm.errors import TemplateError
@@ -45,8 +47,9 @@ from csm.templating.render import Templates
 from csm.workspace import TouchBudget, Workspace
 
 
-@dataclass(frozen=True)
-class Draft:
+class Draft(NamedTuple):
+    """One rendered email. A tuple, not a dataclass: a run may draft tens of thousands."""
+
     dedupe_key: str
     playbook: str
     step: str
@@ -98,7 +101,11 @@ def draft(
     people = choice.people
     note = choice.note(match.account_name)
     rendered = templates.render(step.email.template, context(ws, account, people[0], playbook, step, today))
-    copies, left_out = internal_copies(step.email.cc_internal, account, ws.settings.internal_domains, on_file)
+    copies, left_out = (
+        internal_copies(step.email.cc_internal, account, ws.settings.internal_domains, on_file)
+        if step.email.cc_internal
+        else ((), [])
+    )
     why = {**match.values, NOTE_KEY: note} if note else match.values
     if left_out:
         why = {**why, "cc_internal": "; ".join(left_out)}
@@ -163,24 +170,24 @@ def queue(
     if existing is None:
         existing = existing_keys(conn, {r.playbook.id for r in results})
     have_drafts, have_tasks = existing.drafts, existing.tasks
-    need = _to_draft(results, have_drafts)
+    keys = [[m.dedupe_key(r.playbook, r.step) for m in r.matches] for r in results]
+    need = _to_draft(results, keys, have_drafts)
     accounts = account_rows(
         conn,
         fields,
         base_params,
-        sorted({*need, *_assigned(results, have_tasks)}),
+        sorted({*need, *_assigned(results, keys, have_tasks)}),
         _read_fields(templates, results),
     )
-    contacts = account_contacts(conn, need)
+    contacts = account_contacts(conn, need, named_roles(r.step for r in results))
     on_file = (
         contact_addresses(conn) if any(r.step.email and r.step.email.cc_internal for r in results) else ()
     )
     batch = _Batch(today, now, ws.settings.touch_budget)
-    for result in results:
+    for result, step_keys in zip(results, keys, strict=True):
         step = result.step
         who = respondents(conn, step, base_params, [m.account_id for m in result.matches])
-        for match in result.matches:
-            key = match.dedupe_key(result.playbook, step)
+        for match, key in zip(result.matches, step_keys, strict=True):
             if step.email and key not in have_drafts:
                 account_id = match.account_id
                 try:
@@ -209,26 +216,27 @@ def queue(
     return _store(conn, batch, results)
 
 
-def _assigned(results: list[StepResult], have_tasks: set[str]) -> set[str]:
-    """The accounts with a new task assigned through an account column (read from their row)."""
+def _assigned(results: list[StepResult], keys: list[list[str]], have_tasks: set[str]) -> set[str]:
+    """The accounts with a new task assigned through an account column (read from their row);
+    ``keys``: each result's matches' dedupe keys."""
     return {
         m.account_id
-        for r in results
+        for r, step_keys in zip(results, keys, strict=True)
         if r.step.task and r.step.task.assignee and "@" not in r.step.task.assignee
-        for m in r.matches
-        if m.dedupe_key(r.playbook, r.step) not in have_tasks
+        for m, key in zip(r.matches, step_keys, strict=True)
+        if key not in have_tasks
     }
 
 
-def _to_draft(results: list[StepResult], have_drafts: set[str]) -> list[str]:
-    """The accounts with an email to draft."""
+def _to_draft(results: list[StepResult], keys: list[list[str]], have_drafts: set[str]) -> list[str]:
+    """The accounts with an email to draft (``keys`` as for :func:`_assigned`)."""
     return sorted(
         {
             m.account_id
-            for r in results
+            for r, step_keys in zip(results, keys, strict=True)
             if r.step.email
-            for m in r.matches
-            if m.dedupe_key(r.playbook, r.step) not in have_drafts
+            for m, key in zip(r.matches, step_keys, strict=True)
+            if key not in have_drafts
         }
     )
 
@@ -271,7 +279,7 @@ class _Batch:
             return
         self.drafts[made.dedupe_key] = {
             **_row(result, match, made.dedupe_key, self.now, made.why),
-            "to_addrs": _json([[r.name, r.email] for r in made.to]),
+            "to_addrs": _pairs_json(made.to),
             "cc": _list_json(made.cc),
             "cc_internal": _list_json(made.cc_internal),
             "reply_to": made.reply_to,
@@ -350,6 +358,13 @@ def _queued(kind: str, result: StepResult, match: Match, summary: str) -> _Shown
 # One encoder for every why: json.dumps(..., default=str) builds a new one per call.
 _why_json = json.JSONEncoder(default=str).encode
 _json = json.JSONEncoder().encode
+_quote = encode_basestring_ascii  # as _json quotes a string (ensure_ascii)
+
+
+def _pairs_json(people: tuple[Recipient, ...]) -> str:
+    """The To addresses as the outbox keeps them, ``[[name, email], ...]``: what ``_json`` makes of
+    them, built from the encoder's own string quoting (names and emails are always text)."""
+    return "[" + ", ".join(f"[{_quote(p.name)}, {_quote(p.email)}]" for p in people) + "]"
 
 
 def _list_json(items: tuple[str, ...]) -> str:
