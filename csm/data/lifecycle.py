@@ -111,9 +111,10 @@ def keyed(conn: sqlite3.Connection, table: str, keys: list[str]) -> dict[str, in
 
 
 def insert_new(
-    conn: sqlite3.Connection, table: str, sql: str, rows: Mapping[str, Mapping[str, Any]]
+    conn: sqlite3.Connection, table: str, sql: str, rows: Mapping[str, Mapping[str, Any] | Sequence[Any]]
 ) -> dict[str, int]:
-    """Insert the rows (by dedupe key) whose key is new, in one statement; their ids by key.
+    """Insert the rows (by dedupe key, each as ``sql`` takes it) whose key is new, in one statement;
+    their ids by key.
 
     Inside the caller's write transaction no other run can add a key between
     the check and the insert (on PostgreSQL: the transaction's lock on ``table``'s

@@ -11,6 +11,7 @@ recipient) have their own life in :mod:`csm.mail.deliveries`.
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -147,11 +148,16 @@ def _moved(conn: sqlite3.Connection, draft_id: int, action: str, new: str, now: 
     return lifecycle.shift(conn, "outbox", MOVES[action], new, "id = :id", {"id": draft_id}, stamped) == 1
 
 
+# A row's values in the INSERT's order, read from its mapping in one C call: positional
+# parameters bind faster than named ones (a run inserts tens of thousands).
+_VALUES = operator.itemgetter(
+    "dedupe_key", "playbook", "step", "account_id", "owner", "to_addrs", "cc", "cc_internal", "reply_to",
+    "subject", "body", "template", "why", "priority", "touch_budget", "status", "reason", "now", "now",
+)  # fmt: skip
 _INSERT = (
     "INSERT INTO outbox (dedupe_key, playbook, step, account_id, owner, to_addrs, cc, cc_internal, reply_to,"
     " subject, body, template, why, priority, touch_budget, status, reason, created_at, updated_at)"
-    " VALUES (:dedupe_key, :playbook, :step, :account_id, :owner, :to_addrs, :cc, :cc_internal, :reply_to,"
-    " :subject, :body, :template, :why, :priority, :touch_budget, :status, :reason, :now, :now)"
+    f" VALUES ({', '.join('?' * 19)})"
 )
 
 
@@ -166,7 +172,7 @@ def add(conn: sqlite3.Connection, rows: Mapping[str, Mapping[str, Any]], status:
     """
     if status not in BORN:
         raise ValueError(f"an outbox row is born {' or '.join(BORN)}, not {status}")
-    born = {key: {**_OPTIONAL, **row, "status": status} for key, row in rows.items()}
+    born = {key: _VALUES({**_OPTIONAL, **row, "status": status}) for key, row in rows.items()}
     return lifecycle.insert_new(conn, "outbox", _INSERT, born)
 
 
