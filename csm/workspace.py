@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -133,9 +134,7 @@ class Workspace:
         """The owner's details, or a plain one made from the address."""
         if email and email in self.settings.owners:
             return self.settings.owners[email]
-        local = (email or "your CSM").split("@")[0]
-        name = " ".join(part.capitalize() for part in local.replace("_", ".").split("."))
-        return Owner(email=email or "", name=name)
+        return _plain_owner(email)
 
     def me(self) -> str | None:
         """Who "me" is by the settings: CSM_OWNER, else the `me` setting (on PostgreSQL the
@@ -149,6 +148,14 @@ class Workspace:
         if self.settings.today is not None:
             return self.settings.today
         return dt.datetime.now(ZoneInfo(self.settings.timezone)).date()
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_owner(email: str | None) -> Owner:
+    """An owner csm.toml does not name, made from the address (once: a run drafts for thousands)."""
+    local = (email or "your CSM").split("@")[0]
+    name = " ".join(part.capitalize() for part in local.replace("_", ".").split("."))
+    return Owner(email=email or "", name=name)
 
 
 def find_root(start: Path, explicit: Path | None = None) -> Path:
