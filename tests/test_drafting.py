@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from csm.data.store import transaction
 from csm.engine import drafting
@@ -176,3 +178,23 @@ def test_a_preview_match_with_no_values_drafts_the_same_email(rt: Runtime) -> No
     again = drafting.draft(rt.ws, rt.templates, contacts, result.playbook, result.step, match, account, TODAY)
     assert isinstance(made, Draft) and isinstance(again, Draft)
     assert (again.subject, again.body, again.to) == (made.subject, made.body, made.to)
+
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.dates(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(st.dictionaries(st.text(max_size=10), _VALUES, max_size=5))
+def test_a_why_is_encoded_as_json_dumps_encodes_it(why: dict[str, Any]) -> None:
+    """Drafting keeps one encoder for every why: byte for byte what json.dumps(default=str) makes."""
+    assert drafting._why_json(why) == json.dumps(why, default=str)
+
+
+@given(st.lists(st.tuples(st.text(), st.text()), max_size=3))
+def test_the_to_addresses_are_the_json_of_their_name_and_email_pairs(pairs: list[tuple[str, str]]) -> None:
+    """The To column built from the encoder's quoting is json.dumps of the [name, email] pairs."""
+    people = tuple(Recipient(name, email, "champion", "") for name, email in pairs)
+    assert drafting._pairs_json(people) == json.dumps([list(pair) for pair in pairs])
