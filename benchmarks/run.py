@@ -376,9 +376,14 @@ def drafting_time(data: Path, tmp: Path, repeat: int, count: int, codes: list[Co
     template = source / "templates" / "bulk" / "hello.md.j2"
 
     def bare_loop() -> float:
-        """The floor csm's drafting is held to: the same template in a sandboxed, strict Jinja
-        (subject and body each rendered), the same rows, one executemany into an outbox table
-        with csm's key and columns, in one transaction."""
+        """The floor csm's drafting is held to: what a hand-written loop must do for the same
+        outbox rows. The same template in a sandboxed, strict Jinja (subject and body each
+        rendered, the owner's name signing), the reachable champions only (not unsubscribed,
+        bounced or suppressed: nothing to a person who may not be written to), and one
+        executemany of the same columns (key, recipients, why, subject, body ...) into a table
+        with the outbox's schema and indexes, in one transaction. What it leaves out is listed
+        in RESULTS.md: evaluating the playbook, the skipped rows and tasks of the accounts with
+        no champion, the recorded matches, the touch budget and csm's start-up and checks."""
         db = Path(tempfile.mkdtemp(dir=tmp)) / "bare.db"
         return run(
             script(f"""
@@ -389,23 +394,34 @@ def drafting_time(data: Path, tmp: Path, repeat: int, count: int, codes: list[Co
             env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
             subject, body = env.from_string(yaml.safe_load(front)["subject"]), env.from_string(body)
             conn = sqlite3.connect({str(source / "csm.db")!r})
-            rows = conn.execute("SELECT a.id, a.name, a.seats_used, a.seats_licensed, c.name, c.email"
-                                " FROM accounts a JOIN contacts c ON c.account_id = a.id"
-                                " AND c.role = 'champion' AND c.left_at IS NULL").fetchall()
+            rows = conn.execute("SELECT a.id, a.name, a.seats_used, a.seats_licensed, a.owner, a.arr,"
+                                " c.name, c.email FROM accounts a JOIN contacts c ON c.account_id = a.id"
+                                " AND c.role = 'champion' AND c.left_at IS NULL AND c.unsubscribed = 0"
+                                " AND c.bounced_at IS NULL AND NOT EXISTS (SELECT 1 FROM suppressions s"
+                                " WHERE s.email = lower(c.email)) WHERE a.status = 'active' AND a.arr > 0"
+                                " ORDER BY a.id").fetchall()
+            schema = [sql for (sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE tbl_name = 'outbox'"
+                                                     " AND sql IS NOT NULL ORDER BY type DESC")]
             out = sqlite3.connect({str(db)!r}, isolation_level=None)
-            out.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY, dedupe_key TEXT NOT NULL UNIQUE,"
-                        " account_id TEXT, to_addrs TEXT, subject TEXT, body TEXT, status TEXT,"
-                        " created_at TEXT)")
+            for sql in schema:
+                out.execute(sql)
+            names = {{"csm1@vendor.example": "Casey Morgan"}}
+            def signed(owner):
+                local = owner.split("@")[0].replace("_", ".")
+                return names.get(owner) or " ".join(p.capitalize() for p in local.split("."))
             def drafts():
                 for r in rows:
                     seen = dict(account=dict(name=r[1], seats_used=r[2], seats_licensed=r[3]),
-                                contact=dict(first_name=r[4].split()[0]), csm=dict(name="Casey Morgan"))
-                    yield (f"bulk:hello:{{r[0]}}", r[0], json.dumps([[r[4], r[5]]]),
+                                contact=dict(first_name=r[6].split()[0]), csm=dict(name=signed(r[4])))
+                    yield (f"bulk:hello:{{r[0]}}:once", "bulk", "hello", r[0], r[4],
+                           json.dumps([[r[6], r[7]]]),
                            subject.render(seen).strip(), body.render(seen).strip("\\n") + "\\n",
-                           "draft", "2026-11-23T08:00:00+00:00")
+                           "bulk/hello.md.j2", json.dumps({{"arr": r[5]}}), "draft",
+                           "2026-11-23T08:00:00+00:00", "2026-11-23T08:00:00+00:00")
             out.execute("BEGIN")
-            out.executemany("INSERT INTO outbox (dedupe_key, account_id, to_addrs, subject, body, status,"
-                            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", drafts())
+            out.executemany("INSERT INTO outbox (dedupe_key, playbook, step, account_id, owner, to_addrs,"
+                            " subject, body, template, why, status, created_at, updated_at)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", drafts())
             out.execute("COMMIT")
         """)
         )[0]
