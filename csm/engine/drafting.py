@@ -96,21 +96,23 @@ def draft(
     decides, and a draft that misses a role says so in its why. ``on_file``:
     every contact address (lowercased), never an internal copy.
     """
-    assert step.email is not None
-    choice = choose(contacts, step.email.to, step.email.fallback, respondent)
-    if not choice.people:
-        return Unaddressed(choice.reason(match.account_name), choice.task_title(step.title))
+    email = step.email
+    assert email is not None
+    choice = choose(contacts, email.to, email.fallback, respondent)
     people = choice.people
+    if not people:
+        return Unaddressed(choice.reason(match.account_name), choice.task_title(step.title))
     note = choice.note(match.account_name)
-    rendered = templates.render(step.email.template, context(ws, account, people[0], playbook, step, today))
+    rendered = templates.render(email.template, context(ws, account, people[0], playbook, step, today))
     copies, left_out = (
-        internal_copies(step.email.cc_internal, account, ws.settings.internal_domains, on_file)
-        if step.email.cc_internal
+        internal_copies(email.cc_internal, account, ws.settings.internal_domains, on_file)
+        if email.cc_internal
         else ((), [])
     )
     why = {**match.values, NOTE_KEY: note} if note else match.values
     if left_out:
         why = {**why, "cc_internal": "; ".join(left_out)}
+    cc = [p.email for p in people[1:]] + list(rendered.cc)
     return Draft(
         dedupe_key=match.dedupe_key(playbook, step),
         playbook=playbook.id,
@@ -118,12 +120,12 @@ def draft(
         account_id=match.account_id,
         owner=match.owner,
         to=(people[0],),
-        cc=tuple(dict.fromkeys([p.email for p in people[1:]] + list(rendered.cc))),
+        cc=tuple(dict.fromkeys(cc)) if cc else (),
         cc_internal=copies,
         reply_to=rendered.reply_to,
         subject=rendered.subject,
         body=rendered.body,
-        template=step.email.template,
+        template=email.template,
         why=why,
         priority=step.priority,
     )
