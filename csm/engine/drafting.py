@@ -20,7 +20,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Collection, Container, Sequence
 from dataclasses import dataclass, field
-from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, NamedTuple, ParamSpec
 
 from csm.data import timeline
@@ -393,22 +393,7 @@ def _queued(kind: str, result: StepResult, match: Match, summary: str) -> _Shown
 
 
 _json = json.JSONEncoder().encode
-
-
-def _why_encoder() -> Callable[[dict[str, Any]], str]:
-    """What ``json.dumps(why, default=str)`` makes of a why, from one encoder made once.
-
-    ``JSONEncoder.encode`` builds a new C encoder on every call: most of the cost of a short
-    why, and a run encodes one a row. No circular check: a why holds values read from the
-    database, never itself.
-    """
-    if c_make_encoder is None:  # no C accelerator (another Python): the encoder as it is
-        return json.JSONEncoder(default=str).encode
-    encode = c_make_encoder(None, str, encode_basestring_ascii, None, ": ", ", ", False, False, True)
-    return lambda why: "".join(encode(why, 0))
-
-
-_why_json = _why_encoder()
+_why_json = json.JSONEncoder(default=str).encode  # as json.dumps(why, default=str), made once
 _quote = encode_basestring_ascii  # as _json quotes a string (ensure_ascii)
 
 
