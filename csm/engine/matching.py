@@ -205,7 +205,7 @@ def step_query(
         where.append("a.id = :account_id")
         params["account_id"] = account_id
     sql = (
-        f"SELECT a.id, a.name, a.owner, {columns} FROM {source} WHERE "
+        f"SELECT a.id, {'' if recording else 'a.name, a.owner, '}{columns} FROM {source} WHERE "
         + " AND ".join(where)
         + " ORDER BY a.id"
     )
@@ -278,8 +278,8 @@ def _step_result(
         if held:
             counts[0] -= 1
             counts[1] += 1
-            held_ids.append((row[7],))
-        elif settle and row[5] and row[6]:
+            held_ids.append((row[5],))
+        elif settle and row[3] and row[4]:
             continue  # drafted and tasked already
         if keep is None or len(groups[held]) < keep:
             groups[held].append(row)
@@ -288,14 +288,13 @@ def _step_result(
     else:
         _forget(conn, first, last)
         matched = (0, 0)
-    values = step_values(conn, fields, step, base_params, [row[0] for group in groups for row in group])
+    kept = step_values(conn, fields, step, base_params, [row[0] for group in groups for row in group])
     if step.follow is not None:  # its why: the email it follows, and when it went out
         for r in (row for group in groups for row in group):
-            values[r[0]] = {**values[r[0]], "after": sequences.why(step, r[4])}
-    touched, kept_out = (
-        tuple(Match(r[0], r[1], r[2], values[r[0]], str(r[3])) for r in group) for group in groups
-    )
-    drafted, tasked = (frozenset(r[0] for r in groups[0] if settle and r[k]) for k in (5, 6))
+            name, owner, values = kept[r[0]]
+            kept[r[0]] = name, owner, {**values, "after": sequences.why(step, r[2])}
+    touched, kept_out = (tuple(Match(r[0], *kept[r[0]], str(r[1])) for r in group) for group in groups)
+    drafted, tasked = (frozenset(r[0] for r in groups[0] if settle and r[k]) for k in (3, 4))
     return StepResult(
         playbook,
         step,
@@ -310,7 +309,9 @@ def _step_result(
 
 
 _MATCHED = "csm_matched"  # TEMP: each evaluated step's matches, until recorded (record_matches)
-_MATCHED_COLUMNS = "account_id, name, owner, once, sent_on, drafted, tasked"
+# Only what tells a match apart: a name and owner for every match made the TEMP table seven
+# times as costly to fill (it spills); the matches kept read theirs with their values.
+_MATCHED_COLUMNS = "account_id, once, sent_on, drafted, tasked"
 
 
 def _matched_table(conn: sqlite3.Connection) -> None:
@@ -321,7 +322,7 @@ def _matched_table(conn: sqlite3.Connection) -> None:
     conn.execute(
         d.ddl(
             f"CREATE TEMP TABLE IF NOT EXISTS {_MATCHED} (id INTEGER PRIMARY KEY, account_id TEXT NOT NULL,"
-            f" name TEXT, owner TEXT, once{'' if d.sqlite else ' TEXT'},"
+            f" once{'' if d.sqlite else ' TEXT'},"
             " sent_on TEXT, drafted INTEGER, tasked INTEGER, held_out INTEGER NOT NULL DEFAULT 0)"
         )
     )
@@ -446,8 +447,9 @@ def step_rows(
 
 def step_values(
     conn: sqlite3.Connection, fields: FieldSet, step: Step, base_params: dict[str, Any], ids: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """The fields the step's condition names, and what its collections hold, today, for each account."""
+) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
+    """Each account's name and owner, and the fields the step's condition names and what its
+    collections hold, today."""
     names = list(dict.fromkeys(step.when.fields))
     sqls = [fields.sql(name) for name in names]
     for label, sql in step.when.values:
@@ -455,9 +457,10 @@ def step_values(
         sqls.append(sql)
     columns = "".join(f", ({sql})" for sql in sqls)
     params = {**base_params, **step.when.params} if step.when.values else base_params
+    select = f"SELECT a.id, a.name, a.owner{columns} FROM accounts a"
     return {
-        row[0]: dict(zip(names, row[1:], strict=True))
-        for row in _by_id(conn, f"SELECT a.id{columns} FROM accounts a", params, ids, tuples=True)
+        row[0]: (row[1], row[2], dict(zip(names, row[3:], strict=True)))
+        for row in _by_id(conn, select, params, ids, tuples=True)
     }
 
 
