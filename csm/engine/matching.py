@@ -4,11 +4,12 @@ Each step is one SQL query: the playbook's audience and the step's `when`
 compiled to SQL, minus snoozed accounts. Only the fields a condition names are
 computed, so a derived field costs nothing unless a playbook uses it.
 
-A step's matches go from its query straight into a TEMP table (``csm_matched``),
-never through Python: a run reads back only the matches with something left to
-draft or task (whether each is drafted and tasked already is a column of the
-query), and records every match from there (:func:`record_matches`). So Python
-holds what is new, not the hundred thousand matches a book's morning finds again.
+A step's matches go from its query straight into a TEMP table (``csm_matched``):
+a run reads back only the matches with something left to draft or task (whether
+each is drafted and tasked already is a column of the query), and records every
+match from there (:func:`record_matches`). So Python holds what is new, not the
+hundred thousand matches a book's morning finds again (a playbook with a holdout
+reads each of its matches once, to hash it).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class StepResult:
     # (a step without an email counts as drafted, one without a task as tasked).
     drafted: frozenset[str] = frozenset()
     tasked: frozenset[str] = frozenset()
-    # Every match of the step, touched, settled or held out: rows (first, last] of csm_matched.
+    # A settling run's: every match of the step, touched, settled or held out, as the rows
+    # (first, last] of csm_matched (otherwise (0, 0): ``matches`` and ``held_out`` are all of them).
     matched: tuple[int, int] = (0, 0)
 
 
@@ -247,7 +249,7 @@ def evaluate(
             )
             result = _step_result(conn, playbook, step, fields, base_params, (first, last), keep, settle)
             exits = _exits(conn, playbook, step, base_params, owner, account_id)
-            results.append(replace(result, exits=exits) if exits else result)
+            results.append(replace(result, exits=exits))
     return results
 
 
