@@ -12,7 +12,7 @@ from conftest import TODAY, db_dump, open_workspace, rows
 from csm.builtins import builtin_path
 from csm.data import timeline
 from csm.data.store import transaction
-from csm.engine import incremental
+from csm.engine import incremental, matching
 from csm.engine.drafting import QueueReport
 
 SKIPPED = "Nothing changed since the last run as of"
@@ -115,7 +115,6 @@ def test_a_run_that_could_not_draft_everything_runs_again(demo: Path, monkeypatc
 
 
 def test_a_run_that_held_a_step_back_on_stale_data_runs_again(demo: Path, monkeypatch) -> None:
-    from csm.engine import matching
 
     monkeypatch.setattr(matching, "held_back", lambda results: ["at-risk › escalation"])
     rt = open_workspace(demo, dt.date.fromisoformat(TODAY))
@@ -138,9 +137,10 @@ def _queued(demo: Path) -> dict[str, list[tuple[object, ...]]]:
 def test_leaving_settled_matches_out_of_a_run_changes_nothing_it_writes(
     demo: Path, monkeypatch, copy_workspace
 ) -> None:
-    """A match whose draft and task exist is not carried through the run; another
-    missing either is, and every match is still recorded for the report."""
-    from csm.engine.drafting import Existing
+    """A match whose draft and task exist (as the step's query tells) is not carried through
+    the run; another missing either is, and every match is still recorded for the report. The
+    same as a run that carries every match through and reads every key to tell what is new."""
+    from csm.engine import drafting
 
     assert incremental.run(open_workspace(demo, dt.date.fromisoformat(TODAY))).report is not None
     with transaction(conn := open_workspace(demo, dt.date.fromisoformat(TODAY)).conn):
@@ -155,8 +155,13 @@ def test_leaving_settled_matches_out_of_a_run_changes_nothing_it_writes(
     unskipped = copy_workspace(demo, demo.parent / "unskipped")
     next_day = dt.date.fromisoformat(TODAY) + dt.timedelta(days=1)
     settled = incremental.run(open_workspace(demo, next_day))
-    monkeypatch.setattr(Existing, "settled", lambda self, step, key: False)
-    every = incremental.run(open_workspace(unskipped, next_day))
+    rt = open_workspace(unskipped, next_day)
+    evaluate = matching.evaluate
+    monkeypatch.setattr(matching, "evaluate", lambda *a, **kw: evaluate(*a, **{**kw, "settle": False}))
+    every_key = drafting.existing_keys
+    every_keys = staticmethod(lambda results: every_key(rt.conn, {r.playbook.id for r in results}))
+    monkeypatch.setattr(drafting.Existing, "of", every_keys)
+    every = incremental.run(rt)
     assert settled.report is not None and every.report is not None
     assert [q.summary for q in settled.report.added] == [q.summary for q in every.report.added]
     assert _queued(demo) == _queued(unskipped)

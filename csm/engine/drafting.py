@@ -18,17 +18,16 @@ import functools
 import gc
 import json
 import sqlite3
-from collections.abc import Callable, Collection, Container, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, NamedTuple, ParamSpec
 
 from csm.data import timeline
-from csm.data.backend import dialect_of
 from csm.data.store import transaction
 from csm.engine import tasks
 from csm.engine.context import context
-from csm.engine.matching import Match, StepResult, account_rows
+from csm.engine.matching import Match, StepResult, account_rows, record_matches
 from csm.engine.recipients import (
     NO_RECIPIENT,
     NOTE_KEY,
@@ -195,7 +194,8 @@ def queue(
     skipped outbox row saying why and a task for the CSM, both under the step's
     key plus ``:no-recipient``: a later run drafts it once someone holds the
     role (closing that task), unless the CSM has done the task by hand.
-    ``existing``: the keys as :func:`existing_keys` read them before evaluating, if it did.
+    ``existing``: the keys drafted and tasked already, as a settling evaluation found them
+    (:meth:`Existing.of`); else every key of the results' playbooks is read (:func:`existing_keys`).
     """
     if existing is None:
         existing = existing_keys(conn, {r.playbook.id for r in results})
@@ -411,7 +411,7 @@ def _list_json(items: tuple[str, ...]) -> str:
 def _store(conn: sqlite3.Connection, batch: _Batch, results: list[StepResult]) -> QueueReport:
     """Record the matches and `until:` exits and add the batch, in one write; what was added."""
     with transaction(conn):
-        _record_matches(conn, results, batch.today)
+        record_matches(conn, results, batch.today)
         exited = _apply_exits(conn, results, batch.now)
         draft_ids = outbox.add(conn, batch.drafts, "draft")
         skipped_ids = outbox.add(conn, batch.skipped, "skipped")
@@ -440,9 +440,20 @@ class Existing:
     drafts: set[str]  # in the outbox, or an email nobody could receive whose task the CSM did
     tasks: set[str]
 
-    def settled(self, step: Step, key: str) -> bool:
-        """Everything this match calls for exists already: queueing it would add nothing."""
-        return (step.email is None or key in self.drafts) and (step.task is None or key in self.tasks)
+    @classmethod
+    def of(cls, results: Iterable[StepResult]) -> Existing:
+        """The keys of the results' matches drafted and tasked already, as a settling
+        :func:`csm.engine.matching.evaluate` found them."""
+        drafts: set[str] = set()
+        tasks_made: set[str] = set()
+        for r in results:
+            for m in r.matches:
+                key = m.dedupe_key(r.playbook, r.step)
+                if m.account_id in r.drafted:
+                    drafts.add(key)
+                if m.account_id in r.tasked:
+                    tasks_made.add(key)
+        return cls(drafts, tasks_made)
 
 
 def existing_keys(conn: sqlite3.Connection, playbook_ids: Collection[str]) -> Existing:
@@ -462,56 +473,6 @@ def existing_keys(conn: sqlite3.Connection, playbook_ids: Collection[str]) -> Ex
 
 
 _KEYS = "SELECT dedupe_key, status FROM {} WHERE playbook = ?"
-
-
-_MATCH_KEPT = (
-    " ON CONFLICT (playbook, step, account_id) DO UPDATE SET last_matched = CASE"
-    " WHEN excluded.last_matched > matches.last_matched THEN excluded.last_matched"
-    " ELSE matches.last_matched END"
-)
-_MATCHED = "csm_matched"  # a TEMP table: one run's matches on their way in, on PostgreSQL
-
-
-def _record_matches(conn: sqlite3.Connection, results: list[StepResult], today: dt.date) -> None:
-    """Remember each step match, touched or held out, for the report."""
-    day = today.isoformat()
-    rows = (
-        (r.playbook.id, r.step.id, account_id, int(held))
-        for r in results
-        for held, ids in (
-            (False, (m.account_id for m in r.matches)),
-            (False, r.settled),
-            (True, (m.account_id for m in r.held_out)),
-        )
-        for account_id in ids
-    )
-    if dialect_of(conn).sqlite:
-        conn.executemany(
-            "INSERT INTO matches (playbook, step, account_id, first_matched, last_matched, held_out)"
-            " VALUES (?, ?, ?, ?, ?, ?)" + _MATCH_KEPT,
-            ((*row[:3], day, day, row[3]) for row in rows),
-        )
-        return
-    # A statement a row is a round trip a row: seconds at 100k matches. One COPY and one upsert,
-    # where the first of a key's rows wins, as it does inserted one by one (a second changes nothing).
-    conn.execute(f"DROP TABLE IF EXISTS {_MATCHED}")
-    conn.execute(
-        f"CREATE TEMP TABLE {_MATCHED}"
-        " (n BIGINT, playbook TEXT, step TEXT, account_id TEXT, held_out INTEGER)"
-    )
-    conn.copy_in(
-        _MATCHED,
-        ("n", "playbook", "step", "account_id", "held_out"),
-        ((n, *row) for n, row in enumerate(rows)),
-    )
-    conn.execute(
-        "INSERT INTO matches (playbook, step, account_id, first_matched, last_matched, held_out)"
-        " SELECT DISTINCT ON (playbook, step, account_id) playbook, step, account_id,"
-        f" CAST(:day AS TEXT), CAST(:day AS TEXT), held_out FROM {_MATCHED}"
-        " ORDER BY playbook, step, account_id, n" + _MATCH_KEPT,
-        {"day": day},
-    )
-    conn.execute(f"DROP TABLE {_MATCHED}")
 
 
 def _apply_exits(conn: sqlite3.Connection, results: list[StepResult], now: str) -> list[tuple[str, str, str]]:

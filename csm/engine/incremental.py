@@ -153,14 +153,13 @@ def run(rt: Runtime, names: Sequence[str] = (), owner: str | None = None) -> Run
     before = _run_inputs(rt, names, owner)
     if unchanged(rt.conn, before):
         return RunOutcome(None, [])
-    from csm.engine.drafting import existing_keys, queue  # Jinja: not for a skipped run
+    from csm.engine.drafting import Existing, queue  # Jinja: not for a skipped run
     from csm.engine.matching import evaluate, held_back
 
     playbooks = rt.checked_playbooks(names)  # before the snapshot: a failed check writes nothing
     with transaction(rt.conn):  # the day's usage windows and last touches, read by what follows
         rollup.ensure(rt.conn, rt.today, rt.ws.settings.primary_metric, rolled_parts(playbooks))
     rt.snapshot_health(if_stale=True)
-    existing = existing_keys(rt.conn, [p.id for p in playbooks])
     results = evaluate(
         rt.conn,
         playbooks,
@@ -169,8 +168,9 @@ def run(rt: Runtime, names: Sequence[str] = (), owner: str | None = None) -> Run
         rt.today,
         owner=owner,
         stale=rt.stale,
-        settled=existing.settled,
+        settle=True,
     )
+    existing = Existing.of(results)
     report = queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now(), existing)
     held = held_back(results)
     if not report.not_drafted and not held:

@@ -3,6 +3,13 @@
 Each step is one SQL query: the playbook's audience and the step's `when`
 compiled to SQL, minus snoozed accounts. Only the fields a condition names are
 computed, so a derived field costs nothing unless a playbook uses it.
+
+A step's matches go from its query straight into a TEMP table (``csm_matched``):
+a run reads back only the matches with something left to draft or task (whether
+each is drafted and tasked already is a column of the query), and records every
+match from there (:func:`record_matches`). So Python holds what is new, not the
+hundred thousand matches a book's morning finds again (a playbook with a holdout
+reads each of its matches once, to hash it).
 """
 
 from __future__ import annotations
@@ -11,12 +18,14 @@ import datetime as dt
 import hashlib
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
+from csm.data.backend import dialect_of
 from csm.data.freshness import Stale, kinds_read
 from csm.engine import sequences
+from csm.engine.recipients import NO_RECIPIENT
 from csm.language.fields import FieldSet
 from csm.language.playbooks import PERIODS, Playbook, Step
 
@@ -51,10 +60,14 @@ class StepResult:
     exits: tuple[str, ...] = ()  # accounts meeting `until` with open tasks or unsent drafts
     match_count: int = 0  # every match to be touched, kept or not
     held_out_count: int = 0
-    stale: tuple[Stale, ...] = ()
-    # Matched, and everything they call for is drafted and tasked already (``settled``):
-    # their accounts only, no values, so a morning holds and computes only what is new.
-    settled: tuple[str, ...] = ()  # the step reads stale data: it did not fire (see csm.data.freshness)
+    stale: tuple[Stale, ...] = ()  # the step reads stale data: it did not fire (see csm.data.freshness)
+    # A settling run's: the accounts among ``matches`` whose draft, and whose task, exist already
+    # (a step without an email counts as drafted, one without a task as tasked).
+    drafted: frozenset[str] = frozenset()
+    tasked: frozenset[str] = frozenset()
+    # A settling run's: every match of the step, touched, settled or held out, as the rows
+    # (first, last] of csm_matched (otherwise (0, 0): ``matches`` and ``held_out`` are all of them).
+    matched: tuple[int, int] = (0, 0)
 
 
 def held_out(playbook_id: str, account_id: str, share: float) -> bool:
@@ -88,6 +101,30 @@ def _once_sql(step: Step, fields: FieldSet, today: dt.date) -> tuple[str, dict[s
     return f"coalesce(({fields.sql(step.once_per)}), '')", {}
 
 
+def _settled_sql(step: Step, fields: FieldSet, once: str) -> tuple[str, str]:
+    """Whether a match's draft and its task exist already, as 1 or 0 (:class:`csm.engine.drafting.Existing`
+    in SQL): each a lookup of the dedupe key ``:key_prefix`` + account + once value.
+
+    The key is spelled as Python spells it (``str()`` of the once value): a text value is itself,
+    and SQLite's text of a number can differ from Python's, so there ``csm_text`` (Python's ``str``)
+    spells any once value a field gives. (On PostgreSQL a field's once value is text: ``coalesce``
+    with ``''`` makes it so.)
+    """
+    if fields.dialect.sqlite and step.once_per is not None and step.once_per not in PERIODS:
+        once = f"csm_text({once})"
+    key = f"CAST(:key_prefix AS TEXT) || a.id || ':' || {once}"
+    drafted = (
+        f"EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = {key} AND o.playbook = :playbook_id)"
+        f" OR EXISTS (SELECT 1 FROM tasks t WHERE t.dedupe_key = {key} || :no_recipient"
+        " AND t.playbook = :playbook_id AND t.status = 'done')"  # the CSM did it: never drafted after
+    )
+    tasked = f"EXISTS (SELECT 1 FROM tasks t WHERE t.dedupe_key = {key} AND t.playbook = :playbook_id)"
+    return tuple(  # type: ignore[return-value]
+        f"CASE WHEN {sql} THEN 1 ELSE 0 END" if wanted else "1"
+        for sql, wanted in ((drafted, step.email is not None), (tasked, step.task is not None))
+    )
+
+
 # The accounts a step fired for within its cooldown: a draft (in any state) or a task it made.
 _COOLING = (
     "a.id NOT IN (SELECT o.account_id FROM outbox o WHERE o.playbook = :playbook_id AND o.step = :step_id"
@@ -111,6 +148,8 @@ def step_query(
     owner: str | None = None,
     account_id: str | None = None,
     firing: bool = False,
+    recording: bool = False,
+    settle: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """The one SQL query that finds this step's matching accounts: id, name, owner, once value
     (and, for a follow-up, the day the email it follows went out).
@@ -118,15 +157,25 @@ def step_query(
     The condition's fields are not selected: :func:`step_values` computes them for
     the matches kept, so a dry run showing 20 of 80,000 matches computes 20.
     ``firing``: evaluating to fire, so the step's ``cooldown`` applies (not when
-    sending re-checks a draft the step made).
+    sending re-checks a draft the step made). ``recording``: the columns of
+    ``csm_matched`` (the day the email followed went out, NULL for a step that
+    follows none; whether the match is drafted and tasked already if ``settle``, else NULL).
     """
     once_sql, params = _once_sql(step, fields, today)
     source = "accounts a"
+    sent_on = "NULL"
     if step.follow is not None:  # a follow-up: the email it follows went out, and the wait is over
         join, follow_where, follow_params, once_suffix = sequences.query_parts(fields.dialect, step)
         source += join
-        once_sql = f"({once_sql}){once_suffix}, p.sent_on"  # and when the email it follows went out
+        once_sql = f"({once_sql}){once_suffix}"
+        sent_on = "p.sent_on"  # when the email it follows went out
         params.update(follow_params)
+    columns = f"{once_sql}, {sent_on}" if recording or step.follow is not None else once_sql
+    if recording:
+        flags = _settled_sql(step, fields, once_sql) if settle else ("NULL", "NULL")
+        columns += f", {flags[0]}, {flags[1]}"
+        if settle:
+            params.update(key_prefix=f"{playbook.id}:{step.id}:", no_recipient=NO_RECIPIENT)
     # Cheap filters first: SQLite evaluates AND terms in order, so the audience
     # (usually plain columns) spares the step's costlier derived fields most rows.
     where = []
@@ -158,7 +207,7 @@ def step_query(
         where.append("a.id = :account_id")
         params["account_id"] = account_id
     sql = (
-        f"SELECT a.id, a.name, a.owner, {once_sql} FROM {source} WHERE "
+        f"SELECT a.id, {'' if recording else 'a.name, a.owner, '}{columns} FROM {source} WHERE "
         + " AND ".join(where)
         + " ORDER BY a.id"
     )
@@ -176,7 +225,7 @@ def evaluate(
     account_id: str | None = None,
     keep: int | None = None,
     stale: Mapping[str, Sequence[Stale]] | None = None,
-    settled: Callable[[Step, str], bool] | None = None,
+    settle: bool = False,
 ) -> list[StepResult]:
     """Every step of every playbook with the accounts it matches today.
 
@@ -184,9 +233,10 @@ def evaluate(
     count the rest, so showing a million matches needs no memory for them.
     ``stale``: the stale kinds of data (see :func:`csm.data.freshness.stale_data`):
     a step reading one matches nothing and says why.
-    ``settled(step, dedupe key)``: a match it holds true for is left out of the step's
-    matches, its account listed in ``settled`` (a run: nothing to draft or task for it).
+    ``settle`` (a run): a match whose draft and task exist already is left out of the
+    step's matches (nothing to draft or task for it); it is still counted and recorded.
     """
+    _matched_table(conn)
     results = []
     for playbook in playbooks:
         for step in playbook.steps:
@@ -194,37 +244,183 @@ def evaluate(
             if stale_kinds:
                 results.append(StepResult(playbook, step, (), stale=stale_kinds))
                 continue
-            groups: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] = ([], [])
-            counts = [0, 0]
-            share = playbook.holdout
-            done: list[str] = []
-            for row in step_rows(conn, playbook, step, fields, base_params, today, owner, account_id):
-                held = share > 0 and held_out(playbook.id, row[0], share)
-                counts[held] += 1
-                if (
-                    not held
-                    and settled is not None
-                    and settled(step, dedupe_key(playbook.id, step.id, row[0], row[3]))
-                ):
-                    done.append(row[0])
-                elif keep is None or counts[held] <= keep:
-                    groups[held].append(row)
-            values = step_values(
-                conn, fields, step, base_params, [row[0] for group in groups for row in group]
+            first, last = _insert_matched(
+                conn, playbook, step, fields, base_params, today, owner, account_id, settle
             )
-            if step.follow is not None:  # its why: the email it follows, and when it went out
-                for r in (row for group in groups for row in group):
-                    values[r[0]] = {**values[r[0]], "after": sequences.why(step, r[4])}
-            touched, kept_out = (
-                tuple(Match(r[0], r[1], r[2], values[r[0]], str(r[3])) for r in group) for group in groups
-            )
+            result = _step_result(conn, playbook, step, fields, base_params, (first, last), keep, settle)
             exits = _exits(conn, playbook, step, base_params, owner, account_id)
-            results.append(
-                StepResult(
-                    playbook, step, touched, kept_out, exits, counts[0], counts[1], settled=tuple(done)
-                )
-            )
+            results.append(replace(result, exits=exits))
     return results
+
+
+def _step_result(
+    conn: sqlite3.Connection,
+    playbook: Playbook,
+    step: Step,
+    fields: FieldSet,
+    base_params: dict[str, Any],
+    matched: tuple[int, int],
+    keep: int | None,
+    settle: bool,
+) -> StepResult:
+    """The step's matches from its rows of csm_matched (see :func:`evaluate`).
+
+    Without a holdout only the matches kept are read back; with one, each is hashed
+    (:func:`held_out`) and the held-out ones are marked for :func:`record_matches`.
+    A settling run's rows stay until recorded; any other evaluation holds all it
+    keeps, and its rows go at once.
+    """
+    first, last = matched
+    share = playbook.holdout
+    groups: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] = ([], [])
+    counts = [last - first, 0]
+    held_ids: list[tuple[int]] = []
+    for row in _matched_rows(conn, first, last, settle and share == 0, keep if share == 0 else None):
+        held = share > 0 and held_out(playbook.id, row[0], share)
+        if held:
+            counts[0] -= 1
+            counts[1] += 1
+            held_ids.append((row[5],))
+        elif settle and row[3] and row[4]:
+            continue  # drafted and tasked already
+        if keep is None or len(groups[held]) < keep:
+            groups[held].append(row)
+    if settle:
+        conn.executemany(f"UPDATE {_MATCHED} SET held_out = 1 WHERE id = ?", held_ids)
+    else:
+        _forget(conn, first, last)
+        matched = (0, 0)
+    kept = step_values(conn, fields, step, base_params, [row[0] for group in groups for row in group])
+    if step.follow is not None:  # its why: the email it follows, and when it went out
+        for r in (row for group in groups for row in group):
+            name, owner, values = kept[r[0]]
+            kept[r[0]] = name, owner, {**values, "after": sequences.why(step, r[2])}
+    touched, kept_out = (tuple(Match(r[0], *kept[r[0]], str(r[1])) for r in group) for group in groups)
+    drafted, tasked = (frozenset(r[0] for r in groups[0] if settle and r[k]) for k in (3, 4))
+    return StepResult(
+        playbook,
+        step,
+        touched,
+        kept_out,
+        match_count=counts[0],
+        held_out_count=counts[1],
+        drafted=drafted,
+        tasked=tasked,
+        matched=matched,
+    )
+
+
+_MATCHED = "csm_matched"  # TEMP: each evaluated step's matches, until recorded (record_matches)
+# Only what tells a match apart: a name and owner for every match made the TEMP table seven
+# times as costly to fill (it spills); the matches kept read theirs with their values.
+_MATCHED_COLUMNS = "account_id, once, sent_on, drafted, tasked"
+
+
+def _matched_table(conn: sqlite3.Connection) -> None:
+    d = dialect_of(conn)
+    if d.sqlite:  # the key's spelling of a once value, as Python's str() (see _settled_sql)
+        conn.create_function("csm_text", 1, str, deterministic=True)
+    # ``once`` keeps the value's own type on SQLite (no affinity): its str() is the key's part.
+    conn.execute(
+        d.ddl(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_MATCHED} (id INTEGER PRIMARY KEY, account_id TEXT NOT NULL,"
+            f" once{'' if d.sqlite else ' TEXT'},"
+            " sent_on TEXT, drafted INTEGER, tasked INTEGER, held_out INTEGER NOT NULL DEFAULT 0)"
+        )
+    )
+
+
+def _last_matched(conn: sqlite3.Connection) -> int:
+    return int(conn.execute(f"SELECT coalesce(max(id), 0) FROM {_MATCHED}").fetchone()[0])
+
+
+def _insert_matched(
+    conn: sqlite3.Connection,
+    playbook: Playbook,
+    step: Step,
+    fields: FieldSet,
+    base_params: dict[str, Any],
+    today: dt.date,
+    owner: str | None,
+    account_id: str | None,
+    settle: bool,
+) -> tuple[int, int]:
+    """The step query's matches into csm_matched, in its order: their row ids (first, last]."""
+    sql, params = step_query(
+        playbook,
+        step,
+        fields,
+        today,
+        owner=owner,
+        account_id=account_id,
+        firing=True,
+        recording=True,
+        settle=settle,
+    )
+    first = _last_matched(conn)
+    conn.execute(f"INSERT INTO {_MATCHED} ({_MATCHED_COLUMNS}) {sql}", {**base_params, **params})
+    return first, _last_matched(conn)
+
+
+def _matched_rows(
+    conn: sqlite3.Connection, first: int, last: int, unsettled: bool, limit: int | None
+) -> sqlite3.Cursor:
+    """A step's rows of csm_matched in its order (``unsettled``: those not drafted and tasked already)."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return cursor.execute(
+        f"SELECT {_MATCHED_COLUMNS}, id FROM {_MATCHED} WHERE id > :first AND id <= :last"
+        + (" AND NOT (drafted = 1 AND tasked = 1)" if unsettled else "")
+        + " ORDER BY id"
+        + ("" if limit is None else f" LIMIT {int(limit)}"),
+        {"first": first, "last": last},
+    )
+
+
+_MATCH_KEPT = (
+    " ON CONFLICT (playbook, step, account_id) DO UPDATE SET last_matched = CASE"
+    " WHEN excluded.last_matched > matches.last_matched THEN excluded.last_matched"
+    " ELSE matches.last_matched END"
+)
+
+
+def record_matches(conn: sqlite3.Connection, results: Iterable[StepResult], today: dt.date) -> None:
+    """Remember each step's matches, touched, settled or held out, for the report (caller's transaction).
+
+    A settling run's are in csm_matched already; any other result's are its own ``matches``
+    and ``held_out``, put there first. A key's first row wins, as inserted one by one (a second
+    changes nothing); on PostgreSQL, where one upsert may not touch a row twice, by DISTINCT ON.
+    """
+    day = today.isoformat()
+    d = dialect_of(conn)
+    pick = "" if d.sqlite else "DISTINCT ON (account_id) "
+    order = "id" if d.sqlite else "account_id, id"
+    for r in results:
+        first, last = r.matched if r.matched[1] > r.matched[0] else _insert_held(conn, r)
+        conn.execute(
+            "INSERT INTO matches (playbook, step, account_id, first_matched, last_matched, held_out)"
+            f" SELECT {pick}CAST(:playbook AS TEXT), CAST(:step AS TEXT), account_id, CAST(:day AS TEXT),"
+            f" CAST(:day AS TEXT), held_out FROM {_MATCHED} WHERE id > :first AND id <= :last"
+            f" ORDER BY {order}" + _MATCH_KEPT,
+            {"first": first, "last": last, "playbook": r.playbook.id, "step": r.step.id, "day": day},
+        )
+        _forget(conn, first, last)
+
+
+def _insert_held(conn: sqlite3.Connection, result: StepResult) -> tuple[int, int]:
+    """The matches a result holds, touched then held out, into csm_matched: their row ids (first, last]."""
+    _matched_table(conn)
+    rows = [(m.account_id, 0) for m in result.matches] + [(m.account_id, 1) for m in result.held_out]
+    first = _last_matched(conn)
+    if dialect_of(conn).sqlite:
+        conn.executemany(f"INSERT INTO {_MATCHED} (account_id, held_out) VALUES (?, ?)", rows)
+    else:  # a statement a row is a round trip a row
+        conn.copy_in(_MATCHED, ("account_id", "held_out"), rows)
+    return first, _last_matched(conn)
+
+
+def _forget(conn: sqlite3.Connection, first: int, last: int) -> None:
+    conn.execute(f"DELETE FROM {_MATCHED} WHERE id > :first AND id <= :last", {"first": first, "last": last})
 
 
 def stale_reads(playbook: Playbook, step: Step, stale: Mapping[str, Sequence[Stale]]) -> tuple[Stale, ...]:
@@ -253,8 +449,9 @@ def step_rows(
 
 def step_values(
     conn: sqlite3.Connection, fields: FieldSet, step: Step, base_params: dict[str, Any], ids: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """The fields the step's condition names, and what its collections hold, today, for each account."""
+) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
+    """Each account's name and owner, and the fields the step's condition names and what its
+    collections hold, today."""
     names = list(dict.fromkeys(step.when.fields))
     sqls = [fields.sql(name) for name in names]
     for label, sql in step.when.values:
@@ -262,9 +459,10 @@ def step_values(
         sqls.append(sql)
     columns = "".join(f", ({sql})" for sql in sqls)
     params = {**base_params, **step.when.params} if step.when.values else base_params
+    select = f"SELECT a.id, a.name, a.owner{columns} FROM accounts a"
     return {
-        row[0]: dict(zip(names, row[1:], strict=True))
-        for row in _by_id(conn, f"SELECT a.id{columns} FROM accounts a", params, ids, tuples=True)
+        row[0]: (row[1], row[2], dict(zip(names, row[3:], strict=True)))
+        for row in _by_id(conn, select, params, ids, tuples=True)
     }
 
 
