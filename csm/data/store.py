@@ -511,9 +511,8 @@ def connect(
     makes an empty database somewhere unexpected.
     """
     if isinstance(path, str) and is_postgres_url(path):
-        conn = connect_postgres(path, password_from=password_from)
+        conn = connect_postgres(path, password_from=password_from, lock_timeout_ms=BUSY_TIMEOUT_MS)
         try:
-            conn.execute(f"SET lock_timeout = {int(BUSY_TIMEOUT_MS)}")  # as SQLite's busy timeout
             migrate(conn)  # type: ignore[arg-type]
         except BaseException as exc:
             conn.close()
