@@ -16,6 +16,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +67,13 @@ def load_book(sqlite_db: Path, url: str) -> None:
     from csm.data.backend import SQLITE
 
     store.connect(url, create=True).close()  # csm's schema, migrated
-    src = sqlite3.connect(f"file:{sqlite_db}?mode=ro", uri=True)
-    with psycopg.connect(url) as dst:  # one transaction: all tables or none
+    source = sqlite3.connect(f"file:{sqlite_db}?mode=ro", uri=True)
+    with closing(source) as src, psycopg.connect(url) as dst:  # one transaction: all tables or none
         for table in SQLITE.tables(src):
             _copy_table(src, dst, table)
         dst.commit()
     with psycopg.connect(url, autocommit=True) as dst:
         dst.execute("VACUUM ANALYZE")
-    src.close()
 
 
 def _copy_table(src: sqlite3.Connection, dst: Any, table: str) -> None:
@@ -159,16 +159,16 @@ def _hand_script(url: str, morning: bool, evaluate: bool) -> list[str]:
         import datetime as dt, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         import psycopg, hand_sql, pg
-        conn = psycopg.connect({url!r})
         today = dt.date(2026, 11, 23)
         params = hand_sql.params(today) | {{"me": "csm1@vendor.example"}} | {{
             k: (today + dt.timedelta(days=n)).isoformat() for k, n in (("d6", -6), ("p7", 7), ("p90", 90))}}
-        if {evaluate}:
-            for sql in hand_sql.queries("postgresql"):
-                conn.execute(sql, params).fetchall()
-        if {morning}:
-            for sql in pg.MORNING_SQL:
-                conn.execute(sql, params).fetchall()
+        with psycopg.connect({url!r}) as conn:
+            if {evaluate}:
+                for sql in hand_sql.queries("postgresql"):
+                    conn.execute(sql, params).fetchall()
+            if {morning}:
+                for sql in pg.MORNING_SQL:
+                    conn.execute(sql, params).fetchall()
     """)
 
 

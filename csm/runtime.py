@@ -66,9 +66,18 @@ def login_owner(conn: sqlite3.Connection, owners: Mapping[str, Owner]) -> str | 
 
 @dataclass
 class Runtime:
+    """A workspace, its open database and "today". As a context manager (what
+    :func:`open_runtime` hands out is used as one) it closes the database when it ends."""
+
     ws: Workspace
     conn: sqlite3.Connection
     today: dt.date
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()
 
     @cached_property
     def me(self) -> str | None:
@@ -192,4 +201,5 @@ def connect(ws: Workspace) -> sqlite3.Connection:
 
 
 def open_runtime(ws: Workspace, today: dt.date | None = None) -> Runtime:
+    """The workspace's runtime as of ``today``, its database open: ``with open_runtime(...) as rt:``."""
     return Runtime(ws, connect(ws), ws.today(today))

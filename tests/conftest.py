@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import textwrap
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,12 +43,60 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def _connections_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Whoever opens a database connection closes it: a test fails naming where each connection
+    it left open was opened.
+
+    ``filterwarnings = error`` alone would not hold that line: psycopg warns only when a garbage
+    cycle frees its connection before csm's wrapper, and SQLite says nothing before Python 3.13.
+    """
+    import sqlite3
+    import traceback
+
+    from csm.data.backend import PgConnection
+
+    opened: list[tuple[Any, traceback.StackSummary]] = []
+    sqlite_connect = sqlite3.connect
+    pg_init = PgConnection.__init__
+
+    def tracked_sqlite(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = sqlite_connect(*args, **kwargs)
+        opened.append((conn, traceback.extract_stack()[:-1]))
+        return conn
+
+    def tracked_pg(self: PgConnection, *args: Any, **kwargs: Any) -> None:
+        pg_init(self, *args, **kwargs)
+        opened.append((self, traceback.extract_stack()[:-1]))
+
+    monkeypatch.setattr(sqlite3, "connect", tracked_sqlite)
+    monkeypatch.setattr(PgConnection, "__init__", tracked_pg)
+    yield
+    left: list[str] = []
+    for conn, stack in opened:
+        if isinstance(conn, PgConnection):
+            still_open = not conn._raw.closed
+        else:
+            try:
+                still_open = conn.in_transaction is not None  # raises once closed
+            except sqlite3.ProgrammingError:
+                still_open = False
+        if still_open:
+            conn.close()
+            ours = [frame for frame in stack if "/csm/" in frame.filename or "/tests/" in frame.filename]
+            left.append("".join(traceback.format_list(ours[-6:])))
+    if left:
+        pytest.fail(f"{len(left)} database connection(s) left open, opened at:\n" + "\n".join(left))
+
+
 @pytest.fixture
-def conn(tmp_path: Path) -> Any:
+def conn(tmp_path: Path) -> Iterator[Any]:
     """An empty database in tmp_path."""
     from csm.data import store
 
-    return store.connect(tmp_path / "csm.db", create=True)
+    conn = store.connect(tmp_path / "csm.db", create=True)
+    yield conn
+    conn.close()
 
 
 @pytest.fixture(params=[5_000, 1], ids=["one chunk", "a chunk a row"])
@@ -117,7 +166,8 @@ def workspace(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> P
 
 
 def open_workspace(workspace: Path, today: dt.date, playbooks: dict[str, str] | None = None) -> Runtime:
-    """The workspace's runtime as of ``today``, with these playbooks (file name: YAML) added first."""
+    """The workspace's runtime as of ``today``, with these playbooks (file name: YAML) added first:
+    ``with open_workspace(...) as rt`` closes its database."""
     from csm import workspace as workspace_mod
     from csm.runtime import open_runtime
 
@@ -177,25 +227,26 @@ def database_of(workspace: Path) -> Path | str:
     return workspace_mod.load(explicit=workspace).database_target
 
 
-def connect(where: Path | str) -> Any:
-    """A connection of its own, rows as plain tuples: to a workspace's database (either backend),
-    a SQLite file, or a PostgreSQL URL."""
+@contextmanager
+def connect(where: Path | str) -> Iterator[Any]:
+    """``with connect(where) as conn``: a connection of its own, rows as plain tuples, closed when
+    the block ends: to a workspace's database (either backend), a SQLite file, or a PostgreSQL URL."""
     from csm.data import store
 
     conn = store.connect(where if isinstance(where, str) or where.suffix == ".db" else database_of(where))
-    conn.row_factory = None
-    return conn
+    try:
+        conn.row_factory = None
+        yield conn
+    finally:
+        conn.close()
 
 
 def rows(workspace: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
     """The rows a query returns from the workspace's database (none for a write), read by a
     connection of its own."""
-    conn = connect(workspace)
-    try:
+    with connect(workspace) as conn:
         cursor = conn.execute(sql, params)
         return [] if cursor.description is None else [tuple(row) for row in cursor.fetchall()]
-    finally:
-        conn.close()
 
 
 def first_draft(demo: Path, status: str = "draft") -> int:
@@ -207,8 +258,7 @@ def db_dump(where: Path | str) -> list[str]:
     "nothing changed" assertions on either backend."""
     from csm.data.backend import dialect_of
 
-    conn = connect(where)
-    try:
+    with connect(where) as conn:
         dialect = dialect_of(conn)
         dump: list[str] = []
         for table in dialect.tables(conn):
@@ -216,8 +266,6 @@ def db_dump(where: Path | str) -> list[str]:
             found = [repr(tuple(row)) for row in conn.execute(f"SELECT * FROM {table}").fetchall()]
             dump.extend(f"{table} {row}" for row in sorted(found))
         return dump
-    finally:
-        conn.close()
 
 
 def writers_of(table: str) -> set[str]:

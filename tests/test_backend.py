@@ -38,6 +38,27 @@ def test_rows_read_by_name_and_index_and_new_ids_come_back(db: Any) -> None:
     assert row["summary"] == "50% done"
 
 
+def test_a_cursor_without_a_row_factory_streams_plain_tuples(db: Any) -> None:
+    """What the step queries ask for: every row, in order, past the batches PostgreSQL's are fetched in."""
+    addresses = [f"{n:04d}@x" for n in range(2_500)]
+    db.executemany("INSERT INTO suppressions (email, created_at) VALUES (?, 't')", [(a,) for a in addresses])
+    cursor = db.cursor()
+    cursor.row_factory = None
+    found = list(cursor.execute("SELECT email, created_at FROM suppressions ORDER BY email"))
+    assert [type(row) for row in found[:1]] == [tuple]
+    assert found == [(a, "t") for a in addresses]
+    row = db.execute("SELECT email, created_at FROM suppressions ORDER BY email").fetchone()
+    assert (row["email"], row[1], list(row.keys())) == ("0000@x", "t", ["email", "created_at"])
+
+
+def test_a_session_waits_30_s_at_most_for_a_lock(db: Any) -> None:
+    if dialect_of(db).name == "sqlite":
+        assert db.execute("PRAGMA busy_timeout").fetchone()[0] == store.BUSY_TIMEOUT_MS
+    else:
+        shown = db.execute("SELECT current_setting('lock_timeout'), current_setting('jit')").fetchone()
+        assert tuple(shown) == ("30s", "off")
+
+
 def test_a_failed_transaction_leaves_nothing(db: Any) -> None:
     with pytest.raises(RuntimeError), store.transaction(db):
         store.set_meta(db, "k", "v")

@@ -47,8 +47,8 @@ def test_movers_are_the_biggest_falls_then_the_biggest_rises(demo: Path, invoke)
     from csm.runtime import open_runtime
 
     drops = json.loads(invoke("-w", str(demo), "health", "--json").output)["drops"]
-    rt = open_runtime(workspace.load(explicit=demo))
-    found = movers(rt.conn, rt.fields, rt.params)
+    with open_runtime(workspace.load(explicit=demo)) as rt:
+        found = movers(rt.conn, rt.fields, rt.params)
     falls, rises = found[:5], found[5:]
     assert [(m.account, m.change) for m in falls] == [
         (d["account"], d["health_change_30d"]) for d in drops[:5]

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,8 @@ main()
 
 def test_a_full_disk_mid_send_is_one_clear_error_and_loses_nothing(approved: Path, invoke: Any) -> None:
     database = approved / "csm.db"
-    before = dict(sqlite3.connect(database).execute("SELECT status, count(*) FROM outbox GROUP BY status"))
+    with closing(sqlite3.connect(database)) as conn:
+        before = dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status"))
     full = subprocess.run(
         [sys.executable, "-c", FULL_DISK, "-w", str(approved), "send"], capture_output=True, text=True
     )
@@ -113,7 +115,7 @@ def test_a_full_disk_mid_send_is_one_clear_error_and_loses_nothing(approved: Pat
     rest = invoke("-w", str(approved), "send", "--json")  # space is free again
     assert rest.exit_code in (0, 3), rest.output
     report = json.loads(rest.stdout)
-    with sqlite3.connect(database) as conn:
+    with closing(sqlite3.connect(database)) as conn:
         final = dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status"))
         handed_over = {
             a for (a,) in conn.execute("SELECT address FROM deliveries WHERE status IN ('sent', 'unknown')")

@@ -59,9 +59,8 @@ def test_health_again_the_same_day_replaces_the_snapshot(invoke, demo: Path) -> 
 def test_run_refreshes_the_snapshot_only_after_an_import(invoke, demo: Path, tmp_path: Path) -> None:
     invoke("-w", str(demo), "run", "--quiet")
     score = "SELECT score FROM health_history WHERE account_id = 'A1179' AND date = ?"
-    conn = connect(demo)
-    conn.execute("UPDATE health_history SET score = 1 WHERE account_id = 'A1179' AND date = ?", (TODAY,))
-    conn.close()
+    with connect(demo) as conn:
+        conn.execute("UPDATE health_history SET score = 1 WHERE account_id = 'A1179' AND date = ?", (TODAY,))
     invoke("-w", str(demo), "run", "--quiet")
     assert rows(demo, score, TODAY) == [(1.0,)]  # current: not scored again
     data = tmp_path / "a.csv"
@@ -144,9 +143,8 @@ def test_check_lists_health_model_problems(invoke, demo: Path) -> None:
 
 def test_run_and_today_take_the_days_snapshot(invoke, demo: Path) -> None:
     count = "SELECT count(*) FROM health_history WHERE date = ?"
-    conn = connect(demo)
-    conn.execute("DELETE FROM health_history WHERE date = ?", (TODAY,))
-    conn.close()
+    with connect(demo) as conn:
+        conn.execute("DELETE FROM health_history WHERE date = ?", (TODAY,))
     before = db_dump(demo)
     assert invoke("-w", str(demo), "run", "--dry-run", "--json").exit_code == 0
     assert invoke("-w", str(demo), "today", "--no-run", "--json").exit_code == 0

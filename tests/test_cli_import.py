@@ -71,11 +71,9 @@ def test_import_through_a_builtin_mapping(ws: Path) -> None:
     export = DATA / "salesforce-accounts.csv"
     result = csm(ws, "import", "accounts", str(export), "--map", "salesforce-accounts")
     assert result.stdout == f"Imported {export}: 3 new, 0 updated, 0 unchanged.\n"
-    conn = connect(ws)
-    assert conn.execute("SELECT renewal_date FROM accounts WHERE id = '0015g00000XyZ13AAB'").fetchone() == (
-        "2026-10-31",
-    )
-    conn.close()
+    with connect(ws) as conn:
+        stored = conn.execute("SELECT renewal_date FROM accounts WHERE id = '0015g00000XyZ13AAB'").fetchone()
+    assert stored == ("2026-10-31",)
 
 
 def test_a_csv_export_without_its_mapping_says_which_column_is_missing(ws: Path) -> None:

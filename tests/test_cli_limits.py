@@ -159,12 +159,9 @@ CASES = {
 
 def _written(database: Path | str) -> tuple[int, ...]:
     """Rows in every table a run or `today` writes to."""
-    conn = connect(database)
-    try:
+    with connect(database) as conn:
         tables = ("outbox", "tasks", "health_history", "timeline", "matches", "meta")
         return tuple(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables)
-    finally:
-        conn.close()
 
 
 @pytest.mark.parametrize(("target", "content", "expected"), CASES.values(), ids=list(CASES))

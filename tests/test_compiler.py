@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -249,22 +250,22 @@ def test_every_name_and_type_problem_is_listed_in_order() -> None:
 
 
 def test_the_deepest_and_longest_allowed_conditions_run_in_sqlite(tmp_path: Path) -> None:
-    conn = make_db(tmp_path / "t.db")
-    insert_accounts(conn, [ACCOUNTS[0]])
-    fields = fields_of(conn)
-    n = MAX_DEPTH
-    touched = "days_since_touch > 1"  # the deepest standard field's SQL, innermost
-    for source in [
-        "(" * n + touched + ")" * n,
-        "not " * n + touched,
-        f"({touched}) in (false, (" * n + touched + "))" * n,
-        f"{touched} and (" * n + touched + ")" * n,
-        "1 / (" * n + "days_since_touch" + ")" * n + " > 0",
-        "days_since_touch" + " + 1 * 2 / 4" * 500 + " > 0",  # long chains stay flat
-        " or ".join([touched] * 500),
-    ]:
-        expected = set() if source.count("not ") % 2 else {"A1"}
-        assert matching(conn, source, fields) == expected, source
+    with closing(make_db(tmp_path / "t.db")) as conn:
+        insert_accounts(conn, [ACCOUNTS[0]])
+        fields = fields_of(conn)
+        n = MAX_DEPTH
+        touched = "days_since_touch > 1"  # the deepest standard field's SQL, innermost
+        for source in [
+            "(" * n + touched + ")" * n,
+            "not " * n + touched,
+            f"({touched}) in (false, (" * n + touched + "))" * n,
+            f"{touched} and (" * n + touched + ")" * n,
+            "1 / (" * n + "days_since_touch" + ")" * n + " > 0",
+            "days_since_touch" + " + 1 * 2 / 4" * 500 + " > 0",  # long chains stay flat
+            " or ".join([touched] * 500),
+        ]:
+            expected = set() if source.count("not ") % 2 else {"A1"}
+            assert matching(conn, source, fields) == expected, source
 
 
 # -- properties -------------------------------------------------------------------
@@ -489,32 +490,34 @@ def test_a_day_count_compared_with_a_whole_number_tests_the_date_exactly(
 ) -> None:
     """`days_to_renewal <= 30` compiles to a test on renewal_date itself: the same answer as the count."""
     fields = standard_fields()
-    conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE TABLE accounts (id TEXT, start_date TEXT, renewal_date TEXT)")
-    conn.execute("CREATE TABLE timeline (account_id TEXT, at TEXT, touch INTEGER)")
-    conn.execute("CREATE TABLE usage_rollup (account_id TEXT, last_touch TEXT)")  # empty: computed
-    conn.execute("CREATE TABLE usage_rollup_day (day TEXT, metric TEXT)")
-    conn.execute(
-        "INSERT INTO accounts VALUES ('A1', ?, ?)",
-        (start and start.isoformat(), renewal and renewal.isoformat()),
-    )
-    conn.executemany("INSERT INTO timeline VALUES ('A1', ?, 1)", [(t.isoformat(),) for t in touches])
-    mirror = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
-    sources = [
-        f"{n} {mirror[op]} {name}" if mirrored else f"{name} {op} {n}",
-        f"{name} between {min(n, m)} and {max(n, m)}",
-        f"{name} not between {min(n, m)} and {max(n, m)}",
-    ]
-    counted = f"({fields.sql(name)})"
-    expected_sql = [
-        f"{counted} {op.replace('!=', '<>')} {n}",
-        f"{counted} BETWEEN {min(n, m)} AND {max(n, m)}",
-        f"{counted} NOT BETWEEN {min(n, m)} AND {max(n, m)}",
-    ]
-    for source, expected in zip(sources, expected_sql, strict=True):
-        compiled = compile_condition(source, fields)
-        assert "julianday" not in compiled.sql  # the date is tested, not the count
-        params = {**compiled.params, "today": today.isoformat()}
-        got = conn.execute(f"SELECT {compiled.sql} FROM accounts a", params).fetchone()[0]
-        want = conn.execute(f"SELECT {expected} FROM accounts a", {"today": today.isoformat()}).fetchone()[0]
-        assert got == want, (source, got, want)
+    with closing(sqlite3.connect(":memory:")) as conn:
+        conn.execute("CREATE TABLE accounts (id TEXT, start_date TEXT, renewal_date TEXT)")
+        conn.execute("CREATE TABLE timeline (account_id TEXT, at TEXT, touch INTEGER)")
+        conn.execute("CREATE TABLE usage_rollup (account_id TEXT, last_touch TEXT)")  # empty: computed
+        conn.execute("CREATE TABLE usage_rollup_day (day TEXT, metric TEXT)")
+        conn.execute(
+            "INSERT INTO accounts VALUES ('A1', ?, ?)",
+            (start and start.isoformat(), renewal and renewal.isoformat()),
+        )
+        conn.executemany("INSERT INTO timeline VALUES ('A1', ?, 1)", [(t.isoformat(),) for t in touches])
+        mirror = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
+        sources = [
+            f"{n} {mirror[op]} {name}" if mirrored else f"{name} {op} {n}",
+            f"{name} between {min(n, m)} and {max(n, m)}",
+            f"{name} not between {min(n, m)} and {max(n, m)}",
+        ]
+        counted = f"({fields.sql(name)})"
+        expected_sql = [
+            f"{counted} {op.replace('!=', '<>')} {n}",
+            f"{counted} BETWEEN {min(n, m)} AND {max(n, m)}",
+            f"{counted} NOT BETWEEN {min(n, m)} AND {max(n, m)}",
+        ]
+        for source, expected in zip(sources, expected_sql, strict=True):
+            compiled = compile_condition(source, fields)
+            assert "julianday" not in compiled.sql  # the date is tested, not the count
+            params = {**compiled.params, "today": today.isoformat()}
+            got = conn.execute(f"SELECT {compiled.sql} FROM accounts a", params).fetchone()[0]
+            want = conn.execute(
+                f"SELECT {expected} FROM accounts a", {"today": today.isoformat()}
+            ).fetchone()[0]
+            assert got == want, (source, got, want)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,9 @@ from csm.language.compiler import compile_condition
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> sqlite3.Connection:
-    return make_world(tmp_path / "t.db")
+def world(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    with closing(make_world(tmp_path / "t.db")) as conn:
+        yield conn
 
 
 def plan(conn: sqlite3.Connection, source: str) -> str:

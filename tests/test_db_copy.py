@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -33,30 +34,32 @@ def test_the_demo_goes_to_postgresql_and_back_unchanged(
     assert counts["usage"][0] > 100_000 and counts["outbox"][0] > 100  # the demo's data, not empty tables
 
     # Checked again from outside the copy: the file that came back holds what the demo's holds.
-    original, returned = sqlite3.connect(demo / "csm.db"), sqlite3.connect(tmp_path / "back.db")
-    for table in ("accounts", "outbox", "timeline", "health_history"):
-        columns = sorted(r[1] for r in original.execute(f"PRAGMA table_info({table})"))
+    with (
+        closing(sqlite3.connect(demo / "csm.db")) as original,
+        closing(sqlite3.connect(tmp_path / "back.db")) as returned,
+    ):
+        for table in ("accounts", "outbox", "timeline", "health_history"):
+            columns = sorted(r[1] for r in original.execute(f"PRAGMA table_info({table})"))
+            assert (
+                copy.table_checksum(original, table, columns).hex
+                == copy.table_checksum(returned, table, columns).hex
+            )
         assert (
-            copy.table_checksum(original, table, columns).hex
-            == copy.table_checksum(returned, table, columns).hex
+            original.execute("SELECT * FROM outbox ORDER BY id").fetchall()
+            == returned.execute("SELECT * FROM outbox ORDER BY id").fetchall()
         )
-    assert (
-        original.execute("SELECT * FROM outbox ORDER BY id").fetchall()
-        == returned.execute("SELECT * FROM outbox ORDER BY id").fetchall()
-    )
 
 
 @pytest.mark.sqlite_only("copies the demo's SQLite file to PostgreSQL")
 def test_postgresql_hands_out_ids_after_the_copied_ones(demo: Path, pg_cluster: Any) -> None:
     url = pg_cluster.new_database()
     assert copy.copy_database(demo / "csm.db", url).ok
-    conn = store.connect(url)
-    last = conn.execute("SELECT max(id) FROM timeline").fetchone()[0]
-    new = conn.execute(
-        "INSERT INTO timeline (account_id, at, kind, summary)"
-        " VALUES ('x', '2026-11-23', 'note', 'hi') RETURNING id"
-    ).fetchone()[0]
-    conn.close()
+    with closing(store.connect(url)) as conn:
+        last = conn.execute("SELECT max(id) FROM timeline").fetchone()[0]
+        new = conn.execute(
+            "INSERT INTO timeline (account_id, at, kind, summary)"
+            " VALUES ('x', '2026-11-23', 'note', 'hi') RETURNING id"
+        ).fetchone()[0]
     assert new == last + 1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,21 +36,21 @@ steps:
 
 
 @pytest.fixture
-def rt(workspace: Path) -> Runtime:
+def rt(workspace: Path) -> Iterator[Runtime]:
     """Two active accounts: Acme has a champion, Beta has nobody in that role."""
-    rt = open_workspace(workspace, TODAY, {"care.yaml": PLAYBOOK})
-    with transaction(rt.conn):
-        rt.conn.execute(
-            "INSERT INTO accounts (id, name, owner, status, start_date, renewal_date) VALUES "
-            "  ('A1', 'Acme', 'dana@northwind-cs.example', 'active', '2025-01-01', '2027-06-01'), "
-            "  ('A2', 'Beta', 'dana@northwind-cs.example', 'active', '2025-01-01', '2027-06-01')"
-        )
-        rt.conn.execute(
-            "INSERT INTO contacts (account_id, email, name, role, is_primary) VALUES "
-            "  ('A1', 'kim@acme.example', 'Kim Park', 'champion', 1), "
-            "  ('A2', 'lee@beta.example', 'Lee', 'admin', 1)"
-        )
-    return rt
+    with open_workspace(workspace, TODAY, {"care.yaml": PLAYBOOK}) as rt:
+        with transaction(rt.conn):
+            rt.conn.execute(
+                "INSERT INTO accounts (id, name, owner, status, start_date, renewal_date) VALUES "
+                "  ('A1', 'Acme', 'dana@northwind-cs.example', 'active', '2025-01-01', '2027-06-01'), "
+                "  ('A2', 'Beta', 'dana@northwind-cs.example', 'active', '2025-01-01', '2027-06-01')"
+            )
+            rt.conn.execute(
+                "INSERT INTO contacts (account_id, email, name, role, is_primary) VALUES "
+                "  ('A1', 'kim@acme.example', 'Kim Park', 'champion', 1), "
+                "  ('A2', 'lee@beta.example', 'Lee', 'admin', 1)"
+            )
+        yield rt
 
 
 def _results(rt: Runtime) -> list[StepResult]:

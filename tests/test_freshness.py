@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -126,28 +127,30 @@ def test_notify_opens_the_digest_with_it(book: Path, invoke: Any) -> None:
 
 
 def test_a_kind_never_loaded_is_stale(workspace: Path) -> None:
-    conn = connect(database_of(workspace))
-    stale = freshness.stale_data(conn, {"contacts": 7}, {}, TODAY)
-    assert [str(s) for s in stale["contacts"]] == ["contacts: never loaded (the limit is 7d)"]
-    assert freshness.stale_data(conn, {}, {}, TODAY) == {}  # off unless set
+    with closing(connect(database_of(workspace))) as conn:
+        stale = freshness.stale_data(conn, {"contacts": 7}, {}, TODAY)
+        assert [str(s) for s in stale["contacts"]] == ["contacts: never loaded (the limit is 7d)"]
+        assert freshness.stale_data(conn, {}, {}, TODAY) == {}  # off unless set
 
 
 def test_a_sync_refreshes_the_kinds_its_source_supplies_and_a_stale_source_blocks_them(
     workspace: Path,
 ) -> None:
-    conn = connect(database_of(workspace))
     from csm.data import timeline
 
-    with transaction(conn):
-        timeline.record(
-            conn, None, "import", "imported usage.csv", "2026-11-01T07:00:00+00:00", "import:usage"
+    with closing(connect(database_of(workspace))) as conn:
+        with transaction(conn):
+            timeline.record(
+                conn, None, "import", "imported usage.csv", "2026-11-01T07:00:00+00:00", "import:usage"
+            )
+            timeline.record(conn, None, "sync", "synced crm", "2026-11-22T07:00:00+00:00", "sync:crm")
+        supplies = {"crm": ["accounts", "usage"]}
+        assert freshness.stale_data(conn, {"usage": 3}, supplies, TODAY) == {}  # the sync counts
+        stale = freshness.stale_data(conn, {"source:crm": 0}, supplies, TODAY)
+        assert set(stale) == {"accounts", "usage"}
+        assert (
+            str(stale["usage"][0]) == "sync source 'crm': last synced 2026-11-22, 1 day ago (the limit is 0d)"
         )
-        timeline.record(conn, None, "sync", "synced crm", "2026-11-22T07:00:00+00:00", "sync:crm")
-    supplies = {"crm": ["accounts", "usage"]}
-    assert freshness.stale_data(conn, {"usage": 3}, supplies, TODAY) == {}  # the sync counts
-    stale = freshness.stale_data(conn, {"source:crm": 0}, supplies, TODAY)
-    assert set(stale) == {"accounts", "usage"}
-    assert str(stale["usage"][0]) == "sync source 'crm': last synced 2026-11-22, 1 day ago (the limit is 0d)"
 
 
 FIELDS = standard_fields()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -224,10 +225,10 @@ def test_compile_value_gives_a_number_expression() -> None:
     value = compile_value("seats_used - seats_licensed * 50%", FIELDS, prefix="m0_")
     assert value.fields == ("seats_used", "seats_licensed")
     assert value.params == {"m0_0": 0.5}
-    conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE TABLE accounts (seats_used, seats_licensed)")
-    conn.execute("INSERT INTO accounts VALUES (30, 40)")
-    assert conn.execute(f"SELECT {value.sql} FROM accounts a", value.params).fetchone() == (10.0,)
+    with closing(sqlite3.connect(":memory:")) as conn:
+        conn.execute("CREATE TABLE accounts (seats_used, seats_licensed)")
+        conn.execute("INSERT INTO accounts VALUES (30, 40)")
+        assert conn.execute(f"SELECT {value.sql} FROM accounts a", value.params).fetchone() == (10.0,)
 
 
 def test_explain_lists_each_measure_then_and_now(conn: Any) -> None:
@@ -323,10 +324,8 @@ def test_the_move_to_schema_6_keeps_every_breakdown(tmp_path) -> None:
         "INSERT INTO health_history VALUES ('A1', ?, 80, 'green', ?)", (TODAY.isoformat(), json.dumps(nested))
     )
     old.close()
-    conn = store.connect(path)
-    assert conn.execute("SELECT parts FROM health_history").fetchone()[0] == "{}"
-    assert json.loads(conn.execute("SELECT parts FROM health_parts").fetchone()[0]) == nested
-    assert next((p.id, p.score_now) for p in health.explain(conn, model(), "A1", TODAY).parts) == (
-        "seats",
-        100.0,
-    )
+    with closing(store.connect(path)) as conn:
+        assert conn.execute("SELECT parts FROM health_history").fetchone()[0] == "{}"
+        assert json.loads(conn.execute("SELECT parts FROM health_parts").fetchone()[0]) == nested
+        explained = health.explain(conn, model(), "A1", TODAY)
+    assert next((p.id, p.score_now) for p in explained.parts) == ("seats", 100.0)

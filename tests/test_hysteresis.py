@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -38,12 +39,12 @@ def _runtime(root: Path, today: dt.date) -> Runtime:
 
 
 @pytest.fixture
-def slump(workspace: Path) -> Callable[[dt.date], Runtime]:
-    """A1 logs in 80 a day until 2026-11-09, then 20 a day; A2 has one low day in the middle."""
+def slump(workspace: Path) -> Iterator[Callable[[dt.date], Runtime]]:
+    """A1 logs in 80 a day until 2026-11-09, then 20 a day; A2 has one low day in the middle; the
+    runtime as of a day, closed when the test ends."""
     (workspace / "playbooks" / "slump.yaml").write_text(PLAYBOOK, encoding="utf-8")
-    rt = _runtime(workspace, DAY_14)
     days = [dt.date(2026, 10, 1) + dt.timedelta(days=n) for n in range(80)]
-    with transaction(rt.conn):
+    with _runtime(workspace, DAY_14) as rt, transaction(rt.conn):
         rt.conn.executemany(
             "INSERT INTO accounts (id, name, owner, status, start_date, renewal_date)"
             " VALUES (?, ?, 'dana@northwind-cs.example', 'active', '2025-01-01', '2027-06-01')",
@@ -59,8 +60,8 @@ def slump(workspace: Path) -> Callable[[dt.date], Runtime]:
             [("A1", d.isoformat(), 20 if d >= SLUMP_STARTS else 80) for d in days]
             + [("A2", d.isoformat(), 20 if d != dt.date(2026, 11, 16) else 90) for d in days],
         )
-    rt.conn.close()
-    return lambda today: _runtime(workspace, today)
+    with ExitStack() as opened:
+        yield lambda today: opened.enter_context(_runtime(workspace, today))
 
 
 def _matched(rt: Runtime) -> list[str]:
@@ -152,9 +153,9 @@ def test_an_account_meeting_until_does_not_enter(slump: Callable[[dt.date], Runt
 
 
 def test_for_and_holdout_are_checked(workspace: Path) -> None:
-    rt = _runtime(workspace, DAY_14)
     text = PLAYBOOK.replace("for: 14d", "for: 200d").replace("title: Usage slump", "title: S\nholdout: 150%")
-    playbook, problems = parse_playbook(text, Path("slump.yaml"), rt.fields)
+    with _runtime(workspace, DAY_14) as rt:
+        playbook, problems = parse_playbook(text, Path("slump.yaml"), rt.fields)
     assert playbook is None
     messages = [p.message for p in problems]
     assert "'holdout' must be a percentage below 100% like 10%, got '150%'" in messages

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import tempfile
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -320,21 +321,21 @@ def test_a_bulk_load_rebuilds_the_indexes_after_it(tmp_path: Path, monkeypatch: 
     """SQLite's alone: PostgreSQL upserts from a staged batch and rebuilds no index."""
     from csm.data import importer
 
-    conn = store.connect(tmp_path / "bulk.db", create=True)
-    monkeypatch.setattr(importer, "BULK_ROWS", 2)
-    indexes = (
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'accounts' ORDER BY name"
-    )
-    before = rows(conn, indexes)
-    csv_text = "id,name,owner,renewal_date\n" + "".join(
-        f"A{i},Acme {i},csm{i % 3}@vendor.example,2027-0{1 + i % 9}-01\n" for i in range(50)
-    )
-    assert load(conn, tmp_path, "accounts", "bulk.csv", csv_text).inserted == 50
-    assert rows(conn, indexes) == before
-    plan = rows(conn, "EXPLAIN QUERY PLAN SELECT id FROM accounts WHERE owner = 'csm1@vendor.example'")
-    assert "USING INDEX accounts_owner" in plan[0][-1]
-    assert rows(conn, "SELECT count(*) FROM accounts WHERE owner = 'csm1@vendor.example'") == [(17,)]
-    assert rows(conn, "PRAGMA integrity_check") == [("ok",)]
+    with closing(store.connect(tmp_path / "bulk.db", create=True)) as conn:
+        monkeypatch.setattr(importer, "BULK_ROWS", 2)
+        indexes = (
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'accounts' ORDER BY name"
+        )
+        before = rows(conn, indexes)
+        csv_text = "id,name,owner,renewal_date\n" + "".join(
+            f"A{i},Acme {i},csm{i % 3}@vendor.example,2027-0{1 + i % 9}-01\n" for i in range(50)
+        )
+        assert load(conn, tmp_path, "accounts", "bulk.csv", csv_text).inserted == 50
+        assert rows(conn, indexes) == before
+        plan = rows(conn, "EXPLAIN QUERY PLAN SELECT id FROM accounts WHERE owner = 'csm1@vendor.example'")
+        assert "USING INDEX accounts_owner" in plan[0][-1]
+        assert rows(conn, "SELECT count(*) FROM accounts WHERE owner = 'csm1@vendor.example'") == [(17,)]
+        assert rows(conn, "PRAGMA integrity_check") == [("ok",)]
 
 
 def test_an_import_keeps_the_values_it_changes_on_both_backends(conn: Any, tmp_path: Path) -> None:

@@ -85,23 +85,23 @@ def test_another_selection_runs_again(invoke, demo: Path) -> None:
 
 
 def test_a_write_from_elsewhere_during_a_run_makes_the_next_run_look_again(demo: Path) -> None:
-    rt = open_workspace(demo, dt.date.fromisoformat(TODAY))
-    before = incremental._run_inputs(rt, (), None)
-    with transaction(rt.conn):  # another process's import lands while the run evaluates
-        timeline.record(rt.conn, None, "import", "imported elsewhere", "2026-11-23T08:00:00+00:00")
-    after = incremental._run_inputs(rt, (), None)
-    incremental.remember(rt.conn, before, after)
-    assert not incremental.unchanged(rt.conn, after)
+    with open_workspace(demo, dt.date.fromisoformat(TODAY)) as rt:
+        before = incremental._run_inputs(rt, (), None)
+        with transaction(rt.conn):  # another process's import lands while the run evaluates
+            timeline.record(rt.conn, None, "import", "imported elsewhere", "2026-11-23T08:00:00+00:00")
+        after = incremental._run_inputs(rt, (), None)
+        incremental.remember(rt.conn, before, after)
+        assert not incremental.unchanged(rt.conn, after)
 
 
 def test_the_runs_own_exits_are_taken_in(demo: Path) -> None:
-    rt = open_workspace(demo, dt.date.fromisoformat(TODAY))
-    before = incremental._run_inputs(rt, (), None)
-    with transaction(rt.conn):  # what an `until:` exit leaves on the timeline
-        timeline.record(rt.conn, _first_account(demo), "exit", "until met", "2026-11-23T08:00:00+00:00")
-    after = incremental._run_inputs(rt, (), None)
-    incremental.remember(rt.conn, before, after)
-    assert incremental.unchanged(rt.conn, after)
+    with open_workspace(demo, dt.date.fromisoformat(TODAY)) as rt:
+        before = incremental._run_inputs(rt, (), None)
+        with transaction(rt.conn):  # what an `until:` exit leaves on the timeline
+            timeline.record(rt.conn, _first_account(demo), "exit", "until met", "2026-11-23T08:00:00+00:00")
+        after = incremental._run_inputs(rt, (), None)
+        incremental.remember(rt.conn, before, after)
+        assert incremental.unchanged(rt.conn, after)
 
 
 def test_a_run_that_could_not_draft_everything_runs_again(demo: Path, monkeypatch) -> None:
@@ -109,20 +109,20 @@ def test_a_run_that_could_not_draft_everything_runs_again(demo: Path, monkeypatc
 
     failed = QueueReport(not_drafted=[("k", "A1", "the template failed")])
     monkeypatch.setattr(drafting, "queue", lambda *args: failed)
-    rt = open_workspace(demo, dt.date.fromisoformat(TODAY))
-    assert incremental.run(rt).report is failed
-    assert incremental.run(rt).report is failed  # not skipped: the next run tries again
+    with open_workspace(demo, dt.date.fromisoformat(TODAY)) as rt:
+        assert incremental.run(rt).report is failed
+        assert incremental.run(rt).report is failed  # not skipped: the next run tries again
 
 
 def test_a_run_that_held_a_step_back_on_stale_data_runs_again(demo: Path, monkeypatch) -> None:
 
     monkeypatch.setattr(matching, "held_back", lambda results: ["at-risk › escalation"])
-    rt = open_workspace(demo, dt.date.fromisoformat(TODAY))
-    first = incremental.run(rt)
-    assert first.report is not None and first.held_back == ["at-risk › escalation"]
-    again = incremental.run(rt)
-    assert again.report is not None  # not skipped: stale data is reported again, every run
-    assert again.held_back == ["at-risk › escalation"]
+    with open_workspace(demo, dt.date.fromisoformat(TODAY)) as rt:
+        first = incremental.run(rt)
+        assert first.report is not None and first.held_back == ["at-risk › escalation"]
+        again = incremental.run(rt)
+        assert again.report is not None  # not skipped: stale data is reported again, every run
+        assert again.held_back == ["at-risk › escalation"]
 
 
 def _queued(demo: Path) -> dict[str, list[tuple[object, ...]]]:
@@ -142,26 +142,29 @@ def test_leaving_settled_matches_out_of_a_run_changes_nothing_it_writes(
     same as a run that carries every match through and reads every key to tell what is new."""
     from csm.engine import drafting
 
-    assert incremental.run(open_workspace(demo, dt.date.fromisoformat(TODAY))).report is not None
-    with transaction(conn := open_workspace(demo, dt.date.fromisoformat(TODAY)).conn):
-        # One step's task gone (its draft kept), another's draft gone (its task kept).
-        conn.execute(
-            "DELETE FROM tasks WHERE id = (SELECT min(t.id) FROM tasks t JOIN outbox o USING (dedupe_key))"
-        )
-        conn.execute(
-            "DELETE FROM outbox WHERE id = (SELECT max(o.id) FROM outbox o JOIN tasks t USING (dedupe_key))"
-        )
-    conn.close()
+    with open_workspace(demo, dt.date.fromisoformat(TODAY)) as rt:
+        assert incremental.run(rt).report is not None
+        with transaction(rt.conn):
+            # One step's task gone (its draft kept), another's draft gone (its task kept).
+            rt.conn.execute(
+                "DELETE FROM tasks WHERE id ="
+                " (SELECT min(t.id) FROM tasks t JOIN outbox o USING (dedupe_key))"
+            )
+            rt.conn.execute(
+                "DELETE FROM outbox WHERE id ="
+                " (SELECT max(o.id) FROM outbox o JOIN tasks t USING (dedupe_key))"
+            )
     unskipped = copy_workspace(demo, demo.parent / "unskipped")
     next_day = dt.date.fromisoformat(TODAY) + dt.timedelta(days=1)
-    settled = incremental.run(open_workspace(demo, next_day))
-    rt = open_workspace(unskipped, next_day)
+    with open_workspace(demo, next_day) as rt:
+        settled = incremental.run(rt)
     evaluate = matching.evaluate
     monkeypatch.setattr(matching, "evaluate", lambda *a, **kw: evaluate(*a, **{**kw, "settle": False}))
-    every_key = drafting.existing_keys
-    every_keys = staticmethod(lambda results: every_key(rt.conn, {r.playbook.id for r in results}))
-    monkeypatch.setattr(drafting.Existing, "of", every_keys)
-    every = incremental.run(rt)
+    with open_workspace(unskipped, next_day) as rt:
+        every_key = drafting.existing_keys
+        every_keys = staticmethod(lambda results: every_key(rt.conn, {r.playbook.id for r in results}))
+        monkeypatch.setattr(drafting.Existing, "of", every_keys)
+        every = incremental.run(rt)
     assert settled.report is not None and every.report is not None
     assert [q.summary for q in settled.report.added] == [q.summary for q in every.report.added]
     assert _queued(demo) == _queued(unskipped)
@@ -183,13 +186,13 @@ steps:
 def test_a_run_rolls_up_the_metrics_two_conditions_read(demo: Path) -> None:
     """The built-ins read exports' windows and the latest integrations once each: left to them.
     A second playbook reading them too: the day's run rolls them up."""
-    rt = open_workspace(demo, dt.date.fromisoformat(TODAY), {"exports-watch.yaml": _EXPORTS_WATCH})
-    playbooks = rt.checked_playbooks(())
-    builtins = [p for p in playbooks if p.id != "exports-watch"]
-    wanted = {("exports", "windows"), ("integrations", "latest")}
-    assert not wanted & incremental.rolled_parts(builtins)
-    assert wanted <= incremental.rolled_parts(playbooks)
-    assert incremental.run(rt).report is not None
+    with open_workspace(demo, dt.date.fromisoformat(TODAY), {"exports-watch.yaml": _EXPORTS_WATCH}) as rt:
+        playbooks = rt.checked_playbooks(())
+        builtins = [p for p in playbooks if p.id != "exports-watch"]
+        wanted = {("exports", "windows"), ("integrations", "latest")}
+        assert not wanted & incremental.rolled_parts(builtins)
+        assert wanted <= incremental.rolled_parts(playbooks)
+        assert incremental.run(rt).report is not None
     covered = {(m, part) for m, part in rows(demo, "SELECT metric, part FROM usage_rollup_covers")}
     assert covered == incremental.rolled_parts(playbooks)
     assert rows(demo, "SELECT count(*) FROM usage_rollup_metric WHERE metric = 'exports'")[0][0] > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import tomllib
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,6 @@ from csm.errors import DataImportError, InputError
 
 DATA = Path(__file__).parent / "data"
 NOW = "2026-11-23T07:00:00+00:00"
-
-
-@pytest.fixture
-def conn(tmp_path: Path) -> sqlite3.Connection:
-    return store.connect(tmp_path / "csm.db", create=True)
 
 
 def accounts(conn: sqlite3.Connection, columns: str) -> list[tuple[Any, ...]]:
@@ -410,8 +406,8 @@ def test_the_move_to_schema_10_keeps_goals_an_import_brought_as_extra_columns(tm
     old.execute("ALTER TABLE accounts ADD COLUMN goals TEXT")  # an import brought it as an extra column
     old.execute("INSERT INTO accounts (id, name, goals) VALUES ('A1', 'Acme', 'Cut churn')")
     old.close()
-    conn = store.connect(path)
-    assert store.schema_version(conn) == store.SCHEMA_VERSION
-    assert accounts(conn, "goals, use_case, success_criteria, integrations") == [
-        ("Cut churn", None, None, None)
-    ]
+    with closing(store.connect(path)) as conn:
+        assert store.schema_version(conn) == store.SCHEMA_VERSION
+        assert accounts(conn, "goals, use_case, success_criteria, integrations") == [
+            ("Cut churn", None, None, None)
+        ]

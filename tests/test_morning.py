@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,23 +45,23 @@ USAGE = {"U50": (100, 50), "U25": (100, 75), "U10": (100, 90), "ULEE": (100, 10)
 
 
 @pytest.fixture
-def rt(workspace: Path) -> Runtime:
-    runtime = open_workspace(workspace, TODAY)
-    conn = runtime.conn
-    for account, (owner, status, start, renewal, arr, touched) in ACCOUNTS.items():
-        conn.execute(
-            "INSERT INTO accounts (id, name, owner, status, start_date, renewal_date, arr)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (account, f"{account} Ltd", owner, status, start, renewal, arr),
-        )
-        if touched:
-            timeline.record(conn, account, "email_sent", "an email", f"{touched}T10:00:00+00:00")
-    for account, (before, now) in USAGE.items():
-        conn.executemany(
-            "INSERT INTO usage (account_id, metric, date, value) VALUES (?, 'active_users', ?, ?)",
-            [(account, "2026-10-10", before), (account, "2026-11-20", now)],
-        )
-    return runtime
+def rt(workspace: Path) -> Iterator[Runtime]:
+    with open_workspace(workspace, TODAY) as runtime:
+        conn = runtime.conn
+        for account, (owner, status, start, renewal, arr, touched) in ACCOUNTS.items():
+            conn.execute(
+                "INSERT INTO accounts (id, name, owner, status, start_date, renewal_date, arr)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (account, f"{account} Ltd", owner, status, start, renewal, arr),
+            )
+            if touched:
+                timeline.record(conn, account, "email_sent", "an email", f"{touched}T10:00:00+00:00")
+        for account, (before, now) in USAGE.items():
+            conn.executemany(
+                "INSERT INTO usage (account_id, metric, date, value) VALUES (?, 'active_users', ?, ?)",
+                [(account, "2026-10-10", before), (account, "2026-11-20", now)],
+            )
+        yield runtime
 
 
 def add_draft(rt: Runtime, account: str, priority: str, to: str, status: str = "draft") -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -37,18 +38,18 @@ FORMATS = {
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_each_format_from_a_file_and_from_stdin(fmt: str, tmp_path: Path) -> None:
     for source in ("file", "stdin"):
-        conn = store.connect(tmp_path / f"{fmt}-{source}.db", create=True)
-        if source == "file":
-            result = import_file(conn, "accounts", write(tmp_path, f"a.{fmt}", FORMATS[fmt]), now=NOW)
-        else:
-            stream = io.StringIO("\ufeff" + FORMATS[fmt])
-            result = import_file(conn, "accounts", None, now=NOW, stream=stream)
-            assert result.source == "stdin"
-        assert (result.inserted, result.updated, result.unchanged) == (2, 0, 0)
-        assert rows(conn, "SELECT id, name, arr FROM accounts ORDER BY id") == [
-            ("A1", "Acme", 100.0),
-            ("A2", "Beta", None),
-        ]
+        with closing(store.connect(tmp_path / f"{fmt}-{source}.db", create=True)) as conn:
+            if source == "file":
+                result = import_file(conn, "accounts", write(tmp_path, f"a.{fmt}", FORMATS[fmt]), now=NOW)
+            else:
+                stream = io.StringIO("\ufeff" + FORMATS[fmt])
+                result = import_file(conn, "accounts", None, now=NOW, stream=stream)
+                assert result.source == "stdin"
+            assert (result.inserted, result.updated, result.unchanged) == (2, 0, 0)
+            assert rows(conn, "SELECT id, name, arr FROM accounts ORDER BY id") == [
+                ("A1", "Acme", 100.0),
+                ("A2", "Beta", None),
+            ]
 
 
 def test_read_records_names_each_location(tmp_path: Path) -> None:

@@ -170,11 +170,8 @@ def test_the_crontab_works_under_crons_environment(
 
 
 def count(book: Path, status: str) -> int:
-    conn = connect(book)
-    try:
+    with connect(book) as conn:
         return conn.execute("SELECT count(*) FROM outbox WHERE status = ?", (status,)).fetchone()[0]
-    finally:
-        conn.close()
 
 
 # -- the sample outputs ----------------------------------------------------------------------------

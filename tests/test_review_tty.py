@@ -69,21 +69,21 @@ def approve_one_skip_one(ws: Path, reason: str) -> bytes:
 
 def test_review_walks_the_drafts(demo: Path, invoke) -> None:
     invoke("-w", str(demo), "run", "--quiet")
-    conn = connect(demo)
-    first, second = [
-        r[0]
-        for r in conn.execute(
-            "SELECT id FROM outbox WHERE status = 'draft' AND owner = 'alex.morgan@northbeam.example'"
-            " ORDER BY CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1"
-            " WHEN 'normal' THEN 2 ELSE 3 END, id"
-            " LIMIT 2"
+    with connect(demo) as conn:
+        first, second = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM outbox WHERE status = 'draft' AND owner = 'alex.morgan@northbeam.example'"
+                " ORDER BY CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1"
+                " WHEN 'normal' THEN 2 ELSE 3 END, id"
+                " LIMIT 2"
+            )
+        ]
+        seen = approve_one_skip_one(demo, "talked to them on Friday")
+        states = dict(
+            conn.execute("SELECT id, status FROM outbox WHERE id IN (?, ?)", (first, second)).fetchall()
         )
-    ]
-    seen = approve_one_skip_one(demo, "talked to them on Friday")
-    states = dict(
-        conn.execute("SELECT id, status FROM outbox WHERE id IN (?, ?)", (first, second)).fetchall()
-    )
+        (reason,) = conn.execute("SELECT reason FROM outbox WHERE id = ?", (second,)).fetchone()
     assert states == {first: "approved", second: "skipped"}
-    (reason,) = conn.execute("SELECT reason FROM outbox WHERE id = ?", (second,)).fetchone()
     assert reason == "talked to them on Friday"
     assert b"Why:" in seen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import tempfile
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -100,17 +101,17 @@ def test_the_rollup_equals_the_from_scratch_computation(ops: list[tuple[object, 
 
 
 def test_the_fields_read_the_rollup_when_it_holds_the_day(tmp_path: Path) -> None:
-    conn = _open(str(tmp_path))
-    with transaction(conn):
-        rollup.ensure(conn, TODAY, METRIC)
-        # A value only the rollup holds shows which path a field took.
-        conn.execute("UPDATE usage_rollup SET usage_30d = 42 WHERE account_id = 'A0'")
-    assert _values(conn, TODAY)["A0"][0] == 42
-    assert _values(conn, TODAY - dt.timedelta(days=1))["A0"][0] is None  # another day: computed
-    assert rollup.current(conn, TODAY, METRIC) and not rollup.current(conn, TODAY, "logins")
-    import_records(conn, "accounts", [("r", {"id": "A9", "name": "New"})], source="test", now=NOW)
-    assert not rollup.current(conn, TODAY, METRIC)  # an import: computed until it is built again
-    assert _values(conn, TODAY)["A0"][0] is None
+    with closing(_open(str(tmp_path))) as conn:
+        with transaction(conn):
+            rollup.ensure(conn, TODAY, METRIC)
+            # A value only the rollup holds shows which path a field took.
+            conn.execute("UPDATE usage_rollup SET usage_30d = 42 WHERE account_id = 'A0'")
+        assert _values(conn, TODAY)["A0"][0] == 42
+        assert _values(conn, TODAY - dt.timedelta(days=1))["A0"][0] is None  # another day: computed
+        assert rollup.current(conn, TODAY, METRIC) and not rollup.current(conn, TODAY, "logins")
+        import_records(conn, "accounts", [("r", {"id": "A9", "name": "New"})], source="test", now=NOW)
+        assert not rollup.current(conn, TODAY, METRIC)  # an import: computed until it is built again
+        assert _values(conn, TODAY)["A0"][0] is None
 
 
 def test_the_rolled_up_columns_are_the_fields_own_sql() -> None:

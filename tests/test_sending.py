@@ -341,10 +341,10 @@ def test_rate_limit_paces_the_batch_and_list_unsubscribe_is_set(approved: Path) 
         approved,
         'transport = "eml"\nrate_per_minute = 20\nlist_unsubscribe = "mailto:stop@northbeam.example"',
     )
-    rt = open_runtime(load(explicit=approved))
     slept: list[float] = []
-    ledger = Ledger(rt, clock=lambda: dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC), sleep=slept.append)
-    report = ledger.send(MaildirTransport(approved / "mail"), limit=3)
+    with open_runtime(load(explicit=approved)) as rt:
+        ledger = Ledger(rt, clock=lambda: dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC), sleep=slept.append)
+        report = ledger.send(MaildirTransport(approved / "mail"), limit=3)
     assert report.count("sent") == 3 and slept == [3.0, 3.0]
     for path in (approved / "mail" / "cur").iterdir():
         message = parse(path.read_bytes())
@@ -400,10 +400,9 @@ def test_every_ledger_stamp_comes_from_its_clock_whatever_today_is(approved: Pat
     from csm.workspace import load
 
     moment = dt.datetime(2031, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
-    rt = open_runtime(load(explicit=approved), dt.date(2026, 11, 23))
     (draft_id,) = rows(approved, "SELECT min(id) FROM outbox WHERE status = 'approved'")[0]
-    report = Ledger(rt, clock=lambda: moment).send(MaildirTransport(approved / "mail"), limit=1)
-    rt.conn.close()
+    with open_runtime(load(explicit=approved), dt.date(2026, 11, 23)) as rt:
+        report = Ledger(rt, clock=lambda: moment).send(MaildirTransport(approved / "mail"), limit=1)
     assert report.count("sent") == 1
     for path in (approved / "mail" / "cur").iterdir():
         assert parse(path.read_bytes())["Date"] == "Tue, 06 May 2031 07:08:09 +0000"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +34,14 @@ steps:
 
 
 @pytest.fixture
-def rt(workspace: Path) -> Runtime:
+def rt(workspace: Path) -> Iterator[Runtime]:
     """Dana's A1 and Lee's A2, no tasks yet."""
-    runtime = open_workspace(workspace, TODAY, {"hello.yaml": PLAYBOOK})
-    runtime.conn.executemany(
-        "INSERT INTO accounts (id, name, owner, start_date) VALUES (?, ?, ?, '2025-01-01')",
-        [("A1", "Acme", DANA), ("A2", "Birch", LEE)],
-    )
-    return runtime
+    with open_workspace(workspace, TODAY, {"hello.yaml": PLAYBOOK}) as runtime:
+        runtime.conn.executemany(
+            "INSERT INTO accounts (id, name, owner, start_date) VALUES (?, ?, ?, '2025-01-01')",
+            [("A1", "Acme", DANA), ("A2", "Birch", LEE)],
+        )
+        yield runtime
 
 
 def add_task(rt: Runtime, title: str, due: str, account: str = "A1", **extra: Any) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +20,14 @@ NOW = "2026-11-23T09:30:00+00:00"
 
 
 @pytest.fixture
-def rt(workspace: Path) -> Runtime:
+def rt(workspace: Path) -> Iterator[Runtime]:
     """A1 (started 2026-01-01, never touched) and A2."""
-    runtime = open_workspace(workspace, TODAY)
-    runtime.conn.executemany(
-        "INSERT INTO accounts (id, name, start_date) VALUES (?, ?, '2026-01-01')",
-        [("A1", "Acme"), ("A2", "Birch")],
-    )
-    return runtime
+    with open_workspace(workspace, TODAY) as runtime:
+        runtime.conn.executemany(
+            "INSERT INTO accounts (id, name, start_date) VALUES (?, ?, '2026-01-01')",
+            [("A1", "Acme"), ("A2", "Birch")],
+        )
+        yield runtime
 
 
 def events(rt: Runtime) -> list[tuple]:

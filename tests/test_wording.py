@@ -72,12 +72,12 @@ def test_one_ticket_is_followed_up_as_it() -> None:
 
 
 def test_the_cli_shows_money_and_day_counts(demo: Path, invoke: Any) -> None:
-    conn = connect(demo)
-    account, arr, renewal = conn.execute(
-        "SELECT id, arr, renewal_date FROM accounts WHERE status = 'active' AND arr = CAST(arr AS INTEGER)"
-        " AND arr >= 1000 AND renewal_date > '2026-11-24' ORDER BY id LIMIT 1"
-    ).fetchone()
-    conn.close()
+    with connect(demo) as conn:
+        account, arr, renewal = conn.execute(
+            "SELECT id, arr, renewal_date FROM accounts WHERE status = 'active'"
+            " AND arr = CAST(arr AS INTEGER) AND arr >= 1000 AND renewal_date > '2026-11-24'"
+            " ORDER BY id LIMIT 1"
+        ).fetchone()
     day_before = (dt.date.fromisoformat(renewal) - dt.timedelta(days=1)).isoformat()
     shown = invoke("-w", str(demo), "--today", day_before, "account", account).stdout
     assert f"ARR ${int(arr):,} · seats " in shown

@@ -52,9 +52,7 @@ def runtime(ctx: typer.Context) -> Runtime:
     database is closed when the command ends."""
     from csm.runtime import open_runtime
 
-    rt = open_runtime(workspace(ctx), state(ctx).today)
-    ctx.call_on_close(rt.conn.close)
-    return rt
+    return ctx.with_resource(open_runtime(workspace(ctx), state(ctx).today))
 
 
 def database_label(ws: Workspace, *, short: bool = False) -> str:

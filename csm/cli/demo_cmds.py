@@ -75,15 +75,12 @@ TOUR_PLAYBOOKS = (
 
 def _tour(root: Path) -> None:
     """Each built-in playbook: matches per step, then the first email it would draft."""
-    from contextlib import closing
-
     from csm import workspace
     from csm.engine.matching import evaluate
     from csm.engine.preview import render_preview
     from csm.runtime import open_runtime
 
-    rt = open_runtime(workspace.load(explicit=root))
-    with closing(rt.conn):
+    with open_runtime(workspace.load(explicit=root)) as rt:
         for playbook in rt.playbooks(TOUR_PLAYBOOKS):
             results = evaluate(rt.conn, [playbook], rt.fields, rt.params, rt.today)
             counts = ", ".join(f"{r.step.id} {len(r.matches)}" for r in results)

@@ -53,14 +53,11 @@ def inbox(
         raise typer.BadParameter("give --maildir or --mbox, not both", param_hint="--mbox")
     ws = workspace(ctx)
     mailbox = open_mailbox(ws.settings.inbox, root=ws.root, environ=os.environ, maildir=maildir, mbox=mbox)
-    rt = open_runtime(ws, today(ctx, ws))
-    try:
+    with open_runtime(ws, today(ctx, ws)) as rt:
         # The playbooks say which follow-ups a reply stops; inbox renders nothing, so no template gate.
         # Mail arrives on the real clock: a pinned --today changes evaluation, never these stamps.
         reader = Reader(rt.conn, rt.playbooks(), _ours(ws), _stamp, keep_body=keep_body)
         report = reader.read(mailbox, dry_run=dry_run)
-    finally:
-        rt.conn.close()
     if as_json:
         print_json(report.as_json())
         return

@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from csm.errors import WorkspaceError
@@ -82,11 +82,8 @@ class Dialect(SqlDialect):
         """Each column of ``table`` and its declared type, upper case, in table order."""
         if self.name == "sqlite":
             return {row[1]: (row[2] or "").upper() for row in conn.execute(f"PRAGMA table_info({table})")}
-        rows = conn.execute(
-            "SELECT column_name, data_type FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
-            (table,),
-        )
+        sql = f"SELECT a.attname, format_type(a.atttypid, NULL) {_PG_COLUMNS} AND c.relname = ?"
+        rows = conn.execute(sql + " ORDER BY a.attnum", (table,))
         return {row[0]: _PG_TYPES.get(row[1], row[1].upper()) for row in rows}
 
     def tables(self, conn: Any) -> list[str]:
@@ -147,17 +144,22 @@ class Dialect(SqlDialect):
         if self.name == "sqlite":
             return int(conn.execute("PRAGMA schema_version").fetchone()[0])
         sql = (
-            "SELECT coalesce(hashtext(string_agg(table_name || '.' || column_name || ':' || data_type,"
-            " ',' ORDER BY table_name, ordinal_position)), 0) FROM information_schema.columns"
-            " WHERE table_schema = current_schema()"
+            "SELECT coalesce(hashtext(string_agg(c.relname || '.' || a.attname || ':'"
+            f" || format_type(a.atttypid, NULL), ',' ORDER BY c.relname, a.attnum)), 0) {_PG_COLUMNS}"
         )
         return int(conn.execute(sql).fetchone()[0])
 
     def schema_version(self, conn: Any) -> int:
         if self.name == "sqlite":
             return int(conn.execute("PRAGMA user_version").fetchone()[0])
-        conn.execute("CREATE TABLE IF NOT EXISTS csm_schema (version INTEGER NOT NULL)")
-        row = conn.execute("SELECT max(version) FROM csm_schema").fetchone()
+        from psycopg import errors
+
+        if conn.in_transaction:  # migrating: the table is made with the schema (every command: no DDL)
+            conn.execute("CREATE TABLE IF NOT EXISTS csm_schema (version INTEGER NOT NULL)")
+        try:
+            row = conn.execute("SELECT max(version) FROM csm_schema").fetchone()
+        except errors.UndefinedTable:  # a new database, not migrating yet
+            return 0
         return int(row[0] or 0)
 
     def set_schema_version(self, conn: Any, version: int) -> None:
@@ -199,7 +201,14 @@ class Dialect(SqlDialect):
             conn.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
 
 
-# information_schema's names for the types csm declares, as SQLite's PRAGMA spells them.
+# The columns of the tables (and views) in csm's own schema, from the catalog: information_schema's
+# view of it took 5-10 ms a table, and every command reads accounts' and contacts'.
+_PG_COLUMNS = (
+    "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+    " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'v', 'f', 'p')"
+    " AND a.attnum > 0 AND NOT a.attisdropped"
+)
+# format_type's names for the types csm declares, as SQLite's PRAGMA spells them.
 _PG_TYPES = {
     "integer": "INTEGER",
     "bigint": "INTEGER",
@@ -286,13 +295,15 @@ _NAME = re.compile(r"\w+")
 class Row(tuple):  # type: ignore[type-arg]
     """A result row read by index or by column name, as ``sqlite3.Row``."""
 
+    __slots__ = ()
     _names: tuple[str, ...] = ()
+    _index: ClassVar[dict[str, int]] = {}  # a result's class: each column name's position
 
     def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
-        if isinstance(key, str):
+        if key.__class__ is str:
             try:
-                return tuple.__getitem__(self, self._names.index(key))
-            except ValueError:
+                return tuple.__getitem__(self, self._index[key])
+            except KeyError:
                 raise IndexError(f"no column named {key}") from None
         return tuple.__getitem__(self, key)
 
@@ -300,19 +311,37 @@ class Row(tuple):  # type: ignore[type-arg]
         return list(self._names)
 
 
+@functools.lru_cache(maxsize=256)
+def _row_class(names: tuple[str, ...]) -> type[Row]:
+    """The row class of a result with these columns (the first of a repeated name wins, as in SQLite)."""
+    index: dict[str, int] = {}
+    for i, name in enumerate(names):
+        index.setdefault(name, i)
+    return type("Row", (Row,), {"_names": names, "_index": index, "__slots__": ()})
+
+
 def _row_factory(cursor: Any) -> Any:
-    names = tuple(col.name for col in cursor.description or ())
-    row_class = type("Row", (Row,), {"_names": names, "__slots__": ()})
-    return lambda values: row_class(values)
+    # psycopg calls this once a result, then what it returns once a row, with the row's values.
+    return _row_class(tuple(col.name for col in cursor.description or ()))
 
 
 class PgCursor:
     """The part of ``sqlite3.Cursor`` csm uses, over a psycopg cursor."""
 
-    row_factory: Any = None  # set by callers written for sqlite3; rows are always backend.Row
-
     def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
+
+    @property
+    def row_factory(self) -> Any:
+        return None if self._cursor.row_factory is not _row_factory else Row
+
+    @row_factory.setter
+    def row_factory(self, factory: Any) -> None:
+        """None, as sqlite3's callers set it for the rows of a big result: plain tuples, which cost
+        less than a :class:`Row` each; anything else: rows read by name too."""
+        from psycopg.rows import tuple_row
+
+        self._cursor.row_factory = tuple_row if factory is None else _row_factory
 
     def execute(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] = ()) -> PgCursor:
         """Run ``sql`` with ``?`` (a sequence) or ``:name`` (a mapping) parameters."""
@@ -332,7 +361,12 @@ class PgCursor:
         return self._cursor.fetchmany(size) if self._cursor.description else []
 
     def __iter__(self) -> Iterator[Row]:
-        return iter(self._cursor) if self._cursor.description else iter(())
+        return self._rows() if self._cursor.description else iter(())
+
+    def _rows(self) -> Iterator[Row]:
+        # A batch at a time: psycopg makes a batch's rows in one call, its own iterator one by one.
+        while batch := self._cursor.fetchmany(_FETCH_ROWS):
+            yield from batch
 
     @property
     def rowcount(self) -> int:
@@ -341,6 +375,9 @@ class PgCursor:
     @property
     def description(self) -> Any:
         return self._cursor.description
+
+
+_FETCH_ROWS = 1_000
 
 
 class PgConnection:
@@ -421,11 +458,14 @@ def password_env(url: str, env_name: str | None) -> dict[str, str]:
     return {"password": value}
 
 
-def connect_postgres(url: str, *, password_from: str | None = None, wait: int | None = None) -> PgConnection:
+def connect_postgres(
+    url: str, *, password_from: str | None = None, wait: int | None = None, lock_timeout_ms: int | None = None
+) -> PgConnection:
     """Open a PostgreSQL database by URL; the schema is csm.data.store's business.
 
     ``wait``: at most this many seconds for the server to answer (libpq's ``connect_timeout``);
     None leaves it to the URL (and libpq, which waits as long as the network does).
+    ``lock_timeout_ms``: how long a statement waits for a lock another session holds.
     """
     keywords: dict[str, Any] = {**password_env(url, password_from)}
     if wait is not None:
@@ -451,7 +491,14 @@ def connect_postgres(url: str, *, password_from: str | None = None, wait: int | 
     # csm's conditions are per-account subqueries over indexes, costed high at 100k accounts: JIT
     # compiled each step's query for longer than it then ran (at-risk's steps: 23 s with it, 11 s
     # without; benchmarks/RESULTS.md).
-    raw.execute("SET TIME ZONE 'UTC'; SET datestyle = 'ISO, YMD'; SET jit = off")
+    settings = "SET TIME ZONE 'UTC'; SET datestyle = 'ISO, YMD'; SET jit = off"
+    if lock_timeout_ms is not None:
+        settings += f"; SET lock_timeout = {int(lock_timeout_ms)}"
+    try:
+        raw.execute(settings)
+    except BaseException:
+        raw.close()
+        raise
     return PgConnection(raw, url)
 
 

@@ -8,15 +8,15 @@ caller reports it. A target that holds any row is refused unless ``replace`` is 
 
 The checksum of a table is the sum, modulo 2**128, of a hash of each row: the row's
 values in column-name order, normalised (a boolean as 0/1, a whole float as an integer,
-a date as ISO text, NULL as null) so that SQLite's loose types and PostgreSQL's strict
-ones give the same text for the same value. A sum does not depend on row order, so no
-``ORDER BY`` is needed (and the two databases would not sort text the same way anyway).
+NULL as null) so that SQLite's loose types and PostgreSQL's strict ones give the same
+text for the same value. Both hand back a date as its ISO text and a NUMERIC as an int or
+a float already (see :func:`csm.data.backend.connect_postgres`). A sum does not depend
+on row order, so no ``ORDER BY`` is needed (and the two databases would not sort text the
+same way anyway).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -221,37 +221,22 @@ def _canonical(value: Any) -> Any:
         return int(value)
     if isinstance(value, int):
         return value
-    if isinstance(value, float | decimal.Decimal):
-        number = float(value)
-        return int(number) if number.is_integer() else repr(number)
-    if isinstance(value, dt.date):  # a datetime is a date too
-        return value.isoformat()
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else repr(value)
     if isinstance(value, bytes | memoryview):
         return "\\x" + bytes(value).hex()
     return str(value)
 
 
 def _writer(dialect: str, declared: str) -> Callable[[Any], Any]:
-    """How a value read from the source is written into a target column of this type."""
+    """How a value read from the source is written into a target column of this type: as it came,
+    but SQLite's 0/1 into a PostgreSQL BOOLEAN (sqlite3 stores a bool as 0/1 by itself)."""
     if dialect == "postgresql" and declared == "BOOLEAN":
         return lambda v: v if v is None or isinstance(v, bool) else bool(v)
-    if dialect == "sqlite":
-        return _to_sqlite
     return _same
 
 
 def _same(value: Any) -> Any:
-    return value
-
-
-def _to_sqlite(value: Any) -> Any:
-    """sqlite3 takes neither dates (its adapter is deprecated) nor Decimals: as SQLite stores them."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
     return value
 
 

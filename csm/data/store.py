@@ -511,9 +511,8 @@ def connect(
     makes an empty database somewhere unexpected.
     """
     if isinstance(path, str) and is_postgres_url(path):
-        conn = connect_postgres(path, password_from=password_from)
+        conn = connect_postgres(path, password_from=password_from, lock_timeout_ms=BUSY_TIMEOUT_MS)
         try:
-            conn.execute(f"SET lock_timeout = {int(BUSY_TIMEOUT_MS)}")  # as SQLite's busy timeout
             migrate(conn)  # type: ignore[arg-type]
         except BaseException as exc:
             conn.close()
@@ -528,6 +527,7 @@ def connect(
             f"no database at {path}",
             hint="Run `csm init` to create a workspace, or `csm demo` to try one.",
         )
+    conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.row_factory = sqlite3.Row
@@ -536,7 +536,11 @@ def connect(
         conn.execute("PRAGMA foreign_keys = ON")
         conn.create_function("local_date", 2, local_date, deterministic=True)
         migrate(conn)
-    except sqlite3.DatabaseError as exc:
+    except BaseException as exc:
+        if conn is not None:  # a file that is no database, a schema newer than this csm
+            conn.close()
+        if not isinstance(exc, sqlite3.DatabaseError):
+            raise
         raise database_problem(exc, path) or WorkspaceError(f"cannot open database {path}: {exc}") from None
     return conn
 

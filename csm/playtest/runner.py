@@ -135,8 +135,7 @@ class Suite:
     def run(self, case: Case, *, update: bool = False) -> CaseResult:
         started = time.perf_counter()
         result = CaseResult(case)
-        conn = world.build(case)
-        try:
+        with world.build(case) as conn:
             for day in world.run_days(case):
                 rt, results = self._evaluate(case, conn, day)
                 self._queue(rt, results)
@@ -145,8 +144,6 @@ class Suite:
             verdicts = self._verdicts(rt, case)  # as they stand before today's run adds anything
             report = self._queue(rt, results)
             _Compare(case, conn, results, report, verdicts, result, update).all()
-        finally:
-            conn.close()
         result.seconds = time.perf_counter() - started
         return result
 

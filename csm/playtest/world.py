@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from csm.data import store, timeline
@@ -29,9 +31,16 @@ def stamp(day: dt.date, time: str = _IMPORTED_AT) -> str:
     return f"{day.isoformat()}T{time}"
 
 
-def build(case: Case) -> sqlite3.Connection:
-    """A new in-memory database holding everything the case is given, imported on its first day."""
-    conn = store.connect(Path(":memory:"), create=True)
+@contextmanager
+def build(case: Case) -> Iterator[sqlite3.Connection]:
+    """``with build(case) as conn``: a new in-memory database holding everything the case is given,
+    imported on its first day; closed when the block ends (or the case's data is refused)."""
+    with closing(store.connect(Path(":memory:"), create=True)) as conn:
+        _fill(conn, case)
+        yield conn
+
+
+def _fill(conn: sqlite3.Connection, case: Case) -> None:
     given = case.given
     first = min((case.today, *run_days(case)))
     now = stamp(first)
@@ -65,7 +74,6 @@ def build(case: Case) -> sqlite3.Connection:
     with store.transaction(conn):
         for reply in given.replies:
             _reply(conn, reply)
-    return conn
 
 
 def run_days(case: Case) -> list[dt.date]:
