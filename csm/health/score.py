@@ -252,24 +252,24 @@ def _snapshot_day(
         f"INSERT INTO health_values SELECT account_id, profile, {', '.join(numbers)} FROM ({values}) x",
         params,
     )
+    parts = d.exact_json_array("profile", numbers)
+    kept = _keep_unchanged(conn, day, key, parts)
     score = _by_profile(model, lambda weighing: _score_of(model, weighing, d))
-    conn.execute(
-        f"INSERT INTO scored_day SELECT account_id, profile, {score},"
-        f" {d.exact_json_array('profile', numbers)} FROM health_values"
-    )
-    return _keep_unchanged(conn, day, key) + _store_day(conn, day, key, _band_sql(model, "score"))
+    conn.execute(f"INSERT INTO scored_day SELECT account_id, profile, {score}, {parts} FROM health_values")
+    return kept + _store_day(conn, day, key, _band_sql(model, "score"))
 
 
-def _keep_unchanged(conn: sqlite3.Connection, day: str, key: str) -> int:
-    """Drop from ``scored_day`` the accounts whose snapshot of ``day``, by the same model, holds
-    these values already; how many. Its score and band were scored from them, and are stored."""
+def _keep_unchanged(conn: sqlite3.Connection, day: str, key: str, parts: str) -> int:
+    """Drop from ``health_values`` the accounts whose snapshot of ``day``, by the same model,
+    holds these values (as their stored text, ``parts``) already; how many. Its score and band
+    were scored from them."""
     same_model = conn.execute("SELECT 1 FROM health_models WHERE date = ? AND model = ?", (day, key))
     if same_model.fetchone() is None:
         return 0
     return conn.execute(
-        "DELETE FROM scored_day WHERE parts = (SELECT p.parts FROM health_parts p"
-        " WHERE p.date = ? AND p.account_id = scored_day.account_id)"
-        " AND EXISTS (SELECT 1 FROM health_history h WHERE h.account_id = scored_day.account_id"
+        f"DELETE FROM health_values WHERE {parts} = (SELECT p.parts FROM health_parts p"
+        " WHERE p.date = ? AND p.account_id = health_values.account_id)"
+        " AND EXISTS (SELECT 1 FROM health_history h WHERE h.account_id = health_values.account_id"
         " AND h.date = ? AND h.parts = '{}')",
         (day, day),
     ).rowcount
