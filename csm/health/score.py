@@ -3,13 +3,13 @@
 The health model (:mod:`csm.health.model`) compiles to SQL: the derived fields the
 measures are built from, each computed once per account (``usage_30d`` serves both
 the usage trend and active users per seat) from only the account columns they read,
-then each measure's value, into a typed temp table of numbers; their 0-100 scores,
-the weights of the account's lifecycle profile and the weighted average are scored
-from that table. A snapshot stores that for every account on one day:
-``health_history`` (account, date, score, band) and ``health_parts`` (the profile
-and each measure's value, as a JSON array, by date); taking it again the same day
-replaces it, rewriting only the accounts whose values changed. The ``health`` fields
-read these snapshots."""
+then each measure's value, into a typed temp table of numbers, each computed once; the
+weighted average of their 0-100 scores is one expression a row, a branch per lifecycle
+profile with that profile's weights as constants. A snapshot stores that for every
+account on one day: ``health_history`` (account, date, score, band) and ``health_parts``
+(the profile and each measure's value, as a JSON array, by date); taking it again the
+same day replaces it, rewriting only the accounts whose values changed. The ``health``
+fields read these snapshots."""
 
 from __future__ import annotations
 
