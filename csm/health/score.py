@@ -75,7 +75,7 @@ def _weighings(model: HealthModel) -> dict[str | None, Weighing]:
 
 
 def _by_profile(model: HealthModel, pick: Callable[[Weighing], str]) -> str:
-    """SQL that depends on the row's ``profile``: ``pick(weighing)`` under each profile's.
+    """SQL that depends on the row's ``profile``: ``pick`` of that profile's weighing.
 
     Each branch holds its profile's numbers as constants, so a row works out only its own."""
     picked = {stage: pick(weighing) for stage, weighing in _weighings(model).items()}
@@ -166,7 +166,8 @@ def breakdown_sql(model: HealthModel, profile: str | None, d: SqlDialect) -> str
     The parameters are ``:v0``, ``:v1``, ... (a snapshot's ``parts``); scores and weights are
     what the snapshot scored with.
     """
-    weights = _weighings(model).get(profile, _weighings(model)[None])[0]
+    weighings = _weighings(model)
+    weights = weighings.get(profile, weighings[None])[0]
     values = ", ".join(f"CAST(:v{i} AS DOUBLE PRECISION) AS v{i}" for i in range(len(model.measures)))
     scores = "".join(f", {_score_sql(m, f'v{i}', d)} AS s{i}" for i, m in enumerate(model.measures))
     shares = ", ".join(
