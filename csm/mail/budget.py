@@ -68,7 +68,6 @@ class _Email(NamedTuple):
     id: int
     status: str
     subject: str
-    account: str
     out_day: str  # the day it went out (GONE), else ""
     addresses: frozenset[str]
 
@@ -79,7 +78,6 @@ def _email(row: Sequence[Any]) -> _Email:
         row[_ID],
         status,
         row[_SUBJECT],
-        row[_ACCOUNT_NAME] or "",
         row[_OUT][:10] if status in GONE else "",
         frozenset(_addresses(row[_TO], row[_CC])),
     )
