@@ -17,6 +17,7 @@ the same baseline: a change measured against the code before it, in one run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -27,7 +28,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,6 +176,14 @@ def fresh_workspace(tmp: Path, name: str) -> Path:
         encoding="utf-8",
     )
     return ws
+
+
+@contextlib.contextmanager
+def workspace_db(path: Path) -> Iterator[sqlite3.Connection]:
+    """A workspace's SQLite file, committed and closed at the block's end (sqlite3's own context
+    manager commits but leaves the connection open)."""
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        yield conn
 
 
 def copy_workspace(source: Path, tmp: Path, name: str) -> Path:
@@ -344,7 +353,7 @@ def bulk_workspace(data: Path, tmp: Path, name: str, count: int) -> Path:
     (ws / "templates" / "bulk" / "hello.md.j2").write_text(BULK_TEMPLATE)
     for kind in ("accounts", "contacts"):
         run(csm("-w", str(ws), "import", kind, str(data / f"{kind}.csv")))
-    with sqlite3.connect(ws / "csm.db") as conn:
+    with workspace_db(ws / "csm.db") as conn:
         conn.execute("DELETE FROM accounts WHERE rowid > ?", (count,))
         conn.execute("UPDATE accounts SET status = 'active'")
     run(csm("-w", str(ws), "health"))  # today's snapshot is its own job; `csm run` then reuses it
@@ -353,7 +362,7 @@ def bulk_workspace(data: Path, tmp: Path, name: str, count: int) -> Path:
 
 def drafting_time(data: Path, tmp: Path, repeat: int, count: int, codes: list[Code]) -> list[Row]:
     source = bulk_workspace(data, tmp, "drafting", count)
-    with sqlite3.connect(source / "csm.db") as conn:
+    with workspace_db(source / "csm.db") as conn:
         rows = conn.execute(
             "SELECT a.name, a.seats_used, a.seats_licensed, c.email, c.name FROM accounts a"
             " JOIN contacts c ON c.account_id = a.id AND c.role = 'champion' AND c.left_at IS NULL"
@@ -487,7 +496,7 @@ class Morning:
 
 
 def _drafted_today(ws: Path) -> list[int]:
-    with sqlite3.connect(ws / "csm.db") as conn:
+    with workspace_db(ws / "csm.db") as conn:
         rows = conn.execute(
             "SELECT id FROM outbox WHERE status = 'draft' AND created_at >= ? ORDER BY id", (f"{TODAY}",)
         )
@@ -615,7 +624,7 @@ def send_rates(data: Path, tmp: Path, count: int, codes: list[Code]) -> list[Row
     rows = []
     for transport, code in ((t, c) for t in ("eml", "smtp") for c in codes):
         copy = copy_workspace(ws, Path(tempfile.mkdtemp(dir=tmp)), f"send-{transport}")
-        with sqlite3.connect(copy / "csm.db") as conn:
+        with workspace_db(copy / "csm.db") as conn:
             n = conn.execute("SELECT count(*) FROM outbox WHERE status = 'approved'").fetchone()[0]
         server = _smtp_sink() if transport == "smtp" else None
         settings = copy / "csm.toml"

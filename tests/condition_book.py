@@ -58,12 +58,9 @@ def insert_accounts(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> Non
 
 
 def stored_accounts(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Every account row as the reference evaluator reads it: a date as its ISO text, as SQLite
-    holds it (PostgreSQL gives an imported DATE column's value as a date)."""
-    return [
-        {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in dict(row).items()}
-        for row in conn.execute("SELECT * FROM accounts")
-    ]
+    """Every account row as the reference evaluator reads it (a DATE column reads back as its
+    ISO text on both backends)."""
+    return [dict(row) for row in conn.execute("SELECT * FROM accounts")]
 
 
 def selected_ids(conn: sqlite3.Connection, sql: str, params: dict[str, object]) -> set[str]:

@@ -11,7 +11,6 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 
@@ -31,7 +30,7 @@ def _to_number(filter_name: str, value: Any) -> float:
     _require(filter_name, value)
     if isinstance(value, bool):
         raise FilterError(f"{filter_name}: expected a number, got {value!r}")
-    if isinstance(value, int | float | Decimal):
+    if isinstance(value, int | float):
         number = float(value)
     elif isinstance(value, str):
         try:
