@@ -140,26 +140,35 @@ def _clear_touches(conn: sqlite3.Connection) -> None:
 
 
 # Every To and Cc entry of the outbox rows ``{where}`` picks, with ``{columns}`` of each row:
-# ``r.v`` the To pair's address or the Cc entry, ``r.cc`` 1 for a Cc entry.
+# ``r.v`` the To pair's address or the Cc entry, ``r.cc`` 1 for a Cc entry, ``r.odd`` whether the
+# row's JSON is one the database would not read as csm.mail.overlaps.addresses does: any
+# character but ASCII (Python lowercases more than SQL), an escape (a control character Python
+# strips) or a named Cc ("Name <address>"). A plain JSON string is its text between the quotes.
 _ENTRIES = {
     "sqlite": (
-        "SELECT o.id, json_extract(j.value, '$[1]') AS v, 0 AS cc, {columns}"
+        "SELECT o.id, json_extract(j.value, '$[1]') AS v, 0 AS cc, {odd} AS odd, {columns}"
         " FROM outbox o, json_each(o.to_addrs) j WHERE {where}"
-        " UNION ALL SELECT o.id, j.value, 1, {columns} FROM outbox o, json_each(o.cc) j"
+        " UNION ALL SELECT o.id, j.value, 1, {odd}, {columns} FROM outbox o, json_each(o.cc) j"
         " WHERE o.cc <> '[]' AND ({where})"
     ),
     "postgresql": (
-        "SELECT o.id, j.value ->> 1 AS v, 0 AS cc, {columns}"
+        "SELECT o.id, j.value ->> 1 AS v, 0 AS cc, {odd} AS odd, {columns}"
         " FROM outbox o, jsonb_array_elements(o.to_addrs::jsonb) j WHERE {where}"
-        " UNION ALL SELECT o.id, j.value, 1, {columns} FROM outbox o,"
+        " UNION ALL SELECT o.id, j.value, 1, {odd}, {columns} FROM outbox o,"
         " jsonb_array_elements_text(o.cc::jsonb) AS j(value) WHERE o.cc <> '[]' AND ({where})"
     ),
 }
-# An entry the database would not read as csm.mail.overlaps.addresses does: any character but
-# printable ASCII (Python lowercases and strips more than SQL), or a named Cc ("Name <address>").
 _ODD = {
-    "sqlite": "(r.v IS NULL OR r.v GLOB '*[^ -~]*' OR (r.cc = 1 AND r.v LIKE '%<%'))",
-    "postgresql": "(r.v IS NULL OR r.v ~ '[^ -~]' OR (r.cc = 1 AND r.v LIKE '%<%'))",
+    "sqlite": (
+        "(length(CAST(o.to_addrs AS BLOB)) <> length(o.to_addrs) OR instr(o.to_addrs, '\\') > 0"
+        " OR (o.cc <> '[]' AND (length(CAST(o.cc AS BLOB)) <> length(o.cc) OR instr(o.cc, '\\') > 0"
+        " OR instr(o.cc, '<') > 0)))"
+    ),
+    "postgresql": (
+        "(octet_length(o.to_addrs) <> length(o.to_addrs) OR strpos(o.to_addrs, '\\') > 0"
+        " OR (o.cc <> '[]' AND (octet_length(o.cc) <> length(o.cc) OR strpos(o.cc, '\\') > 0"
+        " OR strpos(o.cc, '<') > 0)))"
+    ),
 }
 _ADDRESS = "CASE WHEN r.cc = 1 THEN lower(trim(r.v)) ELSE lower(r.v) END"
 _RANKED = "o.status IN ('draft', 'deferred')"
@@ -169,9 +178,9 @@ _WAITING = "o.status IN ('draft', 'approved', 'deferred')"
 def _insert_touches(conn: sqlite3.Connection, where: str, columns: str, wanted: str, params: Any) -> None:
     """The addresses of the outbox rows ``where`` picks, those ``wanted`` passes, into csm_touches
     (``columns``: each row's kind and cap); an odd entry marks its email for Python."""
-    d = dialect_of(conn)
-    odd = _ODD[d.name]
-    entries = _ENTRIES[d.name].format(columns=columns, where=where)
+    name = dialect_of(conn).name
+    entries = _ENTRIES[name].format(odd=_ODD[name], columns=columns, where=where)
+    odd = "(r.odd OR r.v IS NULL)"
     conn.execute(
         f"INSERT INTO {_TOUCHES} (address, id, kind, cap)"
         f" SELECT CASE WHEN {odd} THEN '' ELSE {_ADDRESS} END, r.id, r.kind, r.cap FROM ({entries}) r"
