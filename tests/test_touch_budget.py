@@ -178,12 +178,12 @@ def _add(conn: sqlite3.Connection, key: str, priority: str, *, status: str = "dr
     return draft_id
 
 
-def test_mail_sent_within_the_window_counts_and_older_mail_does_not(conn: sqlite3.Connection) -> None:
-    _add(conn, "old", "normal", status="sent", sent="2026-11-16T10:00:00+00:00")  # 8 days ago
-    recent = _add(conn, "recent", "normal", status="sent", sent="2026-11-17T10:00:00+00:00")  # day 1 of 7
-    first = _add(conn, "first", "normal")
-    second = _add(conn, "second", "normal")
-    plan = budget.plan(conn, TouchBudget(2, 7), TODAY)
+def test_mail_sent_within_the_window_counts_and_older_mail_does_not(db: Any) -> None:
+    _add(db, "old", "normal", status="sent", sent="2026-11-16T10:00:00+00:00")  # 8 days ago
+    recent = _add(db, "recent", "normal", status="sent", sent="2026-11-17T10:00:00+00:00")  # day 1 of 7
+    first = _add(db, "first", "normal")
+    second = _add(db, "second", "normal")
+    plan = budget.plan(db, TouchBudget(2, 7), TODAY)
     assert plan.keep == [first]
     assert plan.defer[second] == (
         f"deferred: ann@acme.example already has “recent” (sent 2026-11-17) and “first” (draft #{first})"
@@ -205,12 +205,12 @@ def test_mail_sent_within_the_window_counts_and_older_mail_does_not(conn: sqlite
     ],
 )
 def test_sent_mail_counts_by_every_address_it_reached_and_only_those(
-    conn: sqlite3.Connection, to_addrs: list[list[str]], cc: list[str], counts: bool
+    db: Any, to_addrs: list[list[str]], cc: list[str], counts: bool
 ) -> None:
     sent = "2026-11-20T10:00:00+00:00"
-    _add(conn, "sent", "normal", status="sent", sent=sent, to_addrs=json.dumps(to_addrs), cc=json.dumps(cc))
-    waiting = _add(conn, "waiting", "normal")
-    plan = budget.plan(conn, TouchBudget(1, 7), TODAY)
+    _add(db, "sent", "normal", status="sent", sent=sent, to_addrs=json.dumps(to_addrs), cc=json.dumps(cc))
+    waiting = _add(db, "waiting", "normal")
+    plan = budget.plan(db, TouchBudget(1, 7), TODAY)
     assert (waiting in plan.defer) is counts
     assert (plan.keep == [waiting]) is not counts
 
@@ -281,36 +281,43 @@ def test_the_send_check_reads_the_contacts_copies_not_the_windows_sent_mail(conn
         ([[None, "ann@acme.example"]], []),  # a null name
         ([['Ann "the" Archer', "ann@acme.example"]], ["Zoë <zoe@acme.example>"]),  # escapes, a named cc
         ([["ann@acme.example", "bob@acme.example"]], ["Nullman <n@acme.example>"]),
+        ([["Zoë", "ZOË@acme.example"]], ["\tcy@acme.example\n"]),  # Python lowercases and strips more
         ([], [""]),
     ],
 )
-def test_the_plans_quick_read_of_addresses_is_the_parse(to: list[Any], cc: list[str]) -> None:
-    """The plan reads a plain outbox JSON without parsing it: the same addresses as the parse."""
+def test_the_plan_reads_the_addresses_the_parse_reads(db: Any, to: list[Any], cc: list[str]) -> None:
+    """The database reads the outbox's JSON for the plan: an email counts against exactly the
+    addresses csm.mail.overlaps parses from it."""
     to_addrs, cc_text = json.dumps(to), json.dumps(cc)
-    assert budget._addresses(to_addrs, cc_text) == addresses(to_addrs, cc_text)
+    _add(db, "sent", "normal", status="sent", sent="2026-11-20T10:00:00+00:00", to_addrs=to_addrs, cc=cc_text)
+    named = ["ann@acme.example", "bob@acme.example", "cy@acme.example", "dee@acme.example", "n@acme.example"]
+    named += ["zoe@acme.example", "zoë@acme.example", "ann archer", "archer"]
+    waiting = {a: _add(db, a, "normal", to_addrs=json.dumps([["", a]])) for a in named}
+    plan = budget.plan(db, TouchBudget(1, 7), TODAY)
+    assert {a for a, i in waiting.items() if i in plan.defer} == addresses(to_addrs, cc_text)
 
 
-def test_approved_drafts_keep_their_place_and_ties_go_to_the_older_draft(conn: sqlite3.Connection) -> None:
-    approved = _add(conn, "approved", "low", status="approved")
-    newer = _add(conn, "newer", "high", now="2026-11-23T09:00:00+00:00")
-    older = _add(conn, "older", "high", now="2026-11-22T09:00:00+00:00")
-    urgent = _add(conn, "urgent", "urgent", now="2026-11-23T10:00:00+00:00")
-    plan = budget.plan(conn, TouchBudget(3, 7), TODAY)
+def test_approved_drafts_keep_their_place_and_ties_go_to_the_older_draft(db: Any) -> None:
+    approved = _add(db, "approved", "low", status="approved")
+    newer = _add(db, "newer", "high", now="2026-11-23T09:00:00+00:00")
+    older = _add(db, "older", "high", now="2026-11-22T09:00:00+00:00")
+    urgent = _add(db, "urgent", "urgent", now="2026-11-23T10:00:00+00:00")
+    plan = budget.plan(db, TouchBudget(3, 7), TODAY)
     assert plan.keep == [urgent, older]
     assert set(plan.defer) == {newer}
     assert approved not in plan.keep  # held, not ranked
 
 
-def test_rebalance_moves_only_through_the_outbox(conn: sqlite3.Connection) -> None:
-    first = _add(conn, "first", "normal")
-    second = _add(conn, "second", "normal")
-    with transaction(conn):
-        budget.rebalance(conn, TouchBudget(1, 7), TODAY, NOW)
-    assert outbox.get(conn, second)["status"] == "deferred"
-    with transaction(conn):
-        outbox.move(conn, first, "skip", "skipped", NOW, reason="called instead")
-        budget.rebalance(conn, TouchBudget(1, 7), TODAY, NOW)
-    assert outbox.get(conn, second)["status"] == "draft"
+def test_rebalance_moves_only_through_the_outbox(db: Any) -> None:
+    first = _add(db, "first", "normal")
+    second = _add(db, "second", "normal")
+    with transaction(db):
+        budget.rebalance(db, TouchBudget(1, 7), TODAY, NOW)
+    assert outbox.get(db, second)["status"] == "deferred"
+    with transaction(db):
+        outbox.move(db, first, "skip", "skipped", NOW, reason="called instead")
+        budget.rebalance(db, TouchBudget(1, 7), TODAY, NOW)
+    assert outbox.get(db, second)["status"] == "draft"
 
 
 @pytest.mark.parametrize(

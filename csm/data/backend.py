@@ -72,6 +72,11 @@ class Dialect(SqlDialect):
         script = re.sub(r"\bREAL\b", "DOUBLE PRECISION", script)
         return re.sub(r"\bdate\((\w+)\)", lambda m: self.date_of(m.group(1)), script)
 
+    def str_order(self, text: str) -> str:
+        """A text expression that sorts as Python compares ``str``, by code point: SQLite's default
+        (its bytes, UTF-8); on PostgreSQL the database's collation would sort by language."""
+        return text if self.name == "sqlite" else f'{text} COLLATE "C"'
+
     def week_start(self, date: str) -> str:
         """The ISO date of the Monday on or before ``date`` (an ISO date)."""
         if self.name == "sqlite":

@@ -23,17 +23,28 @@ it is computed (``csm today``, ``csm run`` and ``csm explain`` read it).
 Sending checks again (:func:`spent_at_send`, from the copies each send
 records): an approved draft whose contact was mailed meanwhile waits,
 deferred, rather than going over.
+
+How :func:`plan` works it out without reading every waiting draft: the
+database lists each address's emails that could count against it (gone out
+within the longest window, approved, waiting: the outbox's To and Cc JSON read
+by its own JSON functions) and how many there are. A draft each of whose
+addresses has fewer other emails than its budget allows has room whatever
+comes first, so it keeps its place without its email being read. Only where an address has as many
+as some draft's budget allows (a "contested" address) is the greedy above run
+in Python, over the drafts writing to one and the mail gone to one; a draft's
+other addresses can never be full, so they are not looked at.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from csm.data.backend import dialect_of
+from csm.data.backend import Dialect, dialect_of
 from csm.mail import outbox
 from csm.mail.overlaps import addresses
 from csm.workspace import TouchBudget
@@ -42,18 +53,8 @@ RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 GONE = ("sent", "sending", "unknown")  # went out, or may have
 HELD = ("approved",)  # a person said yes: keeps its place
 CONTENDERS = ("draft", "deferred")
-_COLUMNS = (
-    "SELECT o.id, o.status, o.account_id, a.name AS account_name, o.to_addrs, o.cc,"
-    " o.subject, o.priority, o.touch_budget, o.reason, o.created_at,"
-    " coalesce(o.sent_at, o.updated_at) AS out_at"
-)
-# The columns by position: a row is read by index, a plain tuple where it can be (a plan reads
-# every waiting draft, and looking a column up by name was most of its cost).
-(_ID, _STATUS, _ACCOUNT, _ACCOUNT_NAME, _TO, _CC, _SUBJECT, _PRIORITY, _BUDGET, _REASON, _CREATED, _OUT) = (
-    range(12)
-)
-_SELECT = _COLUMNS + " FROM outbox o LEFT JOIN accounts a ON a.id = o.account_id WHERE "
 _GONE_SINCE = "o.status IN ('sending', 'unknown') OR (o.status = 'sent' AND o.sent_at >= :since)"
+_CHUNK = 500
 
 
 def budget_of(text: str | None, default: TouchBudget) -> TouchBudget:
@@ -64,32 +65,21 @@ def budget_of(text: str | None, default: TouchBudget) -> TouchBudget:
     return TouchBudget(int(max_emails), int(per_days))
 
 
-class _Email(NamedTuple):
+class _Counted(NamedTuple):
+    """An email counting against its recipients: what the window needs of it."""
+
     id: int
-    status: str
-    subject: str
     out_day: str  # the day it went out (GONE), else ""
-    addresses: frozenset[str]
-
-
-def _email(row: Sequence[Any]) -> _Email:
-    status = row[_STATUS]
-    return _Email(
-        row[_ID],
-        status,
-        row[_SUBJECT],
-        row[_OUT][:10] if status in GONE else "",
-        frozenset(_addresses(row[_TO], row[_CC])),
-    )
 
 
 @dataclass
 class Plan:
     """Which waiting drafts keep their place and which wait, with why."""
 
-    keep: list[int] = field(default_factory=list)  # drafts (to review) with room
+    keep: list[int] = field(default_factory=list)  # drafts (to review) with room, in rank order
     defer: dict[int, str] = field(default_factory=dict)  # draft id -> why it waits
-    before: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # id -> (status, reason) found
+    # id -> (status, reason) found, for each draft deferred now or deferred before
+    before: dict[int, tuple[str, str | None]] = field(default_factory=dict)
 
     def reason(self, draft_id: int) -> str | None:
         return self.defer.get(draft_id)
@@ -102,172 +92,289 @@ def _window_start(today: dt.date, budget: TouchBudget) -> str:
 
 def plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date) -> Plan:
     """Rank every waiting draft against its contacts' budgets (see the module docstring)."""
-    longest = max([default.per_days, *_override_days(conn)])
-    cursor = conn.cursor()
-    cursor.row_factory = None
-    rows = cursor.execute(_SELECT + "o.status IN ('draft', 'approved', 'deferred')").fetchall()
-    emails = {row[_ID]: _email(row) for row in rows}
-    contenders = [r for r in rows if r[_STATUS] in CONTENDERS]
-    wanted = {a for row in contenders for a in emails[row[_ID]].addresses}
-    gone = _gone_to(conn, wanted, (today - dt.timedelta(days=longest)).isoformat())
-    counting = _ByAddress(sorted([*gone, *(e for e in emails.values() if e.status in HELD)], key=_by_id))
-    contenders.sort(key=lambda r: (RANK.get(r[_PRIORITY], 2), r[_CREATED], r[_ID]))
-    result = Plan(before={r[_ID]: (r[_STATUS], r[_REASON]) for r in contenders})
-    waiting: list[_Waiting] = []
-    budgets = {text: budget_of(text, default) for text in {r[_BUDGET] for r in contenders}}
-    for row in contenders:
-        email, budget = emails[row[_ID]], budgets[row[_BUDGET]]
-        full = _full(email, budget, today, counting)
-        if full is None:
-            result.keep.append(email.id)
-            counting.add(email)
-        else:
-            waiting.append((row, budget, *full))
+    budgets = {text: budget_of(text, default) for (text,) in _contender_budgets(conn)}
+    if not budgets:
+        return Plan()
+    longest = max(b.per_days for b in (default, *budgets.values()))
+    _touch_tables(conn)
+    try:
+        _list_touches(conn, budgets, default, (today - dt.timedelta(days=longest)).isoformat())
+        result, waiting = _rank(conn, budgets, today, _counting(conn))
+    finally:
+        _clear_touches(conn)
     result.defer = _reasons(conn, waiting)
     return result
 
 
-def _may_reach(wanted: set[str], to_addrs: str, cc: str) -> bool:
-    """False only when no address the outbox's JSON names is ``wanted``: without a backslash
-    (an escape) every JSON string is its text between quotes, so no parse is needed. To
-    addresses count as stored (lowercased, not stripped, as :func:`_addresses` reads them),
-    so the To JSON is lowercased and split whole; most mail has no cc."""
-    if "\\" in to_addrs or "\\" in cc or "<" in cc:
-        return True
-    if not wanted.isdisjoint(to_addrs.lower().split('"')[1::2]):
-        return True
-    return cc != "[]" and not wanted.isdisjoint(s.strip().lower() for s in cc.split('"')[1::2])
+def _contender_budgets(conn: sqlite3.Connection) -> sqlite3.Cursor:
+    return conn.execute("SELECT DISTINCT touch_budget FROM outbox WHERE status IN ('draft', 'deferred')")
 
 
-def _addresses(to_addrs: str, cc: str) -> set[str]:
-    """:func:`csm.mail.overlaps.addresses`, without parsing the JSON when it is plain: no
-    escape, no ``Name <address>`` cc and no null name, so its strings alternate name, address
-    in To and are addresses in Cc."""
-    if "\\" in to_addrs or "\\" in cc or "<" in cc or "null" in to_addrs:
-        return addresses(to_addrs, cc)
-    found = {s.lower() for s in to_addrs.split('"')[1::2][1::2]}
-    found.update(s.strip().lower() for s in cc.split('"')[1::2])
-    return found - {""}
+# Each address's emails that could count against it: ``kind`` 1 a draft to rank (``cap``: its
+# budget's max_emails), 0 one that holds its place (gone out, approved). The rows at contested
+# addresses are copied to csm_contested. An address of '' marks an email whose JSON the database
+# cannot read as Python does (see _ODD): its addresses are read in Python.
+_TOUCHES = "csm_touches"
+_CONTESTED = "csm_contested"
 
 
-def _by_id(email: _Email) -> int:
-    return email.id
+def _touch_tables(conn: sqlite3.Connection) -> None:
+    d = dialect_of(conn)
+    conn.execute(
+        d.ddl(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_TOUCHES} (address TEXT NOT NULL, id INTEGER NOT NULL,"
+            " kind INTEGER NOT NULL, cap INTEGER, PRIMARY KEY (address, id)) WITHOUT ROWID"
+        )
+    )
+    conn.execute(
+        d.ddl(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_CONTESTED} (id INTEGER NOT NULL, address TEXT NOT NULL,"
+            " kind INTEGER NOT NULL, PRIMARY KEY (id, address)) WITHOUT ROWID"
+        )
+    )
 
 
-def _gone_to(conn: sqlite3.Connection, wanted: set[str], since: str) -> list[_Email]:
-    """The mail gone out since ``since`` (or on its way) to any of the ``wanted`` addresses.
+def _clear_touches(conn: sqlite3.Connection) -> None:
+    conn.execute(f"DELETE FROM {_TOUCHES}")
+    conn.execute(f"DELETE FROM {_CONTESTED}")
 
-    Only a waiting draft's recipients are ever judged, so only mail to them counts: the
-    recipients of every email sent in the window are read as plain tuples, and the full
-    row is fetched for the few that share one (a morning after a big send has 90,000).
-    """
-    if not wanted:
-        return []
+
+# Every To and Cc entry of the outbox rows ``{where}`` picks, with ``{columns}`` of each row:
+# ``r.v`` the To pair's address or the Cc entry, ``r.cc`` 1 for a Cc entry, ``r.odd`` whether the
+# row's JSON is one the database would not read as csm.mail.overlaps.addresses does: any
+# character but ASCII (Python lowercases more than SQL), an escape (a control character Python
+# strips) or a named Cc ("Name <address>"). A plain JSON string is its text between the quotes.
+_ENTRIES = {
+    "sqlite": (
+        "SELECT o.id, json_extract(j.value, '$[1]') AS v, 0 AS cc, {odd} AS odd, {columns}"
+        " FROM outbox o, json_each(o.to_addrs) j WHERE {where}"
+        " UNION ALL SELECT o.id, j.value, 1, {odd}, {columns} FROM outbox o, json_each(o.cc) j"
+        " WHERE o.cc <> '[]' AND ({where})"
+    ),
+    "postgresql": (
+        "SELECT o.id, j.value ->> 1 AS v, 0 AS cc, {odd} AS odd, {columns}"
+        " FROM outbox o, jsonb_array_elements(o.to_addrs::jsonb) j WHERE {where}"
+        " UNION ALL SELECT o.id, j.value, 1, {odd}, {columns} FROM outbox o,"
+        " jsonb_array_elements_text(o.cc::jsonb) AS j(value) WHERE o.cc <> '[]' AND ({where})"
+    ),
+}
+_ODD = {
+    "sqlite": (
+        "(length(CAST(o.to_addrs AS BLOB)) <> length(o.to_addrs) OR instr(o.to_addrs, '\\') > 0"
+        " OR (o.cc <> '[]' AND (length(CAST(o.cc AS BLOB)) <> length(o.cc) OR instr(o.cc, '\\') > 0"
+        " OR instr(o.cc, '<') > 0)))"
+    ),
+    "postgresql": (
+        "(octet_length(o.to_addrs) <> length(o.to_addrs) OR strpos(o.to_addrs, '\\') > 0"
+        " OR (o.cc <> '[]' AND (octet_length(o.cc) <> length(o.cc) OR strpos(o.cc, '\\') > 0"
+        " OR strpos(o.cc, '<') > 0)))"
+    ),
+}
+_ADDRESS = "CASE WHEN r.cc = 1 THEN lower(trim(r.v)) ELSE lower(r.v) END"
+_RANKED = "o.status IN ('draft', 'deferred')"
+_WAITING = "o.status IN ('draft', 'approved', 'deferred')"
+
+
+def _insert_touches(conn: sqlite3.Connection, where: str, columns: str, wanted: str, params: Any) -> None:
+    """The addresses of the outbox rows ``where`` picks, those ``wanted`` passes, into csm_touches
+    (``columns``: each row's kind and cap); an odd entry marks its email for Python."""
+    name = dialect_of(conn).name
+    entries = _ENTRIES[name].format(odd=_ODD[name], columns=columns, where=where)
+    odd = "(r.odd OR r.v IS NULL)"
+    conn.execute(
+        f"INSERT INTO {_TOUCHES} (address, id, kind, cap)"
+        f" SELECT CASE WHEN {odd} THEN '' ELSE {_ADDRESS} END, r.id, r.kind, r.cap FROM ({entries}) r"
+        f" WHERE {odd} OR ({_ADDRESS} <> '' AND {wanted}) ON CONFLICT DO NOTHING",
+        params,
+    )
+    marked = conn.execute(
+        f"SELECT t.id, t.kind, t.cap, o.to_addrs, o.cc FROM {_TOUCHES} t JOIN outbox o ON o.id = t.id"
+        " WHERE t.address = ''"
+    ).fetchall()
+    if marked:
+        conn.execute(f"DELETE FROM {_TOUCHES} WHERE address = ''")
+        conn.executemany(
+            f"INSERT INTO {_TOUCHES} (address, id, kind, cap) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [(a, row[0], row[1], row[2]) for row in marked for a in sorted(addresses(row[3], row[4]))],
+        )
+
+
+def _list_touches(
+    conn: sqlite3.Connection, budgets: Mapping[str | None, TouchBudget], default: TouchBudget, since: str
+) -> None:
+    """Fill csm_touches (the waiting drafts, then the mail gone to their addresses since ``since``)
+    and csm_contested (every row at an address with more emails than some draft there may add to)."""
+    overrides = [text for text in budgets if text is not None]
+    caps = "".join(f" WHEN :b{i} THEN {budgets[text].max_emails}" for i, text in enumerate(overrides))
+    cap = f"CASE o.touch_budget{caps} ELSE {default.max_emails} END" if caps else str(default.max_emails)
+    waiting = (
+        f"CASE WHEN o.status = 'approved' THEN 0 ELSE 1 END AS kind,"
+        f" CASE WHEN o.status = 'approved' THEN NULL ELSE {cap} END AS cap"
+    )
+    params = {f"b{i}": text for i, text in enumerate(overrides)}
+    _insert_touches(conn, _WAITING, waiting, "TRUE", params)
+    ranked = f"{_ADDRESS} IN (SELECT c.address FROM {_TOUCHES} c WHERE c.kind = 1)"
+    gone = "0 AS kind, CAST(NULL AS INTEGER) AS cap"
+    _insert_touches(conn, _GONE_SINCE, gone, ranked, {"since": since})
+    conn.execute(
+        f"INSERT INTO {_CONTESTED} (id, address, kind) SELECT t.id, t.address, t.kind FROM {_TOUCHES} t"
+        f" WHERE t.address IN (SELECT c.address FROM {_TOUCHES} c GROUP BY c.address"
+        " HAVING count(*) > min(CASE WHEN c.kind = 1 AND c.cap > 0 THEN c.cap END))"
+    )
+
+
+def _counting(conn: sqlite3.Connection) -> dict[str, list[_Counted]]:
+    """The mail holding its place at each contested address (gone out, approved), by id."""
     cursor = conn.cursor()
     cursor.row_factory = None
-    ids = [
-        draft_id
-        for draft_id, to_addrs, cc in cursor.execute(
-            "SELECT o.id, o.to_addrs, o.cc FROM outbox o WHERE " + _GONE_SINCE, {"since": since}
-        )
-        if _may_reach(wanted, to_addrs, cc) and not wanted.isdisjoint(addresses(to_addrs, cc))
-    ]
-    found: list[_Email] = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        found.extend(_email(r) for r in conn.execute(_SELECT + f"o.id IN ({marks})", chunk))
-    return found
+    rows = cursor.execute(
+        f"SELECT h.id, h.address, o.status, coalesce(o.sent_at, o.updated_at) FROM {_CONTESTED} h"
+        " JOIN outbox o ON o.id = h.id WHERE h.kind = 0 ORDER BY h.id, h.address"
+    )
+    counting: dict[str, list[_Counted]] = {}
+    days: dict[str, str] = {}  # one string a day, shared by all the mail gone out that day
+    email = _Counted(0, "")
+    for draft_id, address, status, out_at in rows:
+        if draft_id != email.id:
+            day = out_at[:10] if status in GONE else ""
+            email = _Counted(draft_id, days.setdefault(day, day))
+        counting.setdefault(address, []).append(email)
+    return counting
 
 
-def _override_days(conn: sqlite3.Connection) -> list[int]:
-    rows = conn.execute("SELECT DISTINCT touch_budget FROM outbox WHERE touch_budget IS NOT NULL")
-    return [int(r[0].split("/")[1]) for r in rows]
+# A draft without room: its id, its budget, the address that is full and the emails filling it.
+_Waiting = tuple[int, TouchBudget, str, list[_Counted]]
 
 
-class _ByAddress:
-    """The emails that count against each address, so a draft looks only at its own recipients'."""
+def _rank(
+    conn: sqlite3.Connection,
+    budgets: Mapping[str | None, TouchBudget],
+    today: dt.date,
+    counting: dict[str, list[_Counted]],
+) -> tuple[Plan, list[_Waiting]]:
+    """The greedy of the module docstring over the drafts to rank, in rank order, each with its
+    contested addresses (a draft with none has room)."""
+    d = dialect_of(conn)
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    rows = cursor.execute(
+        f"SELECT o.id, o.status, o.touch_budget, o.reason, h.address FROM outbox o"
+        f" LEFT JOIN {_CONTESTED} h ON h.id = o.id WHERE {_RANKED} ORDER BY {_rank_order(d)}, h.address"
+    )
+    result = Plan()
+    waiting: list[_Waiting] = []
+    starts = {text: _window_start(today, budget) for text, budget in budgets.items()}
+    for (draft_id, status, text, reason), group in itertools.groupby(rows, key=lambda r: r[:4]):
+        contested = [r[4] for r in group if r[4] is not None]
+        budget = budgets[text]
+        full = None if budget.off else _full(draft_id, contested, budget, starts[text], counting)
+        if full is None:
+            result.keep.append(draft_id)
+            me = _Counted(draft_id, "")
+            for address in contested:
+                counting.setdefault(address, []).append(me)
+            if status == "deferred":
+                result.before[draft_id] = status, reason
+        else:
+            waiting.append((draft_id, budget, *full))
+            result.before[draft_id] = status, reason
+    return result, waiting
 
-    def __init__(self, emails: Iterable[_Email] = ()) -> None:
-        self._by: dict[str, list[_Email]] = {}
-        for email in emails:
-            self.add(email)
 
-    def add(self, email: _Email) -> None:
-        for address in email.addresses:
-            self._by.setdefault(address, []).append(email)
-
-    def names_any(self, addresses: frozenset[str]) -> bool:
-        """Whether any email counted so far goes to one of ``addresses``."""
-        return not self._by.keys().isdisjoint(addresses)
-
-    def holding(self, address: str, start: str, besides: int) -> list[_Email]:
-        """The emails to ``address`` waiting, or gone out on or after ``start`` (not ``besides``)."""
-        return [
-            e for e in self._by.get(address, ()) if e.id != besides and (not e.out_day or e.out_day >= start)
-        ]
+def _rank_order(d: Dialect) -> str:
+    """The contenders' order (see the module docstring): priority, the draft made first, its id."""
+    priority = " ".join(f"WHEN '{name}' THEN {rank}" for name, rank in RANK.items() if rank != 2)
+    return f"CASE o.priority {priority} ELSE 2 END, {d.str_order('o.created_at')}, o.id"
 
 
 def _full(
-    email: _Email, budget: TouchBudget, today: dt.date, counting: _ByAddress
-) -> tuple[str, list[_Email]] | None:
-    """The first recipient of ``email`` whose budget is spent, and the emails spending it; None: room."""
-    if budget.off or not counting.names_any(email.addresses):  # a budget holds one email at least
-        return None
-    start = _window_start(today, budget)
-    for address in sorted(email.addresses):
-        holding = counting.holding(address, start, email.id)
+    draft_id: int,
+    names: Iterable[str],
+    budget: TouchBudget,
+    start: str,
+    counting: Mapping[str, list[_Counted]],
+) -> tuple[str, list[_Counted]] | None:
+    """The first of ``names`` (sorted) whose budget is spent, and the emails spending it on or
+    after ``start`` (a budget of at least one); None: room."""
+    for address in names:
+        holding = [
+            e for e in counting.get(address, ()) if e.id != draft_id and (not e.out_day or e.out_day >= start)
+        ]
         if len(holding) >= budget.max_emails:
             return address, holding
     return None
 
 
-# A draft without room: its row, its budget, the address that is full and the emails filling it.
-_Waiting = tuple[Any, TouchBudget, str, list[_Email]]
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
 
 
-def _who(conn: sqlite3.Connection, waiting: list[_Waiting]) -> dict[tuple[str, str], str]:
-    """``Acme's champion Jane Doe`` for each full address at its draft's account, by (account,
+def _by_ids(conn: sqlite3.Connection, select: str, ids: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """The rows of ``select`` (its ``{marks}`` the ids), queried in chunks, as plain tuples."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    for chunk in _chunks(ids):
+        yield from cursor.execute(select.format(marks=", ".join("?" * len(chunk))), list(chunk)).fetchall()
+
+
+def _who(conn: sqlite3.Connection, full: Sequence[tuple[str, str | None, str]]) -> dict[tuple[str, str], str]:
+    """``Acme's champion Jane Doe`` for each (account, its name, full address), by (account,
     address): the contacts read for all of them at once, through the case-blind email index."""
-    wanted = sorted({address for _, _, address, _ in waiting})
     email = dialect_of(conn).nocase("email")
+    sql = "SELECT account_id, email, name, role, is_primary FROM contacts WHERE " + email + " IN ({marks})"
     contacts: dict[tuple[str, str], Any] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        sql = f"SELECT account_id, email, name, role, is_primary FROM contacts WHERE {email} IN ({marks})"
-        for row in conn.execute(sql, chunk):
-            contacts.setdefault((row["account_id"], row["email"].lower()), row)
+    for row in _by_ids(conn, sql, sorted({address for _, _, address in full})):
+        contacts.setdefault((row[0], row[1].lower()), row)
     found = {}
-    for draft, _, address, _ in waiting:
-        account = draft[_ACCOUNT]
+    for account, account_name, address in full:
         row = contacts.get((account, address))
         if row is None:
             found[account, address] = address
             continue
-        role = (row["role"] or ("primary contact" if row["is_primary"] else "contact")).replace("_", " ")
-        found[account, address] = f"{draft[_ACCOUNT_NAME] or ''}'s {role} {row['name'] or address}".rstrip()
+        role = (row[3] or ("primary contact" if row[4] else "contact")).replace("_", " ")
+        found[account, address] = f"{account_name or ''}'s {role} {row[2] or address}".rstrip()
     return found
 
 
-def _held(email: _Email) -> str:
-    if email.out_day:
-        return f"“{email.subject}” (sent {email.out_day})"
-    return f"“{email.subject}” ({email.status} #{email.id})"
-
-
-def _reasons(conn: sqlite3.Connection, waiting: list[_Waiting]) -> dict[int, str]:
-    """Why each draft without room waits, by id: who is full and what holds them."""
-    who = _who(conn, waiting)
+def _reasons(conn: sqlite3.Connection, waiting: Sequence[_Waiting]) -> dict[int, str]:
+    """Why each draft without room waits, by id: who is full and what holds them (read a few
+    hundred drafts at a time)."""
     reasons = {}
-    for row, budget, address, holding in waiting:
-        held = ", ".join(_held(e) for e in holding[:-1])
-        held = f"{held} and {_held(holding[-1])}" if held else _held(holding[-1])
-        reasons[row[_ID]] = (
-            f"deferred: {who[row[_ACCOUNT], address]} already has {held}"
-            f" within {budget.per_days} days ({budget})"
-        )
+    for chunk in _chunks(waiting):
+        drafts = {
+            row[0]: row[1:]
+            for row in _by_ids(
+                conn,
+                "SELECT o.id, o.account_id, a.name FROM outbox o LEFT JOIN accounts a ON a.id = o.account_id"
+                " WHERE o.id IN ({marks})",
+                [w[0] for w in chunk],
+            )
+        }
+        held_ids = sorted({e.id for w in chunk for e in w[3]})
+        held = {
+            r[0]: r[1:]
+            for r in _by_ids(conn, "SELECT id, status, subject FROM outbox WHERE id IN ({marks})", held_ids)
+        }
+        who = _who(conn, [(*drafts[draft_id], address) for draft_id, _, address, _ in chunk])
+
+        for draft_id, budget, address, holding in chunk:
+            text = ", ".join(_named(e, held) for e in holding[:-1])
+            last = _named(holding[-1], held)
+            text = f"{text} and {last}" if text else last
+            reasons[draft_id] = (
+                f"deferred: {who[drafts[draft_id][0], address]} already has {text}"
+                f" within {budget.per_days} days ({budget})"
+            )
     return reasons
+
+
+def _named(email: _Counted, held: Mapping[int, Sequence[str]]) -> str:
+    """An email holding a contact's budget, as a reason names it (``held``: status and subject by id)."""
+    status, subject = held[email.id]
+    if email.out_day:
+        return f"“{subject}” (sent {email.out_day})"
+    return f"“{subject}” ({status} #{email.id})"
 
 
 def rebalance(conn: sqlite3.Connection, default: TouchBudget, today: dt.date, now: str) -> Plan:
@@ -275,7 +382,7 @@ def rebalance(conn: sqlite3.Connection, default: TouchBudget, today: dt.date, no
     result = plan(conn, default, today)
     deferring = {i: why for i, why in result.defer.items() if result.before.get(i) != ("deferred", why)}
     outbox.defer_each(conn, deferring, now)
-    outbox.undefer_each(conn, [i for i in result.keep if result.before[i][0] == "deferred"], now)
+    outbox.undefer_each(conn, [i for i in result.keep if i in result.before], now)
     return result
 
 
@@ -286,23 +393,31 @@ def spent_at_send(
     budget = budget_of(draft["touch_budget"], default)
     if budget.off:
         return None
-    me = conn.execute(_SELECT + "o.id = :id", {"id": draft["id"]}).fetchone()
-    email = _email(me)
-    if not email.addresses:
+    to_addrs, cc = conn.execute(
+        "SELECT to_addrs, cc FROM outbox WHERE id = :id", {"id": draft["id"]}
+    ).fetchone()
+    mine = sorted(addresses(to_addrs, cc))
+    if not mine:
         return None
     # The copies each send records (csm.mail.deliveries), by address: no scan of the sent mail.
     # The drafts those copies belong to come first (CROSS JOIN keeps SQLite to that order):
     # left to choose, it walks outbox_status over every email sent in the window, which
     # grows with the book.
-    marks = ", ".join(f":a{i}" for i in range(len(email.addresses)))
+    marks = ", ".join(f":a{i}" for i in range(len(mine)))
     address = dialect_of(conn).nocase("d.address")
     to_them = (
-        _COLUMNS + f" FROM (SELECT DISTINCT d.draft_id FROM deliveries d WHERE {address} IN ({marks})) AS t"
-        " CROSS JOIN outbox o LEFT JOIN accounts a ON a.id = o.account_id"
-        f" WHERE o.id = t.draft_id AND o.id != :id AND ({_GONE_SINCE})"
+        "SELECT o.id, o.status, o.to_addrs, o.cc, coalesce(o.sent_at, o.updated_at)"
+        f" FROM (SELECT DISTINCT d.draft_id FROM deliveries d WHERE {address} IN ({marks})) AS t"
+        f" CROSS JOIN outbox o WHERE o.id = t.draft_id AND o.id != :id AND ({_GONE_SINCE})"
     )
     params = {"id": draft["id"], "since": _window_start(today, budget)}
-    params.update({f"a{i}": address.lower() for i, address in enumerate(sorted(email.addresses))})
-    gone = _ByAddress(_email(r) for r in conn.execute(to_them, params))
-    full = _full(email, budget, today, gone)
-    return None if full is None else _reasons(conn, [(me, budget, *full)])[draft["id"]]
+    params.update({f"a{i}": address for i, address in enumerate(mine)})
+    gone: dict[str, list[_Counted]] = {}
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    for draft_id, status, their_to, their_cc, out_at in cursor.execute(to_them, params):
+        email = _Counted(draft_id, out_at[:10] if status in GONE else "")
+        for their in addresses(their_to, their_cc):
+            gone.setdefault(their, []).append(email)
+    full = _full(draft["id"], mine, budget, _window_start(today, budget), gone)
+    return None if full is None else _reasons(conn, [(draft["id"], budget, *full)])[draft["id"]]
