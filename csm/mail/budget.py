@@ -92,14 +92,23 @@ def _window_start(today: dt.date, budget: TouchBudget) -> str:
 
 def plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date) -> Plan:
     """Rank every waiting draft against its contacts' budgets (see the module docstring)."""
+    return _plan(conn, default, today, every=True)
+
+
+def _plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date, *, every: bool) -> Plan:
+    """:func:`plan`; unless ``every``, its ``keep`` names only the drafts that could have lacked
+    room (those at a contested address, those deferred before): every other draft has room."""
     budgets = {text: budget_of(text, default) for (text,) in _contender_budgets(conn)}
     if not budgets:
         return Plan()
     longest = max(b.per_days for b in (default, *budgets.values()))
+    since = (today - dt.timedelta(days=longest)).isoformat()
+    if not every and _uncontested(conn, budgets.values(), since):
+        return Plan()
     _touch_tables(conn)
     try:
-        _list_touches(conn, budgets, default, (today - dt.timedelta(days=longest)).isoformat())
-        result, waiting = _rank(conn, budgets, today, _counting(conn))
+        _list_touches(conn, budgets, default, since)
+        result, waiting = _rank(conn, budgets, today, _counting(conn), every=every)
     finally:
         _clear_touches(conn)
     result.defer = _reasons(conn, waiting)
@@ -108,6 +117,28 @@ def plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date) -> Plan
 
 def _contender_budgets(conn: sqlite3.Connection) -> sqlite3.Cursor:
     return conn.execute("SELECT DISTINCT touch_budget FROM outbox WHERE status IN ('draft', 'deferred')")
+
+
+def _uncontested(conn: sqlite3.Connection, budgets: Iterable[TouchBudget], since: str) -> bool:
+    """Whether no waiting draft can lack room, told without listing the touches: no draft was
+    deferred (one may have room again), no mail went out since ``since``, and no address has more
+    waiting emails than the smallest budget of any draft (the odd entries of _ENTRIES, read in
+    Python, never pass). A shortcut for the usual first run of a book: False when unsure."""
+    caps = [b.max_emails for b in budgets if b.max_emails > 0]
+    name = dialect_of(conn).name
+    waiting = _ENTRIES[name].format(odd=_ODD[name], columns="0 AS kind", where=_WAITING)
+    odd = "CASE WHEN r.odd OR r.v IS NULL THEN 1 ELSE 0 END"
+    checks = [("SELECT 1 FROM outbox WHERE status = 'deferred' LIMIT 1", {})]
+    if caps:
+        checks.append((f"SELECT 1 FROM outbox o WHERE {_GONE_SINCE} LIMIT 1", {"since": since}))
+        checks.append(
+            (
+                f"SELECT 1 FROM ({waiting}) r GROUP BY {_ADDRESS}"
+                f" HAVING count(*) > :cap OR max({odd}) = 1 LIMIT 1",
+                {"cap": min(caps)},
+            )
+        )
+    return not any(conn.execute(sql, params).fetchone() for sql, params in checks)
 
 
 # Each address's emails that could count against it: ``kind`` 1 a draft to rank (``cap``: its
@@ -251,15 +282,20 @@ def _rank(
     budgets: Mapping[str | None, TouchBudget],
     today: dt.date,
     counting: dict[str, list[_Counted]],
+    *,
+    every: bool,
 ) -> tuple[Plan, list[_Waiting]]:
     """The greedy of the module docstring over the drafts to rank, in rank order, each with its
-    contested addresses (a draft with none has room)."""
+    contested addresses (a draft with none has room, and changes no other draft's: unless
+    ``every``, only those at a contested address and those deferred before are read)."""
     d = dialect_of(conn)
     cursor = conn.cursor()
     cursor.row_factory = None
+    which = "" if every else f" AND (o.status = 'deferred' OR o.id IN (SELECT c.id FROM {_CONTESTED} c))"
     rows = cursor.execute(
         f"SELECT o.id, o.status, o.touch_budget, o.reason, h.address FROM outbox o"
-        f" LEFT JOIN {_CONTESTED} h ON h.id = o.id WHERE {_RANKED} ORDER BY {_rank_order(d)}, h.address"
+        f" LEFT JOIN {_CONTESTED} h ON h.id = o.id WHERE {_RANKED}{which}"
+        f" ORDER BY {_rank_order(d)}, h.address"
     )
     result = Plan()
     waiting: list[_Waiting] = []
@@ -378,8 +414,10 @@ def _named(email: _Counted, held: Mapping[int, Sequence[str]]) -> str:
 
 
 def rebalance(conn: sqlite3.Connection, default: TouchBudget, today: dt.date, now: str) -> Plan:
-    """Apply :func:`plan`: defer the drafts without room, draft again those with room (caller's write)."""
-    result = plan(conn, default, today)
+    """Apply :func:`plan`: defer the drafts without room, draft again those with room (caller's write).
+
+    The plan returned names in ``keep`` only the drafts that could have lacked room."""
+    result = _plan(conn, default, today, every=False)
     deferring = {i: why for i, why in result.defer.items() if result.before.get(i) != ("deferred", why)}
     outbox.defer_each(conn, deferring, now)
     outbox.undefer_each(conn, [i for i in result.keep if i in result.before], now)
