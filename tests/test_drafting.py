@@ -199,3 +199,35 @@ def test_the_to_addresses_are_the_json_of_their_name_and_email_pairs(pairs: list
     """The To column built from the encoder's quoting is json.dumps of the [name, email] pairs."""
     people = tuple(Recipient(name, email, "champion", "") for name, email in pairs)
     assert drafting._pairs_json(people) == json.dumps([list(pair) for pair in pairs])
+
+
+def test_account_rows_read_only_the_fields_named_with_the_id_and_owner(rt: Runtime) -> None:
+    derived = next(name for name, f in rt.fields.items() if f.derived)
+    full = account_rows(rt.conn, rt.fields, rt.params, ["A1", "A2"])
+    cut = account_rows(rt.conn, rt.fields, rt.params, ["A1", "A2"], {"name", derived, "no_such_field"})
+    assert {account: set(row) for account, row in cut.items()} == {
+        "A1": {"id", "owner", "name", derived},
+        "A2": {"id", "owner", "name", derived},
+    }
+    assert cut == {account: {k: full[account][k] for k in cut[account]} for account in full}
+
+
+COPYING = """\
+playbook: copying
+title: Copying
+steps:
+  - id: note
+    when: status = 'active'
+    email: {template: at-risk/check-in.md.j2, to: [champion], cc_internal: [account_executive]}
+"""
+
+
+def test_a_column_only_cc_internal_names_is_read_for_the_copy(rt: Runtime) -> None:
+    (rt.ws.playbooks_dir / "copying.yaml").write_text(COPYING, encoding="utf-8")
+    with transaction(rt.conn):
+        rt.conn.execute("UPDATE accounts SET account_executive = 'ae@northwind-cs.example' WHERE id = 'A1'")
+    [result] = evaluate(rt.conn, rt.playbooks(["copying"]), rt.fields, rt.params, rt.today)
+    assert rt.templates.account_fields("at-risk/check-in.md.j2") is not None  # so not every column is read
+    queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, [result], rt.today, rt.now())
+    [(copies,)] = rt.conn.execute("SELECT cc_internal FROM outbox WHERE account_id = 'A1'").fetchall()
+    assert json.loads(copies) == ["ae@northwind-cs.example"]

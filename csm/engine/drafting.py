@@ -272,14 +272,19 @@ def _to_draft(results: list[StepResult], keys: list[list[str]], have_drafts: set
 
 
 def _read_fields(templates: Templates, results: list[StepResult]) -> set[str] | None:
-    """The account fields the steps' templates read (None: any), so only those are computed."""
+    """The account fields drafting reads (None: any), so only those are fetched: what the steps'
+    templates read, the columns their ``cc_internal`` and task ``assignee`` name (the owner always)."""
     needed: set[str] = set()
     for result in results:
-        if result.step.email and result.matches:
-            used = templates.account_fields(result.step.email.template)
+        email, task = result.step.email, result.step.task
+        if email and result.matches:
+            used = templates.account_fields(email.template)
             if used is None:
                 return None
             needed |= used
+            needed.update(entry for entry in email.cc_internal if "@" not in entry)
+        if task and task.assignee and "@" not in task.assignee:
+            needed.add(task.assignee)
     return needed
 
 

@@ -518,13 +518,29 @@ def account_rows(
     fields: FieldSet,
     base_params: dict[str, Any],
     ids: Sequence[str],
-    derived_names: set[str] | None = None,
+    read: set[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Accounts by id, fetched in chunks: every column, and the derived fields named (None: all)."""
-    derived = [f for f in fields.values() if f.derived and (derived_names is None or f.name in derived_names)]
-    columns = ", ".join(f'({fields.sql(f.name)}) AS "{f.name}"' for f in derived)
-    select = f"SELECT a.*{', ' if columns else ''}{columns} FROM accounts a"
-    return {row["id"]: dict(row) for row in _by_id(conn, select, base_params, ids, tuples=False)}
+    """Accounts by id, fetched in chunks: every column and derived field, or (``read``: the fields
+    the caller reads, None: any) the id, the owner and those fields only."""
+    derived = [f for f in fields.values() if f.derived and (read is None or f.name in read)]
+    if read is None:
+        columns = "".join(f', ({fields.sql(f.name)}) AS "{f.name}"' for f in derived)
+        select = f"SELECT a.*{columns} FROM accounts a"
+        return {row["id"]: dict(row) for row in _by_id(conn, select, base_params, ids, tuples=False)}
+    # A dict per account is most of the cost: only the fields read, from plain tuples (a column
+    # first where a derived field has its name, as sqlite3.Row's dict above keeps it).
+    table = dialect_of(conn).column_types(conn, "accounts")
+    names = ["id", "owner", *(c for c in table if c in read and c not in ("id", "owner"))]
+    sqls = [f'a."{name}"' for name in names]
+    for f in derived:
+        if f.name not in table:
+            names.append(f.name)
+            sqls.append(f"({fields.sql(f.name)})")
+    select = f"SELECT {', '.join(sqls)} FROM accounts a"
+    return {
+        row[0]: dict(zip(names, row, strict=True))
+        for row in _by_id(conn, select, base_params, ids, tuples=True)
+    }
 
 
 def held_back(results: list[StepResult]) -> list[str]:
