@@ -77,3 +77,19 @@ def test_two_runs_at_once_add_nothing_twice(demo: Path) -> None:
     )
     assert single.returncode == 0, single.stderr
     assert json.loads(single.stdout)["added"] == []
+
+
+def test_a_quiet_run_never_loads_rich_and_a_loud_one_prints(demo: Path) -> None:
+    code = (
+        "import sys\nfrom csm.cli import main\nsys.argv = ['csm', '-w', sys.argv[1], 'run', *sys.argv[2:]]\n"
+        "try:\n    main()\nfinally:\n    print('rich.console' in sys.modules, file=sys.stderr)"
+    )
+    quiet = subprocess.run([sys.executable, "-c", code, str(demo), "--quiet"], capture_output=True, text=True)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "False\n")
+    (demo / "csm.toml").write_text(
+        (demo / "csm.toml").read_text(encoding="utf-8") + "\n", encoding="utf-8"
+    )  # a change: the next run evaluates again, and says so
+    loud = subprocess.run([sys.executable, "-c", code, str(demo)], capture_output=True, text=True)
+    assert loud.returncode == 0, loud.stderr
+    assert "Added 0 drafts and 0 tasks as of 2026-11-23." in loud.stdout
+    assert loud.stderr == "True\n"

@@ -13,16 +13,45 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 if TYPE_CHECKING:
     import sqlite3
 
+    from rich.console import Console
+
     from csm.runtime import Runtime
     from csm.workspace import Workspace
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+class _LazyConsole:
+    """A rich Console made when first used: rich's console module takes about as long to import
+    as a quiet `csm run` (cron's, which prints nothing) takes to start."""
+
+    def __init__(self, **options: Any) -> None:
+        self._lazy_options = options
+        self._lazy_console: Console | None = None
+
+    def _made(self) -> Console:
+        if self._lazy_console is None:
+            from rich.console import Console
+
+            self._lazy_console = Console(**self._lazy_options)
+        return self._lazy_console
+
+    def __getattr__(self, name: str) -> Any:  # only what the proxy itself lacks: the Console's
+        return getattr(self._made(), name)
+
+    # Python looks special methods up on the type, never through __getattr__: rich's Live (a
+    # progress bar) enters the console it is given to hold its output while it redraws.
+    def __enter__(self) -> Console:
+        return self._made().__enter__()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._made().__exit__(*exc_info)
+
+
+console: Console = _LazyConsole(highlight=False)  # type: ignore[assignment]
+err_console: Console = _LazyConsole(stderr=True, highlight=False)  # type: ignore[assignment]
 
 
 @dataclass
