@@ -17,6 +17,7 @@ import datetime as dt
 import functools
 import gc
 import json
+import math
 import sqlite3
 from collections.abc import Callable, Collection, Container, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -398,8 +399,40 @@ def _queued(kind: str, result: StepResult, match: Match, summary: str) -> _Shown
 
 
 _json = json.JSONEncoder().encode
-_why_json = json.JSONEncoder(default=str).encode  # as json.dumps(why, default=str), made once
+_encode_why = json.JSONEncoder(default=str).encode  # as json.dumps(why, default=str), made once
 _quote = encode_basestring_ascii  # as _json quotes a string (ensure_ascii)
+
+
+def _float_json(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+# A scalar's JSON, by its exact type, as the encoder writes it (a date through default=str).
+_SCALAR_JSON: dict[type, Callable[[Any], str]] = {
+    str: _quote,
+    int: int.__repr__,
+    float: _float_json,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda _: "null",
+    dt.date: lambda value: _quote(str(value)),
+}
+
+
+def _why_json(why: dict[str, Any]) -> str:
+    """A draft's why as ``json.dumps(why, default=str)`` writes it. A why is a condition's fields,
+    text keys and scalar values: written here from each value's own JSON, a third of what the
+    encoder costs a call (its set-up is most of a short why); anything else goes to the encoder."""
+    parts = []
+    for key, value in why.items():
+        scalar = _SCALAR_JSON.get(type(value))
+        if scalar is None or type(key) is not str:
+            return _encode_why(why)
+        parts.append(f"{_quote(key)}: {scalar(value)}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def _pairs_json(people: tuple[Recipient, ...]) -> str:
