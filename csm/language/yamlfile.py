@@ -45,20 +45,13 @@ class _TooMuch(yaml.composer.ComposerError):
     """Past MAX_DEPTH or MAX_VALUES."""
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """The safe loader, refusing deep nesting and too many values while it composes."""
+class _Bounds(yaml.composer.Composer):
+    """The composer, refusing deep nesting and too many values while it composes."""
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
+    def _start_counting(self) -> None:
         self._depth = 0
         self._values = 0
         self._sizes: dict[int, int] = {}  # id(node) -> values in it, to count what an alias repeats
-
-    def fetch_flow_collection_start(self, token_class: type) -> None:
-        # Refused while scanning: the scanner looks far ahead inside deep [[[ or {{{ and slows.
-        if self.flow_level >= MAX_DEPTH:
-            raise _TooMuch(None, None, _TOO_DEEP, self.get_mark())
-        super().fetch_flow_collection_start(token_class)
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         mark = self.peek_event().start_mark
@@ -79,6 +72,66 @@ class _BoundedLoader(yaml.SafeLoader):
             message = f"more than {MAX_VALUES:,} values (an alias, *name, repeating a large part?)"
             raise _TooMuch(None, None, message, mark)
         return node
+
+
+class _BoundedLoader(_Bounds, yaml.SafeLoader):
+    """The safe loader (PyYAML's own parser, in Python), within the bounds."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.SafeLoader.__init__(self, stream)
+        self._start_counting()
+
+    def fetch_flow_collection_start(self, token_class: type) -> None:
+        # Refused while scanning: the scanner looks far ahead inside deep [[[ or {{{ and slows.
+        if self.flow_level >= MAX_DEPTH:
+            raise _TooMuch(None, None, _TOO_DEEP, self.get_mark())
+        super().fetch_flow_collection_start(token_class)
+
+
+class _LibyamlLoader(_Bounds, yaml.cyaml.CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """libyaml's parser (C) under the same bounded composer: a tenth of the Python parser's time."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.cyaml.CParser.__init__(self, stream)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self._start_counting()
+
+    def compose_scalar_node(self, anchor: str | None) -> yaml.ScalarNode:
+        node = super().compose_scalar_node(anchor)
+        node.style = node.style or None  # a plain scalar's style: libyaml says '', PyYAML None
+        if node.style is None and not node.value:
+            raise _Unplaced  # a value left out (``key:``): libyaml may place it elsewhere
+        return node
+
+
+class _Unplaced(yaml.YAMLError):
+    """An empty value, whose place PyYAML and libyaml may not agree on: parsed in Python."""
+
+
+# Where libyaml takes what PyYAML refuses, found by random texts (tests/test_yamlfile.py keeps one of
+# each): a tab, a tag ("!"), a "?" in a flow collection, a comment right after a block scalar's
+# header (">#"). Text holding any of them is not given to libyaml.
+_LENIENT = re.compile(r"[\t!?]|[|>][-+0-9]*#")
+
+
+def libyaml_reads(text: str) -> bool:
+    """Whether libyaml may parse ``text``: ASCII, and nothing it would take that PyYAML refuses."""
+    return yaml.__with_libyaml__ and text.isascii() and _LENIENT.search(text) is None
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The document's node graph. Text :func:`libyaml_reads` goes through libyaml, which reads it
+    as PyYAML does (tests/test_yamlfile.py holds the two equal); anything libyaml refuses, or
+    may place elsewhere, is parsed again in Python, so every error is worded, and placed, as
+    PyYAML words it."""
+    if libyaml_reads(text):
+        try:
+            return yaml.compose(text, Loader=_LibyamlLoader)
+        except yaml.YAMLError:
+            pass
+    return yaml.compose(text, Loader=_BoundedLoader)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -135,7 +188,7 @@ def load(text: str, path: str, *, line_offset: int = 0) -> Document:
     """Parse one YAML document; raise :class:`YamlSyntaxError` with its location."""
     doc = Document(path, text, None, line_offset)
     try:
-        node = yaml.compose(text, Loader=_BoundedLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = "YAML" if isinstance(exc, _TooMuch) else "YAML syntax"
