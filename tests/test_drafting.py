@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -231,3 +232,34 @@ def test_a_column_only_cc_internal_names_is_read_for_the_copy(rt: Runtime) -> No
     queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, [result], rt.today, rt.now())
     [(copies,)] = rt.conn.execute("SELECT cc_internal FROM outbox WHERE account_id = 'A1'").fetchall()
     assert json.loads(copies) == ["ae@northwind-cs.example"]
+
+
+def test_queueing_pauses_the_cyclic_collector(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[bool] = []
+    drafted = drafting.draft
+
+    def watched(*args: Any, **kwargs: Any) -> Draft | Unaddressed:
+        seen.append(gc.isenabled())
+        return drafted(*args, **kwargs)
+
+    monkeypatch.setattr(drafting, "draft", watched)
+    assert gc.isenabled()
+    _queue(rt)
+    assert seen == [False, False]  # A1 drafted, A2 unaddressed
+    assert gc.isenabled()
+
+
+def test_drafting_a_book_leaves_no_cycles_behind(demo: Path) -> None:
+    """The collector is paused while drafting, safe only while drafting makes no cycles: each
+    object it makes must go by its reference count (a cycle a draft left would pile up)."""
+    with open_workspace(demo, TODAY) as rt:
+        results = evaluate(rt.conn, rt.checked_playbooks(), rt.fields, rt.params, rt.today)
+        gc.collect()
+        gc.disable()  # as queue() pauses it, and so that nothing is collected unseen
+        try:
+            report = queue(rt.conn, rt.ws, rt.templates, rt.fields, rt.params, results, rt.today, rt.now())
+            cycles = gc.collect()
+        finally:
+            gc.enable()
+    assert len(report.added) > 50
+    assert cycles == 0
