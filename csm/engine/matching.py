@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -29,7 +30,6 @@ from csm.engine.recipients import NO_RECIPIENT
 from csm.language.fields import FieldSet
 from csm.language.playbooks import PERIODS, Playbook, Step
 
-_CHUNK = 500
 _TODAY = re.compile(r":today\b")
 
 
@@ -469,16 +469,12 @@ def step_values(
 def _by_id(
     conn: sqlite3.Connection, select: str, base_params: dict[str, Any], ids: Sequence[str], *, tuples: bool
 ) -> Iterator[Any]:
-    """The rows of ``select`` (over accounts ``a``) for these account ids, queried in chunks."""
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        marks = ", ".join(f":id{i}" for i in range(len(chunk)))
-        cursor = conn.cursor()
-        if tuples:
-            cursor.row_factory = None
-        yield from cursor.execute(
-            f"{select} WHERE a.id IN ({marks})", {**base_params, **{f"id{i}": v for i, v in enumerate(chunk)}}
-        )
+    """The rows of ``select`` (over accounts ``a``) for these account ids, the ids in one parameter."""
+    cursor = conn.cursor()
+    if tuples:
+        cursor.row_factory = None
+    where = f"a.id IN ({dialect_of(conn).texts_in(':account_ids')})"
+    return cursor.execute(f"{select} WHERE {where}", {**base_params, "account_ids": json.dumps(list(ids))})
 
 
 def _exits(
