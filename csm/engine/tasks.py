@@ -12,6 +12,7 @@ import sqlite3
 from typing import Any
 
 from csm.data import lifecycle, timeline
+from csm.data.backend import dialect_of
 from csm.data.lifecycle import Move
 from csm.data.store import transaction
 from csm.errors import InputError, NotFound, StateError
@@ -105,9 +106,9 @@ def close_step(
 
 def close_keys(conn: sqlite3.Connection, keys: list[str], note: str, now: str) -> None:
     """Close the open tasks holding these dedupe keys, saying why (caller's transaction)."""
-    for chunk in lifecycle.chunks(keys):
-        where = f"dedupe_key IN ({', '.join(f':k{i}' for i in range(len(chunk)))})"
-        _close(conn, where, {f"k{i}": key for i, key in enumerate(chunk)}, note, now)
+    if keys:
+        where = f"dedupe_key IN ({dialect_of(conn).texts_in(':keys')})"
+        _close(conn, where, {"keys": json.dumps(keys)}, note, now)
 
 
 def _close(conn: sqlite3.Connection, where: str, params: dict[str, Any], note: str, now: str) -> int:
