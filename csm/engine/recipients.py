@@ -16,6 +16,7 @@ accounts are both kept; :mod:`csm.mail.overlaps` names them to the reviewer.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Collection, Container, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -199,14 +200,9 @@ def respondents(
         f"(SELECT e.contact FROM events e WHERE ({tested}) AND e.contact IS NOT NULL"
         " ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1)"
     )
-    found: dict[str, str] = {}
-    for start in range(0, len(account_ids), _CHUNK):
-        chunk = account_ids[start : start + _CHUNK]
-        marks = ", ".join(f":id{i}" for i in range(len(chunk)))
-        params = {**base_params, **step.when.params, **{f"id{i}": v for i, v in enumerate(chunk)}}
-        sql = f"SELECT a.id, {latest} FROM accounts a WHERE a.id IN ({marks})"
-        found.update((row[0], row[1]) for row in conn.execute(sql, params) if row[1] is not None)
-    return found
+    params = {**base_params, **step.when.params, "account_ids": json.dumps(list(account_ids))}
+    sql = f"SELECT a.id, {latest} FROM accounts a WHERE a.id IN ({dialect_of(conn).texts_in(':account_ids')})"
+    return {row[0]: row[1] for row in conn.execute(sql, params) if row[1] is not None}
 
 
 class ContactAddresses(Container[str]):
