@@ -27,6 +27,7 @@ from typing import IO, Any
 from csm.data import history, outcomes, rollup, timeline
 from csm.data.backend import SQLITE, Dialect, dialect_of
 from csm.data.convert import BadValue, Remembered, convert_texts, infer_type
+from csm.data.copytext import copy_text
 from csm.data.freshness import import_ref
 from csm.data.kinds import Columns, spec
 from csm.data.mapping import Mapping
@@ -195,10 +196,12 @@ class _Gathered:
         self.columns = columns
         self.table = table
         self.wheres: list[Any] = []  # each row's location; for a CSV, its row number
-        self.rows: list[list[Any]] = []  # CSV: values as read; records: values per column
+        self.rows: list[list[Any]] = []  # each record's values, in column order
+        self.by_position: list[Any] = []  # a CSV's values as read, a column at a time
         self.locate: Callable[[Any], str] = str if table is None else "row {}".format
         self.sources: list[Any] = []
         if table is not None:
+            self.by_position = [[] for _ in table.header]
             header = [(label, i) for i, label in enumerate(table.header) if label]
             self.sources = columns.plan(header, self.locate(table.header_row))
         self.memos = [Remembered() for _ in columns.converters]  # a CSV column's converted values
@@ -219,18 +222,19 @@ class _Gathered:
             self._gather_records(items, on_progress)
         except DataImportError as exc:
             raise self.first_problem() or exc from None
-        if not self.rows:
+        if not self.wheres:
             raise self.columns.error(f"no {self.columns.kind} to import")
         if on_progress is not None and self.table is None:
             on_progress(len(self.rows))
 
     def _gather_table(self, on_progress: Callable[[int], None] | None) -> None:
         assert self.table is not None
-        for numbers, chunk in self.table.chunks():
+        for numbers, columns in self.table.chunks():
             self.wheres.extend(numbers)
-            self.rows.extend(chunk)
+            for gathered, column in zip(self.by_position, columns, strict=True):
+                gathered.extend(column)
             if on_progress is not None:
-                on_progress(len(self.rows))
+                on_progress(len(self.wheres))
 
     def _gather_records(
         self, items: Iterable[tuple[Any, Any]], on_progress: Callable[[int], None] | None
@@ -255,10 +259,10 @@ class _Gathered:
         done = 0
         # A malformed row raises from chunks() once the rows before it are through:
         # they were checked already, so its message is the first problem.
-        for numbers, chunk in self.table.chunks():
-            self.wheres, self.rows = list(numbers), chunk
+        for numbers, columns in self.table.chunks():
+            self.wheres, self.by_position = list(numbers), columns
             values = self.convert(seen)
-            done += len(chunk)
+            done += len(numbers)
             if on_progress is not None:
                 on_progress(done)
             yield values
@@ -272,8 +276,7 @@ class _Gathered:
     def raw_columns(self) -> list[Sequence[Any]]:
         """The gathered values a column at a time, in column order."""
         if self.table is not None:
-            by_position = list(zip(*self.rows, strict=True))
-            return [by_position[i] for i in self.sources]
+            return [self.by_position[i] for i in self.sources]
         width = len(self.columns.names)
         for row in self.rows:
             if len(row) < width:  # a later record brought new fields
@@ -316,7 +319,7 @@ class _Gathered:
 
         ``before``: keys (a value, or a tuple for a compound key) already taken, and where.
         """
-        if not self.rows:
+        if not self.wheres:
             return None
         columns = self.columns
         key_width = len(columns.spec.key)
@@ -461,18 +464,14 @@ def _upsert_staged(
 def _copy_batches(
     conn: Any, table: str, columns: Columns, flags: list[bool], batches: Iterable[list[list[Any]]]
 ) -> int:
-    """Each batch's rows into ``table`` by COPY (``flags``: the BOOLEAN columns); how many rows.
+    """Each batch's rows into ``table`` by COPY, as its text (``flags``: the BOOLEAN columns); how many rows.
 
     A COPY a batch, not one for all: between batches the connection is free, so the import's
     progress (and whatever it reads) sees the rows stored so far; one COPY bought about 5%.
     """
     total = 0
     for values in batches:
-        folded = [
-            [None if v is None else bool(v) for v in column] if flag else column
-            for column, flag in zip(columns.fold(values), flags, strict=True)
-        ]
-        conn.copy_in(table, columns.stored, zip(*folded, strict=True))
+        conn.copy_text(table, columns.stored, copy_text(columns.fold(values), flags))
         total += len(values[0])
     return total
 
