@@ -322,15 +322,14 @@ class Remembered:
         results = self.results
         if self.wide:
             results = {}
-        elif self.as_given:  # the common case, after a chunk or two: nothing new
-            if all(map(results.__contains__, values)):
-                return values
-        else:
+        elif not self.as_given:
             try:
                 return list(map(results.__getitem__, values))
             except KeyError:  # a value not seen before
                 pass
-        fresh = set(values).difference(results)
+        fresh = set(values).difference(results)  # a set first: a column's few values, looked up once each
+        if not fresh and self.as_given:  # the common case, after a chunk or two: nothing new
+            return values
         for value in fresh:
             results[value] = convert(value)
         self.as_given = self.as_given and all(map(operator.is_, fresh, map(results.__getitem__, fresh)))

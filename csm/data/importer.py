@@ -195,7 +195,7 @@ class _Gathered:
     def __init__(self, columns: Columns, table: Table | None) -> None:
         self.columns = columns
         self.table = table
-        self.wheres: list[Any] = []  # each row's location; for a CSV, its row number
+        self.wheres: Sequence[Any] = []  # each row's location; for a CSV, its row number
         self.rows: list[list[Any]] = []  # each record's values, in column order
         self.by_position: list[Any] = []  # a CSV's values as read, a column at a time
         self.locate: Callable[[Any], str] = str if table is None else "row {}".format
@@ -229,18 +229,21 @@ class _Gathered:
 
     def _gather_table(self, on_progress: Callable[[int], None] | None) -> None:
         assert self.table is not None
+        wheres: list[Any] = []
+        self.wheres = wheres
         for numbers, columns in self.table.chunks():
-            self.wheres.extend(numbers)
+            wheres.extend(numbers)
             for gathered, column in zip(self.by_position, columns, strict=True):
                 gathered.extend(column)
             if on_progress is not None:
-                on_progress(len(self.wheres))
+                on_progress(len(wheres))
 
     def _gather_records(
         self, items: Iterable[tuple[Any, Any]], on_progress: Callable[[int], None] | None
     ) -> None:
         """Records may bring new fields as they go: a record whose keys differ is planned again."""
-        wheres, rows, columns = self.wheres, self.rows, self.columns
+        wheres: list[Any] = list(self.wheres)  # a table's rows before these, if any
+        self.wheres, rows, columns = wheres, self.rows, self.columns
         keys: Any = None
         for where, record in items:
             if record.keys() != keys:
@@ -255,13 +258,13 @@ class _Gathered:
     def stream(self, on_progress: Callable[[int], None] | None) -> Iterator[list[list[Any]]]:
         """A CSV's converted values a chunk at a time; a key repeated from an earlier chunk raises."""
         assert self.table is not None
-        seen: dict[Any, Any] = {}  # key -> where it first was
+        claimed = _Claimed()
         done = 0
         # A malformed row raises from chunks() once the rows before it are through:
         # they were checked already, so its message is the first problem.
         for numbers, columns in self.table.chunks():
-            self.wheres, self.by_position = list(numbers), columns
-            values = self.convert(seen)
+            self.wheres, self.by_position = numbers, columns
+            values = self.convert(claimed)
             done += len(numbers)
             if on_progress is not None:
                 on_progress(done)
@@ -283,10 +286,10 @@ class _Gathered:
                 row.extend([None] * (width - len(row)))
         return [list(map(itemgetter(i), self.rows)) for i in range(width)]
 
-    def convert(self, seen: dict[Any, Any] | None = None) -> list[Sequence[Any]]:
+    def convert(self, claimed: _Claimed | None = None) -> list[Sequence[Any]]:
         """Converted values, one list per column; the first bad row raises.
 
-        ``seen``: the keys of rows before these (a streamed CSV's earlier chunks), and where;
+        ``claimed``: the keys of rows before these (a streamed CSV's earlier chunks);
         these rows' keys are added to it.
         """
         raw, converters = self.raw_columns(), self.columns.converters
@@ -298,21 +301,12 @@ class _Gathered:
                     list(map(convert, values)) for convert, values in zip(converters, raw, strict=True)
                 ]
         except BadValue:
-            raise self.first_problem(seen) or AssertionError("a value failed only once") from None
-        self._claim_keys(converted, {} if seen is None else seen)
+            before = None if claimed is None else claimed.where()
+            raise self.first_problem(before) or AssertionError("a value failed only once") from None
+        claimed = claimed or _Claimed()
+        if not claimed.add(self._keys(converted), self.wheres):
+            raise self.first_problem(claimed.where()) or AssertionError("a repeated key went missing")
         return converted
-
-    def _claim_keys(self, converted: list[Sequence[Any]], seen: dict[Any, Any]) -> None:
-        """Each row's key into ``seen`` (key -> where); one already there, or twice in these rows, raises."""
-        keys = self._keys(converted)
-        if seen.keys().isdisjoint(keys):
-            size = len(seen)
-            seen.update(zip(keys, self.wheres, strict=True))
-            if len(seen) == size + len(keys):
-                return
-            for key in keys:  # a key twice in these rows: none of them was there before
-                seen.pop(key, None)
-        raise self.first_problem(seen) or AssertionError("a repeated key went missing")
 
     def first_problem(self, before: dict[Any, Any] | None = None) -> DataImportError | None:
         """The first bad value or repeated key, row by row, in the rows gathered so far.
@@ -339,6 +333,28 @@ class _Gathered:
                 return columns.error(f"{self.locate(where)}: {described} {again}")
             seen[key] = where
         return None
+
+
+class _Claimed:
+    """The keys of an import's rows so far, each once; where one was is looked for only when one repeats."""
+
+    def __init__(self) -> None:
+        self.keys: set[Any] = set()
+        self.chunks: list[tuple[Sequence[Any], Sequence[Any]]] = []  # (keys, where each row was)
+
+    def add(self, keys: Sequence[Any], wheres: Sequence[Any]) -> bool:
+        """These rows' keys; False when one was there already, or is twice in them (then the
+        keys claimed are no longer sure: only :meth:`where` holds)."""
+        size = len(self.keys)
+        self.keys.update(keys)
+        if len(self.keys) != size + len(keys):
+            return False
+        self.chunks.append((keys, wheres))
+        return True
+
+    def where(self) -> dict[Any, Any]:
+        """Each key added, and where its row was."""
+        return {key: where for keys, wheres in self.chunks for key, where in zip(keys, wheres, strict=True)}
 
 
 def _quoted(name: str) -> str:
