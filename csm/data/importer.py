@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from csm.data import history, outcomes, rollup, timeline
 from csm.data.backend import SQLITE, Dialect, dialect_of
@@ -30,11 +30,13 @@ from csm.data.convert import BadValue, Remembered, convert_texts, infer_type
 from csm.data.copytext import copy_text
 from csm.data.freshness import import_ref
 from csm.data.kinds import Columns, spec
-from csm.data.mapping import Mapping
 from csm.data.metrics import note, noting
 from csm.data.readers import CHUNK_ROWS, Record, Table, read_input, reporting_reads
 from csm.data.store import transaction
 from csm.errors import DataImportError
+
+if TYPE_CHECKING:
+    from csm.data.mapping import Mapping
 
 BULK_ROWS = 20_000  # an upsert this big, and at least the table's size, rebuilds its indexes after
 
