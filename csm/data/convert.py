@@ -282,7 +282,7 @@ def account_ref(ids: set[str]) -> Converter:
 
 
 class _Required:
-    """``convert``, refusing an empty value (a class, so :func:`convert_texts` can see inside)."""
+    """``convert``, refusing an empty value (a class, so :func:`convert_texts` can see a text inside)."""
 
     __slots__ = ("convert",)
 
@@ -347,14 +347,15 @@ def convert_texts(convert: Converter, values: Sequence[str], memo: Remembered | 
     given (dates, ids) comes back as it is; free text is stripped in one pass. The same
     values, one by one, give the same results.
     """
-    if isinstance(convert, _Required):
-        converted = convert_texts(convert.convert, values, memo)
-        if None in converted:
-            raise BadValue("a value is required")
-        return converted
-    if convert is _text:  # strip returns a value with nothing to strip as it is
+    if convert is _text or (isinstance(convert, _Required) and convert.convert is _text):
+        # Free text in one pass: strip returns a value with nothing to strip as it is.
         texts = list(map(str.strip, values))
-        return [text or None for text in texts] if "" in texts else texts
+        if "" not in texts:
+            return texts
+        if convert is not _text:
+            raise BadValue("a value is required")
+        return [text or None for text in texts]
+    # A required column's converter refuses an empty value itself: each distinct value, once.
     return (memo or Remembered()).convert(convert, values)
 
 
