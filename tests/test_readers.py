@@ -217,12 +217,12 @@ def _chunks_read(path: Path, through_csv: bool, chunk_rows: int) -> list[Any]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(readers, "CHUNK_ROWS", chunk_rows)
         if through_csv:
-            patch.setattr(readers, "_plain_columns", lambda *_args: None)
+            patch.setattr(readers, "_plain_chunk", lambda *_args: None)
         seen: list[Any] = []
         try:
             table = readers.read_input(path, "t.csv", None)
             assert isinstance(table, readers.Table)
-            for numbers, columns in table.chunks():
+            for numbers, columns, _text in table.chunks():
                 seen.append((list(numbers), [list(column) for column in columns]))
         except DataImportError as exc:
             seen.append(str(exc))
@@ -265,6 +265,7 @@ def test_plain_lines_come_out_as_columns(tmp_path: Path, monkeypatch: pytest.Mon
     table = read_input(path, "a.csv", None)
     assert isinstance(table, Table)
     chunks = table.chunks()
-    assert next(chunks) == (range(2, 4), [["A1", "A2"], [" Acme ", "Bé"]])  # one chunk of plain lines
+    text = "A1, Acme \r\nA2,Bé\r\n"
+    assert next(chunks) == (range(2, 4), [["A1", "A2"], [" Acme ", "Bé"]], text)  # one chunk of plain lines
     with pytest.raises(DataImportError, match="row 5 has 3 values; the header has 2"):
         next(chunks)  # the blank line and the long row went through csv

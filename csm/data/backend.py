@@ -421,6 +421,12 @@ class PgConnection:
             for row in rows:
                 copy.write_row(row)
 
+    def copy_csv(self, table: str, columns: Sequence[str], delimiter: str, text: str) -> None:
+        """CSV lines (no header, no quote) into ``table``'s ``columns``: an empty value is NULL."""
+        sql = f"COPY {table} ({_names(columns)}) FROM STDIN (FORMAT csv, DELIMITER '{delimiter}')"
+        with self._raw.cursor().copy(sql) as copy:
+            copy.write(text)
+
     def copy_text(self, table: str, columns: Sequence[str], text: str) -> None:
         """COPY's text (:func:`csm.data.copytext.copy_text`) into ``table``'s ``columns``."""
         with self._raw.cursor().copy(f"COPY {table} ({_names(columns)}) FROM STDIN") as copy:

@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from csm.data import history, outcomes, rollup, timeline
 from csm.data.backend import SQLITE, Dialect, dialect_of
-from csm.data.convert import BadValue, Remembered, convert_texts, infer_type
+from csm.data.convert import BadValue, Remembered, convert_texts, infer_type, read_verbatim
 from csm.data.copytext import copy_text
 from csm.data.freshness import import_ref
 from csm.data.kinds import Columns, spec
@@ -140,10 +140,11 @@ def _check_and_upsert(conn: sqlite3.Connection, job: _Input) -> ImportResult:
     with _collector_paused():
         columns = Columns(conn, kind, job.source)
         gathered = _Gathered(columns, table)
+        postgres = dialect_of(conn).name != "sqlite"
         batches: Iterable[list[list[Any]]]
         if table is not None and not columns.new_extras:
             # A CSV goes through a chunk at a time: memory stays flat at any size.
-            batches, size = gathered.stream(job.on_progress), table.lines
+            batches, size = gathered.stream(job.on_progress, verbatim=postgres), table.lines
         else:  # records may bring new fields as they go, and new columns need all values for a type
             gathered.gather(job.records, job.mapping, job.on_progress)
             values = gathered.convert()
@@ -155,12 +156,12 @@ def _check_and_upsert(conn: sqlite3.Connection, job: _Input) -> ImportResult:
         metrics: set[str] = set()
         if kind == "usage":  # remembered, so `csm check` can name a metric nothing holds
             batches = noting(batches, columns.names.index("metric"), metrics)
-        if dialect_of(conn).name == "sqlite":
+        if not postgres:
             with history.kept(conn, kind, job.now) as kept:
                 inserted, updated, unchanged = _upsert(conn, kind, columns, batches, size)
             updated, unchanged = updated - kept.rows, unchanged + kept.rows
         else:
-            inserted, updated, unchanged = _upsert_staged(conn, kind, columns, batches, job.now)
+            inserted, updated, unchanged = _upsert_staged(conn, kind, gathered, batches, job.now)
         result = ImportResult(kind, job.source, inserted, updated, unchanged)
         if kind == "accounts":
             outcomes.record_imported(conn, job.now)
@@ -207,6 +208,7 @@ class _Gathered:
             header = [(label, i) for i, label in enumerate(table.header) if label]
             self.sources = columns.plan(header, self.locate(table.header_row))
         self.memos = [Remembered() for _ in columns.converters]  # a CSV column's converted values
+        self.as_csv: CsvText | None = None  # the chunk streamed last, if its text can be stored as it is
 
     def gather(
         self,
@@ -233,7 +235,7 @@ class _Gathered:
         assert self.table is not None
         wheres: list[Any] = []
         self.wheres = wheres
-        for numbers, columns in self.table.chunks():
+        for numbers, columns, _text in self.table.chunks():
             wheres.extend(numbers)
             for gathered, column in zip(self.by_position, columns, strict=True):
                 gathered.extend(column)
@@ -257,22 +259,45 @@ class _Gathered:
             if on_progress is not None and len(rows) % CHUNK_ROWS == 0:
                 on_progress(len(rows))
 
-    def stream(self, on_progress: Callable[[int], None] | None) -> Iterator[list[list[Any]]]:
-        """A CSV's converted values a chunk at a time; a key repeated from an earlier chunk raises."""
+    def stream(
+        self, on_progress: Callable[[int], None] | None, verbatim: bool = False
+    ) -> Iterator[list[list[Any]]]:
+        """A CSV's converted values a chunk at a time; a key repeated from an earlier chunk raises.
+
+        ``verbatim``: say of each chunk whether its CSV text could go to the database as it is
+        (:attr:`as_csv`).
+        """
         assert self.table is not None
         claimed = _Claimed()
         done = 0
+        file_order = self._file_order() if verbatim else None
         # A malformed row raises from chunks() once the rows before it are through:
         # they were checked already, so its message is the first problem.
-        for numbers, columns in self.table.chunks():
+        for numbers, columns, text in self.table.chunks():
             self.wheres, self.by_position = numbers, columns
             values = self.convert(claimed)
+            self.as_csv = None
+            if file_order is not None and text is not None and self._read_verbatim(values):
+                self.as_csv = CsvText(file_order, self.table.delimiter, text)
             done += len(numbers)
             if on_progress is not None:
                 on_progress(done)
             yield values
         if not done:
             raise self.columns.error(f"no {self.columns.kind} to import")
+
+    def _file_order(self) -> list[str] | None:
+        """The columns in the CSV's order, when each of its columns is one stored column."""
+        assert self.table is not None
+        names = self.columns.names
+        if "" in self.table.header or self.columns.stored != names or len(names) != len(self.table.header):
+            return None
+        return [name for _position, name in sorted(zip(self.sources, names, strict=True))]
+
+    def _read_verbatim(self, converted: list[Sequence[Any]]) -> bool:
+        """Whether the database, reading this chunk's values as text, gets what they converted to."""
+        columns = self.columns.converters, self.raw_columns(), converted, self.memos
+        return all(map(read_verbatim, *columns))
 
     def _keys(self, converted: list[list[Any]]) -> list[Any]:
         width = len(self.columns.spec.key)
@@ -335,6 +360,15 @@ class _Gathered:
                 return columns.error(f"{self.locate(where)}: {described} {again}")
             seen[key] = where
         return None
+
+
+@dataclass(frozen=True)
+class CsvText:
+    """A chunk of a CSV as it was given, for a database to read: its columns in its order."""
+
+    columns: list[str]
+    delimiter: str
+    text: str
 
 
 class _Claimed:
@@ -432,7 +466,7 @@ _STAGED = "csm_import_staged"  # a TEMP table: one batch of an import on Postgre
 
 
 def _upsert_staged(
-    conn: Any, table: str, columns: Columns, batches: Iterable[list[list[Any]]], now: str
+    conn: Any, table: str, gathered: _Gathered, batches: Iterable[list[list[Any]]], now: str
 ) -> tuple[int, int, int]:
     """:func:`_upsert` where no TEMP trigger keeps the history and no total_changes counts (PostgreSQL).
 
@@ -443,12 +477,12 @@ def _upsert_staged(
     INSERT ... SELECT ... ON CONFLICT writes them. Once, not per batch: each pass joins the
     whole table, so a pass per batch would cost batches × rows.
     """
-    dialect = dialect_of(conn)
+    dialect, columns = dialect_of(conn), gathered.columns
     dialect.serialise(conn, f"import {table}")  # a second import of this kind sees this one's rows
     names, key = columns.stored, columns.spec.key
     flags = [t == "BOOLEAN" for t in map(dialect.column_types(conn, table).get, names)]
     if conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})").fetchone()[0]:
-        return _copy_batches(conn, table, columns, flags, batches), 0, 0
+        return _copy_batches(conn, table, gathered, flags, batches), 0, 0
     cols = ", ".join(f'"{c}"' for c in names)
     conn.execute(f"DROP TABLE IF EXISTS {_STAGED}")
     conn.execute(f"CREATE TEMP TABLE {_STAGED} AS SELECT {cols} FROM {table} WHERE 1 = 0")
@@ -469,7 +503,7 @@ def _upsert_staged(
         f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {_STAGED} WHERE 1 = 1"  # WHERE: SQLite's parser
         f" ON CONFLICT ({', '.join(key)}) {on_conflict}"
     )
-    total = _copy_batches(conn, _STAGED, columns, flags, batches)
+    total = _copy_batches(conn, _STAGED, gathered, flags, batches)
     conn.execute(f"ANALYZE {_STAGED}")  # its size, for the joins' plans: a TEMP table has no statistics
     history.keep_before(conn, table, now, changed_keys)
     inserted = conn.execute(f"SELECT count(*) FROM ({fresh}) AS f").fetchone()[0]
@@ -480,16 +514,22 @@ def _upsert_staged(
 
 
 def _copy_batches(
-    conn: Any, table: str, columns: Columns, flags: list[bool], batches: Iterable[list[list[Any]]]
+    conn: Any, table: str, gathered: _Gathered, flags: list[bool], batches: Iterable[list[list[Any]]]
 ) -> int:
-    """Each batch's rows into ``table`` by COPY, as its text (``flags``: the BOOLEAN columns); how many rows.
+    """Each batch's rows into ``table`` by COPY (``flags``: the BOOLEAN columns); how many rows.
 
+    A batch whose CSV text the server reads as what it converted to goes as that text (the
+    server parses it, as it would the file); else as COPY's text of the converted values.
     A COPY a batch, not one for all: between batches the connection is free, so the import's
     progress (and whatever it reads) sees the rows stored so far; one COPY bought about 5%.
     """
-    total = 0
+    columns, total = gathered.columns, 0
     for values in batches:
-        conn.copy_text(table, columns.stored, copy_text(columns.fold(values), flags))
+        given = gathered.as_csv
+        if given is not None:
+            conn.copy_csv(table, given.columns, given.delimiter, given.text)
+        else:
+            conn.copy_text(table, columns.stored, copy_text(columns.fold(values), flags))
         total += len(values[0])
     return total
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice, repeat
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from csm.data.convert import shown
 from csm.errors import DataImportError, InputError
@@ -28,6 +28,17 @@ from csm.errors import DataImportError, InputError
 CHUNK_ROWS = 5_000  # a CSV's rows checked and written together
 
 Record = dict[str, Any]
+
+
+class Chunk(NamedTuple):
+    """Rows of a CSV: their numbers, their values a column at a time, and for plain lines
+    (no quote: each value is its text between delimiters) their text."""
+
+    numbers: Sequence[int]
+    columns: list[Sequence[str]]
+    text: str | None = None
+
+
 _FIRST_CHAR_RE = re.compile(r"\S")
 
 
@@ -43,14 +54,17 @@ class Table:
     stream: IO[str]  # what the reader reads, to read a bad row's lines again
     size: int  # the file's bytes (characters, when given as text): what read_so_far() runs up to
 
+    @property
+    def delimiter(self) -> str:
+        return str(self.reader.dialect.delimiter)
+
     def read_so_far(self) -> int:
         """How much of the file the reader has taken in: bytes from a file, characters from text."""
         buffer = getattr(self.stream, "buffer", None)
         return min(self.size, buffer.tell() if buffer is not None else self.stream.tell())
 
-    def chunks(self) -> Iterator[tuple[Sequence[int], list[Sequence[str]]]]:
-        """(row numbers, the values a column at a time) a chunk at a time; a malformed row raises
-        after those before it.
+    def chunks(self) -> Iterator[Chunk]:
+        """The rows a chunk at a time; a malformed row raises after those before it.
 
         A chunk of plain lines (no quote, no lone carriage return, each with the header's count of
         delimiters) is split as one text: no row is built. From the first chunk that is not, csv
@@ -58,15 +72,15 @@ class Table:
         """
         width = len(self.header)
         unnamed = [i for i, column in enumerate(self.header) if not column]
-        delimiter = self.reader.dialect.delimiter
+        delimiter = self.delimiter
         number = lines_read = self.header_row
         lines: list[str] = []
         while width > 1:
             lines = list(islice(self.stream, CHUNK_ROWS))
-            columns = _plain_columns(lines, width, delimiter, unnamed)
-            if columns is None:
+            chunk = _plain_chunk(lines, width, delimiter, unnamed)
+            if chunk is None:
                 break
-            yield range(number + 1, number + 1 + len(lines)), columns
+            yield Chunk(range(number + 1, number + 1 + len(lines)), *chunk)
             number, lines_read = number + len(lines), lines_read + len(lines)
         if width > 1 and not lines:
             return
@@ -86,7 +100,7 @@ class Table:
             if unnamed or set(map(len, chunk)) != {width}:
                 numbers, chunk, problem = self._tidy(numbers, chunk, width, unnamed)
             if chunk:
-                yield numbers, list(zip(*chunk, strict=True))
+                yield Chunk(numbers, list(zip(*chunk, strict=True)))
             if problem:
                 raise problem
 
@@ -118,7 +132,7 @@ class Table:
         return None
 
     def records(self) -> Iterator[tuple[str, Record]]:
-        for numbers, columns in self.chunks():
+        for numbers, columns, _text in self.chunks():
             for number, *values in zip(numbers, *columns, strict=True):
                 record = dict(zip(self.header, values, strict=True))
                 record.pop("", None)
@@ -306,10 +320,11 @@ def _ndjson_records(records: Records, name: str) -> Iterator[tuple[str, Record]]
         yield f"line {number}", item
 
 
-def _plain_columns(
+def _plain_chunk(
     lines: list[str], width: int, delimiter: str, unnamed: list[int]
-) -> list[Sequence[str]] | None:
-    """``lines``'s values a column at a time, split as csv would, if no line needs csv; else None.
+) -> tuple[list[Sequence[str]], str] | None:
+    """``lines``'s values a column at a time, split as csv would, and their text, if no line
+    needs csv; else None.
 
     A line needs csv when it holds a quote, a carriage return not before its line feed, a count
     of delimiters other than the header's, a value csv would refuse as too long (a line that long),
@@ -317,7 +332,7 @@ def _plain_columns(
     """
     if not lines:
         return None
-    text = "".join(lines)
+    given = text = "".join(lines)
     if '"' in text or max(map(len, lines)) > csv.field_size_limit():
         return None
     if "\r" in text:
@@ -330,7 +345,7 @@ def _plain_columns(
     columns: list[Sequence[str]] = [values[i::width] for i in range(width)]
     if any(any(map(str.strip, columns[i])) for i in unnamed):
         return None
-    return columns
+    return columns, given
 
 
 def _csv_table(text: str, name: str, start: int, lines: IO[str], size: int) -> Table:
