@@ -435,3 +435,21 @@ def test_a_chunk_stored_from_its_csv_text_is_stored_as_converted(
         assert repr(rows(converted, "SELECT * FROM accounts ORDER BY id")) == repr(stored)  # -0.0 too
     assert len(stored) == len(_EDGES) and len(as_text) == (len(verbatim) if backend == "postgresql" else 0)
     assert stored[1][1] == "Padded" and stored[6][3] == "a\\b" and stored[8][4] == 1000.0
+
+
+def test_a_batch_the_server_refuses_while_the_next_is_read_stops_the_import(
+    conn: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """On PostgreSQL a batch is stored while the next is read and checked: its error still stops
+    the import, and nothing is stored."""
+    from csm.data import readers
+
+    if backend != "postgresql":
+        pytest.skip("batches are in flight on PostgreSQL only")
+    conn.execute("ALTER TABLE accounts ADD CONSTRAINT small_arr CHECK (arr < 100)")
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 1)
+    with pytest.raises(Exception, match="small_arr"):
+        load(conn, tmp_path, "accounts", "a.csv", "id,name,arr\nA1,a,1\nA2,b,500\nA3,c,2\nA4,d,3\n")
+    assert rows(conn, "SELECT count(*) FROM accounts") == [(0,)]
+    load(conn, tmp_path, "accounts", "b.csv", "id,name,arr\nA1,a,1\nA2,b,5\n")  # the connection is fine
+    assert rows(conn, "SELECT id FROM accounts ORDER BY id") == [("A1",), ("A2",)]

@@ -15,8 +15,10 @@ left exactly as it was.
 
 from __future__ import annotations
 
+import functools
 import gc
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -522,16 +524,58 @@ def _copy_batches(
     server parses it, as it would the file); else as COPY's text of the converted values.
     A COPY a batch, not one for all: between batches the connection is free, so the import's
     progress (and whatever it reads) sees the rows stored so far; one COPY bought about 5%.
+    One batch in flight: while the server stores a batch, Python reads and checks the next
+    (a COPY holds the connection, so anything else that uses it waits for the batch to be in).
     """
     columns, total = gathered.columns, 0
-    for values in batches:
-        given = gathered.as_csv
-        if given is not None:
-            conn.copy_csv(table, given.columns, given.delimiter, given.text)
-        else:
-            conn.copy_text(table, columns.stored, copy_text(columns.fold(values), flags))
-        total += len(values[0])
+    in_flight = _InFlight()
+    try:
+        for values in batches:
+            given = gathered.as_csv
+            if given is not None:
+                copy = functools.partial(conn.copy_csv, table, given.columns, given.delimiter, given.text)
+            else:
+                text = copy_text(columns.fold(values), flags)
+                copy = functools.partial(conn.copy_text, table, columns.stored, text)
+            in_flight.start(copy)
+            total += len(values[0])
+    except BaseException:
+        in_flight.join()  # the connection free again for the rollback; this error is the one told
+        raise
+    in_flight.finish()
     return total
+
+
+class _InFlight:
+    """One call at a time on a thread of its own; the next starts once it is done, and its
+    error is raised then."""
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self, call: Callable[[], None]) -> None:
+        self.finish()
+
+        def run() -> None:
+            try:
+                call()
+            except BaseException as exc:  # raised in the caller's thread, by finish()
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name="csm-copy", daemon=True)
+        self.thread.start()
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+
+    def finish(self) -> None:
+        self.join()
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
 
 
 @contextmanager
