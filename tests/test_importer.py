@@ -352,3 +352,104 @@ def test_an_import_keeps_the_values_it_changes_on_both_backends(conn: Any, tmp_p
     again = load(conn, tmp_path, "contacts", "d.csv", "account_id,email,unsubscribed,name\nA1,x@y.io,no,X\n")
     assert (again.updated, rows(conn, "SELECT unsubscribed, name FROM contacts")) == (1, [(1, "X")])
     assert rows(conn, "SELECT account_id, email FROM contact_history") == [("A1", "x@y.io")]
+
+
+# Values at the edges of what a database reads as their converted value, each changed alone in a
+# row of values in their own spelling, and each row its own chunk: a row goes as its CSV text
+# (verbatim, True) or as its converted values; either way the same stored values.
+_BASE = {
+    "name": "Acme",
+    "owner": "dana@example.com",
+    "plan": "team",
+    "arr": "900",
+    "seats_licensed": "5",
+    "start_date": "2026-01-02",
+    "renewal_date": "2027-01-02",
+    "status": "active",
+    "nps": "9",
+    "last_login_at": "2026-11-20",
+}
+_EDGES = [
+    (None, None, True),
+    ("name", " Padded ", False),
+    ("name", "Bücher Café", True),
+    ("owner", "Dana@Example.com", False),
+    ("owner", "x@bücher.de", True),
+    ("owner", "", True),
+    ("plan", "a\\b", True),
+    ("plan", "", False),
+    ("arr", "1e3", False),
+    ("arr", " 900", False),
+    ("arr", "+1", False),
+    ("arr", "007.50", True),
+    ("arr", "-0", True),
+    ("arr", "0.1", True),
+    ("arr", "12345678901234567", False),
+    ("arr", "", True),
+    ("seats_licensed", "+1", False),
+    ("seats_licensed", "007", True),
+    ("seats_licensed", "1e3", False),
+    ("seats_licensed", "5.0", False),
+    ("seats_licensed", " 5 ", False),
+    ("seats_licensed", "-0", True),
+    ("seats_licensed", "9223372036854775807", True),
+    ("seats_licensed", "", True),
+    ("start_date", " 2026-01-02", False),
+    ("start_date", "2024-02-29", True),
+    ("renewal_date", "", True),
+    ("status", "Active", False),
+    ("status", "", False),
+    ("nps", " ", False),
+    ("nps", "+3", False),
+    ("last_login_at", "2026-11-20T10:00:00", True),
+    ("last_login_at", "2026-11-20 10:00:00", False),
+    ("last_login_at", "2026-11-20T10:00:00+02:00", False),
+    ("last_login_at", "", True),
+]
+
+
+def test_a_chunk_stored_from_its_csv_text_is_stored_as_converted(
+    conn: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, request: pytest.FixtureRequest
+) -> None:
+    from csm.data import importer, readers
+    from csm.data.backend import PgConnection
+
+    lines = ["id," + ",".join(_BASE)]
+    for n, (column, value, _verbatim) in enumerate(_EDGES):
+        lines.append(",".join([f"A{n:02}", *({**_BASE, column: value} if column else _BASE).values()]))
+    text = "\n".join(lines) + "\n"
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 1)
+    as_text: list[str] = []
+    copy_csv = PgConnection.copy_csv
+    monkeypatch.setattr(
+        PgConnection, "copy_csv", lambda self, *args: as_text.append(args[-1][:3]) or copy_csv(self, *args)
+    )
+    load(conn, tmp_path, "accounts", "a.csv", text)
+    stored = rows(conn, "SELECT * FROM accounts ORDER BY id")
+    verbatim = [f"A{n:02}" for n, (_column, _value, verbatim) in enumerate(_EDGES) if verbatim]
+    assert as_text == (verbatim if backend == "postgresql" else [])
+    monkeypatch.setattr(importer, "read_verbatim", lambda *_args: False)  # every chunk as converted
+    other = request.getfixturevalue("pg_database")() if backend == "postgresql" else tmp_path / "other.db"
+    with closing(store.connect(other, create=True)) as converted:
+        load(converted, tmp_path, "accounts", "a.csv", text)
+        assert repr(rows(converted, "SELECT * FROM accounts ORDER BY id")) == repr(stored)  # -0.0 too
+    assert len(stored) == len(_EDGES) and len(as_text) == (len(verbatim) if backend == "postgresql" else 0)
+    assert stored[1][1] == "Padded" and stored[6][3] == "a\\b" and stored[8][4] == 1000.0
+
+
+def test_a_batch_the_server_refuses_while_the_next_is_read_stops_the_import(
+    conn: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """On PostgreSQL a batch is stored while the next is read and checked: its error still stops
+    the import, and nothing is stored."""
+    from csm.data import readers
+
+    if backend != "postgresql":
+        pytest.skip("batches are in flight on PostgreSQL only")
+    conn.execute("ALTER TABLE accounts ADD CONSTRAINT small_arr CHECK (arr < 100)")
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 1)
+    with pytest.raises(Exception, match="small_arr"):
+        load(conn, tmp_path, "accounts", "a.csv", "id,name,arr\nA1,a,1\nA2,b,500\nA3,c,2\nA4,d,3\n")
+    assert rows(conn, "SELECT count(*) FROM accounts") == [(0,)]
+    load(conn, tmp_path, "accounts", "b.csv", "id,name,arr\nA1,a,1\nA2,b,5\n")  # the connection is fine
+    assert rows(conn, "SELECT id FROM accounts ORDER BY id") == [("A1",), ("A2",)]

@@ -18,7 +18,7 @@ import pytest
 from conftest import connect
 from rich.progress import Progress, Task
 
-from csm.cli.progress import _Count, _Left
+from csm.cli.bars import _Count, _Left
 
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 

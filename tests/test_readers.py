@@ -6,13 +6,16 @@ import io
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from importing import NOW, load, refusal_test, rows, write
 
 from csm.data import store
 from csm.data.importer import import_file
-from csm.data.readers import read_records
+from csm.data.readers import Table, read_input, read_records
 from csm.errors import DataImportError
 
 
@@ -202,3 +205,67 @@ HOSTILE = [
 
 
 test_unreadable_input_stops_the_import_and_changes_nothing = refusal_test(BAD_ROWS + HOSTILE)
+
+
+_HEADERS = ["id,name,arr\n", "id,name,,x\r\n", "id;name\n", "id\tname\tplan\n", "id\n"]
+
+
+def _chunks_read(path: Path, through_csv: bool, chunk_rows: int) -> list[Any]:
+    """What a CSV's chunks come out as (row numbers, columns), or the message that stops them."""
+    from csm.data import readers
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(readers, "CHUNK_ROWS", chunk_rows)
+        if through_csv:
+            patch.setattr(readers, "_plain_chunk", lambda *_args: None)
+        seen: list[Any] = []
+        try:
+            table = readers.read_input(path, "t.csv", None)
+            assert isinstance(table, readers.Table)
+            for numbers, columns, _text in table.chunks():
+                seen.append((list(numbers), [list(column) for column in columns]))
+        except DataImportError as exc:
+            seen.append(str(exc))
+        return seen
+
+
+_CELL = st.text(alphabet=st.sampled_from(list("ab é\u2028")), max_size=3)
+_ANY = st.text(alphabet=st.sampled_from(list('ab ,;\t"\r\né\u2028')), max_size=8)
+_ENDS = st.sampled_from(["\n", "\r\n", "\r", ""])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    header=st.sampled_from(_HEADERS),
+    lines=st.lists(st.tuples(st.lists(_CELL, min_size=1, max_size=4), _ENDS, _ANY), max_size=8),
+    chunk_rows=st.sampled_from([1, 2, 3, 5_000]),
+)
+def test_plain_lines_split_as_csv_reads_them(
+    tmp_path: Path, header: str, lines: list[tuple[list[str], str, str]], chunk_rows: int
+) -> None:
+    """A chunk of plain lines is split without csv: the same rows, numbers, columns and errors.
+
+    Each line: cells joined by the header's delimiter, a line end, and mostly nothing after
+    (else text that may hold quotes, other delimiters, carriage returns).
+    """
+    delimiter = "," if "," in header else ";" if ";" in header else "\t"
+    body = "".join(
+        delimiter.join(cells) + end + (noise if len(cells) == 4 else "") for cells, end, noise in lines
+    )
+    path = tmp_path / "t.csv"
+    path.write_bytes((header + body).encode())
+    assert _chunks_read(path, False, chunk_rows) == _chunks_read(path, True, chunk_rows)
+
+
+def test_plain_lines_come_out_as_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from csm.data import readers
+
+    path = write(tmp_path, "a.csv", "id,name\r\nA1, Acme \r\nA2,Bé\r\n\r\nA3,x,y\r\n")
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 2)
+    table = read_input(path, "a.csv", None)
+    assert isinstance(table, Table)
+    chunks = table.chunks()
+    text = "A1, Acme \r\nA2,Bé\r\n"
+    assert next(chunks) == (range(2, 4), [["A1", "A2"], [" Acme ", "Bé"]], text)  # one chunk of plain lines
+    with pytest.raises(DataImportError, match="row 5 has 3 values; the header has 2"):
+        next(chunks)  # the blank line and the long row went through csv

@@ -43,12 +43,15 @@ def import_(
     from csm.cli.progress import progress
     from csm.data.importer import import_file, summary
     from csm.data.kinds import KINDS
-    from csm.data.mapping import load_mapping
 
     if kind not in KINDS:
         raise typer.BadParameter(f"'{kind}' is not one of: {', '.join(KINDS)}", param_hint="KIND")
     ws = workspace(ctx)
-    mapping = load_mapping(map_name, ws.root) if map_name else None
+    mapping = None
+    if map_name:
+        from csm.data.mapping import load_mapping
+
+        mapping = load_mapping(map_name, ws.root)
     path = None if file == "-" else Path(file)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     conn = open_db(ws)

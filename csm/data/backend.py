@@ -237,6 +237,10 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _names(columns: Iterable[str]) -> str:
+    return ", ".join(map(_quoted, columns))
+
+
 _SCHEMA_LOCK = 0x63736D  # "csm"
 _HOLD_LOCK = 0x63736E  # a draft a sender is checking
 
@@ -420,10 +424,20 @@ class PgConnection:
 
     def copy_in(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """Rows into ``table``'s ``columns`` by COPY: a bulk load's one round trip, not one per row."""
-        names = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
-        with self._raw.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        with self._raw.cursor().copy(f"COPY {table} ({_names(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+
+    def copy_csv(self, table: str, columns: Sequence[str], delimiter: str, text: str) -> None:
+        """CSV lines (no header, no quote) into ``table``'s ``columns``: an empty value is NULL."""
+        sql = f"COPY {table} ({_names(columns)}) FROM STDIN (FORMAT csv, DELIMITER '{delimiter}')"
+        with self._raw.cursor().copy(sql) as copy:
+            copy.write(text)
+
+    def copy_text(self, table: str, columns: Sequence[str], text: str) -> None:
+        """COPY's text (:func:`csm.data.copytext.copy_text`) into ``table``'s ``columns``."""
+        with self._raw.cursor().copy(f"COPY {table} ({_names(columns)}) FROM STDIN") as copy:
+            copy.write(text)
 
     @property
     def in_transaction(self) -> bool:

@@ -282,7 +282,7 @@ def account_ref(ids: set[str]) -> Converter:
 
 
 class _Required:
-    """``convert``, refusing an empty value (a class, so :func:`convert_texts` can see inside)."""
+    """``convert``, refusing an empty value (a class, so :func:`convert_texts` can see a text inside)."""
 
     __slots__ = ("convert",)
 
@@ -310,34 +310,71 @@ class Remembered:
     stays flat.
     """
 
-    __slots__ = ("as_given", "limit", "results", "wide")
+    __slots__ = ("altered", "as_given", "limit", "results", "wide")
 
     def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
         self.results: dict[str, Any] = {}
         self.as_given = True  # every value so far is stored as it was given
         self.wide = False  # too many distinct values to remember
+        # The values so far a database would not read as what they convert to (None: too many).
+        self.altered: set[str] | None = set()
 
     def convert(self, convert: Converter, values: Sequence[str]) -> Sequence[Any]:
         results = self.results
         if self.wide:
             results = {}
-        elif self.as_given:  # the common case, after a chunk or two: nothing new
-            if all(map(results.__contains__, values)):
-                return values
-        else:
+        elif not self.as_given:
             try:
                 return list(map(results.__getitem__, values))
             except KeyError:  # a value not seen before
                 pass
-        fresh = set(values).difference(results)
+        fresh = set(values).difference(results)  # a set first: a column's few values, looked up once each
+        if not fresh and self.as_given:  # the common case, after a chunk or two: nothing new
+            return values
         for value in fresh:
             results[value] = convert(value)
+        if self.altered is not None:
+            self.altered.update(v for v in fresh if not reads_as(v, results[v]))
+            if len(self.altered) > self.limit:
+                self.altered = None
         self.as_given = self.as_given and all(map(operator.is_, fresh, map(results.__getitem__, fresh)))
         converted = values if self.as_given else list(map(results.__getitem__, values))
         if len(results) > self.limit:
             self.results, self.wide = {}, True
         return converted
+
+
+_WHOLE_TEXT_RE = re.compile(r"-?[0-9]{1,19}")
+_DECIMAL_TEXT_RE = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,15})?")  # short: no float underflows
+
+
+def reads_as(text: str, value: Any) -> bool:
+    """Whether a database reading ``text`` into a column gets ``value`` (what ``text`` converted to).
+
+    So when the text is the value's own spelling: the same text, an empty text for None, a
+    plain whole number for an int, a plain decimal for a float (both sides round a decimal
+    to the nearest float). Not: padding, a sign +, grouping, an exponent.
+    """
+    if value is None:
+        return text == ""
+    if type(value) is str:
+        return value == text
+    if type(value) is int:
+        return _WHOLE_TEXT_RE.fullmatch(text) is not None
+    return type(value) is float and _DECIMAL_TEXT_RE.fullmatch(text) is not None
+
+
+def read_verbatim(
+    convert: Converter, values: Sequence[str], converted: Sequence[Any], memo: Remembered
+) -> bool:
+    """Whether a database reading each of ``values`` as text gets what :func:`convert_texts` made
+    of them (``converted``, with ``memo``): then a CSV's text can go to the database as it is."""
+    if converted is values:  # stored as given
+        return True
+    if convert is _text or (isinstance(convert, _Required) and convert.convert is _text):
+        return all(map(operator.is_, converted, values))  # nothing stripped, nothing empty
+    return memo.altered is not None and (not memo.altered or memo.altered.isdisjoint(values))
 
 
 def convert_texts(convert: Converter, values: Sequence[str], memo: Remembered | None = None) -> Sequence[Any]:
@@ -348,14 +385,15 @@ def convert_texts(convert: Converter, values: Sequence[str], memo: Remembered | 
     given (dates, ids) comes back as it is; free text is stripped in one pass. The same
     values, one by one, give the same results.
     """
-    if isinstance(convert, _Required):
-        converted = convert_texts(convert.convert, values, memo)
-        if None in converted:
-            raise BadValue("a value is required")
-        return converted
-    if convert is _text:  # strip returns a value with nothing to strip as it is
+    if convert is _text or (isinstance(convert, _Required) and convert.convert is _text):
+        # Free text in one pass: strip returns a value with nothing to strip as it is.
         texts = list(map(str.strip, values))
-        return [text or None for text in texts] if "" in texts else texts
+        if "" not in texts:
+            return texts
+        if convert is not _text:
+            raise BadValue("a value is required")
+        return [text or None for text in texts]
+    # A required column's converter refuses an empty value itself: each distinct value, once.
     return (memo or Remembered()).convert(convert, values)
 
 

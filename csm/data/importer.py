@@ -15,25 +15,30 @@ left exactly as it was.
 
 from __future__ import annotations
 
+import functools
 import gc
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from csm.data import history, outcomes, rollup, timeline
 from csm.data.backend import SQLITE, Dialect, dialect_of
-from csm.data.convert import BadValue, Remembered, convert_texts, infer_type
+from csm.data.convert import BadValue, Remembered, convert_texts, infer_type, read_verbatim
+from csm.data.copytext import copy_text
 from csm.data.freshness import import_ref
 from csm.data.kinds import Columns, spec
-from csm.data.mapping import Mapping
 from csm.data.metrics import note, noting
 from csm.data.readers import CHUNK_ROWS, Record, Table, read_input, reporting_reads
 from csm.data.store import transaction
 from csm.errors import DataImportError
+
+if TYPE_CHECKING:
+    from csm.data.mapping import Mapping
 
 BULK_ROWS = 20_000  # an upsert this big, and at least the table's size, rebuilds its indexes after
 
@@ -137,10 +142,11 @@ def _check_and_upsert(conn: sqlite3.Connection, job: _Input) -> ImportResult:
     with _collector_paused():
         columns = Columns(conn, kind, job.source)
         gathered = _Gathered(columns, table)
+        postgres = dialect_of(conn).name != "sqlite"
         batches: Iterable[list[list[Any]]]
         if table is not None and not columns.new_extras:
             # A CSV goes through a chunk at a time: memory stays flat at any size.
-            batches, size = gathered.stream(job.on_progress), table.lines
+            batches, size = gathered.stream(job.on_progress, verbatim=postgres), table.lines
         else:  # records may bring new fields as they go, and new columns need all values for a type
             gathered.gather(job.records, job.mapping, job.on_progress)
             values = gathered.convert()
@@ -152,12 +158,12 @@ def _check_and_upsert(conn: sqlite3.Connection, job: _Input) -> ImportResult:
         metrics: set[str] = set()
         if kind == "usage":  # remembered, so `csm check` can name a metric nothing holds
             batches = noting(batches, columns.names.index("metric"), metrics)
-        if dialect_of(conn).name == "sqlite":
+        if not postgres:
             with history.kept(conn, kind, job.now) as kept:
                 inserted, updated, unchanged = _upsert(conn, kind, columns, batches, size)
             updated, unchanged = updated - kept.rows, unchanged + kept.rows
         else:
-            inserted, updated, unchanged = _upsert_staged(conn, kind, columns, batches, job.now)
+            inserted, updated, unchanged = _upsert_staged(conn, kind, gathered, batches, job.now)
         result = ImportResult(kind, job.source, inserted, updated, unchanged)
         if kind == "accounts":
             outcomes.record_imported(conn, job.now)
@@ -194,14 +200,17 @@ class _Gathered:
     def __init__(self, columns: Columns, table: Table | None) -> None:
         self.columns = columns
         self.table = table
-        self.wheres: list[Any] = []  # each row's location; for a CSV, its row number
-        self.rows: list[list[Any]] = []  # CSV: values as read; records: values per column
+        self.wheres: Sequence[Any] = []  # each row's location; for a CSV, its row number
+        self.rows: list[list[Any]] = []  # each record's values, in column order
+        self.by_position: list[Any] = []  # a CSV's values as read, a column at a time
         self.locate: Callable[[Any], str] = str if table is None else "row {}".format
         self.sources: list[Any] = []
         if table is not None:
+            self.by_position = [[] for _ in table.header]
             header = [(label, i) for i, label in enumerate(table.header) if label]
             self.sources = columns.plan(header, self.locate(table.header_row))
         self.memos = [Remembered() for _ in columns.converters]  # a CSV column's converted values
+        self.as_csv: CsvText | None = None  # the chunk streamed last, if its text can be stored as it is
 
     def gather(
         self,
@@ -219,24 +228,28 @@ class _Gathered:
             self._gather_records(items, on_progress)
         except DataImportError as exc:
             raise self.first_problem() or exc from None
-        if not self.rows:
+        if not self.wheres:
             raise self.columns.error(f"no {self.columns.kind} to import")
         if on_progress is not None and self.table is None:
             on_progress(len(self.rows))
 
     def _gather_table(self, on_progress: Callable[[int], None] | None) -> None:
         assert self.table is not None
-        for numbers, chunk in self.table.chunks():
-            self.wheres.extend(numbers)
-            self.rows.extend(chunk)
+        wheres: list[Any] = []
+        self.wheres = wheres
+        for numbers, columns, _text in self.table.chunks():
+            wheres.extend(numbers)
+            for gathered, column in zip(self.by_position, columns, strict=True):
+                gathered.extend(column)
             if on_progress is not None:
-                on_progress(len(self.rows))
+                on_progress(len(wheres))
 
     def _gather_records(
         self, items: Iterable[tuple[Any, Any]], on_progress: Callable[[int], None] | None
     ) -> None:
         """Records may bring new fields as they go: a record whose keys differ is planned again."""
-        wheres, rows, columns = self.wheres, self.rows, self.columns
+        wheres: list[Any] = list(self.wheres)  # a table's rows before these, if any
+        self.wheres, rows, columns = wheres, self.rows, self.columns
         keys: Any = None
         for where, record in items:
             if record.keys() != keys:
@@ -248,22 +261,45 @@ class _Gathered:
             if on_progress is not None and len(rows) % CHUNK_ROWS == 0:
                 on_progress(len(rows))
 
-    def stream(self, on_progress: Callable[[int], None] | None) -> Iterator[list[list[Any]]]:
-        """A CSV's converted values a chunk at a time; a key repeated from an earlier chunk raises."""
+    def stream(
+        self, on_progress: Callable[[int], None] | None, verbatim: bool = False
+    ) -> Iterator[list[list[Any]]]:
+        """A CSV's converted values a chunk at a time; a key repeated from an earlier chunk raises.
+
+        ``verbatim``: say of each chunk whether its CSV text could go to the database as it is
+        (:attr:`as_csv`).
+        """
         assert self.table is not None
-        seen: dict[Any, Any] = {}  # key -> where it first was
+        claimed = _Claimed()
         done = 0
+        file_order = self._file_order() if verbatim else None
         # A malformed row raises from chunks() once the rows before it are through:
         # they were checked already, so its message is the first problem.
-        for numbers, chunk in self.table.chunks():
-            self.wheres, self.rows = list(numbers), chunk
-            values = self.convert(seen)
-            done += len(chunk)
+        for numbers, columns, text in self.table.chunks():
+            self.wheres, self.by_position = numbers, columns
+            values = self.convert(claimed)
+            self.as_csv = None
+            if file_order is not None and text is not None and self._read_verbatim(values):
+                self.as_csv = CsvText(file_order, self.table.delimiter, text)
+            done += len(numbers)
             if on_progress is not None:
                 on_progress(done)
             yield values
         if not done:
             raise self.columns.error(f"no {self.columns.kind} to import")
+
+    def _file_order(self) -> list[str] | None:
+        """The columns in the CSV's order, when each of its columns is one stored column."""
+        assert self.table is not None
+        names = self.columns.names
+        if "" in self.table.header or self.columns.stored != names or len(names) != len(self.table.header):
+            return None
+        return [name for _position, name in sorted(zip(self.sources, names, strict=True))]
+
+    def _read_verbatim(self, converted: list[Sequence[Any]]) -> bool:
+        """Whether the database, reading this chunk's values as text, gets what they converted to."""
+        columns = self.columns.converters, self.raw_columns(), converted, self.memos
+        return all(map(read_verbatim, *columns))
 
     def _keys(self, converted: list[list[Any]]) -> list[Any]:
         width = len(self.columns.spec.key)
@@ -272,18 +308,17 @@ class _Gathered:
     def raw_columns(self) -> list[Sequence[Any]]:
         """The gathered values a column at a time, in column order."""
         if self.table is not None:
-            by_position = list(zip(*self.rows, strict=True))
-            return [by_position[i] for i in self.sources]
+            return [self.by_position[i] for i in self.sources]
         width = len(self.columns.names)
         for row in self.rows:
             if len(row) < width:  # a later record brought new fields
                 row.extend([None] * (width - len(row)))
         return [list(map(itemgetter(i), self.rows)) for i in range(width)]
 
-    def convert(self, seen: dict[Any, Any] | None = None) -> list[Sequence[Any]]:
+    def convert(self, claimed: _Claimed | None = None) -> list[Sequence[Any]]:
         """Converted values, one list per column; the first bad row raises.
 
-        ``seen``: the keys of rows before these (a streamed CSV's earlier chunks), and where;
+        ``claimed``: the keys of rows before these (a streamed CSV's earlier chunks);
         these rows' keys are added to it.
         """
         raw, converters = self.raw_columns(), self.columns.converters
@@ -295,28 +330,19 @@ class _Gathered:
                     list(map(convert, values)) for convert, values in zip(converters, raw, strict=True)
                 ]
         except BadValue:
-            raise self.first_problem(seen) or AssertionError("a value failed only once") from None
-        self._claim_keys(converted, {} if seen is None else seen)
+            before = None if claimed is None else claimed.where()
+            raise self.first_problem(before) or AssertionError("a value failed only once") from None
+        claimed = claimed or _Claimed()
+        if not claimed.add(self._keys(converted), self.wheres):
+            raise self.first_problem(claimed.where()) or AssertionError("a repeated key went missing")
         return converted
-
-    def _claim_keys(self, converted: list[Sequence[Any]], seen: dict[Any, Any]) -> None:
-        """Each row's key into ``seen`` (key -> where); one already there, or twice in these rows, raises."""
-        keys = self._keys(converted)
-        if seen.keys().isdisjoint(keys):
-            size = len(seen)
-            seen.update(zip(keys, self.wheres, strict=True))
-            if len(seen) == size + len(keys):
-                return
-            for key in keys:  # a key twice in these rows: none of them was there before
-                seen.pop(key, None)
-        raise self.first_problem(seen) or AssertionError("a repeated key went missing")
 
     def first_problem(self, before: dict[Any, Any] | None = None) -> DataImportError | None:
         """The first bad value or repeated key, row by row, in the rows gathered so far.
 
         ``before``: keys (a value, or a tuple for a compound key) already taken, and where.
         """
-        if not self.rows:
+        if not self.wheres:
             return None
         columns = self.columns
         key_width = len(columns.spec.key)
@@ -336,6 +362,37 @@ class _Gathered:
                 return columns.error(f"{self.locate(where)}: {described} {again}")
             seen[key] = where
         return None
+
+
+@dataclass(frozen=True)
+class CsvText:
+    """A chunk of a CSV as it was given, for a database to read: its columns in its order."""
+
+    columns: list[str]
+    delimiter: str
+    text: str
+
+
+class _Claimed:
+    """The keys of an import's rows so far, each once; where one was is looked for only when one repeats."""
+
+    def __init__(self) -> None:
+        self.keys: set[Any] = set()
+        self.chunks: list[tuple[Sequence[Any], Sequence[Any]]] = []  # (keys, where each row was)
+
+    def add(self, keys: Sequence[Any], wheres: Sequence[Any]) -> bool:
+        """These rows' keys; False when one was there already, or is twice in them (then the
+        keys claimed are no longer sure: only :meth:`where` holds)."""
+        size = len(self.keys)
+        self.keys.update(keys)
+        if len(self.keys) != size + len(keys):
+            return False
+        self.chunks.append((keys, wheres))
+        return True
+
+    def where(self) -> dict[Any, Any]:
+        """Each key added, and where its row was."""
+        return {key: where for keys, wheres in self.chunks for key, where in zip(keys, wheres, strict=True)}
 
 
 def _quoted(name: str) -> str:
@@ -411,7 +468,7 @@ _STAGED = "csm_import_staged"  # a TEMP table: one batch of an import on Postgre
 
 
 def _upsert_staged(
-    conn: Any, table: str, columns: Columns, batches: Iterable[list[list[Any]]], now: str
+    conn: Any, table: str, gathered: _Gathered, batches: Iterable[list[list[Any]]], now: str
 ) -> tuple[int, int, int]:
     """:func:`_upsert` where no TEMP trigger keeps the history and no total_changes counts (PostgreSQL).
 
@@ -422,12 +479,12 @@ def _upsert_staged(
     INSERT ... SELECT ... ON CONFLICT writes them. Once, not per batch: each pass joins the
     whole table, so a pass per batch would cost batches × rows.
     """
-    dialect = dialect_of(conn)
+    dialect, columns = dialect_of(conn), gathered.columns
     dialect.serialise(conn, f"import {table}")  # a second import of this kind sees this one's rows
     names, key = columns.stored, columns.spec.key
     flags = [t == "BOOLEAN" for t in map(dialect.column_types(conn, table).get, names)]
     if conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})").fetchone()[0]:
-        return _copy_batches(conn, table, columns, flags, batches), 0, 0
+        return _copy_batches(conn, table, gathered, flags, batches), 0, 0
     cols = ", ".join(f'"{c}"' for c in names)
     conn.execute(f"DROP TABLE IF EXISTS {_STAGED}")
     conn.execute(f"CREATE TEMP TABLE {_STAGED} AS SELECT {cols} FROM {table} WHERE 1 = 0")
@@ -448,7 +505,7 @@ def _upsert_staged(
         f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {_STAGED} WHERE 1 = 1"  # WHERE: SQLite's parser
         f" ON CONFLICT ({', '.join(key)}) {on_conflict}"
     )
-    total = _copy_batches(conn, _STAGED, columns, flags, batches)
+    total = _copy_batches(conn, _STAGED, gathered, flags, batches)
     conn.execute(f"ANALYZE {_STAGED}")  # its size, for the joins' plans: a TEMP table has no statistics
     history.keep_before(conn, table, now, changed_keys)
     inserted = conn.execute(f"SELECT count(*) FROM ({fresh}) AS f").fetchone()[0]
@@ -459,22 +516,66 @@ def _upsert_staged(
 
 
 def _copy_batches(
-    conn: Any, table: str, columns: Columns, flags: list[bool], batches: Iterable[list[list[Any]]]
+    conn: Any, table: str, gathered: _Gathered, flags: list[bool], batches: Iterable[list[list[Any]]]
 ) -> int:
     """Each batch's rows into ``table`` by COPY (``flags``: the BOOLEAN columns); how many rows.
 
+    A batch whose CSV text the server reads as what it converted to goes as that text (the
+    server parses it, as it would the file); else as COPY's text of the converted values.
     A COPY a batch, not one for all: between batches the connection is free, so the import's
     progress (and whatever it reads) sees the rows stored so far; one COPY bought about 5%.
+    One batch in flight: while the server stores a batch, Python reads and checks the next
+    (a COPY holds the connection, so anything else that uses it waits for the batch to be in).
     """
-    total = 0
-    for values in batches:
-        folded = [
-            [None if v is None else bool(v) for v in column] if flag else column
-            for column, flag in zip(columns.fold(values), flags, strict=True)
-        ]
-        conn.copy_in(table, columns.stored, zip(*folded, strict=True))
-        total += len(values[0])
+    columns, total = gathered.columns, 0
+    in_flight = _InFlight()
+    try:
+        for values in batches:
+            given = gathered.as_csv
+            if given is not None:
+                copy = functools.partial(conn.copy_csv, table, given.columns, given.delimiter, given.text)
+            else:
+                text = copy_text(columns.fold(values), flags)
+                copy = functools.partial(conn.copy_text, table, columns.stored, text)
+            in_flight.start(copy)
+            total += len(values[0])
+    except BaseException:
+        in_flight.join()  # the connection free again for the rollback; this error is the one told
+        raise
+    in_flight.finish()
     return total
+
+
+class _InFlight:
+    """One call at a time on a thread of its own; the next starts once it is done, and its
+    error is raised then."""
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self, call: Callable[[], None]) -> None:
+        self.finish()
+
+        def run() -> None:
+            try:
+                call()
+            except BaseException as exc:  # raised in the caller's thread, by finish()
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name="csm-copy", daemon=True)
+        self.thread.start()
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+
+    def finish(self) -> None:
+        self.join()
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
 
 
 @contextmanager

@@ -18,9 +18,9 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice, repeat
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from csm.data.convert import shown
 from csm.errors import DataImportError, InputError
@@ -28,6 +28,17 @@ from csm.errors import DataImportError, InputError
 CHUNK_ROWS = 5_000  # a CSV's rows checked and written together
 
 Record = dict[str, Any]
+
+
+class Chunk(NamedTuple):
+    """Rows of a CSV: their numbers, their values a column at a time, and for plain lines
+    (no quote: each value is its text between delimiters) their text."""
+
+    numbers: Sequence[int]
+    columns: list[Sequence[str]]
+    text: str | None = None
+
+
 _FIRST_CHAR_RE = re.compile(r"\S")
 
 
@@ -38,36 +49,58 @@ class Table:
     name: str
     header: list[str]
     header_row: int
-    reader: Any  # a csv.reader positioned after the header
+    reader: Any  # the csv.reader that read the header: its dialect is the file's
     lines: int  # the file's line count: about its row count, known before reading them
     stream: IO[str]  # what the reader reads, to read a bad row's lines again
     size: int  # the file's bytes (characters, when given as text): what read_so_far() runs up to
+
+    @property
+    def delimiter(self) -> str:
+        return str(self.reader.dialect.delimiter)
 
     def read_so_far(self) -> int:
         """How much of the file the reader has taken in: bytes from a file, characters from text."""
         buffer = getattr(self.stream, "buffer", None)
         return min(self.size, buffer.tell() if buffer is not None else self.stream.tell())
 
-    def chunks(self) -> Iterator[tuple[Sequence[int], list[list[str]]]]:
-        """(row numbers, rows) a chunk at a time; a malformed row raises after those before it."""
-        number = self.header_row + 1
+    def chunks(self) -> Iterator[Chunk]:
+        """The rows a chunk at a time; a malformed row raises after those before it.
+
+        A chunk of plain lines (no quote, no lone carriage return, each with the header's count of
+        delimiters) is split as one text: no row is built. From the first chunk that is not, csv
+        reads the rest, and its rows are turned into columns.
+        """
         width = len(self.header)
         unnamed = [i for i, column in enumerate(self.header) if not column]
+        delimiter = self.delimiter
+        number = lines_read = self.header_row
+        lines: list[str] = []
+        while width > 1:
+            lines = list(islice(self.stream, CHUNK_ROWS))
+            chunk = _plain_chunk(lines, width, delimiter, unnamed)
+            if chunk is None:
+                break
+            yield Chunk(range(number + 1, number + 1 + len(lines)), *chunk)
+            number, lines_read = number + len(lines), lines_read + len(lines)
+        if width > 1 and not lines:
+            return
+        reader = csv.reader(chain(lines, self.stream), delimiter=delimiter, strict=True)
         while True:
-            first = self.reader.line_num + 1
+            first = lines_read + reader.line_num + 1
             try:
-                chunk = list(islice(self.reader, CHUNK_ROWS))
+                chunk = list(islice(reader, CHUNK_ROWS))
             except csv.Error as exc:
-                raise _unreadable(self.name, exc, self.reader, self.stream, first) from None
+                end = lines_read + reader.line_num
+                raise _unreadable(self.name, exc, end, delimiter, self.stream, first) from None
             if not chunk:
                 return
-            numbers: Sequence[int] = range(number, number + len(chunk))
+            numbers: Sequence[int] = range(number + 1, number + 1 + len(chunk))
             number += len(chunk)
             problem = None
             if unnamed or set(map(len, chunk)) != {width}:
                 numbers, chunk, problem = self._tidy(numbers, chunk, width, unnamed)
             if chunk:
-                yield numbers, chunk
+                yield Chunk(numbers, list(zip(*chunk, strict=True)))
             if problem:
                 raise problem
 
@@ -99,8 +132,8 @@ class Table:
         return None
 
     def records(self) -> Iterator[tuple[str, Record]]:
-        for numbers, chunk in self.chunks():
-            for number, values in zip(numbers, chunk, strict=True):
+        for numbers, columns, _text in self.chunks():
+            for number, *values in zip(numbers, *columns, strict=True):
                 record = dict(zip(self.header, values, strict=True))
                 record.pop("", None)
                 yield f"row {number}", record
@@ -287,6 +320,34 @@ def _ndjson_records(records: Records, name: str) -> Iterator[tuple[str, Record]]
         yield f"line {number}", item
 
 
+def _plain_chunk(
+    lines: list[str], width: int, delimiter: str, unnamed: list[int]
+) -> tuple[list[Sequence[str]], str] | None:
+    """``lines``'s values a column at a time, split as csv would, and their text, if no line
+    needs csv; else None.
+
+    A line needs csv when it holds a quote, a carriage return not before its line feed, a count
+    of delimiters other than the header's, a value csv would refuse as too long (a line that long),
+    or a value under no header.
+    """
+    if not lines:
+        return None
+    given = text = "".join(lines)
+    if '"' in text or max(map(len, lines)) > csv.field_size_limit():
+        return None
+    if "\r" in text:
+        if text.count("\r") != text.count("\r\n"):
+            return None
+        text = text.replace("\r\n", "\n")
+    if set(map(str.count, lines, repeat(delimiter))) != {width - 1}:
+        return None
+    values = text.removesuffix("\n").replace("\n", delimiter).split(delimiter)
+    columns: list[Sequence[str]] = [values[i::width] for i in range(width)]
+    if any(any(map(str.strip, columns[i])) for i in unnamed):
+        return None
+    return columns, given
+
+
 def _csv_table(text: str, name: str, start: int, lines: IO[str], size: int) -> Table:
     end = text.find("\n", start)
     header_line = text[start : None if end < 0 else end]  # a slice: the whole text is not copied
@@ -297,7 +358,7 @@ def _csv_table(text: str, name: str, start: int, lines: IO[str], size: int) -> T
     try:
         header = next(row for row in reader if row)
     except csv.Error as exc:
-        raise _unreadable(name, exc, reader, lines, 1) from None
+        raise _unreadable(name, exc, reader.line_num, delimiter, lines, 1) from None
     names = [h.strip() for h in header]
     for i, column in enumerate(names):
         if column and column in names[:i]:
@@ -309,14 +370,17 @@ def _csv_table(text: str, name: str, start: int, lines: IO[str], size: int) -> T
 _QUOTE_HINT = 'Close the quote, or escape a quote inside a value as "" (two double quotes).'
 
 
-def _unreadable(name: str, exc: csv.Error, reader: Any, stream: IO[str], first: int) -> DataImportError:
-    """What is wrong with a row csv cannot read, at the line the row starts on.
+def _unreadable(
+    name: str, exc: csv.Error, end: int, delimiter: str, stream: IO[str], first: int
+) -> DataImportError:
+    """What is wrong with a row csv cannot read (from line ``first``; csv stopped at line ``end``),
+    at the line the row starts on.
 
     A quote that is never closed swallows the lines after it, so the line csv
     stopped at is not where to look: the row's first line is.
     """
-    reason, end = str(exc), reader.line_num
-    start = _row_start(stream, first, reader.dialect.delimiter)
+    reason = str(exc)
+    start = _row_start(stream, first, delimiter)
     runs = f" (the value runs on to line {end})" if end > start else ""
     if "end of data" in reason:
         message = "a quote opened in this row is never closed (the value runs to the end of the file)"
