@@ -176,7 +176,8 @@ def _older_objects_spared(fn: Callable[_P, QueueReport]) -> Callable[_P, QueueRe
     return spared
 
 
-# Matches drafted at a time: their accounts' rows, contacts and rendered drafts are what a run holds.
+# Matches drafted at a time: their accounts' rows, contacts and rendered drafts are what a run
+# holds (read when queue() is called: a test makes it tiny).
 MATCHES_AT_A_TIME = 2000
 
 # Some of the results' matches, in their order: each result with a run of its matches.
@@ -194,8 +195,6 @@ def queue(
     today: dt.date,
     now: str,
     existing: Existing | None = None,
-    *,
-    at_a_time: int = MATCHES_AT_A_TIME,
 ) -> QueueReport:
     """Draft and store every new email and task the results call for.
 
@@ -206,7 +205,7 @@ def queue(
     ``existing``: the keys drafted and tasked already, as a settling evaluation found them
     (:meth:`Existing.of`); else every key of the results' playbooks is read (:func:`existing_keys`).
 
-    The matches are drafted ``at_a_time`` at a time (their accounts' rows and contacts read,
+    The matches are drafted :data:`MATCHES_AT_A_TIME` at a time (their accounts' rows and contacts read,
     the emails rendered and stored, then the next ones), all in one write transaction: a run
     that fails leaves nothing written, and a million matches need no memory for all their drafts.
     """
@@ -228,7 +227,7 @@ def queue(
     with transaction(conn):
         record_matches(conn, results, today)
         exited = _apply_exits(conn, results, now)
-        for piece in _pieces(results, at_a_time):
+        for piece in _pieces(results, MATCHES_AT_A_TIME):
             drafter.draft(piece, batch)
             batch.store(conn)
         return _store(conn, batch, exited)
