@@ -223,6 +223,8 @@ def _print_report(
     rt: Runtime, report: QueueReport, quiet: bool, as_json: bool, stale: dict[str, Any]
 ) -> None:
     if as_json:
+        from csm.mail import outbox
+
         print_json(
             {
                 "today": rt.today.isoformat(),
@@ -233,7 +235,9 @@ def _print_report(
                     {"dedupe_key": k, "account": a, "reason": r} for k, a, r in report.not_drafted
                 ],
                 "exited": [{"playbook": p, "step": s, "account": a} for p, s, a in report.exited],
-                "deferred": [{"id": i, "reason": r} for i, r in sorted(report.deferred.items())],
+                "deferred": [
+                    {"id": i, "reason": r} for i, r in outbox.reasons(rt.conn, sorted(report.deferred))
+                ],
                 **stale,
             }
         )

@@ -147,8 +147,9 @@ class QueueReport:
     skipped: list[Queued] = field(default_factory=list)  # emails nobody may receive (summary: why)
     not_drafted: list[tuple[str, str, str]] = field(default_factory=list)  # (key, account, reason)
     exited: list[tuple[str, str, str]] = field(default_factory=list)  # (playbook, step, account)
-    # Every draft waiting for a contact's touch budget (new ones are not in `added`) -> why.
-    deferred: dict[int, str] = field(default_factory=dict)
+    # Every draft waiting for a contact's touch budget (new ones are not in `added`); why is its
+    # reason in the outbox (:func:`csm.mail.outbox.reasons`).
+    deferred: set[int] = field(default_factory=set)
 
 
 _P = ParamSpec("_P")
@@ -493,8 +494,8 @@ def _store(conn: sqlite3.Connection, batch: _Batch, exited: list[tuple[str, str,
     """Add the batch's skipped rows and apply the touch budget (caller's write, after the last
     piece is stored): the run's report."""
     skipped_ids = outbox.add(conn, batch.skipped, "skipped")
-    budgeted = budget.rebalance(conn, batch.touch_budget, batch.today, batch.now)
-    report = QueueReport(not_drafted=batch.not_drafted, exited=exited, deferred=budgeted.defer)
+    deferred = budget.rebalance(conn, batch.touch_budget, batch.today, batch.now)
+    report = QueueReport(not_drafted=batch.not_drafted, exited=exited, deferred=deferred)
     report.added = [q for q in batch.added if not (q.kind == "draft" and q.id in report.deferred)]
     report.added.sort(key=lambda q: (q.kind != "draft", q.id))
     for key, row_id in skipped_ids.items():
