@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -229,8 +230,8 @@ def _print_report(
             {
                 "today": rt.today.isoformat(),
                 "unchanged": False,
-                "added": [vars(q) for q in report.added],
-                "skipped": [vars(q) for q in report.skipped],
+                "added": [asdict(q) for q in report.added],
+                "skipped": [asdict(q) for q in report.skipped],
                 "not_drafted": [
                     {"dedupe_key": k, "account": a, "reason": r} for k, a, r in report.not_drafted
                 ],
