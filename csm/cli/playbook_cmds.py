@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -223,17 +224,21 @@ def _print_report(
     rt: Runtime, report: QueueReport, quiet: bool, as_json: bool, stale: dict[str, Any]
 ) -> None:
     if as_json:
+        from csm.mail import outbox
+
         print_json(
             {
                 "today": rt.today.isoformat(),
                 "unchanged": False,
-                "added": [vars(q) for q in report.added],
-                "skipped": [vars(q) for q in report.skipped],
+                "added": [asdict(q) for q in report.added],
+                "skipped": [asdict(q) for q in report.skipped],
                 "not_drafted": [
                     {"dedupe_key": k, "account": a, "reason": r} for k, a, r in report.not_drafted
                 ],
                 "exited": [{"playbook": p, "step": s, "account": a} for p, s, a in report.exited],
-                "deferred": [{"id": i, "reason": r} for i, r in sorted(report.deferred.items())],
+                "deferred": [
+                    {"id": i, "reason": r} for i, r in outbox.reasons(rt.conn, sorted(report.deferred))
+                ],
                 **stale,
             }
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from csm.data.backend import dialect_of
 from csm.errors import StateError
@@ -98,6 +98,7 @@ def refused(noun: str, row_id: int, current: str, move: Move) -> StateError:
 
 
 _CHUNK = 500
+_Key = TypeVar("_Key", str, int)  # a dedupe key or a row's id
 
 
 def keyed(conn: sqlite3.Connection, table: str, keys: list[str]) -> dict[str, int]:
@@ -127,6 +128,6 @@ def insert_new(
     return keyed(conn, table, fresh)
 
 
-def chunks(keys: list[str]) -> list[list[str]]:
+def chunks(keys: list[_Key]) -> list[list[_Key]]:
     """``keys`` in pieces small enough for one statement's parameters."""
     return [keys[start : start + _CHUNK] for start in range(0, len(keys), _CHUNK)]

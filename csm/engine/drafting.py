@@ -19,7 +19,7 @@ import gc
 import json
 import math
 import sqlite3
-from collections.abc import Callable, Collection, Container, Iterable, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, NamedTuple, ParamSpec
@@ -131,7 +131,7 @@ def draft(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a first run of the day at 1M accounts reports 65,000
 class Queued:
     kind: str  # "draft", "task" or "skipped"
     id: int
@@ -148,8 +148,9 @@ class QueueReport:
     skipped: list[Queued] = field(default_factory=list)  # emails nobody may receive (summary: why)
     not_drafted: list[tuple[str, str, str]] = field(default_factory=list)  # (key, account, reason)
     exited: list[tuple[str, str, str]] = field(default_factory=list)  # (playbook, step, account)
-    # Every draft waiting for a contact's touch budget (new ones are not in `added`) -> why.
-    deferred: dict[int, str] = field(default_factory=dict)
+    # Every draft waiting for a contact's touch budget (new ones are not in `added`); why is its
+    # reason in the outbox (:func:`csm.mail.outbox.reasons`).
+    deferred: set[int] = field(default_factory=set)
 
 
 _P = ParamSpec("_P")
@@ -177,6 +178,14 @@ def _uncollected(fn: Callable[_P, QueueReport]) -> Callable[_P, QueueReport]:
     return paused
 
 
+# Matches drafted at a time: their accounts' rows, contacts and rendered drafts are what a run
+# holds (read when queue() is called: a test makes it tiny).
+MATCHES_AT_A_TIME = 2000
+
+# Some of the results' matches, in their order: each result with a run of its matches.
+_Piece = list[tuple[StepResult, Sequence[Match]]]
+
+
 @_uncollected
 def queue(
     conn: sqlite3.Connection,
@@ -197,76 +206,130 @@ def queue(
     role (closing that task), unless the CSM has done the task by hand.
     ``existing``: the keys drafted and tasked already, as a settling evaluation found them
     (:meth:`Existing.of`); else every key of the results' playbooks is read (:func:`existing_keys`).
+
+    The matches are drafted :data:`MATCHES_AT_A_TIME` at a time (their accounts' rows and contacts read,
+    the emails rendered and stored, then the next ones), all in one write transaction: a run
+    that fails leaves nothing written, and a million matches need no memory for all their drafts.
     """
     if existing is None:
         existing = existing_keys(conn, {r.playbook.id for r in results})
-    have_drafts, have_tasks = existing.drafts, existing.tasks
-    keys = [[m.dedupe_key(r.playbook, r.step) for m in r.matches] for r in results]
-    need = _to_draft(results, keys, have_drafts)
-    accounts = account_rows(
+    drafter = _Drafter(
         conn,
+        ws,
+        templates,
         fields,
         base_params,
-        sorted({*need, *_assigned(results, keys, have_tasks)}),
+        today,
+        existing,
         _read_fields(templates, results),
-    )
-    contacts = account_contacts(conn, need, named_roles(r.step for r in results))
-    on_file = (
-        contact_addresses(conn) if any(r.step.email and r.step.email.cc_internal for r in results) else ()
+        named_roles(r.step for r in results),
+        contact_addresses(conn) if any(r.step.email and r.step.email.cc_internal for r in results) else (),
     )
     batch = _Batch(today, now, ws.settings.touch_budget)
-    for result, step_keys in zip(results, keys, strict=True):
-        step = result.step
-        who = respondents(conn, step, base_params, [m.account_id for m in result.matches])
-        for match, key in zip(result.matches, step_keys, strict=True):
-            if step.email and key not in have_drafts:
-                account_id = match.account_id
-                try:
-                    made = draft(
-                        ws,
-                        templates,
-                        contacts.get(account_id, []),
-                        result.playbook,
-                        step,
-                        match,
-                        accounts[account_id],
-                        today,
-                        who.get(account_id),
-                        on_file,
-                    )
-                except TemplateError as exc:
-                    batch.not_drafted.append((key, match.account_id, str(exc.problems[0].message)))
-                    continue  # nor its task: the next run tries both again
-                batch.email(result, match, made)
-            if step.task and key not in have_tasks:
-                due = today + dt.timedelta(days=step.task.due_in_days)
-                account = accounts.get(match.account_id, {})
-                domains = ws.settings.internal_domains
-                assignee, note = resolve_assignee(step.task.assignee, account, match.owner, domains)
-                batch.task(key, result, match, step.task.title, due, step.task.type, assignee, note)
-    return _store(conn, batch, results)
+    with transaction(conn):
+        record_matches(conn, results, today)
+        exited = _apply_exits(conn, results, now)
+        for piece in _pieces(results, MATCHES_AT_A_TIME):
+            drafter.draft(piece, batch)
+            batch.store(conn)
+        return _store(conn, batch, exited)
 
 
-def _assigned(results: list[StepResult], keys: list[list[str]], have_tasks: set[str]) -> set[str]:
+def _pieces(results: list[StepResult], size: int) -> Iterator[_Piece]:
+    """The results' matches in their order, ``size`` at a time."""
+    piece: _Piece = []
+    room = size
+    for result in results:
+        matches = result.matches
+        start = 0
+        while start < len(matches):
+            taken = matches[start : start + room]
+            piece.append((result, taken))
+            start += len(taken)
+            room -= len(taken)
+            if not room:
+                yield piece
+                piece, room = [], size
+    if piece:
+        yield piece
+
+
+@dataclass(frozen=True)
+class _Drafter:
+    """What drafting every piece of a run reads alike: the workspace, the keys made already, the
+    account fields the templates read, the roles the steps name and the contact addresses on file."""
+
+    conn: sqlite3.Connection
+    ws: Workspace
+    templates: Templates
+    fields: FieldSet
+    base_params: dict
+    today: dt.date
+    existing: Existing
+    read_fields: set[str] | None
+    roles: frozenset[str] | None
+    on_file: Container[str]
+
+    def draft(self, piece: _Piece, batch: _Batch) -> None:
+        """Draft the piece's emails and tasks into ``batch``."""
+        have_drafts, have_tasks = self.existing.drafts, self.existing.tasks
+        conn, today = self.conn, self.today
+        keys = [[m.dedupe_key(r.playbook, r.step) for m in matches] for r, matches in piece]
+        need = _to_draft(piece, keys, have_drafts)
+        wanted = sorted({*need, *_assigned(piece, keys, have_tasks)})
+        accounts = account_rows(conn, self.fields, self.base_params, wanted, self.read_fields)
+        contacts = account_contacts(conn, need, self.roles)
+        for (result, matches), step_keys in zip(piece, keys, strict=True):
+            step = result.step
+            who = respondents(conn, step, self.base_params, [m.account_id for m in matches])
+            for match, key in zip(matches, step_keys, strict=True):
+                if step.email and key not in have_drafts:
+                    account_id = match.account_id
+                    try:
+                        made = draft(
+                            self.ws,
+                            self.templates,
+                            contacts.get(account_id, []),
+                            result.playbook,
+                            step,
+                            match,
+                            accounts[account_id],
+                            today,
+                            who.get(account_id),
+                            self.on_file,
+                        )
+                    except TemplateError as exc:
+                        batch.not_drafted.append((key, match.account_id, str(exc.problems[0].message)))
+                        continue  # nor its task: the next run tries both again
+                    batch.email(result, match, made)
+                if step.task and key not in have_tasks:
+                    due = today + dt.timedelta(days=step.task.due_in_days)
+                    account = accounts.get(match.account_id, {})
+                    domains = self.ws.settings.internal_domains
+                    assignee, note = resolve_assignee(step.task.assignee, account, match.owner, domains)
+                    batch.task(key, result, match, step.task.title, due, step.task.type, assignee, note)
+
+
+def _assigned(piece: _Piece, keys: list[list[str]], have_tasks: set[str]) -> set[str]:
     """The accounts with a new task assigned through an account column (read from their row);
-    ``keys``: each result's matches' dedupe keys."""
+    ``keys``: the piece's matches' dedupe keys, by result."""
     return {
         m.account_id
-        for r, step_keys in zip(results, keys, strict=True)
+        for (r, matches), step_keys in zip(piece, keys, strict=True)
         if r.step.task and r.step.task.assignee and "@" not in r.step.task.assignee
-        for m, key in zip(r.matches, step_keys, strict=True)
+        for m, key in zip(matches, step_keys, strict=True)
         if key not in have_tasks
     }
 
 
-def _to_draft(results: list[StepResult], keys: list[list[str]], have_drafts: set[str]) -> list[str]:
+def _to_draft(piece: _Piece, keys: list[list[str]], have_drafts: set[str]) -> list[str]:
     """The accounts with an email to draft (``keys`` as for :func:`_assigned`)."""
     return sorted(
         {
             m.account_id
-            for r, step_keys in zip(results, keys, strict=True)
+            for (r, matches), step_keys in zip(piece, keys, strict=True)
             if r.step.email
-            for m, key in zip(r.matches, step_keys, strict=True)
+            for m, key in zip(matches, step_keys, strict=True)
             if key not in have_drafts
         }
     )
@@ -295,8 +358,12 @@ _Shown = tuple[str, str, str, str, str, str]
 
 @dataclass
 class _Batch:
-    """What one queue() call will add: table rows by dedupe key, as :func:`outbox.add` and
-    :func:`tasks.add` take them."""
+    """What one queue() call adds: a piece's rows by dedupe key, as :func:`outbox.add` and
+    :func:`tasks.add` take them, stored piece by piece (:meth:`store`), and what the report shows.
+
+    The skipped rows wait for the run's last draft (:func:`_store`): the outbox's ids go to
+    every draft of a run, then to its skipped rows, however many pieces it takes.
+    """
 
     today: dt.date
     now: str
@@ -305,9 +372,24 @@ class _Batch:
     skipped: dict[str, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_drafted: list[tuple[str, str, str]] = field(default_factory=list)  # (key, account, reason)
-    # Each row as the report names it (its id once inserted), by table and key: a step's
-    # draft and task share a key.
+    # The piece's rows as the report names them (their ids once inserted), by table and key: a
+    # step's draft and task share a key. The skipped rows', by key, until they are inserted.
     shown: dict[tuple[str, str], _Shown] = field(default_factory=dict)
+    shown_skipped: dict[str, _Shown] = field(default_factory=dict)
+    added: list[Queued] = field(default_factory=list)  # the drafts and tasks stored so far
+
+    def store(self, conn: sqlite3.Connection) -> None:
+        """Add the piece's drafts and tasks (caller's write), closing the tasks of the emails
+        nobody could receive before that now have someone to write to."""
+        draft_ids = outbox.add(conn, self.drafts, "draft")
+        task_ids = tasks.add(conn, self.tasks)
+        answered = [key + NO_RECIPIENT for key in draft_ids]
+        tasks.close_keys(conn, answered, "drafted: a contact holds the role now", self.now)
+        for table, ids in (("outbox", draft_ids), ("tasks", task_ids)):
+            for key, row_id in ids.items():
+                kind, *named = self.shown[table, key]
+                self.added.append(Queued(kind, row_id, *named))
+        self.drafts, self.tasks, self.shown = {}, {}, {}
 
     def email(self, result: StepResult, match: Match, made: Draft | Unaddressed) -> None:
         if isinstance(made, Unaddressed):
@@ -371,7 +453,7 @@ class _Batch:
             "touch_budget": None,
             "reason": made.reason,
         }
-        self.shown["outbox", key] = _queued("skipped", result, match, made.reason)
+        self.shown_skipped[key] = _queued("skipped", result, match, made.reason)
         self.task(key, result, match, made.task_title, self.today, "email", match.owner)
 
 
@@ -446,28 +528,17 @@ def _list_json(items: tuple[str, ...]) -> str:
     return _json(list(items)) if items else "[]"
 
 
-def _store(conn: sqlite3.Connection, batch: _Batch, results: list[StepResult]) -> QueueReport:
-    """Record the matches and `until:` exits and add the batch, in one write; what was added."""
-    with transaction(conn):
-        record_matches(conn, results, batch.today)
-        exited = _apply_exits(conn, results, batch.now)
-        draft_ids = outbox.add(conn, batch.drafts, "draft")
-        skipped_ids = outbox.add(conn, batch.skipped, "skipped")
-        task_ids = tasks.add(conn, batch.tasks)
-        answered = [key + NO_RECIPIENT for key in draft_ids]
-        tasks.close_keys(conn, answered, "drafted: a contact holds the role now", batch.now)
-        budgeted = budget.rebalance(conn, batch.touch_budget, batch.today, batch.now)
-    report = QueueReport(not_drafted=batch.not_drafted, exited=exited, deferred=budgeted.defer)
-    for table, ids, into in (
-        ("outbox", draft_ids, report.added),
-        ("tasks", task_ids, report.added),
-        ("outbox", skipped_ids, report.skipped),
-    ):
-        for key, row_id in ids.items():
-            kind, *named = batch.shown[table, key]
-            into.append(Queued(kind, row_id, *named))
-    report.added = [q for q in report.added if not (q.kind == "draft" and q.id in report.deferred)]
+def _store(conn: sqlite3.Connection, batch: _Batch, exited: list[tuple[str, str, str]]) -> QueueReport:
+    """Add the batch's skipped rows and apply the touch budget (caller's write, after the last
+    piece is stored): the run's report."""
+    skipped_ids = outbox.add(conn, batch.skipped, "skipped")
+    deferred = budget.rebalance(conn, batch.touch_budget, batch.today, batch.now)
+    report = QueueReport(not_drafted=batch.not_drafted, exited=exited, deferred=deferred)
+    report.added = [q for q in batch.added if not (q.kind == "draft" and q.id in report.deferred)]
     report.added.sort(key=lambda q: (q.kind != "draft", q.id))
+    for key, row_id in skipped_ids.items():
+        kind, *named = batch.shown_skipped[key]
+        report.skipped.append(Queued(kind, row_id, *named))
     return report
 
 

@@ -78,8 +78,8 @@ class Plan:
 
     keep: list[int] = field(default_factory=list)  # drafts (to review) with room, in rank order
     defer: dict[int, str] = field(default_factory=dict)  # draft id -> why it waits
-    # id -> (status, reason) found, for each draft deferred now or deferred before
-    before: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    # id -> the status found, for each draft deferred now or deferred before
+    before: dict[int, str] = field(default_factory=dict)
 
     def reason(self, draft_id: int) -> str | None:
         return self.defer.get(draft_id)
@@ -92,27 +92,30 @@ def _window_start(today: dt.date, budget: TouchBudget) -> str:
 
 def plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date) -> Plan:
     """Rank every waiting draft against its contacts' budgets (see the module docstring)."""
-    return _plan(conn, default, today, every=True)
+    result, waiting = _ranked(conn, default, today, every=True)
+    result.defer = _reasons(conn, waiting)
+    return result
 
 
-def _plan(conn: sqlite3.Connection, default: TouchBudget, today: dt.date, *, every: bool) -> Plan:
-    """:func:`plan`; unless ``every``, its ``keep`` names only the drafts that could have lacked
-    room (those at a contested address, those deferred before): every other draft has room."""
+def _ranked(
+    conn: sqlite3.Connection, default: TouchBudget, today: dt.date, *, every: bool
+) -> tuple[Plan, list[_Waiting]]:
+    """The plan but for the reasons, and the drafts without room (their reasons to be read).
+    Unless ``every``, its ``keep`` names only the drafts that could have lacked room (those at a
+    contested address, those deferred before): every other draft has room."""
     budgets = {text: budget_of(text, default) for (text,) in _contender_budgets(conn)}
     if not budgets:
-        return Plan()
+        return Plan(), []
     longest = max(b.per_days for b in (default, *budgets.values()))
     since = (today - dt.timedelta(days=longest)).isoformat()
     if not every and _uncontested(conn, budgets.values(), since):
-        return Plan()
+        return Plan(), []
     _touch_tables(conn)
     try:
         _list_touches(conn, budgets, default, since)
-        result, waiting = _rank(conn, budgets, today, _counting(conn), every=every)
+        return _rank(conn, budgets, today, _counting(conn), every=every)
     finally:
         _clear_touches(conn)
-    result.defer = _reasons(conn, waiting)
-    return result
 
 
 def _contender_budgets(conn: sqlite3.Connection) -> sqlite3.Cursor:
@@ -293,15 +296,17 @@ def _rank(
     cursor.row_factory = None
     which = "" if every else f" AND (o.status = 'deferred' OR o.id IN (SELECT c.id FROM {_CONTESTED} c))"
     rows = cursor.execute(
-        f"SELECT o.id, o.status, o.touch_budget, o.reason, h.address FROM outbox o"
+        f"SELECT o.id, o.status, o.touch_budget, h.address FROM outbox o"
         f" LEFT JOIN {_CONTESTED} h ON h.id = o.id WHERE {_RANKED}{which}"
         f" ORDER BY {_rank_order(d)}, h.address"
     )
     result = Plan()
     waiting: list[_Waiting] = []
     starts = {text: _window_start(today, budget) for text, budget in budgets.items()}
-    for (draft_id, status, text, reason), group in itertools.groupby(rows, key=lambda r: r[:4]):
-        contested = [r[4] for r in group if r[4] is not None]
+    statuses = {s: s for s in CONTENDERS}  # one string each, not one a draft
+    for (draft_id, status, text), group in itertools.groupby(rows, key=lambda r: r[:3]):
+        contested = [r[3] for r in group if r[3] is not None]
+        status = statuses[status]
         budget = budgets[text]
         full = None if budget.off else _full(draft_id, contested, budget, starts[text], counting)
         if full is None:
@@ -310,10 +315,10 @@ def _rank(
             for address in contested:
                 counting.setdefault(address, []).append(me)
             if status == "deferred":
-                result.before[draft_id] = status, reason
+                result.before[draft_id] = status
         else:
             waiting.append((draft_id, budget, *full))
-            result.before[draft_id] = status, reason
+            result.before[draft_id] = status
     return result, waiting
 
 
@@ -413,15 +418,19 @@ def _named(email: _Counted, held: Mapping[int, Sequence[str]]) -> str:
     return f"“{subject}” ({status} #{email.id})"
 
 
-def rebalance(conn: sqlite3.Connection, default: TouchBudget, today: dt.date, now: str) -> Plan:
-    """Apply :func:`plan`: defer the drafts without room, draft again those with room (caller's write).
+def rebalance(conn: sqlite3.Connection, default: TouchBudget, today: dt.date, now: str) -> set[int]:
+    """Apply :func:`plan`: defer the drafts without room, draft again those with room (caller's
+    write); the drafts deferred, each with its reason in the outbox.
 
-    The plan returned names in ``keep`` only the drafts that could have lacked room."""
-    result = _plan(conn, default, today, every=False)
-    deferring = {i: why for i, why in result.defer.items() if result.before.get(i) != ("deferred", why)}
-    outbox.defer_each(conn, deferring, now)
+    Only the drafts that could lack room are ranked (none at all when nothing can be
+    contested). The reasons are read and stored a few hundred drafts at a time: a book's first
+    run may defer tens of thousands. A draft deferred already for the same reason is left as it is.
+    """
+    result, waiting = _ranked(conn, default, today, every=False)
+    for chunk in _chunks(waiting):
+        outbox.defer_each(conn, _reasons(conn, chunk), now)
     outbox.undefer_each(conn, [i for i in result.keep if i in result.before], now)
-    return result
+    return {w[0] for w in waiting}
 
 
 def spent_at_send(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import operator
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,6 +124,14 @@ def listing(
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return [_decode(r) for r in conn.execute(sql, params)]
+
+
+def reasons(conn: sqlite3.Connection, ids: Sequence[int]) -> Iterator[tuple[int, str | None]]:
+    """Each of these drafts' id and reason, in the order of ``ids``, read a chunk at a time."""
+    for chunk in lifecycle.chunks(list(ids)):
+        marks = ", ".join("?" * len(chunk))
+        found = dict(conn.execute(f"SELECT id, reason FROM outbox WHERE id IN ({marks})", chunk).fetchall())
+        yield from ((i, found[i]) for i in chunk)
 
 
 def counts(conn: sqlite3.Connection, *, owner: str | None = None) -> dict[str, int]:
@@ -272,9 +280,11 @@ def defer(conn: sqlite3.Connection, draft_id: int, reason: str, now: str) -> boo
 
 
 def defer_each(conn: sqlite3.Connection, reasons: Mapping[int, str], now: str) -> None:
-    """:func:`defer` for each draft ``reasons`` names, all in one statement sent (caller's transaction)."""
-    rows = [{"id": i, "updated_at": now, "reason": why} for i, why in reasons.items()]
-    lifecycle.shift_each(conn, "outbox", MOVES["defer"], "deferred", "id = :id", rows)
+    """:func:`defer` for each draft ``reasons`` names, all in one statement sent (caller's transaction);
+    a draft deferred already for that same reason is left as it is."""
+    rows = [{"id": i, "updated_at": now, "reason": why, "same": why} for i, why in reasons.items()]
+    unchanged = "NOT (status = 'deferred' AND coalesce(reason, '') = :same)"
+    lifecycle.shift_each(conn, "outbox", MOVES["defer"], "deferred", f"id = :id AND {unchanged}", rows)
 
 
 def undefer_each(conn: sqlite3.Connection, draft_ids: Iterable[int], now: str) -> None:

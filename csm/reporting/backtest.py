@@ -357,7 +357,7 @@ class _Budget:
         for draft_id in found.keep:
             settled.append((self.steps.pop(draft_id), False))
         self._set("sent", found.keep, day)
-        deferred = [i for i in found.defer if found.before[i][0] == "draft"]
+        deferred = [i for i in found.defer if found.before[i] == "draft"]
         settled.extend((self.steps[i], True) for i in deferred)
         self._set("deferred", deferred, day)
         return settled
