@@ -453,3 +453,33 @@ def test_a_batch_the_server_refuses_while_the_next_is_read_stops_the_import(
     assert rows(conn, "SELECT count(*) FROM accounts") == [(0,)]
     load(conn, tmp_path, "accounts", "b.csv", "id,name,arr\nA1,a,1\nA2,b,5\n")  # the connection is fine
     assert rows(conn, "SELECT id FROM accounts ORDER BY id") == [("A1",), ("A2",)]
+
+
+def test_the_gil_is_handed_over_promptly_only_while_batches_are_in_flight(
+    conn: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """While a batch is sent the switch interval is short (the sender is not kept waiting on
+    the checks of the next batch); after the import, stored or refused, it is what it was."""
+    import sys
+
+    from csm.data import importer, readers
+    from csm.data.backend import PgConnection
+
+    if backend != "postgresql":
+        pytest.skip("batches are in flight on PostgreSQL only")
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 1)
+    seen: list[float] = []
+    for name in ("copy_csv", "copy_text"):
+        sent = getattr(PgConnection, name)
+        monkeypatch.setattr(
+            PgConnection,
+            name,
+            lambda self, *args, sent=sent: seen.append(sys.getswitchinterval()) or sent(self, *args),
+        )
+    before = sys.getswitchinterval()
+    load(conn, tmp_path, "accounts", "a.csv", "id,name,arr\nA1,a,1\nA2,b,+2\nA3,c,3\n")
+    assert seen == [pytest.approx(importer.HANDOFF_S)] * 3 and sys.getswitchinterval() == before
+    conn.execute("ALTER TABLE accounts ADD CONSTRAINT small_arr CHECK (arr < 100)")
+    with pytest.raises(Exception, match="small_arr"):
+        load(conn, tmp_path, "accounts", "b.csv", "id,name,arr\nA4,d,1\nA5,e,500\nA6,f,2\n")
+    assert sys.getswitchinterval() == before
