@@ -529,53 +529,52 @@ def _copy_batches(
     (a COPY holds the connection, so anything else that uses it waits for the batch to be in).
     """
     columns, total = gathered.columns, 0
-    in_flight = _InFlight()
-    with _prompt_handoffs():
-        try:
-            for values in batches:
-                given = gathered.as_csv
-                if given is not None:
-                    copy = functools.partial(conn.copy_csv, table, given.columns, given.delimiter, given.text)
-                else:
-                    text = copy_text(columns.fold(values), flags)
-                    copy = functools.partial(conn.copy_text, table, columns.stored, text)
-                in_flight.start(copy)
-                total += len(values[0])
-        except BaseException:
-            in_flight.join()  # the connection free again for the rollback; this error is the one told
-            raise
-        in_flight.finish()
+    with _InFlight() as in_flight:
+        for values in batches:
+            given = gathered.as_csv
+            if given is not None:
+                copy = functools.partial(conn.copy_csv, table, given.columns, given.delimiter, given.text)
+            else:
+                text = copy_text(columns.fold(values), flags)
+                copy = functools.partial(conn.copy_text, table, columns.stored, text)
+            in_flight.start(copy)
+            total += len(values[0])
     return total
 
 
-HANDOFF_S = 0.0001  # the interpreter's switch interval while a batch is sent (its default: 5 ms)
-
-
-@contextmanager
-def _prompt_handoffs() -> Iterator[None]:
-    """The GIL handed over within :data:`HANDOFF_S` while a batch is in flight, then as before.
-
-    The COPY thread wakes each time the socket takes more of a batch, and must then wait for
-    this thread, busy checking the next batch, to give up the GIL: at the default 5 ms the
-    server idles between wakings, and the import's wall time is close to the sum of Python's
-    and the server's work instead of the larger (100k accounts: 1.72x psycopg COPY of the file
-    at 5 ms, 1.48x at 0.1 ms, the same CPU; benchmarks/RESULTS.md).
-    """
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(HANDOFF_S)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
+HANDOFF_S = 0.0001  # the interpreter's switch interval while a batch is in flight (its default: 5 ms)
 
 
 class _InFlight:
     """One call at a time on a thread of its own; the next starts once it is done, and its
-    error is raised then."""
+    error is raised then. Used with ``with``: leaving waits for the last call (and raises its
+    error, unless another is on its way out: the connection is free again for the rollback).
+
+    Inside, the GIL is handed over within :data:`HANDOFF_S`. The COPY thread wakes each time
+    the socket takes more of a batch, and must then wait for this thread, busy checking the
+    next batch, to give up the GIL: at the default 5 ms the server idles between wakings, and
+    the import's wall time is close to the sum of Python's and the server's work instead of the
+    larger (100k accounts: 1.72x psycopg COPY of the file at 5 ms, 1.48x at 0.1 ms, the same
+    CPU; benchmarks/RESULTS.md).
+    """
 
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        self.interval = sys.getswitchinterval()  # as it was, for __exit__
+
+    def __enter__(self) -> _InFlight:
+        sys.setswitchinterval(HANDOFF_S)
+        return self
+
+    def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            if error_type is None:
+                self.finish()
+            else:
+                self.join()  # the error on its way out is the one told
+        finally:
+            sys.setswitchinterval(self.interval)
 
     def start(self, call: Callable[[], None]) -> None:
         self.finish()
