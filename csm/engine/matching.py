@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -26,11 +25,11 @@ from typing import Any, NamedTuple
 from csm.data.backend import dialect_of
 from csm.data.freshness import Stale, kinds_read
 from csm.engine import sequences
+from csm.engine.audience import TABLE as _AUDIENCE
+from csm.engine.audience import audience_terms, condition_terms, flag_steps
 from csm.engine.recipients import NO_RECIPIENT
 from csm.language.fields import FieldSet
 from csm.language.playbooks import PERIODS, Playbook, Step
-
-_TODAY = re.compile(r":today\b")
 
 
 def dedupe_key(playbook_id: str, step_id: str, account_id: str, once_value: object) -> str:
@@ -74,12 +73,6 @@ def held_out(playbook_id: str, account_id: str, share: float) -> bool:
     """Whether the holdout sets this account aside: a stable sha256, never Python's hash()."""
     digest = hashlib.sha256(f"{playbook_id}\0{account_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < share
-
-
-def shifted(sql: str, days_ago: int, fields: FieldSet) -> str:
-    """A condition's SQL evaluated as of ``days_ago`` days before :today."""
-    shift = fields.dialect.add_days(":today", -days_ago)
-    return _TODAY.sub(lambda _: shift, sql)
 
 
 def period_value(period: str, today: dt.date) -> str:
@@ -161,8 +154,40 @@ def step_query(
     ``csm_matched`` (the day the email followed went out, NULL for a step that
     follows none; whether the match is drafted and tasked already if ``settle``, else NULL).
     """
-    once_sql, params = _once_sql(step, fields, today)
-    source = "accounts a"
+    where, params = audience_terms(playbook, owner, account_id)
+    terms, step_params = condition_terms(step, fields)
+    return _matches_query(
+        playbook,
+        step,
+        fields,
+        today,
+        "accounts a",
+        where + terms,
+        {**params, **step_params},
+        firing=firing,
+        recording=recording,
+        settle=settle,
+    )
+
+
+def _matches_query(
+    playbook: Playbook,
+    step: Step,
+    fields: FieldSet,
+    today: dt.date,
+    source: str,
+    where: list[str],
+    params: dict[str, Any],
+    *,
+    firing: bool,
+    recording: bool,
+    settle: bool,
+) -> tuple[str, dict[str, Any]]:
+    """The step's query over ``source`` (accounts ``a``, with whatever else it joins) filtered by
+    ``where``: what :func:`step_query` selects, with the step's follow-up and cooldown added."""
+    once_sql, once_params = _once_sql(step, fields, today)
+    params = {**params, **once_params, "playbook_id": playbook.id}
+    where = list(where)
     sent_on = "NULL"
     if step.follow is not None:  # a follow-up: the email it follows went out, and the wait is over
         join, follow_where, follow_params, once_suffix = sequences.query_parts(fields.dialect, step)
@@ -170,42 +195,17 @@ def step_query(
         once_sql = f"({once_sql}){once_suffix}"
         sent_on = "p.sent_on"  # when the email it follows went out
         params.update(follow_params)
+        where.extend(follow_where)
     columns = f"{once_sql}, {sent_on}" if recording or step.follow is not None else once_sql
     if recording:
         flags = _settled_sql(step, fields, once_sql) if settle else ("NULL", "NULL")
         columns += f", {flags[0]}, {flags[1]}"
         if settle:
             params.update(key_prefix=f"{playbook.id}:{step.id}:", no_recipient=NO_RECIPIENT)
-    # Cheap filters first: SQLite evaluates AND terms in order, so the audience
-    # (usually plain columns) spares the step's costlier derived fields most rows.
-    where = []
-    if playbook.audience is not None:
-        where.append(f"({playbook.audience.sql})")
-        params.update(playbook.audience.params)
-    where.append(
-        "a.id NOT IN (SELECT z.account_id FROM snoozes z"
-        " WHERE (z.playbook IS NULL OR z.playbook = :playbook_id) AND z.until > :today)"
-    )
-    where.append(f"({step.when.sql})")
-    if step.follow is not None:
-        where.extend(follow_where)
-    if step.until is not None:  # an account that meets the exit does not enter
-        where.append(f"NOT coalesce(({step.until.sql}), FALSE)")
-        params.update(step.until.params)
-    # `for: Nd`: the condition also held on each of the N-1 days before today.
-    where.extend(f"({shifted(step.when.sql, k, fields)})" for k in range(1, step.for_days))
-    params.update(step.when.params)
-    params["playbook_id"] = playbook.id
     if firing and step.cooldown_days:
         where.append(_COOLING)
         params["step_id"] = step.id
         params["cooled_since"] = (today - dt.timedelta(days=step.cooldown_days - 1)).isoformat()
-    if owner is not None:
-        where.append("a.owner = :owner")
-        params["owner"] = owner
-    if account_id is not None:
-        where.append("a.id = :account_id")
-        params["account_id"] = account_id
     sql = (
         f"SELECT a.id, {'' if recording else 'a.name, a.owner, '}{columns} FROM {source} WHERE "
         + " AND ".join(where)
@@ -239,15 +239,16 @@ def evaluate(
     _matched_table(conn)
     results = []
     for playbook in playbooks:
+        stale_kinds = {step.id: stale_reads(playbook, step, stale or {}) for step in playbook.steps}
+        live = [step for step in playbook.steps if not stale_kinds[step.id]]
+        matched = {}
+        for bit, step in flag_steps(conn, playbook, live, fields, base_params, owner, account_id):
+            matched[step.id] = _insert_matched(conn, playbook, step, fields, base_params, today, bit, settle)
         for step in playbook.steps:
-            stale_kinds = stale_reads(playbook, step, stale or {})
-            if stale_kinds:
-                results.append(StepResult(playbook, step, (), stale=stale_kinds))
+            if stale_kinds[step.id]:
+                results.append(StepResult(playbook, step, (), stale=stale_kinds[step.id]))
                 continue
-            first, last = _insert_matched(
-                conn, playbook, step, fields, base_params, today, owner, account_id, settle
-            )
-            result = _step_result(conn, playbook, step, fields, base_params, (first, last), keep, settle)
+            result = _step_result(conn, playbook, step, fields, base_params, matched[step.id], keep, settle)
             exits = _exits(conn, playbook, step, base_params, owner, account_id)
             results.append(replace(result, exits=exits))
     return results
@@ -341,18 +342,22 @@ def _insert_matched(
     fields: FieldSet,
     base_params: dict[str, Any],
     today: dt.date,
-    owner: str | None,
-    account_id: str | None,
+    bit: int,
     settle: bool,
 ) -> tuple[int, int]:
-    """The step query's matches into csm_matched, in its order: their row ids (first, last]."""
-    sql, params = step_query(
+    """The step's matches into csm_matched, in its order: their row ids (first, last].
+
+    The accounts of csm_audience with the step's bit (:func:`csm.engine.audience.flag_steps`), less those its
+    follow-up or cooldown keeps out: what :func:`step_query` finds, firing."""
+    # CROSS JOIN: SQLite walks csm_audience and looks each account up, never the other way round.
+    sql, params = _matches_query(
         playbook,
         step,
         fields,
         today,
-        owner=owner,
-        account_id=account_id,
+        f"{_AUDIENCE} f CROSS JOIN accounts a",
+        ["a.id = f.account_id", f"(f.flags & {bit}) <> 0"],
+        {},
         firing=True,
         recording=True,
         settle=settle,

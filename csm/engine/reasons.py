@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from csm.engine.matching import dedupe_key, held_out, once_value, shifted, step_query, step_reads
+from csm.engine.audience import shifted
+from csm.engine.matching import dedupe_key, held_out, once_value, step_query, step_reads
 from csm.engine.recipients import NO_RECIPIENT, account_contacts, choose, respondents
 from csm.language.fields import FieldSet
 from csm.language.playbooks import Playbook, Step
