@@ -2,14 +2,17 @@
 
 A fixed book first (what each form selects, its errors with their offsets),
 then the property: on random accounts with usage, events and contacts, the
-compiled SQL selects exactly what the reference evaluator does.
+compiled SQL selects exactly what the reference evaluator does, alone and as the
+steps of a playbook, which are read over its audience together.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,7 +41,10 @@ from condition_reference import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from csm.engine.matching import evaluate as evaluate_steps
 from csm.language.compiler import check_condition, compile_condition
+from csm.language.fields import FieldSet
+from csm.language.playbooks import Playbook, parse_playbook
 
 
 def _event(id_: str, kind: str, at: str, **attributes: Any) -> dict[str, Any]:
@@ -387,3 +393,48 @@ def test_sql_selects_what_the_reference_evaluator_selects(
     source = render(expr, upper)
     assert selected(world, source) == expected, source
     assert compile_condition(source, world_fields(world)).fields == fields_in_order(expr)
+
+
+def _playbook(audience: str | None, whens: list[str], fields: FieldSet) -> Playbook:
+    """A playbook of these conditions: one step (a task) a ``when``."""
+    lines = ["playbook: drawn", "title: Drawn"] + ([f"audience: {json.dumps(audience)}"] if audience else [])
+    lines.append("steps:")
+    for i, when in enumerate(whens):
+        lines += [f"  - id: s{i}", f"    title: Step {i}", f"    when: {json.dumps(when)}"]
+        lines.append("    task: {title: Look, due_in: 1d}")
+    playbook, problems = parse_playbook("\n".join(lines) + "\n", Path("drawn.yaml"), fields)
+    assert playbook is not None, problems
+    return playbook
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    drawn=st.lists(_ACCOUNT, min_size=2, max_size=6),
+    audience=st.none() | _CONDITIONS,
+    whens=st.lists(_CONDITIONS, min_size=1, max_size=4),
+    upper=st.booleans(),
+)
+def test_a_playbooks_steps_read_together_select_what_the_reference_selects_for_each(
+    world: sqlite3.Connection, drawn: list[dict[str, Any]], audience: Any, whens: list[Any], upper: bool
+) -> None:
+    # One pass over the audience tests every step (csm.engine.audience), its plain and costly
+    # terms reordered across the audience and the steps: each step must still select exactly
+    # the accounts of the audience that meet its `when`, in id order.
+    accounts = [_account(i, d) for i, d in enumerate(drawn)]
+    fill(world, accounts)
+    stored = {row["id"]: row for row in stored_accounts(world)}
+    rows = {a["id"]: {**stored[a["id"]], **a, **stored[a["id"]]} for a in accounts}
+
+    def holds(expr: Any, row: dict[str, Any]) -> bool:
+        return truth(evaluate(expr, row, TODAY)) is True
+
+    fields = world_fields(world)
+    source = render(audience, upper) if audience is not None else None
+    playbook = _playbook(source, [render(w, upper) for w in whens], fields)
+    params = {"today": TODAY.isoformat(), "primary_metric": "logins", "holidays": "[]", "timezone": "UTC"}
+    results = evaluate_steps(world, [playbook], fields, params, TODAY)
+    in_audience = sorted(i for i, row in rows.items() if audience is None or holds(audience, row))
+    for when, result in zip(whens, results, strict=True):
+        expected = [i for i in in_audience if holds(when, rows[i])]
+        assert [m.account_id for m in result.matches] == expected, (source, result.step.when.source)
+        assert result.match_count == len(expected)

@@ -362,9 +362,11 @@ def _insert_matched(
         recording=True,
         settle=settle,
     )
-    first = _last_matched(conn)
-    conn.execute(f"INSERT INTO {_MATCHED} ({_MATCHED_COLUMNS}) {sql}", {**base_params, **params})
-    return first, _last_matched(conn)
+    inserted = conn.execute(f"INSERT INTO {_MATCHED} ({_MATCHED_COLUMNS}) {sql}", {**base_params, **params})
+    # Counted back from the last id, not from the largest before: on PostgreSQL the ids of rows
+    # already forgotten are not given again, so that largest is no bound once the table is empty.
+    last = _last_matched(conn)
+    return last - inserted.rowcount, last
 
 
 def _matched_rows(
