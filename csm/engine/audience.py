@@ -92,6 +92,7 @@ def flag_steps(
     conn.execute(
         d.ddl(
             f"CREATE TEMP TABLE IF NOT EXISTS {TABLE} (account_id TEXT PRIMARY KEY, flags INTEGER NOT NULL)"
+            " WITHOUT ROWID"
         )
     )
     for start in range(0, len(steps), _BITS):
