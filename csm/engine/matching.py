@@ -1,8 +1,10 @@
 """Evaluating playbooks: which accounts match which step today, and why.
 
 Each step is one SQL query: the playbook's audience and the step's `when`
-compiled to SQL, minus snoozed accounts. Only the fields a condition names are
-computed, so a derived field costs nothing unless a playbook uses it.
+compiled to SQL, minus snoozed accounts (:func:`step_query`). Only the fields a
+condition names are computed, so a derived field costs nothing unless a playbook
+uses it. :func:`evaluate` reads a playbook's audience once for all its steps
+(:mod:`csm.engine.audience`) and each step's query from there: the same matches.
 
 A step's matches go from its query straight into a TEMP table (``csm_matched``):
 a run reads back only the matches with something left to draft or task (whether
