@@ -23,24 +23,25 @@ NOW = "2026-11-23T09:00:00+00:00"
 LATER = "2026-11-23T10:00:00+00:00"
 
 
-def _row(key: str) -> dict[str, Any]:
-    return {
-        "dedupe_key": key,
-        "playbook": "renewal",
-        "step": "heads-up",
-        "account_id": "A1",
-        "owner": "dana@northwind-cs.example",
-        "to_addrs": json.dumps([["Kim", "kim@acme.example"]]),
-        "cc": "[]",
-        "reply_to": None,
-        "subject": "Your renewal",
-        "body": "Hello Kim\n",
-        "template": "renewal/heads-up.md.j2",
-        "why": "{}",
-        "priority": "normal",
-        "reason": None,
-        "now": NOW,
-    }
+def _row(key: str) -> outbox.NewRow:
+    return outbox.NewRow(
+        **{
+            "dedupe_key": key,
+            "playbook": "renewal",
+            "step": "heads-up",
+            "account_id": "A1",
+            "owner": "dana@northwind-cs.example",
+            "to_addrs": json.dumps([["Kim", "kim@acme.example"]]),
+            "cc": "[]",
+            "reply_to": None,
+            "subject": "Your renewal",
+            "body": "Hello Kim\n",
+            "template": "renewal/heads-up.md.j2",
+            "why": "{}",
+            "priority": "normal",
+            "reason": None,
+        }
+    )
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def conn(db: Path) -> Iterator[sqlite3.Connection]:
 def _draft(conn: sqlite3.Connection, status: str) -> int:
     """A draft put straight into ``status`` (the setup a test needs, not a move)."""
     with transaction(conn):
-        (draft_id,) = outbox.add(conn, {"k": _row("k")}, "draft").values()
+        (draft_id,) = outbox.add(conn, {"k": _row("k")}, "draft", NOW).values()
         conn.execute("UPDATE outbox SET status = ? WHERE id = ?", (status, draft_id))
     return draft_id
 
@@ -183,7 +184,7 @@ def test_a_sent_draft_keeps_its_message_id_and_time_and_only_a_sent_one(conn: sq
 
 def test_withdraw_moves_only_the_steps_unsent_drafts_and_counts_them(conn: sqlite3.Connection) -> None:
     with transaction(conn):
-        ids = outbox.add(conn, {k: {**_row(k)} for k in ("a", "b", "c")}, "draft")
+        ids = outbox.add(conn, {k: _row(k) for k in ("a", "b", "c")}, "draft", NOW)
         conn.execute("UPDATE outbox SET status = 'sent' WHERE dedupe_key = 'b'")
         conn.execute("UPDATE outbox SET account_id = 'A2' WHERE dedupe_key = 'c'")
     assert _in_write(outbox.withdraw)(conn, "renewal", "heads-up", "A1", LATER) == 1
@@ -194,13 +195,13 @@ def test_withdraw_moves_only_the_steps_unsent_drafts_and_counts_them(conn: sqlit
 
 def test_rows_are_born_draft_or_skipped_and_a_key_only_once(conn: sqlite3.Connection) -> None:
     with transaction(conn):
-        first = outbox.add(conn, {"a": _row("a")}, "draft")
-        again = outbox.add(conn, {"a": _row("a"), "b": _row("b")}, "skipped")
+        first = outbox.add(conn, {"a": _row("a")}, "draft", NOW)
+        again = outbox.add(conn, {"a": _row("a"), "b": _row("b")}, "skipped", NOW)
     assert list(first) == ["a"]
     assert list(again) == ["b"]
     assert [_status(conn, first["a"]), _status(conn, again["b"])] == ["draft", "skipped"]
     with pytest.raises(ValueError, match="born draft or skipped"), transaction(conn):
-        outbox.add(conn, {"c": _row("c")}, "sent")
+        outbox.add(conn, {"c": _row("c")}, "sent", NOW)
 
 
 def test_a_move_made_by_another_connection_meanwhile_wins(db: Path, conn: sqlite3.Connection) -> None:

@@ -368,8 +368,8 @@ class _Batch:
     today: dt.date
     now: str
     touch_budget: TouchBudget
-    drafts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    skipped: dict[str, dict[str, Any]] = field(default_factory=dict)
+    drafts: dict[str, outbox.NewRow] = field(default_factory=dict)
+    skipped: dict[str, outbox.NewRow] = field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_drafted: list[tuple[str, str, str]] = field(default_factory=list)  # (key, account, reason)
     # The piece's rows as the report names them (their ids once inserted), by table and key: a
@@ -381,7 +381,7 @@ class _Batch:
     def store(self, conn: sqlite3.Connection) -> None:
         """Add the piece's drafts and tasks (caller's write), closing the tasks of the emails
         nobody could receive before that now have someone to write to."""
-        draft_ids = outbox.add(conn, self.drafts, "draft")
+        draft_ids = outbox.add(conn, self.drafts, "draft", self.now)
         task_ids = tasks.add(conn, self.tasks)
         answered = [key + NO_RECIPIENT for key in draft_ids]
         tasks.close_keys(conn, answered, "drafted: a contact holds the role now", self.now)
@@ -395,25 +395,23 @@ class _Batch:
         if isinstance(made, Unaddressed):
             self._unaddressed(result, match, made)
             return
-        self.drafts[made.dedupe_key] = {  # _row's columns, from the draft: one dict, not two merged
-            "dedupe_key": made.dedupe_key,
-            "playbook": made.playbook,
-            "step": made.step,
-            "account_id": made.account_id,
-            "owner": made.owner,
-            "priority": made.priority,
-            "why": _why_json(made.why),
-            "now": self.now,
-            "to_addrs": _pairs_json(made.to),
-            "cc": _list_json(made.cc),
-            "cc_internal": _list_json(made.cc_internal),
-            "reply_to": made.reply_to,
-            "subject": made.subject,
-            "body": made.body,
-            "template": made.template,
-            "touch_budget": budget_text(result.playbook),
-            "reason": None,
-        }
+        self.drafts[made.dedupe_key] = outbox.NewRow(
+            made.dedupe_key,
+            made.playbook,
+            made.step,
+            made.account_id,
+            made.owner,
+            _pairs_json(made.to),
+            made.subject,
+            made.body,
+            made.template,
+            _why_json(made.why),
+            _list_json(made.cc),
+            _list_json(made.cc_internal),
+            made.reply_to,
+            made.priority,
+            budget_text(result.playbook),
+        )
         self.shown["outbox", made.dedupe_key] = _queued("draft", result, match, made.subject)
 
     def task(
@@ -441,18 +439,20 @@ class _Batch:
         """A skipped outbox row saying why nobody may receive the email, and the CSM's task."""
         assert result.step.email is not None
         key = match.dedupe_key(result.playbook, result.step) + NO_RECIPIENT
-        self.skipped[key] = {
-            **_row(result, match, key, self.now, match.values),
-            "to_addrs": "[]",
-            "cc": "[]",
-            "cc_internal": "[]",
-            "reply_to": None,
-            "subject": f"(not drafted: {made.reason})",
-            "body": "",
-            "template": result.step.email.template,
-            "touch_budget": None,
-            "reason": made.reason,
-        }
+        self.skipped[key] = outbox.NewRow(
+            key,
+            result.playbook.id,
+            result.step.id,
+            match.account_id,
+            match.owner,
+            "[]",
+            f"(not drafted: {made.reason})",
+            "",
+            result.step.email.template,
+            _why_json(match.values),
+            priority=result.step.priority,
+            reason=made.reason,
+        )
         self.shown_skipped[key] = _queued("skipped", result, match, made.reason)
         self.task(key, result, match, made.task_title, self.today, "email", match.owner)
 
@@ -531,7 +531,7 @@ def _list_json(items: tuple[str, ...]) -> str:
 def _store(conn: sqlite3.Connection, batch: _Batch, exited: list[tuple[str, str, str]]) -> QueueReport:
     """Add the batch's skipped rows and apply the touch budget (caller's write, after the last
     piece is stored): the run's report."""
-    skipped_ids = outbox.add(conn, batch.skipped, "skipped")
+    skipped_ids = outbox.add(conn, batch.skipped, "skipped", batch.now)
     deferred = budget.rebalance(conn, batch.touch_budget, batch.today, batch.now)
     report = QueueReport(not_drafted=batch.not_drafted, exited=exited, deferred=deferred)
     report.added = [q for q in batch.added if not (q.kind == "draft" and q.id in report.deferred)]
