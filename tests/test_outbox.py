@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import db_dump, writers_of
+from conftest import connect, db_dump, writers_of
 
 from csm.data import store
 from csm.data.store import transaction
@@ -202,6 +202,40 @@ def test_rows_are_born_draft_or_skipped_and_a_key_only_once(conn: sqlite3.Connec
     assert [_status(conn, first["a"]), _status(conn, again["b"])] == ["draft", "skipped"]
     with pytest.raises(ValueError, match="born draft or skipped"), transaction(conn):
         outbox.add(conn, {"c": _row("c")}, "sent", NOW)
+
+
+def test_a_batch_stores_each_rows_own_values_where_only_some_rows_leave_a_default(workspace: Path) -> None:
+    """A column every row of a batch leaves at its default is not bound: the table's default is
+    stored. One row setting it is enough for the batch to bind it, every row with its own value."""
+    set_apart = {
+        "cc": '["pat@acme.example"]',
+        "cc_internal": '["lee@northwind-cs.example"]',
+        "reply_to": "kim@acme.example",
+        "priority": "high",
+        "touch_budget": "2/7",
+        "reason": "noted",
+    }
+    plain = {f"plain{i}": _row(f"plain{i}") for i in range(3)}
+    each = {
+        f"sets-{name}": _row(f"sets-{name}")._replace(**{name: value}) for name, value in set_apart.items()
+    }
+    columns = ", ".join(set_apart)
+    with connect(workspace) as conn:
+        with transaction(conn):
+            outbox.add(conn, plain, "draft", NOW)  # every optional column left to the table
+            outbox.add(conn, {**plain, **each}, "skipped", NOW)  # the keys of the first batch stay
+        stored = {
+            key: (status, *values)
+            for key, status, *values in conn.execute(f"SELECT dedupe_key, status, {columns} FROM outbox")
+        }
+    default = tuple(outbox.NewRow._field_defaults[name] for name in set_apart)
+    assert {key: stored[key] for key in plain} == {key: ("draft", *default) for key in plain}
+    for name, value in set_apart.items():
+        expected = tuple(
+            value if other == name else outbox.NewRow._field_defaults[other] for other in set_apart
+        )
+        assert stored[f"sets-{name}"] == ("skipped", *expected)
+    assert len(stored) == len(plain) + len(each)
 
 
 def test_a_move_made_by_another_connection_meanwhile_wins(db: Path, conn: sqlite3.Connection) -> None:
