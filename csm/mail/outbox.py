@@ -22,7 +22,6 @@ from csm.data.backend import dialect_of
 from csm.data.lifecycle import Move, Sql
 from csm.data.store import transaction
 from csm.errors import InputError, NotFound
-from csm.mail import deliveries
 
 STATUSES = ("draft", "approved", "sending", "sent", "failed", "skipped", "unknown", "withdrawn", "deferred")
 # What waits: for a person to review, send or settle, or for a contact's touch budget.
@@ -385,6 +384,8 @@ def resolve(conn: sqlite3.Connection, draft_id: int, *, sent: bool, now: str) ->
     The draft is sent when every copy is; otherwise it is approved again for
     the recipients still to send, whom it returns.
     """
+    from csm.mail import deliveries  # its copies: not for drafting
+
     with transaction(conn):
         draft = get(conn, draft_id)
         remaining = deliveries.settle(conn, draft_id, arrived=sent, now=now)
