@@ -114,22 +114,22 @@ def draft(
     why = {**match.values, NOTE_KEY: note} if note else match.values
     if left_out:
         why = {**why, "cc_internal": "; ".join(left_out)}
-    cc = [p.email for p in people[1:]] + list(rendered.cc)
-    return Draft(
-        dedupe_key=key or match.dedupe_key(playbook, step),
-        playbook=playbook.id,
-        step=step.id,
-        account_id=match.account_id,
-        owner=match.owner,
-        to=(people[0],),
-        cc=tuple(dict.fromkeys(cc)) if cc else (),
-        cc_internal=copies,
-        reply_to=rendered.reply_to,
-        subject=rendered.subject,
-        body=rendered.body,
-        template=email.template,
-        why=why,
-        priority=step.priority,
+    cc = [p.email for p in people[1:]] + list(rendered.cc) if len(people) > 1 or rendered.cc else ()
+    return Draft(  # by position: a run drafts tens of thousands, keywords cost a third of building one
+        key or match.dedupe_key(playbook, step),
+        playbook.id,
+        step.id,
+        match.account_id,
+        match.owner,
+        (people[0],),
+        tuple(dict.fromkeys(cc)),
+        copies,
+        rendered.reply_to,
+        rendered.subject,
+        rendered.body,
+        email.template,
+        why,
+        step.priority,
     )
 
 
