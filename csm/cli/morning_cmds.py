@@ -163,9 +163,11 @@ def today(
     who = None if everyone else (owner or rt.me)
     held: list[str] = []
     if not no_run:
+        from csm.collector import paused
         from csm.engine import incremental
 
-        held = incremental.run(rt).held_back  # nothing changed since the last run: nothing evaluated
+        with paused():  # a run makes no cycles
+            held = incremental.run(rt).held_back  # nothing changed since the last run: nothing evaluated
     report = morning(rt, who, held)
     if as_json:
         print_json(report.as_json())

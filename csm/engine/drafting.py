@@ -14,16 +14,15 @@ tables, so evaluating again, or two runs at once, never adds anything twice.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import gc
 import json
 import math
 import sqlite3
 from collections.abc import Callable, Collection, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
-from typing import Any, NamedTuple, ParamSpec
+from typing import Any, NamedTuple
 
+from csm.collector import paused
 from csm.data import timeline
 from csm.data.store import transaction
 from csm.engine import tasks
@@ -157,31 +156,6 @@ class QueueReport:
     deferred: set[int] = field(default_factory=set)
 
 
-_P = ParamSpec("_P")
-
-
-def _uncollected(fn: Callable[_P, QueueReport]) -> Callable[_P, QueueReport]:
-    """Run ``fn`` with the cyclic garbage collector paused, and resume it after.
-
-    Drafting makes tens of thousands of objects and no cycles among them (a test holds that):
-    each is freed by its reference count, and the collector's passes, which their number sets
-    off, find nothing. They cost about 0.03 s of a 10,000-draft run, after older objects were
-    kept out of them (full passes walking every object the process holds cost 0.1 s).
-    """
-
-    @functools.wraps(fn)
-    def paused(*args: _P.args, **kwargs: _P.kwargs) -> QueueReport:
-        if not gc.isenabled():  # paused by someone else: theirs to resume
-            return fn(*args, **kwargs)
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            gc.enable()
-
-    return paused
-
-
 # Matches drafted at a time: their accounts' rows, contacts and rendered drafts are what a run
 # holds (read when queue() is called: a test makes it tiny).
 MATCHES_AT_A_TIME = 2000
@@ -190,7 +164,7 @@ MATCHES_AT_A_TIME = 2000
 _Piece = list[tuple[StepResult, Sequence[Match]]]
 
 
-@_uncollected
+@paused()  # drafting makes no cycles (a test drafts a book and finds none)
 def queue(
     conn: sqlite3.Connection,
     ws: Workspace,
