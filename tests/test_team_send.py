@@ -175,7 +175,8 @@ def test_runs_racing_on_postgresql_add_each_draft_once(pg_cluster: Any, tmp_path
 
     url = pg_cluster.new_database()
     store.connect(url).close()
-    env = {"PYTHONPATH": str(Path(__file__).parent), "PATH": "/usr/bin:/bin"}
+    here = Path(__file__).parent  # the tests' helpers, and this checkout's csm (not an installed one)
+    env = {"PYTHONPATH": f"{here}:{here.parent}", "PATH": "/usr/bin:/bin"}
     runs = [
         subprocess.Popen(
             [sys.executable, "-c", ADD_DRAFTS, url, str(seed)],
