@@ -118,10 +118,12 @@ class Runtime:
         ``if_stale``: only when there is none for today yet, or an import came after it
         (what `csm run` and `csm today` do; scoring 100k accounts takes seconds).
         """
+        from csm.health.current import is_current
+
+        if if_stale and is_current(self.conn, self.today):
+            return 0
         from csm.health import score as health
 
-        if if_stale and health.is_current(self.conn, self.today):
-            return 0
         return health.snapshot(self.conn, self.health_model, self.fields, self.params, [self.today])
 
     @cached_property

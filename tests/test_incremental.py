@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -196,3 +197,39 @@ def test_a_run_rolls_up_the_metrics_two_conditions_read(demo: Path) -> None:
     covered = {(m, part) for m, part in rows(demo, "SELECT metric, part FROM usage_rollup_covers")}
     assert covered == incremental.rolled_parts(playbooks)
     assert rows(demo, "SELECT count(*) FROM usage_rollup_metric WHERE metric = 'exports'")[0][0] > 0
+
+
+@pytest.mark.parametrize("command", ["run", "today"])
+def test_a_run_goes_with_the_cyclic_collector_paused(
+    invoke, demo: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    seen: list[bool] = []
+    real = incremental.run
+
+    def watched(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(incremental, "run", watched)
+    assert invoke("-w", str(demo), command).exit_code == 0
+    assert seen == [False]
+    assert gc.isenabled()  # and resumed after
+
+
+def test_a_run_of_a_book_leaves_no_cycles_behind(demo: Path) -> None:
+    """The collector is paused for a whole run (the checks, the rollup and the health snapshot,
+    evaluating and drafting), safe only while it makes no cycles: each object it makes must go by
+    its reference count."""
+    with open_workspace(demo, dt.date.fromisoformat(TODAY)) as rt:
+        from csm.engine import drafting  # noqa: F401  (a module's own objects are not the run's)
+        from csm.health import score  # noqa: F401
+
+        gc.collect()
+        gc.disable()  # as `csm run` pauses it, and so that nothing is collected unseen
+        try:
+            outcome = incremental.run(rt)
+            cycles = gc.collect()
+        finally:
+            gc.enable()
+    assert outcome.report is not None and len(outcome.report.added) > 50
+    assert cycles == 0

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import db_dump, writers_of
+from conftest import connect, db_dump, writers_of
 
 from csm.data import store
 from csm.data.store import transaction
@@ -23,24 +23,25 @@ NOW = "2026-11-23T09:00:00+00:00"
 LATER = "2026-11-23T10:00:00+00:00"
 
 
-def _row(key: str) -> dict[str, Any]:
-    return {
-        "dedupe_key": key,
-        "playbook": "renewal",
-        "step": "heads-up",
-        "account_id": "A1",
-        "owner": "dana@northwind-cs.example",
-        "to_addrs": json.dumps([["Kim", "kim@acme.example"]]),
-        "cc": "[]",
-        "reply_to": None,
-        "subject": "Your renewal",
-        "body": "Hello Kim\n",
-        "template": "renewal/heads-up.md.j2",
-        "why": "{}",
-        "priority": "normal",
-        "reason": None,
-        "now": NOW,
-    }
+def _row(key: str) -> outbox.NewRow:
+    return outbox.NewRow(
+        **{
+            "dedupe_key": key,
+            "playbook": "renewal",
+            "step": "heads-up",
+            "account_id": "A1",
+            "owner": "dana@northwind-cs.example",
+            "to_addrs": json.dumps([["Kim", "kim@acme.example"]]),
+            "cc": "[]",
+            "reply_to": None,
+            "subject": "Your renewal",
+            "body": "Hello Kim\n",
+            "template": "renewal/heads-up.md.j2",
+            "why": "{}",
+            "priority": "normal",
+            "reason": None,
+        }
+    )
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def conn(db: Path) -> Iterator[sqlite3.Connection]:
 def _draft(conn: sqlite3.Connection, status: str) -> int:
     """A draft put straight into ``status`` (the setup a test needs, not a move)."""
     with transaction(conn):
-        (draft_id,) = outbox.add(conn, {"k": _row("k")}, "draft").values()
+        (draft_id,) = outbox.add(conn, {"k": _row("k")}, "draft", NOW).values()
         conn.execute("UPDATE outbox SET status = ? WHERE id = ?", (status, draft_id))
     return draft_id
 
@@ -183,7 +184,7 @@ def test_a_sent_draft_keeps_its_message_id_and_time_and_only_a_sent_one(conn: sq
 
 def test_withdraw_moves_only_the_steps_unsent_drafts_and_counts_them(conn: sqlite3.Connection) -> None:
     with transaction(conn):
-        ids = outbox.add(conn, {k: {**_row(k)} for k in ("a", "b", "c")}, "draft")
+        ids = outbox.add(conn, {k: _row(k) for k in ("a", "b", "c")}, "draft", NOW)
         conn.execute("UPDATE outbox SET status = 'sent' WHERE dedupe_key = 'b'")
         conn.execute("UPDATE outbox SET account_id = 'A2' WHERE dedupe_key = 'c'")
     assert _in_write(outbox.withdraw)(conn, "renewal", "heads-up", "A1", LATER) == 1
@@ -194,13 +195,47 @@ def test_withdraw_moves_only_the_steps_unsent_drafts_and_counts_them(conn: sqlit
 
 def test_rows_are_born_draft_or_skipped_and_a_key_only_once(conn: sqlite3.Connection) -> None:
     with transaction(conn):
-        first = outbox.add(conn, {"a": _row("a")}, "draft")
-        again = outbox.add(conn, {"a": _row("a"), "b": _row("b")}, "skipped")
+        first = outbox.add(conn, {"a": _row("a")}, "draft", NOW)
+        again = outbox.add(conn, {"a": _row("a"), "b": _row("b")}, "skipped", NOW)
     assert list(first) == ["a"]
     assert list(again) == ["b"]
     assert [_status(conn, first["a"]), _status(conn, again["b"])] == ["draft", "skipped"]
     with pytest.raises(ValueError, match="born draft or skipped"), transaction(conn):
-        outbox.add(conn, {"c": _row("c")}, "sent")
+        outbox.add(conn, {"c": _row("c")}, "sent", NOW)
+
+
+def test_a_batch_stores_each_rows_own_values_where_only_some_rows_leave_a_default(workspace: Path) -> None:
+    """A column every row of a batch leaves at its default is not bound: the table's default is
+    stored. One row setting it is enough for the batch to bind it, every row with its own value."""
+    set_apart = {
+        "cc": '["pat@acme.example"]',
+        "cc_internal": '["lee@northwind-cs.example"]',
+        "reply_to": "kim@acme.example",
+        "priority": "high",
+        "touch_budget": "2/7",
+        "reason": "noted",
+    }
+    plain = {f"plain{i}": _row(f"plain{i}") for i in range(3)}
+    each = {
+        f"sets-{name}": _row(f"sets-{name}")._replace(**{name: value}) for name, value in set_apart.items()
+    }
+    columns = ", ".join(set_apart)
+    with connect(workspace) as conn:
+        with transaction(conn):
+            outbox.add(conn, plain, "draft", NOW)  # every optional column left to the table
+            outbox.add(conn, {**plain, **each}, "skipped", NOW)  # the keys of the first batch stay
+        stored = {
+            key: (status, *values)
+            for key, status, *values in conn.execute(f"SELECT dedupe_key, status, {columns} FROM outbox")
+        }
+    default = tuple(outbox.NewRow._field_defaults[name] for name in set_apart)
+    assert {key: stored[key] for key in plain} == {key: ("draft", *default) for key in plain}
+    for name, value in set_apart.items():
+        expected = tuple(
+            value if other == name else outbox.NewRow._field_defaults[other] for other in set_apart
+        )
+        assert stored[f"sets-{name}"] == ("skipped", *expected)
+    assert len(stored) == len(plain) + len(each)
 
 
 def test_a_move_made_by_another_connection_meanwhile_wins(db: Path, conn: sqlite3.Connection) -> None:

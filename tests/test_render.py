@@ -145,6 +145,32 @@ def test_render_subject_body_cc_reply_to(tmp_path: Path) -> None:
     )
 
 
+def test_each_part_renders_with_the_globals_and_its_own_names_only(tmp_path: Path) -> None:
+    """The subject, body and headers share one merge of the globals and the context: a name one
+    part sets stays its own, a global stays callable, and the context itself is left as it was."""
+    templates = build(
+        tmp_path,
+        {
+            "a/set.md.j2": """
+                ---
+                subject: "{% set contact = 'the subject' %}{{ contact }}"
+                reply_to: "{{ csm.email }}"
+                ---
+                {% set csm = {'name': 'the body'} %}{{ csm.name }} to {{ contact.first_name }}
+                {%- for n in range(2) %} {{ n }}{% endfor %}
+                """
+        },
+    )
+    ctx = context()
+    before = {key: dict(value) if isinstance(value, dict) else value for key, value in ctx.items()}
+    email = templates.render("a/set.md.j2", ctx)
+    assert email == RenderedEmail(
+        subject="the subject", body="the body to Sam 0 1\n", cc=(), reply_to="dana.reyes@example.com"
+    )
+    assert ctx == before
+    assert templates.render("a/set.md.j2", ctx) == email  # and the next render sees the same
+
+
 def test_lines_holding_only_a_tag_leave_nothing_behind(tmp_path: Path) -> None:
     text = """
         ---

@@ -53,30 +53,31 @@ def team_workspace(ws: Path, invoke: Any, url: str, accounts: int) -> Path:
             "INSERT INTO contacts (account_id, email, name, role) VALUES (?, ?, 'Casey Doe', 'champion')",
             [(f"A{i:04}", f"casey{i}@a{i}.example") for i in range(accounts)],
         )
-        outbox.add(conn, {f"bulk:hello:A{i:04}": _draft(i) for i in range(accounts)}, "draft")
+        outbox.add(conn, {f"bulk:hello:A{i:04}": _draft(i) for i in range(accounts)}, "draft", NOW)
     outbox.approve_playbook(conn, "bulk", NOW)
     conn.close()
     return ws
 
 
-def _draft(i: int) -> dict[str, Any]:
-    return {
-        "dedupe_key": f"bulk:hello:A{i:04}",
-        "playbook": "bulk",
-        "step": "hello",
-        "account_id": f"A{i:04}",
-        "owner": "dana@northwind-cs.example",
-        "to_addrs": json.dumps([["Casey Doe", f"casey{i}@a{i}.example"]]),
-        "cc": "[]",
-        "reply_to": None,
-        "subject": f"Hello Casey, a note for Account {i}",
-        "body": "Hi Casey,\n\nA short note from your CSM.\n",
-        "template": "bulk/hello.md.j2",
-        "why": "{}",
-        "priority": "normal",
-        "reason": None,
-        "now": NOW,
-    }
+def _draft(i: int) -> outbox.NewRow:
+    return outbox.NewRow(
+        **{
+            "dedupe_key": f"bulk:hello:A{i:04}",
+            "playbook": "bulk",
+            "step": "hello",
+            "account_id": f"A{i:04}",
+            "owner": "dana@northwind-cs.example",
+            "to_addrs": json.dumps([["Casey Doe", f"casey{i}@a{i}.example"]]),
+            "cc": "[]",
+            "reply_to": None,
+            "subject": f"Hello Casey, a note for Account {i}",
+            "body": "Hi Casey,\n\nA short note from your CSM.\n",
+            "template": "bulk/hello.md.j2",
+            "why": "{}",
+            "priority": "normal",
+            "reason": None,
+        }
+    )
 
 
 def statuses(url: str) -> dict[str, int]:
@@ -149,7 +150,7 @@ import sys
 from csm.data import store
 from csm.data.store import transaction
 from csm.mail import outbox
-from test_team_send import _draft
+from test_team_send import NOW, _draft
 
 conn = store.connect(sys.argv[1])
 keys = list(range(300))
@@ -160,7 +161,7 @@ added = 0
 for start in range(0, 300, 20):
     with transaction(conn):
         batch = {f"bulk:hello:A{i:04}": _draft(i) for i in keys[start : start + 20]}
-        added += len(outbox.add(conn, batch, "draft"))
+        added += len(outbox.add(conn, batch, "draft", NOW))
 print(added, flush=True)
 """
 
@@ -174,7 +175,8 @@ def test_runs_racing_on_postgresql_add_each_draft_once(pg_cluster: Any, tmp_path
 
     url = pg_cluster.new_database()
     store.connect(url).close()
-    env = {"PYTHONPATH": str(Path(__file__).parent), "PATH": "/usr/bin:/bin"}
+    here = Path(__file__).parent  # the tests' helpers, and this checkout's csm (not an installed one)
+    env = {"PYTHONPATH": f"{here}:{here.parent}", "PATH": "/usr/bin:/bin"}
     runs = [
         subprocess.Popen(
             [sys.executable, "-c", ADD_DRAFTS, url, str(seed)],

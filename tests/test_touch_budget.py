@@ -150,6 +150,7 @@ NOW = "2026-11-23T08:00:00+00:00"
 
 
 def _add(conn: sqlite3.Connection, key: str, priority: str, *, status: str = "draft", **extra: Any) -> int:
+    now, sent = extra.pop("now", NOW), extra.pop("sent", None)
     row = {
         "dedupe_key": key,
         "playbook": key,
@@ -165,15 +166,14 @@ def _add(conn: sqlite3.Connection, key: str, priority: str, *, status: str = "dr
         "why": "{}",
         "priority": priority,
         "reason": None,
-        "now": extra.pop("now", NOW),
         **extra,
     }
     with transaction(conn):
-        (draft_id,) = outbox.add(conn, {key: row}, "draft").values()
+        (draft_id,) = outbox.add(conn, {key: outbox.NewRow(**row)}, "draft", now).values()
         if status != "draft":
             conn.execute(
                 "UPDATE outbox SET status = ?, sent_at = ? WHERE id = ?",
-                (status, extra.get("sent"), draft_id),
+                (status, sent, draft_id),
             )
     return draft_id
 

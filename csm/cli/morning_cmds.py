@@ -164,8 +164,10 @@ def today(
     held: list[str] = []
     if not no_run:
         from csm.engine import incremental
+        from csm.engine.collector import paused
 
-        held = incremental.run(rt).held_back  # nothing changed since the last run: nothing evaluated
+        with paused():  # a run makes no cycles
+            held = incremental.run(rt).held_back  # nothing changed since the last run: nothing evaluated
     report = morning(rt, who, held)
     if as_json:
         print_json(report.as_json())

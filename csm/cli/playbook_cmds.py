@@ -175,8 +175,10 @@ def run(
         _dry_run(rt, playbooks or (), owner, limit, quiet=quiet, as_json=as_json)
         return
     from csm.engine import incremental
+    from csm.engine.collector import paused
 
-    outcome = incremental.run(rt, playbooks or (), owner)
+    with paused():  # a run makes no cycles
+        outcome = incremental.run(rt, playbooks or (), owner)
     stale = {"stale": [s.as_json() for s in rt.stale_list()], "held_back": outcome.held_back}
     if not as_json:
         print_stale(rt, outcome.held_back)

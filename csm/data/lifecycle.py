@@ -104,10 +104,12 @@ _Key = TypeVar("_Key", str, int)  # a dedupe key or a row's id
 def keyed(conn: sqlite3.Connection, table: str, keys: list[str]) -> dict[str, int]:
     """The ids of the rows in ``table`` holding these dedupe keys, a chunk at a time."""
     found: dict[str, int] = {}
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: a run's new rows are read back, tens of thousands
     for chunk in chunks(keys):
         marks = ", ".join("?" * len(chunk))
         sql = f"SELECT dedupe_key, id FROM {table} WHERE dedupe_key IN ({marks})"
-        found.update(conn.execute(sql, chunk).fetchall())
+        found.update(cursor.execute(sql, chunk).fetchall())
     return found
 
 

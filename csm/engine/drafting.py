@@ -14,19 +14,18 @@ tables, so evaluating again, or two runs at once, never adds anything twice.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import gc
 import json
 import math
 import sqlite3
 from collections.abc import Callable, Collection, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
-from typing import Any, NamedTuple, ParamSpec
+from typing import Any, NamedTuple
 
 from csm.data import timeline
 from csm.data.store import transaction
 from csm.engine import tasks
+from csm.engine.collector import paused
 from csm.engine.context import context
 from csm.engine.matching import Match, StepResult, account_rows, record_matches
 from csm.engine.recipients import (
@@ -87,10 +86,12 @@ def draft(
     today: dt.date,
     respondent: str | None = None,
     on_file: Container[str] = frozenset(),
+    key: str | None = None,
 ) -> Draft | Unaddressed:
     """The rendered draft for one match (``contacts``: the account's, see
     :func:`csm.engine.recipients.account_contacts`; ``respondent``: see
-    :func:`csm.engine.recipients.respondents`), or why nobody may receive it.
+    :func:`csm.engine.recipients.respondents`; ``key``: the match's dedupe key, if the caller
+    has it), or why nobody may receive it.
 
     A role nobody holds is never silently replaced: the step's ``fallback``
     decides, and a draft that misses a role says so in its why. ``on_file``:
@@ -112,26 +113,28 @@ def draft(
     why = {**match.values, NOTE_KEY: note} if note else match.values
     if left_out:
         why = {**why, "cc_internal": "; ".join(left_out)}
-    cc = [p.email for p in people[1:]] + list(rendered.cc)
-    return Draft(
-        dedupe_key=match.dedupe_key(playbook, step),
-        playbook=playbook.id,
-        step=step.id,
-        account_id=match.account_id,
-        owner=match.owner,
-        to=(people[0],),
-        cc=tuple(dict.fromkeys(cc)) if cc else (),
-        cc_internal=copies,
-        reply_to=rendered.reply_to,
-        subject=rendered.subject,
-        body=rendered.body,
-        template=email.template,
-        why=why,
-        priority=step.priority,
+    cc = [p.email for p in people[1:]] + list(rendered.cc) if len(people) > 1 or rendered.cc else ()
+    return Draft(  # by position: a run drafts tens of thousands, keywords cost a third of building one
+        key or match.dedupe_key(playbook, step),
+        playbook.id,
+        step.id,
+        match.account_id,
+        match.owner,
+        (people[0],),
+        tuple(dict.fromkeys(cc)),
+        copies,
+        rendered.reply_to,
+        rendered.subject,
+        rendered.body,
+        email.template,
+        why,
+        step.priority,
     )
 
 
-@dataclass(frozen=True, slots=True)  # a first run of the day at 1M accounts reports 65,000
+# Slots (a first run of the day at 1M accounts reports 65,000), not frozen: a frozen dataclass
+# sets each field through object.__setattr__, 1.2 us a row against 0.2.
+@dataclass(slots=True)
 class Queued:
     kind: str  # "draft", "task" or "skipped"
     id: int
@@ -153,31 +156,6 @@ class QueueReport:
     deferred: set[int] = field(default_factory=set)
 
 
-_P = ParamSpec("_P")
-
-
-def _uncollected(fn: Callable[_P, QueueReport]) -> Callable[_P, QueueReport]:
-    """Run ``fn`` with the cyclic garbage collector paused, and resume it after.
-
-    Drafting makes tens of thousands of objects and no cycles among them (a test holds that):
-    each is freed by its reference count, and the collector's passes, which their number sets
-    off, find nothing. They cost about 0.03 s of a 10,000-draft run, after older objects were
-    kept out of them (full passes walking every object the process holds cost 0.1 s).
-    """
-
-    @functools.wraps(fn)
-    def paused(*args: _P.args, **kwargs: _P.kwargs) -> QueueReport:
-        if not gc.isenabled():  # paused by someone else: theirs to resume
-            return fn(*args, **kwargs)
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            gc.enable()
-
-    return paused
-
-
 # Matches drafted at a time: their accounts' rows, contacts and rendered drafts are what a run
 # holds (read when queue() is called: a test makes it tiny).
 MATCHES_AT_A_TIME = 2000
@@ -186,7 +164,7 @@ MATCHES_AT_A_TIME = 2000
 _Piece = list[tuple[StepResult, Sequence[Match]]]
 
 
-@_uncollected
+@paused()  # drafting makes no cycles (a test drafts a book and finds none)
 def queue(
     conn: sqlite3.Connection,
     ws: Workspace,
@@ -297,6 +275,7 @@ class _Drafter:
                             today,
                             who.get(account_id),
                             self.on_file,
+                            key,
                         )
                     except TemplateError as exc:
                         batch.not_drafted.append((key, match.account_id, str(exc.problems[0].message)))
@@ -368,8 +347,8 @@ class _Batch:
     today: dt.date
     now: str
     touch_budget: TouchBudget
-    drafts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    skipped: dict[str, dict[str, Any]] = field(default_factory=dict)
+    drafts: dict[str, outbox.NewRow] = field(default_factory=dict)
+    skipped: dict[str, outbox.NewRow] = field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_drafted: list[tuple[str, str, str]] = field(default_factory=list)  # (key, account, reason)
     # The piece's rows as the report names them (their ids once inserted), by table and key: a
@@ -381,7 +360,7 @@ class _Batch:
     def store(self, conn: sqlite3.Connection) -> None:
         """Add the piece's drafts and tasks (caller's write), closing the tasks of the emails
         nobody could receive before that now have someone to write to."""
-        draft_ids = outbox.add(conn, self.drafts, "draft")
+        draft_ids = outbox.add(conn, self.drafts, "draft", self.now)
         task_ids = tasks.add(conn, self.tasks)
         answered = [key + NO_RECIPIENT for key in draft_ids]
         tasks.close_keys(conn, answered, "drafted: a contact holds the role now", self.now)
@@ -395,25 +374,23 @@ class _Batch:
         if isinstance(made, Unaddressed):
             self._unaddressed(result, match, made)
             return
-        self.drafts[made.dedupe_key] = {  # _row's columns, from the draft: one dict, not two merged
-            "dedupe_key": made.dedupe_key,
-            "playbook": made.playbook,
-            "step": made.step,
-            "account_id": made.account_id,
-            "owner": made.owner,
-            "priority": made.priority,
-            "why": _why_json(made.why),
-            "now": self.now,
-            "to_addrs": _pairs_json(made.to),
-            "cc": _list_json(made.cc),
-            "cc_internal": _list_json(made.cc_internal),
-            "reply_to": made.reply_to,
-            "subject": made.subject,
-            "body": made.body,
-            "template": made.template,
-            "touch_budget": budget_text(result.playbook),
-            "reason": None,
-        }
+        self.drafts[made.dedupe_key] = outbox.NewRow(
+            made.dedupe_key,
+            made.playbook,
+            made.step,
+            made.account_id,
+            made.owner,
+            _pairs_json(made.to),
+            made.subject,
+            made.body,
+            made.template,
+            _why_json(made.why),
+            _list_json(made.cc),
+            _list_json(made.cc_internal),
+            made.reply_to,
+            made.priority,
+            budget_text(result.playbook),
+        )
         self.shown["outbox", made.dedupe_key] = _queued("draft", result, match, made.subject)
 
     def task(
@@ -441,18 +418,20 @@ class _Batch:
         """A skipped outbox row saying why nobody may receive the email, and the CSM's task."""
         assert result.step.email is not None
         key = match.dedupe_key(result.playbook, result.step) + NO_RECIPIENT
-        self.skipped[key] = {
-            **_row(result, match, key, self.now, match.values),
-            "to_addrs": "[]",
-            "cc": "[]",
-            "cc_internal": "[]",
-            "reply_to": None,
-            "subject": f"(not drafted: {made.reason})",
-            "body": "",
-            "template": result.step.email.template,
-            "touch_budget": None,
-            "reason": made.reason,
-        }
+        self.skipped[key] = outbox.NewRow(
+            key,
+            result.playbook.id,
+            result.step.id,
+            match.account_id,
+            match.owner,
+            "[]",
+            f"(not drafted: {made.reason})",
+            "",
+            result.step.email.template,
+            _why_json(match.values),
+            priority=result.step.priority,
+            reason=made.reason,
+        )
         self.shown_skipped[key] = _queued("skipped", result, match, made.reason)
         self.task(key, result, match, made.task_title, self.today, "email", match.owner)
 
@@ -531,7 +510,7 @@ def _list_json(items: tuple[str, ...]) -> str:
 def _store(conn: sqlite3.Connection, batch: _Batch, exited: list[tuple[str, str, str]]) -> QueueReport:
     """Add the batch's skipped rows and apply the touch budget (caller's write, after the last
     piece is stored): the run's report."""
-    skipped_ids = outbox.add(conn, batch.skipped, "skipped")
+    skipped_ids = outbox.add(conn, batch.skipped, "skipped", batch.now)
     deferred = budget.rebalance(conn, batch.touch_budget, batch.today, batch.now)
     report = QueueReport(not_drafted=batch.not_drafted, exited=exited, deferred=deferred)
     report.added = [q for q in batch.added if not (q.kind == "draft" and q.id in report.deferred)]
@@ -556,7 +535,10 @@ class Existing:
         drafts: set[str] = set()
         tasks_made: set[str] = set()
         for r in results:
+            made = r.drafted | r.tasked
             for m in r.matches:
+                if m.account_id not in made:  # the usual case, the first run of a day: no key made
+                    continue
                 key = m.dedupe_key(r.playbook, r.step)
                 if m.account_id in r.drafted:
                     drafts.add(key)

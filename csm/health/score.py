@@ -22,8 +22,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from csm.data.backend import dialect_of
-from csm.data.store import get_meta, set_meta, transaction
+from csm.data.store import set_meta, transaction
 from csm.errors import NotFound
+from csm.health.current import SEEN_IMPORT, last_import
 from csm.language.dialect import SqlDialect
 from csm.language.fields import FieldSet
 
@@ -32,8 +33,6 @@ DROP_POINTS = -10  # health_change_30d at or below this is a drop worth a look
 BANDS = ("red", "yellow", "green")
 if TYPE_CHECKING:  # the model's parser (YAML, conditions) loads only where a model is read
     from csm.health.model import HealthModel, Measure
-
-SEEN_IMPORT = "health_snapshot_import"  # meta: the last import (timeline id) the latest snapshot saw
 
 
 def _num(value: float) -> str:
@@ -216,7 +215,7 @@ def snapshot(
     Taken again the same day with the same model (an import since, `csm health` again), only
     the accounts whose profile or measure values changed are scored and written again: the
     others' stored rows are what scoring them would write. The last import it saw is
-    recorded for :func:`is_current`.
+    recorded for :func:`csm.health.current.is_current`.
     """
     from csm.health.model import scoring_key
 
@@ -228,7 +227,7 @@ def snapshot(
         for day in days:
             day_params = {**base_params, **params, "today": day.isoformat()}
             scored += _snapshot_day(conn, model, fields.dialect, values, day_params, key)
-        set_meta(conn, SEEN_IMPORT, str(_last_import(conn)))
+        set_meta(conn, SEEN_IMPORT, str(last_import(conn)))
     return scored
 
 
@@ -301,25 +300,6 @@ def _store_day(conn: sqlite3.Connection, day: str, key: str, band: str) -> int:
         (day, key),
     )
     return stored
-
-
-def is_current(conn: sqlite3.Connection, day: dt.date) -> bool:
-    """Is there a snapshot for ``day`` taken after the last import?"""
-    if (
-        conn.execute("SELECT 1 FROM health_history WHERE date = ? LIMIT 1", (day.isoformat(),)).fetchone()
-        is None
-    ):
-        return False
-    return _last_import(conn) <= int(get_meta(conn, SEEN_IMPORT) or -1)
-
-
-def _last_import(conn: sqlite3.Connection) -> int:
-    """The newest import's timeline id: an order no clock can upset (0: none yet).
-
-    An import is the book's own row, of no account: the index on account_id finds it.
-    """
-    row = conn.execute("SELECT max(id) FROM timeline WHERE account_id IS NULL AND kind = 'import'").fetchone()
-    return row[0] or 0
 
 
 def has_history(conn: sqlite3.Connection, day: dt.date) -> bool:

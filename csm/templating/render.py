@@ -151,17 +151,22 @@ class Templates:
 
     def _render(self, name: str, compiled: _Compiled, context: dict[str, Any]) -> RenderedEmail:
         assert compiled.subject is not None and compiled.body is not None
-        subject = self._header(name, compiled.subject, "subject", context)
+        # The names every part sees, the globals under the context, merged once for all of them
+        # (as Jinja merges them for each render it is not told they are shared).
+        names = {**compiled.body.globals, **context}
+        subject = self._header(name, compiled.subject, "subject", context, names)
         if not subject:
             line = compiled.subject.line
             raise TemplateError([self._problem(name, line, "the subject renders empty")])
-        body = self._run(compiled.body, context).strip("\n")
+        body = self._run(compiled.body, context, names).strip("\n")
         if not body.strip():
             raise TemplateError([self._problem(name, 1, "the body renders empty")])
-        cc = tuple(address for part in compiled.cc if (address := self._header(name, part, "cc", context)))
+        cc = tuple(
+            address for part in compiled.cc if (address := self._header(name, part, "cc", context, names))
+        )
         reply_to = None
         if compiled.reply_to is not None:
-            reply_to = self._header(name, compiled.reply_to, "reply_to", context) or None
+            reply_to = self._header(name, compiled.reply_to, "reply_to", context, names) or None
         return RenderedEmail(subject, body + "\n", cc, reply_to)
 
     def check(self, name: str, context: dict[str, Any]) -> list[Problem]:
@@ -285,13 +290,14 @@ class Templates:
         # copying a ChainMap runs in Python (a third of a short template's render time).
         return self._env.template_class.from_code(self._env, code, dict(self._env.make_globals(None)))
 
-    def _run(self, template: jinja2.Template, context: dict[str, Any]) -> str:
-        """The rendered text, streamed so that it stops at the output cap."""
+    def _run(self, template: jinja2.Template, context: dict[str, Any], names: dict[str, Any]) -> str:
+        """The rendered text, streamed so that it stops at the output cap (``names``: the context
+        over the globals, which the render reads and never changes: its own names are its own)."""
         parts: list[str] = []
         size = 0
         try:
             try:
-                stream = template.root_render_func(template.new_context(context))
+                stream = template.root_render_func(template.new_context(names, shared=True))
                 for part in stream:
                     size += len(part)
                     if size > MAX_OUTPUT:  # raised inside the template, so its line is known
@@ -357,9 +363,11 @@ class Templates:
             tb = tb.tb_next
         return found
 
-    def _header(self, name: str, part: _Header, what: str, context: dict[str, Any]) -> str:
+    def _header(
+        self, name: str, part: _Header, what: str, context: dict[str, Any], names: dict[str, Any]
+    ) -> str:
         """A rendered subject, cc or reply_to: one line, and an address where one is due."""
-        value = self._run(part.template, context).strip()
+        value = self._run(part.template, context, names).strip()
         if _HEADER_UNSAFE.search(value):
             message = (
                 f"the {what} renders with a line break or control character"
