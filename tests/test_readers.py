@@ -222,7 +222,7 @@ def _chunks_read(path: Path, through_csv: bool, chunk_rows: int) -> list[Any]:
         try:
             table = readers.read_input(path, "t.csv", None)
             assert isinstance(table, readers.Table)
-            for numbers, columns, _text in table.chunks():
+            for numbers, columns, *_text in table.chunks():
                 seen.append((list(numbers), [list(column) for column in columns]))
         except DataImportError as exc:
             seen.append(str(exc))
@@ -266,6 +266,6 @@ def test_plain_lines_come_out_as_columns(tmp_path: Path, monkeypatch: pytest.Mon
     assert isinstance(table, Table)
     chunks = table.chunks()
     text = "A1, Acme \r\nA2,Bé\r\n"
-    assert next(chunks) == (range(2, 4), [["A1", "A2"], [" Acme ", "Bé"]], text)  # one chunk of plain lines
+    assert next(chunks) == (range(2, 4), [["A1", "A2"], [" Acme ", "Bé"]], text, ())  # plain lines, one chunk
     with pytest.raises(DataImportError, match="row 5 has 3 values; the header has 2"):
         next(chunks)  # the blank line and the long row went through csv
