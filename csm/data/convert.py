@@ -345,7 +345,7 @@ class Remembered:
         return converted
 
 
-_WHOLE_TEXT_RE = re.compile(r"-?[0-9]{1,19}")
+_WHOLE_TEXT_RE = re.compile(r"[0-9]{1,19}|-[0-9]{1,15}")  # a negative one is read through a float
 _DECIMAL_TEXT_RE = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,15})?")  # short: no float underflows
 
 
