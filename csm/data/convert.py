@@ -365,33 +365,30 @@ def reads_as(text: str, value: Any) -> bool:
     return type(value) is float and _DECIMAL_TEXT_RE.fullmatch(text) is not None
 
 
-# The spellings a database reads, as CSV, as what they convert to (:func:`spelling`). ``{x}``:
-# the characters no value may hold (the file's delimiter, the quote); each a value not empty.
+# The spellings a database reads, as CSV, as what they convert to (:func:`spelling`); each one
+# of a value not empty. In them ``{x}``: the characters no value may hold (the file's delimiter,
+# the quote); ``{lower}``: printable lower-case ASCII but those and a space (what ``str.lower``
+# leaves as it is), ``{address}`` the same but "@", ``{label}`` but "@" and "." too. Classes of
+# ASCII, not "all but" ranges: compiling one up to U+10FFFF costs milliseconds.
 _INNER = r"\n\r{x}"  # inside a value: no line break, delimiter or quote
 _EDGE = r"\s{x}"  # at either end: no space (free text is stripped) either
-_LOWER = r"A-Z\x80-\U0010ffff"  # lower-case ASCII: what .lower() leaves as it is
+_LOWER = "".join(c for c in map(chr, range(0x21, 0x7F)) if not c.isupper())
 _YEAR_MONTH_DAY = (
     r"(?!0000)(?:[0-9]{{4}}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
     r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
     r"|(?:[0-9]{{2}}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)"
 )
-_ADDRESS_PART = r"[^\x00-\x20\x7f-\U0010ffff@A-Z{x}"  # printable lower-case ASCII but @: add "]"
-
-
-def _free_text(edge: str, inner: str) -> str:
-    return f"[^{edge}](?:[^{inner}]*[^{edge}])?"
-
 
 # Each converter's spelling, and whether an empty text (None: NULL to the database) is one.
 _SPELLINGS: dict[Converter, tuple[str, bool]] = {
-    _text: (_free_text(_EDGE, _INNER), True),
-    text_list: (_free_text(_EDGE + ";", _INNER + ";"), True),  # one item
-    _status: (_free_text(_EDGE + _LOWER, _INNER + _LOWER), False),  # empty: "active"
+    _text: (f"[^{_EDGE}](?:[^{_INNER}]*[^{_EDGE}])?", True),
+    text_list: (f"[^{_EDGE};](?:[^{_INNER};]*[^{_EDGE};])?", True),  # one item
+    _status: ("[{lower}](?:[ {lower}]*[{lower}])?", False),  # empty: "active"
     _number: (r"-?[0-9]{{1,15}}(?:\.[0-9]{{1,15}})?", True),  # short: no float underflows
     _integer: (r"[0-9]{{1,18}}|-[0-9]{{1,15}}", True),  # in 64 bits; a negative one read exactly
     _date: (_YEAR_MONTH_DAY, True),
     _date_or_datetime: (_YEAR_MONTH_DAY + r"(?:T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])?", True),
-    _email: (f"{_ADDRESS_PART}]+@{_ADDRESS_PART}.]+(?:\\.{_ADDRESS_PART}.]+)+", True),
+    _email: (r"[{address}]+@[{label}]+(?:\.[{label}]+)+", True),
     _boolean: (r"[01]", False),  # empty: false
     _metric: (r"[A-Za-z_][A-Za-z0-9_]*", True),
 }
@@ -409,7 +406,14 @@ def spelling(convert: Converter, delimiter: str) -> str | None:
     if found is None:
         return None
     pattern, empty = found
-    pattern = pattern.format(x=re.escape(delimiter) + '"')
+    excluded = delimiter + '"'
+    lower = "".join(re.escape(c) for c in _LOWER if c not in excluded)
+    pattern = pattern.format(
+        x=re.escape(excluded),
+        lower=lower,
+        address=lower.replace("@", ""),
+        label=lower.replace("@", "").replace(re.escape("."), ""),
+    )
     return f"(?:{pattern})" if needed or not empty else f"(?:{pattern})?"
 
 
