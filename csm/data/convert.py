@@ -373,9 +373,9 @@ def reads_as(text: str, value: Any) -> bool:
 _INNER = r"\n\r{x}"  # inside a value: no line break, delimiter or quote
 _EDGE = r"\s{x}"  # at either end: no space (free text is stripped) either
 _LOWER = "".join(c for c in map(chr, range(0x21, 0x7F)) if not c.isupper())
-_YEAR_MONTH_DAY = (
-    r"(?!0000)(?:[0-9]{{4}}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
-    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+_YEAR_MONTH_DAY = (  # the common days first: the 29th to the 31st of the months that have them
+    r"(?!0000)(?:[0-9]{{4}}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    r"|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
     r"|(?:[0-9]{{2}}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)"
 )
 
