@@ -508,6 +508,7 @@ _LATER_BAD = [
     ),
     ("", 1, "row 4, column 'name': a value is required"),
     ("A1", 0, "row 4: id 'A1' is also in row 2; each may appear once"),
+    ("x" * 140_000, 3, "line 4: a value is longer than 131,072 characters"),
 ]
 
 

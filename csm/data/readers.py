@@ -85,7 +85,7 @@ class Table:
             lines = list(islice(self.stream, CHUNK_ROWS))
             numbers = range(number + 1, number + 1 + len(lines))
             text = "".join(lines)
-            if lines and layout is not None and layout.fullmatch(text):
+            if layout is not None and lines and _readable(lines) and layout.fullmatch(text):
                 yield Chunk(numbers, [], text, lines)
             else:
                 chunk = _plain_chunk(lines, text, width, delimiter, unnamed)
@@ -344,7 +344,7 @@ def _plain_chunk(
     if not lines:
         return None
     text = given
-    if '"' in text or max(map(len, lines)) > csv.field_size_limit():
+    if '"' in text or not _readable(lines):
         return None
     if "\r" in text:
         if text.count("\r") != text.count("\r\n"):
@@ -356,6 +356,11 @@ def _plain_chunk(
     if any(any(map(str.strip, columns[i])) for i in unnamed):
         return None
     return columns, given
+
+
+def _readable(lines: list[str]) -> bool:
+    """No line so long that a value in it could be past csv's field limit (which csv refuses)."""
+    return max(map(len, lines)) <= csv.field_size_limit()
 
 
 def split_columns(text: str, width: int, delimiter: str) -> list[Sequence[str]]:
