@@ -6,7 +6,9 @@ converts the raw values a column at a time with one precompiled converter per
 column (:mod:`csm.data.convert`; which column a field fills is
 :mod:`csm.data.kinds`), so a CSV column's repeated values are checked once
 each in the whole file (:class:`csm.data.convert.Remembered`), then upserts them with ``executemany`` of
-``INSERT ... ON CONFLICT DO UPDATE ... WHERE <the row differs>``. A CSV goes
+``INSERT ... ON CONFLICT DO UPDATE ... WHERE <the row differs>`` (on PostgreSQL, by COPY: a
+chunk whose text matches each column's spelling, whole, goes as that text with no value
+converted, :func:`csm.data.convert.spelling`). A CSV goes
 through 5,000 rows at a time, so memory stays flat; records (and a CSV that
 adds columns, whose type needs every value) are gathered whole first. It is
 all one transaction: the first bad row stops the import, and the database is
