@@ -318,7 +318,7 @@ class _Gathered:
         if None in spellings:
             return None
         line = re.escape(delimiter).join(map(str, spellings))
-        return re.compile(f"{line}(\\r?\\n|\\Z)(?:{line}(?:\\1|\\Z))*+")  # every line ended alike
+        return re.compile(f"(?:{line}(?:\\r?\\n|\\Z))*+")
 
     def _claim(self, claimed: _Claimed, lines: Sequence[str]) -> None:
         """Claim the keys of a chunk checked by its text (``lines``): each key is the text of its

@@ -18,7 +18,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain, islice, repeat
+from itertools import accumulate, chain, islice, pairwise, repeat
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -85,7 +85,7 @@ class Table:
             lines = list(islice(self.stream, CHUNK_ROWS))
             numbers = range(number + 1, number + 1 + len(lines))
             text = "".join(lines)
-            if layout is not None and lines and _readable(lines) and layout.fullmatch(text):
+            if layout is not None and lines and _readable(lines) and _matches(layout, text, lines):
                 yield Chunk(numbers, [], text, lines)
             else:
                 chunk = _plain_chunk(lines, text, width, delimiter, unnamed)
@@ -356,6 +356,23 @@ def _plain_chunk(
     if any(any(map(str.strip, columns[i])) for i in unnamed):
         return None
     return columns, given
+
+
+_PIECE_LINES = 500  # a match holds the GIL: a COPY thread waits no longer than one piece's
+
+
+def _matches(layout: re.Pattern[str], text: str, lines: list[str]) -> bool:
+    """Whether ``text`` (``lines`` joined) matches ``layout`` whole, every line ended alike (each
+    a carriage return and a line feed, or a line feed: the layout lets a line feed alone, or
+    with one carriage return before it, end a line), a few hundred lines at a time."""
+    returns = text.count("\r")
+    if returns and returns != text.count("\n"):
+        return False
+    ends = list(accumulate(map(len, lines)))
+    starts = [0, *ends[_PIECE_LINES - 1 :: _PIECE_LINES]]
+    if starts[-1] != len(text):
+        starts.append(len(text))
+    return all(layout.fullmatch(text, start, end) for start, end in pairwise(starts))
 
 
 def _readable(lines: list[str]) -> bool:
