@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from importing import ACCOUNTS_CSV, dump, load, refusal_test, rows
 
 from csm.data import store
 from csm.data.backend import dialect_of
-from csm.data.convert import CONVERTERS, BadValue, Remembered, convert_texts, required
+from csm.data.convert import CONVERTERS, BadValue, Remembered, convert_texts, reads_as, required, spelling
 from csm.errors import DataImportError
 
 
@@ -356,3 +357,87 @@ def test_a_column_remembered_across_chunks_converts_as_its_values_one_by_one(
             assert [type(v) for v in got] == [type(v) for v in expected or []]
         if expected is None:
             return  # an import stops at its first bad value
+
+
+# Spellings: what a chunk checked by its text alone (csm.data.convert.spelling) lets through.
+_SPELT = [
+    "text",
+    "text_list",
+    "status",
+    "number",
+    "integer",
+    "date",
+    "date_or_datetime",
+    "email",
+    "boolean",
+    "metric",
+]
+_OWN = {  # each kind's own spelling of values it takes: what spelling must let through
+    "text": st.from_regex(r"[a-zA-Zé0-9\\](?:[a-z \t\u2028é]{0,4}[a-z])?", fullmatch=True),
+    "text_list": st.from_regex(r"[a-z]+(?: [a-z]+)?", fullmatch=True),
+    "status": st.sampled_from(["active", "churned", "at risk", "on-hold"]),
+    "number": st.one_of(
+        st.integers(-(10**15) + 1, 10**15 - 1).map(str),
+        st.tuples(st.integers(-(10**15) + 1, 10**15 - 1), st.integers(0, 10**15 - 1)).map(
+            "{0[0]}.{0[1]}".format
+        ),
+    ),
+    "integer": st.one_of(st.integers(0, 10**18 - 1), st.integers(-(10**15) + 1, 0)).map(str),
+    "date": st.dates().map(dt.date.isoformat),
+    "date_or_datetime": st.one_of(
+        st.dates().map(dt.date.isoformat), st.datetimes().map(lambda d: d.isoformat(timespec="seconds"))
+    ),
+    "email": st.from_regex(r"[a-z0-9._+-]{1,8}@[a-z0-9-]{1,8}(?:\.[a-z]{2,4}){1,2}", fullmatch=True),
+    "boolean": st.sampled_from(["0", "1"]),
+    "metric": st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True),
+}
+_ODD = st.text(alphabet=st.sampled_from(list('09-.:T @aZé \t,;"\r\n\x1c\u2028+e_')), max_size=22)
+
+
+@settings(max_examples=4000, deadline=None)
+@given(
+    name=st.sampled_from(_SPELT),
+    needed=st.booleans(),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+    value=st.one_of(_ODD, *_OWN.values()),
+)
+def test_a_value_its_spelling_matches_converts_to_what_a_database_reads_of_its_text(
+    name: str, needed: bool, delimiter: str, value: str
+) -> None:
+    """Matched: converts with no error (a required column's value is not empty), to what a database
+    reading the text as CSV gets; and holds no delimiter, quote or line break to split it."""
+    convert = required(CONVERTERS[name]) if needed else CONVERTERS[name]
+    pattern = spelling(convert, delimiter)
+    assert pattern is not None
+    if re.fullmatch(pattern, value):
+        converted = convert(value)
+        assert reads_as(value, converted)
+        assert not {delimiter, '"', "\n", "\r"} & set(value)
+        assert value or not needed
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    data=st.data(), name=st.sampled_from(_SPELT), needed=st.booleans(), delimiter=st.sampled_from([",", "\t"])
+)
+def test_each_kinds_own_spelling_is_matched(
+    data: st.DataObject, name: str, needed: bool, delimiter: str
+) -> None:
+    """The spellings a file holds (ISO dates, plain numbers, lower-case addresses): checked by the
+    text alone, not converted one by one."""
+    value = data.draw(_OWN[name].filter(lambda v: delimiter not in v))  # a value of the file's own
+    convert = required(CONVERTERS[name]) if needed else CONVERTERS[name]
+    assert re.fullmatch(str(spelling(convert, delimiter)), value)
+    assert reads_as(value, convert(value))
+
+
+def test_no_spelling_where_a_value_is_not_its_own_text() -> None:
+    """An account reference (it must exist), attributes and new columns: checked one by one."""
+    from csm.data.convert import account_ref, attribute, scalar
+
+    assert [spelling(c, ",") for c in (account_ref(set()), attribute, scalar, CONVERTERS["role"])] == [
+        None
+    ] * 4
+    assert re.fullmatch(str(spelling(CONVERTERS["text"], ",")), "")  # empty: NULL
+    assert not re.fullmatch(str(spelling(required(CONVERTERS["text"]), ",")), "")
+    assert not re.fullmatch(str(spelling(CONVERTERS["status"], ",")), "")  # empty: "active"

@@ -377,7 +377,7 @@ _EDGES = [
     ("owner", "x@bücher.de", True),
     ("owner", "", True),
     ("plan", "a\\b", True),
-    ("plan", "", False),
+    ("plan", "", True),  # NULL either way
     ("arr", "1e3", False),
     ("arr", " 900", False),
     ("arr", "+1", False),
@@ -393,6 +393,7 @@ _EDGES = [
     ("seats_licensed", " 5 ", False),
     ("seats_licensed", "-0", True),
     ("seats_licensed", "9223372036854775807", True),
+    ("seats_licensed", "-12345678901234567", False),  # read through a float: not exactly
     ("seats_licensed", "", True),
     ("start_date", " 2026-01-02", False),
     ("start_date", "2024-02-29", True),
@@ -429,6 +430,7 @@ def test_a_chunk_stored_from_its_csv_text_is_stored_as_converted(
     verbatim = [f"A{n:02}" for n, (_column, _value, verbatim) in enumerate(_EDGES) if verbatim]
     assert as_text == (verbatim if backend == "postgresql" else [])
     monkeypatch.setattr(importer, "read_verbatim", lambda *_args: False)  # every chunk as converted
+    monkeypatch.setattr(importer, "spelling", lambda *_args: None)
     other = request.getfixturevalue("pg_database")() if backend == "postgresql" else tmp_path / "other.db"
     with closing(store.connect(other, create=True)) as converted:
         load(converted, tmp_path, "accounts", "a.csv", text)
@@ -483,3 +485,112 @@ def test_the_gil_is_handed_over_promptly_only_while_batches_are_in_flight(
     with pytest.raises(Exception, match="small_arr"):
         load(conn, tmp_path, "accounts", "b.csv", "id,name,arr\nA4,d,1\nA5,e,500\nA6,f,2\n")
     assert sys.getswitchinterval() == before
+
+
+# A bad value of each kind in a later chunk, after chunks checked by their text alone (on
+# PostgreSQL, each column's spelling): the same message, row and refusal as on SQLite.
+_CANONICAL = "A{n},Acme {n},dana@example.com,team,900.5,5,-3,2026-01-02,2026-11-20T10:00:00,active"
+_LATER_BAD = [
+    ("2026-02-29", 7, "row 4, column 'start_date': '2026-02-29' is not a date (expected YYYY-MM-DD)"),
+    (
+        "x",
+        8,
+        "row 4, column 'last_login_at': 'x' is not a date or date-time (expected YYYY-MM-DD or "
+        "YYYY-MM-DDTHH:MM:SS)",
+    ),
+    ("12,5", 4, "row 4 has 11 values; the header has 10"),
+    ("abc", 4, "row 4, column 'arr': 'abc' is not a number"),
+    ("1.5", 6, "row 4, column 'nps': '1.5' is not a whole number"),
+    (
+        "dana at example.com",
+        2,
+        "row 4, column 'owner': 'dana at example.com' is not an email address (like name@example.com)",
+    ),
+    ("", 1, "row 4, column 'name': a value is required"),
+    ("A1", 0, "row 4: id 'A1' is also in row 2; each may appear once"),
+    ("x" * 140_000, 3, "line 4: a value is longer than 131,072 characters"),
+]
+
+
+@pytest.fixture
+def by_text(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The first row of each chunk checked by its text alone, as the import reads them."""
+    from csm.data import readers
+
+    seen: list[int] = []
+    chunks = readers.Table.chunks
+
+    def spied(self: readers.Table, layout: Any = None) -> Any:
+        for chunk in chunks(self, layout):
+            if chunk.lines:
+                seen.append(chunk.numbers[0])
+            yield chunk
+
+    monkeypatch.setattr(readers.Table, "chunks", spied)
+    return seen
+
+
+@pytest.mark.parametrize(("value", "column", "message"), _LATER_BAD)
+def test_a_bad_value_after_chunks_checked_by_their_text_is_reported_as_before(
+    conn: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+    by_text: list[int],
+    value: str,
+    column: int,
+    message: str,
+) -> None:
+    from csm.data import readers
+
+    header = "id,name,owner,plan,arr,seats_used,nps,start_date,last_login_at,status"
+    lines = [_CANONICAL.format(n=n).split(",") for n in range(1, 6)]
+    lines[2][column] = value
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 1)
+    with pytest.raises(DataImportError) as exc:
+        load(conn, tmp_path, "accounts", "a.csv", "\n".join([header, *map(",".join, lines)]) + "\n")
+    assert exc.value.message == f"{tmp_path}/a.csv: {message}"
+    assert rows(conn, "SELECT count(*) FROM accounts") == [(0,)]
+    checked = [2, 3, 4] if value == "A1" else [2, 3]  # the rows before it (and a repeated key's own)
+    assert by_text == (checked if backend == "postgresql" else [])
+
+
+def test_chunks_checked_by_their_text_store_what_converting_them_stores(
+    conn: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+    request: pytest.FixtureRequest,
+    by_text: list[int],
+) -> None:
+    """Two chunks of rows in their own spelling (a CRLF file, the id last, values at the edges of
+    each spelling), stored by their text, then again as converted values: the same rows."""
+    from csm.data import importer, readers
+
+    header = "name,owner,plan,arr,seats_used,nps,start_date,last_login_at,status,id"
+    values = [
+        ["Ac  me", "", "", "0.000000000000001", "007", "-0", "2000-02-29", "2026-11-20T23:59:59", "at risk"],
+        [
+            "Bücher\tCafé",
+            "a.b+c@x-y.example",
+            "t\\n",
+            "-123456789012345",
+            "999999999999999999",
+            "",
+            "",
+            "",
+            "x",
+        ],
+        ["a\\b", "z@q.io", "é", "", "", "-999999999999999", "0001-01-01", "9999-12-31", "churned"],
+    ]
+    text = "\r\n".join([header, *(",".join([*v, f"A{n}"]) for n, v in enumerate(values * 2))]) + "\r\n"
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 3)
+    load(conn, tmp_path, "accounts", "a.csv", text)
+    stored = rows(conn, "SELECT * FROM accounts ORDER BY id")
+    assert by_text == ([2, 5] if backend == "postgresql" else [])
+    monkeypatch.setattr(importer, "spelling", lambda *_args: None)  # every chunk converted
+    other = request.getfixturevalue("pg_database")() if backend == "postgresql" else tmp_path / "other.db"
+    with closing(store.connect(other, create=True)) as converted:
+        load(converted, tmp_path, "accounts", "a.csv", text)
+        assert repr(rows(converted, "SELECT * FROM accounts ORDER BY id")) == repr(stored)
+    assert len(stored) == 6 and stored[0][1] == "Ac  me" and stored[1][6] == 999999999999999999

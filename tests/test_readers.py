@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from importing import NOW, load, refusal_test, rows, write
 
-from csm.data import store
+from csm.data import readers, store
 from csm.data.importer import import_file
 from csm.data.readers import Table, read_input, read_records
 from csm.errors import DataImportError
@@ -222,7 +223,7 @@ def _chunks_read(path: Path, through_csv: bool, chunk_rows: int) -> list[Any]:
         try:
             table = readers.read_input(path, "t.csv", None)
             assert isinstance(table, readers.Table)
-            for numbers, columns, _text in table.chunks():
+            for numbers, columns, *_text in table.chunks():
                 seen.append((list(numbers), [list(column) for column in columns]))
         except DataImportError as exc:
             seen.append(str(exc))
@@ -266,6 +267,34 @@ def test_plain_lines_come_out_as_columns(tmp_path: Path, monkeypatch: pytest.Mon
     assert isinstance(table, Table)
     chunks = table.chunks()
     text = "A1, Acme \r\nA2,Bé\r\n"
-    assert next(chunks) == (range(2, 4), [["A1", "A2"], [" Acme ", "Bé"]], text)  # one chunk of plain lines
+    assert next(chunks) == (range(2, 4), [["A1", "A2"], [" Acme ", "Bé"]], text, ())  # plain lines, one chunk
     with pytest.raises(DataImportError, match="row 5 has 3 values; the header has 2"):
         next(chunks)  # the blank line and the long row went through csv
+
+
+@pytest.mark.parametrize(
+    ("change", "matched"),
+    [
+        (None, True),
+        ("crlf", True),  # every line ended alike
+        ("bad value", False),
+        ("one crlf", False),  # a line ended unlike the others
+        ("lone cr", False),
+        ("no last line end", True),
+    ],
+)
+def test_a_chunk_matches_a_layout_whole_every_line_ended_alike(change: str | None, matched: bool) -> None:
+    """Matched a few hundred lines at a time (the GIL let go between): any line of any piece counts."""
+    layout = re.compile(r"(?:[a-z]+,[0-9]+(?:\r?\n|\Z))*+")
+    lines = [f"a,{n}\n" for n in range(1_203)]
+    if change == "crlf":
+        lines = [line.replace("\n", "\r\n") for line in lines]
+    elif change == "bad value":
+        lines[1_101] = "a,x\n"  # in the third piece
+    elif change == "one crlf":
+        lines[700] = "a,700\r\n"
+    elif change == "lone cr":
+        lines[1_000] = "a,1000\r"
+    elif change == "no last line end":
+        lines[-1] = "a,1202"
+    assert readers._matches(layout, "".join(lines), lines) is matched

@@ -345,7 +345,7 @@ class Remembered:
         return converted
 
 
-_WHOLE_TEXT_RE = re.compile(r"-?[0-9]{1,19}")
+_WHOLE_TEXT_RE = re.compile(r"[0-9]{1,19}|-[0-9]{1,15}")  # a negative one is read through a float
 _DECIMAL_TEXT_RE = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,15})?")  # short: no float underflows
 
 
@@ -363,6 +363,58 @@ def reads_as(text: str, value: Any) -> bool:
     if type(value) is int:
         return _WHOLE_TEXT_RE.fullmatch(text) is not None
     return type(value) is float and _DECIMAL_TEXT_RE.fullmatch(text) is not None
+
+
+# The spellings a database reads, as CSV, as what they convert to (:func:`spelling`); each one
+# of a value not empty. In them ``{x}``: the characters no value may hold (the file's delimiter,
+# the quote); ``{lower}``: printable lower-case ASCII but those and a space (what ``str.lower``
+# leaves as it is), ``{address}`` the same but "@", ``{label}`` but "@" and "." too. Classes of
+# ASCII, not "all but" ranges: compiling one up to U+10FFFF costs milliseconds.
+_INNER = r"\n\r{x}"  # inside a value: no line break, delimiter or quote
+_EDGE = r"\s{x}"  # at either end: no space (free text is stripped) either
+_LOWER = "".join(c for c in map(chr, range(0x21, 0x7F)) if not c.isupper())
+_YEAR_MONTH_DAY = (  # the common days first: the 29th to the 31st of the months that have them
+    r"(?!0000)(?:[0-9]{{4}}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    r"|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+    r"|(?:[0-9]{{2}}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)"
+)
+
+# Each converter's spelling, and whether an empty text (None: NULL to the database) is one.
+_SPELLINGS: dict[Converter, tuple[str, bool]] = {
+    _text: (f"[^{_EDGE}](?:[^{_INNER}]*[^{_EDGE}])?", True),
+    text_list: (f"[^{_EDGE};](?:[^{_INNER};]*[^{_EDGE};])?", True),  # one item
+    _status: ("[{lower}](?:[ {lower}]*[{lower}])?", False),  # empty: "active"
+    _number: (r"-?[0-9]{{1,15}}(?:\.[0-9]{{1,15}})?", True),  # short: no float underflows
+    _integer: (r"[0-9]{{1,18}}|-[0-9]{{1,15}}", True),  # in 64 bits; a negative one read exactly
+    _date: (_YEAR_MONTH_DAY, True),
+    _date_or_datetime: (_YEAR_MONTH_DAY + r"(?:T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])?", True),
+    _email: (r"[{address}]+@[{label}]+(?:\.[{label}]+)+", True),
+    _boolean: (r"[01]", False),  # empty: false
+    _metric: (r"[A-Za-z_][A-Za-z0-9_]*", True),
+}
+
+
+def spelling(convert: Converter, delimiter: str) -> str | None:
+    """A regular expression for a column's values read as CSV text (split at ``delimiter``, no
+    quote): a value it matches whole converts, with no error, to what a database reading the
+    text gets (:func:`reads_as`); None when there is no such expression for ``convert``.
+
+    A value it does not match may still convert: checking it is then :func:`convert_texts`' work.
+    """
+    needed = isinstance(convert, _Required)
+    found = _SPELLINGS.get(convert.convert if isinstance(convert, _Required) else convert)
+    if found is None:
+        return None
+    pattern, empty = found
+    excluded = delimiter + '"'
+    lower = "".join(re.escape(c) for c in _LOWER if c not in excluded)
+    pattern = pattern.format(
+        x=re.escape(excluded),
+        lower=lower,
+        address=lower.replace("@", ""),
+        label=lower.replace("@", "").replace(re.escape("."), ""),
+    )
+    return f"(?:{pattern})" if needed or not empty else f"(?:{pattern})?"
 
 
 def read_verbatim(

@@ -6,7 +6,9 @@ converts the raw values a column at a time with one precompiled converter per
 column (:mod:`csm.data.convert`; which column a field fills is
 :mod:`csm.data.kinds`), so a CSV column's repeated values are checked once
 each in the whole file (:class:`csm.data.convert.Remembered`), then upserts them with ``executemany`` of
-``INSERT ... ON CONFLICT DO UPDATE ... WHERE <the row differs>``. A CSV goes
+``INSERT ... ON CONFLICT DO UPDATE ... WHERE <the row differs>`` (on PostgreSQL, by COPY: a
+chunk whose text matches each column's spelling, whole, goes as that text with no value
+converted, :func:`csm.data.convert.spelling`). A CSV goes
 through 5,000 rows at a time, so memory stays flat; records (and a CSV that
 adds columns, whose type needs every value) are gathered whole first. It is
 all one transaction: the first bad row stops the import, and the database is
@@ -17,24 +19,25 @@ from __future__ import annotations
 
 import functools
 import gc
+import re
 import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from csm.data import history, outcomes, rollup, timeline
 from csm.data.backend import SQLITE, Dialect, dialect_of
-from csm.data.convert import BadValue, Remembered, convert_texts, infer_type, read_verbatim
+from csm.data.convert import BadValue, Remembered, convert_texts, infer_type, read_verbatim, spelling
 from csm.data.copytext import copy_text
 from csm.data.freshness import import_ref
 from csm.data.kinds import Columns, spec
 from csm.data.metrics import note, noting
-from csm.data.readers import CHUNK_ROWS, Record, Table, read_input, reporting_reads
+from csm.data.readers import CHUNK_ROWS, Record, Table, read_input, reporting_reads, split_columns
 from csm.data.store import transaction
 from csm.errors import DataImportError
 
@@ -238,7 +241,7 @@ class _Gathered:
         assert self.table is not None
         wheres: list[Any] = []
         self.wheres = wheres
-        for numbers, columns, _text in self.table.chunks():
+        for numbers, columns, *_text in self.table.chunks():
             wheres.extend(numbers)
             for gathered, column in zip(self.by_position, columns, strict=True):
                 gathered.extend(column)
@@ -264,23 +267,30 @@ class _Gathered:
 
     def stream(
         self, on_progress: Callable[[int], None] | None, verbatim: bool = False
-    ) -> Iterator[list[list[Any]]]:
+    ) -> Iterator[list[Sequence[Any]]]:
         """A CSV's converted values a chunk at a time; a key repeated from an earlier chunk raises.
 
         ``verbatim``: say of each chunk whether its CSV text could go to the database as it is
-        (:attr:`as_csv`).
+        (:attr:`as_csv`). A chunk whose text matches :meth:`_layout` whole is checked by that
+        alone: it yields no values (an empty list), only :attr:`as_csv`. No kind that needs the
+        values beside the text (usage's metrics) has a layout: its account_id has no spelling.
         """
         assert self.table is not None
         claimed = _Claimed()
         done = 0
         file_order = self._file_order() if verbatim else None
+        layout = None if file_order is None else self._layout()
         # A malformed row raises from chunks() once the rows before it are through:
         # they were checked already, so its message is the first problem.
-        for numbers, columns, text in self.table.chunks():
+        for numbers, columns, text, lines in self.table.chunks(layout):
             self.wheres, self.by_position = numbers, columns
-            values = self.convert(claimed)
+            values: list[Sequence[Any]] = []
+            if lines:
+                self._claim(claimed, lines)
+            else:
+                values = self.convert(claimed)
             self.as_csv = None
-            if file_order is not None and text is not None and self._read_verbatim(values):
+            if file_order is not None and text is not None and (lines or self._read_verbatim(values)):
                 self.as_csv = CsvText(file_order, self.table.delimiter, text)
             done += len(numbers)
             if on_progress is not None:
@@ -296,6 +306,33 @@ class _Gathered:
         if "" in self.table.header or self.columns.stored != names or len(names) != len(self.table.header):
             return None
         return [name for _position, name in sorted(zip(self.sources, names, strict=True))]
+
+    def _layout(self) -> re.Pattern[str] | None:
+        """What a chunk's text (its lines, as the CSV gives them) must match whole to be stored as
+        it is with no value converted: each column's :func:`~csm.data.convert.spelling`, in the
+        CSV's order; None when a column has none."""
+        assert self.table is not None
+        by_position = sorted(zip(self.sources, self.columns.converters, strict=True))
+        delimiter = self.table.delimiter
+        spellings = [spelling(convert, delimiter) for _position, convert in by_position]
+        if None in spellings:
+            return None
+        line = re.escape(delimiter).join(map(str, spellings))
+        return re.compile(f"(?:{line}(?:\\r?\\n|\\Z))*+")
+
+    def _claim(self, claimed: _Claimed, lines: Sequence[str]) -> None:
+        """Claim the keys of a chunk checked by its text (``lines``): each key is the text of its
+        columns (a key column's spelling is its value's)."""
+        assert self.table is not None
+        delimiter, width = self.table.delimiter, len(self.table.header)
+        positions = self.sources[: len(self.columns.spec.key)]  # the key comes first in column order
+        if max(positions) == width - 1:  # the last column: its value ends at the line's end
+            lines = list(map(methodcaller("rstrip", "\r\n"), lines))
+        fields = map(methodcaller("split", delimiter, max(positions) + 1), lines)
+        if not claimed.add(list(map(itemgetter(*positions), fields)), self.wheres):
+            text = "".join(line.rstrip("\r\n") + "\n" for line in lines)
+            self.by_position = split_columns(text, width, delimiter)
+            raise self.first_problem(claimed.where()) or AssertionError("a repeated key went missing")
 
     def _read_verbatim(self, converted: list[Sequence[Any]]) -> bool:
         """Whether the database, reading this chunk's values as text, gets what they converted to."""
@@ -538,7 +575,7 @@ def _copy_batches(
                 text = copy_text(columns.fold(values), flags)
                 copy = functools.partial(conn.copy_text, table, columns.stored, text)
             in_flight.start(copy)
-            total += len(values[0])
+            total += len(gathered.wheres)  # the batch's rows (a batch checked by its text has no values)
     return total
 
 

@@ -18,7 +18,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain, islice, repeat
+from itertools import accumulate, chain, islice, pairwise, repeat
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -32,11 +32,16 @@ Record = dict[str, Any]
 
 class Chunk(NamedTuple):
     """Rows of a CSV: their numbers, their values a column at a time, and for plain lines
-    (no quote: each value is its text between delimiters) their text."""
+    (no quote: each value is its text between delimiters) their text.
+
+    ``lines``: when the text matched the layout :meth:`Table.chunks` was given, whole, its lines;
+    then its values were not split into columns (``columns`` is empty: :func:`split_columns`).
+    """
 
     numbers: Sequence[int]
     columns: list[Sequence[str]]
     text: str | None = None
+    lines: Sequence[str] = ()
 
 
 _FIRST_CHAR_RE = re.compile(r"\S")
@@ -63,12 +68,13 @@ class Table:
         buffer = getattr(self.stream, "buffer", None)
         return min(self.size, buffer.tell() if buffer is not None else self.stream.tell())
 
-    def chunks(self) -> Iterator[Chunk]:
+    def chunks(self, layout: re.Pattern[str] | None = None) -> Iterator[Chunk]:
         """The rows a chunk at a time; a malformed row raises after those before it.
 
         A chunk of plain lines (no quote, no lone carriage return, each with the header's count of
         delimiters) is split as one text: no row is built. From the first chunk that is not, csv
-        reads the rest, and its rows are turned into columns.
+        reads the rest, and its rows are turned into columns. ``layout``: a chunk whose text it
+        matches whole (plain lines, by the pattern's making) is not split at all (``lines``).
         """
         width = len(self.header)
         unnamed = [i for i, column in enumerate(self.header) if not column]
@@ -77,10 +83,15 @@ class Table:
         lines: list[str] = []
         while width > 1:
             lines = list(islice(self.stream, CHUNK_ROWS))
-            chunk = _plain_chunk(lines, width, delimiter, unnamed)
-            if chunk is None:
-                break
-            yield Chunk(range(number + 1, number + 1 + len(lines)), *chunk)
+            numbers = range(number + 1, number + 1 + len(lines))
+            text = "".join(lines)
+            if layout is not None and lines and _readable(lines) and _matches(layout, text, lines):
+                yield Chunk(numbers, [], text, lines)
+            else:
+                chunk = _plain_chunk(lines, text, width, delimiter, unnamed)
+                if chunk is None:
+                    break
+                yield Chunk(numbers, *chunk)
             number, lines_read = number + len(lines), lines_read + len(lines)
         if width > 1 and not lines:
             return
@@ -132,7 +143,7 @@ class Table:
         return None
 
     def records(self) -> Iterator[tuple[str, Record]]:
-        for numbers, columns, _text in self.chunks():
+        for numbers, columns, *_text in self.chunks():
             for number, *values in zip(numbers, *columns, strict=True):
                 record = dict(zip(self.header, values, strict=True))
                 record.pop("", None)
@@ -321,10 +332,10 @@ def _ndjson_records(records: Records, name: str) -> Iterator[tuple[str, Record]]
 
 
 def _plain_chunk(
-    lines: list[str], width: int, delimiter: str, unnamed: list[int]
+    lines: list[str], given: str, width: int, delimiter: str, unnamed: list[int]
 ) -> tuple[list[Sequence[str]], str] | None:
-    """``lines``'s values a column at a time, split as csv would, and their text, if no line
-    needs csv; else None.
+    """``lines``'s values a column at a time, split as csv would, and their text (``given``: the
+    lines joined), if no line needs csv; else None.
 
     A line needs csv when it holds a quote, a carriage return not before its line feed, a count
     of delimiters other than the header's, a value csv would refuse as too long (a line that long),
@@ -332,8 +343,8 @@ def _plain_chunk(
     """
     if not lines:
         return None
-    given = text = "".join(lines)
-    if '"' in text or max(map(len, lines)) > csv.field_size_limit():
+    text = given
+    if '"' in text or not _readable(lines):
         return None
     if "\r" in text:
         if text.count("\r") != text.count("\r\n"):
@@ -341,11 +352,38 @@ def _plain_chunk(
         text = text.replace("\r\n", "\n")
     if set(map(str.count, lines, repeat(delimiter))) != {width - 1}:
         return None
-    values = text.removesuffix("\n").replace("\n", delimiter).split(delimiter)
-    columns: list[Sequence[str]] = [values[i::width] for i in range(width)]
+    columns = split_columns(text, width, delimiter)
     if any(any(map(str.strip, columns[i])) for i in unnamed):
         return None
     return columns, given
+
+
+_PIECE_LINES = 500  # a match holds the GIL: a COPY thread waits no longer than one piece's
+
+
+def _matches(layout: re.Pattern[str], text: str, lines: list[str]) -> bool:
+    """Whether ``text`` (``lines`` joined) matches ``layout`` whole, every line ended alike (each
+    a carriage return and a line feed, or a line feed: the layout lets a line feed alone, or
+    with one carriage return before it, end a line), a few hundred lines at a time."""
+    returns = text.count("\r")
+    if returns and returns != text.count("\n"):
+        return False
+    ends = list(accumulate(map(len, lines)))
+    starts = [0, *ends[_PIECE_LINES - 1 :: _PIECE_LINES]]
+    if starts[-1] != len(text):
+        starts.append(len(text))
+    return all(layout.fullmatch(text, start, end) for start, end in pairwise(starts))
+
+
+def _readable(lines: list[str]) -> bool:
+    """No line so long that a value in it could be past csv's field limit (which csv refuses)."""
+    return max(map(len, lines)) <= csv.field_size_limit()
+
+
+def split_columns(text: str, width: int, delimiter: str) -> list[Sequence[str]]:
+    """Plain lines' values (each line ``width`` values between delimiters), a column at a time."""
+    values = text.removesuffix("\n").replace("\n", delimiter).split(delimiter)
+    return [values[i::width] for i in range(width)]
 
 
 def _csv_table(text: str, name: str, start: int, lines: IO[str], size: int) -> Table:
