@@ -9,8 +9,9 @@ from pathlib import Path
 from conftest import open_workspace
 
 from csm.data.store import transaction
-from csm.engine.audience import conjuncts
 from csm.engine.matching import StepResult, evaluate, held_out, step_rows
+from csm.language.compiler import compile_condition
+from csm.language.fields import standard_fields
 from csm.runtime import Runtime
 
 TODAY = dt.date(2026, 11, 23)
@@ -131,8 +132,20 @@ def test_steps_read_together_find_what_each_steps_own_query_finds(workspace: Pat
         assert [r.match_count + r.held_out_count for r in settled] == [len(found[r.step.id]) for r in results]
 
 
-def test_a_condition_is_split_at_its_top_level_and_only() -> None:
-    assert conjuncts("(((a.x) = 1) AND ((b.y) AND (c.z)))") == ["((a.x) = 1)", "(b.y)", "(c.z)"]
-    assert conjuncts("((a.x BETWEEN 1 AND 2))") == ["((a.x BETWEEN 1 AND 2))"]
-    assert conjuncts("((a.x) OR (b.y) AND (c.z))") == ["((a.x) OR (b.y) AND (c.z))"]
-    assert conjuncts("(('(') AND (') AND ('))") == ["('(')", "(') AND (')"]
+def test_a_condition_hands_over_its_top_level_terms_nested_ands_flattened_plain_ones_first() -> None:
+    fields = standard_fields()
+    nested = compile_condition(
+        "days_since_touch > 30 and (nps < 7 and (plan = 'pro' and seats_used between 1 and 5))", fields
+    )
+    assert nested.terms[:3] == (
+        '((a."nps") < :c1)',
+        '((a."plan") = :c2)',
+        '((a."seats_used") BETWEEN :c3 AND :c4)',  # BETWEEN's AND is no term of its own
+    )
+    assert len(nested.terms) == 4 and "SELECT" in nested.terms[3]  # the subquery last
+    for whole in (
+        "nps < 7 and plan = 'pro' or seats_used > 10",
+        "any(contact where role = 'a' and title = 'b')",
+    ):
+        compiled = compile_condition(whole, fields)
+        assert compiled.terms == (compiled.sql,)  # no AND at the top: the condition is its one term

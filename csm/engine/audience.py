@@ -65,15 +65,15 @@ def audience_terms(
 
 
 def condition_terms(step: Step, fields: FieldSet) -> tuple[list[str], dict[str, Any]]:
-    """The WHERE terms (over accounts ``a``) of what a step asks of an account itself: its `when`,
-    held on each of its `for:` days, and not its `until`. Their parameters are the step's own."""
-    where = [f"({step.when.sql})"]
+    """The WHERE terms (over accounts ``a``) of what a step asks of an account itself: its `when`'s
+    terms, held on each of its `for:` days, and not its `until`. Their parameters are the step's own."""
+    where = list(step.when.terms)
     params = dict(step.when.params)
     if step.until is not None:  # an account that meets the exit does not enter
         where.append(f"NOT coalesce(({step.until.sql}), FALSE)")
         params.update(step.until.params)
     # `for: Nd`: the condition also held on each of the N-1 days before today.
-    where.extend(f"({shifted(step.when.sql, k, fields)})" for k in range(1, step.for_days))
+    where.extend(shifted(term, k, fields) for k in range(1, step.for_days) for term in step.when.terms)
     return where, params
 
 
@@ -108,16 +108,15 @@ def _flags_query(
     playbook: Playbook, steps: Sequence[Step], fields: FieldSet, owner: str | None, account_id: str | None
 ) -> tuple[str, dict[str, Any]]:
     where, params = audience_terms(playbook, owner, account_id)
-    audience = where[0] if playbook.audience is not None else None
-    cheap, costly = _split(conjuncts(audience) if audience is not None else [])
+    cheap, costly = _split(list(playbook.audience.terms) if playbook.audience is not None else [])
     steps_cheap, flags = [], []
     for index, step in enumerate(steps):
         terms, step_params = condition_terms(step, fields)
         params.update(step_params)
-        plain, rest = _split([c for term in terms for c in conjuncts(term)])
+        plain, rest = _split(terms)
         steps_cheap.append(plain)
         flags.append(f"CASE WHEN {' AND '.join(plain + rest)} THEN {1 << index} ELSE 0 END")
-    where = cheap + where[1 if audience is not None else 0 :]
+    where = cheap + where[1 if playbook.audience is not None else 0 :]
     if all(steps_cheap):  # no account that fails every step's plain terms reads the costly ones
         where.append("(" + " OR ".join(f"({' AND '.join(plain)})" for plain in steps_cheap) + ")")
     where += costly
@@ -131,58 +130,3 @@ def _split(terms: list[str]) -> tuple[list[str], list[str]]:
 
 def _costly(sql: str) -> bool:
     return "SELECT" in sql  # as the compiler orders a condition's terms
-
-
-def conjuncts(sql: str) -> list[str]:
-    """A condition's SQL as the terms its top-level AND joins (itself when none), nested ANDs
-    flattened: ``((x) AND ((y) AND (z)))`` is ``(x)``, ``(y)``, ``(z)``."""
-    inner = _unwrapped(sql.strip())
-    parts = [part.strip() for part in _top_level(inner, " AND ")]
-    # Each term the compiler joins is in parentheses: anything else (`x BETWEEN 1 AND 2`, a
-    # CASE) is one term.
-    if len(parts) == 1 or any(_unwrapped(part) == part for part in parts):
-        return [sql]
-    return [c for part in parts for c in conjuncts(part)]
-
-
-def _unwrapped(sql: str) -> str:
-    """``sql`` without the parentheses around all of it."""
-    while sql.startswith("(") and _closing(sql, 0) == len(sql) - 1:
-        sql = sql[1:-1].strip()
-    return sql
-
-
-def _closing(sql: str, start: int) -> int:
-    """Where the parenthesis opened at ``start`` closes (-1: it does not)."""
-    depth = 0
-    for i, ch in _outside_quotes(sql, start):
-        depth += (ch == "(") - (ch == ")")
-        if depth == 0:
-            return i
-    return -1
-
-
-def _top_level(sql: str, word: str) -> list[str]:
-    """``sql`` split at each ``word`` outside parentheses and quotes."""
-    parts, depth, last = [], 0, 0
-    for i, ch in _outside_quotes(sql, 0):
-        depth += (ch == "(") - (ch == ")")
-        if depth == 0 and sql.startswith(word, i):
-            parts.append(sql[last:i])
-            last = i + len(word)
-    return [*parts, sql[last:]]
-
-
-def _outside_quotes(sql: str, start: int) -> Iterator[tuple[int, str]]:
-    """Each character's position and itself, skipping what '...' and "..." quote."""
-    quote = None
-    for i in range(start, len(sql)):
-        ch = sql[i]
-        if quote is not None:
-            if ch == quote:  # a doubled quote closes and reopens: the same as going on
-                quote = None
-            continue
-        if ch in "'\"":
-            quote = ch
-            continue
-        yield i, ch

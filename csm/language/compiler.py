@@ -82,6 +82,14 @@ class Condition:
     # What the collections it counts hold, for the why: (the call as written, its SQL over
     # ``a``, with ``params``), e.g. ("count(ticket where open)", "(SELECT count(*) ...)").
     values: tuple[tuple[str, str], ...] = ()
+    # What its top-level AND joins, nested ANDs flattened (() when there is no AND): see ``terms``.
+    conjuncts: tuple[str, ...] = ()
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The terms ``" AND ".join(terms)`` of which holds exactly when ``sql`` does, plain ones
+        first: a query over several steps orders them across the steps (csm.engine.audience)."""
+        return self.conjuncts or (self.sql,)
 
 
 def compile_condition(source: str, fields: FieldSet, *, prefix: str = "c") -> Condition:
@@ -139,11 +147,15 @@ def _compile(source: str, fields: FieldSet, prefix: str, *, value: bool) -> Cond
     if not (prefix.isascii() and prefix.isidentifier()):
         raise ValueError(f"not a parameter prefix: {prefix!r}")
     compiler = _Compiler(source, fields, prefix)
-    sql = compiler.top(parse(source), value=value)
+    tree = parse(source)
+    sql = compiler.top(tree, value=value)
     if compiler.errors:
         raise compiler.first_errors()[0]
     values = tuple(compiler.values.items())
-    return Condition(source, sql, compiler.params, tuple(compiler.used), tuple(compiler.events), values)
+    terms = tuple(compiler.conjuncts.get(id(tree), ()))
+    return Condition(
+        source, sql, compiler.params, tuple(compiler.used), tuple(compiler.events), values, terms
+    )
 
 
 def _check(source: str, fields: FieldSet, *, value: bool) -> list[ConditionError]:
@@ -192,6 +204,7 @@ class _Compiler:
         self.values: dict[str, str] = {}  # a collection call as written -> its value's SQL
         self.row_fields: str | None = None  # inside a collection's where: "contact field", ...
         self._literals: dict[tuple[int, int], str] = {}  # a literal's place -> its parameter
+        self.conjuncts: dict[int, list[str]] = {}  # an AND node (its id) -> its terms, flattened
 
     def param(self, value: object) -> str:
         """A new parameter holding ``value``; its SQL."""
@@ -272,6 +285,13 @@ class _Compiler:
             return self.arithmetic(node)
         if isinstance(node, Logical):
             items = [self.condition(item) for item in node.items]
+            if node.op == "AND":
+                flattened = [
+                    term
+                    for item, sql in zip(node.items, items, strict=True)
+                    for term in self.conjuncts.get(id(item), [sql])
+                ]
+                self.conjuncts[id(node)] = sorted(flattened, key=lambda sql: sql.count("SELECT"))
             # AND and OR commute, and SQLite tries terms in the order written:
             # plain columns first, subqueries (usage, touches) last.
             items.sort(key=lambda sql: sql.count("SELECT"))
