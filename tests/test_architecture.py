@@ -13,8 +13,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "csm"
 
-# Cross-cutting modules every part may use: errors, the bounded file reader, retries, where built-ins live.
-SHARED = {"errors", "textfile", "retry", "builtins"}
+# Cross-cutting modules every part may use: errors, the bounded file reader, retries, where built-ins
+# live, the garbage collector paused.
+SHARED = {"errors", "textfile", "retry", "builtins", "collector"}
 
 ALLOWED: dict[str, set[str]] = {
     "language": set(),
@@ -38,6 +39,7 @@ ALLOWED: dict[str, set[str]] = {
     "init": {"data", "health", "workspace"},
     "demo": {"language", "templating", "data", "engine", "mail", "health", "init", "runtime", "workspace"},
     "retry": set(),
+    "collector": set(),
     "textfile": set(),
     "builtins": set(),
     "errors": set(),

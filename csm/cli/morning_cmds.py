@@ -163,8 +163,8 @@ def today(
     who = None if everyone else (owner or rt.me)
     held: list[str] = []
     if not no_run:
+        from csm.collector import paused
         from csm.engine import incremental
-        from csm.engine.collector import paused
 
         with paused():  # a run makes no cycles
             held = incremental.run(rt).held_back  # nothing changed since the last run: nothing evaluated

@@ -174,8 +174,8 @@ def run(
     if dry_run:
         _dry_run(rt, playbooks or (), owner, limit, quiet=quiet, as_json=as_json)
         return
+    from csm.collector import paused
     from csm.engine import incremental
-    from csm.engine.collector import paused
 
     with paused():  # a run makes no cycles
         outcome = incremental.run(rt, playbooks or (), owner)

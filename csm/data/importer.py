@@ -18,7 +18,6 @@ left exactly as it was.
 from __future__ import annotations
 
 import functools
-import gc
 import re
 import sqlite3
 import sys
@@ -30,6 +29,7 @@ from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from csm.collector import paused
 from csm.data import history, outcomes, rollup, timeline
 from csm.data.backend import SQLITE, Dialect, dialect_of
 from csm.data.convert import BadValue, Remembered, convert_texts, infer_type, read_verbatim, spelling
@@ -143,7 +143,7 @@ def upsert_records(
 
 def _check_and_upsert(conn: sqlite3.Connection, job: _Input) -> ImportResult:
     kind, table = job.kind, job.table
-    with _collector_paused():
+    with paused():  # no cycles among the rows
         columns = Columns(conn, kind, job.source)
         gathered = _Gathered(columns, table)
         postgres = dialect_of(conn).name != "sqlite"
@@ -174,23 +174,6 @@ def _check_and_upsert(conn: sqlite3.Connection, job: _Input) -> ImportResult:
         if metrics:
             note(conn, metrics)
     return result
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while an import holds millions of rows.
-
-    The rows hold no reference cycles, and each full collection walks every one
-    of them: a fifth of a 1M-row import's time. Reference counting still frees
-    them.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class _Gathered:

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, NamedTuple
 
+from csm.collector import paused
 from csm.data import timeline
 from csm.data.store import transaction
 from csm.engine import tasks
-from csm.engine.collector import paused
 from csm.engine.context import context
 from csm.engine.matching import Match, StepResult, account_rows, record_matches
 from csm.engine.recipients import (
