@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from condition_book import FIELDS, assert_explained
+from hypothesis import given
+from hypothesis import strategies as st
 
 from csm.errors import ConditionError
 from csm.language.compiler import MAX_DEPTH, check_condition
-from csm.language.parser import parse
+from csm.language.parser import Literal, parse
 
 TOO_DEEP = (
     f"the condition is nested too deeply (more than {MAX_DEPTH} levels of parentheses,"
@@ -60,3 +64,11 @@ def test_a_syntax_error_is_the_only_problem_reported() -> None:
     assert [e.message for e in check_condition("helth > 1 and (", FIELDS)] == [
         "expected a value after '(', found end of condition"
     ]
+
+
+@given(whole=st.integers(0, 10**16 - 1), fraction=st.text("0123456789", max_size=12))
+def test_a_percentage_is_the_float_nearest_its_exact_hundredth(whole: int, fraction: str) -> None:
+    digits = f"{whole}.{fraction}" if fraction else str(whole)
+    literal = parse(f"{digits}%")
+    assert isinstance(literal, Literal)
+    assert literal.value == float(Decimal(digits) / 100)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from decimal import Decimal
 
 from csm.errors import ConditionError
 
@@ -93,7 +92,8 @@ def _number(source: str, start: int) -> Token:
     digits = text.removesuffix("%")
     value: int | float
     if text.endswith("%"):
-        value = float(Decimal(digits) / 100)
+        # the float nearest the exact hundredth (float() rounds its text once), without decimal's import
+        value = float(f"{digits}e-2")
     elif "." in digits:
         value = float(digits)
     else:
