@@ -52,6 +52,8 @@ _AGE = re.compile(r"^(\d+)([dw])$")
 
 @dataclass(frozen=True)
 class Settings:
+    """csm.toml's settings, each with its default."""
+
     database: str = "csm.db"  # a SQLite file beside csm.toml, or a postgresql:// URL
     database_password_env: str | None = None  # the environment variable holding the PostgreSQL password
     me: str | None = None
@@ -95,6 +97,8 @@ _OWNER_KEYS = {"name", "title", "signature", "login"}
 
 @dataclass(frozen=True)
 class Workspace:
+    """A workspace's folder and its settings."""
+
     root: Path
     settings: Settings
 

@@ -56,6 +56,8 @@ err_console: Console = _LazyConsole(stderr=True, highlight=False)  # type: ignor
 
 @dataclass
 class AppState:
+    """What the CLI's global options set, for every command."""
+
     workspace_dir: Path | None = None
     today: dt.date | None = None
     database: Path | str | None = None  # the workspace database (a file or a redacted URL), for errors

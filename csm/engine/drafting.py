@@ -136,6 +136,8 @@ def draft(
 # sets each field through object.__setattr__, 1.2 us a row against 0.2.
 @dataclass(slots=True)
 class Queued:
+    """A row the queue added: a draft, a task or a skipped email."""
+
     kind: str  # "draft", "task" or "skipped"
     id: int
     playbook: str
@@ -147,6 +149,8 @@ class Queued:
 
 @dataclass
 class QueueReport:
+    """What the queue did: rows added and skipped, what it did not draft, what an ``until`` closed."""
+
     added: list[Queued] = field(default_factory=list)
     skipped: list[Queued] = field(default_factory=list)  # emails nobody may receive (summary: why)
     not_drafted: list[tuple[str, str, str]] = field(default_factory=list)  # (key, account, reason)

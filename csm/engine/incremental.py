@@ -139,6 +139,8 @@ def remember(conn: sqlite3.Connection, before: Inputs, after: Inputs) -> None:
 
 @dataclass(frozen=True)
 class RunOutcome:
+    """What a run did: its drafting report, and the steps stale data held back."""
+
     report: QueueReport | None  # None: nothing the run reads changed since the last run
     held_back: list[str]  # steps stale data kept from firing, as "playbook › step"
 

@@ -54,6 +54,8 @@ class Match(NamedTuple):
 
 @dataclass(frozen=True)
 class StepResult:
+    """One step's evaluation: the accounts it matched and those it held out."""
+
     playbook: Playbook
     step: Step
     matches: tuple[Match, ...]  # to be touched: drafts and tasks (the first `keep` of them)

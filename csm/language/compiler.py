@@ -72,6 +72,8 @@ _USAGE_FORMS = f"{USAGE_PREFIX}<metric> (its latest value), or a window like {US
 
 @dataclass(frozen=True)
 class Condition:
+    """A condition compiled to SQL, with its parameters and the fields it reads."""
+
     source: str
     sql: str  # a boolean SQL expression, e.g. "((a.nps) < :c0)"
     params: dict[str, object]  # {"c0": 7}

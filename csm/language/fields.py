@@ -36,6 +36,8 @@ _USAGE_RE = re.compile(
 
 @dataclass(frozen=True)
 class Field:
+    """One account field a condition or template may read: its type and the SQL that computes it."""
+
     name: str
     type: FieldType
     sql: str

@@ -30,6 +30,8 @@ _WAIT = re.compile(r"^(\d+)\s*(business days?|days?|weeks?|d|w)$")
 
 @dataclass(frozen=True)
 class FollowUp:
+    """A step's ``follows:``: which step's email it follows, and after how long."""
+
     after: str  # the step whose sent email this one follows
     wait_days: int  # how long after it went out
     business: bool  # counted in business days (no weekends, no holidays of csm.toml)

@@ -50,18 +50,24 @@ def parse(source: str) -> Node:
 
 @dataclass(frozen=True)
 class Node:
+    """A node of a condition's tree, spanning ``start`` to ``end`` of its source."""
+
     start: int
     end: int
 
 
 @dataclass(frozen=True)
 class Literal(Node):
+    """A number, duration, string, boolean or null as written."""
+
     kind: str  # number, duration (in days), string, bool, null
     value: object
 
 
 @dataclass(frozen=True)
 class FieldRef(Node):
+    """An account field named in the condition."""
+
     name: str
 
 
@@ -76,6 +82,8 @@ class Collection(Node):
 
 @dataclass(frozen=True)
 class Call(Node):
+    """A function called with its arguments: ``days_since(...)``, ``count(...)``."""
+
     name: str  # days_since, count, usage.logins.avg, ...
     args: tuple[Node, ...]  # a Collection for count, any, no and last
 
@@ -91,12 +99,16 @@ class Attr(Node):
 
 @dataclass(frozen=True)
 class Unary(Node):
+    """``-x`` or ``not x``."""
+
     op: str  # "-" or "not"
     operand: Node
 
 
 @dataclass(frozen=True)
 class Compare(Node):
+    """``left op right``, one comparison."""
+
     op: str  # as written
     op_start: int
     left: Node
@@ -113,12 +125,16 @@ class Arith(Node):
 
 @dataclass(frozen=True)
 class Logical(Node):
+    """Terms joined by one AND or OR, flat."""
+
     op: str  # AND, OR
     items: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class In(Node):
+    """``x [not] in (a, b, ...)``."""
+
     operand: Node
     items: tuple[Node, ...]
     negated: bool
@@ -126,6 +142,8 @@ class In(Node):
 
 @dataclass(frozen=True)
 class Between(Node):
+    """``x [not] between low and high``."""
+
     op_start: int
     operand: Node
     low: Node
@@ -135,6 +153,8 @@ class Between(Node):
 
 @dataclass(frozen=True)
 class IsNull(Node):
+    """``x is [not] null``."""
+
     operand: Node
     negated: bool
 

@@ -66,6 +66,8 @@ FALLBACKS = ("skip", "primary")
 
 @dataclass(frozen=True)
 class EmailSpec:
+    """A step's email: its template, its recipients and what to do without one."""
+
     template: str
     to: tuple[str, ...]  # contact roles, in order of preference
     fallback: str = "skip"  # when nobody holds them: "skip" (a task instead) or "primary"
@@ -74,6 +76,8 @@ class EmailSpec:
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """A step's task: its title, when it is due and its type."""
+
     title: str
     due_in_days: int
     type: str = "other"  # one of csm.language.internal.TASK_TYPES
@@ -82,6 +86,8 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class Step:
+    """One step of a playbook: when it fires and what it makes."""
+
     id: str
     title: str
     when: Condition
@@ -97,6 +103,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Playbook:
+    """A playbook as loaded from its file."""
+
     id: str
     title: str
     description: str

@@ -22,6 +22,8 @@ _MAX_INT_DIGITS = 18  # below 2**63, so every integer binds as an SQLite INTEGER
 
 @dataclass(frozen=True)
 class Token:
+    """One token of a condition, at its offset."""
+
     kind: str  # number, duration, string, name, keyword, op, end
     text: str  # as written
     value: object  # the number, the string's content, the lower-cased keyword, the operator

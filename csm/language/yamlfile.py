@@ -144,6 +144,8 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 @dataclass(frozen=True)
 class Where:
+    """A place in a YAML file, for an error."""
+
     line: int  # 1-based
     column: int  # 1-based
 

@@ -207,6 +207,8 @@ def add(conn: sqlite3.Connection, rows: Mapping[str, NewRow], status: str, now: 
 
 @dataclass(frozen=True)
 class Approval:
+    """What an approval moved, and what was approved already."""
+
     approved: list[int]  # moved from draft to approved now
     already: list[int]  # approved before: nothing to do
 

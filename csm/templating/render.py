@@ -101,6 +101,8 @@ class _Header:
 
 @dataclass
 class _Compiled:
+    """A template's parts compiled, or the problems that stopped them."""
+
     problems: list[Problem]
     subject: _Header | None = None
     body: jinja2.Template | None = None
