@@ -125,7 +125,7 @@ class Arith(Node):
 
 @dataclass(frozen=True)
 class Logical(Node):
-    """Terms joined by one AND or OR, flat."""
+    """Terms joined by one AND or OR: a chain (``a and b and c``) is one node, a group its own."""
 
     op: str  # AND, OR
     items: tuple[Node, ...]
