@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from csm.data.backend import dialect_of
+from csm.language.compiler import subqueries
 from csm.language.fields import FieldSet
 from csm.language.playbooks import Playbook, Step
 
@@ -46,15 +47,21 @@ def audience_terms(
     audience, not snoozed for it, and the owner or the one account asked for."""
     # Cheap filters first: SQLite evaluates AND terms in order, so the audience
     # (usually plain columns) spares the steps' costlier derived fields most rows.
-    where = []
-    params: dict[str, Any] = {"playbook_id": playbook.id}
+    where, params = _beside_audience(owner, account_id)
+    params["playbook_id"] = playbook.id
     if playbook.audience is not None:
-        where.append(f"({playbook.audience.sql})")
+        where.insert(0, f"({playbook.audience.sql})")
         params.update(playbook.audience.params)
-    where.append(
+    return where, params
+
+
+def _beside_audience(owner: str | None, account_id: str | None) -> tuple[list[str], dict[str, Any]]:
+    """The terms of :func:`audience_terms` but the audience's own: not snoozed, the owner, the account."""
+    params: dict[str, Any] = {}
+    where = [
         "a.id NOT IN (SELECT z.account_id FROM snoozes z"
         " WHERE (z.playbook IS NULL OR z.playbook = :playbook_id) AND z.until > :today)"
-    )
+    ]
     if owner is not None:
         where.append("a.owner = :owner")
         params["owner"] = owner
@@ -107,8 +114,12 @@ def flag_steps(
 def _flags_query(
     playbook: Playbook, steps: Sequence[Step], fields: FieldSet, owner: str | None, account_id: str | None
 ) -> tuple[str, dict[str, Any]]:
-    where, params = audience_terms(playbook, owner, account_id)
-    cheap, costly = _split(list(playbook.audience.terms) if playbook.audience is not None else [])
+    others, params = _beside_audience(owner, account_id)
+    params["playbook_id"] = playbook.id
+    audience = playbook.audience
+    if audience is not None:
+        params.update(audience.params)
+    cheap, costly = _split(list(audience.terms) if audience is not None else [])
     steps_cheap, flags = [], []
     for index, step in enumerate(steps):
         terms, step_params = condition_terms(step, fields)
@@ -116,7 +127,7 @@ def _flags_query(
         plain, rest = _split(terms)
         steps_cheap.append(plain)
         flags.append(f"CASE WHEN {' AND '.join(plain + rest)} THEN {1 << index} ELSE 0 END")
-    where = cheap + where[1 if playbook.audience is not None else 0 :]
+    where = cheap + others
     if all(steps_cheap):  # no account that fails every step's plain terms reads the costly ones
         where.append("(" + " OR ".join(f"({' AND '.join(plain)})" for plain in steps_cheap) + ")")
     where += costly
@@ -125,8 +136,4 @@ def _flags_query(
 
 def _split(terms: list[str]) -> tuple[list[str], list[str]]:
     """Terms without a subquery, then those with one, each in the order given."""
-    return [t for t in terms if not _costly(t)], [t for t in terms if _costly(t)]
-
-
-def _costly(sql: str) -> bool:
-    return "SELECT" in sql  # as the compiler orders a condition's terms
+    return [t for t in terms if not subqueries(t)], [t for t in terms if subqueries(t)]

@@ -94,6 +94,12 @@ class Condition:
         return self.conjuncts or (self.sql,)
 
 
+def subqueries(sql: str) -> int:
+    """How many subqueries a compiled term holds: SQLite tries a WHERE's terms in the order
+    written, so terms are ordered by it, plain columns first (usage, touches, collections last)."""
+    return sql.count("SELECT")
+
+
 def compile_condition(source: str, fields: FieldSet, *, prefix: str = "c") -> Condition:
     """Compile ``source`` to SQL; raise the first ``ConditionError`` if it is wrong.
 
@@ -293,10 +299,10 @@ class _Compiler:
                     for item, sql in zip(node.items, items, strict=True)
                     for term in self.conjuncts.get(id(item), [sql])
                 ]
-                self.conjuncts[id(node)] = sorted(flattened, key=lambda sql: sql.count("SELECT"))
+                self.conjuncts[id(node)] = sorted(flattened, key=subqueries)
             # AND and OR commute, and SQLite tries terms in the order written:
             # plain columns first, subqueries (usage, touches) last.
-            items.sort(key=lambda sql: sql.count("SELECT"))
+            items.sort(key=subqueries)
             return "(" + f" {node.op} ".join(items) + ")", "bool"
         if isinstance(node, In):
             return self.in_list(node)
